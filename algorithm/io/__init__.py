@@ -1,0 +1,1 @@
+"""Small file-output helpers shared by the algorithm and training."""
