@@ -1,0 +1,6 @@
+import sys
+
+from algorithm.cli import main
+from algorithm.console import run_main
+
+sys.exit(run_main(main))

@@ -1,0 +1,87 @@
+"""``python -m algorithm``: the algorithm container's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from algorithm import __version__
+from algorithm.errors import KitError
+from algorithm.slide import SLIDE_SUFFIXES, open_slide
+from algorithm.tiling import tile_grid
+from algorithm.tissue import tissue_mask
+
+DESCRIPTION = """\
+Run the pathology algorithm on whole-slide images, as grand-challenge runs the
+container: inputs under --input, outputs under --output.
+
+Pipeline: read the slide -> tissue mask -> stain normalisation -> tile-wise
+models -> slide-level outputs (points in millimetres, floats, images).
+"""
+
+EPILOG = """\
+examples:
+  python -m algorithm --inspect slide.tiff      check that a slide opens: levels, resolution, tissue
+  python -m algorithm --inspect /input          the same for every slide in a folder
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m algorithm",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--input", type=Path, default=Path("/input"),
+                        help="a slide file or grand-challenge input folder (default: /input)")
+    parser.add_argument("--output", type=Path, default=Path("/output"), help="output folder (default: /output)")
+    parser.add_argument("--inspect", type=Path, metavar="PATH",
+                        help="print what the reader sees in a slide (or every slide in a folder) and exit")
+    parser.add_argument("--mpp", type=float, help="microns per pixel, for slides whose file does not say")
+    parser.add_argument("--tile-size", type=int, default=512, help="tile size in pixels for --inspect's grid")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.inspect is not None:
+        failed = 0
+        for path in _slides_under(args.inspect):
+            try:
+                print(inspect(path, mpp=args.mpp, tile_size=args.tile_size))
+            except KitError as exc:  # report every slide, fail at the end
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+        return 1 if failed else 0
+    raise KitError("no model pipeline is installed in this build yet; use --inspect to check slides")
+
+
+def _slides_under(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES))
+        if not found:
+            raise KitError(f"{path}: no slide files found (looked for {', '.join(SLIDE_SUFFIXES)})")
+        return found
+    return [path]
+
+
+def inspect(path: Path, mpp: float | None = None, tile_size: int = 512) -> str:
+    """A short human-readable account of a slide: format, levels, resolution, tissue, tiles."""
+    with open_slide(path, mpp=mpp) as slide:
+        w, h = slide.dimensions
+        levels = ", ".join(f"{lw}x{lh}" for lw, lh in slide.level_dimensions)
+        lines = [f"{path}", f"  reader      {slide.backend}", f"  size        {w} x {h} px", f"  levels      {levels}"]
+        if slide.has_mpp:
+            mx, my = slide.mpp
+            lines.append(f"  resolution  {mx:.4f} x {my:.4f} um/px ({w * mx / 1000:.2f} x {h * my / 1000:.2f} mm)")
+        else:
+            lines.append("  resolution  unknown (pass --mpp)")
+        mask = tissue_mask(slide)
+        grid = tile_grid(slide, tile_size, tile_size // 8, mask=mask)
+        lines.append(f"  tissue      {100 * mask.fraction:.1f} % of the slide")
+        lines.append(f"  tiles       {len(grid)} of {grid.candidates} ({tile_size} px, level-0) contain tissue")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""Whole-slide reading: one interface over OpenSlide, tifffile and SimpleITK.
+
+``open_slide(path)`` picks the backend: ITK formats by suffix, everything else
+OpenSlide first (pyramids, vendor formats) and tifffile when OpenSlide refuses.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from algorithm.errors import SlideError
+from algorithm.slide.base import SlideReader
+from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
+from algorithm.slide.openslide_reader import OpenSlideReader
+from algorithm.slide.tiff_reader import TiffReader
+
+__all__ = ["SlideReader", "SlideError", "open_slide", "SLIDE_SUFFIXES"]
+
+SLIDE_SUFFIXES = (
+    ".tif", ".tiff", ".svs", ".ndpi", ".mrxs", ".scn", ".vms", ".vmu", ".bif", ".svslide", ".dcm",
+) + ITK_SUFFIXES
+
+
+def open_slide(
+    path: str | os.PathLike[str], mpp: tuple[float, float] | float | None = None
+) -> SlideReader:
+    """Open a slide for reading; ``mpp`` overrides (or supplies) its microns per pixel."""
+    path = Path(path)
+    if isinstance(mpp, (int, float)):
+        mpp = (float(mpp), float(mpp))
+    if not path.exists():
+        raise SlideError(f"{path}: no such file")
+    if path.is_dir():
+        raise SlideError(f"{path}: is a folder, not a slide file")
+    if path.stat().st_size == 0:
+        raise SlideError(f"{path}: the file is empty (0 bytes)")
+    name = path.name.lower()
+    if name.endswith(ITK_SUFFIXES):
+        return ITKReader(path, mpp)
+    try:
+        reader: SlideReader = OpenSlideReader(path, mpp)
+    except SlideError as openslide_error:
+        if not name.endswith((".tif", ".tiff")):
+            raise
+        try:
+            return TiffReader(path, mpp)
+        except SlideError as tiff_error:
+            why = str(openslide_error).removeprefix(f"{path}: ")
+            raise SlideError(f"{tiff_error}; {why}") from tiff_error
+    _probe(reader)
+    return reader
+
+
+def _probe(reader: SlideReader) -> None:
+    """Decode one small region so a corrupt file fails at open, not mid-slide."""
+    level = reader.level_count - 1
+    w, h = reader.level_dimensions[level]
+    try:
+        reader.read_region((0, 0), level, (min(w, 64), min(h, 64)))
+    except SlideError:
+        reader.close()
+        raise

@@ -1,0 +1,146 @@
+"""The one reader interface every slide format is seen through.
+
+Coordinates are level-0 pixels ``(x, y)``, sizes ``(width, height)``; images are
+RGB ``uint8`` arrays ``(H, W, 3)``. Regions that reach past the slide's edge are
+padded with white, so callers never special-case borders. Subclasses implement
+``_read_level`` for an in-bounds rectangle in a level's own pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from algorithm.errors import SlideError
+from algorithm.slide import units
+
+# Physically plausible microns per pixel for microscopy (40x ~ 0.12, 1x ~ 10,
+# low-resolution masks up to ~100). Outside it the tag is a screen default
+# (72 dpi = 352.8 um/px) or garbage, which we treat as "no resolution".
+PLAUSIBLE_MPP = (0.01, 100.0)
+
+WHITE = 255
+
+
+class SlideReader(ABC):
+    """A whole-slide image opened for region reads."""
+
+    backend: str = "?"
+
+    def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
+        self.path = Path(path)
+        self._mpp_override = mpp_override
+
+    # --- geometry -------------------------------------------------------
+    @property
+    @abstractmethod
+    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """``(width, height)`` of every level, level 0 first."""
+
+    @property
+    def level_downsamples(self) -> tuple[float, ...]:
+        w0, h0 = self.dimensions
+        return tuple((w0 / w + h0 / h) / 2.0 for w, h in self.level_dimensions)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return self.level_dimensions[0]
+
+    @property
+    def level_count(self) -> int:
+        return len(self.level_dimensions)
+
+    def best_level_for_downsample(self, downsample: float) -> int:
+        """The highest-resolution level not finer than needed (OpenSlide's rule)."""
+        best = 0
+        for level, ds in enumerate(self.level_downsamples):
+            if ds <= downsample * (1 + 1e-6):
+                best = level
+        return best
+
+    # --- physical size ----------------------------------------------------
+    @abstractmethod
+    def _native_mpp(self) -> tuple[float, float] | None:
+        """Microns per pixel from the file's metadata, or None."""
+
+    @property
+    def has_mpp(self) -> bool:
+        try:
+            self.mpp
+        except SlideError:
+            return False
+        return True
+
+    @property
+    def mpp(self) -> tuple[float, float]:
+        """Level-0 microns per pixel ``(x, y)``; raises SlideError if the file has none."""
+        if self._mpp_override is not None:
+            return self._mpp_override
+        mpp = self._native_mpp()
+        if mpp is None:
+            raise SlideError(
+                f"{self.path}: the file has no resolution information (microns per pixel); "
+                "give it explicitly (--mpp)"
+            )
+        lo, hi = PLAUSIBLE_MPP
+        if not all(math.isfinite(v) and lo <= v <= hi for v in mpp):
+            raise SlideError(
+                f"{self.path}: its resolution tag says {mpp[0]:.4g} x {mpp[1]:.4g} um per pixel, "
+                "which is not a microscope's (likely a default); give it explicitly (--mpp)"
+            )
+        return mpp
+
+    def pixels_to_mm(self, points_px: ArrayLike) -> NDArray[np.float64]:
+        return units.pixels_to_mm(points_px, self.mpp)
+
+    def mm_to_pixels(self, points_mm: ArrayLike) -> NDArray[np.float64]:
+        return units.mm_to_pixels(points_mm, self.mpp)
+
+    # --- pixels -----------------------------------------------------------
+    @abstractmethod
+    def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> NDArray[np.uint8]:
+        """Read an in-bounds rectangle in ``level``'s pixels as RGB uint8."""
+
+    def read_region(
+        self, location: tuple[int, int], level: int, size: tuple[int, int]
+    ) -> NDArray[np.uint8]:
+        """Read ``size`` pixels of ``level`` whose top-left is ``location`` in level-0 pixels."""
+        if not 0 <= level < self.level_count:
+            raise SlideError(f"{self.path}: level {level} does not exist ({self.level_count} levels)")
+        width, height = int(size[0]), int(size[1])
+        if width <= 0 or height <= 0:
+            raise SlideError(f"{self.path}: region size must be positive, got {width} x {height}")
+        ds = self.level_downsamples[level]
+        lx = int(math.floor(location[0] / ds))
+        ly = int(math.floor(location[1] / ds))
+        lw, lh = self.level_dimensions[level]
+        out = np.full((height, width, 3), WHITE, dtype=np.uint8)
+        x0, y0 = max(lx, 0), max(ly, 0)
+        x1, y1 = min(lx + width, lw), min(ly + height, lh)
+        if x1 > x0 and y1 > y0:
+            out[y0 - ly : y1 - ly, x0 - lx : x1 - lx] = self._read_level(level, x0, y0, x1 - x0, y1 - y0)
+        return out
+
+    def get_thumbnail(self, max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
+        """The whole slide shrunk to fit ``max_size``, read from the best level in strips."""
+        from algorithm.slide.thumbnail import thumbnail
+
+        return thumbnail(self, max_size)
+
+    # --- lifetime ---------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release file handles."""
+
+    def __enter__(self) -> "SlideReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        w, h = self.dimensions
+        return f"{type(self).__name__}({str(self.path)!r}, {w}x{h}, levels={self.level_count})"

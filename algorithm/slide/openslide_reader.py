@@ -1,0 +1,71 @@
+"""Pyramidal slides through OpenSlide: SVS, NDPI, MRXS, tiled TIFF and the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import openslide
+from numpy.typing import NDArray
+
+from algorithm.errors import SlideError
+from algorithm.slide.base import SlideReader
+
+
+class OpenSlideReader(SlideReader):
+    backend = "openslide"
+
+    def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
+        super().__init__(path, mpp_override)
+        try:
+            self._slide = openslide.OpenSlide(str(path))
+        except openslide.OpenSlideUnsupportedFormatError as exc:
+            raise SlideError(f"{path}: OpenSlide does not support this file") from exc
+        except openslide.OpenSlideError as exc:
+            raise SlideError(f"{path}: OpenSlide cannot open it: {exc}") from exc
+        self._levels = tuple((int(w), int(h)) for w, h in self._slide.level_dimensions)
+
+    @property
+    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        return self._levels
+
+    @property
+    def level_downsamples(self) -> tuple[float, ...]:
+        return tuple(float(d) for d in self._slide.level_downsamples)
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self._slide.properties)
+
+    def _native_mpp(self) -> tuple[float, float] | None:
+        props = self._slide.properties
+        try:
+            return float(props[openslide.PROPERTY_NAME_MPP_X]), float(props[openslide.PROPERTY_NAME_MPP_Y])
+        except (KeyError, ValueError):
+            return None
+
+    def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> NDArray[np.uint8]:
+        ds = self.level_downsamples[level]
+        location = (int(round(x * ds)), int(round(y * ds)))
+        try:
+            rgba = np.asarray(self._slide.read_region(location, level, (width, height)))
+        except openslide.OpenSlideError as exc:
+            raise SlideError(
+                f"{self.path}: cannot read pixels at level {level}, ({x}, {y}) size {width}x{height}: {exc}"
+                " (the file is corrupt or truncated)"
+            ) from exc
+        return _composite_on_white(rgba)
+
+    def close(self) -> None:
+        self._slide.close()
+
+
+def _composite_on_white(rgba: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """OpenSlide returns premultiplied RGBA with transparent gaps; show gaps as white glass."""
+    rgb = rgba[..., :3]
+    alpha = rgba[..., 3:4]
+    if alpha.min() == 255:
+        return np.ascontiguousarray(rgb)
+    # premultiplied: out = rgb + (1 - a) * white
+    out = rgb.astype(np.uint16) + (255 - alpha.astype(np.uint16))
+    return np.minimum(out, 255).astype(np.uint8)

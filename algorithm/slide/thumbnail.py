@@ -1,0 +1,46 @@
+"""Whole-slide thumbnails in bounded memory.
+
+Reads the best pyramid level in horizontal strips and area-averages each strip
+into its rows of the output, so a single-level 50k x 50k TIFF is never held whole.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+if TYPE_CHECKING:
+    from algorithm.slide.base import SlideReader
+
+STRIP_PIXELS = 16_000_000  # level pixels read per strip (~48 MB RGB)
+
+
+def thumbnail_size(dimensions: tuple[int, int], max_size: int | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(max_size, int):
+        max_size = (max_size, max_size)
+    w0, h0 = dimensions
+    scale = min(max_size[0] / w0, max_size[1] / h0, 1.0)
+    return max(1, round(w0 * scale)), max(1, round(h0 * scale))
+
+
+def thumbnail(slide: "SlideReader", max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
+    w0, h0 = slide.dimensions
+    tw, th = thumbnail_size((w0, h0), max_size)
+    level = slide.best_level_for_downsample(min(w0 / tw, h0 / th))
+    lw, lh = slide.level_dimensions[level]
+    sy = lh / th  # level rows per output row
+    rows_per_strip = max(1, int(STRIP_PIXELS / max(lw, 1) / max(sy, 1.0)))
+    out = np.empty((th, tw, 3), dtype=np.uint8)
+    for r0 in range(0, th, rows_per_strip):
+        r1 = min(th, r0 + rows_per_strip)
+        y0 = int(math.floor(r0 * sy))
+        y1 = min(lh, int(math.ceil(r1 * sy)))
+        strip = slide._read_level(level, 0, y0, lw, y1 - y0)
+        box = (0.0, r0 * sy - y0, float(lw), r1 * sy - y0)
+        resized = Image.fromarray(strip).resize((tw, r1 - r0), Image.Resampling.BOX, box=box)
+        out[r0:r1] = np.asarray(resized)
+    return out

@@ -1,0 +1,6 @@
+"""Tile grids over tissue and reading their pixels."""
+
+from algorithm.tiling.grid import Tile, TileGrid, tile_grid
+from algorithm.tiling.read import read_tile
+
+__all__ = ["Tile", "TileGrid", "tile_grid", "read_tile"]

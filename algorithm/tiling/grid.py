@@ -1,0 +1,110 @@
+"""Tile grids over tissue: where the models look.
+
+A grid is laid at an analysis resolution (a pyramid level, or a target microns
+per pixel that the reader resamples to), in overlapping tiles of a fixed size.
+Tiles are in row-major order and keep their level-0 origin and extent, so every
+detection can be mapped back to the slide exactly. Tiles with too little tissue
+are dropped; a slide without tissue gives an empty grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from algorithm.errors import ConfigError
+from algorithm.slide.base import SlideReader
+from algorithm.tissue.mask import TissueMask
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: read ``extent`` level-0 pixels at ``(x, y)``, deliver ``size`` pixels."""
+
+    index: int  # position in the full (unfiltered) row-major grid
+    x: int
+    y: int
+    extent: tuple[int, int]  # level-0 pixels covered, (w, h)
+    size: tuple[int, int]  # pixels delivered, (w, h)
+    tissue: float  # tissue fraction, 0..1
+
+    @property
+    def scale(self) -> float:
+        """Level-0 pixels per delivered pixel."""
+        return self.extent[0] / self.size[0]
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    tiles: tuple[Tile, ...]
+    tile_size: int
+    overlap: int
+    scale: float  # level-0 pixels per tile pixel
+    level: int  # pyramid level read from (then resampled by ``scale / downsample``)
+    candidates: int  # tiles in the full grid before the tissue filter
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def __iter__(self):
+        return iter(self.tiles)
+
+
+def _starts(length: int, tile: int, stride: int) -> list[int]:
+    """Tile origins along one axis: regular steps, the last one flush with the edge."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def tile_grid(
+    slide: SlideReader,
+    tile_size: int = 512,
+    overlap: int = 64,
+    *,
+    level: int | None = None,
+    mpp: float | None = None,
+    mask: TissueMask | None = None,
+    min_tissue: float = 0.05,
+) -> TileGrid:
+    """Lay a grid at ``level`` or at ``mpp`` microns per pixel (default level 0).
+
+    ``overlap`` is in tile pixels. With a mask, tiles whose tissue fraction is
+    below ``min_tissue`` are left out.
+    """
+    if tile_size <= 0 or not 0 <= overlap < tile_size:
+        raise ConfigError(f"tile size {tile_size} with overlap {overlap}: need 0 <= overlap < size")
+    if level is not None and mpp is not None:
+        raise ConfigError("give a tile grid either a level or a resolution (mpp), not both")
+    if mpp is not None:
+        scale = mpp / float(np.mean(slide.mpp))
+    else:
+        level = level or 0
+        if not 0 <= level < slide.level_count:
+            raise ConfigError(f"{slide.path}: level {level} does not exist ({slide.level_count} levels)")
+        scale = slide.level_downsamples[level]
+    read_level = slide.best_level_for_downsample(scale)
+    w0, h0 = slide.dimensions
+    # grid in delivered pixels, mapped to level 0 by ``scale``
+    width, height = max(1, math.ceil(w0 / scale)), max(1, math.ceil(h0 / scale))
+    stride = tile_size - overlap
+    xs, ys = _starts(width, tile_size, stride), _starts(height, tile_size, stride)
+    extent = int(round(tile_size * scale))
+    origins = [(int(round(x * scale)), int(round(y * scale))) for y in ys for x in xs]
+    if mask is not None and origins:
+        boxes = np.array([(x, y, extent, extent) for x, y in origins], dtype=np.float64)
+        fractions = mask.box_fractions(boxes)
+    else:
+        fractions = np.ones(len(origins))
+    tiles = tuple(
+        Tile(index=i, x=x, y=y, extent=(extent, extent), size=(tile_size, tile_size), tissue=float(f))
+        for i, ((x, y), f) in enumerate(zip(origins, fractions))
+        if mask is None or f >= min_tissue
+    )
+    return TileGrid(
+        tiles=tiles, tile_size=tile_size, overlap=overlap, scale=scale, level=read_level, candidates=len(origins)
+    )

@@ -1,0 +1,135 @@
+"""Tissue detection on a low-resolution view of the slide.
+
+Otsu's threshold on saturation (glass is grey-white, stained tissue is not) or on
+optical density, then morphology in physical units: specks smaller than
+``min_object_um2`` are dropped and holes smaller than ``max_hole_um2`` filled.
+A floor on the threshold keeps an empty slide empty: Otsu always splits, even
+pure glass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+from skimage import color, filters, morphology
+
+from algorithm.errors import ConfigError
+from algorithm.slide.base import SlideReader
+from algorithm.tissue.blood import blood_mask
+
+Method = Literal["saturation", "optical-density"]
+
+MIN_SATURATION = 0.07  # glass, dust and scanner noise stay below this (HSV, 0..1)
+MIN_OPTICAL_DENSITY = 0.3  # summed RGB OD: glass at 220-250 is below, faint tissue above
+
+
+@dataclass(frozen=True)
+class TissueMask:
+    """A boolean tissue mask and how it maps onto level-0 pixels."""
+
+    mask: NDArray[np.bool_]
+    downsample: tuple[float, float]  # level-0 pixels per mask pixel, (x, y)
+
+    @property
+    def fraction(self) -> float:
+        return float(self.mask.mean()) if self.mask.size else 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return not bool(self.mask.any())
+
+    def area_px(self) -> float:
+        """Tissue area in level-0 pixels."""
+        return float(self.mask.sum()) * self.downsample[0] * self.downsample[1]
+
+    def box_fractions(self, boxes: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Tissue fraction inside each level-0 box ``(x, y, w, h)`` (rows of ``boxes``).
+
+        Uses a summed-area table, so thousands of tiles cost one pass over the mask.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        table = np.zeros((self.mask.shape[0] + 1, self.mask.shape[1] + 1), dtype=np.int64)
+        table[1:, 1:] = self.mask.cumsum(0).cumsum(1)
+        sx, sy = self.downsample
+        h, w = self.mask.shape
+        ux0, uy0 = np.floor(boxes[:, 0] / sx), np.floor(boxes[:, 1] / sy)
+        ux1 = np.ceil((boxes[:, 0] + boxes[:, 2]) / sx)
+        uy1 = np.ceil((boxes[:, 1] + boxes[:, 3]) / sy)
+        x0, x1 = (np.clip(v, 0, w).astype(int) for v in (ux0, ux1))
+        y0, y1 = (np.clip(v, 0, h).astype(int) for v in (uy0, uy1))
+        inside = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+        # mask cells the box covers past the slide's edge count as glass
+        cells = np.maximum((ux1 - ux0) * (uy1 - uy0), 1)
+        return np.clip(inside / cells, 0.0, 1.0)
+
+
+def tissue_mask_from_rgb(
+    rgb: NDArray[np.uint8],
+    downsample: tuple[float, float],
+    mpp: tuple[float, float] | None = None,
+    method: Method = "saturation",
+    min_object_um2: float = 5_000.0,
+    max_hole_um2: float = 5_000.0,
+    remove_blood: bool = False,
+) -> TissueMask:
+    """Tissue mask of a low-resolution RGB view whose pixels are ``downsample`` level-0 pixels."""
+    if method == "saturation":
+        signal = color.rgb2hsv(rgb)[..., 1]
+        floor = MIN_SATURATION
+    elif method == "optical-density":
+        od = -np.log(np.maximum(rgb.astype(np.float64), 1.0) / 255.0)
+        signal = od.sum(axis=-1)
+        floor = MIN_OPTICAL_DENSITY
+    else:
+        raise ConfigError(f"unknown tissue method {method!r}; use 'saturation' or 'optical-density'")
+    mask = signal > _threshold(signal, floor)
+    if remove_blood:
+        mask &= ~blood_mask(rgb)
+    pixel_um2 = _pixel_area_um2(downsample, mpp)
+    min_object = max(1, int(round(min_object_um2 / pixel_um2)))
+    max_hole = max(1, int(round(max_hole_um2 / pixel_um2)))
+    mask = morphology.remove_small_objects(mask, max_size=min_object - 1)
+    mask = _fill_small_holes(mask, max_hole)
+    return TissueMask(mask=mask, downsample=downsample)
+
+
+def tissue_mask(
+    slide: SlideReader,
+    target_mpp: float = 8.0,
+    max_size: int = 4096,
+    **kwargs: object,
+) -> TissueMask:
+    """Tissue mask of a slide at about ``target_mpp`` microns per pixel (at most ``max_size`` px)."""
+    w0, h0 = slide.dimensions
+    if slide.has_mpp:
+        scale = max(1.0, target_mpp / float(np.mean(slide.mpp)))
+        side = min(max_size, int(round(max(w0, h0) / scale)))
+    else:
+        side = min(max_size, 2048)
+    rgb = slide.get_thumbnail(max(1, side))
+    downsample = (w0 / rgb.shape[1], h0 / rgb.shape[0])
+    mpp = slide.mpp if slide.has_mpp else None
+    return tissue_mask_from_rgb(rgb, downsample, mpp, **kwargs)  # type: ignore[arg-type]
+
+
+def _threshold(signal: NDArray[np.float64], floor: float) -> float:
+    if signal.max() - signal.min() < 1e-6:
+        return max(float(signal.max()), floor)
+    return max(float(filters.threshold_otsu(signal)), floor)
+
+
+def _fill_small_holes(mask: NDArray[np.bool_], max_hole: int) -> NDArray[np.bool_]:
+    """Fill enclosed holes up to ``max_hole`` pixels; glass reaching the border is never a hole."""
+    holes = ndimage.binary_fill_holes(mask) & ~mask
+    large = morphology.remove_small_objects(holes, max_size=max_hole)
+    return mask | (holes & ~large)
+
+
+def _pixel_area_um2(downsample: tuple[float, float], mpp: tuple[float, float] | None) -> float:
+    if mpp is None:  # no physical size known: assume a 20x scan (0.5 um/px)
+        mpp = (0.5, 0.5)
+    return downsample[0] * mpp[0] * downsample[1] * mpp[1]

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import tifffile
+
+from algorithm.errors import KitError, SlideError
+from algorithm.slide import open_slide
+from tests.conftest import shrink, blob_image, write_pyramid_tiff
+
+
+def test_reads_real_aperio_svs(shared_data: Path) -> None:
+    with open_slide(shared_data / "openslide" / "small.svs") as slide:
+        assert slide.backend == "openslide"
+        assert slide.dimensions == (16, 16)
+        assert slide.mpp == pytest.approx((0.499, 0.499))
+        region = slide.read_region((0, 0), 0, (16, 16))
+        assert region.shape == (16, 16, 3) and region.dtype == np.uint8
+
+
+def test_reads_real_generic_tiff_against_its_png(shared_data: Path) -> None:
+    from PIL import Image
+
+    expected = np.asarray(Image.open(shared_data / "openslide" / "boxes.png").convert("RGB"))
+    with open_slide(shared_data / "openslide" / "boxes.tiff") as slide:
+        assert slide.dimensions == (300, 250)
+        assert slide.level_count == 4
+        assert slide.level_downsamples[1] == pytest.approx(2.0)
+        region = slide.read_region((0, 0), 0, (300, 250))
+    assert np.abs(region.astype(int) - expected.astype(int)).mean() < 1.0
+
+
+def test_default_72_dpi_is_not_a_resolution(shared_data: Path) -> None:
+    with open_slide(shared_data / "openslide" / "boxes.tiff") as slide:
+        assert not slide.has_mpp
+        with pytest.raises(SlideError, match=r"boxes\.tiff.*not a microscope"):
+            slide.mpp
+
+
+def test_mpp_override(shared_data: Path) -> None:
+    with open_slide(shared_data / "openslide" / "boxes.tiff", mpp=0.25) as slide:
+        assert slide.mpp == (0.25, 0.25)
+        assert slide.pixels_to_mm([[400, 800]]) == pytest.approx(np.array([[0.1, 0.2]]))
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("unreadable.svs", "corrupt or truncated"), ("unopenable.tiff", "52479")],
+)
+def test_corrupt_fixtures_raise_one_clear_error(shared_data: Path, name: str, problem: str) -> None:
+    with pytest.raises(SlideError) as info:
+        open_slide(shared_data / "openslide" / name)
+    message = str(info.value)
+    assert name in message and problem in message
+    assert "\n" not in message
+
+
+def test_missing_empty_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(SlideError, match="no such file"):
+        open_slide(tmp_path / "absent.tiff")
+    (tmp_path / "empty.svs").write_bytes(b"")
+    with pytest.raises(SlideError, match=r"empty\.svs: the file is empty"):
+        open_slide(tmp_path / "empty.svs")
+    with pytest.raises(SlideError, match="is a folder"):
+        open_slide(tmp_path)
+
+
+def test_truncated_pyramid_tiff(tmp_path: Path) -> None:
+    path = write_pyramid_tiff(tmp_path / "whole.tiff", blob_image(), compression="jpeg")
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.tiff"
+    truncated.write_bytes(data[: len(data) // 3])
+    with pytest.raises(KitError, match=r"truncated\.tiff"):
+        with open_slide(truncated) as slide:
+            slide.read_region((0, 0), 0, slide.dimensions)
+
+
+def test_garbage_file(tmp_path: Path) -> None:
+    path = tmp_path / "noise.tif"
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(SlideError, match=r"noise\.tif"):
+        open_slide(path)
+
+
+def test_pyramid_tiff_levels_and_mpp(tmp_path: Path) -> None:
+    image = blob_image(640, 480)
+    path = write_pyramid_tiff(tmp_path / "slide.tiff", image, mpp=0.25)
+    with open_slide(path) as slide:
+        assert slide.dimensions == (640, 480)
+        assert slide.level_count == 3
+        assert slide.mpp == pytest.approx((0.25, 0.25))
+        np.testing.assert_array_equal(slide.read_region((100, 50), 0, (64, 32)), image[50:82, 100:164])
+        np.testing.assert_array_equal(slide.read_region((200, 100), 1, (20, 10)), shrink(image, 2)[50:60, 100:120])
+
+
+def test_plain_stripped_tiff_goes_through_tifffile(tmp_path: Path) -> None:
+    image = blob_image(300, 200)
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, image, photometric="rgb", rowsperstrip=7, resolution=(4e4, 4e4), resolutionunit="CENTIMETER")
+    with open_slide(path) as slide:
+        assert slide.dimensions == (300, 200)
+        assert slide.mpp == pytest.approx((0.25, 0.25))
+        np.testing.assert_array_equal(slide.read_region((13, 11), 0, (250, 120)), image[11:131, 13:263])
+
+
+def test_tifffile_reader_grey_and_tiled(tmp_path: Path) -> None:
+    from algorithm.slide.tiff_reader import TiffReader
+
+    grey = blob_image(130, 90)[..., 0]
+    path = tmp_path / "grey.tif"
+    tifffile.imwrite(path, grey, tile=(32, 32))
+    slide = TiffReader(path)
+    region = slide.read_region((-10, -5), 0, (150, 100))
+    np.testing.assert_array_equal(region[5:95, 10:140, 1], grey)
+    assert (region[:5] == 255).all() and (region[:, 140:] == 255).all()
+    assert not slide.has_mpp
+
+
+def test_mha_spacing_is_millimetres(tmp_path: Path) -> None:
+    image = blob_image(200, 120)
+    itk = sitk.GetImageFromArray(image, isVector=True)
+    itk.SetSpacing((0.00025, 0.00025))
+    path = tmp_path / "slide.mha"
+    sitk.WriteImage(itk, str(path))
+    with open_slide(path) as slide:
+        assert slide.backend == "simpleitk"
+        assert slide.mpp == pytest.approx((0.25, 0.25))
+        np.testing.assert_array_equal(slide.read_region((20, 10), 0, (50, 40)), image[10:50, 20:70])
+
+
+def test_mha_without_spacing_has_no_mpp(tmp_path: Path) -> None:
+    path = tmp_path / "nospacing.mha"
+    sitk.WriteImage(sitk.GetImageFromArray(blob_image(50, 40), isVector=True), str(path))
+    with open_slide(path) as slide:
+        with pytest.raises(SlideError, match=r"nospacing\.mha: the file has no resolution"):
+            slide.mpp
+
+
+def test_mha_zero_size_and_3d(tmp_path: Path) -> None:
+    volume = sitk.GetImageFromArray(np.zeros((3, 10, 10), dtype=np.uint8))
+    sitk.WriteImage(volume, str(tmp_path / "volume.mha"))
+    with pytest.raises(SlideError, match=r"volume\.mha: a 3-D image"):
+        open_slide(tmp_path / "volume.mha")
+    (tmp_path / "broken.mha").write_text("ObjectType = Image\nNDims = 2\nDimSize = 0 0\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n")
+    with pytest.raises(SlideError, match=r"broken\.mha"):
+        open_slide(tmp_path / "broken.mha")
+
+
+@pytest.mark.filterwarnings("ignore:.*zero-size array")
+def test_zero_size_tiff(tmp_path: Path) -> None:
+    path = tmp_path / "zero.tif"
+    tifffile.imwrite(path, np.zeros((0, 0, 3), dtype=np.uint8))
+    with pytest.raises(SlideError, match=r"zero\.tif"):
+        open_slide(path)
+
+
+def test_region_past_edges_is_white(tmp_path: Path) -> None:
+    image = blob_image(128, 128)
+    path = write_pyramid_tiff(tmp_path / "s.tiff", image, levels=1)
+    with open_slide(path) as slide:
+        region = slide.read_region((100, 100), 0, (64, 64))
+    np.testing.assert_array_equal(region[:28, :28], image[100:, 100:])
+    assert (region[28:] == 255).all() and (region[:, 28:] == 255).all()
+
+
+def test_thumbnail_in_strips_matches_whole_resize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    import algorithm.slide.thumbnail as thumbnail_module
+
+    image = blob_image(500, 300)
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, image, photometric="rgb")
+    monkeypatch.setattr(thumbnail_module, "STRIP_PIXELS", 500 * 10)  # force many strips
+    with open_slide(path) as slide:
+        thumb = slide.get_thumbnail(100)
+    expected = np.asarray(Image.fromarray(image).resize((100, 60), Image.Resampling.BOX))
+    assert thumb.shape == (60, 100, 3)
+    assert np.abs(thumb.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_tifffile_reader_reads_pyramid_levels(tmp_path: Path) -> None:
+    from algorithm.slide.tiff_reader import TiffReader
+
+    image = blob_image(300, 200)
+    path = write_pyramid_tiff(tmp_path / "p.tiff", image, mpp=0.5, tile=32, compression="jpeg")
+    with TiffReader(path) as slide, open_slide(path) as reference:
+        assert slide.level_dimensions == reference.level_dimensions
+        assert slide.mpp == pytest.approx(reference.mpp)
+        for level in range(slide.level_count):
+            ours = slide.read_region((40, 20), level, (60, 50)).astype(int)
+            theirs = reference.read_region((40, 20), level, (60, 50)).astype(int)
+            assert np.abs(ours - theirs).mean() < 1.0

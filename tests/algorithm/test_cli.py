@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, blob_image, write_pyramid_tiff
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "algorithm", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_help_explains_itself() -> None:
+    result = _run("--help")
+    assert result.returncode == 0
+    assert "--input" in result.stdout and "--inspect" in result.stdout and "examples" in result.stdout
+
+
+def test_inspect_a_slide(tmp_path: Path) -> None:
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1200, 800), mpp=0.5, tile=128)
+    result = _run("--inspect", str(path), "--tile-size", "256")
+    assert result.returncode == 0, result.stderr
+    assert "0.5000 x 0.5000 um/px" in result.stdout
+    assert "levels      1200x800, 600x400, 300x200" in result.stdout
+
+
+def test_inspect_folder_reports_every_bad_slide_in_one_line(shared_data: Path) -> None:
+    result = _run("--inspect", str(shared_data / "openslide"))
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2
+    assert all(line.startswith("error: ") for line in errors)
+    assert "Traceback" not in result.stderr
+    assert "small.svs" in result.stdout and "boxes.tiff" in result.stdout
+
+
+def test_missing_slide_is_one_line() -> None:
+    result = _run("--inspect", "/nonexistent/slide.svs")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: /nonexistent/slide.svs: no such file"

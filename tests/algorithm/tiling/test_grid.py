@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from algorithm.errors import ConfigError
+from algorithm.slide import open_slide
+from algorithm.tiling import read_tile, tile_grid
+from algorithm.tiling.grid import _starts
+from algorithm.tissue import tissue_mask
+from tests.conftest import blob_image, write_pyramid_tiff
+
+
+def test_starts_cover_the_axis_flush_with_the_edge() -> None:
+    assert _starts(1000, 512, 448) == [0, 448, 488]
+    assert _starts(512, 512, 448) == [0]
+    assert _starts(100, 512, 448) == [0]
+    for length in range(513, 3000, 97):
+        starts = _starts(length, 512, 448)
+        assert starts[-1] + 512 == length
+        assert all(b - a <= 448 for a, b in zip(starts, starts[1:]))
+
+
+@pytest.fixture()
+def slide(tmp_path: Path):
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1200, 800), mpp=0.5, tile=128)
+    with open_slide(path) as s:
+        yield s
+
+
+def test_full_grid_order_and_overlap(slide) -> None:
+    grid = tile_grid(slide, 256, 32)
+    assert grid.candidates == len(grid) == 6 * 4
+    origins = [(t.x, t.y) for t in grid]
+    assert origins == sorted(origins, key=lambda o: (o[1], o[0]))
+    assert origins[1][0] - origins[0][0] == 224
+
+
+def test_grid_keeps_tissue_and_skips_glass(slide) -> None:
+    mask = tissue_mask(slide)
+    grid = tile_grid(slide, 128, 0, mask=mask, min_tissue=0.5)
+    assert 0 < len(grid) < grid.candidates
+    for tile in grid:
+        patch = read_tile(slide, grid, tile)
+        assert (patch.min(axis=-1) < 220).mean() > 0.3  # stained pixels, not glass
+    kept = {t.index for t in grid}
+    dropped = [i for i in range(grid.candidates) if i not in kept]
+    assert dropped  # corners of the slide are glass
+
+
+def test_grid_at_a_coarser_resolution_reads_the_pyramid(slide) -> None:
+    grid = tile_grid(slide, 100, 10, mpp=2.0)
+    assert grid.scale == pytest.approx(4.0)
+    assert grid.level == 2
+    tile = grid.tiles[1]
+    assert tile.extent == (400, 400)
+    patch = read_tile(slide, grid, tile)
+    assert patch.shape == (100, 100, 3)
+    direct = slide.read_region((tile.x, tile.y), 0, (400, 400))
+    approx = direct.reshape(100, 4, 100, 4, 3).mean(axis=(1, 3))
+    assert np.abs(patch.astype(float) - approx).mean() < 4.0
+
+
+def test_grid_between_levels_resamples(slide) -> None:
+    grid = tile_grid(slide, 64, 0, mpp=0.75)  # 1.5 level-0 px per tile px: read level 0, shrink
+    assert grid.level == 0
+    assert read_tile(slide, grid, grid.tiles[0]).shape == (64, 64, 3)
+
+
+def test_empty_slide_gives_empty_grid(tmp_path: Path) -> None:
+    path = write_pyramid_tiff(tmp_path / "glass.tiff", np.full((500, 700, 3), 243, np.uint8), mpp=0.5)
+    with open_slide(path) as glass:
+        mask = tissue_mask(glass)
+        assert mask.is_empty
+        grid = tile_grid(glass, 128, 16, mask=mask)
+    assert len(grid) == 0 and grid.candidates > 0
+
+
+def test_bad_grid_arguments(slide) -> None:
+    with pytest.raises(ConfigError):
+        tile_grid(slide, 128, 128)
+    with pytest.raises(ConfigError):
+        tile_grid(slide, 128, 0, level=1, mpp=1.0)
+    with pytest.raises(ConfigError, match="level 9"):
+        tile_grid(slide, 128, 0, level=9)

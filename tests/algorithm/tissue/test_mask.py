@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from algorithm.errors import ConfigError
+from algorithm.slide import open_slide
+from algorithm.tissue import TissueMask, tissue_mask, tissue_mask_from_rgb
+from tests.conftest import blob_image, write_pyramid_tiff
+
+
+def _truth(width: int, height: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    return ((xx - width * 0.4) / (width * 0.25)) ** 2 + ((yy - height * 0.5) / (height * 0.3)) ** 2 < 1
+
+
+@pytest.mark.parametrize("method", ["saturation", "optical-density"])
+def test_finds_the_blob(method: str) -> None:
+    image = blob_image(600, 400)
+    found = tissue_mask_from_rgb(image, (1.0, 1.0), (2.0, 2.0), method=method)
+    truth = _truth(600, 400)
+    iou = (found.mask & truth).sum() / (found.mask | truth).sum()
+    assert iou > 0.97
+
+
+def test_glass_only_is_empty() -> None:
+    rng = np.random.default_rng(1)
+    glass = np.clip(240 + rng.normal(0, 3, (200, 300, 3)), 0, 255).astype(np.uint8)
+    for method in ("saturation", "optical-density"):
+        assert tissue_mask_from_rgb(glass, (1.0, 1.0), method=method).is_empty  # type: ignore[arg-type]
+    uniform = np.full((50, 50, 3), 255, np.uint8)
+    assert tissue_mask_from_rgb(uniform, (1.0, 1.0)).is_empty
+
+
+def test_specks_removed_and_holes_filled() -> None:
+    image = blob_image(600, 400)
+    image[10:13, 10:13] = (150, 60, 140)  # a 9-pixel speck far from the blob
+    image[195:200, 235:240] = 242  # a small hole in the blob
+    mask = tissue_mask_from_rgb(image, (1.0, 1.0), (2.0, 2.0), min_object_um2=200, max_hole_um2=200).mask
+    assert not mask[11, 11]
+    assert mask[197, 237]
+
+
+def test_unknown_method() -> None:
+    with pytest.raises(ConfigError, match="unknown tissue method"):
+        tissue_mask_from_rgb(blob_image(20, 20), (1.0, 1.0), method="magic")  # type: ignore[arg-type]
+
+
+def test_blood_removal() -> None:
+    image = blob_image(600, 400)
+    image[180:220, 200:260] = (190, 35, 45)  # a pool of blood inside the tissue
+    with_blood = tissue_mask_from_rgb(image, (1.0, 1.0), (2.0, 2.0), max_hole_um2=1.0).mask
+    without = tissue_mask_from_rgb(image, (1.0, 1.0), (2.0, 2.0), remove_blood=True, max_hole_um2=1.0).mask
+    assert with_blood[200, 230] and not without[200, 230]
+    assert without[200, 180]
+
+
+def test_slide_mask_resolution_and_box_fractions(tmp_path: Path) -> None:
+    image = blob_image(1200, 800)
+    path = write_pyramid_tiff(tmp_path / "s.tiff", image, mpp=1.0, tile=128)
+    with open_slide(path) as slide:
+        found = tissue_mask(slide, target_mpp=8.0)
+    assert found.mask.shape == (100, 150)
+    assert found.downsample == pytest.approx((8.0, 8.0))
+    fractions = found.box_fractions(np.array([[480 - 40, 400 - 40, 80, 80], [0, 0, 80, 80], [1150, 750, 100, 100]]))
+    assert fractions[0] == pytest.approx(1.0)
+    assert fractions[1] == 0.0
+    assert fractions[2] == 0.0  # off the slide counts as glass
+
+
+def test_box_fraction_is_exact_on_a_known_mask() -> None:
+    mask = np.zeros((10, 10), bool)
+    mask[:, :5] = True
+    tm = TissueMask(mask=mask, downsample=(4.0, 4.0))
+    assert tm.box_fractions(np.array([[0, 0, 40, 40]]))[0] == pytest.approx(0.5)
+    assert tm.box_fractions(np.array([[12, 0, 16, 8]]))[0] == pytest.approx(0.5)
+    assert tm.area_px() == pytest.approx(50 * 16)
