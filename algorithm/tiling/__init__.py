@@ -2,5 +2,6 @@
 
 from algorithm.tiling.grid import Tile, TileGrid, tile_grid
 from algorithm.tiling.read import read_tile
+from algorithm.tiling.stream import TileBatch, stream_batches
 
-__all__ = ["Tile", "TileGrid", "tile_grid", "read_tile"]
+__all__ = ["Tile", "TileGrid", "tile_grid", "read_tile", "TileBatch", "stream_batches"]

@@ -1,0 +1,82 @@
+"""Model checkpoints: one file holding weights, the config to rebuild the model,
+and what it scored. Loaded with ``weights_only=True`` (no pickled code runs).
+
+Any problem — missing file, not a checkpoint, wrong kind, weights that do not fit
+the architecture — is a ConfigError naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+from algorithm import __version__
+from algorithm.errors import ConfigError
+from algorithm.io.atomic import atomic_path
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    kind: str,
+    config: dict[str, Any],
+    model: torch.nn.Module,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    half: bool = False,
+) -> None:
+    """Write a checkpoint atomically; ``half`` stores float weights as float16 (half the size)."""
+    state = {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+        for k, v in model.state_dict().items()
+    }
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "config": config,
+        "state_dict": state,
+        "metrics": metrics or {},
+        "versions": {"kit": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__)},
+        **(extra or {}),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
+    """Read and check a checkpoint of ``kind`` ("detector", "segmenter")."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: model checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors alike
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConfigError(f"{path}: not a readable model checkpoint ({type(exc).__name__}: {first_line})") from exc
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        raise ConfigError(f"{path}: not a checkpoint of this kit (no config and weights inside)")
+    if payload.get("kind") != kind:
+        raise ConfigError(f"{path}: holds a {payload.get('kind')!r} model, expected a {kind!r}")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise ConfigError(f"{path}: written by a newer kit (format {payload['format_version']}); update the kit")
+    return payload
+
+
+def load_state(path: str | os.PathLike[str], model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load weights strictly, restoring float16-stored tensors to the model's dtype."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        details = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                details.append(f"{len(keys)} {label} (e.g. {keys[0]})")
+        raise ConfigError(f"{path}: weights do not fit the model in its config: {', '.join(details)}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

@@ -1,0 +1,1 @@
+"""Grand-challenge output values: what the platform stores and the evaluation reads."""
