@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from algorithm.slide import open_slide
+from tests.conftest import blob_image, write_pyramid_tiff
+from training.datasets.annotations import SlideAnnotations
+from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
+
+
+def _slide(tmp_path: Path, name: str, domain: str, mitoses: list[tuple[float, float]]) -> SlideAnnotations:
+    path = write_pyramid_tiff(tmp_path / name, blob_image(1200, 800), mpp=0.25, tile=128)
+    points = np.array(mitoses + [(600.0, 400.0)], float)
+    labels = np.array([1] * len(mitoses) + [2])
+    return SlideAnnotations(name, 1200, 800, points, labels, 50.0, domain, "train", path)
+
+
+def test_patches_centre_on_mitoses_with_boxes_in_patch_pixels(tmp_path: Path) -> None:
+    ann = _slide(tmp_path, "a.tiff", "A", [(400.0, 300.0)])
+    sampler = PatchSampler([ann], SamplingConfig(tile_size=128, mpp=0.5, mitosis_fraction=1.0, jitter=0.2))
+    patch = sampler.sample(np.random.default_rng(0))
+    assert patch.pixels.shape == (128, 128, 3)
+    assert 1 in patch.labels.tolist()
+    box = patch.boxes[patch.labels.tolist().index(1)]
+    assert box[2] - box[0] == pytest.approx(25.0)  # 50 px at 0.25 um/px, seen at 0.5 um/px
+    centre = (box[:2] + box[2:]) / 2
+    assert np.all(np.abs(centre - 64) <= 0.2 * 128 + 1)
+
+
+def test_random_patches_fall_on_tissue_and_domains_balance(tmp_path: Path) -> None:
+    slides = [_slide(tmp_path, f"a{i}.tiff", "A", [(400.0, 300.0)]) for i in range(3)]
+    slides.append(_slide(tmp_path, "b.tiff", "B", [(500.0, 300.0)]))
+    sampler = PatchSampler(slides, SamplingConfig(tile_size=64, mpp=0.5, mitosis_fraction=0.0, imposter_fraction=0.0))
+    rng = np.random.default_rng(1)
+    patches = [sampler.sample(rng) for _ in range(200)]
+    stained = [(p.pixels.min(axis=-1) < 220).mean() for p in patches]
+    assert np.median(stained) > 0.5
+    share_b = np.mean([p.domain == "B" for p in patches])
+    assert 0.4 < share_b < 0.6  # one B slide against three A slides, drawn half the time
+
+
+def test_same_seed_same_patches(tmp_path: Path) -> None:
+    ann = _slide(tmp_path, "a.tiff", "A", [(400.0, 300.0)])
+    sampler = PatchSampler([ann], SamplingConfig(tile_size=64, mpp=0.5))
+    a = [sampler.sample(np.random.default_rng(5)).pixels for _ in range(2)]
+    assert np.array_equal(a[0], a[1])
+
+
+def test_augment_moves_boxes_with_pixels() -> None:
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[2:6, 20:30] = 255
+    patch = Patch(pixels, np.array([[20, 2, 30, 6]], np.float32), np.array([1]), 0, None)
+    for seed in range(8):
+        out = augment(patch, np.random.default_rng(seed))
+        x1, y1, x2, y2 = out.boxes[0].astype(int)
+        assert (out.pixels[y1:y2, x1:x2] == 255).all()
+        assert out.pixels.sum() == pixels.sum()
+
+
+def test_transform_factory_is_applied_once_per_slide(tmp_path: Path) -> None:
+    ann = _slide(tmp_path, "a.tiff", "A", [(400.0, 300.0)])
+    built = []
+
+    def factory(reader):
+        built.append(reader.path)
+        return lambda px: 255 - px
+
+    sampler = PatchSampler([ann], SamplingConfig(tile_size=64, mpp=0.5), factory)
+    rng = np.random.default_rng(2)
+    p = sampler.sample(rng)
+    sampler.sample(rng)
+    assert len(built) == 1
+    with open_slide(ann.path) as s:
+        assert s.mpp == (0.25, 0.25)
+    assert p.pixels.dtype == np.uint8

@@ -1,0 +1,6 @@
+"""Dataset readers: annotated slides for training and validation."""
+
+from training.datasets.annotations import SlideAnnotations
+from training.datasets.midog import read_midog_database, read_midog_split
+
+__all__ = ["SlideAnnotations", "read_midog_database", "read_midog_split"]

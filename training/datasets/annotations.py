@@ -1,0 +1,35 @@
+"""Point annotations of one slide, whatever dataset they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+MITOSIS = 1
+IMPOSTER = 2
+
+
+@dataclass
+class SlideAnnotations:
+    """Cells annotated on one slide: centres in level-0 pixels and their classes."""
+
+    file_name: str
+    width: int
+    height: int
+    points: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))  # (N, 2) x, y
+    labels: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    box_size: float = 50.0  # level-0 pixels; MIDOG's boxes are 50 x 50
+    domain: str | None = None  # scanner or hospital
+    split: str | None = None  # "train" / "valid" / "test" when the dataset says
+    path: Path | None = None  # the slide file, once located
+
+    @property
+    def mitoses(self) -> NDArray[np.float64]:
+        return self.points[self.labels == MITOSIS]
+
+    @property
+    def imposters(self) -> NDArray[np.float64]:
+        return self.points[self.labels == IMPOSTER]

@@ -1,0 +1,1 @@
+"""Training the mitotic-figure detector."""

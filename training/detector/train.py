@@ -1,0 +1,157 @@
+"""The detector's training loop: RetinaNet's focal loss, AdamW or SGD, warm-up
+then cosine schedule, a checkpoint every epoch (``last.pt``, resumable) and the
+best one by validation F1 at 7.5 um (``best.pt``, what the container loads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from algorithm.console import progress
+from algorithm.detection.predict import autocast
+from algorithm.errors import ConfigError
+from algorithm.io.atomic import write_json_atomic
+from algorithm.models import DetectorConfig, build_detector, save_checkpoint
+from algorithm.models.checkpoint import load_state, read_checkpoint
+from training.datasets.annotations import SlideAnnotations
+from training.detector.sampler import Patch, PatchSampler, SamplingConfig, TransformFactory, augment
+from training.detector.validate import best_threshold, detect_validation_slides
+
+PatchAugment = Callable[[Patch, np.random.Generator], Patch]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    epochs: int = 10
+    iterations: int = 100  # per epoch
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    warmup: int = 50  # iterations of linear warm-up
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True
+    validate_every: int = 1
+
+
+def _optimizer(model: torch.nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if options.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
+    if options.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=options.lr, momentum=0.9, weight_decay=options.weight_decay, nesterov=True)
+    raise ConfigError(f"unknown optimizer {options.optimizer!r}; use adamw or sgd")
+
+
+def _schedule(optimizer: torch.optim.Optimizer, options: TrainOptions) -> torch.optim.lr_scheduler.LambdaLR:
+    total = max(1, options.epochs * options.iterations)
+
+    def factor(step: int) -> float:
+        if step < options.warmup:
+            return (step + 1) / options.warmup
+        progress_ = (step - options.warmup) / max(1, total - options.warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _to_batch(patches: list[Patch], device: torch.device) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    images = [torch.from_numpy(p.pixels).to(device).permute(2, 0, 1).float().div_(255) for p in patches]
+    targets = [{"boxes": torch.from_numpy(p.boxes).to(device), "labels": torch.from_numpy(p.labels).to(device)}
+               for p in patches]
+    return images, targets
+
+
+def train_detector(
+    train: list[SlideAnnotations],
+    valid: list[SlideAnnotations],
+    config: DetectorConfig,
+    options: TrainOptions,
+    out_dir: Path,
+    sampling: SamplingConfig | None = None,
+    transform_factory: TransformFactory | None = None,
+    patch_augment: PatchAugment | None = None,
+    resume: bool = False,
+    extra: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, validate each epoch, keep ``last.pt``/``best.pt`` in ``out_dir``; returns the best metrics.
+
+    ``extra`` is stored in every checkpoint (e.g. the stain target the container must use).
+    """
+    device = torch.device(options.device)
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    sampling = sampling or SamplingConfig(tile_size=config.tile_size, mpp=config.mpp)
+    sampler = PatchSampler(train, sampling, transform_factory)
+    model = build_detector(config).to(device)
+    optimizer = _optimizer(model, options)
+    scheduler = _schedule(optimizer, options)
+    scaler = torch.amp.GradScaler("cuda", enabled=options.amp and device.type == "cuda")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"f1": -1.0}
+    start_epoch = 0
+    if resume and (out_dir / "last.pt").exists():
+        state = read_checkpoint(out_dir / "last.pt", "detector")
+        load_state(out_dir / "last.pt", model, state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, history, best = state["epoch"], json.loads(state["history"]), json.loads(state["best"])
+        log(f"resumed from {out_dir / 'last.pt'} after epoch {start_epoch}")
+    extra = extra or {}
+    for epoch in range(start_epoch, options.epochs):
+        model.train()
+        started = time.perf_counter()
+        losses = []
+        for _ in progress(range(options.iterations), total=options.iterations, desc=f"epoch {epoch + 1}", unit="it"):
+            patches = [sampler.sample(rng) for _ in range(options.batch_size)]
+            patches = [augment(p, rng) for p in patches]
+            if patch_augment is not None:
+                patches = [patch_augment(p, rng) for p in patches]
+            images, targets = _to_batch(patches, device)
+            with autocast(device, options.amp):
+                loss_parts = model(images, targets)
+                loss = sum(loss_parts.values())
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                                  "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
+        if valid and ((epoch + 1) % options.validate_every == 0 or epoch + 1 == options.epochs):
+            found = detect_validation_slides(model, config, valid, device, transform_factory)
+            threshold, score = best_threshold(found, valid)
+            record.update({"threshold": threshold, **score.as_dict()})
+        history.append(record)
+        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if record.get("f1", -1.0) > best["f1"] or not valid:
+            best = record
+            save_checkpoint(out_dir / "best.pt", "detector", config.to_dict(), model,
+                            metrics=best, extra={**extra, "threshold": best.get("threshold", 0.5)})
+        save_checkpoint(
+            out_dir / "last.pt", "detector", config.to_dict(), model, metrics=record,
+            extra={**extra, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                   "rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
+                   "epoch": epoch + 1, "history": json.dumps(history), "best": json.dumps(best),
+                   "options": asdict(options)},
+        )
+        write_json_atomic(out_dir / "history.json", history)
+    sampler.close()
+    return best
