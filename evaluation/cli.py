@@ -1,0 +1,101 @@
+"""Command line: ``python -m evaluation [--input DIR] [--output DIR] [--ground-truth DIR] [--config FILE]``.
+
+Exit status 0 with ``<output>/metrics.json`` written; 1 with one line on
+stderr and nothing written when the submission or the setup is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from evaluation import __version__
+from evaluation.config import load_config
+from evaluation.errors import EvaluationError
+from evaluation.evaluate import evaluate
+from evaluation.report import METRICS_FILE, summary_lines, write_metrics
+
+DEFAULT_INPUT = Path("/input")
+DEFAULT_OUTPUT = Path("/output")
+# grand-challenge extracts the phase's ground-truth tarball here; older
+# evaluation containers baked it into the image at the second path.
+GROUND_TRUTH_DIRS = (Path("/opt/ml/input/data/ground_truth"), Path("/opt/evaluation/ground-truth"))
+
+DESCRIPTION = """\
+Score an algorithm submission on grand-challenge.org.
+
+Reads INPUT/predictions.json (the submission's algorithm jobs) and each job's
+outputs at INPUT/<job pk>/output/<socket relative path>, joins every job to the
+ground truth by its input image name, computes the metrics the task config
+asks for (detection F1/AP/FROC, slide AUC/F1, segmentation IoU/Dice,
+major-axis accuracy) and writes OUTPUT/metrics.json as
+{"results": [per case], "aggregates": {...}}.
+
+Any problem (a failed job, a missing or extra case, coordinates in pixels,
+a probability outside [0, 1], NaN, a wrong JSON type, an unknown output
+socket, bad ground truth) stops the evaluation: one line on stderr, exit
+status 1, no metrics.json.
+"""
+
+EPILOG = """\
+ground truth (default: the first that exists of
+  /opt/ml/input/data/ground_truth, /opt/evaluation/ground-truth):
+  points.json            detection: {"<image>": {"points": [[x_mm, y_mm], ...],
+                         "domain": "...", "size_mm": [w, h]}}
+  slides.csv|slides.json classification / major axis: case,label,major_axis_mm
+  masks/<case>.mha|.tif  segmentation masks (non-zero = foreground)
+  config.json            the task config (unless --config is given)
+
+See evaluation/README.md for the formats, the config keys and every metric.
+"""
+
+
+def _default_ground_truth() -> Path:
+    for path in GROUND_TRUTH_DIRS:
+        if path.is_dir():
+            return path
+    return GROUND_TRUTH_DIRS[0]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, metavar="DIR",
+                        help="folder with predictions.json and the jobs' outputs (default: %(default)s)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, metavar="DIR",
+                        help=f"folder to write {METRICS_FILE} into (default: %(default)s)")
+    parser.add_argument("--ground-truth", type=Path, default=None, metavar="DIR",
+                        help="ground-truth folder (default: " + " if present, else ".join(map(str, GROUND_TRUTH_DIRS)) + ")")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="task config JSON (default: config.json in the ground-truth folder, "
+                             "else MIDOG-style detection defaults)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        ground_truth = args.ground_truth or _default_ground_truth()
+        config, origin = load_config(args.config, ground_truth)
+        metrics = evaluate(args.input, ground_truth, config)
+        path = write_metrics(args.output, metrics)
+    except EvaluationError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"evaluation failed: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"config: {origin}")
+        for line in summary_lines(metrics):
+            print(line)
+        print(f"wrote {path} in {time.perf_counter() - start:.2f} s")
+    return 0

@@ -1,0 +1,155 @@
+"""``python -m evaluation`` end to end: MIDOG-style scoring, and every bad input failing cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from grand_challenge_metrics.scorers import score_detection
+
+from evaluation import cli
+from tests.evaluation.builders import Raw, point, points_value
+
+TRUTH = {
+    "001.tiff": {"points": [[0.1, 0.1], [0.2, 0.2], [0.5, 0.5]], "domain": "human breast carcinoma", "size_mm": [1.8, 1.35]},
+    "002.tiff": {"points": [[0.3, 0.3]], "domain": "canine lymphoma", "size_mm": [1.8, 1.35]},
+    "003.tiff": {"points": [], "domain": "canine lymphoma", "size_mm": [1.8, 1.35]},
+}
+OUTPUTS = {
+    "001.tiff": points_value(point(0.102, 0.1, 0.9), point(0.2, 0.205, 0.4, "non-mitotic figure"), point(0.9, 0.9, 0.7),
+                             point(0.5, 0.5049, 0.55)),
+    "002.tiff": points_value(point(0.3, 0.3, 0.8), point(0.3015, 0.3, 0.6)),
+    "003.tiff": points_value(point(1.0, 1.0, 0.3, "non-mitotic figure")),
+}
+
+
+def midog_submission(submission, outputs=OUTPUTS):
+    submission.points_truth(TRUTH)
+    for image, value in outputs.items():
+        submission.job(image, {"mitotic-figures": value})
+    submission.write_predictions()
+    return submission
+
+
+def test_midog_defaults_score_like_the_midog_evaluation(submission):
+    midog_submission(submission)
+    assert submission.run() == 0
+    metrics = submission.metrics()
+    assert set(metrics) == {"results", "aggregates"}
+    tp = fp = fn = 0
+    for result, image in zip(metrics["results"], sorted(TRUTH)):
+        preds = [p["point"] for p in OUTPUTS[image]["points"] if p["name"] == "mitotic figure"]
+        gt = [[x, y, 0] for x, y in TRUTH[image]["points"]]
+        ref = score_detection(ground_truth=gt, predictions=preds, radius=7.5e-3)
+        assert result["image"] == image and result["domain"] == TRUTH[image]["domain"]
+        assert result["detection"]["true_positives"] == ref.true_positives
+        assert result["detection"]["false_positives"] == ref.false_positives
+        assert result["detection"]["false_negatives"] == ref.false_negatives
+        tp, fp, fn = tp + ref.true_positives, fp + ref.false_positives, fn + ref.false_negatives
+    det = metrics["aggregates"]["detection"]
+    assert (tp, fp, fn) == (3, 2, 1)
+    assert det["f1_score"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert det["per_domain"]["canine lymphoma"]["true_positives"] == 1
+    assert metrics["aggregates"]["n_cases"] == 3
+    assert metrics["aggregates"]["config"]["detection"]["radius_mm"] == 0.0075
+
+
+def _bad_config(s):
+    s.config({"detection": {"radius_um": 7.5}})
+
+
+def _outputs(**changes):
+    return {**OUTPUTS, **changes}
+
+
+BAD_INPUTS = {
+    "missing case": (lambda s: midog_submission(s, {k: v for k, v in OUTPUTS.items() if k != "002.tiff"}),
+                     "1 of 3 ground-truth case(s) have no algorithm job: ['002']"),
+    "extra case": (lambda s: midog_submission(s, _outputs(**{"004.tiff": points_value()})),
+                   "(image '004.tiff'): no ground truth for case '004'"),
+    "failed job": (lambda s: (midog_submission(s), s.write_predictions([{**s.jobs[0], "status": "Failed"}] + s.jobs[1:])),
+                   "job job-0000 (image '001.tiff'): status is 'Failed', not 'Succeeded'"),
+    "pixel coordinates": (lambda s: midog_submission(s, _outputs(**{"002.tiff": points_value(point(1200.0, 1200.0))})),
+                          "lies outside the image (1.8 x 1.35 mm): you need to provide the output coordinates in millimetres"),
+    "probability above 1": (lambda s: midog_submission(s, _outputs(**{"002.tiff": points_value(point(0.3, 0.3, 1.7))})),
+                            "point 0: probability must be a number in [0, 1], got 1.7"),
+    "NaN": (lambda s: midog_submission(s, _outputs(**{"002.tiff": Raw(
+        '{"type": "Multiple points", "points": [{"point": [NaN, 0.3, 0], "name": "mitotic figure", "probability": 0.9}]}')})),
+        "output 'mitotic-figures' (mitotic-figures.json): NaN is not valid JSON"),
+    "wrong JSON type": (lambda s: midog_submission(s, _outputs(**{"002.tiff": [[0.3, 0.3, 0]]})),
+                        "expected a 'Multiple points' JSON object with a 'points' list, got list"),
+    "old format": (lambda s: midog_submission(s, _outputs(**{"002.tiff": {"points": [{"point": [0.3, 0.3, 0]}]}})),
+                   "point 0 has no name; the old format without 'name' and 'probability' is not accepted"),
+    "unknown output socket": (lambda s: (midog_submission(s), s.job("x.tiff", {"mitotic-figures": points_value(), "heatmap": 1}),
+                                         s.write_predictions(s.jobs[:2] + [{**s.jobs[3], "inputs": s.jobs[2]["inputs"]}])),
+                              "unknown output socket 'heatmap'"),
+    "no predictions.json": (lambda s: s.points_truth(TRUTH), "predictions.json: file not found"),
+    "invalid predictions.json": (lambda s: (s.points_truth(TRUTH), s.write_predictions(Raw("[{"))),
+                                 "predictions.json: invalid JSON at line 1 column 3"),
+    "bad config": (lambda s: (midog_submission(s), _bad_config(s)), "config.json: detection: unknown key(s) ['radius_um']"),
+    "bad ground truth": (lambda s: (midog_submission(s), s.points_truth({"001.tiff": {"points": "none"}})),
+                         "points.json: case '001.tiff': points must be a list"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_fails_with_one_line_and_writes_nothing(submission, capsys, name):
+    prepare, message = BAD_INPUTS[name]
+    prepare(submission)
+    assert submission.run() == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evaluation failed: ")
+    assert message in lines[0], lines[0]
+    assert captured.out == ""
+    assert not submission.output_dir.exists() or os.listdir(submission.output_dir) == []
+
+
+def test_unwritable_output_is_one_line(submission, capsys):
+    midog_submission(submission)
+    submission.output_dir.write_text("a file where the output folder should be")
+    assert submission.run() == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "cannot write" in err[0] and "metrics.json" in err[0]
+
+
+def test_debug_shows_the_traceback(submission, capsys):
+    submission.points_truth(TRUTH)
+    assert submission.run("--debug") == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_summary_is_printed_without_quiet(submission, capsys):
+    midog_submission(submission)
+    assert cli.main(["--input", str(submission.input_dir), "--ground-truth", str(submission.gt_dir),
+                     "--output", str(submission.output_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "config: built-in defaults" in out and "detection: f1_score=0.6667" in out and "wrote" in out
+
+
+def test_help_explains_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("/input", "/output", "/opt/ml/input/data/ground_truth", "/opt/evaluation/ground-truth",
+                 "predictions.json", "metrics.json", "points.json"):
+        assert text in out
+
+
+def test_ground_truth_falls_back_to_the_older_location(tmp_path, monkeypatch):
+    new, old = tmp_path / "new", tmp_path / "old"
+    monkeypatch.setattr(cli, "GROUND_TRUTH_DIRS", (new, old))
+    assert cli._default_ground_truth() == new  # neither exists: the error will name the current one
+    old.mkdir()
+    assert cli._default_ground_truth() == old
+    new.mkdir()
+    assert cli._default_ground_truth() == new
+
+
+def test_metrics_json_is_strict_json(submission):
+    midog_submission(submission)
+    assert submission.run() == 0
+    text = submission.metrics_path.read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in metrics.json"))
