@@ -1,0 +1,208 @@
+"""Per-pixel colour maps and their 256^3 lookup tables.
+
+Once a normaliser's source and target are fixed (per slide), its output for a
+pixel depends on nothing but that pixel's RGB value. There are only 2^24 RGB
+values, so on the CPU the fastest exact implementation is to compute the map
+once for every colour (64 MiB; 1-2 s for Macenko/Vahadane, 2-4 s for Reinhard
+on two CPU cores, once per slide) and then gather from the table: one pass to
+form each pixel's 24-bit index, one gather. On a GPU the direct computation is
+already memory-bound and needs no table.
+
+The table holds exactly what the direct computation returns (same code, same
+dtype), so the two paths agree bit for bit (tested).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import torch
+
+N_COLOURS = 1 << 24
+# Pixels per step on the CPU. Below torch's intra-op grain size (32768
+# elements) every op runs inline in the calling thread: no OpenMP barrier, which
+# on a shared 2-core machine with a busy core turns each parallel op into a
+# wait for a time slice (measured 20-50x slower). Parallelism comes from
+# :func:`run_chunked`'s Python threads instead (torch ops release the GIL).
+CPU_CHUNK = 8192
+LUT_CHUNK = 1 << 18  # table look-ups are numpy (single-threaded ops): bigger steps, less overhead
+GPU_CHUNK = 1 << 22  # bounds temporaries on the GPU
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="stain")
+            _pool_size = workers
+        return _pool
+
+
+def run_chunked(fn: Callable[[int, int], None], n: int, device: torch.device, chunk: int = CPU_CHUNK) -> None:
+    """Call ``fn(start, stop)`` over ``[0, n)`` in chunks.
+
+    On the CPU: ``chunk``-sized steps spread over ``torch.get_num_threads()``
+    Python threads (each takes every k-th step); elsewhere: few large steps in
+    this thread.
+    """
+    if device.type != "cpu":
+        for s in range(0, n, GPU_CHUNK):
+            fn(s, min(s + GPU_CHUNK, n))
+        return
+    starts = range(0, n, chunk)
+    workers = min(torch.get_num_threads(), len(starts))
+    if workers <= 1 or threading.current_thread().name.startswith("stain"):
+        for s in starts:
+            fn(s, min(s + chunk, n))
+        return
+
+    def job(k: int) -> None:
+        for s in starts[k::workers]:
+            fn(s, min(s + chunk, n))
+
+    for f in [_executor(workers).submit(job, k) for k in range(workers)]:
+        f.result()  # re-raises a worker's exception
+
+
+class PixelMap(ABC):
+    """A fixed function uint8 RGB -> uint8 RGB, applied to ``(P, 3)`` pixels."""
+
+    @abstractmethod
+    def apply(self, px: torch.Tensor) -> torch.Tensor:
+        """Map ``(P, 3)`` uint8 pixels (any device) to new ``(P, 3)`` uint8 pixels."""
+
+    def apply_block(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
+        """The map of the colours with indices ``start..stop`` (``r | g << 8 | b << 16``).
+
+        Subclasses may exploit the block's regular structure, but must return
+        exactly what :meth:`apply` returns for those colours.
+        """
+        i = torch.arange(start, stop, dtype=torch.int32, device=device)
+        colours = torch.stack((i & 255, (i >> 8) & 255, i >> 16), dim=1).to(torch.uint8)
+        return self.apply(colours)
+
+    def __call__(self, px: torch.Tensor) -> torch.Tensor:
+        """Direct computation in chunks (bounded memory, cache-friendly)."""
+        out = torch.empty_like(px)
+
+        def step(s: int, e: int) -> None:
+            out[s:e] = self.apply(px[s:e])
+
+        run_chunked(step, px.shape[0], px.device)
+        return out
+
+
+def _colour_index_little_endian() -> bool:
+    return sys.byteorder == "little"
+
+
+def _index_from_bytes(px: torch.Tensor) -> torch.Tensor:
+    """Colour index of contiguous CPU pixels without copying them first.
+
+    Pixel i's bytes start at offset 3i; the little-endian uint32 read there is
+    ``r | g << 8 | b << 16 | (next pixel's r) << 24``, so masking the top byte
+    leaves the index: one strided (unaligned) read and one AND per pixel. The
+    last pixel, whose 4-byte read would run past the buffer, is done alone.
+    """
+    a = px.numpy()
+    n = a.shape[0]
+    words = np.ndarray(shape=(n - 1,), dtype="<u4", buffer=a, offset=0, strides=(3,))
+    idx = np.empty(n, np.int32)
+    np.bitwise_and(words, 0xFFFFFF, out=idx[:-1], casting="unsafe")
+    r, g, b = (int(v) for v in a[-1])
+    idx[-1] = r | (g << 8) | (b << 16)
+    return torch.from_numpy(idx)
+
+
+class LookupTable:
+    """The map evaluated at every RGB value, indexed by ``r | g << 8 | b << 16``.
+
+    Entries are packed as int32 (bytes ``[r, g, b, 0]``): gathering 4-byte
+    elements is 2-3x faster in torch than gathering 3-byte rows.
+    """
+
+    def __init__(self, pixel_map: PixelMap, device: torch.device | str = "cpu"):
+        device = torch.device(device)
+        table = torch.zeros((N_COLOURS, 4), dtype=torch.uint8, device=device)
+
+        def step(s: int, e: int) -> None:
+            table[s:e, :3] = pixel_map.apply_block(s, e, device)
+
+        run_chunked(step, N_COLOURS, device)
+        self.table = table.view(torch.int32).view(-1)
+        self.device = device
+
+    @staticmethod
+    def index(px: torch.Tensor) -> torch.Tensor:
+        """24-bit colour index ``r | g << 8 | b << 16`` of ``(P, 3)`` uint8 pixels (int32)."""
+        if _colour_index_little_endian():
+            if px.device.type == "cpu" and px.is_contiguous() and px.shape[0] > 1:
+                return _index_from_bytes(px)
+            # Copy each pixel into 4 bytes [r, g, b, 0] and read them as one int32.
+            buf = torch.zeros((px.shape[0], 4), dtype=torch.uint8, device=px.device)
+            buf[:, :3] = px
+            return buf.view(torch.int32).view(-1)
+        x = px.to(torch.int32)
+        return x[:, 0] | (x[:, 1] << 8) | (x[:, 2] << 16)
+
+    def __call__(self, px: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(px)
+        if px.device.type == "cpu" and _colour_index_little_endian() and _overlapping_store_works():
+            # numpy all the way: strided index read, take, strided store (no OpenMP).
+            table = self.table.numpy()
+
+            def step_np(s: int, e: int) -> None:
+                if e - s < 2:
+                    out[s:e] = self.table[self.index(px[s:e]).long()].view(torch.uint8).view(-1, 4)[:, :3]
+                    return
+                words = np.take(table, _index_from_bytes(px[s:e]).numpy())
+                _store_words(out[s:e], torch.from_numpy(words))
+
+            run_chunked(step_np, px.shape[0], px.device, LUT_CHUNK)
+            return out
+
+        def step(s: int, e: int) -> None:
+            words = torch.index_select(self.table, 0, self.index(px[s:e]))
+            out[s:e] = words.view(torch.uint8).view(-1, 4)[:, :3]
+
+        run_chunked(step, px.shape[0], px.device, LUT_CHUNK)
+        return out
+
+
+def _store_words(out: torch.Tensor, words: torch.Tensor) -> None:
+    """Write int32 words ``[r, g, b, 0]`` into contiguous uint8 ``(n, 3)`` pixels.
+
+    Each word is stored at byte 3i, its spare top byte landing on pixel i+1's
+    red, which the next (sequential) store overwrites; the last pixel is written
+    alone. One strided store instead of a 3-of-4-byte copy.
+    """
+    o = out.numpy()
+    w = words.numpy()
+    n = o.shape[0]
+    dst = np.ndarray(shape=(n - 1,), dtype="<u4", buffer=o, offset=0, strides=(3,))
+    dst[...] = w[:-1]
+    o[n - 1] = w[n - 1 :].view(np.uint8)[:3]
+
+
+@lru_cache(maxsize=None)
+def _overlapping_store_works() -> bool:
+    """Check once that numpy stores overlapping strided words in order (else use the safe copy)."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (4099, 3), dtype=np.uint8)
+    words = np.zeros((4099, 4), np.uint8)
+    words[:, :3] = rgb
+    out = torch.empty((4099, 3), dtype=torch.uint8)
+    _store_words(out, torch.from_numpy(words.view(np.int32).reshape(-1)))
+    return bool(np.array_equal(out.numpy(), rgb))

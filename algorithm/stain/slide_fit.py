@@ -1,0 +1,115 @@
+"""Fitting a normaliser's source once per slide, from tiles sampled inside the tissue mask.
+
+Why tiles at the analysis level rather than a thumbnail: a low-resolution
+level averages nuclei with the stroma around them, which pulls the OD cloud
+towards its mean. The Macenko/Vahadane directions and, above all, the 99th
+percentile concentrations then come out smaller than on the tiles that will be
+normalised, and every tile is over-scaled. Reading a few dozen tiles at the
+level the model reads keeps the statistics of the pixels being normalised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from algorithm.stain.base import Normaliser
+from algorithm.stain.errors import StainFitError
+from algorithm.stain.sampling import DEFAULT_N_PIXELS
+
+DEFAULT_N_TILES = 32
+DEFAULT_TILE_SIZE = 256
+
+
+def sample_slide_pixels(
+    slide,
+    mask,
+    n_pixels: int = DEFAULT_N_PIXELS,
+    seed: int = 0,
+    level: int = 0,
+    n_tiles: int = DEFAULT_N_TILES,
+    tile_size: int = DEFAULT_TILE_SIZE,
+) -> np.ndarray:
+    """Up to ``n_pixels`` tissue pixels ``(k, 3)`` uint8 from ``n_tiles`` tiles read at ``level``.
+
+    ``slide``: an ``algorithm.slide`` reader; ``mask``: its
+    ``algorithm.tissue.TissueMask`` (``mask`` bool array, ``downsample`` level-0
+    pixels per mask pixel, ``(x, y)`` or a number). Tiles are centred on mask
+    cells drawn at random (seeded) and only their pixels inside the mask count.
+    Raises StainFitError when the mask is empty.
+    """
+    m = np.asarray(mask.mask, dtype=bool)
+    sx, sy = _pair(mask.downsample)
+    cells = np.argwhere(m)  # (row, col)
+    if len(cells) == 0:
+        name = getattr(slide, "path", "slide")
+        raise StainFitError(f"{name}: the tissue mask is empty; no pixels to fit stain normalisation")
+    rng = np.random.default_rng(seed)
+    chosen = cells[rng.choice(len(cells), size=min(n_tiles, len(cells)), replace=False)]
+    ds = float(slide.level_downsamples[level])
+    span = tile_size * ds  # level-0 pixels a tile covers
+    per_tile = max(1, -(-n_pixels // len(chosen)))
+    parts = []
+    for row, col in chosen:
+        cx, cy = (col + 0.5) * sx, (row + 0.5) * sy
+        x0, y0 = int(round(cx - span / 2)), int(round(cy - span / 2))
+        tile = slide.read_region((x0, y0), level, (tile_size, tile_size))
+        keep = _tile_mask(m, (sx, sy), x0, y0, ds, tile_size)
+        px = tile.reshape(-1, 3)[keep.reshape(-1)]
+        if len(px) > per_tile:
+            px = px[np.sort(rng.choice(len(px), size=per_tile, replace=False))]
+        parts.append(px)
+    pixels = np.concatenate(parts) if parts else np.zeros((0, 3), np.uint8)
+    if len(pixels) > n_pixels:
+        pixels = pixels[np.sort(rng.choice(len(pixels), size=n_pixels, replace=False))]
+    return pixels
+
+
+def fit_to_slide(
+    normaliser: Normaliser,
+    slide,
+    mask=None,
+    n_pixels: int = DEFAULT_N_PIXELS,
+    seed: int = 0,
+    level: int = 0,
+    n_tiles: int = DEFAULT_N_TILES,
+    tile_size: int = DEFAULT_TILE_SIZE,
+) -> Normaliser:
+    """Fit ``normaliser``'s source to ``slide`` once (see :func:`sample_slide_pixels`); returns it.
+
+    ``mask`` defaults to ``algorithm.tissue.tissue_mask(slide)``. Raises
+    StainFitError, naming the slide and the pixel counts, when there is too
+    little tissue.
+    """
+    if mask is None:
+        from algorithm.tissue import tissue_mask
+
+        mask = tissue_mask(slide)
+    pixels = sample_slide_pixels(slide, mask, n_pixels, seed, level, n_tiles, tile_size)
+    try:
+        return normaliser.fit_source(pixels)
+    except StainFitError as e:
+        name = getattr(slide, "path", "slide")
+        raise StainFitError(f"{name}: {e} ({len(pixels)} pixels sampled in the tissue mask)") from e
+
+
+def _pair(downsample) -> tuple[float, float]:
+    if np.ndim(downsample) == 0:
+        return float(downsample), float(downsample)
+    sx, sy = downsample
+    return float(sx), float(sy)
+
+
+def _tile_mask(
+    mask: np.ndarray, downsample: tuple[float, float], x0: int, y0: int, ds: float, tile_size: int
+) -> np.ndarray:
+    """The tissue mask sampled at each pixel centre of a tile (outside the mask's extent: False)."""
+    sx, sy = downsample
+    centres = (np.arange(tile_size) + 0.5) * ds
+    cols = np.floor((x0 + centres) / sx).astype(np.int64)
+    rows = np.floor((y0 + centres) / sy).astype(np.int64)
+    h, w = mask.shape
+    ok_r = (rows >= 0) & (rows < h)
+    ok_c = (cols >= 0) & (cols < w)
+    out = mask[np.ix_(np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1))]
+    return out & ok_r[:, None] & ok_c[None, :]
+
