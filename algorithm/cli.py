@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from algorithm import __version__
-from algorithm.errors import KitError
+from algorithm.errors import ConfigError, KitError
+from algorithm.interface.tasks import TASKS, load_task
+from algorithm.job import JobOptions, run_job
 from algorithm.slide import SLIDE_SUFFIXES, open_slide
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
@@ -22,6 +24,9 @@ models -> slide-level outputs (points in millimetres, floats, images).
 
 EPILOG = """\
 examples:
+  python -m algorithm                                    the container's job: /input -> /output
+  python -m algorithm --input slide.tiff --output out/   run on one slide file
+  python -m algorithm --input test/input --output out/ --device cpu
   python -m algorithm --inspect slide.tiff      check that a slide opens: levels, resolution, tissue
   python -m algorithm --inspect /input          the same for every slide in a folder
 """
@@ -37,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", type=Path, default=Path("/input"),
                         help="a slide file or grand-challenge input folder (default: /input)")
     parser.add_argument("--output", type=Path, default=Path("/output"), help="output folder (default: /output)")
+    parser.add_argument("--model-dir", type=Path,
+                        help="folder with detector.pt (default: /opt/ml/model if present, else the bundled models)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if usable), cpu, cuda or cuda:N (default: auto)")
+    parser.add_argument("--task", default="midog", help=f"which sockets to read and write: {', '.join(TASKS)} (default: midog)")
+    parser.add_argument("--task-file", type=Path, help="a JSON task definition instead of --task (see README)")
+    parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")
+    parser.add_argument("--threshold", type=float,
+                        help="decision threshold for mitotic figures (default: the model's validated one)")
     parser.add_argument("--inspect", type=Path, metavar="PATH",
                         help="print what the reader sees in a slide (or every slide in a folder) and exit")
     parser.add_argument("--mpp", type=float, help="microns per pixel, for slides whose file does not say")
@@ -57,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 failed += 1
         return 1 if failed else 0
-    raise KitError("no model pipeline is installed in this build yet; use --inspect to check slides")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    task = load_task(args.task, args.task_file)
+    run_job(JobOptions(input=args.input, output=args.output, task=task, model_dir=args.model_dir,
+                       device=args.device, mpp=args.mpp, batch_size=args.batch_size, threshold=args.threshold))
+    return 0
 
 
 def _slides_under(path: Path) -> list[Path]:

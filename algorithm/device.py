@@ -1,0 +1,44 @@
+"""Choosing the compute device, loudly.
+
+A CUDA build of torch on a machine whose driver is too old silently runs on
+the CPU and blows the platform's time limit; if the machine has an NVIDIA
+device but torch cannot use it, we say so on stderr.
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+
+import torch
+
+from algorithm.errors import ConfigError
+
+
+def gpu_visible() -> bool:
+    """An NVIDIA device node exists (the container was given a GPU)."""
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    """``auto``: CUDA when usable, else CPU; ``cuda``/``cuda:N`` must be usable or it is an error."""
+    cuda = torch.cuda.is_available()
+    if requested == "auto":
+        if not cuda and gpu_visible():
+            print("warning: an NVIDIA GPU is present but torch cannot use it (driver too old for "
+                  f"CUDA {torch.version.cuda}?); running on the CPU, which is much slower", file=sys.stderr)
+        return torch.device("cuda" if cuda else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not cuda:
+        raise ConfigError(f"device {requested!r} asked for, but CUDA is not available "
+                          f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+    return device
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

@@ -1,0 +1,1 @@
+"""The grand-challenge contract: where inputs are, where outputs go, in what form."""

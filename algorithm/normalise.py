@@ -1,0 +1,40 @@
+"""Stain normalisation for one slide, as a model was trained to see it.
+
+A model's checkpoint carries the stain target it was trained with
+(``{"method", "target", "slide_target"}`` from ``Normaliser.params()``). Per
+slide, the source is fitted once from tissue tiles read at the grid's level,
+and every batch is then mapped with the fixed matrices. A slide too poor in
+tissue to fit is left as it is, with a warning: the model still runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from algorithm.slide.base import SlideReader
+from algorithm.stain import StainFitError, fit_to_slide, get_normaliser
+from algorithm.stain.base import Normaliser
+from algorithm.tiling.grid import TileGrid
+from algorithm.tiling.stream import BatchTransform
+from algorithm.tissue import TissueMask
+
+
+def normaliser_from_spec(spec: dict[str, Any]) -> Normaliser:
+    """A normaliser with the saved target of ``spec`` (its source still to fit)."""
+    return get_normaliser(spec["method"], **spec.get("options", {})).load_target(spec)
+
+
+def slide_normaliser(
+    spec: dict[str, Any] | None, slide: SlideReader, mask: TissueMask, grid: TileGrid, seed: int = 0
+) -> BatchTransform | None:
+    """The batch transform for ``slide``, or None when the model wants none or the slide cannot be fitted."""
+    if not spec:
+        return None
+    normaliser = normaliser_from_spec(spec)
+    try:
+        fit_to_slide(normaliser, slide, mask, seed=seed, level=grid.level)
+    except StainFitError as exc:
+        print(f"warning: stain normalisation skipped: {exc}", file=sys.stderr)
+        return None
+    return normaliser.transform
