@@ -1,0 +1,1 @@
+"""Training tools: ``python -m training <command>`` (synthetic slides, reference models)."""

@@ -1,0 +1,49 @@
+"""``python -m training <command>``: one argparse sub-command per module.
+
+Each command module defines ``NAME``, ``HELP``, ``DESCRIPTION``,
+``add_arguments(parser)`` and ``run(args) -> int``; add new ones (detector,
+segmenter, classifier) to ``COMMANDS``. A :class:`KitError` becomes one
+``error: ...`` line on stderr and exit code 1 (``--debug`` shows the
+traceback); argparse's own errors exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Sequence
+
+from algorithm.console import run_main
+
+COMMANDS: tuple[str, ...] = (
+    "training.synth.command",
+    "training.detector.command",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Training tools of the challenge kit: synthetic slides and reference models.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS:
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(
+            module.NAME, help=module.HELP, description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; a KitError becomes one ``error: ...`` line and exit 1 (see algorithm.console)."""
+    return run_main(_main, None if argv is None else list(argv))

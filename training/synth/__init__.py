@@ -1,0 +1,35 @@
+"""Synthetic H&E whole slides with known truth (mitoses, imposters, tumour region).
+
+A slide is a pure function of a :class:`SynthConfig` and the region asked for:
+
+    from training.synth import SynthConfig, render_region, render_concentrations
+    cfg = SynthConfig(seed=3, width=8000, height=6000, scanner="B", label="tumour")
+    rgb = render_region(cfg, x=1000, y=2000, width=512, height=512)            # uint8 (512, 512, 3)
+    conc = render_concentrations(cfg, 1000, 2000, 512, 512)                    # float32 (512, 512, 2): H, E
+    same_tissue_other_scanner = render_region(cfg.replace(scanner="D"), 1000, 2000, 512, 512)
+    thumb = render_region(cfg, 0, 0, 500, 375, downsample=16)                  # lower levels directly
+
+and :func:`generate_slide` writes ``<name>.tiff`` (pyramidal, OpenSlide-readable)
+with its truth files (see :mod:`training.synth.truth`). Modules, in pipeline
+order: config, scanners (stain matrices), noise (coordinate-hashed textures),
+shapes and layout (regions), cells (nuclei, mitoses, imposters), texture
+(stroma, cytoplasm), render (Beer-Lambert), pyramid (TIFF writer), truth,
+generate, command (``python -m training synth``).
+"""
+
+from training.synth.cells import BOX_UM, IMPOSTER, MITOSIS, Specials, cells_in_region, specials
+from training.synth.config import SynthConfig
+from training.synth.generate import SlideFiles, SlideResult, generate_slide, slide_name
+from training.synth.layout import build_layout, tissue_mask, tumour_mask
+from training.synth.pyramid import TiffOptions, write_pyramid
+from training.synth.render import (
+    blur_sigma, concentrations_to_intensity, concentrations_to_rgb, render_concentrations, render_region,
+)
+from training.synth.scanners import SCANNERS, Scanner, get_scanner
+
+__all__ = [
+    "BOX_UM", "IMPOSTER", "MITOSIS", "SCANNERS", "Scanner", "SlideFiles", "SlideResult", "Specials",
+    "SynthConfig", "TiffOptions", "blur_sigma", "build_layout", "cells_in_region", "concentrations_to_intensity",
+    "concentrations_to_rgb", "generate_slide", "get_scanner", "render_concentrations", "render_region",
+    "slide_name", "specials", "tissue_mask", "tumour_mask", "write_pyramid",
+]

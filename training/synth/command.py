@@ -1,0 +1,118 @@
+"""``python -m training synth``: write synthetic H&E slides with truth files."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from algorithm.errors import ConfigError, KitError
+from training.synth.config import LABELS, SynthConfig, pick
+from training.synth.generate import generate_slide, slide_name
+from training.synth.pyramid import COMPRESSIONS, TILE_SIZES, TiffOptions, tile_count
+from training.synth.scanners import SCANNERS, get_scanner
+
+NAME = "synth"
+HELP = "write synthetic H&E whole slides with known truth"
+DESCRIPTION = """\
+Write N synthetic H&E whole-slide images (pyramidal tiled TIFF that OpenSlide
+reads, with mpp) and their truth, into --out:
+
+  <name>.tiff              the slide (levels downsampled by 4 down to <= 2048 px)
+  <name>.midog.json        mitotic figures (category 1) and imposters (2), MIDOG 2021 format
+  <name>.truth.json        seed, configuration, scanner stain matrix, label, tumour axis, counts
+  <name>.tumour-mask.png   truth tumour region, low resolution (0/255)
+  <name>.tissue-mask.png   tissue, low resolution (0/255)
+
+Slide i is a pure function of seed S+i and the options: the same command gives
+the same bytes. Names are synth-<seed, 6 digits>.
+
+example:
+  python -m training synth --out data/synth --count 8 --seed 100 --size 6000x4000
+"""
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels (e.g. 4096x4096), got {text!r}")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (256 <= w <= 200_000 and 256 <= h <= 200_000):
+        raise argparse.ArgumentTypeError(f"width and height must be in [256, 200000], got {text!r}")
+    return w, h
+
+
+def _bounded(kind, lo, hi, what):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a{'n integer' if kind is int else ' number'}, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be in [{lo}, {hi}], got {text!r}")
+        return v
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--count", type=_bounded(int, 1, 100_000, "--count"), default=1, metavar="N", help="number of slides (default 1)")
+    p.add_argument("--seed", type=_bounded(int, 0, 10**12, "--seed"), default=0, metavar="S", help="slide i uses seed S+i (default 0)")
+    p.add_argument("--size", type=_size, default=(4096, 4096), metavar="WxH", help="level-0 size in pixels (default 4096x4096)")
+    p.add_argument("--mpp", type=_bounded(float, 0.05, 4.0, "--mpp"), default=0.25, metavar="UM", help="micrometres per pixel at level 0 (default 0.25, MIDOG's)")
+    p.add_argument("--scanner", choices=[*SCANNERS, "random"], default="random", help="virtual scanner (stain colours, optics); random: chosen from the seed (default)")
+    p.add_argument("--label", choices=[*LABELS, "random"], default="random", help="slide with a tumour region or normal tissue only; random: from the seed (default)")
+    p.add_argument("--mitoses", type=_bounded(int, 0, 1_000_000, "--mitoses"), default=20, metavar="N", help="mitotic figures per slide (default 20)")
+    p.add_argument("--imposters", type=_bounded(int, 0, 1_000_000, "--imposters"), default=30, metavar="N", help="imposters (hard negatives) per slide (default 30)")
+    p.add_argument("--compression", choices=COMPRESSIONS, default="jpeg", help="tile compression (default jpeg)")
+    p.add_argument("--jpeg-quality", type=_bounded(int, 1, 100, "--jpeg-quality"), default=None, metavar="Q", help="JPEG quality (default: the scanner's, 80-92)")
+    p.add_argument("--blur", type=_bounded(float, 0.0, 20.0, "--blur"), default=0.0, metavar="SIGMA", help="extra Gaussian blur sigma in level-0 pixels (default 0)")
+    p.add_argument("--tile", type=int, choices=TILE_SIZES, default=512, help="TIFF tile size (default 512)")
+    p.add_argument("--prefix", default="synth", help="file name prefix (default synth)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def configs(args: argparse.Namespace) -> list[tuple[SynthConfig, TiffOptions, str]]:
+    """The slides the arguments ask for (validated before anything is written)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.prefix):
+        raise ConfigError(f"--prefix must be letters, digits, '_', '-' or '.', got {args.prefix!r}")
+    out = []
+    for i in range(args.count):
+        seed = args.seed + i
+        scanner = pick(seed, "scanner", tuple(SCANNERS)) if args.scanner == "random" else args.scanner
+        label = pick(seed, "label", LABELS) if args.label == "random" else args.label
+        cfg = SynthConfig(
+            seed=seed, width=args.size[0], height=args.size[1], mpp=args.mpp, scanner=scanner, label=label,
+            mitoses=args.mitoses, imposters=args.imposters, blur=args.blur,
+        )
+        quality = args.jpeg_quality if args.jpeg_quality is not None else get_scanner(scanner).jpeg_quality
+        options = TiffOptions(compression=args.compression, jpeg_quality=quality, tile=args.tile)
+        out.append((cfg, options, slide_name(seed, args.prefix)))
+    return out
+
+
+def _output_folder(text: str) -> Path:
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise KitError(f"cannot create output folder {out}: {error.strerror or error}") from error
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    jobs = configs(args)
+    out = _output_folder(args.out)
+    for cfg, options, name in jobs:
+        total = tile_count(cfg.width, cfg.height, options)
+        with tqdm(total=total, unit="tile", desc=name, disable=args.quiet, leave=False, dynamic_ncols=True) as bar:
+            try:
+                result = generate_slide(cfg, out, name, options, on_tile=bar.update)
+            except OSError as error:
+                raise KitError(f"cannot write {name} into {out}: {error.strerror or error}") from error
+        print(result.summary(), flush=True)
+    return 0

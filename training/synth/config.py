@@ -1,0 +1,94 @@
+"""The description of one synthetic slide: everything its pixels depend on."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from algorithm.errors import ConfigError
+from training.synth.noise import derive_seed
+from training.synth.scanners import SCANNERS
+
+LABELS = ("tumour", "normal")
+MAX_SIDE = 200_000
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """A synthetic slide is a pure function of this (and of the region asked for).
+
+    Sizes are level-0 pixels; biology is specified in micrometres and converted
+    with ``mpp``, so the same seed at another ``mpp`` is the same tissue scanned
+    at another resolution. ``scanner`` changes colours only (see scanners.py).
+    ``blur`` is an extra Gaussian blur sigma in level-0 pixels, on top of the
+    scanner's own optics.
+    """
+
+    seed: int = 0
+    width: int = 4096
+    height: int = 4096
+    mpp: float = 0.25
+    scanner: str = "A"
+    label: str = "tumour"
+    mitoses: int = 20
+    imposters: int = 30
+    mitosis_tumour_fraction: float = 0.85
+    imposter_tumour_fraction: float = 0.6
+    blur: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.seed, int) or self.seed < 0:
+            problems.append(f"seed must be a non-negative integer, got {self.seed!r}")
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 256 <= v <= MAX_SIDE:
+                problems.append(f"{name} must be an integer in [256, {MAX_SIDE}], got {v!r}")
+        if not 0.05 <= float(self.mpp) <= 4.0:
+            problems.append(f"mpp must be in [0.05, 4] micrometres per pixel, got {self.mpp!r}")
+        if self.scanner not in SCANNERS:
+            problems.append(f"unknown scanner {self.scanner!r}; choose one of {', '.join(SCANNERS)}")
+        if self.label not in LABELS:
+            problems.append(f"label must be one of {', '.join(LABELS)}, got {self.label!r}")
+        for name in ("mitoses", "imposters"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                problems.append(f"{name} must be a non-negative integer, got {v!r}")
+        for name in ("mitosis_tumour_fraction", "imposter_tumour_fraction"):
+            v = getattr(self, name)
+            if not 0.0 <= float(v) <= 1.0:
+                problems.append(f"{name} must be in [0, 1], got {v!r}")
+        if not 0.0 <= float(self.blur) <= 20.0:
+            problems.append(f"blur must be in [0, 20] pixels, got {self.blur!r}")
+        if problems:
+            raise ConfigError("invalid synthetic slide configuration: " + "; ".join(problems))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+    def content_key(self) -> tuple:
+        """Every field the concentrations depend on (not the scanner, not the blur)."""
+        d = dataclasses.asdict(self)
+        d.pop("scanner")
+        d.pop("blur")
+        return tuple(sorted(d.items()))
+
+    def replace(self, **changes) -> "SynthConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SynthConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown synthetic slide configuration keys: {', '.join(unknown)}")
+        return cls(**data)
+
+
+def pick(seed: int, what: str, choices: tuple[str, ...]) -> str:
+    """Deterministic choice for ``--scanner random`` / ``--label random`` (from the seed only)."""
+    return choices[derive_seed(seed, "pick", what) % len(choices)]

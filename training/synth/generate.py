@@ -1,0 +1,157 @@
+"""Write one synthetic slide and its truth files (the orchestration)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from algorithm.io.atomic import write_json_atomic
+from training.synth.cells import IMPOSTER, MITOSIS, specials
+from training.synth.config import SynthConfig
+from training.synth.layout import build_layout, tissue_mask, tumour_mask
+from training.synth.pyramid import TiffOptions, write_pyramid
+from training.synth.render import blur_sigma, render_region
+from training.synth.scanners import get_scanner
+from training.synth.truth import TRUTH_FORMAT, midog_database, special_list, tumour_axis, write_mask
+
+MASK_MAX_SIDE = 2048
+
+
+@dataclass(frozen=True)
+class SlideFiles:
+    slide: Path
+    midog: Path
+    truth: Path
+    tumour_mask: Path
+    tissue_mask: Path
+
+    @classmethod
+    def for_name(cls, out_dir: str | Path, name: str) -> "SlideFiles":
+        d = Path(out_dir)
+        return cls(
+            d / f"{name}.tiff", d / f"{name}.midog.json", d / f"{name}.truth.json",
+            d / f"{name}.tumour-mask.png", d / f"{name}.tissue-mask.png",
+        )
+
+    def all(self) -> list[Path]:
+        return [self.slide, self.midog, self.truth, self.tumour_mask, self.tissue_mask]
+
+
+@dataclass(frozen=True)
+class SlideResult:
+    name: str
+    files: SlideFiles
+    truth: dict
+    seconds: float
+
+    def summary(self) -> str:
+        t = self.truth
+        tumour = (
+            f"tumour (major axis {t['tumour']['major_axis_um']:.0f} um)" if t["label"] == "tumour" else "normal"
+        )
+        size = self.files.slide.stat().st_size / 1e6
+        return (
+            f"{self.files.slide.name}: {t['width']}x{t['height']} px @ {t['mpp']} um/px, scanner {t['scanner']['name']}, "
+            f"{tumour}, {t['counts']['mitoses']} mitoses, {t['counts']['imposters']} imposters, "
+            f"{len(t['levels'])} levels, {size:.1f} MB, {self.seconds:.1f} s"
+        )
+
+
+def slide_name(seed: int, prefix: str = "synth") -> str:
+    return f"{prefix}-{seed:06d}"
+
+
+def mask_downsample(width: int, height: int) -> int:
+    """Smallest power of two >= 4 that brings the slide within MASK_MAX_SIDE pixels."""
+    d = 4
+    while max(width, height) / d > MASK_MAX_SIDE:
+        d *= 2
+    return d
+
+
+def generate_slide(
+    config: SynthConfig, out_dir: str | Path, name: str | None = None,
+    options: TiffOptions | None = None, on_tile: Callable[[], None] | None = None,
+) -> SlideResult:
+    """Render ``config`` to ``out_dir/<name>.tiff`` plus truth files; every file atomic.
+
+    ``options`` defaults to JPEG at the scanner's own quality, 512 px tiles.
+    """
+    start = time.monotonic()
+    scanner = get_scanner(config.scanner)
+    if options is None:
+        options = TiffOptions(jpeg_quality=scanner.jpeg_quality)
+    name = name or slide_name(config.seed)
+    files = SlideFiles.for_name(out_dir, name)
+    layout = build_layout(config)
+    sp = specials(config)
+
+    ds = mask_downsample(config.width, config.height)
+    tissue = tissue_mask(layout, ds)
+    tumour = tumour_mask(layout, ds) & tissue if config.label == "tumour" else np.zeros_like(tissue)
+    axis_um, ends = tumour_axis(tumour, ds, config.mpp)
+    write_mask(files.tissue_mask, tissue)
+    write_mask(files.tumour_mask, tumour)
+    write_json_atomic(files.midog, midog_database(files.slide.name, config.width, config.height, sp, config.mpp))
+
+    description = (
+        f"Synthetic H&E slide (training.synth): seed={config.seed} scanner={config.scanner} "
+        f"label={config.label} mpp={config.mpp}"
+    )
+    levels = write_pyramid(
+        files.slide, config.width, config.height, config.mpp,
+        lambda x, y, w, h, d: render_region(config, x, y, w, h, d),
+        options, on_tile, description,
+    )
+    truth = truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp)
+    write_json_atomic(files.truth, truth)
+    return SlideResult(name, files, truth, time.monotonic() - start)
+
+
+def truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp) -> dict:
+    layout = build_layout(config)
+    pixel_area_mm2 = (ds * config.mpp / 1000.0) ** 2
+    return {
+        "format": TRUTH_FORMAT,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "tiff": options.to_dict(),
+        "scanner": get_scanner(config.scanner).to_dict(),
+        "blur_sigma_px": round(blur_sigma(config), 4),
+        "mpp": config.mpp,
+        "width": config.width,
+        "height": config.height,
+        "levels": [{"downsample": d, "width": w, "height": h} for d, w, h in levels],
+        "label": config.label,
+        "tumour": {
+            "major_axis_um": round(axis_um, 3),
+            "major_axis_endpoints_px": ends,
+            "area_mm2": round(float(tumour.sum()) * pixel_area_mm2, 5),
+            "outline": layout.tumour.to_dict() if layout.tumour is not None else None,
+        },
+        "tissue_area_mm2": round(float(tissue.sum()) * pixel_area_mm2, 5),
+        "masks": {
+            "tissue": {"file": files.tissue_mask.name, "downsample": ds},
+            "tumour": {"file": files.tumour_mask.name, "downsample": ds},
+        },
+        "files": {
+            "slide": files.slide.name, "midog": files.midog.name, "truth": files.truth.name,
+            "tumour_mask": files.tumour_mask.name, "tissue_mask": files.tissue_mask.name,
+        },
+        "counts": {
+            "mitoses": int(np.sum(sp.category == MITOSIS)),
+            "imposters": int(np.sum(sp.category == IMPOSTER)),
+            "mitoses_in_tumour": int(np.sum((sp.category == MITOSIS) & sp.in_tumour)),
+            "imposters_in_tumour": int(np.sum((sp.category == IMPOSTER) & sp.in_tumour)),
+            "vessels": len(layout.vessels),
+            "glands": len(layout.glands),
+            "bleeds": len(layout.bleeds),
+        },
+        "mitoses": special_list(sp, MITOSIS),
+        "imposters": special_list(sp, IMPOSTER),
+        "midog_box_px": round(12.5 / config.mpp, 4),
+    }
