@@ -80,7 +80,7 @@ def run_job(options: JobOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     with open_slide(job_input.slide, mpp=options.mpp) as slide:
         mask = tissue_mask(slide)
         grid = detection_grid(slide, config, detection, mask)
-        transform = slide_normaliser(checkpoint.get("stain"), slide, mask, grid) if len(grid) else None
+        transform = slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level) if len(grid) else None
         found = detect_slide(slide, model, config, detection, device, transform, grid)
     mitoses = found.candidates.labels == 1
     results = {

@@ -15,7 +15,6 @@ from typing import Any
 from algorithm.slide.base import SlideReader
 from algorithm.stain import StainFitError, fit_to_slide, get_normaliser
 from algorithm.stain.base import Normaliser
-from algorithm.tiling.grid import TileGrid
 from algorithm.tiling.stream import BatchTransform
 from algorithm.tissue import TissueMask
 
@@ -26,14 +25,15 @@ def normaliser_from_spec(spec: dict[str, Any]) -> Normaliser:
 
 
 def slide_normaliser(
-    spec: dict[str, Any] | None, slide: SlideReader, mask: TissueMask, grid: TileGrid, seed: int = 0
+    spec: dict[str, Any] | None, slide: SlideReader, mask: TissueMask, level: int, seed: int = 0
 ) -> BatchTransform | None:
-    """The batch transform for ``slide``, or None when the model wants none or the slide cannot be fitted."""
+    """The batch transform for ``slide`` (fitted on tiles read at ``level``, the level the model reads),
+    or None when the model wants no normalisation or the slide cannot be fitted."""
     if not spec:
         return None
     normaliser = normaliser_from_spec(spec)
     try:
-        fit_to_slide(normaliser, slide, mask, seed=seed, level=grid.level)
+        fit_to_slide(normaliser, slide, mask, seed=seed, level=level)
     except StainFitError as exc:
         print(f"warning: stain normalisation skipped: {exc}", file=sys.stderr)
         return None
