@@ -66,3 +66,12 @@ def shrink(image: np.ndarray, factor: int) -> np.ndarray:
     h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     blocks = image[:h, :w].reshape(h // factor, factor, w // factor, factor, -1).astype(np.float32)
     return np.round(blocks.mean(axis=(1, 3))).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def synthetic_slide(tmp_path_factory: pytest.TempPathFactory):
+    """A small synthetic H&E slide with its truth files (training.synth), made once per session."""
+    from training.synth import SynthConfig, generate_slide
+
+    config = SynthConfig(seed=21, width=3072, height=2048, label="tumour", mitoses=10, imposters=10, scanner="B")
+    return generate_slide(config, tmp_path_factory.mktemp("synthetic-slide"))

@@ -1,10 +1,13 @@
 """Tissue detection on a low-resolution view of the slide.
 
-Otsu's threshold on saturation (glass is grey-white, stained tissue is not) or on
-optical density, then morphology in physical units: specks smaller than
-``min_object_um2`` are dropped and holes smaller than ``max_hole_um2`` filled.
-A floor on the threshold keeps an empty slide empty: Otsu always splits, even
-pure glass.
+Default: optical density relative to the slide's own glass (the colour of its
+brightest pixels; scanners tint glass), thresholded by Otsu's method clipped to
+a fixed band. The clip matters both ways: Otsu always splits, even pure glass
+(so a floor keeps an empty slide empty), and on tissue rich in nuclei it
+splits nuclei from pale stroma instead of tissue from glass (so a cap keeps the
+stroma). ``saturation`` (HSV) is the classic alternative. Then morphology in
+physical units: specks smaller than ``min_object_um2`` are dropped and enclosed
+holes smaller than ``max_hole_um2`` filled.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from algorithm.tissue.blood import blood_mask
 
 Method = Literal["saturation", "optical-density"]
 
-MIN_SATURATION = 0.07  # glass, dust and scanner noise stay below this (HSV, 0..1)
-MIN_OPTICAL_DENSITY = 0.3  # summed RGB OD: glass at 220-250 is below, faint tissue above
+# Otsu's threshold is clipped to these bands (signal units)
+SATURATION_BAND = (0.07, 0.12)  # HSV saturation, 0..1: tinted glass ~0.04, pale stroma from ~0.07
+OPTICAL_DENSITY_BAND = (0.08, 0.25)  # summed RGB OD above glass: glass noise < 0.05, pale stroma > 0.15
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def tissue_mask_from_rgb(
     rgb: NDArray[np.uint8],
     downsample: tuple[float, float],
     mpp: tuple[float, float] | None = None,
-    method: Method = "saturation",
+    method: Method = "optical-density",
     min_object_um2: float = 5_000.0,
     max_hole_um2: float = 5_000.0,
     remove_blood: bool = False,
@@ -79,14 +83,13 @@ def tissue_mask_from_rgb(
     """Tissue mask of a low-resolution RGB view whose pixels are ``downsample`` level-0 pixels."""
     if method == "saturation":
         signal = color.rgb2hsv(rgb)[..., 1]
-        floor = MIN_SATURATION
+        band = SATURATION_BAND
     elif method == "optical-density":
-        od = -np.log(np.maximum(rgb.astype(np.float64), 1.0) / 255.0)
-        signal = od.sum(axis=-1)
-        floor = MIN_OPTICAL_DENSITY
+        signal = optical_density_above_glass(rgb)
+        band = OPTICAL_DENSITY_BAND
     else:
         raise ConfigError(f"unknown tissue method {method!r}; use 'saturation' or 'optical-density'")
-    mask = signal > _threshold(signal, floor)
+    mask = signal > _threshold(signal, band)
     if remove_blood:
         mask &= ~blood_mask(rgb)
     pixel_um2 = _pixel_area_um2(downsample, mpp)
@@ -116,10 +119,26 @@ def tissue_mask(
     return tissue_mask_from_rgb(rgb, downsample, mpp, **kwargs)  # type: ignore[arg-type]
 
 
-def _threshold(signal: NDArray[np.float64], floor: float) -> float:
+def glass_colour(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """The slide's glass: the mean colour of its brightest 1 % (white if that is not bright)."""
+    pixels = rgb.reshape(-1, 3).astype(np.float64)
+    brightness = pixels.sum(axis=1)
+    bright = pixels[brightness >= np.percentile(brightness, 99)]
+    glass = bright.mean(axis=0)
+    return glass if glass.min() >= 200 else np.full(3, 255.0)  # no glass in view: assume white
+
+
+def optical_density_above_glass(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """Summed RGB optical density relative to the glass (0 on glass, positive on stain)."""
+    glass = glass_colour(rgb)
+    od = np.log(glass / np.maximum(rgb.astype(np.float64), 1.0))
+    return np.clip(od, 0.0, None).sum(axis=-1)
+
+
+def _threshold(signal: NDArray[np.float64], band: tuple[float, float]) -> float:
     if signal.max() - signal.min() < 1e-6:
-        return max(float(signal.max()), floor)
-    return max(float(filters.threshold_otsu(signal)), floor)
+        return max(float(signal.max()), band[0])
+    return float(np.clip(filters.threshold_otsu(signal), *band))
 
 
 def _fill_small_holes(mask: NDArray[np.bool_], max_hole: int) -> NDArray[np.bool_]:
