@@ -1,0 +1,129 @@
+"""Whole-slide detection: pipeline efficiency, memory, and work that follows tissue.
+
+    .venv/bin/python benchmarks/bench_detection.py [--model models/detector.pt] [--large 40000]
+
+1. Efficiency: on one synthetic slide, the end-to-end detection (tissue mask,
+   per-slide stain fit, background tile reading + normalisation, model, NMS)
+   divided by the model-only forward time on the same, already-prepared tiles.
+   Aim: <= 1.10 on CPU.
+2. Memory: peak RSS of ``python -m algorithm`` (a fresh process each) on a
+   4k x 4k and a large (default 40k x 40k) synthetic slide. Aim: <= 1.5 x, < 4 GB.
+3. Work follows tissue: seconds per tissue tile on both slides, and a glass-only
+   slide as big as the small one.
+Slides are generated once into --cache (the 40k one takes several minutes).
+Every figure is measured in this one run; quote the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from algorithm.detection.predict import predict_batch  # noqa: E402
+from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid  # noqa: E402
+from algorithm.models import load_detector  # noqa: E402
+from algorithm.models.checkpoint import read_checkpoint  # noqa: E402
+from algorithm.normalise import slide_normaliser  # noqa: E402
+from algorithm.slide import open_slide  # noqa: E402
+from algorithm.tiling import TileBatch, read_tile  # noqa: E402
+from algorithm.tissue import tissue_mask  # noqa: E402
+from training.synth import SynthConfig, generate_slide  # noqa: E402
+
+
+def synthetic(cache: Path, size: int, seed: int, glass: bool = False) -> Path:
+    name = f"bench-{size}-{seed}{'-glass' if glass else ''}"
+    path = cache / f"{name}.tiff"
+    if not path.exists():
+        print(f"generating {path.name} ...", flush=True)
+        config = SynthConfig(seed=seed, width=size, height=size, label="tumour", mitoses=20, imposters=20)
+        if glass:
+            from training.synth.pyramid import TiffOptions, write_pyramid
+
+            white = np.full((1, 1, 3), 242, np.uint8)
+            write_pyramid(path, size, size, 0.25, lambda x, y, w, h, d: np.broadcast_to(white, (h, w, 3)).copy(),
+                          TiffOptions())
+        else:
+            generate_slide(config, cache, name=name)
+    return path
+
+
+def efficiency(slide_path: Path, model_path: Path, batch_size: int) -> None:
+    model, config = load_detector(model_path)
+    spec = read_checkpoint(model_path, "detector").get("stain")
+    options = DetectionOptions(batch_size=batch_size, amp=False)
+    with open_slide(slide_path) as slide:
+        # end to end, as the job runs it (model already loaded)
+        start = time.perf_counter()
+        mask = tissue_mask(slide)
+        grid = detection_grid(slide, config, options, mask)
+        transform = slide_normaliser(spec, slide, mask, grid.level)
+        found = detect_slide(slide, model, config, options, "cpu", transform, grid)
+        end_to_end = time.perf_counter() - start
+        # model only, on the same tiles prepared beforehand
+        batches = []
+        for i in range(0, len(grid), batch_size):
+            tiles = grid.tiles[i : i + batch_size]
+            pixels = np.stack([read_tile(slide, grid, t) for t in tiles])
+            batches.append(TileBatch(tuple(tiles), transform(pixels) if transform else pixels))
+    start = time.perf_counter()
+    for batch in batches:
+        predict_batch(model, batch, torch.device("cpu"), amp=False)
+    model_only = time.perf_counter() - start
+    print(f"\n1. efficiency on {slide_path.name}: {len(grid)} tiles, {len(found.candidates)} candidates")
+    print(f"   end-to-end {end_to_end:.2f} s, model-only {model_only:.2f} s, ratio {end_to_end / model_only:.3f} (aim <= 1.10)")
+
+
+def run_job(slide: Path, model_dir: Path) -> tuple[float, float, str]:
+    """Peak RSS (MB) and wall seconds of one `python -m algorithm` process."""
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "algorithm", "--input", str(slide), "--output", out,
+                                 "--model-dir", str(model_dir), "--device", "cpu"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        err = proc.stderr.read().strip().splitlines() if proc.stderr else []
+    if status != 0:
+        raise SystemExit(f"job failed on {slide}: {err[-1] if err else status}")
+    return usage.ru_maxrss / 1024, seconds, err[-1] if err else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "detector.pt")
+    parser.add_argument("--small", type=int, default=4096)
+    parser.add_argument("--large", type=int, default=40000)
+    parser.add_argument("--efficiency-size", type=int, default=8192)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    efficiency(synthetic(args.cache, args.efficiency_size, 501), args.model, args.batch_size)
+    print("\n2-3. memory and work per tissue tile (python -m algorithm, one process each)")
+    rows = []
+    for label, path in (("small", synthetic(args.cache, args.small, 502)),
+                        ("large", synthetic(args.cache, args.large, 503)),
+                        ("glass", synthetic(args.cache, args.small, 504, glass=True))):
+        rss, seconds, summary = run_job(path, args.model.parent)
+        with open_slide(path) as slide:
+            w, h = slide.dimensions
+        rows.append((label, rss, seconds))
+        print(f"   {label:5s} {w}x{h}: peak RSS {rss:7.0f} MB, {seconds:7.1f} s  [{summary}]")
+    (_, small_rss, _), (_, large_rss, _), _ = rows
+    print(f"   peak RSS large / small = {large_rss / small_rss:.2f} (aim <= 1.5, and < 4096 MB)")
+
+
+if __name__ == "__main__":
+    main()
