@@ -18,6 +18,7 @@ from algorithm.console import run_main
 COMMANDS: tuple[str, ...] = (
     "training.synth.command",
     "training.detector.command",
+    "training.detector.score_command",
 )
 
 
