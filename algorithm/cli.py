@@ -9,7 +9,6 @@ from pathlib import Path
 from algorithm import __version__
 from algorithm.errors import ConfigError, KitError
 from algorithm.interface.tasks import TASKS, load_task
-from algorithm.job import JobOptions, run_job
 from algorithm.slide import SLIDE_SUFFIXES, open_slide
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
@@ -73,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     task = load_task(args.task, args.task_file)
+    from algorithm.job import JobOptions, run_job  # torch: imported only when a job runs (fast --help)
+
     run_job(JobOptions(input=args.input, output=args.output, task=task, model_dir=args.model_dir,
                        device=args.device, mpp=args.mpp, batch_size=args.batch_size, threshold=args.threshold))
     return 0
