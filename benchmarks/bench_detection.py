@@ -17,7 +17,6 @@ Every figure is measured in this one run; quote the ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -84,19 +83,33 @@ def efficiency(slide_path: Path, model_path: Path, batch_size: int) -> None:
     print(f"   end-to-end {end_to_end:.2f} s, model-only {model_only:.2f} s, ratio {end_to_end / model_only:.3f} (aim <= 1.10)")
 
 
+# The child reports its own high-water mark (VmHWM) at exit: the rusage of a
+# forked child would include the pages it inherited from this (torch-loaded) process.
+_CHILD = (
+    "import atexit, runpy, sys\n"
+    "def hwm():\n"
+    "    status = open('/proc/self/status').read()\n"
+    "    print('VmHWM', status.split('VmHWM:')[1].split()[0], file=sys.stderr)\n"
+    "atexit.register(hwm)\n"
+    "sys.argv = ['algorithm'] + sys.argv[1:]\n"
+    "runpy.run_module('algorithm', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def run_job(slide: Path, model_dir: Path) -> tuple[float, float, str]:
     """Peak RSS (MB) and wall seconds of one `python -m algorithm` process."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "algorithm", "--input", str(slide), "--output", out,
-                                 "--model-dir", str(model_dir), "--device", "cpu"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run([sys.executable, "-c", _CHILD, "--input", str(slide), "--output", out,
+                               "--model-dir", str(model_dir), "--device", "cpu"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - start
-        err = proc.stderr.read().strip().splitlines() if proc.stderr else []
-    if status != 0:
-        raise SystemExit(f"job failed on {slide}: {err[-1] if err else status}")
-    return usage.ru_maxrss / 1024, seconds, err[-1] if err else ""
+    err = proc.stderr.strip().splitlines()
+    if proc.returncode != 0:
+        raise SystemExit(f"job failed on {slide}: {err[-1] if err else proc.returncode}")
+    peak_kb = int(next(line.split()[1] for line in err if line.startswith("VmHWM")))
+    summary = [line for line in err if not line.startswith("VmHWM")]
+    return peak_kb / 1024, seconds, summary[-1] if summary else ""
 
 
 def main() -> None:
@@ -107,10 +120,12 @@ def main() -> None:
     parser.add_argument("--efficiency-size", type=int, default=8192)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--skip-efficiency", action="store_true", help="only the memory and tissue part")
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)
-    efficiency(synthetic(args.cache, args.efficiency_size, 501), args.model, args.batch_size)
+    if not args.skip_efficiency:
+        efficiency(synthetic(args.cache, args.efficiency_size, 501), args.model, args.batch_size)
     print("\n2-3. memory and work per tissue tile (python -m algorithm, one process each)")
     rows = []
     for label, path in (("small", synthetic(args.cache, args.small, 502)),

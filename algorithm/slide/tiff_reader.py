@@ -6,6 +6,7 @@ a large file is never loaded whole. Pyramid levels come from tifffile's series.
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import threading
@@ -19,6 +20,9 @@ from algorithm.errors import SlideError
 from algorithm.slide.base import SlideReader
 
 _UNIT_TO_MICRONS = {2: 25_400.0, 3: 10_000.0}  # ResolutionUnit inch, centimetre
+
+# tifffile logs what it finds wrong in a file; we raise one SlideError about it instead
+logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 class TiffReader(SlideReader):

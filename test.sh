@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Run the algorithm image on test/ the way grand-challenge.org runs it, and check it.
+#
+# Usage:
+#   ./test.sh [--tag NAME] [--model-dir DIR] [--gpus auto|all|none] [--memory SIZE]
+#             [--time-limit SECONDS] [--distance-mm D] [--probability-atol P]
+#             [--min-probability P] [--build [BUILD_ARGS...]]
+#
+#   ./build.sh && ./test.sh                       # the image's bundled model (models/)
+#   ./test.sh --model-dir /tmp/standin-model      # a model mounted at /opt/ml/model, as an upload would be
+#   ./test.sh --build --wheelhouse build/wheelhouse/algorithm   # build.sh first, then test
+#
+# Every run: --network none, --memory/--memory-swap SIZE (default 8g, no swap),
+# --cpus not limited, --pids-limit 1024, --cap-drop ALL, --security-opt
+# no-new-privileges, --shm-size 1g, a read-only root file system with a tmpfs
+# /tmp, the input mounted read-only at /input and an empty writable /output, as
+# the image's own (non-root) user, --gpus all when nvidia-smi works on this
+# host (--gpus auto; all: always; none: never), each run killed after
+# --time-limit seconds (default 900). --model-dir DIR is mounted read-only at
+# /opt/ml/model, where grand-challenge extracts a model upload; the image
+# prefers it to its bundled models.
+#
+# Checks, one PASS/FAIL line each:
+#   1. non-root     the image's user is not root, and `id -u` in a container is not 0
+#   2. test case    test/input -> exit 0, /output matches test/expected_output
+#                   (test/compare_outputs.py with the host's python3: points matched
+#                   one to one within --distance-mm (default 0.0005 mm), names equal,
+#                   probabilities within --probability-atol (default 0.02), no missing
+#                   or extra points; with a GPU, unmatched candidates below
+#                   --min-probability (default 0.1 with a GPU, 0 without) are forgiven)
+#   3. no tissue    a glass-only slide -> exit 0, an empty, valid points file
+#   4. corrupt      a truncated slide -> non-zero exit, one "error: ..." line naming it, no output
+#   5. socket       inputs.json naming an unknown socket -> non-zero, one error line, no output
+#   6. model dir    --model-dir pointing at a missing folder -> non-zero, one error line, no output
+# A warning (not a failure) when the model tested is not the one test/model.sha256
+# says the expected output was made with.
+#
+# Prints PASS or FAIL at the end; exit status 0 on PASS, 1 on FAIL.
+# Environment: ALGORITHM_IMAGE (default tag, kit-algorithm:latest), DOCKER (default
+# docker), PYTHON (default python3), KEEP_TEST_OUTPUT=1 keeps the work folder.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+die() { echo "test.sh: error: $*" >&2; exit 1; }
+say() { echo "test.sh: $*" >&2; }
+
+tag="${ALGORITHM_IMAGE:-kit-algorithm:latest}"
+model_dir=""
+gpus="auto"
+memory="8g"
+time_limit=900
+distance_mm=0.0005
+probability_atol=0.02
+min_probability=""
+build=0
+build_args=()
+while (($#)); do
+    case "$1" in
+        --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; tag="$2"; shift 2 ;;
+        --model-dir) [[ $# -ge 2 ]] || die "--model-dir needs a folder"; model_dir="$2"; shift 2 ;;
+        --gpus) [[ $# -ge 2 ]] || die "--gpus needs auto, all or none"; gpus="$2"; shift 2 ;;
+        --memory) [[ $# -ge 2 ]] || die "--memory needs a size"; memory="$2"; shift 2 ;;
+        --time-limit) [[ $# -ge 2 ]] || die "--time-limit needs seconds"; time_limit="$2"; shift 2 ;;
+        --distance-mm) [[ $# -ge 2 ]] || die "--distance-mm needs a value"; distance_mm="$2"; shift 2 ;;
+        --probability-atol) [[ $# -ge 2 ]] || die "--probability-atol needs a value"; probability_atol="$2"; shift 2 ;;
+        --min-probability) [[ $# -ge 2 ]] || die "--min-probability needs a value"; min_probability="$2"; shift 2 ;;
+        --build) build=1; shift; build_args=("$@"); break ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (build.sh options go after --build)" ;;
+    esac
+done
+case "$gpus" in auto|all|none) ;; *) die "--gpus must be auto, all or none, not '$gpus'" ;; esac
+[[ "$time_limit" =~ ^[0-9]+$ ]] || die "--time-limit must be whole seconds, not '$time_limit'"
+docker="${DOCKER:-docker}"
+python="${PYTHON:-python3}"
+command -v "$docker" >/dev/null || die "$docker not found"
+command -v "$python" >/dev/null || die "$python not found (needed to compare outputs)"
+command -v timeout >/dev/null || die "timeout (coreutils) not found"
+
+if ((build)); then
+    "$here/build.sh" --tag "$tag" "${build_args[@]}"
+fi
+"$docker" image inspect "$tag" >/dev/null 2>&1 || die "no image $tag (run ./build.sh first, or ./test.sh --build)"
+for f in test/compare_outputs.py test/input/inputs.json test/expected_output test/edge-cases/no-tissue/input \
+         test/edge-cases/corrupt-slide/input test/edge-cases/unknown-socket/input; do
+    [[ -e "$here/$f" ]] || die "$f is missing (make it: .venv/bin/python test/make_test_case.py)"
+done
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/algorithm-test.XXXXXX")"
+containers=()
+cleanup() {
+    local c
+    for c in "${containers[@]}"; do "$docker" rm -f "$c" >/dev/null 2>&1 || true; done
+    if [[ "${KEEP_TEST_OUTPUT:-0}" == 1 ]]; then say "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# Inputs (and the model) are copied and made world-readable: the image's user is
+# not the owner of this checkout, whatever umask it was made with.
+cp -r "$here/test/input" "$work/input"
+cp -r "$here/test/edge-cases" "$work/edge-cases"
+mounts_model=()
+if [[ -n "$model_dir" ]]; then
+    [[ -f "$model_dir/detector.pt" ]] || die "no detector.pt in --model-dir $model_dir"
+    cp -r "$model_dir" "$work/model"
+    mounts_model=(--volume "$work/model:/opt/ml/model:ro")
+fi
+chmod -R a+rX "$work"
+
+gpu_args=()
+if [[ "$gpus" == all ]] || { [[ "$gpus" == auto ]] && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }; then
+    if "$docker" run --rm --gpus all --network none --entrypoint /bin/true "$tag" >/dev/null 2>"$work/gpu.err"; then
+        gpu_args=(--gpus all)
+        say "GPU: $(nvidia-smi -L 2>/dev/null | head -n 1) (--gpus all)"
+    elif [[ "$gpus" == all ]]; then
+        die "--gpus all does not work with this engine: $(tail -n 1 "$work/gpu.err") (nvidia-container-toolkit installed?)"
+    else
+        echo "WARN: nvidia-smi works but docker run --gpus all does not ($(tail -n 1 "$work/gpu.err")); testing on the CPU"
+    fi
+fi
+if [[ -z "$min_probability" ]]; then
+    if ((${#gpu_args[@]})); then min_probability=0.1; else min_probability=0; fi
+fi
+
+n_run=0
+run() {  # run NAME INPUT_DIR [ALGORITHM_ARGS...]: the container as grand-challenge starts it.
+    # Leaves $work/NAME/output, $work/NAME/stderr; returns the container's exit status (124: timed out).
+    local name="$1" input="$2"
+    shift 2
+    local out="$work/$name"
+    mkdir -p "$out/output"
+    chmod 0777 "$out/output"  # the image's user (uid 1001) writes here
+    n_run=$((n_run + 1))
+    local cname="algorithm-test-$$-$n_run"
+    containers+=("$cname")
+    local status=0 start=$SECONDS
+    timeout "$time_limit" "$docker" run --rm --name "$cname" \
+        --network none \
+        --memory "$memory" --memory-swap "$memory" \
+        --pids-limit 1024 \
+        --cap-drop ALL \
+        --security-opt no-new-privileges \
+        --shm-size 1g \
+        --read-only --tmpfs /tmp:rw,nosuid,nodev,size=2g \
+        --volume "$input:/input:ro" \
+        --volume "$out/output:/output" \
+        "${mounts_model[@]}" "${gpu_args[@]}" \
+        "$tag" "$@" >"$out/stdout" 2>"$out/stderr" || status=$?
+    echo "$((SECONDS - start))" >"$out/seconds"
+    if ((status == 124)); then
+        "$docker" rm -f "$cname" >/dev/null 2>&1 || true
+        echo "(killed after --time-limit $time_limit s)" >>"$out/stderr"
+    fi
+    return "$status"
+}
+
+failures=0
+checks=0
+pass() { checks=$((checks + 1)); echo "PASS: $*"; }
+fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*"; }
+stderr_tail() { tail -n "${2:-5}" "$work/$1/stderr" | sed 's/^/    | /'; }
+output_files() { find "$work/$1/output" -mindepth 1 | sed "s#^$work/$1/output/##" | tr '\n' ' '; }
+
+# --- 1. non-root ---------------------------------------------------------------
+user="$("$docker" image inspect --format '{{.Config.User}}' "$tag")"
+# Also says which model the image would use, for the hash check below.
+probe='import hashlib, os, pathlib
+print(os.getuid(), os.getgid())
+for d in ("/opt/ml/model", "/opt/app/models"):
+    p = pathlib.Path(d, "detector.pt")
+    if p.is_file():
+        print(p, hashlib.sha256(p.read_bytes()).hexdigest())
+        break
+else:
+    print("none", "-")'
+if probe_out="$("$docker" run --rm --network none --cap-drop ALL --security-opt no-new-privileges --read-only \
+        "${mounts_model[@]}" --entrypoint /opt/venv/bin/python "$tag" -c "$probe" 2>"$work/probe.err")"; then
+    read -r uid gid <<<"$(sed -n 1p <<<"$probe_out")"
+    read -r model_path model_sha <<<"$(sed -n 2p <<<"$probe_out")"
+    if [[ -n "$user" && "$user" != root && "$user" != 0 && "${user%%:*}" != 0 && "$uid" != 0 ]]; then
+        pass "non-root: the image runs as user '$user' (uid $uid, gid $gid)"
+    else
+        fail "non-root: the image's user is '${user:-<unset, root>}', id -u in the container is $uid"
+    fi
+else
+    fail "non-root: could not run python in $tag: $(tail -n 1 "$work/probe.err")"
+    model_path=none model_sha=-
+fi
+expected_sha="$(cut -d' ' -f1 "$here/test/model.sha256" 2>/dev/null || true)"
+if [[ "$model_path" == none ]]; then
+    say "warning: the image has no bundled models/detector.pt and no --model-dir was given: the checks that run a job will fail"
+elif [[ -n "$expected_sha" && "$model_sha" != "$expected_sha" ]]; then
+    say "warning: testing with $model_path (sha256 ${model_sha:0:16}...) but test/expected_output was made" \
+        "with sha256 ${expected_sha:0:16}... (test/model.sha256): regenerate it with" \
+        ".venv/bin/python test/make_test_case.py --model-dir DIR, or test with that model"
+else
+    say "model: $model_path (sha256 ${model_sha:0:16}...)${expected_sha:+, the one test/expected_output was made with}"
+fi
+
+# --- 2. the test case -------------------------------------------------------------
+say "running $tag on test/input (${gpu_args[*]:-CPU}, --memory $memory, --network none, read-only root)"
+status=0
+run main "$work/input" || status=$?
+if ((status == 0)); then
+    if "$python" "$here/test/compare_outputs.py" "$here/test/expected_output" "$work/main/output" \
+            --distance-mm "$distance_mm" --probability-atol "$probability_atol" \
+            --min-probability "$min_probability" >"$work/main/compare" 2>&1; then
+        owner="$(find "$work/main/output" -type f -printf '%U\n' | sort -u | paste -sd, -)"
+        pass "test case: exit 0 in $(cat "$work/main/seconds")s, /output matches test/expected_output" \
+             "($(grep -o '[0-9]* matched' "$work/main/compare" | head -n 1), written by uid $owner; $(tail -n 1 "$work/main/stderr"))"
+        sed '$d' "$work/main/compare"
+    else
+        fail "test case: /output differs from test/expected_output"
+        sed 's/^/    /' "$work/main/compare"
+        stderr_tail main 3
+    fi
+else
+    fail "test case: the container exited with status $status on test/input"
+    stderr_tail main 10
+fi
+
+# --- 3-6. edge cases ------------------------------------------------------------
+expect_failure() {  # expect_failure NAME DESCRIPTION PATTERN STATUS: non-zero, one error line matching PATTERN, no output
+    local name="$1" what="$2" pattern="$3" status="$4"
+    local errors
+    errors="$(grep -c '^error: ' "$work/$name/stderr" || true)"
+    if ((status == 124)); then
+        fail "$what: timed out after $time_limit s"
+    elif ((status == 0)); then
+        fail "$what: exit status 0, expected a failure; output: $(output_files "$name")"
+    elif [[ -n "$(output_files "$name")" ]]; then
+        fail "$what: exit status $status but it wrote $(output_files "$name")"
+    elif [[ "$errors" != 1 ]] || ! grep -q "^error: .*$pattern" "$work/$name/stderr" \
+            || grep -q '^Traceback' "$work/$name/stderr"; then
+        fail "$what: exit status $status; expected one 'error: ...$pattern...' line and no traceback, got:"
+        stderr_tail "$name" 8
+    else
+        pass "$what: exit status $status, no output, $(grep '^error: ' "$work/$name/stderr")"
+    fi
+}
+
+status=0
+run no-tissue "$work/edge-cases/no-tissue/input" || status=$?
+if ((status != 0)); then
+    fail "no tissue: the container exited with status $status on a glass-only slide"
+    stderr_tail no-tissue 5
+elif "$python" "$here/test/compare_outputs.py" "$here/test/edge-cases/no-tissue/expected_output" \
+        "$work/no-tissue/output" >"$work/no-tissue/compare" 2>&1; then
+    pass "no tissue: exit 0, an empty valid points file ($(tail -n 1 "$work/no-tissue/stderr"))"
+else
+    fail "no tissue: the output is not the expected empty points file"
+    sed 's/^/    /' "$work/no-tissue/compare"
+fi
+
+status=0
+run corrupt "$work/edge-cases/corrupt-slide/input" || status=$?
+expect_failure corrupt "corrupt slide" "case-[0-9]*\.tif" "$status"
+
+status=0
+run socket "$work/edge-cases/unknown-socket/input" || status=$?
+expect_failure socket "unknown socket" "unknown input socket" "$status"
+
+status=0
+run model "$work/input" --model-dir /opt/ml/no-such-model || status=$?
+expect_failure model "missing model folder" "/opt/ml/no-such-model: model folder not found" "$status"
+
+if ((failures)); then
+    echo "FAIL: algorithm container test: $failures of $checks checks failed ($tag)"
+    exit 1
+fi
+echo "PASS: algorithm container test: $checks checks ($tag)"

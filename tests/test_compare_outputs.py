@@ -1,0 +1,265 @@
+"""test/compare_outputs.py: the tolerant output comparison behind the algorithm container's test.sh.
+
+Runs in the normal suite, without Docker.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "test" / "compare_outputs.py"
+
+# `test` is also the standard library's package name: load the script by path.
+_spec = importlib.util.spec_from_file_location("compare_outputs", SCRIPT)
+co = importlib.util.module_from_spec(_spec)
+sys.modules["compare_outputs"] = co  # dataclasses look their module up by name
+_spec.loader.exec_module(co)
+
+
+def points_doc(points: list[tuple[float, float, float, str]]) -> dict:
+    """A "Multiple points" value as python -m algorithm writes it: (x_mm, y_mm, probability, name)."""
+    return {
+        "name": "Regions of interest",
+        "type": "Multiple points",
+        "points": [{"name": n, "point": [x, y, 0.0], "probability": p} for x, y, p, n in points],
+        "version": {"major": 1, "minor": 0},
+    }
+
+
+MF, NMF = "mitotic figure", "non-mitotic figure"
+BASE = [(0.1, 0.2, 0.91, MF), (0.3, 0.05, 0.62, MF), (0.31, 0.05, 0.2, NMF), (0.45, 0.4, 0.07, NMF)]
+
+
+def compare(expected, actual, **tol) -> "co.Report":
+    report = co.Report()
+    co.compare_values(expected, actual, co.Tolerance(**tol), "", report)
+    return report
+
+
+def test_identical_and_reordered_points_pass():
+    doc = points_doc(BASE)
+    assert compare(doc, copy.deepcopy(doc))
+    assert compare(doc, points_doc(list(reversed(BASE))))
+
+
+def test_small_moves_and_probability_changes_within_tolerance_pass():
+    moved = [(x + 0.0003, y - 0.0002, p + 0.015, n) for x, y, p, n in BASE]  # 0.36 um, 0.015
+    report = compare(points_doc(BASE), points_doc(moved))
+    assert report, report.differences
+    assert "4 matched" in report.notes[0]
+
+
+def test_a_point_moved_beyond_the_distance_is_missing_and_extra():
+    moved = list(BASE)
+    moved[0] = (0.1 + 0.0006, 0.2, 0.91, MF)  # 0.6 um
+    report = compare(points_doc(BASE), points_doc(moved))
+    assert not report
+    text = "\n".join(report.differences)
+    assert "missing" in text and "extra" in text and "1 missing, 1 extra" in text
+
+
+def test_the_distance_tolerance_is_an_option():
+    moved = [(x + 0.0006, y, p, n) for x, y, p, n in BASE]
+    assert not compare(points_doc(BASE), points_doc(moved))
+    assert compare(points_doc(BASE), points_doc(moved), distance_mm=0.001)
+
+
+def test_probability_beyond_tolerance_fails():
+    changed = list(BASE)
+    changed[1] = (0.3, 0.05, 0.62 + 0.03, MF)
+    report = compare(points_doc(BASE), points_doc(changed))
+    assert not report
+    assert any("probability 0.6200 != 0.6500" in d for d in report.differences)
+    assert compare(points_doc(BASE), points_doc(changed), probability_atol=0.05)
+
+
+def test_names_must_be_equal():
+    changed = list(BASE)
+    changed[2] = (0.31, 0.05, 0.2, MF)
+    report = compare(points_doc(BASE), points_doc(changed))
+    assert not report
+    assert any("name 'non-mitotic figure' != 'mitotic figure'" in d for d in report.differences)
+
+
+@pytest.mark.parametrize("actual, word", [(BASE[:-1], "missing"), (BASE + [(0.2, 0.2, 0.5, MF)], "extra")])
+def test_counts_must_be_equal(actual, word):
+    report = compare(points_doc(BASE), points_doc(actual))
+    assert not report
+    assert any(word in d for d in report.differences)
+
+
+def test_matching_is_one_to_one():
+    """Two expected points 0.3 um apart, one actual point between them: one matched, one missing."""
+    expected = [(0.1, 0.1, 0.9, MF), (0.1003, 0.1, 0.9, MF)]
+    actual = [(0.10015, 0.1, 0.9, MF)]
+    report = compare(points_doc(expected), points_doc(actual))
+    assert not report and "1 missing, 0 extra" in report.differences[-1]
+    # and both are found when both are there, each with its nearest partner
+    assert compare(points_doc(expected), points_doc([(0.10032, 0.1, 0.9, MF), (0.10001, 0.1, 0.9, MF)]))
+
+
+def test_nearest_partner_wins():
+    expected = [(0.1, 0.1, 0.2, NMF)]
+    actual = [(0.1004, 0.1, 0.9, MF), (0.1001, 0.1, 0.21, NMF)]
+    report = compare(points_doc(expected), points_doc(actual))
+    assert any("extra" in d and "0.9000" in d for d in report.differences)
+    assert not any(" != " in d for d in report.differences)  # matched to the 0.21 one, not the 0.9 one
+
+
+def test_min_probability_forgives_candidates_at_the_score_floor_only():
+    low = BASE + [(0.2, 0.3, 0.055, NMF)]
+    assert not compare(points_doc(BASE), points_doc(low))
+    report = compare(points_doc(BASE), points_doc(low), min_probability=0.06)
+    assert report and "1 unmatched below probability 0.06 ignored" in report.notes[0]
+    high = BASE + [(0.2, 0.3, 0.5, MF)]
+    assert not compare(points_doc(BASE), points_doc(high), min_probability=0.06)
+
+
+def test_empty_points_and_the_rest_of_the_document():
+    assert compare(points_doc([]), points_doc([]))
+    assert not compare(points_doc([]), points_doc(BASE[:1]))
+    other = points_doc(BASE)
+    other["version"] = {"major": 2, "minor": 0}
+    assert any(d.startswith("version.major") for d in compare(points_doc(BASE), other).differences)
+    renamed = points_doc(BASE)
+    renamed["name"] = "Something else"
+    assert not compare(points_doc(BASE), renamed)
+
+
+def test_points_with_bad_coordinates_never_match():
+    bad = points_doc(BASE)
+    bad["points"][0]["point"] = [float("nan"), 0.2, 0.0]
+    assert not compare(points_doc(BASE), bad)
+
+
+def test_other_json_numbers_with_rtol_and_exact_otherwise():
+    assert compare({"a": 1.0, "b": [1, 2.5]}, {"a": 1.0 + 1e-9, "b": [1, 2.5]})
+    assert not compare({"a": 1.0}, {"a": 1.001})
+    assert compare({"a": 1.0}, {"a": 1.001}, rtol=1e-2)
+    assert compare({"n": 3}, {"n": 3.0})
+    assert not compare({"s": "x"}, {"s": "y"})
+    assert not compare({"t": True}, {"t": 1})
+    assert not compare({"a": 1}, {"a": 1, "b": 2})
+    assert not compare({"a": 1, "b": 2}, {"a": 1})
+    assert not compare([1, 2], [1, 2, 3])
+    assert not compare({"a": None}, {"a": 0})
+    assert compare(float("nan"), float("nan"))
+    assert compare(0.5, 0.5)  # a "Float" output socket's whole file
+
+
+def _write(folder: Path, name: str, value) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+    return path
+
+
+def test_folders_compare_file_by_file(tmp_path):
+    exp, act = tmp_path / "expected", tmp_path / "actual"
+    for folder in (exp, act):
+        _write(folder, "mitotic-figures.json", points_doc(BASE))
+        _write(folder, "tumour-likelihood.json", 0.73)
+        (folder / "images").mkdir()
+        (folder / "images" / "mask.mha").write_bytes(b"\x01\x02")
+    assert co.compare_paths(exp, act)
+    (act / "images" / "mask.mha").write_bytes(b"\x01\x03")
+    _write(act, "extra.json", {})
+    (exp / "tumour-likelihood.json").unlink()
+    report = co.compare_paths(exp, act)
+    text = "\n".join(report.differences)
+    assert "images/mask.mha: contents differ" in text
+    assert "extra.json: not expected" in text
+    assert "tumour-likelihood.json: not expected" in text
+
+
+def test_missing_output_file_fails(tmp_path):
+    exp, act = tmp_path / "expected", tmp_path / "actual"
+    _write(exp, "mitotic-figures.json", points_doc(BASE))
+    act.mkdir()
+    report = co.compare_paths(exp, act)
+    assert not report and "mitotic-figures.json: missing" in report.differences[0]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_command_line_pass_fail_and_unreadable(tmp_path):
+    good = _write(tmp_path, "a.json", points_doc(BASE))
+    same = _write(tmp_path, "b.json", points_doc(list(reversed(BASE))))
+    worse = _write(tmp_path, "c.json", points_doc(BASE[:2]))
+    run = _cli(str(good), str(same))
+    assert run.returncode == 0 and run.stdout.strip().splitlines()[-1].startswith("PASS: ")
+    run = _cli(str(good), str(worse))
+    assert run.returncode == 1 and run.stdout.strip().splitlines()[-1].startswith("FAIL: ")
+    assert "2 missing" in run.stdout
+    (tmp_path / "broken.json").write_text("{")
+    run = _cli(str(good), str(tmp_path / "broken.json"))
+    assert run.returncode == 2 and "not valid JSON" in run.stderr
+    run = _cli(str(good), str(tmp_path / "absent.json"))
+    assert run.returncode == 2 and "cannot read" in run.stderr
+    run = _cli(str(good), str(same), "--distance-mm", "-1")
+    assert run.returncode == 2 and "non-negative" in run.stderr
+
+
+def test_many_points_are_fast(tmp_path):
+    import random
+    import time
+
+    rng = random.Random(3)  # 20,000 points 10 um apart (the detector's NMS keeps them >= 6.25 um apart)
+    pts = [(0.01 * (k % 150), 0.01 * (k // 150), rng.uniform(0.05, 1), MF) for k in range(20000)]
+    jittered = [(x + rng.uniform(-2e-4, 2e-4), y + rng.uniform(-2e-4, 2e-4), p, n) for x, y, p, n in pts]
+    start = time.perf_counter()
+    assert compare(points_doc(pts), points_doc(jittered))
+    assert time.perf_counter() - start < 10
+
+
+def test_standard_library_only():
+    """It runs with the CI host's python3, outside any virtual environment."""
+    tree = ast.parse(SCRIPT.read_text())
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        for name in names:
+            assert name.split(".")[0] in sys.stdlib_module_names | {"__future__"}, name
+
+
+def test_the_committed_test_case_is_consistent():
+    """test/expected_output is a valid points file that passes against itself; the no-tissue one is empty."""
+    expected = REPO / "test" / "expected_output"
+    doc = json.loads((expected / "mitotic-figures.json").read_text())
+    assert doc["type"] == "Multiple points" and doc["version"] == {"major": 1, "minor": 0}
+    for p in doc["points"]:
+        assert p["name"] in (MF, NMF) and 0 <= p["probability"] <= 1 and len(p["point"]) == 3
+        assert 0 <= p["point"][0] <= 0.512 and 0 <= p["point"][1] <= 0.512  # 2048 px at 0.25 um
+    assert co.compare_paths(expected, expected)
+    empty = json.loads((REPO / "test" / "edge-cases" / "no-tissue" / "expected_output" / "mitotic-figures.json").read_text())
+    assert empty["type"] == "Multiple points" and empty["points"] == []
+    inputs = json.loads((REPO / "test" / "input" / "inputs.json").read_text())
+    assert inputs[0]["interface"]["slug"] == "histopathology-region-of-interest-cropout"
+    folder = REPO / "test" / "input" / inputs[0]["interface"]["relative_path"]
+    assert [p.name for p in folder.iterdir()] == [inputs[0]["image"]["name"]]
+
+
+def test_make_test_case_reproduces_the_committed_inputs(tmp_path):
+    """test/make_test_case.py --inputs-only writes the committed inputs, truth and edge cases byte for byte."""
+    spec = importlib.util.spec_from_file_location("make_test_case", REPO / "test" / "make_test_case.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path, inputs_only=True)
+    test = REPO / "test"
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(test) for p in test.rglob("*") if p.is_file()
+                       and p.parts[len(test.parts)] in ("input", "truth", "edge-cases") and "expected_output" not in p.parts)
+    assert generated == committed
+    for rel in committed:
+        assert (tmp_path / rel).read_bytes() == (test / rel).read_bytes(), f"{rel} differs: rerun test/make_test_case.py"
