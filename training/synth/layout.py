@@ -111,16 +111,9 @@ class GridSampler:
     def blob_radius(self, blob: Blob, outer: float = 1.5) -> np.ndarray:
         """Normalised radius, computed only in the blob's bounding box (``_FAR`` elsewhere)."""
         out = np.full(self.shape, _FAR, dtype=np.float32)
-        x0, y0, x1, y1 = blob.bbox(outer)
-        i0, i1 = np.searchsorted(self.xs, [x0, x1])
-        j0, j1 = np.searchsorted(self.ys, [y0, y1])
-        if i1 <= i0 or j1 <= j0:
-            return out
-        xs, ys = self.xs[i0:i1], self.ys[j0:j1]
-        if self.lattice and self.d < BLOB_LATTICE_STEP:
-            out[j0:j1, i0:i1] = lattice_field_grid(blob.radius, xs, ys, BLOB_LATTICE_STEP)
-        else:
-            out[j0:j1, i0:i1] = blob.radius(xs[None, :], ys[:, None])
+        window = self.blob_window(blob, outer)
+        if window is not None:
+            out[window[0]] = window[1]
         return out
 
     def blob_window(self, blob: Blob, outer: float):
