@@ -23,7 +23,6 @@ from algorithm.interface.inputs import find_input
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import Task
 from algorithm.models import load_detector
-from algorithm.models.checkpoint import read_checkpoint
 from algorithm.outputs.points import multiple_points
 from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
@@ -72,8 +71,7 @@ def run_job(options: JobOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     log(startup_line(device))
     job_input = find_input(options.input, options.task)
     detector_path = locate_model(options.model_dir, DETECTOR_FILE)
-    model, config = load_detector(detector_path, device)
-    checkpoint = read_checkpoint(detector_path, "detector")
+    model, config, checkpoint = load_detector(detector_path, device)
     threshold = options.threshold if options.threshold is not None else float(checkpoint.get("threshold", 0.5))
     detection = DetectionOptions(batch_size=options.batch_size, nms_radius_um=options.nms_radius_um,
                                  amp=device.type == "cuda")

@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 from algorithm.detection.predict import predict_batch  # noqa: E402
 from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid  # noqa: E402
 from algorithm.models import load_detector  # noqa: E402
-from algorithm.models.checkpoint import read_checkpoint  # noqa: E402
 from algorithm.normalise import slide_normaliser  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
 from algorithm.tiling import TileBatch, read_tile  # noqa: E402
@@ -58,8 +57,8 @@ def synthetic(cache: Path, size: int, seed: int, glass: bool = False) -> Path:
 
 
 def efficiency(slide_path: Path, model_path: Path, batch_size: int) -> None:
-    model, config = load_detector(model_path)
-    spec = read_checkpoint(model_path, "detector").get("stain")
+    model, config, checkpoint = load_detector(model_path)
+    spec = checkpoint.get("stain")
     options = DetectionOptions(batch_size=batch_size, amp=False)
     with open_slide(slide_path) as slide:
         # end to end, as the job runs it (model already loaded)

@@ -9,13 +9,8 @@ from pathlib import Path
 import torch
 
 from algorithm.models import load_detector
-from algorithm.models.checkpoint import read_checkpoint
-from algorithm.normalise import slide_normaliser
-from algorithm.slide.base import SlideReader
-from algorithm.tiling.stream import BatchTransform
-from algorithm.tissue import tissue_mask
 from training.datasets import read_synthetic_folder
-from training.detector.stain import analysis_level
+from training.detector.stain import transform_factory
 from training.detector.validate import detect_validation_slides, score_slides
 
 NAME = "detector-score"
@@ -43,14 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     slides = [s for folder in args.slides for s in read_synthetic_folder(folder)]
     device = torch.device(args.device)
-    model, config = load_detector(args.model, device)
-    checkpoint = read_checkpoint(args.model, "detector")
+    model, config, checkpoint = load_detector(args.model, device)
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
-
-    def factory(slide: SlideReader) -> BatchTransform:
-        level = analysis_level(slide, config.mpp)
-        return slide_normaliser(checkpoint.get("stain"), slide, tissue_mask(slide), level) or (lambda px: px)
-
+    factory = transform_factory(checkpoint.get("stain"), config.mpp)
     found = detect_validation_slides(model, config, slides, device, factory)
     report = {"model": str(args.model), "threshold": threshold, "radius_um": args.radius_um,
               "overall": score_slides(found, slides, threshold, args.radius_um).as_dict(), "domains": {}}

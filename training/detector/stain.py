@@ -53,16 +53,22 @@ def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) 
     return spec
 
 
-def stain_setup(method: str, target: Path | None, first_slide: Path, mpp: float,
-                augment_sigma: float = 0.2) -> StainSetup:
-    if method == "none":
-        return StainSetup(None, None, None)
-    spec = fit_target(method, target, first_slide, mpp)
+def transform_factory(spec: dict[str, Any] | None, mpp: float) -> TransformFactory:
+    """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none)."""
 
     def factory(slide: SlideReader) -> BatchTransform:
         transform = slide_normaliser(spec, slide, tissue_mask(slide), analysis_level(slide, mpp))
         return transform if transform is not None else (lambda pixels: pixels)
 
+    return factory
+
+
+def stain_setup(method: str, target: Path | None, first_slide: Path, mpp: float,
+                augment_sigma: float = 0.2) -> StainSetup:
+    if method == "none":
+        return StainSetup(None, None, None)
+    spec = fit_target(method, target, first_slide, mpp)
+    factory = transform_factory(spec, mpp)
     augment = None
     if augment_sigma > 0 and method in ("macenko", "vahadane"):
         augmentor = StainAugmentor(method, sigma1=augment_sigma, sigma2=augment_sigma, augment_background=False)

@@ -42,9 +42,9 @@ def test_checkpoint_round_trip_half(tmp_path: Path) -> None:
     model = build_detector(config).eval()
     path = tmp_path / "detector.pt"
     save_checkpoint(path, "detector", config.to_dict(), model, metrics={"f1": 0.5}, half=True)
-    loaded, loaded_config = load_detector(path)
+    loaded, loaded_config, metadata = load_detector(path)
     assert loaded_config == config
-    assert read_checkpoint(path, "detector")["metrics"] == {"f1": 0.5}
+    assert read_checkpoint(path, "detector")["metrics"] == metadata["metrics"] == {"f1": 0.5}
     x = [torch.rand(3, 128, 128)]
     with torch.inference_mode():
         a = model.backbone(torch.stack(x))["0"]

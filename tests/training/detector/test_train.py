@@ -27,7 +27,7 @@ def test_smoke_training_writes_checkpoints_and_resumes(tmp_path: Path) -> None:
     best = train_detector([ann], [ann], config, options, out, log=lambda _: None)
     assert {"f1", "precision", "recall", "threshold", "loss"} <= set(best)
     assert (out / "best.pt").exists() and (out / "last.pt").exists()
-    model, loaded = load_detector(out / "best.pt")
+    model, loaded, _ = load_detector(out / "best.pt")
     assert loaded == config
     assert read_checkpoint(out / "best.pt", "detector")["threshold"] == best["threshold"]
     # resume: a second epoch continues from the first
