@@ -12,7 +12,8 @@
 # Writes
 #   export/algorithm.tar.gz  `docker save IMAGE | gzip` (upload it as the algorithm's container image)
 #   export/model.tar.gz      the files of the model folder (default models/; *.md, scripts
-#                            and dot files left out; must hold detector.pt) at the top level of
+#                            and dot files left out; must hold detector.pt, segmenter.pt and
+#                            slide_model.joblib) at the top level of
 #                            the archive: upload it as the algorithm's model, which
 #                            grand-challenge extracts to /opt/ml/model, where the container
 #                            prefers it to the models bundled in the image.
@@ -57,7 +58,9 @@ command -v "$docker" >/dev/null || die "$docker not found"
 model_files=()
 if ((model)); then
     [[ -d "$model_dir" ]] || die "model folder not found: $model_dir (give --model-dir DIR, or --no-model)"
-    [[ -f "$model_dir/detector.pt" ]] || die "no detector.pt in $model_dir (give --model-dir DIR, or --no-model)"
+    for m in detector.pt segmenter.pt slide_model.joblib; do
+        [[ -f "$model_dir/$m" ]] || die "no $m in $model_dir (give --model-dir DIR, or --no-model)"
+    done
     while IFS= read -r -d '' f; do
         model_files+=("${f#./}")
     done < <(cd "$model_dir" && find . -mindepth 1 \( -name '.*' -o -name '*.md' -o -name '__pycache__' -o -name '*.sh' -o -name '*.py' \) -prune \

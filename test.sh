@@ -32,8 +32,12 @@
 #   4. corrupt      a truncated slide -> non-zero exit, one "error: ..." line naming it, no output
 #   5. socket       inputs.json naming an unknown socket -> non-zero, one error line, no output
 #   6. model dir    --model-dir pointing at a missing folder -> non-zero, one error line, no output
-# A warning (not a failure) when the model tested is not the one test/model.sha256
-# says the expected output was made with.
+#   7. slide level  test/slide-level/input with --task help -> exit 0, the tumour likelihood
+#                   and major axis (within --probability-atol + 2 %), the axis line
+#                   (endpoints within 10 um) and the heatmap MHA (same grid, voxels within
+#                   --probability-atol) match test/slide-level/expected_output
+# A warning (not a failure) when the models tested are not the ones test/model.sha256
+# says the expected outputs were made with.
 #
 # Prints PASS or FAIL at the end; exit status 0 on PASS, 1 on FAIL.
 # Environment: ALGORITHM_IMAGE (default tag, kit-algorithm:latest), DOCKER (default
@@ -82,7 +86,8 @@ if ((build)); then
 fi
 "$docker" image inspect "$tag" >/dev/null 2>&1 || die "no image $tag (run ./build.sh first, or ./test.sh --build)"
 for f in test/compare_outputs.py test/input/inputs.json test/expected_output test/edge-cases/no-tissue/input \
-         test/edge-cases/corrupt-slide/input test/edge-cases/unknown-socket/input; do
+         test/edge-cases/corrupt-slide/input test/edge-cases/unknown-socket/input test/slide-level/input \
+         test/slide-level/expected_output; do
     [[ -e "$here/$f" ]] || die "$f is missing (make it: .venv/bin/python test/make_test_case.py)"
 done
 
@@ -99,9 +104,12 @@ trap cleanup EXIT
 # not the owner of this checkout, whatever umask it was made with.
 cp -r "$here/test/input" "$work/input"
 cp -r "$here/test/edge-cases" "$work/edge-cases"
+cp -r "$here/test/slide-level" "$work/slide-level"
 mounts_model=()
 if [[ -n "$model_dir" ]]; then
-    [[ -f "$model_dir/detector.pt" ]] || die "no detector.pt in --model-dir $model_dir"
+    for m in detector.pt segmenter.pt slide_model.joblib; do
+        [[ -f "$model_dir/$m" ]] || die "no $m in --model-dir $model_dir"
+    done
     cp -r "$model_dir" "$work/model"
     mounts_model=(--volume "$work/model:/opt/ml/model:ro")
 fi
@@ -167,9 +175,9 @@ user="$("$docker" image inspect --format '{{.Config.User}}' "$tag")"
 probe='import hashlib, os, pathlib
 print(os.getuid(), os.getgid())
 for d in ("/opt/ml/model", "/opt/app/models"):
-    p = pathlib.Path(d, "detector.pt")
-    if p.is_file():
-        print(p, hashlib.sha256(p.read_bytes()).hexdigest())
+    if pathlib.Path(d, "detector.pt").is_file():
+        print(d, ",".join(hashlib.sha256(pathlib.Path(d, m).read_bytes()).hexdigest() if pathlib.Path(d, m).is_file()
+                          else "-" for m in ("detector.pt", "segmenter.pt", "slide_model.joblib")))
         break
 else:
     print("none", "-")'
@@ -186,15 +194,15 @@ else
     fail "non-root: could not run python in $tag: $(tail -n 1 "$work/probe.err")"
     model_path=none model_sha=-
 fi
-expected_sha="$(cut -d' ' -f1 "$here/test/model.sha256" 2>/dev/null || true)"
+expected_sha="$(cut -d' ' -f1 "$here/test/model.sha256" 2>/dev/null | paste -sd, - || true)"
 if [[ "$model_path" == none ]]; then
     say "warning: the image has no bundled models/detector.pt and no --model-dir was given: the checks that run a job will fail"
 elif [[ -n "$expected_sha" && "$model_sha" != "$expected_sha" ]]; then
-    say "warning: testing with $model_path (sha256 ${model_sha:0:16}...) but test/expected_output was made" \
-        "with sha256 ${expected_sha:0:16}... (test/model.sha256): regenerate it with" \
-        ".venv/bin/python test/make_test_case.py --model-dir DIR, or test with that model"
+    say "warning: testing with the models in $model_path, but test/expected_output was made with others" \
+        "(test/model.sha256): regenerate it with .venv/bin/python test/make_test_case.py --model-dir DIR," \
+        "or test with those models"
 else
-    say "model: $model_path (sha256 ${model_sha:0:16}...)${expected_sha:+, the one test/expected_output was made with}"
+    say "models: $model_path${expected_sha:+, the ones test/expected_output was made with}"
 fi
 
 # --- 2. the test case -------------------------------------------------------------
@@ -207,7 +215,7 @@ if ((status == 0)); then
             --min-probability "$min_probability" >"$work/main/compare" 2>&1; then
         owner="$(find "$work/main/output" -type f -printf '%U\n' | sort -u | paste -sd, -)"
         pass "test case: exit 0 in $(cat "$work/main/seconds")s, /output matches test/expected_output" \
-             "($(grep -o '[0-9]* matched' "$work/main/compare" | head -n 1), written by uid $owner; $(tail -n 1 "$work/main/stderr"))"
+             "($(grep -o '[0-9]* matched' "$work/main/compare" | head -n 1), written by uid $owner; $(grep "tiles with tissue" "$work/main/stderr" | tail -n 1))"
         sed '$d' "$work/main/compare"
     else
         fail "test case: /output differs from test/expected_output"
@@ -246,7 +254,7 @@ if ((status != 0)); then
     stderr_tail no-tissue 5
 elif "$python" "$here/test/compare_outputs.py" "$here/test/edge-cases/no-tissue/expected_output" \
         "$work/no-tissue/output" >"$work/no-tissue/compare" 2>&1; then
-    pass "no tissue: exit 0, an empty valid points file ($(tail -n 1 "$work/no-tissue/stderr"))"
+    pass "no tissue: exit 0, an empty valid points file ($(grep "tiles with tissue" "$work/no-tissue/stderr" | tail -n 1))"
 else
     fail "no tissue: the output is not the expected empty points file"
     sed 's/^/    /' "$work/no-tissue/compare"
@@ -263,6 +271,25 @@ expect_failure socket "unknown socket" "unknown input socket" "$status"
 status=0
 run model "$work/input" --model-dir /opt/ml/no-such-model || status=$?
 expect_failure model "missing model folder" "/opt/ml/no-such-model: model folder not found" "$status"
+
+# --- 7. slide level ----------------------------------------------------------------
+status=0
+run slide-level "$work/slide-level/input" --task help || status=$?
+if ((status == 0)); then
+    if "$python" "$here/test/compare_outputs.py" "$here/test/slide-level/expected_output" "$work/slide-level/output" \
+            --probability-atol "$probability_atol" >"$work/slide-level/compare" 2>&1; then
+        pass "slide level: exit 0 in $(cat "$work/slide-level/seconds")s, /output matches" \
+             "test/slide-level/expected_output ($(cd "$work/slide-level/output" && find . -type f | sed 's#^\./##' | sort | paste -sd' ' -))"
+        sed '$d' "$work/slide-level/compare"
+    else
+        fail "slide level: /output differs from test/slide-level/expected_output"
+        sed 's/^/    /' "$work/slide-level/compare"
+        stderr_tail slide-level 3
+    fi
+else
+    fail "slide level: the container exited with status $status on test/slide-level/input"
+    stderr_tail slide-level 10
+fi
 
 if ((failures)); then
     echo "FAIL: algorithm container test: $failures of $checks checks failed ($tag)"

@@ -13,10 +13,10 @@
 #   5. ./test.sh                                      as grand-challenge runs it: the test case
 #                                                     and the failure cases
 #   6. ./export.sh                                    export/algorithm.tar.gz, export/model.tar.gz
-#   7. both archives exist, are gzip, and the model's holds detector.pt at the top level
+#   7. both archives exist, are gzip, and the model's holds the three models at the top level
 # Prints each step's time, and a summary at the end.
 #
-# Environment: KIT_MODEL_DIR=DIR tests and exports with DIR's detector.pt
+# Environment: KIT_MODEL_DIR=DIR tests and exports with DIR's models
 # (mounted at /opt/ml/model) instead of the bundled models/; ALGORITHM_IMAGE
 # (default kit-algorithm:ci).
 set -euo pipefail
@@ -53,9 +53,12 @@ check_archives() {
     gzip -t export/model.tar.gz || { echo "FAIL: export/model.tar.gz is not a valid gzip file" >&2; return 1; }
     local listing
     listing="$(tar -tzf export/model.tar.gz)"
-    grep -qx 'detector.pt' <<<"$listing" \
-        || { echo "FAIL: export/model.tar.gz has no top-level detector.pt (it holds: ${listing//$'\n'/ })" >&2; return 1; }
-    echo "PASS: export/model.tar.gz holds detector.pt at the top level"
+    local m
+    for m in detector.pt segmenter.pt slide_model.joblib; do
+        grep -qx "$m" <<<"$listing" \
+            || { echo "FAIL: export/model.tar.gz has no top-level $m (it holds: ${listing//$'\n'/ })" >&2; return 1; }
+    done
+    echo "PASS: export/model.tar.gz holds detector.pt, segmenter.pt and slide_model.joblib at the top level"
 }
 
 total=$SECONDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,9 @@ container: inputs under --input, outputs under --output.
 
 Pipeline: read the slide -> tissue mask -> stain normalisation -> tile-wise
 models -> slide-level outputs (points in millimetres, floats, images).
+
+Tasks: midog (mitotic figures, RetinaNet), help (tumour likelihood, major
+axis and its line, tumour heatmap: FPN segmenter + slide models), all (both).
 """
 
 EPILOG = """\
@@ -26,6 +30,7 @@ examples:
   python -m algorithm                                    the container's job: /input -> /output
   python -m algorithm --input slide.tiff --output out/   run on one slide file
   python -m algorithm --input test/input --output out/ --device cpu
+  python -m algorithm --task help --input slide.tiff --output out/   tumour likelihood, axis, heatmap
   python -m algorithm --inspect slide.tiff      check that a slide opens: levels, resolution, tissue
   python -m algorithm --inspect /input          the same for every slide in a folder
 """
@@ -42,9 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a slide file or grand-challenge input folder (default: /input)")
     parser.add_argument("--output", type=Path, default=Path("/output"), help="output folder (default: /output)")
     parser.add_argument("--model-dir", type=Path,
-                        help="folder with detector.pt (default: /opt/ml/model if present, else the bundled models)")
+                        help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib "
+                             "(default: /opt/ml/model if present, else the bundled models)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if usable), cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--task", default="midog", help=f"which sockets to read and write: {', '.join(TASKS)} (default: midog)")
+    default_task = os.environ.get("ALGORITHM_TASK", "midog")
+    parser.add_argument("--task", default=default_task,
+                        help=f"which sockets to read and write, and so which models run: {', '.join(TASKS)} "
+                             f"(default: $ALGORITHM_TASK, else midog; now {default_task})")
     parser.add_argument("--task-file", type=Path, help="a JSON task definition instead of --task (see README)")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")
     parser.add_argument("--threshold", type=float,

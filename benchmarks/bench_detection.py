@@ -17,13 +17,10 @@ Every figure is measured in this one run; quote the ratios.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,26 +31,8 @@ from algorithm.detection.slide import DetectionOptions, detect_slide, detection_
 from algorithm.models import load_detector  # noqa: E402
 from algorithm.normalise import slide_normaliser  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
-from algorithm.tiling import TileBatch, read_tile  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
-from training.synth import SynthConfig, generate_slide  # noqa: E402
-
-
-def synthetic(cache: Path, size: int, seed: int, glass: bool = False) -> Path:
-    name = f"bench-{size}-{seed}{'-glass' if glass else ''}"
-    path = cache / f"{name}.tiff"
-    if not path.exists():
-        print(f"generating {path.name} ...", flush=True)
-        config = SynthConfig(seed=seed, width=size, height=size, label="tumour", mitoses=20, imposters=20)
-        if glass:
-            from training.synth.pyramid import TiffOptions, write_pyramid
-
-            white = np.full((1, 1, 3), 242, np.uint8)
-            write_pyramid(path, size, size, 0.25, lambda x, y, w, h, d: np.broadcast_to(white, (h, w, 3)).copy(),
-                          TiffOptions())
-        else:
-            generate_slide(config, cache, name=name)
-    return path
+from benchmarks.common import prepared_batches, run_job, synthetic  # noqa: E402
 
 
 def efficiency(slide_path: Path, model_path: Path, batch_size: int) -> None:
@@ -65,50 +44,17 @@ def efficiency(slide_path: Path, model_path: Path, batch_size: int) -> None:
         start = time.perf_counter()
         mask = tissue_mask(slide)
         grid = detection_grid(slide, config, options, mask)
-        transform = slide_normaliser(spec, slide, mask, grid.level)
+        transform = slide_normaliser(spec, slide, mask, grid.level, pixels=grid.pixels)
         found = detect_slide(slide, model, config, options, "cpu", transform, grid)
         end_to_end = time.perf_counter() - start
         # model only, on the same tiles prepared beforehand
-        batches = []
-        for i in range(0, len(grid), batch_size):
-            tiles = grid.tiles[i : i + batch_size]
-            pixels = np.stack([read_tile(slide, grid, t) for t in tiles])
-            batches.append(TileBatch(tuple(tiles), transform(pixels) if transform else pixels))
+        batches = prepared_batches(slide, grid, batch_size, transform)
     start = time.perf_counter()
     for batch in batches:
         predict_batch(model, batch, torch.device("cpu"), amp=False)
     model_only = time.perf_counter() - start
     print(f"\n1. efficiency on {slide_path.name}: {len(grid)} tiles, {len(found.candidates)} candidates")
     print(f"   end-to-end {end_to_end:.2f} s, model-only {model_only:.2f} s, ratio {end_to_end / model_only:.3f} (aim <= 1.10)")
-
-
-# The child reports its own high-water mark (VmHWM) at exit: the rusage of a
-# forked child would include the pages it inherited from this (torch-loaded) process.
-_CHILD = (
-    "import atexit, runpy, sys\n"
-    "def hwm():\n"
-    "    status = open('/proc/self/status').read()\n"
-    "    print('VmHWM', status.split('VmHWM:')[1].split()[0], file=sys.stderr)\n"
-    "atexit.register(hwm)\n"
-    "sys.argv = ['algorithm'] + sys.argv[1:]\n"
-    "runpy.run_module('algorithm', run_name='__main__', alter_sys=True)\n"
-)
-
-
-def run_job(slide: Path, model_dir: Path) -> tuple[float, float, str]:
-    """Peak RSS (MB) and wall seconds of one `python -m algorithm` process."""
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _CHILD, "--input", str(slide), "--output", out,
-                               "--model-dir", str(model_dir), "--device", "cpu"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        seconds = time.perf_counter() - start
-    err = proc.stderr.strip().splitlines()
-    if proc.returncode != 0:
-        raise SystemExit(f"job failed on {slide}: {err[-1] if err else proc.returncode}")
-    peak_kb = int(next(line.split()[1] for line in err if line.startswith("VmHWM")))
-    summary = [line for line in err if not line.startswith("VmHWM")]
-    return peak_kb / 1024, seconds, summary[-1] if summary else ""
 
 
 def main() -> None:
@@ -130,7 +76,7 @@ def main() -> None:
     for label, path in (("small", synthetic(args.cache, args.small, 502)),
                         ("large", synthetic(args.cache, args.large, 503)),
                         ("glass", synthetic(args.cache, args.small, 504, glass=True))):
-        rss, seconds, summary = run_job(path, args.model.parent)
+        rss, seconds, summary = run_job(path, args.model.parent, "--task", "midog")
         with open_slide(path) as slide:
             w, h = slide.dimensions
         rows.append((label, rss, seconds))

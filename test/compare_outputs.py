@@ -3,9 +3,11 @@
 
     python3 test/compare_outputs.py EXPECTED ACTUAL [--distance-mm 0.0005] [--probability-atol 0.02]
                                     [--rtol 1e-6] [--atol 1e-9] [--min-probability 0]
+                                    [--value-rtol 0.02] [--line-mm 0.01]
 
 EXPECTED and ACTUAL are two JSON files or two output folders. Folders must
-hold the same files (``.json`` compared as below, other files byte for byte).
+hold the same files (``.json`` and ``.mha`` compared as below, other files
+byte for byte).
 
 - "Multiple points" (an object with ``"type": "Multiple points"`` and a
   ``points`` list): points are matched one to one, nearest first, within
@@ -16,6 +18,14 @@ hold the same files (``.json`` compared as below, other files byte for byte).
   P`` (default 0, strict) forgives unmatched points whose probability is below
   P + the probability tolerance, for runs on other hardware where candidates
   at the model's score floor come and go; they are listed as "ignored".
+- A file holding one number (a "Float" output such as a tumour likelihood or
+  a major axis): ``|actual - expected| <= probability-atol + value-rtol *
+  |expected|`` (default 0.02 + 2 %).
+- "Distance measurement" (``"type": "Distance measurement"``): ``start`` and
+  ``end`` each within ``--line-mm`` (default 0.01 mm, a few heatmap pixels).
+- ``.mha`` images (heatmaps): the same size, spacing and origin, and every
+  voxel within ``--probability-atol``. MetaImage is parsed here (raw or zlib
+  data, MET_FLOAT/MET_DOUBLE/MET_UCHAR), no imaging library needed.
 - Any other number (int or float, not bool): ``|actual - expected| <= atol +
   rtol * |expected|``. Strings, booleans and nulls equal; objects with the
   same keys; lists of the same length, item by item.
@@ -28,14 +38,18 @@ Standard library only, so it runs with any ``python3`` (3.9+) on the host.
 from __future__ import annotations
 
 import argparse
+import array
 import json
 import math
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 MULTIPLE_POINTS = "Multiple points"
+DISTANCE = "Distance measurement"
+MHA_TYPES = {"MET_FLOAT": "f", "MET_DOUBLE": "d", "MET_UCHAR": "B"}
 SHOW = 10  # differences listed per kind before "... and N more"
 
 
@@ -46,6 +60,8 @@ class Tolerance:
     rtol: float = 1e-6
     atol: float = 1e-9
     min_probability: float = 0.0
+    value_rtol: float = 0.02
+    line_mm: float = 0.01
 
 
 @dataclass
@@ -187,10 +203,26 @@ def compare_points(expected: dict, actual: dict, tol: Tolerance, path: str, repo
                                   f"{len(mismatched)} matched with different name/probability")
 
 
+def compare_line(expected: dict, actual: dict, tol: Tolerance, path: str, report: Report) -> None:
+    rest = {"start", "end", "type"}  # the types are equal: that is how this was called
+    compare_values({k: v for k, v in expected.items() if k not in rest},
+                   {k: v for k, v in actual.items() if k not in rest}, tol, path, report)
+    for key in ("start", "end"):
+        e, a = expected.get(key), actual.get(key)
+        ok = all(isinstance(v, list) and len(v) in (2, 3) and all(_is_number(c) for c in v) for v in (e, a))
+        if not ok:
+            report.differences.append(f"{path}.{key}: expected a point [x, y, z], got {a!r:.80}")
+        elif math.dist(e[:2], a[:2]) > tol.line_mm:
+            report.differences.append(f"{path}.{key}: {a} is {math.dist(e[:2], a[:2]) * 1000:.3g} um from the "
+                                      f"expected {e} (tolerance {tol.line_mm * 1000:g} um)")
+
+
 def compare_values(expected: Any, actual: Any, tol: Tolerance, path: str, report: Report) -> None:
     where = path or "(root)"
     if _is_points(expected) and _is_points(actual):
         compare_points(expected, actual, tol, path, report)
+    elif all(isinstance(v, dict) and v.get("type") == DISTANCE for v in (expected, actual)):
+        compare_line(expected, actual, tol, path or "line", report)
     elif _is_number(expected) and _is_number(actual):
         if math.isnan(expected) and math.isnan(actual):
             return
@@ -227,6 +259,57 @@ def _load(path: Path) -> Any:
         raise ReadError(f"{path}: not valid JSON ({exc})") from exc
 
 
+def read_mha(path: Path) -> tuple[dict[str, str], array.array]:
+    """A MetaImage file's header fields and its voxels (local data, raw or zlib-compressed)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    header: dict[str, str] = {}
+    offset = 0
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        if end < 0:
+            break
+        key, _, value = data[offset:end].decode("ascii", "replace").partition("=")
+        header[key.strip()] = value.strip()
+        offset = end + 1
+        if key.strip() == "ElementDataFile":
+            break
+    if header.get("ElementDataFile") != "LOCAL" or header.get("ElementType") not in MHA_TYPES:
+        raise ReadError(f"{path}: not a MetaImage with local {'/'.join(MHA_TYPES)} data")
+    raw = data[offset:]
+    if header.get("CompressedData", "False").lower() == "true":
+        try:
+            raw = zlib.decompress(raw)
+        except zlib.error as exc:
+            raise ReadError(f"{path}: corrupt compressed data ({exc})") from exc
+    values = array.array(MHA_TYPES[header["ElementType"]])
+    try:
+        values.frombytes(raw)
+    except ValueError as exc:
+        raise ReadError(f"{path}: {len(raw)} bytes of data do not fit {header['ElementType']}") from exc
+    if header.get("BinaryDataByteOrderMSB", "False").lower() == "true":
+        values.byteswap()
+    return header, values
+
+
+def compare_mha(expected: Path, actual: Path, tol: Tolerance, name: str, report: Report) -> None:
+    (eh, ev), (ah, av) = read_mha(expected), read_mha(actual)
+    for key in ("NDims", "DimSize", "ElementType"):
+        if eh.get(key) != ah.get(key):
+            report.differences.append(f"{name}: {key} {ah.get(key)!r}, expected {eh.get(key)!r}")
+            return
+    for key in ("ElementSpacing", "Offset"):
+        e, a = ([float(v) for v in h.get(key, "0").split()] for h in (eh, ah))
+        if len(e) != len(a) or any(abs(x - y) > 1e-9 + 1e-6 * abs(x) for x, y in zip(e, a)):
+            report.differences.append(f"{name}: {key} {a}, expected {e}")
+    worst = max((abs(x - y) for x, y in zip(ev, av)), default=0.0)
+    if len(ev) != len(av) or not worst <= tol.probability_atol:
+        report.differences.append(f"{name}: voxels differ by up to {worst:.3g} (tolerance {tol.probability_atol:g})")
+    report.notes.append(f"{name}: {eh.get('DimSize')} voxels, largest difference {worst:.3g}")
+
+
 def _files(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
@@ -248,12 +331,19 @@ def compare_paths(expected: Path, actual: Path, tol: Tolerance = Tolerance()) ->
                 sub = compare_paths(expected / name, actual / name, tol)
                 report.differences.extend(f"{name}: {d}" for d in sub.differences)
                 report.notes.extend(f"{name}: {n}" for n in sub.notes)
+            elif name.endswith(".mha"):
+                compare_mha(expected / name, actual / name, tol, name, report)
             elif (expected / name).read_bytes() != (actual / name).read_bytes():
                 report.differences.append(f"{name}: contents differ")
         if not want:
             report.notes.append(f"{expected}: no expected files")
         return report
-    compare_values(_load(expected), _load(actual), tol, "", report)
+    want, got = _load(expected), _load(actual)
+    if _is_number(want) and _is_number(got):  # a "Float" output
+        if not abs(got - want) <= tol.probability_atol + tol.value_rtol * abs(want):
+            report.differences.append(f"value: expected {want!r}, got {got!r} (difference {got - want:.3g})")
+        return report
+    compare_values(want, got, tol, "", report)
     return report
 
 
@@ -272,12 +362,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--atol", type=float, default=Tolerance.atol, help="absolute tolerance of other numbers (default 1e-9)")
     parser.add_argument("--min-probability", type=float, default=Tolerance.min_probability,
                         help="forgive unmatched points below this probability (default 0: strict)")
+    parser.add_argument("--value-rtol", type=float, default=Tolerance.value_rtol,
+                        help="relative tolerance of single-number outputs, on top of --probability-atol (default 0.02)")
+    parser.add_argument("--line-mm", type=float, default=Tolerance.line_mm,
+                        help="largest distance of distance-measurement endpoints, mm (default 0.01)")
     args = parser.parse_args(argv)
-    for name in ("distance_mm", "probability_atol", "rtol", "atol", "min_probability"):
+    for name in ("distance_mm", "probability_atol", "rtol", "atol", "min_probability", "value_rtol", "line_mm"):
         value = getattr(args, name)
         if not (math.isfinite(value) and value >= 0):
             parser.error(f"--{name.replace('_', '-')} must be a non-negative number, got {value}")
-    tol = Tolerance(args.distance_mm, args.probability_atol, args.rtol, args.atol, args.min_probability)
+    tol = Tolerance(args.distance_mm, args.probability_atol, args.rtol, args.atol, args.min_probability,
+                    args.value_rtol, args.line_mm)
     try:
         report = compare_paths(args.expected, args.actual, tol)
     except ReadError as exc:

@@ -22,9 +22,13 @@ Writes, replacing what is there (``--root DIR`` writes elsewhere; default: this 
                              must fail with one message and write nothing;
     ``unknown-socket/input`` an ``inputs.json`` naming a socket the task does
                              not take: the job must fail and write nothing.
-- ``expected_output/``: what ``python -m algorithm`` writes for ``input/`` on
-  this machine's CPU with the model in ``--model-dir`` (default: the bundled
-  ``models/``). ``model.sha256`` records which model that was.
+- ``slide-level/input``: the same slide for the slide-level task (``--task
+  help``: HeLP-style tumour likelihood, major axis, its line and the tumour
+  heatmap), under that task's ``whole-slide-image`` socket.
+- ``expected_output/`` and ``slide-level/expected_output/``: what ``python -m
+  algorithm`` writes for them on this machine's CPU with the models in
+  ``--model-dir`` (default: the bundled ``models/``). ``model.sha256`` records
+  which models those were.
 
 Then prints the F1 at 7.5 um (MIDOG's radius) of the expected output against
 the truth, scored with grand-challenge-metrics' ``score_detection`` as MIDOG's
@@ -50,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))  # the repository root, for `import training`
 
-from algorithm.interface.tasks import MIDOG  # noqa: E402
+from algorithm.interface.tasks import HELP, MIDOG  # noqa: E402
 from algorithm.io.atomic import write_json_atomic  # noqa: E402
 from training.synth import SynthConfig, generate_slide  # noqa: E402
 from training.synth.pyramid import TiffOptions, write_pyramid  # noqa: E402
@@ -67,7 +71,7 @@ GLASS_NAME = "glass.tif"
 GLASS_SIZE = (1024, 1024)
 UNKNOWN_SOCKET = "histopathology-region-of-interest"  # a plausible slug of another challenge
 MIDOG_RADIUS_MM = 0.0075
-DETECTOR = "detector.pt"
+MODELS = ("detector.pt", "segmenter.pt", "slide_model.joblib")
 
 
 def inputs_json(root: Path, slug: str, relative_path: str, image_name: str) -> None:
@@ -94,7 +98,7 @@ def glass_slide(path: Path) -> None:
 
 def make_inputs(root: Path) -> tuple[Path, Path]:
     """Write input/, truth/ and edge-cases/*/input under ``root``; return (slide, MIDOG truth file)."""
-    for sub in ("input", "truth", "edge-cases"):
+    for sub in ("input", "truth", "edge-cases", "slide-level"):
         shutil.rmtree(root / sub, ignore_errors=True)
     slide_dir = root / "input" / MIDOG.slide.relative_path
     slide_dir.mkdir(parents=True)
@@ -111,6 +115,10 @@ def make_inputs(root: Path) -> tuple[Path, Path]:
         write_json_atomic(truth_file, midog)
         shutil.copyfile(result.files.truth, root / "truth" / f"{NAME}.truth.json")
     inputs_json(root / "input", MIDOG.slide.slug, MIDOG.slide.relative_path, IMAGE_NAME)
+    slide_level = root / "slide-level" / "input"
+    (slide_level / HELP.slide.relative_path).mkdir(parents=True)
+    shutil.copyfile(slide, slide_level / HELP.slide.relative_path / IMAGE_NAME)
+    inputs_json(slide_level, HELP.slide.slug, HELP.slide.relative_path, IMAGE_NAME)
 
     edge = root / "edge-cases"
     no_tissue = edge / "no-tissue" / "input"
@@ -132,11 +140,11 @@ def make_inputs(root: Path) -> tuple[Path, Path]:
     return slide, truth_file
 
 
-def run_algorithm(input_dir: Path, output_dir: Path, model_dir: Path) -> None:
+def run_algorithm(input_dir: Path, output_dir: Path, model_dir: Path, task: str = "midog") -> None:
     """``python -m algorithm`` on the CPU, as a user would run it; replaces ``output_dir``."""
     shutil.rmtree(output_dir, ignore_errors=True)
     command = [sys.executable, "-m", "algorithm", "--input", str(input_dir), "--output", str(output_dir),
-               "--model-dir", str(model_dir), "--device", "cpu"]
+               "--model-dir", str(model_dir), "--device", "cpu", "--task", task]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     sys.stderr.write(run.stderr)
     if run.returncode != 0:
@@ -178,21 +186,30 @@ def main(root: Path = HERE, model_dir: Path | None = None, inputs_only: bool = F
     if inputs_only:
         return
     model_dir = Path(model_dir) if model_dir is not None else REPO / "models"
-    if not (model_dir / DETECTOR).is_file():
-        raise SystemExit(f"make_test_case.py: error: no {DETECTOR} in {model_dir}; give --model-dir DIR")
+    missing = [name for name in MODELS if not (model_dir / name).is_file()]
+    if missing:
+        raise SystemExit(f"make_test_case.py: error: no {', '.join(missing)} in {model_dir}; give --model-dir DIR")
     run_algorithm(root / "input", root / "expected_output", model_dir)
     run_algorithm(root / "edge-cases" / "no-tissue" / "input", root / "edge-cases" / "no-tissue" / "expected_output",
                   model_dir)
-    (root / "model.sha256").write_text(f"{sha256(model_dir / DETECTOR)}  {DETECTOR}\n")
-    print(f"expected output made with {model_dir / DETECTOR} (sha256 {sha256(model_dir / DETECTOR)[:16]}...)")
+    run_algorithm(root / "slide-level" / "input", root / "slide-level" / "expected_output", model_dir, task="help")
+    (root / "model.sha256").write_text("".join(f"{sha256(model_dir / name)}  {name}\n" for name in MODELS))
+    print(f"expected output made with the models in {model_dir} (test/model.sha256)")
     print(score(root / "expected_output" / MIDOG.outputs["mitotic_figures"].relative_path, truth_file))
+    out = root / "slide-level" / "expected_output"
+    truth = json.loads(truth_file.with_name(f"{NAME}.truth.json").read_text())
+    likelihood = json.loads((out / HELP.outputs["tumour_probability"].relative_path).read_text())
+    axis = json.loads((out / HELP.outputs["tumour_major_axis_um"].relative_path).read_text())
+    print(f"slide level: tumour likelihood {likelihood:.3f} (truth: {truth['label']}), major axis {axis:.0f} um "
+          f"(truth {truth['tumour']['major_axis_um']:.0f} um)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=HERE, help="where to write (default: this folder)")
-    parser.add_argument("--model-dir", type=Path, help="folder with detector.pt (default: the repository's models/)")
+    parser.add_argument("--model-dir", type=Path,
+                        help=f"folder with {', '.join(MODELS)} (default: the repository's models/)")
     parser.add_argument("--inputs-only", action="store_true", help="write inputs and truth only, no expected output")
     args = parser.parse_args()
     main(args.root, args.model_dir, args.inputs_only)

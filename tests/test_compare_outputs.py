@@ -169,14 +169,14 @@ def test_folders_compare_file_by_file(tmp_path):
         _write(folder, "mitotic-figures.json", points_doc(BASE))
         _write(folder, "tumour-likelihood.json", 0.73)
         (folder / "images").mkdir()
-        (folder / "images" / "mask.mha").write_bytes(b"\x01\x02")
+        (folder / "images" / "mask.raw").write_bytes(b"\x01\x02")
     assert co.compare_paths(exp, act)
-    (act / "images" / "mask.mha").write_bytes(b"\x01\x03")
+    (act / "images" / "mask.raw").write_bytes(b"\x01\x03")
     _write(act, "extra.json", {})
     (exp / "tumour-likelihood.json").unlink()
     report = co.compare_paths(exp, act)
     text = "\n".join(report.differences)
-    assert "images/mask.mha: contents differ" in text
+    assert "images/mask.raw: contents differ" in text
     assert "extra.json: not expected" in text
     assert "tumour-likelihood.json: not expected" in text
 
@@ -251,7 +251,8 @@ def test_the_committed_test_case_is_consistent():
 
 
 def test_make_test_case_reproduces_the_committed_inputs(tmp_path):
-    """test/make_test_case.py --inputs-only writes the committed inputs, truth and edge cases byte for byte."""
+    """test/make_test_case.py --inputs-only writes the committed inputs, truth, edge cases and
+    slide-level input byte for byte."""
     spec = importlib.util.spec_from_file_location("make_test_case", REPO / "test" / "make_test_case.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -259,7 +260,72 @@ def test_make_test_case_reproduces_the_committed_inputs(tmp_path):
     test = REPO / "test"
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     committed = sorted(p.relative_to(test) for p in test.rglob("*") if p.is_file()
-                       and p.parts[len(test.parts)] in ("input", "truth", "edge-cases") and "expected_output" not in p.parts)
+                       and p.parts[len(test.parts)] in ("input", "truth", "edge-cases", "slide-level")
+                       and "expected_output" not in p.parts)
     assert generated == committed
     for rel in committed:
         assert (tmp_path / rel).read_bytes() == (test / rel).read_bytes(), f"{rel} differs: rerun test/make_test_case.py"
+
+
+def _mha(path: Path, values, spacing=(0.004, 0.004), compress=True) -> Path:
+    import numpy as np
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.asarray(values, dtype=np.float32))
+    image.SetSpacing(spacing)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path), useCompression=compress)
+    return path
+
+
+def test_heatmaps_compare_voxel_by_voxel(tmp_path):
+    import numpy as np
+
+    base = np.random.default_rng(0).random((20, 30))
+    exp, act = tmp_path / "expected", tmp_path / "actual"
+    _mha(exp / "images" / "h.mha", base)
+    _mha(act / "images" / "h.mha", base + 0.01, compress=False)  # within 0.02, stored differently
+    report = co.compare_paths(exp, act)
+    assert report, report.differences
+    assert any("largest difference 0.01" in n for n in report.notes)
+    _mha(act / "images" / "h.mha", base + 0.05)
+    assert "voxels differ by up to 0.05" in "\n".join(co.compare_paths(exp, act).differences)
+    _mha(act / "images" / "h.mha", base, spacing=(0.008, 0.004))
+    assert "ElementSpacing" in "\n".join(co.compare_paths(exp, act).differences)
+    _mha(act / "images" / "h.mha", base[:10])
+    assert "DimSize" in "\n".join(co.compare_paths(exp, act).differences)
+    (act / "images" / "h.mha").write_bytes(b"junk")
+    with pytest.raises(co.ReadError, match="not a MetaImage"):
+        co.compare_paths(exp, act)
+
+
+def test_float_outputs_and_lines_have_their_own_tolerances(tmp_path):
+    line = {"name": "Tumour major axis", "type": "Distance measurement", "start": [0.1, 0.2, 0.0],
+            "end": [0.6, 0.2, 0.0], "version": {"major": 1, "minor": 0}}
+    exp, act = tmp_path / "expected", tmp_path / "actual"
+    _write(exp, "axis.json", 500.0)
+    _write(exp, "line.json", line)
+    _write(act, "axis.json", 509.0)  # within 0.02 + 2 %
+    _write(act, "line.json", {**line, "end": [0.605, 0.2, 0.0]})  # 5 um: within 10 um
+    assert co.compare_paths(exp, act)
+    _write(act, "axis.json", 520.0)
+    _write(act, "line.json", {**line, "end": [0.62, 0.2, 0.0]})
+    text = "\n".join(co.compare_paths(exp, act).differences)
+    assert "axis.json: value: expected 500.0, got 520.0" in text
+    assert "line.json: line.end" in text and "20 um" in text
+
+
+def test_committed_slide_level_case_is_consistent():
+    """The slide-level expected output: a likelihood, an axis, its line as long as the axis, a heatmap."""
+    out = REPO / "test" / "slide-level" / "expected_output"
+    likelihood = json.loads((out / "tumour-likelihood.json").read_text())
+    axis_um = json.loads((out / "tumour-major-axis.json").read_text())
+    line = json.loads((out / "tumour-major-axis-line.json").read_text())
+    assert 0 <= likelihood <= 1 and axis_um >= 0
+    assert line["type"] == "Distance measurement"
+    length_mm = ((line["end"][0] - line["start"][0]) ** 2 + (line["end"][1] - line["start"][1]) ** 2) ** 0.5
+    assert length_mm * 1000 == pytest.approx(axis_um, rel=1e-6)
+    header, voxels = co.read_mha(out / "images" / "tumour-heatmap" / "heatmap.mha")
+    assert header["ElementType"] == "MET_FLOAT" and 0 <= min(voxels) and max(voxels) <= 1
+    inputs = json.loads((REPO / "test" / "slide-level" / "input" / "inputs.json").read_text())
+    assert inputs[0]["interface"]["slug"] == "whole-slide-image"

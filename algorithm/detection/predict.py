@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from algorithm.device import autocast, to_tensor
 from algorithm.tiling.stream import TileBatch
 
 
@@ -41,26 +41,13 @@ class Candidates:
         return len(self.scores)
 
 
-def to_model_input(pixels: NDArray[np.uint8], device: torch.device) -> list[torch.Tensor]:
-    """(N, H, W, 3) uint8 -> list of (3, H, W) float tensors in [0, 1] on ``device``."""
-    batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(device, non_blocking=True)
-    return list(batch.permute(0, 3, 1, 2).float().div_(255.0))
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """Mixed precision on CUDA only: CPU autocast is slower here and changes results."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 @torch.inference_mode()
 def predict_batch(
     model: torch.nn.Module, batch: TileBatch, device: torch.device, amp: bool = True, min_score: float = 0.05
 ) -> Candidates:
     """Box centres of one batch's detections, in level-0 pixels."""
     with autocast(device, amp):
-        outputs = model(to_model_input(batch.pixels, device))
+        outputs = model(list(to_tensor(batch.pixels, device)))
     parts = []
     for tile, out in zip(batch.tiles, outputs):
         scores = out["scores"].float().cpu().numpy().astype(np.float64)

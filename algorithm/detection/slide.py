@@ -19,9 +19,9 @@ from algorithm.detection.predict import Candidates, predict_batch
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import units
 from algorithm.slide.base import SlideReader
-from algorithm.tiling import TileGrid, stream_batches, tile_grid
+from algorithm.tiling import TileGrid, stream_batches, tissue_grid
 from algorithm.tiling.stream import BatchTransform
-from algorithm.tissue import TissueMask, tissue_mask
+from algorithm.tissue import TissueMask
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,8 @@ class SlideDetections:
 
 def detection_grid(slide: SlideReader, config: DetectorConfig, options: DetectionOptions,
                    mask: TissueMask | None = None) -> TileGrid:
-    mask = tissue_mask(slide) if mask is None else mask
     overlap = config.tile_size // 8 if options.overlap is None else options.overlap
-    return tile_grid(slide, config.tile_size, overlap, mpp=config.mpp, mask=mask,
-                     min_tissue=options.min_tissue)
+    return tissue_grid(slide, config.tile_size, config.mpp, overlap, mask, options.min_tissue)
 
 
 def detect_slide(

@@ -1,6 +1,6 @@
 """Writing results to their output sockets, all or nothing.
 
-Every value is serialised first, then each file is written atomically; if any
+JSON values are serialised (images arrive as file bytes) first, then each file is written atomically; if any
 step fails, files already written by this job are removed, so a failed job
 leaves no partial output behind.
 """
@@ -23,8 +23,12 @@ def write_outputs(root: Path, task: Task, results: dict[str, Any]) -> list[Path]
         raise KitError(f"the pipeline produced no {', '.join(missing)} for this task")
     payloads = {}
     for result, socket in task.outputs.items():
+        value = results[result]
+        if isinstance(value, bytes):  # an image file, already encoded
+            payloads[root / socket.relative_path] = value
+            continue
         try:
-            payloads[root / socket.relative_path] = (json.dumps(results[result], indent=2, allow_nan=False) + "\n").encode()
+            payloads[root / socket.relative_path] = (json.dumps(value, indent=2, allow_nan=False) + "\n").encode()
         except (TypeError, ValueError) as exc:
             raise KitError(f"cannot write {socket.slug!r}: {exc}") from exc
     written: list[Path] = []

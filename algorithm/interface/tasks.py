@@ -11,7 +11,7 @@ from pathlib import Path
 
 from algorithm.errors import ConfigError
 
-# results the pipeline can produce -> the output kinds that carry them
+# results the pipeline can produce -> the output kinds that carry them (Heat Map: an image file, MHA)
 RESULTS = {
     "mitotic_figures": "Multiple points",
     "tumour_probability": "Float",
@@ -54,7 +54,23 @@ MIDOG = Task(
     outputs={"mitotic_figures": Socket("mitotic-figures", "mitotic-figures.json", "Multiple points")},
 )
 
-TASKS = {task.name: task for task in (MIDOG,)}
+# HeLP 2019-style slide-level task; slugs as the kit's evaluation container reads them
+HELP = Task(
+    name="help",
+    slide=Socket("whole-slide-image", "images/whole-slide-image", "Image"),
+    outputs={
+        "tumour_probability": Socket("tumour-likelihood", "tumour-likelihood.json", "Float"),
+        "tumour_major_axis_um": Socket("tumour-major-axis", "tumour-major-axis.json", "Float"),
+        "tumour_major_axis_line": Socket("tumour-major-axis-line", "tumour-major-axis-line.json",
+                                         "Distance measurement"),
+        "tumour_heatmap": Socket("tumour-heatmap", "images/tumour-heatmap/heatmap.mha", "Heat Map"),
+    },
+)
+
+# everything the pipeline produces from one slide
+ALL = Task(name="all", slide=HELP.slide, outputs={**MIDOG.outputs, **HELP.outputs})
+
+TASKS = {task.name: task for task in (MIDOG, HELP, ALL)}
 
 
 def load_task(name: str | None = None, path: Path | None = None) -> Task:

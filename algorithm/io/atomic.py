@@ -16,12 +16,15 @@ from typing import Any, Iterator
 
 
 @contextlib.contextmanager
-def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``destination``; rename it into place on success."""
+def atomic_path(destination: str | os.PathLike[str], suffix: str = ".part") -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; rename it into place on success.
+
+    ``suffix`` ends the temporary name (writers that pick a format by extension need it).
+    """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
+        prefix=f".{destination.name}.", suffix=suffix, dir=destination.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)

@@ -10,8 +10,20 @@ from torchvision.models.detection import RetinaNet
 
 from algorithm.models.checkpoint import load_state, read_checkpoint, save_checkpoint
 from algorithm.models.detector import CLASS_NAMES, DetectorConfig, build_detector
+from algorithm.models.segmenter import SegmenterConfig, TumourSegmenter, build_segmenter
 
-__all__ = ["DetectorConfig", "build_detector", "load_detector", "save_checkpoint", "CLASS_NAMES"]
+__all__ = [
+    "DetectorConfig", "build_detector", "load_detector", "save_checkpoint", "CLASS_NAMES",
+    "SegmenterConfig", "TumourSegmenter", "build_segmenter", "load_segmenter",
+]
+
+
+def _load(path: str | os.PathLike[str], kind: str, config_type: Any, build: Any, device: str | torch.device):
+    payload = read_checkpoint(path, kind)
+    config = config_type.from_dict(payload["config"])
+    model = build(config)
+    load_state(path, model, payload.pop("state_dict"))
+    return model.to(device).eval(), config, payload
 
 
 def load_detector(
@@ -19,8 +31,11 @@ def load_detector(
 ) -> tuple[RetinaNet, DetectorConfig, dict[str, Any]]:
     """A detector from a checkpoint file, in eval mode on ``device``, and the checkpoint's
     other contents (stain target, threshold, metrics), read in the same pass."""
-    payload = read_checkpoint(path, "detector")
-    config = DetectorConfig.from_dict(payload["config"])
-    model = build_detector(config)
-    load_state(path, model, payload.pop("state_dict"))
-    return model.to(device).eval(), config, payload
+    return _load(path, "detector", DetectorConfig, build_detector, device)
+
+
+def load_segmenter(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[TumourSegmenter, SegmenterConfig, dict[str, Any]]:
+    """A tumour segmenter from a checkpoint file, in eval mode on ``device``, and the rest of the checkpoint."""
+    return _load(path, "segmenter", SegmenterConfig, build_segmenter, device)

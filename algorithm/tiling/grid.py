@@ -16,7 +16,7 @@ import numpy as np
 
 from algorithm.errors import ConfigError
 from algorithm.slide.base import SlideReader
-from algorithm.tissue.mask import TissueMask
+from algorithm.tissue.mask import TissueMask, tissue_mask
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class TileGrid:
 
     def __len__(self) -> int:
         return len(self.tiles)
+
+    @property
+    def pixels(self) -> int:
+        """Pixels delivered for the whole grid (what a per-pixel transform will process)."""
+        return sum(t.size[0] * t.size[1] for t in self.tiles)
 
     def __iter__(self):
         return iter(self.tiles)
@@ -108,3 +113,12 @@ def tile_grid(
     return TileGrid(
         tiles=tiles, tile_size=tile_size, overlap=overlap, scale=scale, level=read_level, candidates=len(origins)
     )
+
+
+def tissue_grid(
+    slide: SlideReader, tile_size: int, mpp: float, overlap: int, mask: TissueMask | None = None,
+    min_tissue: float = 0.05,
+) -> TileGrid:
+    """A model's grid: ``tile_size`` tiles at ``mpp``, only where there is tissue (mask made if not given)."""
+    mask = tissue_mask(slide) if mask is None else mask
+    return tile_grid(slide, tile_size, overlap, mpp=mpp, mask=mask, min_tissue=min_tissue)

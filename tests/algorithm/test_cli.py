@@ -39,3 +39,17 @@ def test_missing_slide_is_one_line() -> None:
     result = _run("--inspect", "/nonexistent/slide.svs")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: /nonexistent/slide.svs: no such file"
+
+
+def test_the_container_task_comes_from_the_environment(tmp_path: Path) -> None:
+    """The image sets ALGORITHM_TASK (build arg TASK); a bad value is one line, before any slide is read."""
+    import os
+
+    env = {**os.environ, "ALGORITHM_TASK": "nope"}
+    result = subprocess.run([sys.executable, "-m", "algorithm", "--input", str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: unknown task 'nope'; choose one of midog, help, all or give --task-file"
+    env["ALGORITHM_TASK"] = "help"
+    assert "now help" in subprocess.run([sys.executable, "-m", "algorithm", "--help"], cwd=REPO, capture_output=True,
+                                        text=True, env=env).stdout

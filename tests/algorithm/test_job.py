@@ -8,10 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import SimpleITK as sitk
+from sklearn.linear_model import LogisticRegression
+
+from algorithm.classify import SlideModel
+from algorithm.classify.estimators import FeatureValue
 from algorithm.errors import ConfigError, SlideError
-from algorithm.interface.tasks import MIDOG
+from algorithm.features import FeatureConfig
+from algorithm.interface.tasks import ALL, HELP, MIDOG
 from algorithm.job import JobOptions, run_job
-from algorithm.models import DetectorConfig, build_detector, save_checkpoint
+from algorithm.models import DetectorConfig, SegmenterConfig, build_detector, build_segmenter, save_checkpoint
 from algorithm.stain import get_normaliser
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
@@ -24,7 +30,22 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stain = get_normaliser("macenko").fit(blob_image(300, 200, seed=4)).params()
     save_checkpoint(folder / "detector.pt", "detector", config.to_dict(), build_detector(config),
                     extra={"stain": stain, "threshold": 0.3})
+    seg_config = SegmenterConfig(tile_size=64, mpp=2.0)
+    save_checkpoint(folder / "segmenter.pt", "segmenter", seg_config.to_dict(), build_segmenter(seg_config),
+                    extra={"stain": stain})
+    slide_model(FeatureConfig()).save(folder / "slide_model.joblib")
     return folder
+
+
+def slide_model(features: FeatureConfig) -> SlideModel:
+    """A real (if untrained-looking) slide model: tumour when the 0.5-threshold tumour ratio is high."""
+    names = features.names()
+    rng = np.random.default_rng(0)
+    X = rng.random((20, len(names)))
+    y = (X[:, names.index("s4_t0.5_tumour_ratio")] > 0.5).astype(int)
+    axis_column = names.index("s4_t0.5_major_axis_um")
+    return SlideModel(LogisticRegression().fit(X, y), FeatureValue(axis_column).fit(X), features, names,
+                      "s4_t0.5_major_axis_um")
 
 
 def _points(path: Path) -> dict:
@@ -34,7 +55,7 @@ def _points(path: Path) -> dict:
 def test_job_writes_a_valid_points_file(tmp_path: Path, model_dir: Path) -> None:
     slide = write_pyramid_tiff(tmp_path / "slide.tiff", blob_image(1200, 800), mpp=0.5, tile=128)
     found = run_job(JobOptions(input=slide, output=tmp_path / "out", task=MIDOG, model_dir=model_dir),
-                    log=lambda _: None)
+                    log=lambda _: None).detections
     result = _points(tmp_path / "out")
     assert result["type"] == "Multiple points" and result["version"] == {"major": 1, "minor": 0}
     assert len(result["points"]) == int((found.candidates.labels == 1).sum())
@@ -55,7 +76,7 @@ def test_job_is_deterministic(tmp_path: Path, model_dir: Path) -> None:
 def test_slide_without_tissue_gives_empty_points(tmp_path: Path, model_dir: Path) -> None:
     glass = write_pyramid_tiff(tmp_path / "glass.tiff", np.full((600, 800, 3), 244, np.uint8), mpp=0.5)
     found = run_job(JobOptions(input=glass, output=tmp_path / "out", task=MIDOG, model_dir=model_dir),
-                    log=lambda _: None)
+                    log=lambda _: None).detections
     assert found.tiles == 0
     assert _points(tmp_path / "out")["points"] == []
 
@@ -85,7 +106,8 @@ def test_command_line_job(tmp_path: Path, model_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("algorithm ") and "device cpu" in lines[0] and "CUDA not found" in lines[0]
-    assert lines[-1].startswith("slide.tiff: ") and "tiles with tissue" in lines[-1]
+    assert lines[1].startswith("slide.tiff: ") and "tiles with tissue" in lines[1]
+    assert lines[-1].startswith("slide.tiff: 1 output written")
     assert (tmp_path / "out" / "mitotic-figures.json").exists()
 
 
@@ -97,3 +119,47 @@ def test_cuda_asked_for_but_absent_is_an_error(tmp_path: Path, model_dir: Path) 
     with pytest.raises(ConfigError, match="CUDA is not available"):
         run_job(JobOptions(input=tmp_path, output=tmp_path / "out", task=MIDOG, model_dir=model_dir, device="cuda"),
                 log=lambda _: None)
+
+
+def test_slide_level_task_writes_its_four_outputs(tmp_path: Path, model_dir: Path) -> None:
+    slide = write_pyramid_tiff(tmp_path / "slide.tiff", blob_image(1200, 800), mpp=0.5, tile=128)
+    result = run_job(JobOptions(input=slide, output=tmp_path / "out", task=HELP, model_dir=model_dir),
+                     log=lambda _: None)
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "images/tumour-heatmap/heatmap.mha", "tumour-likelihood.json", "tumour-major-axis-line.json",
+        "tumour-major-axis.json"]
+    probability = json.loads((out / "tumour-likelihood.json").read_text())
+    axis = json.loads((out / "tumour-major-axis.json").read_text())
+    assert probability == result.tumour.prediction.tumour_probability and 0 <= probability <= 1
+    assert axis == result.tumour.prediction.major_axis_um and axis >= 0
+    line = json.loads((out / "tumour-major-axis-line.json").read_text())
+    assert line["type"] == "Distance measurement" and line["version"] == {"major": 1, "minor": 0}
+    length_mm = float(np.hypot(*np.subtract(line["end"][:2], line["start"][:2])))
+    assert length_mm == pytest.approx(axis / 1000, abs=1e-6)  # the line is as long as the number says
+    image = sitk.ReadImage(str(out / "images/tumour-heatmap/heatmap.mha"))
+    assert np.allclose(image.GetSpacing(), (result.tumour.heatmap.heatmap.mpp / 1000,) * 2)
+    assert np.array_equal(sitk.GetArrayFromImage(image), result.tumour.heatmap.heatmap.probability)
+    assert result.detections is None  # the task asks for no mitoses: the detector does not run
+
+
+def test_all_task_is_deterministic(tmp_path: Path, model_dir: Path) -> None:
+    slide = write_pyramid_tiff(tmp_path / "slide.tiff", blob_image(900, 600), mpp=0.5, tile=128)
+    for out in ("a", "b"):
+        run_job(JobOptions(input=slide, output=tmp_path / out, task=ALL, model_dir=model_dir), log=lambda _: None)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 5
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_missing_slide_model_fails_before_reading_the_slide(tmp_path: Path, model_dir: Path) -> None:
+    partial = tmp_path / "models"
+    partial.mkdir()
+    (partial / "segmenter.pt").write_bytes((model_dir / "segmenter.pt").read_bytes())
+    unread = tmp_path / "unread.tiff"
+    unread.write_bytes(b"not a slide: never opened, the models fail first")
+    with pytest.raises(ConfigError, match=r"slide_model\.joblib: model file not found"):
+        run_job(JobOptions(input=unread, output=tmp_path / "out", task=HELP,
+                           model_dir=partial), log=lambda _: None)
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from algorithm.errors import ConfigError
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
+from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
 from training.datasets.midog import apply_midog_split
 from training.detector.stain import stain_setup
@@ -48,23 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--arch", choices=ARCHITECTURES, default="resnet18")
     model.add_argument("--fpn-channels", type=int, default=64)
-    model.add_argument("--tile-size", type=int, default=256, help="tile size the model sees (default 256)")
-    model.add_argument("--mpp", type=float, default=0.5, help="microns per pixel the model sees (default 0.5)")
-    model.add_argument("--stain", choices=("macenko", "vahadane", "reinhard", "none"), default="macenko",
-                       help="stain normalisation (default macenko)")
-    model.add_argument("--stain-target", type=Path, help="target image (default: the first training slide's tissue)")
-    model.add_argument("--stain-augment", type=float, default=0.2, help="stain augmentation sigma, 0 to disable")
+    add_input_arguments(model, tile_size=256, mpp=0.5)
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--iterations", type=int, default=100, help="iterations per epoch")
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3)
+    add_loop_arguments(train)
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    train.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and history")
+    add_run_arguments(train)
     train.add_argument("--resume", action="store_true", help="continue from --out/last.pt")
-    train.add_argument("--smoke", action="store_true", help="a few iterations on the first slides (tests)")
 
 
 def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideAnnotations]]:

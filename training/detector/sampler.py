@@ -10,7 +10,6 @@ domain-balanced whatever the slide counts per scanner.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +22,7 @@ from algorithm.tiling import read_resampled
 from algorithm.tissue import TissueMask, tissue_mask
 from algorithm.tiling.stream import BatchTransform
 from training.datasets.annotations import SlideAnnotations
-
-TransformFactory = Callable[[SlideReader], BatchTransform]
+from training.stain import TransformFactory
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import torch
 
 from algorithm.models import load_detector
 from training.datasets import read_synthetic_folder
-from training.detector.stain import transform_factory
+from training.stain import transform_factory
 from training.detector.validate import detect_validation_slides, score_slides
 
 NAME = "detector-score"

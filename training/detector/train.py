@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from algorithm.console import progress
-from algorithm.detection.predict import autocast
+from algorithm.device import autocast
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import DetectorConfig, build_detector, save_checkpoint
 from algorithm.models.checkpoint import load_state, read_checkpoint
 from training.datasets.annotations import SlideAnnotations
-from training.detector.sampler import Patch, PatchSampler, SamplingConfig, TransformFactory, augment
+from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
+from training.stain import TransformFactory
 from training.detector.validate import best_threshold, detect_validation_slides
 
 PatchAugment = Callable[[Patch, np.random.Generator], Patch]

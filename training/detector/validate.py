@@ -17,7 +17,7 @@ from algorithm.detection.slide import DetectionOptions, SlideDetections, detect_
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide
 from training.datasets.annotations import MITOSIS, SlideAnnotations
-from training.detector.sampler import TransformFactory
+from training.stain import TransformFactory
 
 MIDOG_RADIUS_UM = 7.5
 

@@ -14,12 +14,11 @@
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 from PIL import Image
-from skimage.measure import label, regionprops
 
+from algorithm.features.axis import major_axis
 from algorithm.io.atomic import write_bytes_atomic
 from training.synth.cells import BOX_UM, IMPOSTER, MITOSIS, PHASES, Specials
 
@@ -76,16 +75,11 @@ def tumour_axis(mask: np.ndarray, downsample: float, mpp: float) -> tuple[float,
     ``skimage.measure.regionprops(...).axis_major_length`` on the low-resolution
     mask, scaled by its downsample and mpp; (0, []) when there is no tumour.
     """
-    labels = label(mask.astype(bool), connectivity=2)
-    if labels.max() == 0:
+    axis = major_axis(mask, largest="area")
+    if axis.length_px == 0:
         return 0.0, []
-    region = max(regionprops(labels), key=lambda r: r.area)
-    length = float(region.axis_major_length)
-    r0, c0 = region.centroid
-    o = region.orientation  # angle between the row axis and the major axis
-    dr, dc = math.cos(o) * length / 2.0, math.sin(o) * length / 2.0
-    ends = [[(c0 - dc + 0.5) * downsample, (r0 - dr + 0.5) * downsample], [(c0 + dc + 0.5) * downsample, (r0 + dr + 0.5) * downsample]]
-    return length * downsample * mpp, [[round(v, 2) for v in e] for e in ends]
+    ends = axis.endpoints * downsample
+    return axis.length_px * downsample * mpp, [[round(float(v), 2) for v in e] for e in ends]
 
 
 def png_bytes(mask: np.ndarray) -> bytes:

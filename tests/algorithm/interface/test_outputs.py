@@ -38,3 +38,24 @@ def test_task_files(tmp_path: Path) -> None:
         load_task(path=path)
     with pytest.raises(ConfigError, match="unknown task"):
         load_task("nope")
+
+
+def test_image_results_are_written_as_bytes(tmp_path: Path) -> None:
+    from algorithm.interface.tasks import HELP
+
+    results = {"tumour_probability": 0.25, "tumour_major_axis_um": 0.0,
+               "tumour_major_axis_line": {"type": "Distance measurement"}, "tumour_heatmap": b"MHA bytes"}
+    written = write_outputs(tmp_path, HELP, results)
+    assert (tmp_path / "images/tumour-heatmap/heatmap.mha").read_bytes() == b"MHA bytes"
+    assert json.loads((tmp_path / "tumour-likelihood.json").read_text()) == 0.25
+    assert len(written) == 4
+
+
+def test_all_task_is_both_tasks() -> None:
+    from algorithm.interface.tasks import ALL, HELP, TASKS
+
+    assert set(TASKS) == {"midog", "help", "all"}
+    assert ALL.outputs == {**MIDOG.outputs, **HELP.outputs} and ALL.slide == HELP.slide
+    # the slugs the kit's evaluation container reads
+    assert HELP.outputs["tumour_probability"].slug == "tumour-likelihood"
+    assert HELP.outputs["tumour_major_axis_um"].slug == "tumour-major-axis"

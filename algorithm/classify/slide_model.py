@@ -1,0 +1,103 @@
+"""Slide models: heatmap features -> tumour probability and tumour major axis.
+
+A saved slide model is one joblib file holding the tumour classifier and the
+major-axis regressor (scikit-learn pipelines), the names and configuration of
+the features they were trained on, the axis measurement the regressor refines,
+the decision threshold, the cross-validation report and the library versions.
+Loading checks the versions (a pickle from another scikit-learn may predict
+differently or not load) and that this kit still computes the same features.
+Only load slide models you trust: joblib files are pickles.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+
+from algorithm import __version__
+from algorithm.errors import ConfigError
+from algorithm.features import FeatureConfig
+from algorithm.io.atomic import atomic_path
+
+FORMAT = "kit.slide-model/1"
+_KEYS = ("classifier", "axis_regressor", "features", "feature_names", "axis_feature", "threshold", "report", "versions")
+
+
+def library_versions() -> dict[str, str]:
+    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "kit": __version__}
+
+
+@dataclass
+class SlidePrediction:
+    tumour_probability: float
+    is_tumour: bool
+    major_axis_um: float  # 0 for a slide called normal
+
+
+@dataclass
+class SlideModel:
+    classifier: Any  # a fitted scikit-learn pipeline with predict_proba
+    axis_regressor: Any  # a fitted scikit-learn regressor of the major axis (um) on tumour slides
+    features: FeatureConfig
+    feature_names: list[str]
+    axis_feature: str  # the measured axis the line is drawn along, e.g. "s4_t0.5_major_axis_um"
+    threshold: float = 0.5
+    report: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=library_versions)
+
+    def vector(self, features: dict[str, float]) -> np.ndarray:
+        missing = [n for n in self.feature_names if n not in features]
+        if missing:
+            raise ConfigError(f"slide model needs features it was not given: {', '.join(missing[:3])}")
+        return np.array([[features[n] for n in self.feature_names]], dtype=np.float64)
+
+    def predict(self, features: dict[str, float]) -> SlidePrediction:
+        x = self.vector(features)
+        probability = float(self.classifier.predict_proba(x)[0, 1])
+        is_tumour = probability >= self.threshold
+        axis = max(0.0, float(self.axis_regressor.predict(x)[0])) if is_tumour else 0.0
+        return SlidePrediction(probability, is_tumour, axis)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        payload = {
+            "format": FORMAT, "classifier": self.classifier, "axis_regressor": self.axis_regressor,
+            "features": self.features.to_dict(), "feature_names": list(self.feature_names),
+            "axis_feature": self.axis_feature, "threshold": self.threshold, "report": self.report,
+            "versions": self.versions,
+        }
+        with atomic_path(path, suffix=".part.joblib") as tmp:
+            joblib.dump(payload, tmp, compress=3)
+
+
+def load_slide_model(path: str | os.PathLike[str]) -> SlideModel:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: slide model not found")
+    try:
+        payload = joblib.load(path)
+    except Exception as exc:  # unpickling raises anything
+        raise ConfigError(f"{path}: not a readable slide model ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a slide model of this kit (expected format {FORMAT})")
+    missing = [key for key in _KEYS if key not in payload]
+    if missing:
+        raise ConfigError(f"{path}: incomplete slide model (no {', '.join(missing)})")
+    saved = payload["versions"].get("scikit-learn")
+    if saved != sklearn.__version__:
+        raise ConfigError(f"{path}: trained with scikit-learn {saved}, this is {sklearn.__version__}; "
+                          f"install scikit-learn=={saved} or retrain with python -m training classifier")
+    features = FeatureConfig.from_dict(payload["features"])
+    if features.names() != payload["feature_names"]:
+        raise ConfigError(f"{path}: its features differ from the ones this kit computes "
+                          f"(trained by kit {payload['versions'].get('kit')}); retrain it")
+    return SlideModel(
+        classifier=payload["classifier"], axis_regressor=payload["axis_regressor"], features=features,
+        feature_names=payload["feature_names"], axis_feature=payload["axis_feature"],
+        threshold=float(payload["threshold"]), report=payload["report"], versions=payload["versions"],
+    )

@@ -1,0 +1,68 @@
+"""Heatmap files.
+
+* TIFF (``.tif``/``.tiff``), the kit's own: page 0 the float32 probabilities,
+  page 1 the tissue mask (uint8 0/255), resolution tags in pixels per
+  centimetre and the downsample in the description. Lossless, so features
+  computed from a file equal those computed in memory.
+* MHA, for grand-challenge's viewer ("Heat Map" outputs): float32
+  probabilities with spacing and origin in millimetres, so the heatmap lies on
+  the slide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import tifffile
+
+from algorithm.errors import KitError
+from algorithm.io.atomic import atomic_path
+from algorithm.segmentation.heatmap import Heatmap
+
+FORMAT = "kit.heatmap/1"
+
+
+def write_heatmap_tiff(path: str | os.PathLike[str], heatmap: Heatmap) -> None:
+    resolution = (1e4 / heatmap.mpp, 1e4 / heatmap.mpp)
+    description = json.dumps({"format": FORMAT, "downsample": heatmap.downsample, "mpp": heatmap.mpp})
+    with atomic_path(path, suffix=".part.tiff") as tmp:
+        with tifffile.TiffWriter(tmp) as tif:
+            tif.write(heatmap.probability.astype(np.float32), compression="zlib", resolution=resolution,
+                      resolutionunit="CENTIMETER", description=description, metadata=None)
+            tif.write(np.where(heatmap.tissue, 255, 0).astype(np.uint8), compression="zlib", metadata=None)
+
+
+def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            meta = json.loads(tif.pages[0].description)
+            probability = tif.pages[0].asarray()
+            tissue = tif.pages[1].asarray() > 0
+    except FileNotFoundError as exc:
+        raise KitError(f"{path}: heatmap file not found") from exc
+    except (OSError, ValueError, IndexError, tifffile.TiffFileError) as exc:
+        raise KitError(f"{path}: not a heatmap TIFF of this kit ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise KitError(f"{path}: not a heatmap TIFF of this kit (no {FORMAT} description)")
+    if probability.ndim != 2 or probability.shape != tissue.shape:
+        raise KitError(f"{path}: heatmap and tissue pages differ in shape")
+    return Heatmap(probability.astype(np.float32), tissue, float(meta["downsample"]), float(meta["mpp"]))
+
+
+def heatmap_mha_bytes(heatmap: Heatmap, slide_mpp: tuple[float, float]) -> bytes:
+    """The heatmap as a compressed MHA file's bytes (spacing and origin in mm, on the slide's frame)."""
+    image = sitk.GetImageFromArray(heatmap.probability.astype(np.float32))
+    spacing = [heatmap.downsample * m / 1000.0 for m in slide_mpp]
+    image.SetSpacing(spacing)
+    # a heatmap pixel's centre lies (downsample - 1) / 2 level-0 pixels past the level-0 pixel centre at 0
+    image.SetOrigin([(heatmap.downsample - 1) / 2 * m / 1000.0 for m in slide_mpp])
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "heatmap.mha"
+        sitk.WriteImage(image, str(target), useCompression=True)
+        return target.read_bytes()

@@ -1,0 +1,74 @@
+"""The segmenter's training and heatmap commands, end to end on a synthetic slide."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from algorithm.errors import ConfigError
+from algorithm.models.checkpoint import read_checkpoint
+from algorithm.segmentation.files import read_heatmap_tiff
+from training.cli import main
+from training.datasets.tumour import read_labels_csv
+
+
+def test_smoke_training_then_heatmaps(synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = synthetic_slide.files.slide.parent
+    run = tmp_path / "run"
+    assert main(["segmenter", "--smoke", "--train", str(folder), "--valid", str(folder), "--out", str(run),
+                 "--tile-size", "128", "--mpp", "4"]) == 0
+    checkpoint = read_checkpoint(run / "best.pt", "segmenter")
+    assert checkpoint["stain"]["method"] == "macenko" and checkpoint["config"]["tile_size"] == 128
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 1 and 0.0 <= history[0]["iou"] <= 1.0
+    report = json.loads((run / "report.json").read_text())
+    assert report["best"]["epoch"] == 1 and report["validation"]["slides"][0]["label"] == 1
+    capsys.readouterr()
+    heatmaps = tmp_path / "heatmaps"
+    assert main(["heatmaps", "--model", str(run / "best.pt"), "--slides", str(folder), "--out", str(heatmaps)]) == 0
+    name = synthetic_slide.files.slide.stem
+    heatmap = read_heatmap_tiff(heatmaps / f"{name}.heatmap.tiff")
+    assert heatmap.mpp == pytest.approx(8.0) and heatmap.tissue.any()
+    assert 0.0 <= heatmap.probability.min() and heatmap.probability.max() <= 1.0
+    labels = read_labels_csv(heatmaps / "labels.csv")
+    truth = json.loads(synthetic_slide.files.truth.read_text())
+    assert labels[name][0] == 1
+    assert labels[name][1] == pytest.approx(truth["tumour"]["major_axis_um"], abs=1e-3)
+    report = json.loads((heatmaps / "heatmaps.json").read_text())
+    assert report["slides"][0]["slide"] == name and np.isfinite(report["iou"])
+    assert "pooled IoU" in capsys.readouterr().out
+
+
+def test_slides_without_masks_are_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import blob_image, write_pyramid_tiff
+
+    write_pyramid_tiff(tmp_path / "lonely.tiff", blob_image(200, 100), mpp=0.5)
+    assert main(["segmenter", "--train", str(tmp_path), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tmp_path / 'lonely.tiff'}: no tumour mask in {tmp_path}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_folds_partition_the_slides_by_label(tmp_path: Path) -> None:
+    from training.datasets.tumour import TumourSlide
+    from training.segmenter.command import fold_split
+
+    slides = []
+    for i in range(10):
+        mask = tmp_path / f"s{i}.png"
+        Image.fromarray(np.full((4, 4), 255 if i < 4 else 0, np.uint8)).save(mask)
+        slides.append(TumourSlide(tmp_path / f"s{i}.tiff", mask, 16, 16, 0.25))
+    seen = []
+    for fold in range(3):
+        train, valid = fold_split(slides, 3, fold, seed=0)
+        assert not {s.name for s in train} & {s.name for s in valid}
+        assert any(s.label for s in valid) and any(not s.label for s in valid)  # each fold has both
+        seen += [s.name for s in valid]
+    assert sorted(seen) == sorted(s.name for s in slides)
+    assert fold_split(slides, 3, 1, seed=0) == fold_split(slides, 3, 1, seed=0)
+    with pytest.raises(ConfigError, match="--folds 1"):
+        fold_split(slides, 1, 0, seed=0)

@@ -1,0 +1,1 @@
+"""Training the slide models: heatmap features -> tumour probability and major axis."""

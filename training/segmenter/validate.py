@@ -1,0 +1,73 @@
+"""Heatmap IoU against truth masks, on whole slides run as the container runs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from algorithm.models.segmenter import SegmenterConfig
+from algorithm.segmentation import Heatmap, SegmentationOptions, segment_slide
+from algorithm.segmentation.heatmap import mask_on_grid
+from algorithm.slide import open_slide
+from training.datasets.tumour import TumourSlide
+from training.stain import TransformFactory
+
+
+@dataclass
+class IoUScore:
+    intersection: int = 0
+    union: int = 0
+    per_slide: list[dict] = field(default_factory=list)
+
+    @property
+    def iou(self) -> float:
+        """Pooled over slides (normal slides add their false positives to the union)."""
+        return self.intersection / self.union if self.union else 1.0
+
+    @property
+    def mean_tumour_iou(self) -> float | None:
+        """Mean over tumour slides of each slide's IoU (None without tumour slides)."""
+        values = [s["iou"] for s in self.per_slide if s["label"] == 1]
+        return float(np.mean(values)) if values else None
+
+    def as_dict(self) -> dict:
+        return {"iou": self.iou, "mean_tumour_iou": self.mean_tumour_iou, "slides": self.per_slide}
+
+
+def truth_on_heatmap(slide: TumourSlide, heatmap: Heatmap) -> np.ndarray:
+    return mask_on_grid(slide.mask, slide.mask_downsample, heatmap.shape, heatmap.downsample)
+
+
+def score_heatmap(score: IoUScore, slide: TumourSlide, heatmap: Heatmap, threshold: float = 0.5) -> None:
+    predicted = heatmap.probability >= threshold
+    truth = truth_on_heatmap(slide, heatmap)
+    intersection, union = int((predicted & truth).sum()), int((predicted | truth).sum())
+    score.intersection += intersection
+    score.union += union
+    score.per_slide.append({"slide": slide.name, "domain": slide.domain, "label": slide.label,
+                            "iou": intersection / union if union else 1.0})
+
+
+def heatmaps_of(slides: list[TumourSlide], model: torch.nn.Module, config: SegmenterConfig,
+                device: torch.device, transform_factory: TransformFactory | None = None,
+                options: SegmentationOptions = SegmentationOptions()):
+    """Yield ``(slide, heatmap)`` for each slide, made exactly as the container makes them."""
+    was_training = model.training
+    model.eval()
+    try:
+        for item in slides:
+            with open_slide(item.path) as reader:
+                transform = transform_factory(reader) if transform_factory else None
+                yield item, segment_slide(reader, model, config, options, device, transform).heatmap
+    finally:
+        model.train(was_training)
+
+
+def validate(slides: list[TumourSlide], model: torch.nn.Module, config: SegmenterConfig, device: torch.device,
+             transform_factory: TransformFactory | None = None) -> IoUScore:
+    score = IoUScore()
+    for item, heatmap in heatmaps_of(slides, model, config, device, transform_factory):
+        score_heatmap(score, item, heatmap)
+    return score

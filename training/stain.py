@@ -1,0 +1,67 @@
+"""Stain normalisation while training, matched to what the container does.
+
+The target is fitted once (from an image, or from the first training slide's
+tissue) and saved in the checkpoint; each training slide is normalised to it
+with its own per-slide fit, exactly as ``python -m algorithm`` will normalise
+a new slide. Stain augmentation then perturbs the normalised patches'
+concentrations, so models also tolerate what normalisation leaves. The
+detector and the segmenter both use this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from algorithm.errors import ConfigError
+from algorithm.normalise import slide_normaliser
+from algorithm.slide import open_slide
+from algorithm.slide.base import SlideReader
+from algorithm.stain import StainAugmentor, get_normaliser, sample_slide_pixels
+from algorithm.tiling.stream import BatchTransform
+from algorithm.tissue import tissue_mask
+
+TransformFactory = Callable[[SlideReader], BatchTransform]
+
+
+def analysis_level(slide: SlideReader, mpp: float) -> int:
+    return slide.best_level_for_downsample(mpp / float(np.mean(slide.mpp)))
+
+
+def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) -> dict[str, Any]:
+    normaliser = get_normaliser(method)
+    if target is not None:
+        try:
+            pixels = np.asarray(Image.open(target).convert("RGB"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{target}: cannot read the stain target image ({exc})") from exc
+    else:
+        with open_slide(first_slide) as slide:
+            pixels = sample_slide_pixels(slide, tissue_mask(slide), level=analysis_level(slide, mpp))
+    normaliser.fit(pixels)
+    spec = normaliser.params()
+    spec.pop("source", None)
+    return spec
+
+
+def transform_factory(spec: dict[str, Any] | None, mpp: float) -> TransformFactory:
+    """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none)."""
+
+    def factory(slide: SlideReader) -> BatchTransform:
+        transform = slide_normaliser(spec, slide, tissue_mask(slide), analysis_level(slide, mpp))
+        return transform if transform is not None else (lambda pixels: pixels)
+
+    return factory
+
+
+def target_augmentor(method: str, spec: dict[str, Any] | None, sigma: float) -> StainAugmentor | None:
+    """Stain augmentation in the target's stains (what normalised patches are in); None if not applicable."""
+    if spec is None or sigma <= 0 or method not in ("macenko", "vahadane"):
+        return None
+    augmentor = StainAugmentor(method, sigma1=sigma, sigma2=sigma, augment_background=False)
+    augmentor.set_stain_matrix(np.asarray(spec["target"][0]))
+    return augmentor
