@@ -11,7 +11,7 @@ keys are errors so a typo cannot silently fall back to a default::
       "detection": {"socket": "mitotic-figures", "radius_mm": 0.0075, "threshold": null},
       "classification": {"socket": "tumour-likelihood", "threshold": 0.5},
       "segmentation": {"socket": "nuclei-segmentation"},
-      "major_axis": {"socket": "tumour-major-axis", "tolerance": 0.05}
+      "major_axis": {"socket": "tumour-major-axis", "tolerance": 0.05, "unit": "mm"}
     }
 
 See ``evaluation/README.md`` for every key.
@@ -29,6 +29,7 @@ from evaluation.errors import EvaluationError
 from evaluation.files import read_json
 
 METRIC_NAMES = ("detection", "classification", "segmentation", "major_axis")
+LENGTH_UNITS = {"mm": 1.0, "um": 1e-3}  # millimetres per unit
 CONFIG_FILE_NAME = "config.json"
 
 
@@ -73,10 +74,12 @@ class SegmentationConfig:
 
 @dataclass(frozen=True)
 class MajorAxisConfig:
-    """Major-axis length in millimetres (HeLP); correct within ``tolerance`` relative error."""
+    """Major-axis length (HeLP); correct within ``tolerance`` relative error. ``unit``: what the
+    algorithm writes, "mm" or "um" (the kit's algorithm writes micrometres); truth is always in mm."""
 
     socket: str = "tumour-major-axis"
     tolerance: float = 0.05
+    unit: str = "mm"
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,10 @@ def _convert(cls: type, raw: Any, where: str) -> Any:
                 raise _fail(w, f"must be < 1, got {value!r}")
         elif key == "tolerance":
             values[key] = _number(value, w, low=0.0)
+        elif key == "unit":
+            if value not in LENGTH_UNITS:
+                raise _fail(w, f"expected one of {list(LENGTH_UNITS)}, got {value!r}")
+            values[key] = value
         else:  # pragma: no cover - every field is handled above
             raise _fail(w, "unhandled key")
     return cls(**values)

@@ -62,10 +62,10 @@ def evaluate(input_dir: Path, ground_truth_dir: Path, config: Config) -> dict[st
             c = _segmentation_counts(job, case, config)
             seg_counts.append(c)
             result["segmentation"] = segmentation.case_result(c)
-        if "major_axis" in config.metrics:
+        if "major_axis" in config.metrics and case.major_axis_mm is not None:  # None: a normal slide
             cfg_m = config.major_axis
             value, label = load_json_output(job, cfg_m.socket)
-            predicted = validate_length_mm(value, label)
+            predicted = validate_length_mm(value, label, cfg_m.unit)
             axis_pred.append(predicted)
             axis_truth.append(case.major_axis_mm)
             result["major_axis"] = major_axis.case_result(predicted, case.major_axis_mm, cfg_m)

@@ -16,7 +16,9 @@ Files (only those the enabled metrics need are read):
 ``slides.csv`` or ``slides.json`` (classification, major axis)
     CSV with a header ``case,label,major_axis_mm[,domain]`` (columns a task does
     not use may be left out), or JSON ``{"007.tiff": {"label": 1,
-    "major_axis_mm": 12.5}, ...}``. ``label`` is 0 or 1.
+    "major_axis_mm": 12.5}, ...}``. ``label`` is 0 or 1. A ``major_axis_mm``
+    of 0 or empty (a normal slide: no tumour, no axis) leaves the case out of
+    the major-axis metric.
 ``masks/<case>.<ext>`` (segmentation)
     One single-channel image per case (``.mha``, ``.mhd``, ``.nrrd``, ``.nii``,
     ``.nii.gz``, ``.tif``, ``.tiff``, ``.png``); non-zero is foreground. Pixel
@@ -154,15 +156,19 @@ def _label(value: Any, where: str) -> int:
     raise EvaluationError(f"{where}: label must be 0 or 1, got {value!r}")
 
 
-def _length(value: Any, where: str) -> float:
+def _length(value: Any, where: str) -> float | None:
+    """A positive length, or None for "no tumour, no axis to score" (empty or 0)."""
+    if value is None or value == "":
+        return None
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
             pass
-    if not _finite(value) or value <= 0:
-        raise EvaluationError(f"{where}: major_axis_mm must be a positive number, got {value!r}")
-    return float(value)
+    if not _finite(value) or value < 0:
+        raise EvaluationError(f"{where}: major_axis_mm must be a positive number (or 0 / empty for no tumour), "
+                              f"got {value!r}")
+    return float(value) or None
 
 
 def _load_slides(path: Path, need: set[str]) -> dict[str, dict[str, Any]]:
@@ -194,14 +200,16 @@ def _load_slides(path: Path, need: set[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for cid, (name, row) in rows.items():
         where = f"{path}: case '{name}'"
-        missing = sorted(c for c in need if row.get(c) is None)
+        missing = sorted(c for c in need if row.get(c) is None and c != "major_axis_mm")
         if missing:
             raise EvaluationError(f"{where}: missing {', '.join(missing)}")
         out[cid] = {
             "label": _label(row["label"], where) if "label" in need else None,
-            "major_axis_mm": _length(row["major_axis_mm"], where) if "major_axis_mm" in need else None,
+            "major_axis_mm": _length(row.get("major_axis_mm"), where) if "major_axis_mm" in need else None,
             "domain": _domain(row.get("domain"), where),
         }
+    if "major_axis_mm" in need and all(row["major_axis_mm"] is None for row in out.values()):
+        raise EvaluationError(f"{path}: no case has a major_axis_mm (the major_axis metric needs some)")
     return out
 
 

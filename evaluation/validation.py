@@ -131,10 +131,11 @@ def validate_probability(value: Any, label: str) -> float:
     return float(value)
 
 
-def validate_length_mm(value: Any, label: str) -> float:
-    """A length in millimetres: one finite, non-negative number."""
+def validate_length_mm(value: Any, label: str, unit: str = "mm") -> float:
+    """A length in ``unit`` ("mm" or "um"): one finite, non-negative number; returned in millimetres."""
+    name = {"mm": "millimetres", "um": "micrometres"}[unit]
     if not _is_number(value):
-        raise EvaluationError(f"{label}: expected a length in millimetres (a number), got {type(value).__name__} {_describe(value)}")
+        raise EvaluationError(f"{label}: expected a length in {name} (a number), got {type(value).__name__} {_describe(value)}")
     if value < 0:
         raise EvaluationError(f"{label}: a length cannot be negative, got {value!r}")
-    return float(value)
+    return float(value) * (1e-3 if unit == "um" else 1.0)

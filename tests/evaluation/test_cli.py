@@ -153,3 +153,31 @@ def test_metrics_json_is_strict_json(submission):
     assert submission.run() == 0
     text = submission.metrics_path.read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in metrics.json"))
+
+
+def test_major_axis_in_micrometres_and_normal_slides_left_out(submission):
+    """HeLP-style: the kit's algorithm writes the axis in um; normal slides have no axis to score."""
+    submission.config({"metrics": ["classification", "major_axis"],
+                       "major_axis": {"socket": "tumour-major-axis", "unit": "um"}})
+    submission.slides_csv("case,label,major_axis_mm\n001.tiff,1,0.5\n002.tiff,1,0.6\n003.tiff,0,0\n004.tiff,0,\n")
+    for image, likelihood, axis_um in (("001.tiff", 0.9, 510.0), ("002.tiff", 0.8, 700.0),
+                                       ("003.tiff", 0.2, 0.0), ("004.tiff", 0.1, 0.0)):
+        submission.job(image, {"tumour-likelihood": likelihood, "tumour-major-axis": axis_um})
+    submission.write_predictions()
+    assert submission.run() == 0
+    metrics = submission.metrics()
+    axis = metrics["aggregates"]["major_axis"]
+    assert axis["n_cases"] == 2 and axis["accuracy"] == 0.5  # 510 um vs 0.5 mm: 2 %; 700 vs 600: 17 %
+    assert axis["mean_absolute_error_mm"] == pytest.approx((0.01 + 0.1) / 2)
+    assert metrics["aggregates"]["classification"]["auc"] == 1.0
+    by_case = {c["case"]: c for c in metrics["results"]}
+    assert "major_axis" not in by_case["003"] and by_case["001"]["major_axis"]["within_tolerance"]
+
+
+def test_unknown_length_unit_is_refused(submission, capsys):
+    submission.config({"metrics": ["major_axis"], "major_axis": {"unit": "inch"}})
+    submission.slides_csv("case,label,major_axis_mm\n001.tiff,1,0.5\n")
+    submission.job("001.tiff", {"tumour-major-axis": 1.0})
+    submission.write_predictions()
+    assert submission.run() == 1
+    assert "major_axis.unit: expected one of ['mm', 'um'], got 'inch'" in capsys.readouterr().err

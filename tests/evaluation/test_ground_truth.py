@@ -69,7 +69,7 @@ def test_slides_csv_and_json(submission):
     ("name,label\na,1\n", "must have a 'case' column"),
     ("case,label,major_axis_mm\na,2,1\n", "label must be 0 or 1, got '2'"),
     ("case,label,major_axis_mm\na,1,-3\n", "major_axis_mm must be a positive number"),
-    ("case,label\na,1\n", "case 'a': missing major_axis_mm"),
+    ("case,label\na,1\n", "no case has a major_axis_mm"),
     ("case,label,major_axis_mm\na,1,2\na,0,2\n", "line 3: case 'a' appears twice"),
 ])
 def test_bad_slides(submission, text, message):
