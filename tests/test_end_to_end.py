@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from algorithm.interface.tasks import HELP
 from algorithm.job import BUNDLED_MODELS, JobOptions, run_job
 from evaluation.cli import main as evaluate
