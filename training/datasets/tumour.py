@@ -56,7 +56,7 @@ class TumourSlide:
         h, w = self.mask.shape
         return self.width / w, self.height / h
 
-    @property
+    @cached_property
     def label(self) -> int:
         return int(self.mask.any())
 
