@@ -103,9 +103,7 @@ def _detect(slide: SlideReader, mask: TissueMask, models: Models, options: JobOp
     detection = DetectionOptions(batch_size=options.batch_size, nms_radius_um=options.nms_radius_um,
                                  amp=device.type == "cuda")
     grid = detection_grid(slide, config, detection, mask)
-    transform = None
-    if len(grid):
-        transform = slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
+    transform = slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
     found = detect_slide(slide, model, config, detection, device, transform, grid)
     mitoses = found.candidates.labels == 1
     points = multiple_points(found.points_mm()[mitoses], found.candidates.scores[mitoses], threshold)

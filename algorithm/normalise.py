@@ -35,9 +35,9 @@ def slide_normaliser(
     pixels: int | None = None,
 ) -> BatchTransform | None:
     """The batch transform for ``slide`` (fitted on tiles read at ``level``, the level the model reads),
-    or None when the model wants no normalisation or the slide cannot be fitted. ``pixels``: how many
-    the transform will see, if known (few: no lookup table)."""
-    if not spec:
+    or None when the model wants no normalisation, the slide cannot be fitted, or there is nothing to
+    normalise. ``pixels``: how many the transform will see, if known (0: none; few: no lookup table)."""
+    if not spec or pixels == 0:
         return None
     normaliser = normaliser_from_spec(spec)
     if pixels is not None and pixels < LUT_BREAK_EVEN_PIXELS and normaliser.use_lut is None:

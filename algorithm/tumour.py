@@ -28,6 +28,7 @@ from algorithm.slide import units
 from algorithm.slide.base import SlideReader
 from algorithm.tissue import TissueMask
 
+
 @dataclass
 class TumourAssessment:
     heatmap: SlideHeatmap
@@ -73,7 +74,7 @@ def assess_tumour(
     options: SegmentationOptions = SegmentationOptions(),
 ) -> TumourAssessment:
     grid = segmentation_grid(slide, config, options, mask)
-    transform = slide_normaliser(stain, slide, mask, grid.level, pixels=grid.pixels) if len(grid) else None
+    transform = slide_normaliser(stain, slide, mask, grid.level, pixels=grid.pixels)
     found = segment_slide(slide, segmenter, config, options, device, transform, mask, grid)
     if slide_model is None:
         return TumourAssessment(found, None, np.zeros((2, 2)))

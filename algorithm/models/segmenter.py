@@ -81,7 +81,6 @@ class TumourSegmenter(nn.Module):
         # stage s has stride 2**(s+1): s - 1 doublings bring it to stride 4
         self.upsamplers = nn.ModuleList(_Upsampler(config.fpn_channels, config.head_channels, s - 1) for s in stages)
         self.classifier = nn.Conv2d(config.head_channels, 1, 1)
-        self.config = config
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = (images - 0.5) / 0.25  # fixed scaling; BatchNorm learns the rest

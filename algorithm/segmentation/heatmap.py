@@ -36,10 +36,6 @@ class Heatmap:
     def shape(self) -> tuple[int, int]:
         return self.probability.shape  # type: ignore[return-value]
 
-    def to_level0(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Heatmap pixel coordinates ``(..., 2)`` as ``(x, y)`` (pixel centres at .5) -> level-0 pixels."""
-        return np.asarray(points, dtype=np.float64) * self.downsample
-
 
 def heatmap_shape(dimensions: tuple[int, int], downsample: float) -> tuple[int, int]:
     """(rows, columns) of a heatmap covering a level-0 ``(width, height)`` at ``downsample``."""

@@ -29,3 +29,9 @@ def test_few_pixels_skip_the_lookup_table_and_map_the_same(slide_path: Path) -> 
     assert table.__self__.use_lut is None and unknown.__self__.use_lut is None  # default: the table on a CPU
     assert np.array_equal(direct(tiles), table(tiles))
     assert table.__self__._luts and not direct.__self__._luts  # the table was built only where it pays
+
+
+def test_nothing_to_normalise_fits_nothing(slide_path: Path) -> None:
+    spec = get_normaliser("macenko").fit(blob_image(300, 200, seed=4)).params()
+    with open_slide(slide_path) as slide:
+        assert slide_normaliser(spec, slide, tissue_mask(slide), level=0, pixels=0) is None

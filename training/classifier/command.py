@@ -15,7 +15,9 @@ from algorithm.errors import ConfigError
 from algorithm.features import FeatureConfig
 from algorithm.io.atomic import write_json_atomic
 from training.classifier.features import FeatureTable, feature_table
-from training.classifier.selection import axis_within, select_axis_regressor, select_classifier
+from training.classifier.selection import (
+    axis_within, mean_relative_error, select_axis_regressor, select_classifier,
+)
 
 NAME = "classifier"
 HELP = "train the slide models (tumour probability, major axis) on heatmap features"
@@ -74,7 +76,7 @@ def held_out_scores(model: SlideModel, table: FeatureTable) -> dict[str, Any]:
     if tumour.any():
         axes = np.array([p.major_axis_um for p in predictions])[tumour]
         scores["axis_within_5_percent"] = float(axis_within(axes, table.axes_um[tumour]).mean())
-        scores["axis_mean_relative_error"] = float(np.mean(np.abs(axes - table.axes_um[tumour]) / table.axes_um[tumour]))
+        scores["axis_mean_relative_error"] = mean_relative_error(axes, table.axes_um[tumour])
     scores["per_slide"] = [
         {"slide": s, "label": int(label), "probability": float(p.tumour_probability), "major_axis_um": p.major_axis_um,
          "truth_axis_um": None if not np.isfinite(a) else float(a)}

@@ -33,8 +33,6 @@ from algorithm.errors import ConfigError
 from algorithm.features import parse_axis_feature
 
 AXIS_TOLERANCE = 0.05
-
-
 SVM_CALIBRATION_FOLDS = 3  # the SVM's probabilities are calibrated by an inner cross-validation
 
 
@@ -55,6 +53,10 @@ def classifier_candidates(seed: int, smallest_class: int = SVM_CALIBRATION_FOLDS
 
 def axis_within(predicted: NDArray[np.float64], truth: NDArray[np.float64], tolerance: float = AXIS_TOLERANCE):
     return np.abs(predicted - truth) <= tolerance * truth
+
+
+def mean_relative_error(predicted: NDArray[np.float64], truth: NDArray[np.float64]) -> float:
+    return float(np.mean(np.abs(predicted - truth) / truth))
 
 
 @dataclass
@@ -106,7 +108,7 @@ def select_axis_regressor(X: NDArray, axes: NDArray, names: list[str], folds: in
     if len(axes) < 2 or not columns:
         raise ConfigError(f"the axis model needs at least 2 tumour slides with a major axis; got {len(axes)}")
     hits = {i: float(axis_within(X[:, i], axes).mean()) for i in columns}
-    errors = {i: float(np.mean(np.abs(X[:, i] - axes) / axes)) for i in columns}
+    errors = {i: mean_relative_error(X[:, i], axes) for i in columns}
     column = max(columns, key=lambda i: (hits[i], -errors[i]))
     splitter = KFold(n_splits=int(min(folds, len(axes))), shuffle=True, random_state=seed)
     report: dict[str, Any] = {"folds": splitter.n_splits, "slides": int(len(axes)), "measured_feature": names[column],
@@ -116,7 +118,7 @@ def select_axis_regressor(X: NDArray, axes: NDArray, names: list[str], folds: in
     for name, candidate in candidates.items():
         predicted = cross_val_predict(candidate, X, axes, cv=splitter)
         within = float(axis_within(predicted, axes).mean())
-        error = float(np.mean(np.abs(predicted - axes) / axes))
+        error = mean_relative_error(predicted, axes)
         report["candidates"][name] = {"within_5_percent": within, "mean_relative_error": error}
         if (within, -error) > best_key:
             best_name, best_key = name, (within, -error)
