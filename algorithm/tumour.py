@@ -63,6 +63,22 @@ def axis_line(model: SlideModel, slide_heatmap: SlideHeatmap, prediction: SlideP
     return rescaled(measured, length_px).endpoints
 
 
+def tumour_heatmap(
+    slide: SlideReader,
+    mask: TissueMask,
+    segmenter: torch.nn.Module,
+    config: SegmenterConfig,
+    stain: dict[str, Any] | None,
+    device: torch.device,
+    options: SegmentationOptions = SegmentationOptions(),
+) -> SlideHeatmap:
+    """The slide's heatmap as the container makes it: tissue grid, stain normalisation fitted to this
+    slide (spec ``stain`` from the segmenter's checkpoint), segmenter, stitching."""
+    grid = segmentation_grid(slide, config, options, mask)
+    transform = slide_normaliser(stain, slide, mask, grid.level, pixels=grid.pixels)
+    return segment_slide(slide, segmenter, config, options, device, transform, mask, grid)
+
+
 def assess_tumour(
     slide: SlideReader,
     mask: TissueMask,
@@ -73,9 +89,7 @@ def assess_tumour(
     device: torch.device,
     options: SegmentationOptions = SegmentationOptions(),
 ) -> TumourAssessment:
-    grid = segmentation_grid(slide, config, options, mask)
-    transform = slide_normaliser(stain, slide, mask, grid.level, pixels=grid.pixels)
-    found = segment_slide(slide, segmenter, config, options, device, transform, mask, grid)
+    found = tumour_heatmap(slide, mask, segmenter, config, stain, device, options)
     if slide_model is None:
         return TumourAssessment(found, None, np.zeros((2, 2)))
     prediction = slide_model.predict(heatmap_features(found.heatmap, slide_model.features))

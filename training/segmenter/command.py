@@ -14,7 +14,7 @@ from training.arguments import add_input_arguments, add_loop_arguments, add_run_
 from training.datasets.tumour import TumourSlide, read_tumour_folder
 from training.segmenter.sampler import MaskPatch
 from training.segmenter.train import SegmenterTrainOptions, train_segmenter
-from training.stain import fit_target, target_augmentor, transform_factory
+from training.stain import fit_target, target_augmentor
 
 NAME = "segmenter"
 HELP = "train the FPN tumour segmenter (heatmaps)"
@@ -109,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
     config = SegmenterConfig(arch=args.arch, stages=tuple(int(s) for s in args.stages.split(",")),
                              fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
     spec = None if args.stain == "none" else fit_target(args.stain, args.stain_target, train[0].path, args.mpp)
-    factory = transform_factory(spec, args.mpp) if spec else None
     options = SegmenterTrainOptions(epochs=args.epochs, iterations=args.iterations, batch_size=args.batch_size,
                                     lr=args.lr, plateau_patience=args.patience, seed=args.seed, device=args.device)
     tumour = sum(s.label for s in train)
@@ -117,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"training on {len(train)} slides ({tumour} with tumour; domains {', '.join(domains)}), "
           f"validating on {len(valid)}")
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
-    best = train_segmenter(train, valid, config, options, args.out, factory,
+    best = train_segmenter(train, valid, config, options, args.out, spec,
                            _stain_augment(args.stain, spec, args.stain_augment),
-                           extra={"stain": spec, "threshold": 0.5, "command": command})
+                           extra={"threshold": 0.5, "command": command})
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0

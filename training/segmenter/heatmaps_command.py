@@ -11,7 +11,6 @@ from algorithm.models import load_segmenter
 from algorithm.segmentation.files import write_heatmap_tiff
 from training.datasets.tumour import read_tumour_folder, write_labels_csv
 from training.segmenter.validate import IoUScore, heatmaps_of, score_heatmap
-from training.stain import transform_factory
 
 NAME = "heatmaps"
 HELP = "write tumour heatmaps of slides (for the slide classifier) and score them against masks"
@@ -45,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     slides = [s for folder in args.slides for s in read_tumour_folder(folder, args.masks)]
     device = resolve_device(args.device)
     model, config, checkpoint = load_segmenter(args.model, device)
-    factory = transform_factory(checkpoint.get("stain"), config.mpp) if checkpoint.get("stain") else None
     score = IoUScore()
-    for item, heatmap in heatmaps_of(slides, model, config, device, factory):
+    for item, heatmap in heatmaps_of(slides, model, config, device, checkpoint.get("stain")):
         write_heatmap_tiff(args.out / f"{item.name}.heatmap.tiff", heatmap)
         score_heatmap(score, item, heatmap)
         print(f"{item.name}: {'tumour' if item.label else 'normal'}, IoU {score.per_slide[-1]['iou']:.3f}")

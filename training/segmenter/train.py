@@ -23,7 +23,7 @@ from training.datasets.tumour import TumourSlide
 from training.segmenter.loss import bce_jaccard_loss
 from training.segmenter.sampler import MaskPatch, MaskPatchSampler, augment
 from training.segmenter.validate import validate
-from training.stain import TransformFactory
+from training.stain import transform_factory
 
 PatchAugment = Callable[[MaskPatch, np.random.Generator], MaskPatch]
 
@@ -53,16 +53,20 @@ def train_segmenter(
     config: SegmenterConfig,
     options: SegmenterTrainOptions,
     out_dir: Path,
-    transform_factory: TransformFactory | None = None,
+    stain: dict[str, Any] | None = None,
     patch_augment: PatchAugment | None = None,
     extra: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train, validate every epoch, keep ``best.pt``/``last.pt`` in ``out_dir``; return the best record."""
+    """Train, validate every epoch, keep ``best.pt``/``last.pt`` in ``out_dir``; return the best record.
+
+    ``stain``: the normalisation target every slide is mapped to (saved in the checkpoints).
+    """
     device = torch.device(options.device)
+    factory = transform_factory(stain, config.mpp) if stain else None
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    sampler = MaskPatchSampler(train, config.tile_size, config.mpp, transform_factory, options.tumour_fraction)
+    sampler = MaskPatchSampler(train, config.tile_size, config.mpp, factory, options.tumour_fraction)
     model = build_segmenter(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5,
@@ -71,7 +75,7 @@ def train_segmenter(
     out_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"iou": -1.0}
-    extra = extra or {}
+    extra = {**(extra or {}), "stain": stain}
     for epoch in range(options.epochs):
         model.train()
         started = time.perf_counter()
@@ -93,7 +97,7 @@ def train_segmenter(
                                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         score = None
         if valid:
-            score = validate(valid, model, config, device, transform_factory)
+            score = validate(valid, model, config, device, stain)
             record.update({"iou": score.iou, "mean_tumour_iou": score.mean_tumour_iou})
             plateau.step(score.iou)
         history.append(record)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from algorithm.models.segmenter import SegmenterConfig
-from algorithm.segmentation import Heatmap, SegmentationOptions, segment_slide
+from algorithm.segmentation import Heatmap, SegmentationOptions
 from algorithm.segmentation.heatmap import mask_on_grid
 from algorithm.slide import open_slide
+from algorithm.tissue import tissue_mask
+from algorithm.tumour import tumour_heatmap
 from training.datasets.tumour import TumourSlide
-from training.stain import TransformFactory
 
 
 @dataclass
@@ -51,23 +53,23 @@ def score_heatmap(score: IoUScore, slide: TumourSlide, heatmap: Heatmap, thresho
 
 
 def heatmaps_of(slides: list[TumourSlide], model: torch.nn.Module, config: SegmenterConfig,
-                device: torch.device, transform_factory: TransformFactory | None = None,
+                device: torch.device, stain: dict[str, Any] | None = None,
                 options: SegmentationOptions = SegmentationOptions()):
-    """Yield ``(slide, heatmap)`` for each slide, made exactly as the container makes them."""
+    """Yield ``(slide, heatmap)`` for each slide, made by the container's own code
+    (``algorithm.tumour.tumour_heatmap``) with the stain spec ``stain``."""
     was_training = model.training
     model.eval()
     try:
         for item in slides:
             with open_slide(item.path) as reader:
-                transform = transform_factory(reader) if transform_factory else None
-                yield item, segment_slide(reader, model, config, options, device, transform).heatmap
+                yield item, tumour_heatmap(reader, tissue_mask(reader), model, config, stain, device, options).heatmap
     finally:
         model.train(was_training)
 
 
 def validate(slides: list[TumourSlide], model: torch.nn.Module, config: SegmenterConfig, device: torch.device,
-             transform_factory: TransformFactory | None = None) -> IoUScore:
+             stain: dict[str, Any] | None = None) -> IoUScore:
     score = IoUScore()
-    for item, heatmap in heatmaps_of(slides, model, config, device, transform_factory):
+    for item, heatmap in heatmaps_of(slides, model, config, device, stain):
         score_heatmap(score, item, heatmap)
     return score
