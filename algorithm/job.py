@@ -19,14 +19,13 @@ import torchvision
 
 from algorithm import __version__
 from algorithm.classify import load_slide_model
-from algorithm.detection.slide import DetectionOptions, SlideDetections, detect_slide, detection_grid
+from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.device import describe, resolve_device
 from algorithm.errors import ConfigError
 from algorithm.interface.inputs import find_input
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import Task
 from algorithm.models import load_detector, load_segmenter
-from algorithm.normalise import slide_normaliser
 from algorithm.outputs.points import multiple_points
 from algorithm.segmentation import SegmentationOptions
 from algorithm.slide import open_slide
@@ -102,9 +101,7 @@ def _detect(slide: SlideReader, mask: TissueMask, models: Models, options: JobOp
     threshold = options.threshold if options.threshold is not None else float(checkpoint.get("threshold", 0.5))
     detection = DetectionOptions(batch_size=options.batch_size, nms_radius_um=options.nms_radius_um,
                                  amp=device.type == "cuda")
-    grid = detection_grid(slide, config, detection, mask)
-    transform = slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
-    found = detect_slide(slide, model, config, detection, device, transform, grid)
+    found = slide_detections(slide, mask, model, config, checkpoint.get("stain"), device, detection)
     mitoses = found.candidates.labels == 1
     points = multiple_points(found.points_mm()[mitoses], found.candidates.scores[mitoses], threshold)
     return found, {"mitotic_figures": points}, threshold

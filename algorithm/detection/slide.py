@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from algorithm.console import progress
 from algorithm.detection.nms import classwise_distance_nms
 from algorithm.detection.predict import Candidates, predict_batch
 from algorithm.models.detector import DetectorConfig
+from algorithm.normalise import slide_normaliser
 from algorithm.slide import units
 from algorithm.slide.base import SlideReader
 from algorithm.tiling import TileGrid, stream_batches, tissue_grid
@@ -91,3 +93,19 @@ def detect_slide(
         raw_candidates=len(raw),
         seconds=time.perf_counter() - start,
     )
+
+
+def slide_detections(
+    slide: SlideReader,
+    mask: TissueMask,
+    model: torch.nn.Module,
+    config: DetectorConfig,
+    stain: dict[str, Any] | None,
+    device: torch.device | str = "cpu",
+    options: DetectionOptions = DetectionOptions(),
+) -> SlideDetections:
+    """Detection as the container runs it: tissue grid, stain normalisation fitted to this slide
+    (spec ``stain`` from the detector's checkpoint), model, NMS."""
+    grid = detection_grid(slide, config, options, mask)
+    transform = slide_normaliser(stain, slide, mask, grid.level, pixels=grid.pixels)
+    return detect_slide(slide, model, config, options, device, transform, grid)

@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
                            warmup=min(50, args.epochs * args.iterations // 10 + 1))
     domains = sorted({str(s.domain) for s in train})
     print(f"training on {len(train)} slides (domains {', '.join(domains)}), validating on {len(valid)}")
-    best = train_detector(train, valid, config, options, args.out, transform_factory=stain.transform_factory,
-                          patch_augment=stain.augment, resume=args.resume,
-                          extra={"stain": stain.spec, "command": json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)})
+    command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
+    best = train_detector(train, valid, config, options, args.out, stain=stain.spec, patch_augment=stain.augment,
+                          resume=args.resume, extra={"command": command})
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0

@@ -10,7 +10,6 @@ import torch
 
 from algorithm.models import load_detector
 from training.datasets import read_synthetic_folder
-from training.stain import transform_factory
 from training.detector.validate import detect_validation_slides, score_slides
 
 NAME = "detector-score"
@@ -40,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     model, config, checkpoint = load_detector(args.model, device)
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
-    factory = transform_factory(checkpoint.get("stain"), config.mpp)
-    found = detect_validation_slides(model, config, slides, device, factory)
+    found = detect_validation_slides(model, config, slides, device, checkpoint.get("stain"))
     report = {"model": str(args.model), "threshold": threshold, "radius_um": args.radius_um,
               "overall": score_slides(found, slides, threshold, args.radius_um).as_dict(), "domains": {}}
     for domain in sorted({str(s.domain) for s in slides}):

@@ -10,27 +10,25 @@ from typing import Any
 import numpy as np
 
 from training.detector.sampler import Patch
-from training.stain import TransformFactory, fit_target, target_augmentor, transform_factory
+from training.stain import fit_target, target_augmentor
 
 
 @dataclass
 class StainSetup:
     spec: dict[str, Any] | None  # saved in the checkpoint as "stain"
-    transform_factory: TransformFactory | None
     augment: Any  # PatchAugment | None
 
 
 def stain_setup(method: str, target: Path | None, first_slide: Path, mpp: float,
                 augment_sigma: float = 0.2) -> StainSetup:
     if method == "none":
-        return StainSetup(None, None, None)
+        return StainSetup(None, None)
     spec = fit_target(method, target, first_slide, mpp)
-    factory = transform_factory(spec, mpp)
     augmentor = target_augmentor(method, spec, augment_sigma)
     if augmentor is None:
-        return StainSetup(spec, factory, None)
+        return StainSetup(spec, None)
 
     def augment(patch: Patch, rng: np.random.Generator) -> Patch:
         return Patch(augmentor.augment(patch.pixels, rng), patch.boxes, patch.labels, patch.slide, patch.domain)
 
-    return StainSetup(spec, factory, augment)
+    return StainSetup(spec, augment)

@@ -24,7 +24,7 @@ from algorithm.models import DetectorConfig, build_detector, save_checkpoint
 from algorithm.models.checkpoint import load_state, read_checkpoint
 from training.datasets.annotations import SlideAnnotations
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
-from training.stain import TransformFactory
+from training.stain import transform_factory
 from training.detector.validate import best_threshold, detect_validation_slides
 
 PatchAugment = Callable[[Patch, np.random.Generator], Patch]
@@ -80,7 +80,7 @@ def train_detector(
     options: TrainOptions,
     out_dir: Path,
     sampling: SamplingConfig | None = None,
-    transform_factory: TransformFactory | None = None,
+    stain: dict[str, Any] | None = None,
     patch_augment: PatchAugment | None = None,
     resume: bool = False,
     extra: dict[str, Any] | None = None,
@@ -88,13 +88,14 @@ def train_detector(
 ) -> dict[str, Any]:
     """Train, validate each epoch, keep ``last.pt``/``best.pt`` in ``out_dir``; returns the best metrics.
 
-    ``extra`` is stored in every checkpoint (e.g. the stain target the container must use).
+    ``stain``: the normalisation target every slide is mapped to; stored in every checkpoint with
+    ``extra``, for the container.
     """
     device = torch.device(options.device)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     sampling = sampling or SamplingConfig(tile_size=config.tile_size, mpp=config.mpp)
-    sampler = PatchSampler(train, sampling, transform_factory)
+    sampler = PatchSampler(train, sampling, transform_factory(stain, config.mpp) if stain else None)
     model = build_detector(config).to(device)
     optimizer = _optimizer(model, options)
     scheduler = _schedule(optimizer, options)
@@ -112,7 +113,7 @@ def train_detector(
         torch.set_rng_state(state["torch_rng"])
         start_epoch, history, best = state["epoch"], json.loads(state["history"]), json.loads(state["best"])
         log(f"resumed from {out_dir / 'last.pt'} after epoch {start_epoch}")
-    extra = extra or {}
+    extra = {**(extra or {}), "stain": stain}
     for epoch in range(start_epoch, options.epochs):
         model.train()
         started = time.perf_counter()
@@ -137,7 +138,7 @@ def train_detector(
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
                                   "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
         if valid and ((epoch + 1) % options.validate_every == 0 or epoch + 1 == options.epochs):
-            found = detect_validation_slides(model, config, valid, device, transform_factory)
+            found = detect_validation_slides(model, config, valid, device, stain)
             threshold, score = best_threshold(found, valid)
             record.update({"threshold": threshold, **score.as_dict()})
         history.append(record)

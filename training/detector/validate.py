@@ -8,16 +8,17 @@ counts summed over slides before F1 (micro-average).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from grand_challenge_metrics.scorers import score_detection
 
-from algorithm.detection.slide import DetectionOptions, SlideDetections, detect_slide
+from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide
+from algorithm.tissue import tissue_mask
 from training.datasets.annotations import MITOSIS, SlideAnnotations
-from training.stain import TransformFactory
 
 MIDOG_RADIUS_UM = 7.5
 
@@ -71,17 +72,17 @@ def detect_validation_slides(
     config: DetectorConfig,
     slides: list[SlideAnnotations],
     device: torch.device | str = "cpu",
-    transform_factory: TransformFactory | None = None,
+    stain: dict[str, Any] | None = None,
     options: DetectionOptions = DetectionOptions(),
 ) -> list[SlideDetections]:
+    """Each slide detected by the container's own code (``slide_detections``) with the stain spec ``stain``."""
     was_training = model.training
     model.eval()
     results = []
     try:
         for ann in slides:
             with open_slide(ann.path) as slide:
-                transform = transform_factory(slide) if transform_factory else None
-                results.append(detect_slide(slide, model, config, options, device, transform))
+                results.append(slide_detections(slide, tissue_mask(slide), model, config, stain, device, options))
     finally:
         model.train(was_training)
     return results
