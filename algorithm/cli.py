@@ -55,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"which sockets to read and write, and so which models run: {', '.join(TASKS)} "
                              f"(default: $ALGORITHM_TASK, else midog; now {default_task})")
     parser.add_argument("--task-file", type=Path, help="a JSON task definition instead of --task (see README)")
-    parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")
+    parser.add_argument("--batch-size", type=int,
+                        help="tiles per model call (default: 8 on the CPU, 64 on a GPU)")
+    parser.add_argument("--workers", type=int,
+                        help="threads reading and normalising tiles (default: the CPUs this process may use)")
     parser.add_argument("--threshold", type=float,
                         help="decision threshold for mitotic figures (default: the model's validated one)")
     parser.add_argument("--inspect", type=Path, metavar="PATH",
@@ -78,13 +81,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 failed += 1
         return 1 if failed else 0
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    for name in ("batch_size", "workers"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     task = load_task(args.task, args.task_file)
     from algorithm.job import JobOptions, run_job  # torch: imported only when a job runs (fast --help)
 
     run_job(JobOptions(input=args.input, output=args.output, task=task, model_dir=args.model_dir,
-                       device=args.device, mpp=args.mpp, batch_size=args.batch_size, threshold=args.threshold))
+                       device=args.device, mpp=args.mpp, batch_size=args.batch_size, workers=args.workers,
+                       threshold=args.threshold))
     return 0
 
 

@@ -21,6 +21,7 @@ from algorithm import __version__
 from algorithm.classify import load_slide_model
 from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.device import describe, resolve_device
+from algorithm.engine import EngineOptions
 from algorithm.errors import ConfigError
 from algorithm.interface.inputs import find_input
 from algorithm.interface.outputs import write_outputs
@@ -48,7 +49,8 @@ class JobOptions:
     model_dir: Path | None = None  # None: /opt/ml/model if present, else the bundled models
     device: str = "auto"
     mpp: float | None = None
-    batch_size: int = 8
+    batch_size: int | None = None  # None: chosen for the device (8 on the CPU, 64 on CUDA)
+    workers: int | None = None  # tile readers; None: the CPUs this process may use
     threshold: float | None = None  # None: the checkpoint's validated threshold
     nms_radius_um: float = 6.25
 
@@ -95,12 +97,15 @@ class Models:
             self.slide_model = load_slide_model(locate_model(options.model_dir, SLIDE_MODEL_FILE))
 
 
+def _engine(options: JobOptions) -> EngineOptions:
+    return EngineOptions(batch_size=options.batch_size, workers=options.workers)
+
+
 def _detect(slide: SlideReader, mask: TissueMask, models: Models, options: JobOptions,
             device: torch.device) -> tuple[SlideDetections, dict[str, Any], float]:
     model, config, checkpoint = models.detector
     threshold = options.threshold if options.threshold is not None else float(checkpoint.get("threshold", 0.5))
-    detection = DetectionOptions(batch_size=options.batch_size, nms_radius_um=options.nms_radius_um,
-                                 amp=device.type == "cuda")
+    detection = DetectionOptions(nms_radius_um=options.nms_radius_um, engine=_engine(options))
     found = slide_detections(slide, mask, model, config, checkpoint.get("stain"), device, detection)
     mitoses = found.candidates.labels == 1
     points = multiple_points(found.points_mm()[mitoses], found.candidates.scores[mitoses], threshold)
@@ -123,7 +128,7 @@ def run_job(options: JobOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
             log(f"{job_input.name}: {detections.summary(threshold)}")
         if models.segmenter is not None:
             segmenter, config, checkpoint = models.segmenter
-            segmentation = SegmentationOptions(batch_size=options.batch_size, amp=device.type == "cuda")
+            segmentation = SegmentationOptions(engine=_engine(options))
             tumour = assess_tumour(slide, mask, segmenter, config, checkpoint.get("stain"), models.slide_model,
                                    device, segmentation)
             results.update(tumour.results(slide.mpp))

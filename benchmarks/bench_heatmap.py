@@ -1,12 +1,9 @@
-"""Tumour heatmaps and slide-level features: efficiency, memory, and where the time goes.
+"""Tumour heatmaps and slide-level features: memory, and where the time goes.
 
     .venv/bin/python benchmarks/bench_heatmap.py [--models models/] [--large 40000]
 
-1. Efficiency: on the large synthetic slide (a small one has too few tiles
-   at 2 um/px for the fixed per-slide costs to vanish), the end-to-end heatmap (tissue mask,
-   per-slide stain fit, background tile reading + normalisation, model,
-   on-device pooling, stitching) divided by the model-only time on the same,
-   already-prepared tiles; and the stitching alone over the model time.
+(The engine's efficiency, end-to-end against model-only, is benchmarks/bench_engine.py's.)
+
 2. Memory: peak RSS of ``python -m algorithm --task help`` (a fresh process
    each) on a 4k x 4k and a large (default 40k x 40k) synthetic slide; the
    heatmap's own arrays. Aim: large / small <= 1.5.
@@ -30,15 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from algorithm.classify import load_slide_model  # noqa: E402
+from algorithm.engine import EngineOptions  # noqa: E402
 from algorithm.features import heatmap_features  # noqa: E402
 from algorithm.models import load_segmenter  # noqa: E402
 from algorithm.normalise import slide_normaliser  # noqa: E402
 from algorithm.segmentation import SegmentationOptions, segment_slide, segmentation_grid  # noqa: E402
-from algorithm.segmentation.heatmap import HeatmapStitcher  # noqa: E402
-from algorithm.segmentation.predict import predict_probabilities  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
-from benchmarks.common import prepared_batches, run_job, synthetic  # noqa: E402
+from benchmarks.common import run_job, synthetic  # noqa: E402
 
 
 def timed(function, *args, **kwargs):
@@ -47,36 +43,10 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def efficiency(slide_path: Path, models: Path, batch_size: int) -> None:
-    model, config, checkpoint = load_segmenter(models / "segmenter.pt")
-    options = SegmentationOptions(batch_size=batch_size, amp=False)
-    device = torch.device("cpu")
-    with open_slide(slide_path) as slide:
-        start = time.perf_counter()
-        mask = tissue_mask(slide)
-        grid = segmentation_grid(slide, config, options, mask)
-        transform = slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
-        found = segment_slide(slide, model, config, options, device, transform, mask, grid)
-        end_to_end = time.perf_counter() - start
-        batches = prepared_batches(slide, grid, batch_size, transform)
-        stitcher = HeatmapStitcher(slide.dimensions, found.heatmap.downsample, grid.overlap // options.heatmap_factor)
-    size = stitcher.tile_size(grid.tiles[0])
-    outputs, model_only = timed(lambda: [predict_probabilities(model, b, device, size, amp=False) for b in batches])
-    start = time.perf_counter()
-    for batch, probabilities in zip(batches, outputs):
-        for tile, probability in zip(batch.tiles, probabilities):
-            stitcher.add(tile, probability)
-    stitching = time.perf_counter() - start
-    print(f"\n1. efficiency on {slide_path.name}: {len(grid)} tiles -> heatmap {found.heatmap.shape[1]}x"
-          f"{found.heatmap.shape[0]} px at {found.heatmap.mpp:g} um/px")
-    print(f"   end-to-end {end_to_end:.2f} s, model-only {model_only:.2f} s, ratio {end_to_end / model_only:.3f}")
-    print(f"   stitching {stitching * 1000:.1f} ms = {stitching / model_only:.4f} of the model time")
-
-
 def breakdown(slide_path: Path, models: Path, batch_size: int) -> None:
     model, config, checkpoint = load_segmenter(models / "segmenter.pt")
     slide_model = load_slide_model(models / "slide_model.joblib")
-    options = SegmentationOptions(batch_size=batch_size, amp=False)
+    options = SegmentationOptions(engine=EngineOptions(batch_size=batch_size))
     with open_slide(slide_path) as slide:
         mask, t_mask = timed(tissue_mask, slide)
         grid = segmentation_grid(slide, config, options, mask)
@@ -101,14 +71,11 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=ROOT / "models")
     parser.add_argument("--small", type=int, default=4096)
     parser.add_argument("--large", type=int, default=40000)
-    parser.add_argument("--efficiency-size", type=int, help="slide size for part 1 (default: --large)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)
-    size = args.efficiency_size or args.large
-    efficiency(synthetic(args.cache, size, 503 if size == args.large else 501), args.models, args.batch_size)
     print("\n2. memory (python -m algorithm --task help, one process each)")
     rows = []
     for label, path in (("small", synthetic(args.cache, args.small, 502)),

@@ -10,9 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from algorithm.slide.base import SlideReader
-from algorithm.tiling import TileBatch, TileGrid, read_tile
-from algorithm.tiling.stream import BatchTransform
 from training.synth import SynthConfig, generate_slide
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,14 +60,3 @@ def run_job(slide: Path, model_dir: Path, *args: str) -> tuple[float, float, str
     peak_kb = int(next(line.split()[1] for line in err if line.startswith("VmHWM")))
     summary = [line for line in err if not line.startswith("VmHWM") and " written in " not in line]
     return peak_kb / 1024, seconds, summary[-1] if summary else ""
-
-
-def prepared_batches(slide: SlideReader, grid: TileGrid, batch_size: int,
-                     transform: BatchTransform | None) -> list[TileBatch]:
-    """Every batch of the grid read and normalised beforehand: what a model-only timing runs on."""
-    batches = []
-    for i in range(0, len(grid), batch_size):
-        tiles = grid.tiles[i : i + batch_size]
-        pixels = np.stack([read_tile(slide, grid, t) for t in tiles])
-        batches.append(TileBatch(tuple(tiles), transform(pixels) if transform else pixels))
-    return batches

@@ -18,7 +18,7 @@ from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.tiling import read_resampled
-from algorithm.tiling.stream import BatchTransform
+from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.tissue import tissue_mask
 from training.stain import TransformFactory
 

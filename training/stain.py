@@ -22,7 +22,7 @@ from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.stain import StainAugmentor, get_normaliser, sample_slide_pixels
-from algorithm.tiling.stream import BatchTransform
+from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.tissue import tissue_mask
 
 TransformFactory = Callable[[SlideReader], BatchTransform]

@@ -1,8 +1,9 @@
 """Mitotic-figure detection over a whole slide.
 
 tissue mask -> tile grid at the detector's resolution (only tissue tiles) ->
-background-prefetched, stain-normalised batches -> RetinaNet -> box centres in
-level-0 pixels -> slide-level distance NMS per class.
+the tile engine (parallel reading, stain normalisation, the detector with
+batched post-processing) -> box centres in level-0 pixels -> slide-level
+distance NMS per class.
 """
 
 from __future__ import annotations
@@ -14,27 +15,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from algorithm.console import progress
 from algorithm.detection.nms import classwise_distance_nms
-from algorithm.detection.predict import Candidates, predict_batch
+from algorithm.detection.predict import Candidates, slide_candidates
+from algorithm.engine import DetectionModel, EngineOptions, EngineStats, TileModel, TileRun, TileTransform
 from algorithm.models.detector import DetectorConfig
 from algorithm.normalise import slide_normaliser
 from algorithm.slide import units
 from algorithm.slide.base import SlideReader
-from algorithm.tiling import TileGrid, stream_batches, tissue_grid
-from algorithm.tiling.stream import BatchTransform
+from algorithm.tiling import TileGrid, tissue_grid
 from algorithm.tissue import TissueMask
 
 
 @dataclass(frozen=True)
 class DetectionOptions:
     overlap: int | None = None  # tile pixels shared by neighbours (default 1/8 tile: 32 um, wider than a cell)
-    batch_size: int = 8
     min_tissue: float = 0.05
     nms_radius_um: float = 6.25  # MIDOG's reference: 25 px at 0.25 um/px
     candidate_threshold: float = 0.05  # kept for AP/FROC
-    prefetch: int = 2
-    amp: bool = True
+    engine: EngineOptions = EngineOptions()
 
 
 @dataclass
@@ -45,7 +43,7 @@ class SlideDetections:
     tiles_total: int
     raw_candidates: int
     seconds: float
-    timings: dict[str, float] = field(default_factory=dict)
+    engine: EngineStats = field(default_factory=EngineStats)
 
     def points_mm(self) -> np.ndarray:
         return units.pixels_to_mm(self.candidates.points, self.mpp)
@@ -54,7 +52,7 @@ class SlideDetections:
         c = self.candidates
         found = int(((c.labels == label) & (c.scores >= threshold)).sum())
         return (f"{self.tiles} of {self.tiles_total} tiles with tissue, {found} mitotic figures "
-                f"({len(c)} candidates), {self.seconds:.1f} s")
+                f"({len(c)} candidates), {self.seconds:.1f} s; {self.engine.line()}")
 
 
 def detection_grid(slide: SlideReader, config: DetectorConfig, options: DetectionOptions,
@@ -65,23 +63,23 @@ def detection_grid(slide: SlideReader, config: DetectorConfig, options: Detectio
 
 def detect_slide(
     slide: SlideReader,
-    model: torch.nn.Module,
+    model: torch.nn.Module | TileModel,
     config: DetectorConfig,
     options: DetectionOptions = DetectionOptions(),
     device: torch.device | str = "cpu",
-    transform: BatchTransform | None = None,
+    transform: TileTransform | None = None,
     grid: TileGrid | None = None,
 ) -> SlideDetections:
-    """Detect over the slide's tissue; ``transform`` maps uint8 tile batches (stain normalisation)."""
-    device = torch.device(device)
+    """Detect over the slide's tissue; ``transform`` maps uint8 tiles (stain normalisation).
+
+    ``model``: the kit's RetinaNet, any torch detector returning torchvision's
+    dicts, or a :class:`~algorithm.engine.TileModel`.
+    """
     start = time.perf_counter()
     grid = detection_grid(slide, config, options) if grid is None else grid
-    parts: list[Candidates] = []
-    batches = stream_batches(slide, grid, options.batch_size, transform, options.prefetch)
-    total_batches = -(-len(grid) // options.batch_size)
-    for batch in progress(batches, total=total_batches, desc=slide.path.name, unit="batch"):
-        parts.append(predict_batch(model, batch, device, options.amp, options.candidate_threshold))
-    raw = Candidates.concat(parts)
+    tile_model = model if isinstance(model, TileModel) else DetectionModel(model, options.candidate_threshold)
+    run = TileRun(slide, grid, tile_model, device, transform, options.engine)
+    raw = Candidates.concat([slide_candidates(result.tiles, result.output) for result in run])
     radius_px = units.um_to_pixels(options.nms_radius_um, slide.mpp)
     kept = raw.take(classwise_distance_nms(raw.points, raw.scores, raw.labels, radius_px))
     order = np.lexsort((kept.points[:, 1], kept.points[:, 0], -kept.scores))  # stable, deterministic output
@@ -92,6 +90,7 @@ def detect_slide(
         tiles_total=grid.candidates,
         raw_candidates=len(raw),
         seconds=time.perf_counter() - start,
+        engine=run.stats,
     )
 
 

@@ -1,7 +1,7 @@
 """Tumour heatmap of a whole slide.
 
 tissue mask -> tile grid at the segmenter's resolution (tissue tiles only) ->
-the detector's background-prefetched, stain-normalised tile stream ->
+the tile engine (parallel reading, stain normalisation, the model) ->
 per-tile probabilities, area-averaged to the heatmap's resolution on the
 device -> stitched by averaging overlaps, each tile weighted down towards its
 border (``HeatmapStitcher``).
@@ -10,19 +10,17 @@ border (``HeatmapStitcher``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from algorithm.console import progress
+from algorithm.engine import EngineOptions, EngineStats, ProbabilityModel, TileModel, TileRun, TileTransform
 from algorithm.errors import ConfigError
 from algorithm.models.segmenter import SegmenterConfig
 from algorithm.segmentation.heatmap import Heatmap, HeatmapStitcher, tissue_on_grid
-from algorithm.segmentation.predict import predict_probabilities
 from algorithm.slide.base import SlideReader
-from algorithm.tiling import TileGrid, stream_batches, tissue_grid
-from algorithm.tiling.stream import BatchTransform
+from algorithm.tiling import TileGrid, tissue_grid
 from algorithm.tissue import TissueMask, tissue_mask
 
 
@@ -31,10 +29,8 @@ class SegmentationOptions:
     overlap: int | None = None  # tile pixels shared by neighbours (default a quarter tile)
     heatmap_factor: int = 2  # tile pixels per heatmap pixel (2: a 2 um/px model gives a 4 um/px heatmap)
     taper: bool = True  # blend overlaps linearly (tile borders weigh least); False: a plain average
-    batch_size: int = 8
     min_tissue: float = 0.02
-    prefetch: int = 2
-    amp: bool = True
+    engine: EngineOptions = EngineOptions()
 
 
 @dataclass
@@ -43,12 +39,13 @@ class SlideHeatmap:
     tiles: int
     tiles_total: int
     seconds: float
+    engine: EngineStats = field(default_factory=EngineStats)
 
     def summary(self) -> str:
         h = self.heatmap
         tumour = float((h.probability[h.tissue] >= 0.5).mean()) if h.tissue.any() else 0.0
         return (f"{self.tiles} of {self.tiles_total} tiles with tissue, heatmap {h.shape[1]}x{h.shape[0]} px at "
-                f"{h.mpp:.2f} um/px, {100 * tumour:.1f} % of tissue tumour, {self.seconds:.1f} s")
+                f"{h.mpp:.2f} um/px, {100 * tumour:.1f} % of tissue tumour, {self.seconds:.1f} s; {self.engine.line()}")
 
 
 def segmentation_grid(slide: SlideReader, config: SegmenterConfig, options: SegmentationOptions,
@@ -59,30 +56,33 @@ def segmentation_grid(slide: SlideReader, config: SegmenterConfig, options: Segm
 
 def segment_slide(
     slide: SlideReader,
-    model: torch.nn.Module,
+    model: torch.nn.Module | TileModel,
     config: SegmenterConfig,
     options: SegmentationOptions = SegmentationOptions(),
     device: torch.device | str = "cpu",
-    transform: BatchTransform | None = None,
+    transform: TileTransform | None = None,
     mask: TissueMask | None = None,
     grid: TileGrid | None = None,
 ) -> SlideHeatmap:
-    """The slide's tumour heatmap; ``transform`` maps uint8 tile batches (stain normalisation)."""
+    """The slide's tumour heatmap; ``transform`` maps uint8 tiles (stain normalisation).
+
+    ``model``: a module giving one logit map per tile (the kit's segmenter or
+    any other), or a :class:`~algorithm.engine.TileModel` giving probabilities.
+    """
     if options.heatmap_factor < 1 or config.tile_size % options.heatmap_factor:
         raise ConfigError(f"heatmap factor {options.heatmap_factor} must divide the tile size {config.tile_size}")
-    device = torch.device(device)
     start = time.perf_counter()
     mask = tissue_mask(slide) if mask is None else mask
     grid = segmentation_grid(slide, config, options, mask) if grid is None else grid
     downsample = grid.scale * options.heatmap_factor
     taper = grid.overlap // options.heatmap_factor if options.taper else 0
     stitcher = HeatmapStitcher(slide.dimensions, downsample, taper)
-    batches = stream_batches(slide, grid, options.batch_size, transform, options.prefetch)
-    total = -(-len(grid) // options.batch_size)
-    for batch in progress(batches, total=total, desc=slide.path.name, unit="batch"):
-        size = stitcher.tile_size(batch.tiles[0])
-        for tile, probability in zip(batch.tiles, predict_probabilities(model, batch, device, size, options.amp)):
+    size = stitcher.tile_size(grid.tiles[0]) if grid.tiles else (1, 1)
+    tile_model = model if isinstance(model, TileModel) else ProbabilityModel(model, size=size)
+    run = TileRun(slide, grid, tile_model, device, transform, options.engine)
+    for result in run:
+        for tile, probability in zip(result.tiles, result.output):
             stitcher.add(tile, probability)
     tissue = tissue_on_grid(mask, stitcher.shape, downsample)
     heatmap = stitcher.result(tissue, mpp=downsample * float(np.mean(slide.mpp)))
-    return SlideHeatmap(heatmap, len(grid), grid.candidates, time.perf_counter() - start)
+    return SlideHeatmap(heatmap, len(grid), grid.candidates, time.perf_counter() - start, run.stats)

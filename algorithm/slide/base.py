@@ -9,14 +9,19 @@ padded with white, so callers never special-case borders. Subclasses implement
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from algorithm.errors import SlideError
 from algorithm.slide import units
+
+if TYPE_CHECKING:
+    from algorithm.slide.native import NativeTiles
 
 # Physically plausible microns per pixel for microscopy (40x ~ 0.12, 1x ~ 10,
 # low-resolution masks up to ~100). Outside it the tag is a screen default
@@ -30,10 +35,14 @@ class SlideReader(ABC):
     """A whole-slide image opened for region reads."""
 
     backend: str = "?"
+    concurrent_reads: bool = False  # whether read_region may be called from several threads at once
 
     def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
         self.path = Path(path)
         self._mpp_override = mpp_override
+        self._native: NativeTiles | None = None
+        self._native_opened = False
+        self._native_lock = threading.Lock()
 
     # --- geometry -------------------------------------------------------
     @property
@@ -131,9 +140,36 @@ class SlideReader(ABC):
 
         return thumbnail(self, max_size)
 
+    # --- stored tiles, decoded in parallel ----------------------------------
+    def _is_native_tiff(self) -> bool:
+        """Whether the file is a TIFF whose stored tiles may be decoded directly; readers override."""
+        return False
+
+    def native_tiles(self) -> NativeTiles | None:
+        """The file's stored tiles for parallel decoding (see ``native.py``), or None.
+
+        Opened once, on first use, and closed with the reader.
+        """
+        with self._native_lock:
+            if not self._native_opened:
+                self._native_opened = True
+                if self._is_native_tiff():
+                    from algorithm.slide.native import NativeTiles
+
+                    self._native = NativeTiles.open(self.path, self.level_dimensions)
+            return self._native
+
+    def _close_native(self) -> None:
+        with self._native_lock:
+            native, self._native = self._native, None
+            self._native_opened = True  # no reopening after close
+        if native is not None:
+            native.close()
+
     # --- lifetime ---------------------------------------------------------
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release file handles."""
+    def close(self) -> None:
+        """Release file handles; readers that override call ``super().close()``."""
+        self._close_native()
 
     def __enter__(self) -> "SlideReader":
         return self

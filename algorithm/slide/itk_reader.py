@@ -45,6 +45,11 @@ class ITKReader(SlideReader):
             self._cached = self._extract(0, 0, *self._size)
 
     @property
+    def concurrent_reads(self) -> bool:  # type: ignore[override]
+        """Held in memory: any thread may slice it; streamed: one reader object, one thread."""
+        return self._cached is not None
+
+    @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
         return (self._size,)
 

@@ -11,9 +11,13 @@ from numpy.typing import NDArray
 from algorithm.errors import SlideError
 from algorithm.slide.base import SlideReader
 
+NATIVE_SUFFIXES = (".tif", ".tiff", ".svs")
+NATIVE_VENDORS = ("generic-tiff", "aperio")
+
 
 class OpenSlideReader(SlideReader):
     backend = "openslide"
+    concurrent_reads = True  # OpenSlide handles are thread-safe
 
     def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
         super().__init__(path, mpp_override)
@@ -56,7 +60,13 @@ class OpenSlideReader(SlideReader):
             ) from exc
         return _composite_on_white(rgba)
 
+    def _is_native_tiff(self) -> bool:
+        # TIFF-family files whose tiles tifffile can locate; other vendors' layouts are OpenSlide's alone
+        vendor = self._slide.properties.get("openslide.vendor")
+        return self.path.suffix.lower() in NATIVE_SUFFIXES and vendor in NATIVE_VENDORS
+
     def close(self) -> None:
+        super().close()
         self._slide.close()
 
 

@@ -27,6 +27,7 @@ logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 class TiffReader(SlideReader):
     backend = "tifffile"
+    concurrent_reads = True  # file reads under a lock, decoding outside it
 
     def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
         super().__init__(path, mpp_override)
@@ -92,7 +93,11 @@ class TiffReader(SlideReader):
                 out[ya - y : yb - y, xa - x : xb - x] = rgb[ya - sy : yb - sy, xa - sx : xb - sx]
         return out
 
+    def _is_native_tiff(self) -> bool:
+        return True
+
     def close(self) -> None:
+        super().close()
         self._tif.close()
 
 

@@ -3,7 +3,7 @@
 A normaliser has *target* parameters (``fit``) and optional *source*
 parameters (``fit_source``). With both fixed, the output is a fixed per-pixel
 map (:class:`~algorithm.stain.pixel_map.PixelMap`), applied to whole batches
-on the input's device, through a lookup table on the CPU. Without a fixed
+on the input's device, through a colour table on the CPU. Without a fixed
 source, each image gets its own source parameters (StainTools' behaviour), and
 an image that cannot be fitted is returned unchanged.
 
@@ -26,7 +26,7 @@ import torch
 from algorithm.errors import ConfigError
 from algorithm.stain.errors import StainFitError
 from algorithm.stain.images import ImageBatch, ImageLike, as_image_batch
-from algorithm.stain.pixel_map import LookupTable, PixelMap
+from algorithm.stain.pixel_map import LookupTable, MemoTable, PixelMap
 
 Params = tuple[np.ndarray, ...]
 STATISTICS = ("auto", "all", "tissue")
@@ -35,8 +35,9 @@ STATISTICS = ("auto", "all", "tissue")
 class Normaliser(ABC):
     """Base class.
 
-    ``use_lut``: None = lookup table on the CPU, direct computation elsewhere;
-    True/False force it. ``statistics``: see the module docstring.
+    ``use_lut``: None = on the CPU a table memoised per colour (filled as
+    colours occur), direct computation elsewhere; True = the full 256^3
+    table, built up front; False = direct computation. ``statistics``: see the module docstring.
     """
 
     method = "base"
@@ -51,6 +52,7 @@ class Normaliser(ABC):
         self.source: Params | None = None
         self._maps: dict[str, PixelMap] = {}
         self._luts: dict[str, LookupTable] = {}
+        self._memo: MemoTable | None = None
 
     @abstractmethod
     def estimate(self, rgb: ImageLike, tissue_only: bool = False) -> Params:
@@ -130,6 +132,7 @@ class Normaliser(ABC):
     def _invalidate(self) -> None:
         self._maps.clear()
         self._luts.clear()
+        self._memo = None
 
     # ----- transforming ------------------------------------------------------------
     def transform(self, images: ImageLike) -> ImageLike:
@@ -150,7 +153,11 @@ class Normaliser(ABC):
     def __call__(self, images: ImageLike) -> ImageLike:
         return self.transform(images)
 
-    def _fixed_map(self, device: torch.device) -> PixelMap:
+    def fixed_map(self, device: torch.device | str = "cpu") -> PixelMap:
+        """The per-pixel map with the fixed (slide) source, computed directly on ``device`` (no table)."""
+        if self.target is None or self.source is None:
+            raise RuntimeError(f"{self.method} normaliser: a fixed map needs fit() and fit_source() first")
+        device = torch.device(device)
         key = str(device)
         if key not in self._maps:
             assert self.source is not None and self.slide_target is not None
@@ -164,14 +171,21 @@ class Normaliser(ABC):
         device = torch.device(device)
         key = str(device)
         if key not in self._luts:
-            self._luts[key] = LookupTable(self._fixed_map(device), device)
+            self._luts[key] = LookupTable(self.fixed_map(device), device)
         return self._luts[key]
 
+    def memo_table(self) -> MemoTable:
+        """The fixed map memoised per colour on the CPU (the default CPU path; see ``MemoTable``)."""
+        if self._memo is None:
+            self._memo = MemoTable(self.fixed_map("cpu"))
+        return self._memo
+
     def _apply_fixed(self, batch: ImageBatch) -> torch.Tensor:
-        use_lut = self.use_lut if self.use_lut is not None else batch.device.type == "cpu"
-        if use_lut:
+        if self.use_lut:
             return self.lookup_table(batch.device)(batch.pixels)
-        return self._fixed_map(batch.device)(batch.pixels)
+        if self.use_lut is None and batch.device.type == "cpu":
+            return self.memo_table()(batch.pixels)
+        return self.fixed_map(batch.device)(batch.pixels)
 
     def _apply_per_image(self, batch: ImageBatch) -> torch.Tensor:
         out = torch.empty_like(batch.pixels)

@@ -17,12 +17,15 @@ from __future__ import annotations
 import sys
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 N_COLOURS = 1 << 24
 # Pixels per step on the CPU. Below torch's intra-op grain size (32768
@@ -34,6 +37,7 @@ CPU_CHUNK = 8192
 LUT_CHUNK = 1 << 18  # table look-ups are numpy (single-threaded ops): bigger steps, less overhead
 GPU_CHUNK = 1 << 22  # bounds temporaries on the GPU
 
+_local = threading.local()
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -50,6 +54,17 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+@contextmanager
+def serial() -> Iterator[None]:
+    """Maps called in this thread run in it alone (the tile engine's workers are the parallelism)."""
+    before = getattr(_local, "serial", False)
+    _local.serial = True
+    try:
+        yield
+    finally:
+        _local.serial = before
+
+
 def run_chunked(fn: Callable[[int, int], None], n: int, device: torch.device, chunk: int = CPU_CHUNK) -> None:
     """Call ``fn(start, stop)`` over ``[0, n)`` in chunks.
 
@@ -63,7 +78,7 @@ def run_chunked(fn: Callable[[int, int], None], n: int, device: torch.device, ch
         return
     starts = range(0, n, chunk)
     workers = min(torch.get_num_threads(), len(starts))
-    if workers <= 1 or threading.current_thread().name.startswith("stain"):
+    if workers <= 1 or getattr(_local, "serial", False) or threading.current_thread().name.startswith("stain"):
         for s in starts:
             fn(s, min(s + chunk, n))
         return
@@ -176,6 +191,63 @@ class LookupTable:
         def step(s: int, e: int) -> None:
             words = torch.index_select(self.table, 0, self.index(px[s:e]))
             out[s:e] = words.view(torch.uint8).view(-1, 4)[:, :3]
+
+        run_chunked(step, px.shape[0], px.device, LUT_CHUNK)
+        return out
+
+
+class MemoTable:
+    """The map memoised per colour: a 256^3 table filled only with the colours that occur.
+
+    A slide's tiles hold far fewer distinct colours than 2^24 and repeat them
+    endlessly, so each colour is computed once, when first seen (the direct
+    map on the missing colours, de-duplicated), and gathered from the table
+    ever after. No up-front build, never more work than the full table, and
+    exactly its values (the same map on the same colours). Safe to share
+    between threads: two threads that miss the same colour write the same word.
+    CPU only (numpy).
+    """
+
+    MISSING = -1  # a filled entry is [r, g, b, 0] read as int32: never negative
+
+    def __init__(self, pixel_map: PixelMap):
+        self.pixel_map = pixel_map
+        self.table = np.full(N_COLOURS, self.MISSING, dtype=np.int32)
+
+    @property
+    def filled(self) -> int:
+        return int(np.count_nonzero(self.table != self.MISSING))
+
+    def _words(self, idx: NDArray[np.int32]) -> NDArray[np.int32]:
+        words = np.take(self.table, idx)
+        missing = words == self.MISSING
+        if missing.any():
+            colours = np.unique(idx[missing])
+            rgb = np.stack((colours & 255, (colours >> 8) & 255, colours >> 16), axis=1).astype(np.uint8)
+            mapped = np.zeros((len(colours), 4), np.uint8)
+            mapped[:, :3] = self.pixel_map(torch.from_numpy(rgb)).numpy()
+            self.table[colours] = mapped.view(np.int32).reshape(-1)
+            words[missing] = np.take(self.table, idx[missing])
+        return words
+
+    def __call__(self, px: torch.Tensor) -> torch.Tensor:
+        if px.device.type != "cpu":
+            raise ValueError("the memoised colour table runs on the CPU; map device tensors directly")
+        px = px.contiguous()
+        out = torch.empty_like(px)
+        if px.shape[0] == 0:
+            return out
+        if px.shape[0] < 2 or not (_colour_index_little_endian() and _overlapping_store_works()):
+            idx = LookupTable.index(px).numpy()
+            out.numpy()[...] = self._words(idx).view(np.uint8).reshape(-1, 4)[:, :3]
+            return out
+
+        def step(s: int, e: int) -> None:
+            if e - s < 2:
+                idx = LookupTable.index(px[s:e]).numpy()
+                out[s:e] = torch.from_numpy(self._words(idx).view(np.uint8).reshape(-1, 4)[:, :3].copy())
+                return
+            _store_words(out[s:e], torch.from_numpy(self._words(_index_from_bytes(px[s:e]).numpy())))
 
         run_chunked(step, px.shape[0], px.device, LUT_CHUNK)
         return out

@@ -53,3 +53,14 @@ def test_the_container_task_comes_from_the_environment(tmp_path: Path) -> None:
     env["ALGORITHM_TASK"] = "help"
     assert "now help" in subprocess.run([sys.executable, "-m", "algorithm", "--help"], cwd=REPO, capture_output=True,
                                         text=True, env=env).stdout
+
+
+def test_a_job_says_where_the_time_went_and_bad_worker_counts_are_one_line(tmp_path: Path) -> None:
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1200, 800), mpp=0.25, tile=128, compression="jpeg")
+    result = _run("--input", str(slide), "--output", str(tmp_path / "out"), "--device", "cpu", "--workers", "2",
+                  "--batch-size", "4")
+    assert result.returncode == 0, result.stderr
+    assert "tiles/s on cpu (2 readers, batch 4;" in result.stderr
+    bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--workers", "0")
+    assert bad.returncode == 1 and bad.stderr.strip() == "error: --workers must be at least 1, got 0"
+    assert not (tmp_path / "bad").exists()

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from algorithm.normalise import LUT_BREAK_EVEN_PIXELS, slide_normaliser
+from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
 from algorithm.stain import get_normaliser
 from algorithm.tissue import tissue_mask
@@ -17,18 +18,19 @@ def slide_path(tmp_path: Path) -> Path:
     return write_pyramid_tiff(tmp_path / "s.tiff", blob_image(900, 600, seed=1), mpp=0.5, tile=128)
 
 
-def test_few_pixels_skip_the_lookup_table_and_map_the_same(slide_path: Path) -> None:
+def test_cpu_default_memoises_colours_and_maps_as_the_full_table_and_the_direct_map(slide_path: Path) -> None:
     spec = get_normaliser("macenko").fit(blob_image(300, 200, seed=4)).params()
-    tiles = blob_image(64, 64, seed=2)[None].repeat(3, axis=0)
+    tiles = np.stack([blob_image(64, 64, seed=s) for s in (2, 3, 4)])
     with open_slide(slide_path) as slide:
-        mask = tissue_mask(slide)
-        direct = slide_normaliser(spec, slide, mask, level=0, pixels=3 * 64 * 64)
-        table = slide_normaliser(spec, slide, mask, level=0, pixels=LUT_BREAK_EVEN_PIXELS)
-        unknown = slide_normaliser(spec, slide, mask, level=0)
-    assert direct.__self__.use_lut is False
-    assert table.__self__.use_lut is None and unknown.__self__.use_lut is None  # default: the table on a CPU
-    assert np.array_equal(direct(tiles), table(tiles))
-    assert table.__self__._luts and not direct.__self__._luts  # the table was built only where it pays
+        normaliser = slide_normaliser(spec, slide, tissue_mask(slide), level=0)
+    memo = normaliser(tiles)
+    memo_table = normaliser.memo_table()
+    assert not normaliser._luts  # no 2^24 build up front
+    assert 0 < memo_table.filled <= len(np.unique(tiles.reshape(-1, 3), axis=0))
+    assert np.array_equal(normaliser(tiles), memo)  # second time: all from the table
+    direct = normaliser.fixed_map("cpu")(torch.from_numpy(tiles.reshape(-1, 3).copy())).numpy().reshape(tiles.shape)
+    full = normaliser.lookup_table("cpu")(torch.from_numpy(tiles.reshape(-1, 3).copy())).numpy().reshape(tiles.shape)
+    assert np.array_equal(memo, direct) and np.array_equal(memo, full)
 
 
 def test_nothing_to_normalise_fits_nothing(slide_path: Path) -> None:

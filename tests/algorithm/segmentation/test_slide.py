@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from algorithm.engine import EngineOptions
 from algorithm.errors import ConfigError
 from algorithm.models import SegmenterConfig, build_segmenter
 from algorithm.segmentation import SegmentationOptions, segment_slide
@@ -24,7 +25,7 @@ def model() -> torch.nn.Module:
 def test_heatmap_geometry_and_values(tmp_path: Path, model: torch.nn.Module) -> None:
     path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1200, 800), mpp=0.5, tile=128)
     with open_slide(path) as slide:
-        found = segment_slide(slide, model, CONFIG, SegmentationOptions(batch_size=4))
+        found = segment_slide(slide, model, CONFIG, SegmentationOptions(engine=EngineOptions(batch_size=4)))
     heatmap = found.heatmap
     assert heatmap.downsample == 8.0 and heatmap.mpp == 4.0  # two model pixels per heatmap pixel
     assert heatmap.shape == (100, 150)
@@ -42,7 +43,7 @@ def test_same_slide_same_heatmap(tmp_path: Path, model: torch.nn.Module) -> None
     with open_slide(path) as slide:
         a = segment_slide(slide, model, CONFIG).heatmap.probability
         b = segment_slide(slide, model, CONFIG).heatmap.probability
-        c = segment_slide(slide, model, CONFIG, SegmentationOptions(batch_size=3, prefetch=1)).heatmap.probability
+        c = segment_slide(slide, model, CONFIG, SegmentationOptions(engine=EngineOptions(batch_size=3, prefetch=1))).heatmap.probability
     assert np.array_equal(a, b)
     assert np.allclose(a, c, atol=1e-5)  # batch size changes float summation order, nothing more
 

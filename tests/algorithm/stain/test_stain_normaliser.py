@@ -66,18 +66,22 @@ def test_pinv_solver_gap_is_reported(source_img, target_img):
 def test_fit_source_lookup_table_equals_direct_computation(source_img, target_img, make_tiles):
     norm = get_normaliser("macenko").fit(target_img).fit_source(source_img)
     tiles = make_tiles(source_img, 96, 3)
-    direct = norm._fixed_map(torch.device("cpu"))(torch.from_numpy(tiles).reshape(-1, 3)).reshape(tiles.shape)
-    via_lut = norm.transform(tiles)  # CPU default: lookup table
+    direct = norm.fixed_map(torch.device("cpu"))(torch.from_numpy(tiles).reshape(-1, 3)).reshape(tiles.shape)
+    via_lut = norm.transform(tiles)  # CPU default: the table memoised per colour
     assert np.array_equal(via_lut, direct.numpy())
     norm.use_lut = False
+    assert np.array_equal(norm.transform(tiles), via_lut)
+    norm.use_lut = True  # the full 256^3 table, built up front
     assert np.array_equal(norm.transform(tiles), via_lut)
     # Every colour, not just these tiles: a random sample of the table vs direct computation.
     rng = np.random.default_rng(0)
     colours = rng.integers(0, 256, (262_145, 3), dtype=np.uint8)  # 2^18 + 1: a 1-pixel last step
     norm.use_lut = None
-    direct_all = norm._fixed_map(torch.device("cpu"))(torch.from_numpy(colours)).numpy()
+    direct_all = norm.fixed_map(torch.device("cpu"))(torch.from_numpy(colours)).numpy()
     assert np.array_equal(norm.transform(colours), direct_all)
     assert np.array_equal(norm.transform(colours[:1]), norm.transform(colours)[:1])
+    norm.use_lut = True
+    assert np.array_equal(norm.transform(colours), direct_all)
 
 
 def test_fixed_source_on_the_same_image_equals_per_image(source_img, target_img):

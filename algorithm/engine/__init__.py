@@ -1,0 +1,26 @@
+"""The tile engine: any tile model over a slide's tissue, with the device kept busy.
+
+``TileRun(slide, grid, model, device, stain, options)`` reads the grid's tiles
+in parallel (each stored tile of the file decoded once), normalises them,
+batches them into the model and yields each batch's results in grid order;
+``run.stats`` says where the time went. Detection (``algorithm.detection``),
+segmentation (``algorithm.segmentation``) and a participant's own model all
+run through it.
+"""
+
+from algorithm.engine.models import (
+    DetectionModel,
+    HostDetections,
+    ProbabilityModel,
+    TileModel,
+    load_torchscript,
+)
+from algorithm.engine.pool import available_cpus
+from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections
+from algorithm.engine.run import BatchResult, EngineOptions, TileRun, TileTransform
+from algorithm.engine.stats import EngineStats
+
+__all__ = [
+    "TileRun", "EngineOptions", "EngineStats", "BatchResult", "TileTransform", "TileModel", "DetectionModel",
+    "ProbabilityModel", "HostDetections", "TileDetections", "BatchedRetinaNet", "load_torchscript", "available_cpus",
+]

@@ -1,0 +1,147 @@
+"""The one protocol every tile model follows, and adapters that make any torch module follow it.
+
+A tile model takes a batch of tiles, ``(N, 3, H, W)`` float in [0, 1] on its
+device (already resampled to its resolution and stain-normalised), and gives
+either detections (boxes in tile pixels with scores and labels) or a
+probability map per tile. The engine calls three steps so it can time them
+and overlap them on a GPU:
+
+- ``forward(tiles)``: the network, on the device;
+- ``postprocess(raw)``: what turns its raw output into results, still on the
+  device, for the whole batch at once;
+- ``to_host(output)``: the results as numpy arrays (the one synchronisation).
+
+``DetectionModel(module)`` and ``ProbabilityModel(module)`` wrap a plain
+module, a TorchScript file (:func:`load_torchscript`) or a torchvision
+detector, so a participant's own model runs with the kit's reading,
+normalisation, stitching, NMS and outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+from torchvision.models.detection import RetinaNet
+
+from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections, detections_from_dicts
+from algorithm.errors import ConfigError
+
+
+@runtime_checkable
+class TileModel(Protocol):
+    def forward(self, tiles: torch.Tensor) -> Any: ...
+
+    def postprocess(self, raw: Any) -> Any: ...
+
+    def to_host(self, output: Any) -> Any: ...
+
+
+@dataclass
+class HostDetections:
+    """A batch's detections on the host, in tile pixels."""
+
+    boxes: NDArray[np.float32]  # (K, 4) x1, y1, x2, y2
+    scores: NDArray[np.float64]  # (K,)
+    labels: NDArray[np.int64]  # (K,)
+    tile: NDArray[np.int64]  # (K,) index of the tile in its batch
+
+    @property
+    def centres(self) -> NDArray[np.float64]:
+        b = self.boxes
+        return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1).astype(np.float64)
+
+
+class DetectionModel:
+    """A detector as a tile model.
+
+    ``module(tiles)`` may return :class:`~algorithm.engine.retinanet.TileDetections`
+    or torchvision's list of ``{"boxes", "scores", "labels"}`` dicts, one per
+    tile. A torchvision ``RetinaNet`` is run through
+    :class:`~algorithm.engine.retinanet.BatchedRetinaNet` (post-processing for
+    the whole batch at once; same detections). Detections scoring below
+    ``min_score`` are dropped.
+    """
+
+    def __init__(self, module: torch.nn.Module, min_score: float = 0.05, batched: bool = True) -> None:
+        if batched and isinstance(module, RetinaNet):
+            module = BatchedRetinaNet(module)
+        self.module = module
+        self.min_score = float(min_score)
+
+    def forward(self, tiles: torch.Tensor) -> Any:
+        if isinstance(self.module, BatchedRetinaNet):
+            return self.module.head_outputs(tiles)
+        return self.module(tiles)
+
+    def postprocess(self, raw: Any) -> TileDetections:
+        if isinstance(self.module, BatchedRetinaNet):
+            found = self.module.postprocess(raw)
+        elif isinstance(raw, TileDetections):
+            found = raw
+        elif isinstance(raw, (list, tuple)):
+            found = detections_from_dicts(raw)
+        else:
+            raise ConfigError(f"a detection model must return TileDetections or a list of dicts, got {type(raw).__name__}")
+        keep = found.scores >= self.min_score
+        return TileDetections(found.boxes[keep], found.scores[keep], found.labels[keep], found.tile[keep])
+
+    def to_host(self, output: TileDetections) -> HostDetections:
+        return HostDetections(
+            boxes=output.boxes.float().cpu().numpy(),
+            scores=output.scores.float().cpu().numpy().astype(np.float64),
+            labels=output.labels.cpu().numpy().astype(np.int64),
+            tile=output.tile.cpu().numpy().astype(np.int64),
+        )
+
+
+class ProbabilityModel:
+    """A per-pixel model as a tile model: ``module(tiles)`` -> ``(N, C, h, w)``.
+
+    ``activation``: "sigmoid" or "softmax" for logits, None for probabilities;
+    ``channel``: which map to keep; ``size``: ``(w, h)`` to area-average the
+    maps to on the device (e.g. a heatmap's resolution), None to keep them.
+    Host output: ``(N, h, w)`` float32.
+    """
+
+    def __init__(self, module: torch.nn.Module, size: tuple[int, int] | None = None,
+                 activation: str | None = "sigmoid", channel: int = 0) -> None:
+        if activation not in ("sigmoid", "softmax", None):
+            raise ConfigError(f"activation must be sigmoid, softmax or None, got {activation!r}")
+        self.module, self.size, self.activation, self.channel = module, size, activation, channel
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return self.module(tiles)
+
+    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        x = raw.float()
+        if x.ndim == 3:
+            x = x[:, None]
+        if self.activation == "sigmoid":
+            x = torch.sigmoid(x)
+        elif self.activation == "softmax":
+            x = torch.softmax(x, dim=1)
+        x = x[:, self.channel : self.channel + 1]
+        if self.size is not None and (x.shape[-1], x.shape[-2]) != tuple(self.size):
+            x = F.interpolate(x, size=(self.size[1], self.size[0]), mode="area")
+        return x[:, 0]
+
+    def to_host(self, output: torch.Tensor) -> NDArray[np.float32]:
+        return output.cpu().numpy().astype(np.float32, copy=False)
+
+
+def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> torch.nn.Module:
+    """A TorchScript module saved with ``torch.jit.save``, on ``device``, in eval mode."""
+    try:
+        with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location=torch.device(device))
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ConfigError(f"{path}: not a TorchScript model file ({str(exc).splitlines()[0] if str(exc) else exc})") from exc
+    return module.eval()

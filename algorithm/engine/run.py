@@ -1,0 +1,253 @@
+"""The tile engine: a grid's tiles through a model, the device never waiting for the disk.
+
+    workers (threads, one per usable CPU)          consumer (this thread)
+    read (stored tiles decoded once) -> resample   -> batch -> device -> [resample, stain] ->
+    -> [stain normalisation: table or direct map]     model -> post-processing -> host
+
+Workers fill each batch's slots in place (pinned memory on CUDA, so the copy
+to the device does not block); at most ``prefetch`` batches are read ahead,
+which bounds memory whatever the slide. Batches come out in grid order whatever
+the timing. On CUDA the consumer launches batch k+1 before it collects batch k,
+so reading, copying, computing and collecting overlap; resampling and stain
+normalisation then run on the device too (the direct map: no CPU table). On the
+CPU the workers apply the stain map through a table memoised per colour.
+
+Any model that follows :class:`~algorithm.engine.models.TileModel` runs here:
+the kit's detector and segmenter, or a participant's own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+
+from algorithm.console import progress
+from algorithm.device import autocast
+from algorithm.engine.models import TileModel
+from algorithm.engine.pool import available_cpus, ordered_map
+from algorithm.engine.reading import RegionReader
+from algorithm.engine.stats import EngineStats
+from algorithm.slide.base import SlideReader
+from algorithm.stain.base import Normaliser
+from algorithm.stain.pixel_map import serial
+from algorithm.tiling.grid import Tile, TileGrid
+from algorithm.tiling.read import region_size, resample
+
+TileTransform = Callable[[NDArray[np.uint8]], NDArray[np.uint8]]
+DEFAULT_BATCH = {"cpu": 8, "cuda": 64}
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    batch_size: int | None = None  # None: 8 on the CPU, 64 on CUDA
+    workers: int | None = None  # reader threads; None: the CPUs this process may use
+    prefetch: int = 2  # batches read ahead
+    amp: bool = True  # mixed precision, on CUDA only
+    on_device: bool | None = None  # resample and normalise on the model's device; None: on CUDA only
+
+    def batch_for(self, device: torch.device) -> int:
+        return self.batch_size or DEFAULT_BATCH.get(device.type, 8)
+
+
+@dataclass
+class BatchResult:
+    """One batch's tiles and the model's host output for them (in the batch's order)."""
+
+    tiles: tuple[Tile, ...]
+    output: Any
+
+
+@dataclass
+class _Batch:
+    tiles: tuple[Tile, ...]
+    pixels: Any  # numpy (N, h, w, 3) uint8, or a pinned torch tensor on CUDA
+    output: Any = None
+    events: list[Any] = field(default_factory=list)
+
+
+class TileRun:
+    """Iterate over it for :class:`BatchResult` s in grid order; ``stats`` says where the time went."""
+
+    def __init__(
+        self,
+        slide: SlideReader,
+        grid: TileGrid,
+        model: TileModel,
+        device: torch.device | str = "cpu",
+        stain: TileTransform | None = None,
+        options: EngineOptions = EngineOptions(),
+        desc: str | None = None,
+    ) -> None:
+        self.slide, self.grid, self.model = slide, grid, model
+        self.device = torch.device(device)
+        self.options = options
+        self.batch_size = options.batch_for(self.device)
+        self.on_device = options.on_device if options.on_device is not None else self.device.type == "cuda"
+        self.stain = stain
+        self.reader = RegionReader(slide, grid)
+        workers = options.workers or available_cpus()
+        self.workers = workers if self.reader.concurrent else 1
+        self.desc = desc if desc is not None else slide.path.name
+        self.stats = EngineStats(device=str(self.device), workers=self.workers, batch_size=self.batch_size)
+        self._fixed = isinstance(stain, Normaliser) and stain.has_source
+        self._pinned: list[torch.Tensor] = []
+
+    # ----- producers (worker threads) -------------------------------------------------
+    def _tile_shape(self) -> tuple[int, int]:
+        """(h, w) of what the workers deliver: the grid's tiles, or raw regions when resampling on the device."""
+        if not self.grid.tiles:
+            return (0, 0)
+        tile = self.grid.tiles[0]
+        w, h = region_size(tile.extent, self.reader.downsample) if self.on_device else tile.size
+        return h, w
+
+    def _new_batch(self, tiles: tuple[Tile, ...]) -> _Batch:
+        h, w = self._tile_shape()
+        shape = (len(tiles), h, w, 3)
+        if self.device.type == "cuda":
+            buffer = next((b for b in self._pinned if tuple(b.shape) == shape), None)
+            if buffer is not None:
+                self._pinned.remove(buffer)
+            else:
+                buffer = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+            return _Batch(tiles, buffer)
+        return _Batch(tiles, np.empty(shape, dtype=np.uint8))
+
+    def _work(self, job: tuple[_Batch, int]) -> tuple[_Batch, int]:
+        batch, slot = job
+        tile = batch.tiles[slot]
+        with self.stats.timing("read"):
+            pixels = self.reader.read(tile)
+            if not self.on_device:
+                pixels = resample(pixels, tile.extent, self.reader.downsample, tile.size)
+        if self.stain is not None and not (self.on_device and self._fixed):
+            with self.stats.timing("normalise"), serial():
+                pixels = self.stain(pixels)
+        target = batch.pixels[slot]
+        if isinstance(target, torch.Tensor):
+            target.copy_(torch.from_numpy(np.ascontiguousarray(pixels)))
+        else:
+            target[...] = pixels
+        return job
+
+    def _jobs(self) -> Iterator[tuple[_Batch, int]]:
+        tiles = self.grid.tiles
+        for start in range(0, len(tiles), self.batch_size):
+            batch = self._new_batch(tuple(tiles[start : start + self.batch_size]))
+            for slot in range(len(batch.tiles)):
+                yield batch, slot
+
+    # ----- consumer ---------------------------------------------------------------------
+    def _setup(self) -> None:
+        """Build what the stain map needs before the first tile, so no worker waits on it."""
+        if not self._fixed:
+            return
+        start = time.perf_counter()
+        normaliser: Normaliser = self.stain  # type: ignore[assignment]
+        if self.on_device:
+            normaliser.fixed_map(self.device)
+        elif normaliser.use_lut:
+            normaliser.lookup_table("cpu")  # asked for the full table: built once, here
+        elif normaliser.use_lut is None:
+            normaliser.memo_table()
+        self.stats.setup += time.perf_counter() - start
+
+    def _prepare(self, batch: _Batch) -> torch.Tensor:
+        """uint8 NHWC on the host -> float NCHW in [0, 1] on the device, resampled and normalised there if asked."""
+        pixels = batch.pixels if isinstance(batch.pixels, torch.Tensor) else torch.from_numpy(batch.pixels)
+        x = pixels.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+            batch.events.append(event)
+        if self.on_device:
+            tile = batch.tiles[0]
+            x = resample_on_device(x, tile.extent, self.reader.downsample, tile.size)
+            if self._fixed:
+                normaliser: Normaliser = self.stain  # type: ignore[assignment]
+                with serial():  # in this thread (inference mode), not the CPU stain pool
+                    x = normaliser.fixed_map(self.device)(x.reshape(-1, 3)).reshape(x.shape)
+        return x.permute(0, 3, 1, 2).float().div_(255.0)
+
+    def _launch(self, batch: _Batch) -> None:
+        with torch.inference_mode():
+            x = self._prepare(batch)
+            with self.stats.timing("model"), autocast(self.device, self.options.amp):
+                raw = self.model.forward(x)
+            with self.stats.timing("post"):
+                batch.output = self.model.postprocess(raw)
+
+    def _collect(self, batch: _Batch) -> BatchResult:
+        with self.stats.timing("post"), torch.inference_mode():
+            output = self.model.to_host(batch.output)
+        if isinstance(batch.pixels, torch.Tensor) and batch.pixels.is_pinned():
+            for event in batch.events:
+                event.synchronize()  # the copy is done: the pinned buffer may be refilled
+            self._pinned.append(batch.pixels)
+        self.stats.tiles += len(batch.tiles)
+        return BatchResult(batch.tiles, output)
+
+    def _completed(self, filled: Iterator[tuple[_Batch, int]]) -> Iterator[_Batch]:
+        """Batches as their last slot is filled (slots complete in order), timing the wait for each."""
+        while True:
+            wait = time.perf_counter()
+            for batch, slot in filled:
+                if slot == len(batch.tiles) - 1:
+                    break
+            else:
+                return
+            self.stats.waited += time.perf_counter() - wait
+            yield batch
+
+    def __iter__(self) -> Iterator[BatchResult]:
+        start = time.perf_counter()
+        # CUDA: read ahead while the device computes. CPU: the model already uses every core, so the
+        # readers fill each batch in a burst between model calls instead of fighting it for the cores.
+        ahead = self.device.type != "cpu"
+        window = self.batch_size * (max(1, self.options.prefetch + 1) if ahead else 1)
+        filled = ordered_map(self._work, self._jobs(), self.workers, window, ahead)
+        pending: _Batch | None = None
+        total = -(-len(self.grid) // self.batch_size)
+        try:
+            self._setup()
+            for batch in progress(self._completed(filled), total=total, desc=self.desc, unit="batch"):
+                self._launch(batch)
+                if pending is not None:  # CUDA: collect the previous batch while this one computes
+                    yield self._collect(pending)
+                    pending = None
+                if self.device.type == "cuda":
+                    pending = batch
+                else:
+                    yield self._collect(batch)
+            if pending is not None:
+                yield self._collect(pending)
+        finally:
+            filled.close()
+            self.stats.seconds = time.perf_counter() - start
+            self.stats.decoded = self.reader.decoded
+
+
+def resample_on_device(
+    x: torch.Tensor, extent: tuple[int, int], downsample: float, size: tuple[int, int]
+) -> torch.Tensor:
+    """uint8 NHWC regions covering ``extent`` level-0 pixels at ``downsample`` -> uint8 NHWC of ``size``.
+
+    The device's counterpart of :func:`algorithm.tiling.read.resample`: area
+    averaging when shrinking (exactly Pillow's box filter for whole factors),
+    bilinear when enlarging, rounded back to uint8 before stain normalisation.
+    """
+    w, h = size
+    if x.shape[1] == h and x.shape[2] == w:
+        return x
+    ew, eh = max(1, round(extent[0] / downsample)), max(1, round(extent[1] / downsample))
+    chw = x[:, :eh, :ew].permute(0, 3, 1, 2).float()
+    mode = "area" if ew > w else "bilinear"
+    out = F.interpolate(chw, size=(h, w), mode=mode, **({} if mode == "area" else {"align_corners": False}))
+    return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()

@@ -1,0 +1,61 @@
+"""Where a tile run's time went: reading, normalising, the model, post-processing, waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+
+@dataclass
+class EngineStats:
+    """Counters of one run. ``read`` and ``normalise`` add up the workers' time (they run in
+    parallel, so they may exceed the wall time); the rest is the consumer's wall time.
+    ``waited``: the model waiting for tiles, the figure that says the producers are the bottleneck."""
+
+    device: str = "cpu"
+    workers: int = 1
+    batch_size: int = 1
+    tiles: int = 0
+    seconds: float = 0.0
+    setup: float = 0.0  # stain table or device map, before the first tile
+    read: float = 0.0
+    normalise: float = 0.0
+    model: float = 0.0
+    post: float = 0.0
+    waited: float = 0.0
+    decoded: int = 0  # stored tiles of the file decoded (0: read through the reader's regions)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, seconds: float) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + seconds)
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+    @property
+    def tiles_per_second(self) -> float:
+        return self.tiles / self.seconds if self.seconds > 0 else 0.0
+
+    def split(self) -> dict[str, float]:
+        return {"setup": self.setup, "read": self.read, "normalise": self.normalise, "model": self.model,
+                "post": self.post, "waited": self.waited}
+
+    def line(self) -> str:
+        """One line for the job's summary: throughput and where the time went."""
+        parts = ", ".join(f"{name} {value:.1f} s" for name, value in self.split().items() if value >= 0.05)
+        return (f"{self.tiles} tiles in {self.seconds:.1f} s, {self.tiles_per_second:.0f} tiles/s on {self.device} "
+                f"({self.workers} readers, batch {self.batch_size}; {parts or 'all under 0.05 s'})")
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return {"device": self.device, "workers": self.workers, "batch_size": self.batch_size, "tiles": self.tiles,
+                "seconds": self.seconds, "tiles_per_second": self.tiles_per_second, "decoded": self.decoded,
+                **self.split()}

@@ -1,0 +1,203 @@
+"""The tile engine: does the model ever wait for the tiles?
+
+    .venv/bin/python benchmarks/bench_engine.py --device cpu|cuda [--cpus N] [--size 16384]
+
+For detection (RetinaNet, 256 px tiles at 0.5 um/px) and segmentation (FPN,
+256 px tiles at 2 um/px) on the same synthetic slide, measured in this one run:
+
+- producer-only: the engine with a model that does nothing (read, resample,
+  stain-normalise, batch, copy to the device), tiles/s;
+- model-only: the model (forward, batched post-processing, results to the host)
+  on tiles read and normalised beforehand and already on the device, tiles/s;
+- end-to-end: ``detect_slide`` / ``segment_slide`` as the job runs them, given
+  the grid and the fitted normaliser (engine set-up such as the CPU stain table
+  included), tiles/s;
+- the ratio end-to-end / model-only (aim: <= 1.05 on the CPU), and the
+  engine's own time split;
+- the per-slide set-up before the engine (tissue mask, stain fit), for scale.
+
+``--cpus N`` restricts the whole process to N cores (affinity, torch threads,
+reader threads): ``--cpus 4`` stands in for grand-challenge's default 4 vCPUs.
+``--json FILE`` also writes every figure. The slide is generated once into --cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid  # noqa: E402
+from algorithm.engine import DetectionModel, EngineOptions, ProbabilityModel, TileRun  # noqa: E402
+from algorithm.models import load_detector, load_segmenter  # noqa: E402
+from algorithm.normalise import slide_normaliser  # noqa: E402
+from algorithm.segmentation import SegmentationOptions, segment_slide, segmentation_grid  # noqa: E402
+from algorithm.segmentation.heatmap import HeatmapStitcher  # noqa: E402
+from algorithm.slide import open_slide  # noqa: E402
+from algorithm.tissue import tissue_mask  # noqa: E402
+from benchmarks.common import synthetic  # noqa: E402
+
+
+class NullModel:
+    """A tile model that does nothing: what is left is the producers' work."""
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return tiles[:, 0, 0, 0]
+
+    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw
+
+    def to_host(self, output: torch.Tensor) -> Any:
+        return output.cpu()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def prepared(slide, grid, stain, engine: EngineOptions, device: torch.device) -> list[torch.Tensor]:
+    """Every batch read, normalised and put on the device beforehand (what model-only runs on)."""
+
+    class Keep(NullModel):
+        def to_host(self, output: torch.Tensor) -> Any:
+            return output
+
+        def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+            return tiles.clone()
+
+    return [result.output for result in TileRun(slide, grid, Keep(), device, stain, engine, desc="")]
+
+
+def model_only(model, batches: list[torch.Tensor], device: torch.device, amp: bool) -> float:
+    from algorithm.device import autocast
+
+    with torch.inference_mode(), autocast(device, amp):
+        model.to_host(model.postprocess(model.forward(batches[0])))  # warm-up (cuDNN, anchors)
+        sync(device)
+        start = time.perf_counter()
+        for x in batches:
+            model.to_host(model.postprocess(model.forward(x)))
+        sync(device)
+    return time.perf_counter() - start
+
+
+def measure(kind: str, slide_path: Path, models: Path, device: torch.device, engine: EngineOptions) -> dict:
+    with open_slide(slide_path) as slide:
+        start = time.perf_counter()
+        mask = tissue_mask(slide)
+        t_mask = time.perf_counter() - start
+        if kind == "detection":
+            model, config, checkpoint = load_detector(models / "detector.pt", device)
+            options = DetectionOptions(engine=engine)
+            grid = detection_grid(slide, config, options, mask)
+            tile_model = DetectionModel(model, options.candidate_threshold)
+        else:
+            model, config, checkpoint = load_segmenter(models / "segmenter.pt", device)
+            options = SegmentationOptions(engine=engine)
+            grid = segmentation_grid(slide, config, options, mask)
+            stitcher = HeatmapStitcher(slide.dimensions, grid.scale * options.heatmap_factor)
+            tile_model = ProbabilityModel(model, size=stitcher.tile_size(grid.tiles[0]))
+
+        def fitted():
+            return slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
+
+        start = time.perf_counter()
+        stain = fitted()
+        t_fit = time.perf_counter() - start
+        # end to end, as the job runs it (a fresh normaliser: its CPU table is built inside)
+        amp = engine.amp
+        sync(device)
+        start = time.perf_counter()
+        if kind == "detection":
+            found = detect_slide(slide, model, config, options, device, stain, grid)
+        else:
+            found = segment_slide(slide, model, config, options, device, stain, mask, grid)
+        sync(device)
+        end_to_end = time.perf_counter() - start
+        stats = found.engine
+        # producer only: the same engine, a model that does nothing (normaliser already set up)
+        producer_run = TileRun(slide, grid, NullModel(), device, stain, engine, desc="")
+        start = time.perf_counter()
+        for _ in producer_run:
+            pass
+        sync(device)
+        producer = time.perf_counter() - start
+        batches = prepared(slide, grid, stain, engine, device)
+    model_seconds = model_only(tile_model, batches, device, amp and device.type == "cuda")
+    n = len(grid)
+    return {
+        "kind": kind, "tiles": n, "batch_size": stats.batch_size, "workers": stats.workers,
+        "end_to_end_s": end_to_end, "model_only_s": model_seconds, "producer_only_s": producer,
+        "end_to_end_tiles_per_s": n / end_to_end, "model_only_tiles_per_s": n / model_seconds,
+        "producer_only_tiles_per_s": n / producer, "ratio": end_to_end / model_seconds,
+        "ratio_without_setup": (end_to_end - stats.setup) / model_seconds,
+        "split": stats.split(), "decoded_stored_tiles": stats.decoded,
+        "slide_setup": {"tissue_mask_s": t_mask, "stain_fit_s": t_fit},
+    }
+
+
+def restrict(cpus: int | None) -> int:
+    """Limit this process to ``cpus`` cores (affinity, torch threads); the engine's readers follow."""
+    if cpus:
+        allowed = sorted(os.sched_getaffinity(0))
+        if cpus > len(allowed):
+            raise SystemExit(f"--cpus {cpus}: only {len(allowed)} cores available")
+        os.sched_setaffinity(0, allowed[:cpus])
+    n = len(os.sched_getaffinity(0))
+    torch.set_num_threads(n)
+    return n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--cpus", type=int, help="restrict the process to this many cores")
+    parser.add_argument("--size", type=int, default=16384, help="synthetic slide side in pixels (0.25 um/px)")
+    parser.add_argument("--batch-size", type=int, help="default: the engine's choice for the device")
+    parser.add_argument("--workers", type=int, help="reader threads (default: the usable cores)")
+    parser.add_argument("--only", choices=("detection", "segmentation"))
+    parser.add_argument("--models", type=Path, default=ROOT / "models")
+    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args()
+    cores = restrict(args.cpus)
+    device = torch.device(args.device)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    slide = synthetic(args.cache, args.size, 505)
+    engine = EngineOptions(batch_size=args.batch_size, workers=args.workers)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"{slide.name}: device {name}, {cores} cores, torch {torch.__version__}")
+    results = []
+    for kind in ("detection", "segmentation"):
+        if args.only and kind != args.only:
+            continue
+        r = measure(kind, slide, args.models, device, engine)
+        results.append(r)
+        split = ", ".join(f"{k} {v:.2f}" for k, v in r["split"].items())
+        print(f"\n{kind}: {r['tiles']} tiles, batch {r['batch_size']}, {r['workers']} readers, "
+              f"{r['decoded_stored_tiles']} stored tiles decoded")
+        print(f"  producer-only {r['producer_only_tiles_per_s']:8.0f} tiles/s  ({r['producer_only_s']:.2f} s)")
+        print(f"  model-only    {r['model_only_tiles_per_s']:8.0f} tiles/s  ({r['model_only_s']:.2f} s)")
+        print(f"  end-to-end    {r['end_to_end_tiles_per_s']:8.0f} tiles/s  ({r['end_to_end_s']:.2f} s)")
+        print(f"  end-to-end / model-only = {r['ratio']:.3f} (aim <= 1.05 on the CPU); "
+              f"without the engine's set-up {r['ratio_without_setup']:.3f}")
+        print(f"  engine split (s): {split}")
+        print(f"  per-slide set-up before the engine: tissue mask {r['slide_setup']['tissue_mask_s']:.2f} s, "
+              f"stain fit {r['slide_setup']['stain_fit_s']:.2f} s")
+    if args.json:
+        args.json.write_text(json.dumps({"slide": slide.name, "device": name, "cores": cores, "results": results},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from algorithm.engine.reading import RegionReader
+from algorithm.slide import open_slide
+from algorithm.tiling import tile_grid
+from tests.conftest import blob_image, write_pyramid_tiff
+
+
+def _slide(tmp_path: Path) -> Path:
+    return write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1000, 700, seed=3), mpp=0.25, tile=64,
+                              compression="jpeg")
+
+
+def test_native_regions_equal_the_readers_and_each_stored_tile_is_decoded_once(tmp_path: Path) -> None:
+    with open_slide(_slide(tmp_path)) as slide:
+        grid = tile_grid(slide, 96, 24, mpp=0.5)  # read at level 1, overlapping, edge tiles past the slide
+        reader = RegionReader(slide, grid)
+        assert reader.native is not None and reader.concurrent
+        with ThreadPoolExecutor(4) as pool:
+            regions = list(pool.map(reader.read, grid.tiles))
+        for tile, region in zip(grid.tiles, regions):
+            w, h = region.shape[1], region.shape[0]
+            np.testing.assert_array_equal(region, slide.read_region((tile.x, tile.y), grid.level, (w, h)))
+        columns, rows = slide.native_tiles().tile_grid(grid.level)
+        assert reader.decoded == columns * rows  # every stored tile touched, each decoded once
+        assert reader.cached == 0  # all released after their last use
+
+
+def test_formats_without_stored_tiles_read_through_the_reader(tmp_path: Path) -> None:
+    import tifffile
+
+    path = tmp_path / "stripped.tif"
+    tifffile.imwrite(path, blob_image(300, 200), photometric="rgb", resolution=(1e4 / 0.5, 1e4 / 0.5),
+                     resolutionunit="CENTIMETER")
+    with open_slide(path) as slide:
+        grid = tile_grid(slide, 64, 8)
+        reader = RegionReader(slide, grid)
+        assert reader.native is None
+        tile = grid.tiles[5]
+        np.testing.assert_array_equal(reader.read(tile), slide.read_region((tile.x, tile.y), 0, tile.size))

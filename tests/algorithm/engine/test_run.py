@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid
+from algorithm.engine import (
+    DetectionModel,
+    EngineOptions,
+    ProbabilityModel,
+    TileRun,
+    load_torchscript,
+)
+from algorithm.engine.pool import THREAD_PREFIX
+from algorithm.engine.run import resample_on_device
+from algorithm.errors import SlideError
+from algorithm.models import SegmenterConfig, load_detector
+from algorithm.normalise import slide_normaliser
+from algorithm.segmentation import SegmentationOptions, segment_slide
+from algorithm.slide import open_slide
+from algorithm.tiling import read_tile, resample, tile_grid
+from algorithm.tissue import tissue_mask
+from tests.conftest import REPO, blob_image, write_pyramid_tiff
+
+
+class MeanColour(torch.nn.Module):
+    """Not the kit's model: each tile's mean colour, so every output can be checked against its tile."""
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return tiles.mean(dim=(2, 3))
+
+
+class Echo:
+    """A tile model whose host output is its input batch, as uint8 NHWC."""
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return tiles
+
+    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw
+
+    def to_host(self, output: torch.Tensor) -> np.ndarray:
+        return (output * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+
+@pytest.fixture()
+def blob_slide(tmp_path: Path) -> Path:
+    return write_pyramid_tiff(tmp_path / "s.tiff", blob_image(900, 700, seed=5), mpp=0.25, tile=64,
+                              compression="jpeg")
+
+
+def test_batches_come_in_grid_order_with_the_tiles_read_resampled_and_transformed(blob_slide: Path) -> None:
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 16, mpp=0.5)
+        run = TileRun(slide, grid, Echo(), "cpu", stain=lambda px: 255 - px, options=EngineOptions(batch_size=5))
+        results = list(run)
+        assert [t for r in results for t in r.tiles] == list(grid.tiles)
+        assert [len(r.tiles) for r in results][:-1] == [5] * (len(results) - 1)
+        pixels = np.concatenate([r.output for r in results])
+        for tile, got in zip(grid.tiles, pixels):
+            np.testing.assert_array_equal(got, 255 - read_tile(slide, grid, tile))
+    assert run.stats.tiles == len(grid) and run.stats.tiles_per_second > 0
+    assert "tiles/s" in run.stats.line()
+    assert not _threads()
+
+
+def test_same_input_same_bytes_whatever_the_workers(synthetic_slide) -> None:
+    model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
+    outputs = []
+    for workers, batch in ((1, 8), (2, 8), (4, 8)):
+        with open_slide(synthetic_slide.files.slide) as slide:
+            mask = tissue_mask(slide)
+            options = DetectionOptions(engine=EngineOptions(batch_size=batch, workers=workers))
+            grid = detection_grid(slide, config, options, mask)
+            stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
+            found = detect_slide(slide, model, config, options, "cpu", stain, grid)
+        c = found.candidates
+        outputs.append(np.concatenate([c.points.ravel(), c.scores, c.labels]).tobytes())
+    assert len(found.candidates) > 0
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_the_device_path_on_the_cpu_gives_the_same_detections(synthetic_slide) -> None:
+    """What CUDA runs (raw regions resampled and stain-normalised on the device), checked here on the CPU."""
+    model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
+    found = {}
+    with open_slide(synthetic_slide.files.slide) as slide:
+        mask = tissue_mask(slide)
+        for on_device in (False, True):
+            options = DetectionOptions(engine=EngineOptions(on_device=on_device))
+            grid = detection_grid(slide, config, options, mask)
+            stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
+            found[on_device] = detect_slide(slide, model, config, options, "cpu", stain, grid).candidates
+    host, device = found[False], found[True]
+    strong = host.scores >= 0.3
+    for point, score in zip(host.points[strong], host.scores[strong]):
+        distance = np.linalg.norm(device.points - point, axis=1)
+        nearest = int(np.argmin(distance))
+        assert distance[nearest] * 0.25 <= 0.5  # within 0.5 um
+        assert abs(device.scores[nearest] - score) <= 0.05
+
+
+def test_device_resampling_matches_pillows_box_filter() -> None:
+    rng = np.random.default_rng(0)
+    regions = rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    host = np.stack([resample(r, (256, 256), 2.0, (64, 64)) for r in regions])
+    device = resample_on_device(torch.from_numpy(regions), (256, 256), 2.0, (64, 64)).numpy()
+    assert np.abs(host.astype(int) - device).max() <= 1
+
+
+def test_a_tile_that_cannot_be_read_mid_slide_stops_everything(tmp_path: Path) -> None:
+    path = write_pyramid_tiff(tmp_path / "broken.tiff", blob_image(1024, 1024, seed=2), mpp=0.5, tile=64,
+                              compression="jpeg")
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        offset = page.dataoffsets[len(page.dataoffsets) // 2]
+    with open(path, "r+b") as fh:  # wreck one stored tile's JPEG header in the middle of the slide
+        fh.seek(offset)
+        fh.write(b"\x00" * 64)
+    with open_slide(path) as slide:
+        grid = tile_grid(slide, 128, 16)
+        run = TileRun(slide, grid, Echo(), "cpu", options=EngineOptions(batch_size=4, workers=3))
+        with pytest.raises(SlideError, match="broken.tiff"):
+            list(run)
+    assert not _threads()
+
+
+def test_stopping_early_leaves_no_workers(blob_slide: Path) -> None:
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 0)
+        batches = iter(TileRun(slide, grid, Echo(), "cpu", options=EngineOptions(batch_size=2, workers=3)))
+        next(batches)
+        batches.close()
+    assert not _threads()
+
+
+def test_a_participants_own_detector_plugs_in(blob_slide: Path) -> None:
+    """Any torch module returning torchvision-style dicts runs with the kit's reading, stitching and NMS."""
+
+    class DarkestPixel(torch.nn.Module):
+        def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+            n, _, h, w = tiles.shape
+            where = tiles.sum(1).flatten(1).argmin(1)
+            y, x = (where // w).float(), (where % w).float()
+            boxes = torch.stack([x - 4, y - 4, x + 4, y + 4], 1)
+            return [{"boxes": boxes[i : i + 1], "scores": torch.ones(1), "labels": torch.ones(1, dtype=torch.int64)}
+                    for i in range(n)]
+
+    config = type("Config", (), {"tile_size": 64, "mpp": 0.5})()
+    with open_slide(blob_slide) as slide:
+        found = detect_slide(slide, DarkestPixel(), config, DetectionOptions(nms_radius_um=1.0))
+        grid = detection_grid(slide, config, DetectionOptions(), tissue_mask(slide))
+    assert 0 < len(found.candidates) <= len(grid)
+    assert found.raw_candidates == len(grid)  # one per tile, merged across overlaps by the slide NMS
+
+
+def test_a_torchscript_probability_model_plugs_into_the_heatmap(tmp_path: Path, blob_slide: Path) -> None:
+    class Redness(torch.nn.Module):
+        def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+            return tiles[:, :1] - tiles[:, 2:3]  # red minus blue: one logit map per tile
+
+    path = tmp_path / "redness.pt"
+    torch.jit.save(torch.jit.script(Redness()), str(path))
+    module = load_torchscript(path)
+    config = SegmenterConfig(tile_size=64, mpp=1.0)
+    with open_slide(blob_slide) as slide:
+        heatmap = segment_slide(slide, module, config, SegmentationOptions()).heatmap
+    tissue = heatmap.probability[heatmap.tissue]
+    assert heatmap.tissue.any() and 0.45 < tissue.mean() < 0.75
+    with pytest.raises(Exception, match="not a TorchScript"):
+        load_torchscript(blob_slide)
+
+
+def test_probability_model_pools_and_picks_a_channel() -> None:
+    model = ProbabilityModel(MeanColour(), activation=None)
+    x = torch.rand(2, 3, 8, 8)
+    out = model.to_host(model.postprocess(model.forward(x)[:, :, None, None].expand(2, 3, 4, 4)))
+    np.testing.assert_allclose(out[:, 0, 0], x.mean(dim=(2, 3))[:, 0].numpy(), rtol=1e-6)
+    two = ProbabilityModel(torch.nn.Identity(), size=(2, 2), activation="softmax", channel=1)
+    pooled = two.to_host(two.postprocess(torch.zeros(1, 2, 8, 8)))
+    assert pooled.shape == (1, 2, 2) and np.allclose(pooled, 0.5)
+
+
+def test_detection_model_keeps_only_scores_above_its_minimum() -> None:
+    class Fixed(torch.nn.Module):
+        def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+            boxes = torch.tensor([[0.0, 0, 4, 4], [4.0, 4, 8, 8]])
+            return [{"boxes": boxes, "scores": torch.tensor([0.9, 0.01]), "labels": torch.tensor([1, 2])}] * len(tiles)
+
+    model = DetectionModel(Fixed(), min_score=0.05)
+    found = model.to_host(model.postprocess(model.forward(torch.zeros(3, 3, 8, 8))))
+    assert found.tile.tolist() == [0, 1, 2] and np.allclose(found.centres, [[2, 2]] * 3)
