@@ -56,5 +56,9 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 
 def to_tensor(pixels: NDArray[np.uint8], device: torch.device) -> torch.Tensor:
     """(N, H, W, 3) uint8 tiles -> (N, 3, H, W) float in [0, 1] on ``device`` (converted there)."""
-    batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(device, non_blocking=True)
+    return as_float(torch.from_numpy(np.ascontiguousarray(pixels)).to(device, non_blocking=True))
+
+
+def as_float(batch: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) uint8 tiles already on their device -> (N, 3, H, W) float in [0, 1] there."""
     return batch.permute(0, 3, 1, 2).float().div_(255.0)

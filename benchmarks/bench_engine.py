@@ -108,13 +108,10 @@ def measure(kind: str, slide_path: Path, models: Path, device: torch.device, eng
             stitcher = HeatmapStitcher(slide.dimensions, grid.scale * options.heatmap_factor)
             tile_model = ProbabilityModel(model, size=stitcher.tile_size(grid.tiles[0]))
 
-        def fitted():
-            return slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
-
         start = time.perf_counter()
-        stain = fitted()
+        stain = slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
         t_fit = time.perf_counter() - start
-        # end to end, as the job runs it (a fresh normaliser: its CPU table is built inside)
+        # end to end, as the job runs it (a fresh normaliser: its colour table fills inside)
         amp = engine.amp
         sync(device)
         start = time.perf_counter()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,10 +51,8 @@ class RegionReader:
         self._lock = threading.Lock()
         self._cache: dict[Key, _Decoded] = {}
         self._uses: Counter[Key] = Counter()
-        if self.native is not None:
-            self._stored = self.native.tile_size(self.level)
-            for tile in grid.tiles:
-                self._uses.update(self._keys(tile))
+        for tile in grid.tiles:
+            self._uses.update(self._keys(tile))
         self.decoded = 0  # stored tiles decoded (each once)
 
     @property
@@ -68,41 +65,38 @@ class RegionReader:
         """Stored tiles held now (decoded, still needed)."""
         return len(self._cache)
 
-    def _box(self, tile: Tile) -> tuple[int, int, int, int]:
-        """(x, y, width, height) of ``tile``'s region in the level's pixels (may pass the edge)."""
+    def _clipped(self, tile: Tile) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+        """``tile``'s region (x, y, w, h) in the level's pixels (may pass the edge), and the part of it
+        inside the level (x0, y0, x1, y1), empty when it lies wholly outside."""
         w, h = region_size(tile.extent, self.downsample)
-        return math.floor(tile.x / self.downsample), math.floor(tile.y / self.downsample), w, h
-
-    def _keys(self, tile: Tile) -> Iterator[Key]:
-        x, y, w, h = self._box(tile)
+        x, y = math.floor(tile.x / self.downsample), math.floor(tile.y / self.downsample)
         lw, lh = self.level_size
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
-        if x1 <= x0 or y1 <= y0:
-            return
-        tw, th = self._stored
-        for row in range(y0 // th, (y1 - 1) // th + 1):
-            for column in range(x0 // tw, (x1 - 1) // tw + 1):
-                yield column, row
+        return (x, y, w, h), (max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh))
+
+    def _keys(self, tile: Tile) -> list[Key]:
+        _, (x0, y0, x1, y1) = self._clipped(tile)
+        if x1 <= x0 or y1 <= y0 or self.native is None:
+            return []
+        return self.native.tiles_under(self.level, x0, y0, x1 - x0, y1 - y0)
 
     def read(self, tile: Tile) -> NDArray[np.uint8]:
         """``tile``'s region at the read level, ``(h, w, 3)`` uint8; glass (white) past the slide's edge."""
-        x, y, w, h = self._box(tile)
+        (x, y, w, h), (x0, y0, x1, y1) = self._clipped(tile)
         if self.native is None:
             return self.slide.read_region((tile.x, tile.y), self.level, (w, h))
         out = np.full((h, w, 3), WHITE, dtype=np.uint8)
-        lw, lh = self.level_size
-        tw, th = self._stored
-        for key in list(self._keys(tile)):
-            column, row = key
-            try:
-                stored = self._get(key)
-                sx, sy = column * tw, row * th
-                xa, xb = max(x, sx), min(x + w, sx + tw, lw)
-                ya, yb = max(y, sy), min(y + h, sy + th, lh)
-                out[ya - y : yb - y, xa - x : xb - x] = stored[ya - sy : yb - sy, xa - sx : xb - sx]
-            finally:
-                self._release(key)
+        if x1 > x0 and y1 > y0:
+            self.native.read_region(self.level, x0, y0, x1 - x0, y1 - y0, tile=self._take,
+                                    out=out[y0 - y : y1 - y, x0 - x : x1 - x])
         return out
+
+    def _take(self, column: int, row: int) -> NDArray[np.uint8]:
+        """A stored tile for one use: decoded once, dropped from the cache after its last use."""
+        key = (column, row)
+        try:
+            return self._get(key)
+        finally:
+            self._release(key)
 
     def _get(self, key: Key) -> NDArray[np.uint8]:
         with self._lock:

@@ -2,15 +2,19 @@
 
     workers (threads, one per usable CPU)          consumer (this thread)
     read (stored tiles decoded once) -> resample   -> batch -> device -> [resample, stain] ->
-    -> [stain normalisation: table or direct map]     model -> post-processing -> host
+    -> [stain normalisation: memoised colour table]   model -> post-processing -> host
 
 Workers fill each batch's slots in place (pinned memory on CUDA, so the copy
-to the device does not block); at most ``prefetch`` batches are read ahead,
-which bounds memory whatever the slide. Batches come out in grid order whatever
-the timing. On CUDA the consumer launches batch k+1 before it collects batch k,
-so reading, copying, computing and collecting overlap; resampling and stain
-normalisation then run on the device too (the direct map: no CPU table). On the
-CPU the workers apply the stain map through a table memoised per colour.
+to the device does not block). Batches come out in grid order whatever the
+timing, and memory is bounded by the batches in flight whatever the slide.
+
+- CUDA: the workers read up to ``prefetch`` batches ahead; the consumer
+  launches batch k+1 before it collects batch k, so reading, copying, computing
+  and collecting overlap; resampling and stain normalisation run on the device
+  (the direct map: no CPU table).
+- CPU: the model already uses every core, and readers working beside it slow
+  its threads more than they save, so the workers fill each batch in a burst
+  between model calls, applying the stain map through a table memoised per colour.
 
 Any model that follows :class:`~algorithm.engine.models.TileModel` runs here:
 the kit's detector and segmenter, or a participant's own.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +33,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from algorithm.console import progress
-from algorithm.device import autocast
+from algorithm.device import as_float, autocast
 from algorithm.engine.models import TileModel
 from algorithm.engine.pool import available_cpus, ordered_map
 from algorithm.engine.reading import RegionReader
@@ -69,7 +73,7 @@ class _Batch:
     tiles: tuple[Tile, ...]
     pixels: Any  # numpy (N, h, w, 3) uint8, or a pinned torch tensor on CUDA
     output: Any = None
-    events: list[Any] = field(default_factory=list)
+    copied: Any = None  # CUDA: an event recorded after the copy to the device
 
 
 class TileRun:
@@ -164,9 +168,8 @@ class TileRun:
         pixels = batch.pixels if isinstance(batch.pixels, torch.Tensor) else torch.from_numpy(batch.pixels)
         x = pixels.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
-            event = torch.cuda.Event()
-            event.record()
-            batch.events.append(event)
+            batch.copied = torch.cuda.Event()
+            batch.copied.record()
         if self.on_device:
             tile = batch.tiles[0]
             x = resample_on_device(x, tile.extent, self.reader.downsample, tile.size)
@@ -174,7 +177,7 @@ class TileRun:
                 normaliser: Normaliser = self.stain  # type: ignore[assignment]
                 with serial():  # in this thread (inference mode), not the CPU stain pool
                     x = normaliser.fixed_map(self.device)(x.reshape(-1, 3)).reshape(x.shape)
-        return x.permute(0, 3, 1, 2).float().div_(255.0)
+        return as_float(x)
 
     def _launch(self, batch: _Batch) -> None:
         with torch.inference_mode():
@@ -187,9 +190,8 @@ class TileRun:
     def _collect(self, batch: _Batch) -> BatchResult:
         with self.stats.timing("post"), torch.inference_mode():
             output = self.model.to_host(batch.output)
-        if isinstance(batch.pixels, torch.Tensor) and batch.pixels.is_pinned():
-            for event in batch.events:
-                event.synchronize()  # the copy is done: the pinned buffer may be refilled
+        if batch.copied is not None:
+            batch.copied.synchronize()  # the copy is done: the pinned buffer may be refilled
             self._pinned.append(batch.pixels)
         self.stats.tiles += len(batch.tiles)
         return BatchResult(batch.tiles, output)

@@ -32,10 +32,9 @@ import tifffile
 from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
+from algorithm.slide.base import WHITE
 
 _log = logging.getLogger(__name__)
-
-WHITE = 255
 
 # TIFF compressions whose decoded pixels equal OpenSlide 4.0's (checked by the
 # tests), or that OpenSlide refuses, so only TiffReader, which decodes them with
@@ -142,21 +141,36 @@ class NativeTiles:
             tile = tile.copy()  # uncompressed tiles are views of the read-only bytes
         return tile
 
-    def read_region(self, level: int, x: int, y: int, width: int, height: int) -> NDArray[np.uint8]:
-        """An in-bounds rectangle in ``level``'s own pixels, assembled from decoded tiles (no caching)."""
+    def tiles_under(self, level: int, x: int, y: int, width: int, height: int) -> list[tuple[int, int]]:
+        """``(column, row)`` of the stored tiles an in-bounds rectangle of ``level`` touches, row by row."""
         lv = self._levels[level]
         if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > lv.width or y + height > lv.height:
             raise SlideError(f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
                              f"level {level} ({lv.width} x {lv.height})")
-        out = np.empty((height, width, 3), dtype=np.uint8)
         tw, th = lv.tile_width, lv.tile_height
-        for row in range(y // th, (y + height - 1) // th + 1):
-            for col in range(x // tw, (x + width - 1) // tw + 1):
-                tile = self.decode(level, col, row)
-                tx, ty = col * tw, row * th
-                xa, xb = max(x, tx), min(x + width, tx + tw)
-                ya, yb = max(y, ty), min(y + height, ty + th)
-                out[ya - y : yb - y, xa - x : xb - x] = tile[ya - ty : yb - ty, xa - tx : xb - tx]
+        return [(column, row) for row in range(y // th, (y + height - 1) // th + 1)
+                for column in range(x // tw, (x + width - 1) // tw + 1)]
+
+    def read_region(
+        self, level: int, x: int, y: int, width: int, height: int,
+        tile: Callable[[int, int], NDArray[np.uint8]] | None = None, out: NDArray[np.uint8] | None = None,
+    ) -> NDArray[np.uint8]:
+        """An in-bounds rectangle in ``level``'s own pixels, assembled from decoded tiles.
+
+        ``tile(column, row)`` supplies each stored tile (default: decode it; a caller may serve them
+        from a cache); ``out`` receives the pixels (default: a new array).
+        """
+        lv = self._levels[level]
+        keys = self.tiles_under(level, x, y, width, height)
+        out = np.empty((height, width, 3), dtype=np.uint8) if out is None else out
+        tile = tile or (lambda column, row: self.decode(level, column, row))
+        tw, th = lv.tile_width, lv.tile_height
+        for column, row in keys:
+            stored = tile(column, row)
+            tx, ty = column * tw, row * th
+            xa, xb = max(x, tx), min(x + width, tx + tw)
+            ya, yb = max(y, ty), min(y + height, ty + th)
+            out[ya - y : yb - y, xa - x : xb - x] = stored[ya - ty : yb - ty, xa - tx : xb - tx]
         return out
 
     def _read(self, offset: int, count: int, where: str) -> bytes:

@@ -5,8 +5,10 @@ pixel depends on nothing but that pixel's RGB value. There are only 2^24 RGB
 values, so on the CPU the fastest exact implementation is to compute the map
 once for every colour (64 MiB; 1-2 s for Macenko/Vahadane, 2-4 s for Reinhard
 on two CPU cores, once per slide) and then gather from the table: one pass to
-form each pixel's 24-bit index, one gather. On a GPU the direct computation is
-already memory-bound and needs no table.
+form each pixel's 24-bit index, one gather. A slide's tiles use a small share
+of those colours, so by default the table is filled as colours occur
+(:class:`MemoTable`) rather than built whole up front (:class:`LookupTable`).
+On a GPU the direct computation is already memory-bound and needs no table.
 
 The table holds exactly what the direct computation returns (same code, same
 dtype), so the two paths agree bit for bit (tested).
@@ -49,9 +51,13 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         if _pool is None or _pool_size != workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(workers, thread_name_prefix="stain")
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="stain", initializer=_mark_serial)
             _pool_size = workers
         return _pool
+
+
+def _mark_serial() -> None:
+    _local.serial = True  # a pool thread: maps it runs must not fan out to the pool again
 
 
 @contextmanager
@@ -78,7 +84,7 @@ def run_chunked(fn: Callable[[int, int], None], n: int, device: torch.device, ch
         return
     starts = range(0, n, chunk)
     workers = min(torch.get_num_threads(), len(starts))
-    if workers <= 1 or getattr(_local, "serial", False) or threading.current_thread().name.startswith("stain"):
+    if workers <= 1 or getattr(_local, "serial", False):
         for s in starts:
             fn(s, min(s + chunk, n))
         return
@@ -173,20 +179,10 @@ class LookupTable:
         return x[:, 0] | (x[:, 1] << 8) | (x[:, 2] << 16)
 
     def __call__(self, px: torch.Tensor) -> torch.Tensor:
-        out = torch.empty_like(px)
-        if px.device.type == "cpu" and _colour_index_little_endian() and _overlapping_store_works():
-            # numpy all the way: strided index read, take, strided store (no OpenMP).
+        if px.device.type == "cpu":  # numpy all the way: strided index read, take, strided store (no OpenMP)
             table = self.table.numpy()
-
-            def step_np(s: int, e: int) -> None:
-                if e - s < 2:
-                    out[s:e] = self.table[self.index(px[s:e]).long()].view(torch.uint8).view(-1, 4)[:, :3]
-                    return
-                words = np.take(table, _index_from_bytes(px[s:e]).numpy())
-                _store_words(out[s:e], torch.from_numpy(words))
-
-            run_chunked(step_np, px.shape[0], px.device, LUT_CHUNK)
-            return out
+            return _gather_words(px, lambda idx: np.take(table, idx))
+        out = torch.empty_like(px)
 
         def step(s: int, e: int) -> None:
             words = torch.index_select(self.table, 0, self.index(px[s:e]))
@@ -233,24 +229,24 @@ class MemoTable:
     def __call__(self, px: torch.Tensor) -> torch.Tensor:
         if px.device.type != "cpu":
             raise ValueError("the memoised colour table runs on the CPU; map device tensors directly")
-        px = px.contiguous()
-        out = torch.empty_like(px)
-        if px.shape[0] == 0:
-            return out
-        if px.shape[0] < 2 or not (_colour_index_little_endian() and _overlapping_store_works()):
-            idx = LookupTable.index(px).numpy()
-            out.numpy()[...] = self._words(idx).view(np.uint8).reshape(-1, 4)[:, :3]
-            return out
+        return _gather_words(px.contiguous(), self._words)
 
-        def step(s: int, e: int) -> None:
-            if e - s < 2:
-                idx = LookupTable.index(px[s:e]).numpy()
-                out[s:e] = torch.from_numpy(self._words(idx).view(np.uint8).reshape(-1, 4)[:, :3].copy())
-                return
-            _store_words(out[s:e], torch.from_numpy(self._words(_index_from_bytes(px[s:e]).numpy())))
 
-        run_chunked(step, px.shape[0], px.device, LUT_CHUNK)
-        return out
+def _gather_words(px: torch.Tensor, words_of: Callable[[NDArray[np.int32]], NDArray[np.int32]]) -> torch.Tensor:
+    """CPU pixels ``(P, 3)`` mapped through a table: ``words_of`` turns colour indices into table words
+    ``[r, g, b, 0]``, written back as pixels; in ``LUT_CHUNK`` steps over the CPU threads."""
+    out = torch.empty(px.shape, dtype=torch.uint8)  # contiguous, whatever px's strides: the stores need it
+    strided = _colour_index_little_endian() and _overlapping_store_works()
+
+    def step(s: int, e: int) -> None:
+        words = words_of(LookupTable.index(px[s:e]).numpy())
+        if strided and e - s > 1:
+            _store_words(out[s:e], torch.from_numpy(words))
+        else:  # a 1-pixel last step (no room for a 4-byte store), or a machine where strided stores fail
+            out[s:e] = torch.from_numpy(words.view(np.uint8).reshape(-1, 4)[:, :3].copy())
+
+    run_chunked(step, px.shape[0], px.device, LUT_CHUNK)
+    return out
 
 
 def _store_words(out: torch.Tensor, words: torch.Tensor) -> None:
