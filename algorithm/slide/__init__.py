@@ -1,7 +1,9 @@
-"""Whole-slide reading: one interface over OpenSlide, tifffile and SimpleITK.
+"""Whole-slide reading: one interface over OpenSlide, tifffile, SimpleITK and pydicom.
 
-``open_slide(path)`` picks the backend: ITK formats by suffix, everything else
-OpenSlide first (pyramids, vendor formats) and tifffile when OpenSlide refuses.
+``open_slide(path)`` picks the backend: ITK formats by suffix, DICOM (a ``.dcm``
+file, a file with DICOM's marker, or a folder of them: one slide's series) with
+pydicom, everything else OpenSlide first (pyramids, vendor formats) and tifffile
+when OpenSlide refuses.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from algorithm.errors import SlideError
 from algorithm.slide.base import SlideReader
+from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_folder
 from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
 from algorithm.slide.openslide_reader import OpenSlideReader
 from algorithm.slide.tiff_reader import TiffReader
@@ -32,12 +35,16 @@ def open_slide(
     if not path.exists():
         raise SlideError(f"{path}: no such file")
     if path.is_dir():
-        raise SlideError(f"{path}: is a folder, not a slide file")
+        if not is_dicom_folder(path):
+            raise SlideError(f"{path}: is a folder, not a slide file (nor a DICOM series: no .dcm file in it)")
+        return _probed(DicomReader(path, mpp))
     if path.stat().st_size == 0:
         raise SlideError(f"{path}: the file is empty (0 bytes)")
     name = path.name.lower()
     if name.endswith(ITK_SUFFIXES):
         return ITKReader(path, mpp)
+    if is_dicom_file(path):
+        return _probed(DicomReader(path, mpp))
     try:
         reader: SlideReader = OpenSlideReader(path, mpp)
     except SlideError as openslide_error:
@@ -48,6 +55,10 @@ def open_slide(
         except SlideError as tiff_error:
             why = str(openslide_error).removeprefix(f"{path}: ")
             raise SlideError(f"{tiff_error}; {why}") from tiff_error
+    return _probed(reader)
+
+
+def _probed(reader: SlideReader) -> SlideReader:
     _probe(reader)
     return reader
 

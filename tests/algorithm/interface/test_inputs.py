@@ -68,3 +68,23 @@ def test_missing_input(tmp_path: Path) -> None:
         find_input(tmp_path / "nope", MIDOG)
     with pytest.raises(KitError, match="no inputs.json"):
         find_input(tmp_path, MIDOG)
+
+
+def _dicom_marked(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 16)  # what marks a DICOM file (its preamble)
+    return path
+
+
+def test_a_dicom_series_folder_is_the_slide(tmp_path: Path) -> None:
+    folder = tmp_path / MIDOG.slide.relative_path
+    _dicom_marked(folder / "1.2.840.1")  # exports often drop the suffix
+    _dicom_marked(folder / "1.2.840.2.dcm")
+    (folder / "DICOMDIR.txt").write_text("index")
+    assert find_input(tmp_path, MIDOG).slide == folder
+    single = tmp_path / "single" / "images" / "x"
+    one = _dicom_marked(single / "slide.dcm")
+    assert find_input(single.parents[1], MIDOG).slide == one  # one .dcm file: that file
+    _slide(folder, "other.tif")
+    with pytest.raises(KitError, match=r"a DICOM series and other images \(other\.tif\)"):
+        find_input(tmp_path, MIDOG)

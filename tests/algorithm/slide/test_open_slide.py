@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,29 @@ def test_tifffile_reader_reads_pyramid_levels(tmp_path: Path) -> None:
             ours = slide.read_region((40, 20), level, (60, 50)).astype(int)
             theirs = reference.read_region((40, 20), level, (60, 50)).astype(int)
             assert np.abs(ours - theirs).mean() < 1.0
+
+
+# --- real Aperio slides (JPEG and JPEG 2000 tiles): the reader agrees with tifffile's reading of the file ---
+
+
+@pytest.mark.parametrize(
+    ("name", "mpp"), [("cmu-1-small-region.svs", 0.499), ("tcga-cr-7395-01a-01-ts1.svs", None)]
+)
+def test_real_svs_levels_resolution_and_pixels(shared_data: Path, name: str, mpp: float | None) -> None:
+    path = shared_data / "wsi" / name
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        sizes = tuple((int(level.shape[1]), int(level.shape[0])) for level in series.levels)
+        stated = re.search(r"\|MPP = ([0-9.]+)", tif.pages[0].description)  # Aperio's description
+        levels = [level.asarray() for level in series.levels]
+    assert (float(stated.group(1)) if stated else None) == mpp
+    with open_slide(path) as slide:
+        assert slide.backend == "openslide"
+        assert slide.level_dimensions == sizes
+        if mpp is None:
+            assert not slide.has_mpp
+        else:
+            assert slide.mpp == pytest.approx((mpp, mpp))
+        for level, pixels in enumerate(levels):
+            np.testing.assert_array_equal(slide.read_region((0, 0), level, (400, 300)), pixels[:300, :400])
+        np.testing.assert_array_equal(slide.read_region((1234, 567), 0, (333, 222)), levels[0][567:789, 1234:1567])
