@@ -10,6 +10,14 @@ needs it has been assembled (reference counts, so the order in which workers
 finish does not matter). Memory: the stored tiles under the rows being read.
 Elsewhere (OpenSlide-only formats, ITK images) regions are read through the
 reader as before.
+
+When the grid's tiles are the stored tiles' pixels shrunk by a whole factor k
+(1, 2, 4 ...: e.g. 0.5 um/px tiles from a 0.25 um/px level) and start on k x k
+blocks, a tile's pixels depend only on the blocks under it. Each stored tile is
+then shrunk once, and mapped once by a per-pixel colour map (the slide's fixed
+stain normalisation), before the grid tiles are cut from it: the same bytes as
+reading, shrinking and mapping each overlapping tile, with each pixel shrunk and
+mapped once instead of once per tile that covers it.
 """
 
 from __future__ import annotations
@@ -17,15 +25,17 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.slide.base import WHITE, SlideReader
 from algorithm.tiling.grid import Tile, TileGrid
-from algorithm.tiling.read import region_size
+from algorithm.tiling.read import reduce_box, region_size, resample
 
 Key = tuple[int, int]  # (column, row) of a stored tile at the grid's level
+PixelMap = Callable[[NDArray[np.uint8]], NDArray[np.uint8]]  # a function of each pixel's colour alone
 
 
 class _Decoded:
@@ -40,14 +50,26 @@ class _Decoded:
 
 
 class RegionReader:
-    """The pixels of a grid's tiles at the grid's read level (before resampling); thread-safe."""
+    """A grid's tiles: regions at the grid's read level (:meth:`read`), or pixels at the grid's
+    resolution, mapped by ``pixel_map`` when given (:meth:`read_tile`); thread-safe.
 
-    def __init__(self, slide: SlideReader, grid: TileGrid) -> None:
+    ``pixel_map`` must depend on each pixel's colour alone (e.g. a fitted
+    normaliser's map): it may be applied to stored tiles before they are cut.
+    ``tilewise=False`` keeps stored tiles as decoded, for callers of :meth:`read`
+    (the device path, which resamples on the device).
+    """
+
+    def __init__(
+        self, slide: SlideReader, grid: TileGrid, pixel_map: PixelMap | None = None, tilewise: bool = True
+    ) -> None:
         self.slide = slide
         self.level = grid.level
         self.downsample = float(slide.level_downsamples[grid.level])
         self.level_size = slide.level_dimensions[grid.level]
         self.native = slide.native_tiles()
+        self.pixel_map = pixel_map
+        self.factor = self._whole_factor(grid) if tilewise else None
+        self._blank: NDArray[np.uint8] | None = None  # a block of glass, shrunk and mapped
         self._lock = threading.Lock()
         self._cache: dict[Key, _Decoded] = {}
         self._uses: Counter[Key] = Counter()
@@ -59,6 +81,30 @@ class RegionReader:
     def concurrent(self) -> bool:
         """Whether several threads may read at once (else the engine reads with one worker)."""
         return self.native is not None or self.slide.concurrent_reads
+
+    @property
+    def tilewise(self) -> bool:
+        """Whether stored tiles are shrunk and mapped once, before grid tiles are cut from them."""
+        return self.factor is not None
+
+    def _whole_factor(self, grid: TileGrid) -> int | None:
+        """k when every tile is its region shrunk by k (a power of two dividing the stored tiles)
+        from a block-aligned origin; None otherwise (regions are read and resampled one by one)."""
+        if self.native is None or not grid.tiles:
+            return None
+        first = grid.tiles[0]
+        w, h = first.extent[0] / self.downsample, first.extent[1] / self.downsample
+        k = int(w) // first.size[0]
+        if k < 1 or k & (k - 1) or (w, h) != (k * first.size[0], k * first.size[1]):
+            return None
+        tw, th = self.native.tile_size(self.level)
+        if tw % k or th % k:
+            return None
+        for tile in grid.tiles:
+            x, y = tile.x / self.downsample, tile.y / self.downsample
+            if tile.extent != first.extent or tile.size != first.size or x % k or y % k:
+                return None
+        return k
 
     @property
     def cached(self) -> int:
@@ -81,6 +127,8 @@ class RegionReader:
 
     def read(self, tile: Tile) -> NDArray[np.uint8]:
         """``tile``'s region at the read level, ``(h, w, 3)`` uint8; glass (white) past the slide's edge."""
+        if self.factor is not None:
+            raise RuntimeError("a tile-wise reader holds shrunk stored tiles: use read_tile")
         (x, y, w, h), (x0, y0, x1, y1) = self._clipped(tile)
         if self.native is None:
             return self.slide.read_region((tile.x, tile.y), self.level, (w, h))
@@ -89,6 +137,49 @@ class RegionReader:
             self.native.read_region(self.level, x0, y0, x1 - x0, y1 - y0, tile=self._take,
                                     out=out[y0 - y : y1 - y, x0 - x : x1 - x])
         return out
+
+    def read_tile(self, tile: Tile) -> NDArray[np.uint8]:
+        """``tile``'s pixels at the grid's resolution, ``(h, w, 3)`` uint8, mapped by ``pixel_map``."""
+        if self.factor is None:
+            pixels = resample(self.read(tile), tile.extent, self.downsample, tile.size)
+            return pixels if self.pixel_map is None else self.pixel_map(pixels)
+        k = self.factor
+        (x, y, _, _), (x0, y0, x1, y1) = self._clipped(tile)
+        w, h = tile.size
+        out = np.empty((h, w, 3), dtype=np.uint8)
+        out[...] = self._glass()
+        if x1 <= x0 or y1 <= y0:
+            return out
+        assert self.native is not None
+        tw, th = self.native.tile_size(self.level)
+        for column, row in self.native.tiles_under(self.level, x0, y0, x1 - x0, y1 - y0):
+            stored = self._take(column, row)  # shrunk by k and mapped
+            tx, ty = column * tw, row * th
+            xa, xb = max(x, tx), min(x + w * k, tx + tw)  # all multiples of k
+            ya, yb = max(y, ty), min(y + h * k, ty + th)
+            out[(ya - y) // k : (yb - y) // k, (xa - x) // k : (xb - x) // k] = \
+                stored[(ya - ty) // k : (yb - ty) // k, (xa - tx) // k : (xb - tx) // k]
+        return out
+
+    def _glass(self) -> NDArray[np.uint8]:
+        """What a block wholly past the slide's edge becomes: white, mapped."""
+        if self._blank is None:
+            white = np.full((1, 1, 3), WHITE, dtype=np.uint8)
+            self._blank = white if self.pixel_map is None else self.pixel_map(white)
+        return self._blank
+
+    def _prepared(self, column: int, row: int) -> NDArray[np.uint8]:
+        """A stored tile as grid tiles need it: glass past the level's edge, shrunk by k, mapped."""
+        assert self.native is not None and self.factor is not None
+        pixels = self.native.decode(self.level, column, row)
+        tw, th = self.native.tile_size(self.level)
+        lw, lh = self.level_size
+        inside_w, inside_h = min(tw, lw - column * tw), min(th, lh - row * th)
+        if inside_w < tw or inside_h < th:  # an edge tile: what it stores past the edge is not the slide
+            pixels[inside_h:] = WHITE
+            pixels[:, inside_w:] = WHITE
+        pixels = reduce_box(pixels, self.factor)
+        return pixels if self.pixel_map is None else self.pixel_map(pixels)
 
     def _take(self, column: int, row: int) -> NDArray[np.uint8]:
         """A stored tile for one use: decoded once, dropped from the cache after its last use."""
@@ -107,7 +198,10 @@ class RegionReader:
         assert entry is not None
         if owner:
             try:
-                entry.pixels = self.native.decode(self.level, *key)  # type: ignore[union-attr]
+                if self.factor is None:
+                    entry.pixels = self.native.decode(self.level, *key)  # type: ignore[union-attr]
+                else:
+                    entry.pixels = self._prepared(*key)
                 with self._lock:
                     self.decoded += 1
             except BaseException as exc:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ from algorithm.slide.base import SlideReader
 from algorithm.stain.base import Normaliser
 from algorithm.stain.pixel_map import serial
 from algorithm.tiling.grid import Tile, TileGrid
-from algorithm.tiling.read import region_size, resample
+from algorithm.tiling.read import region_size
 
 TileTransform = Callable[[NDArray[np.uint8]], NDArray[np.uint8]]
 DEFAULT_BATCH = {"cpu": 8, "cuda": 64}
@@ -95,12 +96,15 @@ class TileRun:
         self.batch_size = options.batch_for(self.device)
         self.on_device = options.on_device if options.on_device is not None else self.device.type == "cuda"
         self.stain = stain
-        self.reader = RegionReader(slide, grid)
+        self._fixed = isinstance(stain, Normaliser) and stain.has_source
+        # A fitted normaliser's map depends on each pixel alone: on the host the reader applies it to
+        # each stored tile once (see RegionReader); on the device the consumer applies it per batch.
+        host_map = self._normalise if self._fixed and not self.on_device else None
+        self.reader = RegionReader(slide, grid, host_map, tilewise=not self.on_device)
         workers = options.workers or available_cpus()
         self.workers = workers if self.reader.concurrent else 1
         self.desc = desc if desc is not None else slide.path.name
         self.stats = EngineStats(device=str(self.device), workers=self.workers, batch_size=self.batch_size)
-        self._fixed = isinstance(stain, Normaliser) and stain.has_source
         self._pinned: list[torch.Tensor] = []
 
     # ----- producers (worker threads) -------------------------------------------------
@@ -127,19 +131,21 @@ class TileRun:
     def _work(self, job: tuple[_Batch, int]) -> tuple[_Batch, int]:
         batch, slot = job
         tile = batch.tiles[slot]
-        with self.stats.timing("read"):
-            pixels = self.reader.read(tile)
-            if not self.on_device:
-                pixels = resample(pixels, tile.extent, self.reader.downsample, tile.size)
-        if self.stain is not None and not (self.on_device and self._fixed):
-            with self.stats.timing("normalise"), serial():
-                pixels = self.stain(pixels)
+        with self.stats.timing("read"):  # the reader's stain map is timed apart, as "normalise"
+            pixels = self.reader.read(tile) if self.on_device else self.reader.read_tile(tile)
+        if self.stain is not None and not self._fixed:  # a tile-wise transform, on the host
+            pixels = self._normalise(pixels)
         target = batch.pixels[slot]
         if isinstance(target, torch.Tensor):
             target.copy_(torch.from_numpy(np.ascontiguousarray(pixels)))
         else:
             target[...] = pixels
         return job
+
+    def _normalise(self, pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        assert self.stain is not None
+        with self.stats.timing("normalise"), serial():
+            return self.stain(pixels)
 
     def _jobs(self) -> Iterator[tuple[_Batch, int]]:
         tiles = self.grid.tiles
@@ -197,14 +203,20 @@ class TileRun:
         return BatchResult(batch.tiles, output)
 
     def _completed(self, filled: Iterator[tuple[_Batch, int]]) -> Iterator[_Batch]:
-        """Batches as their last slot is filled (slots complete in order), timing the wait for each."""
+        """Batches as their last slot is filled (slots complete in order), timing the wait for each.
+
+        On the CPU the workers fill a batch only while this waits, so torch runs single-threaded
+        meanwhile: the workers' small torch ops (stain maps) then never wake torch's intra-op
+        threads (MKL's, which ignore the grain size) for cores the workers themselves occupy.
+        """
         while True:
             wait = time.perf_counter()
-            for batch, slot in filled:
-                if slot == len(batch.tiles) - 1:
-                    break
-            else:
-                return
+            with torch_threads(1 if self.device.type == "cpu" else None):
+                for batch, slot in filled:
+                    if slot == len(batch.tiles) - 1:
+                        break
+                else:
+                    return
             self.stats.waited += time.perf_counter() - wait
             yield batch
 
@@ -234,6 +246,20 @@ class TileRun:
             filled.close()
             self.stats.seconds = time.perf_counter() - start
             self.stats.decoded = self.reader.decoded
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside the block (None: unchanged), restored after."""
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resample_on_device(

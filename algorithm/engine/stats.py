@@ -13,7 +13,8 @@ from typing import Iterator
 class EngineStats:
     """Counters of one run. ``read`` and ``normalise`` add up the workers' time (they run in
     parallel, so they may exceed the wall time); the rest is the consumer's wall time.
-    ``waited``: the model waiting for tiles, the figure that says the producers are the bottleneck."""
+    ``waited``: the model waiting for tiles, the figure that says the producers are the bottleneck.
+    A timing nested in another (the reader's stain map inside a read) counts only for itself."""
 
     device: str = "cpu"
     workers: int = 1
@@ -28,6 +29,7 @@ class EngineStats:
     waited: float = 0.0
     decoded: int = 0  # stored tiles of the file decoded (0: read through the reader's regions)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _nested: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     def add(self, name: str, seconds: float) -> None:
         with self._lock:
@@ -35,11 +37,17 @@ class EngineStats:
 
     @contextmanager
     def timing(self, name: str) -> Iterator[None]:
+        """Add the block's time to ``name``, less the time of timings nested in it (in this thread)."""
+        stack: list[float] = self._nested.__dict__.setdefault("stack", [])
+        stack.append(0.0)  # time of the timings nested in this one
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.add(name, time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            self.add(name, elapsed - stack.pop())
+            if stack:
+                stack[-1] += elapsed
 
     @property
     def tiles_per_second(self) -> float:

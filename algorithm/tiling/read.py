@@ -22,15 +22,51 @@ def resample(
 ) -> NDArray[np.uint8]:
     """A region read at a level (``downsample``) delivered as ``size`` pixels covering exactly ``extent``.
 
-    Area-averages when shrinking, interpolates when enlarging (Pillow, which releases the GIL).
-    (Pillow's ``reduce`` would be 4x faster for whole factors but rounds once instead of once per
-    pass: one level off on a third of the pixels, enough to move candidates near the threshold.)
+    Area-averages when shrinking (Pillow's box filter), interpolates when enlarging (Pillow's
+    bilinear); both release the GIL. Shrinking a whole region by 2, 4, 8 ... takes
+    :func:`reduce_box`, Pillow's exact result twice as fast. (Pillow's ``reduce`` would be faster
+    still but rounds once instead of once per pass: one level off on a third of the pixels, enough
+    to move candidates near the threshold.)
     """
     if pixels.shape[1::-1] == tuple(size):
         return pixels
-    box = (0.0, 0.0, extent[0] / downsample, extent[1] / downsample)
+    w, h = extent[0] / downsample, extent[1] / downsample
+    if (w, h) == pixels.shape[1::-1] and pixels.ndim == 3:
+        k = pixels.shape[1] // size[0]
+        if k & (k - 1) == 0 and pixels.shape[1] == k * size[0] and pixels.shape[0] == k * size[1]:
+            return reduce_box(pixels, k)
     method = Image.Resampling.BOX if pixels.shape[1] > size[0] else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(pixels).resize(tuple(size), method, box=box))
+    return np.asarray(Image.fromarray(pixels).resize(tuple(size), method, box=(0.0, 0.0, w, h)))
+
+
+def reduce_box(pixels: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:
+    """``(h, w, c)`` uint8 shrunk by ``k`` (a power of two dividing both sides), exactly as Pillow's box filter.
+
+    Pillow resamples in two passes, each rounding to uint8 in 22-bit fixed point;
+    with weights 1/k (exact in binary) each pass is ``(sum + k/2) >> log2(k)``,
+    which numpy computes in uint16 without Pillow's conversions to and from its
+    4-byte pixels. The order of the passes changes the rounding: Pillow 13 does
+    rows first, except for images over twice as tall as wide, which are left to it.
+    """
+    h, w, c = pixels.shape
+    shift, half = k.bit_length() - 1, k // 2
+    if k == 1:
+        return pixels
+    if h > w:  # Pillow may take the columns first here: its own bytes, from itself
+        return np.asarray(Image.fromarray(pixels).resize((w // k, h // k), Image.Resampling.BOX))
+    v = pixels.reshape(h, w // k, k * c)
+    rows = np.add(v[..., :c], v[..., c : 2 * c], dtype=np.uint16)
+    for i in range(2, k):
+        rows += v[..., i * c : (i + 1) * c]
+    rows += half
+    rows >>= shift
+    cols = rows.reshape(h // k, k, w // k, c)
+    out = cols[:, 0] + cols[:, 1]
+    for i in range(2, k):
+        out += cols[:, i]
+    out += half
+    out >>= shift
+    return out.astype(np.uint8)
 
 
 def read_resampled(

@@ -4,10 +4,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from algorithm.engine.reading import RegionReader
 from algorithm.slide import open_slide
 from algorithm.tiling import tile_grid
+from algorithm.tiling.read import resample
 from tests.conftest import blob_image, write_pyramid_tiff
 
 
@@ -19,7 +21,7 @@ def _slide(tmp_path: Path) -> Path:
 def test_native_regions_equal_the_readers_and_each_stored_tile_is_decoded_once(tmp_path: Path) -> None:
     with open_slide(_slide(tmp_path)) as slide:
         grid = tile_grid(slide, 96, 24, mpp=0.5)  # read at level 1, overlapping, edge tiles past the slide
-        reader = RegionReader(slide, grid)
+        reader = RegionReader(slide, grid, tilewise=False)
         assert reader.native is not None and reader.concurrent
         with ThreadPoolExecutor(4) as pool:
             regions = list(pool.map(reader.read, grid.tiles))
@@ -43,3 +45,35 @@ def test_formats_without_stored_tiles_read_through_the_reader(tmp_path: Path) ->
         assert reader.native is None
         tile = grid.tiles[5]
         np.testing.assert_array_equal(reader.read(tile), slide.read_region((tile.x, tile.y), 0, tile.size))
+
+
+def _colour_map(pixels: np.ndarray) -> np.ndarray:
+    """A per-pixel map that moves white too (so glass past the edge must be mapped as well)."""
+    p = pixels.astype(np.uint16)
+    return (255 - (p * p) // 255).astype(np.uint8)[..., ::-1].copy()
+
+
+@pytest.mark.parametrize(
+    ("levels", "mpp", "factor"),
+    [(3, 0.5, 1), (1, 0.5, 2), (1, 1.0, 4), (2, 1.0, 2), (1, 0.6, None)],
+    ids=["level-1-as-is", "shrink-2", "shrink-4", "odd-sized-level-shrink-2", "not-whole"],
+)
+def test_tiles_cut_from_shrunk_mapped_stored_tiles_equal_each_region_read_and_resampled(
+    tmp_path: Path, levels: int, mpp: float, factor: int | None
+) -> None:
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1002, 706, seed=5), mpp=0.25, tile=64,
+                              levels=levels, compression="jpeg")
+    with open_slide(path) as slide:
+        grid = tile_grid(slide, 40, 8, mpp=mpp)  # overlapping tiles, the last ones past the slide's edge
+        tilewise = RegionReader(slide, grid, _colour_map)
+        plain = RegionReader(slide, grid, tilewise=False)
+        assert tilewise.factor == factor
+        with ThreadPoolExecutor(3) as pool:
+            tiles = list(pool.map(tilewise.read_tile, grid.tiles))
+        for tile, got in zip(grid.tiles, tiles):
+            region = resample(plain.read(tile), tile.extent, plain.downsample, tile.size)
+            np.testing.assert_array_equal(got, _colour_map(region), err_msg=f"tile {tile.index}")
+        assert tilewise.cached == 0
+        if factor is not None:
+            columns, rows = slide.native_tiles().tile_grid(grid.level)
+            assert tilewise.decoded == columns * rows  # each stored tile decoded (and shrunk, mapped) once

@@ -17,7 +17,7 @@ from algorithm.engine import (
     load_torchscript,
 )
 from algorithm.engine.pool import THREAD_PREFIX
-from algorithm.engine.run import resample_on_device
+from algorithm.engine.run import resample_on_device, torch_threads
 from algorithm.errors import SlideError
 from algorithm.models import SegmenterConfig, load_detector
 from algorithm.normalise import slide_normaliser
@@ -199,3 +199,28 @@ def test_detection_model_keeps_only_scores_above_its_minimum() -> None:
     model = DetectionModel(Fixed(), min_score=0.05)
     found = model.to_host(model.postprocess(model.forward(torch.zeros(3, 3, 8, 8))))
     assert found.tile.tolist() == [0, 1, 2] and np.allclose(found.centres, [[2, 2]] * 3)
+
+
+def test_torch_runs_single_threaded_only_while_the_cpu_readers_fill_a_batch(blob_slide: Path) -> None:
+    before = torch.get_num_threads()
+    seen: list[int] = []
+
+    class Watch(Echo):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.get_num_threads())
+            return super().forward(x)
+
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 8)
+
+        def transform(pixels: np.ndarray) -> np.ndarray:
+            seen.append(-torch.get_num_threads())  # in a reader, during the burst
+            return pixels
+
+        list(TileRun(slide, grid, Watch(), "cpu", transform, EngineOptions(batch_size=4, workers=2)))
+    assert torch.get_num_threads() == before
+    assert {n for n in seen if n < 0} == {-1} and {n for n in seen if n > 0} == {before}
+    with pytest.raises(RuntimeError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("restored even so")
+    assert torch.get_num_threads() == before
