@@ -21,6 +21,17 @@ from algorithm.engine.run import BatchResult, EngineOptions, TileRun, TileTransf
 from algorithm.engine.stats import EngineStats
 
 __all__ = [
-    "TileRun", "EngineOptions", "EngineStats", "BatchResult", "TileTransform", "TileModel", "DetectionModel",
-    "ProbabilityModel", "HostDetections", "TileDetections", "BatchedRetinaNet", "load_torchscript", "available_cpus",
+    "TileRun",
+    "EngineOptions",
+    "EngineStats",
+    "BatchResult",
+    "TileTransform",
+    "TileModel",
+    "DetectionModel",
+    "ProbabilityModel",
+    "HostDetections",
+    "TileDetections",
+    "BatchedRetinaNet",
+    "load_torchscript",
+    "available_cpus",
 ]

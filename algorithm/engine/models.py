@@ -36,11 +36,19 @@ from algorithm.errors import ConfigError
 
 @runtime_checkable
 class TileModel(Protocol):
-    def forward(self, tiles: torch.Tensor) -> Any: ...
+    """What the engine runs: three steps, so that the device can be kept busy between them."""
 
-    def postprocess(self, raw: Any) -> Any: ...
+    def forward(self, tiles: torch.Tensor) -> Any:
+        """The network on a batch ``(N, 3, H, W)`` float in [0, 1] on the device (under autocast on CUDA)."""
+        ...
 
-    def to_host(self, output: Any) -> Any: ...
+    def postprocess(self, raw: Any) -> Any:
+        """``forward``'s output turned into results, still on the device (batched: no per-tile loop)."""
+        ...
+
+    def to_host(self, output: Any) -> Any:
+        """Results copied to the host (numpy), in the batch's tile order; called one batch later on CUDA."""
+        ...
 
 
 @dataclass
@@ -54,6 +62,7 @@ class HostDetections:
 
     @property
     def centres(self) -> NDArray[np.float64]:
+        """Box centres ``(n, 2)`` (x, y) in tile pixels."""
         b = self.boxes
         return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1).astype(np.float64)
 
@@ -76,11 +85,13 @@ class DetectionModel:
         self.min_score = float(min_score)
 
     def forward(self, tiles: torch.Tensor) -> Any:
+        """Raw outputs: a torchvision RetinaNet's heads only (decoded for the whole batch in ``postprocess``)."""
         if isinstance(self.module, BatchedRetinaNet):
             return self.module.head_outputs(tiles)
         return self.module(tiles)
 
     def postprocess(self, raw: Any) -> TileDetections:
+        """Boxes, scores and labels of the whole batch, at or above ``min_score``."""
         if isinstance(self.module, BatchedRetinaNet):
             found = self.module.postprocess(raw)
         elif isinstance(raw, TileDetections):
@@ -88,11 +99,14 @@ class DetectionModel:
         elif isinstance(raw, (list, tuple)):
             found = detections_from_dicts(raw)
         else:
-            raise ConfigError(f"a detection model must return TileDetections or a list of dicts, got {type(raw).__name__}")
+            raise ConfigError(
+                f"a detection model must return TileDetections or a list of dicts, got {type(raw).__name__}"
+            )
         keep = found.scores >= self.min_score
         return TileDetections(found.boxes[keep], found.scores[keep], found.labels[keep], found.tile[keep])
 
     def to_host(self, output: TileDetections) -> HostDetections:
+        """The batch's detections as numpy, with the tile each belongs to."""
         return HostDetections(
             boxes=output.boxes.float().cpu().numpy(),
             scores=output.scores.float().cpu().numpy().astype(np.float64),
@@ -110,16 +124,23 @@ class ProbabilityModel:
     Host output: ``(N, h, w)`` float32.
     """
 
-    def __init__(self, module: torch.nn.Module, size: tuple[int, int] | None = None,
-                 activation: str | None = "sigmoid", channel: int = 0) -> None:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        size: tuple[int, int] | None = None,
+        activation: str | None = "sigmoid",
+        channel: int = 0,
+    ) -> None:
         if activation not in ("sigmoid", "softmax", None):
             raise ConfigError(f"activation must be sigmoid, softmax or None, got {activation!r}")
         self.module, self.size, self.activation, self.channel = module, size, activation, channel
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        """The module's maps (logits or probabilities, per its ``activation``)."""
         return self.module(tiles)
 
     def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        """Probabilities of ``channel``, area-pooled to ``size`` on the device: ``(N, h, w)`` float32."""
         x = raw.float()
         if x.ndim == 3:
             x = x[:, None]
@@ -133,6 +154,7 @@ class ProbabilityModel:
         return x[:, 0]
 
     def to_host(self, output: torch.Tensor) -> NDArray[np.float32]:
+        """The pooled maps as float32 numpy."""
         return output.cpu().numpy().astype(np.float32, copy=False)
 
 
@@ -143,5 +165,6 @@ def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = 
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location=torch.device(device))
     except (RuntimeError, ValueError, OSError) as exc:
-        raise ConfigError(f"{path}: not a TorchScript model file ({str(exc).splitlines()[0] if str(exc) else exc})") from exc
+        why = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise ConfigError(f"{path}: not a TorchScript model file ({why})") from exc
     return module.eval()

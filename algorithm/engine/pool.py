@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -33,8 +33,9 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int,
-                ahead: bool = True) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int, window: int, ahead: bool = True
+) -> Generator[R, None, None]:
     """``fn`` over ``items`` on ``workers`` threads, at most ``window`` in flight, results in order.
 
     ``ahead``: keep the window full while the consumer works (read-ahead); False: work in bursts

@@ -134,8 +134,9 @@ class RegionReader:
             return self.slide.read_region((tile.x, tile.y), self.level, (w, h))
         out = np.full((h, w, 3), WHITE, dtype=np.uint8)
         if x1 > x0 and y1 > y0:
-            self.native.read_region(self.level, x0, y0, x1 - x0, y1 - y0, tile=self._take,
-                                    out=out[y0 - y : y1 - y, x0 - x : x1 - x])
+            self.native.read_region(
+                self.level, x0, y0, x1 - x0, y1 - y0, tile=self._take, out=out[y0 - y : y1 - y, x0 - x : x1 - x]
+            )
         return out
 
     def read_tile(self, tile: Tile) -> NDArray[np.uint8]:
@@ -157,8 +158,9 @@ class RegionReader:
             tx, ty = column * tw, row * th
             xa, xb = max(x, tx), min(x + w * k, tx + tw)  # all multiples of k
             ya, yb = max(y, ty), min(y + h * k, ty + th)
-            out[(ya - y) // k : (yb - y) // k, (xa - x) // k : (xb - x) // k] = \
-                stored[(ya - ty) // k : (yb - ty) // k, (xa - tx) // k : (xb - tx) // k]
+            out[(ya - y) // k : (yb - y) // k, (xa - x) // k : (xb - x) // k] = stored[
+                (ya - ty) // k : (yb - ty) // k, (xa - tx) // k : (xb - tx) // k
+            ]
         return out
 
     def _glass(self) -> NDArray[np.uint8]:

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,6 +64,7 @@ class TileDetections:
 
     @classmethod
     def empty(cls, device: torch.device | str = "cpu") -> TileDetections:
+        """No detections (a batch where nothing passes the score threshold)."""
         return cls(
             boxes=torch.zeros((0, 4), dtype=torch.float32, device=device),
             scores=torch.zeros((0,), dtype=torch.float32, device=device),
@@ -71,11 +73,13 @@ class TileDetections:
         )
 
     def to(self, device: torch.device | str) -> TileDetections:
+        """The same detections on ``device``."""
         return TileDetections(
             self.boxes.to(device), self.scores.to(device), self.labels.to(device), self.tile.to(device)
         )
 
     def cpu(self) -> TileDetections:
+        """The same detections on the host."""
         return self.to("cpu")
 
     def numpy(self) -> dict[str, np.ndarray]:
@@ -141,8 +145,12 @@ class BatchedRetinaNet(nn.Module):
                 return images
             size, recompute = None, True
         return F.interpolate(
-            images, size=size, scale_factor=scale, mode="bilinear",
-            recompute_scale_factor=recompute, align_corners=False,
+            images,
+            size=size,
+            scale_factor=scale,
+            mode="bilinear",
+            recompute_scale_factor=recompute,
+            align_corners=False,
         )
 
     def _prepare(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -244,8 +252,11 @@ class BatchedRetinaNet(nn.Module):
         boxes = boxes[keep]
         if raw.image_size != raw.original_size:  # back to the input tiles' pixels, as transform.postprocess
             (h, w), (oh, ow) = raw.image_size, raw.original_size
-            ratio = [torch.tensor(o, dtype=torch.float32, device=boxes.device)
-                     / torch.tensor(s, dtype=torch.float32, device=boxes.device) for o, s in ((ow, w), (oh, h))]
+            ratio = [
+                torch.tensor(o, dtype=torch.float32, device=boxes.device)
+                / torch.tensor(s, dtype=torch.float32, device=boxes.device)
+                for o, s in ((ow, w), (oh, h))
+            ]
             boxes = boxes * torch.stack((ratio[0], ratio[1], ratio[0], ratio[1]))
         return TileDetections(boxes=boxes, scores=scores[keep], labels=labels[keep], tile=tile[keep])
 

@@ -51,6 +51,8 @@ DEFAULT_BATCH = {"cpu": 8, "cuda": 64}
 
 @dataclass(frozen=True)
 class EngineOptions:
+    """How a run uses the machine; the defaults suit both the CPU and CUDA."""
+
     batch_size: int | None = None  # None: 8 on the CPU, 64 on CUDA
     workers: int | None = None  # reader threads; None: the CPUs this process may use
     prefetch: int = 2  # batches read ahead
@@ -58,6 +60,7 @@ class EngineOptions:
     on_device: bool | None = None  # resample and normalise on the model's device; None: on CUDA only
 
     def batch_for(self, device: torch.device) -> int:
+        """The batch size on ``device``: the option when given, else the device's default."""
         return self.batch_size or DEFAULT_BATCH.get(device.type, 8)
 
 

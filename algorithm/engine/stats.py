@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 
 @dataclass
@@ -32,6 +32,7 @@ class EngineStats:
     _nested: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     def add(self, name: str, seconds: float) -> None:
+        """Add ``seconds`` to the counter ``name`` (thread-safe: workers time themselves)."""
         with self._lock:
             setattr(self, name, getattr(self, name) + seconds)
 
@@ -51,19 +52,37 @@ class EngineStats:
 
     @property
     def tiles_per_second(self) -> float:
+        """Tiles through the whole run per second of wall time."""
         return self.tiles / self.seconds if self.seconds > 0 else 0.0
 
     def split(self) -> dict[str, float]:
-        return {"setup": self.setup, "read": self.read, "normalise": self.normalise, "model": self.model,
-                "post": self.post, "waited": self.waited}
+        """Seconds per stage, in pipeline order."""
+        return {
+            "setup": self.setup,
+            "read": self.read,
+            "normalise": self.normalise,
+            "model": self.model,
+            "post": self.post,
+            "waited": self.waited,
+        }
 
     def line(self) -> str:
         """One line for the job's summary: throughput and where the time went."""
         parts = ", ".join(f"{name} {value:.1f} s" for name, value in self.split().items() if value >= 0.05)
-        return (f"{self.tiles} tiles in {self.seconds:.1f} s, {self.tiles_per_second:.0f} tiles/s on {self.device} "
-                f"({self.workers} readers, batch {self.batch_size}; {parts or 'all under 0.05 s'})")
+        return (
+            f"{self.tiles} tiles in {self.seconds:.1f} s, {self.tiles_per_second:.0f} tiles/s on {self.device} "
+            f"({self.workers} readers, batch {self.batch_size}; {parts or 'all under 0.05 s'})"
+        )
 
     def to_dict(self) -> dict[str, float | int | str]:
-        return {"device": self.device, "workers": self.workers, "batch_size": self.batch_size, "tiles": self.tiles,
-                "seconds": self.seconds, "tiles_per_second": self.tiles_per_second, "decoded": self.decoded,
-                **self.split()}
+        """Every figure, for JSON (benchmarks, job summaries)."""
+        return {
+            "device": self.device,
+            "workers": self.workers,
+            "batch_size": self.batch_size,
+            "tiles": self.tiles,
+            "seconds": self.seconds,
+            "tiles_per_second": self.tiles_per_second,
+            "decoded": self.decoded,
+            **self.split(),
+        }

@@ -13,7 +13,8 @@ and inputs are never modified. Maths follow StainTools 2.1.2 (see the modules).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from algorithm.errors import ConfigError
 from algorithm.stain.augment import StainAugmentor
@@ -67,7 +68,10 @@ def _method_name(method: str) -> str:
     return name
 
 
-def _build(cls: type, what: str, kw: dict[str, Any]) -> Any:
+T = TypeVar("T")
+
+
+def _build(cls: Callable[..., T], what: str, kw: dict[str, Any]) -> T:
     try:
         return cls(**kw)
     except TypeError as e:  # unknown keyword: a configuration mistake

@@ -109,10 +109,12 @@ class Normaliser(ABC):
 
     @property
     def is_fitted(self) -> bool:
+        """Whether a target is set (``fit`` called or loaded)."""
         return self.target is not None
 
     @property
     def has_source(self) -> bool:
+        """Whether the source is fixed (``fit_source``): then the map is the same for every pixel's colour."""
         return self.source is not None
 
     def params(self) -> dict[str, Any]:
@@ -151,6 +153,7 @@ class Normaliser(ABC):
         return batch.wrap(self._apply_per_image(batch))
 
     def __call__(self, images: ImageLike) -> ImageLike:
+        """Same as :meth:`transform`: a normaliser is a tile transform."""
         return self.transform(images)
 
     def fixed_map(self, device: torch.device | str = "cpu") -> PixelMap:
@@ -188,6 +191,8 @@ class Normaliser(ABC):
         return self.fixed_map(batch.device)(batch.pixels)
 
     def _apply_per_image(self, batch: ImageBatch) -> torch.Tensor:
+        assert self.target is not None  # checked by the caller (transform)
+        target = self.target
         out = torch.empty_like(batch.pixels)
         step = batch.pixels_per_image
         for i, img in enumerate(batch.images()):
@@ -197,5 +202,5 @@ class Normaliser(ABC):
             except StainFitError:
                 part.copy_(img)  # cannot be fitted (no tissue, one colour): unchanged
                 continue
-            part.copy_(self._make_map(source, self.target, batch.device)(img))
+            part.copy_(self._make_map(source, target, batch.device)(img))
         return out

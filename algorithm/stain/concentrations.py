@@ -113,7 +113,7 @@ def get_concentrations(
     numpy in (float64) gives numpy out; torch keeps its dtype and device.
     """
     is_numpy = not isinstance(od, torch.Tensor)
-    od_t = torch.as_tensor(np.asarray(od, dtype=np.float64)) if is_numpy else od
+    od_t = od if isinstance(od, torch.Tensor) else torch.as_tensor(np.asarray(od, dtype=np.float64))
     m = torch.as_tensor(stain_matrix, dtype=od_t.dtype, device=od_t.device)
     if m.shape != (2, 3):
         raise ValueError(f"stain matrix must be 2 x 3 (H, E rows), got {tuple(m.shape)}")

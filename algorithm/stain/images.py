@@ -15,13 +15,13 @@ and never written.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Union
 
 import numpy as np
 import torch
 
-ImageLike = Union[np.ndarray, torch.Tensor]
+ImageLike = np.ndarray | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,12 @@ class ImageBatch:
 
     @property
     def device(self) -> torch.device:
+        """The pixels' device."""
         return self.pixels.device
 
     @property
     def pixels_per_image(self) -> int:
+        """Pixels of each image in the batch (all the same size)."""
         return self.pixels.shape[0] // max(self.n_images, 1)
 
     def images(self) -> Iterator[torch.Tensor]:
@@ -62,10 +64,9 @@ def as_image_batch(images: ImageLike) -> ImageBatch:
         raise TypeError(f"expected uint8 RGB, got dtype {images.dtype}")
     shape = tuple(images.shape)
     if len(shape) not in (2, 3, 4) or shape[-1] != 3:
-        raise ValueError(
-            f"expected uint8 RGB shaped (H, W, 3), (N, H, W, 3) or (P, 3) with channels last, got {shape}"
-        )
-    if is_numpy:
+        raise ValueError(f"expected uint8 RGB shaped (H, W, 3), (N, H, W, 3) or (P, 3) with channels last, got {shape}")
+    t: torch.Tensor
+    if isinstance(images, np.ndarray):
         with warnings.catch_warnings():
             # Read-only arrays are fine: nothing here writes to the input.
             warnings.filterwarnings("ignore", message=".*not writable.*")

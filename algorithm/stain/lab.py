@@ -9,7 +9,7 @@ runtime. Functions work on ``(P, 3)`` pixels on any device.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ _EPS = 0.008856
 _KAPPA = 903.3
 
 
-@lru_cache(maxsize=None)
+@cache
 def _linear_table() -> np.ndarray:
     v = np.arange(256, dtype=np.float64) / 255.0
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
@@ -37,7 +37,7 @@ def _consts(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return _consts_for(str(device))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _consts_for(device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     lin = torch.as_tensor(_linear_table(), dtype=torch.float32, device=device)
     m = torch.as_tensor(_RGB2XYZ / _WHITE[:, None], dtype=torch.float32, device=device)

@@ -28,6 +28,7 @@ class LuminosityMap(PixelMap):
         self.gain = 255.0 / float(p)
 
     def apply(self, px: torch.Tensor) -> torch.Tensor:
+        """L* scaled so that the percentile becomes white; a and b kept."""
         lab = rgb_to_lab8(px)
         lab[:, 0] = (lab[:, 0] * self.gain).clamp_(0.0, 255.0).floor_()
         return lab8_to_rgb(lab)

@@ -94,11 +94,13 @@ class StainMap(PixelMap):
         self.rows = torch.as_tensor(scaled, dtype=torch.float32, device=device)
 
     def apply(self, px: torch.Tensor) -> torch.Tensor:
+        """Correlations by table, exact two-stain lasso, rendered with the target stains."""
         b1, b2 = correlations(px, self.tables)
         a1, a2 = self.solve.solve_pair(b1, b2)
         return render(a1, a2, self.rows)
 
     def apply_block(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
+        """Whole red ramps by broadcasting (the full-table build); other blocks as :meth:`apply`."""
         if start % 256 or stop % 256:
             return super().apply_block(start, stop, device)
         # A block of whole red ramps: correlations by broadcasting, no gathers;
@@ -202,18 +204,22 @@ class StainNormaliser(Normaliser):
 
     @property
     def stain_matrix_target(self) -> np.ndarray | None:
+        """The target's stain matrix ``(2, 3)`` (H, E), or None before ``fit``."""
         return None if self.target is None else self.target[0]
 
     @property
     def max_concentrations_target(self) -> np.ndarray | None:
+        """The target's 99th-percentile concentrations ``(2,)``, or None before ``fit``."""
         return None if self.target is None else self.target[1]
 
     @property
     def stain_matrix_source(self) -> np.ndarray | None:
+        """The slide's (source) stain matrix, or None before ``fit_source``."""
         return None if self.source is None else self.source[0]
 
     @property
     def max_concentrations_source(self) -> np.ndarray | None:
+        """The slide's 99th-percentile concentrations, or None before ``fit_source``."""
         return None if self.source is None else self.source[1]
 
 

@@ -13,7 +13,7 @@ RGB, channels last) and return the same kind.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from typing import TypeVar
 
 import numpy as np
@@ -30,7 +30,7 @@ _LAB_KAPPA = 903.3
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _od_table() -> np.ndarray:
     """OD of each 8-bit intensity (float64, 256 entries)."""
     v = np.arange(256, dtype=np.float64)
@@ -69,7 +69,7 @@ def od_to_rgb(od: ArrayT) -> ArrayT:
     return np.clip(I0 * np.exp(-np.maximum(od, 0.0)), 0.0, I0).astype(np.uint8)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _luminance_tables() -> np.ndarray:
     """(3, 256) table: each channel's contribution to linear luminance Y."""
     v = np.arange(256, dtype=np.float64) / 255.0

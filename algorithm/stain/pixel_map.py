@@ -19,11 +19,10 @@ from __future__ import annotations
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
 import numpy as np
 import torch
@@ -179,6 +178,7 @@ class LookupTable:
         return x[:, 0] | (x[:, 1] << 8) | (x[:, 2] << 16)
 
     def __call__(self, px: torch.Tensor) -> torch.Tensor:
+        """Map ``(P, 3)`` uint8 pixels through the table (numpy gathers on the CPU, index_select elsewhere)."""
         if px.device.type == "cpu":  # numpy all the way: strided index read, take, strided store (no OpenMP)
             table = self.table.numpy()
             return _gather_words(px, lambda idx: np.take(table, idx))
@@ -212,6 +212,7 @@ class MemoTable:
 
     @property
     def filled(self) -> int:
+        """Colours computed so far."""
         return int(np.count_nonzero(self.table != self.MISSING))
 
     def _words(self, idx: NDArray[np.int32]) -> NDArray[np.int32]:
@@ -227,6 +228,7 @@ class MemoTable:
         return words
 
     def __call__(self, px: torch.Tensor) -> torch.Tensor:
+        """Map ``(P, 3)`` uint8 CPU pixels, computing the colours not seen before."""
         if px.device.type != "cpu":
             raise ValueError("the memoised colour table runs on the CPU; map device tensors directly")
         return _gather_words(px.contiguous(), self._words)
@@ -264,7 +266,7 @@ def _store_words(out: torch.Tensor, words: torch.Tensor) -> None:
     o[n - 1] = w[n - 1 :].view(np.uint8)[:3]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _overlapping_store_works() -> bool:
     """Check once that numpy stores overlapping strided words in order (else use the safe copy)."""
     rng = np.random.default_rng(0)

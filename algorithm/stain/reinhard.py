@@ -39,6 +39,7 @@ class ReinhardMap(PixelMap):
         self.bias = torch.as_tensor(bias, dtype=torch.float32, device=device)
 
     def apply(self, px: torch.Tensor) -> torch.Tensor:
+        """Each Lab channel scaled and shifted to the target statistics (8-bit Lab, as StainTools)."""
         lab = rgb_to_lab8(px).mul_(self.gain).add_(self.bias)
         return lab8_to_rgb(lab.clamp_(0.0, 255.0).floor_())
 

@@ -14,6 +14,8 @@ DEFAULT_N_PIXELS = 200_000
 
 
 class HasMask(Protocol):
+    """Anything with a boolean ``mask`` (a TissueMask), so sampling needs no import of the tissue package."""
+
     mask: np.ndarray
 
 

@@ -10,19 +10,25 @@ level the model reads keeps the statistics of the pixels being normalised.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from algorithm.stain.base import Normaliser
 from algorithm.stain.errors import StainFitError
 from algorithm.stain.sampling import DEFAULT_N_PIXELS
 
+if TYPE_CHECKING:  # for annotations only: the stain package does not depend on slides and masks
+    from algorithm.slide.base import SlideReader
+    from algorithm.tissue.mask import TissueMask
+
 DEFAULT_N_TILES = 32
 DEFAULT_TILE_SIZE = 256
 
 
 def sample_slide_pixels(
-    slide,
-    mask,
+    slide: SlideReader,
+    mask: TissueMask,
     n_pixels: int = DEFAULT_N_PIXELS,
     seed: int = 0,
     level: int = 0,
@@ -66,8 +72,8 @@ def sample_slide_pixels(
 
 def fit_to_slide(
     normaliser: Normaliser,
-    slide,
-    mask=None,
+    slide: SlideReader,
+    mask: TissueMask | None = None,
     n_pixels: int = DEFAULT_N_PIXELS,
     seed: int = 0,
     level: int = 0,
@@ -92,10 +98,8 @@ def fit_to_slide(
         raise StainFitError(f"{name}: {e} ({len(pixels)} pixels sampled in the tissue mask)") from e
 
 
-def _pair(downsample) -> tuple[float, float]:
-    if np.ndim(downsample) == 0:
-        return float(downsample), float(downsample)
-    sx, sy = downsample
+def _pair(downsample: float | tuple[float, float]) -> tuple[float, float]:
+    sx, sy = np.broadcast_to(np.asarray(downsample, dtype=np.float64), (2,))  # a number: the same for x and y
     return float(sx), float(sy)
 
 
@@ -112,4 +116,3 @@ def _tile_mask(
     ok_c = (cols >= 0) & (cols < w)
     out = mask[np.ix_(np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1))]
     return out & ok_r[:, None] & ok_c[None, :]
-

@@ -114,7 +114,7 @@ def sparse_nmf_dictionary(
     x = torch.as_tensor(np.ascontiguousarray(od.T, dtype=np.float64))  # (3, N): contiguous rows
     d = torch.as_tensor(np.array(init, dtype=np.float64) if init is not None else _initial_dictionary(od, rng))
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned: the iterations taken)
         d_old = d.clone()
         ata, xta = _code_statistics(x, d, regularizer, chunk)
         for _ in range(update_passes):

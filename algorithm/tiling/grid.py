@@ -10,6 +10,7 @@ are dropped; a slide without tissue gives an empty grid.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,8 @@ class Tile:
 
 @dataclass(frozen=True)
 class TileGrid:
+    """The tiles a model sees, in row-major order, and how they were laid."""
+
     tiles: tuple[Tile, ...]
     tile_size: int
     overlap: int
@@ -53,7 +56,7 @@ class TileGrid:
         """Pixels delivered for the whole grid (what a per-pixel transform will process)."""
         return sum(t.size[0] * t.size[1] for t in self.tiles)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tile]:
         return iter(self.tiles)
 
 
@@ -107,7 +110,7 @@ def tile_grid(
         fractions = np.ones(len(origins))
     tiles = tuple(
         Tile(index=i, x=x, y=y, extent=(extent, extent), size=(tile_size, tile_size), tissue=float(f))
-        for i, ((x, y), f) in enumerate(zip(origins, fractions))
+        for i, ((x, y), f) in enumerate(zip(origins, fractions, strict=True))
         if mask is None or f >= min_tissue
     )
     return TileGrid(
@@ -116,7 +119,11 @@ def tile_grid(
 
 
 def tissue_grid(
-    slide: SlideReader, tile_size: int, mpp: float, overlap: int, mask: TissueMask | None = None,
+    slide: SlideReader,
+    tile_size: int,
+    mpp: float,
+    overlap: int,
+    mask: TissueMask | None = None,
     min_tissue: float = 0.05,
 ) -> TileGrid:
     """A model's grid: ``tile_size`` tiles at ``mpp``, only where there is tissue (mask made if not given)."""

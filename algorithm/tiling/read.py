@@ -36,7 +36,7 @@ def resample(
         if k & (k - 1) == 0 and pixels.shape[1] == k * size[0] and pixels.shape[0] == k * size[1]:
             return reduce_box(pixels, k)
     method = Image.Resampling.BOX if pixels.shape[1] > size[0] else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(pixels).resize(tuple(size), method, box=(0.0, 0.0, w, h)))
+    return np.asarray(Image.fromarray(pixels).resize((size[0], size[1]), method, box=(0.0, 0.0, w, h)))
 
 
 def reduce_box(pixels: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:

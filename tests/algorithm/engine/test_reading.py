@@ -14,8 +14,7 @@ from tests.conftest import blob_image, write_pyramid_tiff
 
 
 def _slide(tmp_path: Path) -> Path:
-    return write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1000, 700, seed=3), mpp=0.25, tile=64,
-                              compression="jpeg")
+    return write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1000, 700, seed=3), mpp=0.25, tile=64, compression="jpeg")
 
 
 def test_native_regions_equal_the_readers_and_each_stored_tile_is_decoded_once(tmp_path: Path) -> None:
@@ -25,7 +24,7 @@ def test_native_regions_equal_the_readers_and_each_stored_tile_is_decoded_once(t
         assert reader.native is not None and reader.concurrent
         with ThreadPoolExecutor(4) as pool:
             regions = list(pool.map(reader.read, grid.tiles))
-        for tile, region in zip(grid.tiles, regions):
+        for tile, region in zip(grid.tiles, regions, strict=False):
             w, h = region.shape[1], region.shape[0]
             np.testing.assert_array_equal(region, slide.read_region((tile.x, tile.y), grid.level, (w, h)))
         columns, rows = slide.native_tiles().tile_grid(grid.level)
@@ -37,8 +36,9 @@ def test_formats_without_stored_tiles_read_through_the_reader(tmp_path: Path) ->
     import tifffile
 
     path = tmp_path / "stripped.tif"
-    tifffile.imwrite(path, blob_image(300, 200), photometric="rgb", resolution=(1e4 / 0.5, 1e4 / 0.5),
-                     resolutionunit="CENTIMETER")
+    tifffile.imwrite(
+        path, blob_image(300, 200), photometric="rgb", resolution=(1e4 / 0.5, 1e4 / 0.5), resolutionunit="CENTIMETER"
+    )
     with open_slide(path) as slide:
         grid = tile_grid(slide, 64, 8)
         reader = RegionReader(slide, grid)
@@ -61,8 +61,9 @@ def _colour_map(pixels: np.ndarray) -> np.ndarray:
 def test_tiles_cut_from_shrunk_mapped_stored_tiles_equal_each_region_read_and_resampled(
     tmp_path: Path, levels: int, mpp: float, factor: int | None
 ) -> None:
-    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1002, 706, seed=5), mpp=0.25, tile=64,
-                              levels=levels, compression="jpeg")
+    path = write_pyramid_tiff(
+        tmp_path / "s.tiff", blob_image(1002, 706, seed=5), mpp=0.25, tile=64, levels=levels, compression="jpeg"
+    )
     with open_slide(path) as slide:
         grid = tile_grid(slide, 40, 8, mpp=mpp)  # overlapping tiles, the last ones past the slide's edge
         tilewise = RegionReader(slide, grid, _colour_map)
@@ -70,7 +71,7 @@ def test_tiles_cut_from_shrunk_mapped_stored_tiles_equal_each_region_read_and_re
         assert tilewise.factor == factor
         with ThreadPoolExecutor(3) as pool:
             tiles = list(pool.map(tilewise.read_tile, grid.tiles))
-        for tile, got in zip(grid.tiles, tiles):
+        for tile, got in zip(grid.tiles, tiles, strict=False):
             region = resample(plain.read(tile), tile.extent, plain.downsample, tile.size)
             np.testing.assert_array_equal(got, _colour_map(region), err_msg=f"tile {tile.index}")
         assert tilewise.cached == 0

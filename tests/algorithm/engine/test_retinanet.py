@@ -33,8 +33,10 @@ def _tiles(shared_data: Path, count: int, size: int = 256) -> torch.Tensor:
     image = np.asarray(Image.open(shared_data / "he" / "tiatoolbox-target.png").convert("RGB"))
     per_row = image.shape[1] // size
     assert count <= per_row * (image.shape[0] // size)
-    tiles = [image[(i // per_row) * size : (i // per_row + 1) * size, (i % per_row) * size : (i % per_row + 1) * size]
-             for i in range(count)]
+    tiles = [
+        image[(i // per_row) * size : (i // per_row + 1) * size, (i % per_row) * size : (i % per_row + 1) * size]
+        for i in range(count)
+    ]
     return torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2).float().div(255).contiguous()
 
 
@@ -236,11 +238,13 @@ def test_torchvision_detections_adapter() -> None:
         out = []
         for i, _ in enumerate(images):
             k = i + 1 if i != 1 else 0  # tile 1 finds nothing
-            out.append({
-                "boxes": torch.full((k, 4), float(i)),
-                "scores": torch.full((k,), 0.5, dtype=torch.float16),
-                "labels": torch.ones(k, dtype=torch.int32),
-            })
+            out.append(
+                {
+                    "boxes": torch.full((k, 4), float(i)),
+                    "scores": torch.full((k,), 0.5, dtype=torch.float16),
+                    "labels": torch.ones(k, dtype=torch.int32),
+                }
+            )
         return out
 
     det = torchvision_detections(detector, torch.rand(3, 3, 8, 8))

@@ -54,8 +54,7 @@ def _threads() -> list[str]:
 
 @pytest.fixture()
 def blob_slide(tmp_path: Path) -> Path:
-    return write_pyramid_tiff(tmp_path / "s.tiff", blob_image(900, 700, seed=5), mpp=0.25, tile=64,
-                              compression="jpeg")
+    return write_pyramid_tiff(tmp_path / "s.tiff", blob_image(900, 700, seed=5), mpp=0.25, tile=64, compression="jpeg")
 
 
 def test_batches_come_in_grid_order_with_the_tiles_read_resampled_and_transformed(blob_slide: Path) -> None:
@@ -66,7 +65,7 @@ def test_batches_come_in_grid_order_with_the_tiles_read_resampled_and_transforme
         assert [t for r in results for t in r.tiles] == list(grid.tiles)
         assert [len(r.tiles) for r in results][:-1] == [5] * (len(results) - 1)
         pixels = np.concatenate([r.output for r in results])
-        for tile, got in zip(grid.tiles, pixels):
+        for tile, got in zip(grid.tiles, pixels, strict=False):
             np.testing.assert_array_equal(got, 255 - read_tile(slide, grid, tile))
     assert run.stats.tiles == len(grid) and run.stats.tiles_per_second > 0
     assert "tiles/s" in run.stats.line()
@@ -102,7 +101,7 @@ def test_the_device_path_on_the_cpu_gives_the_same_detections(synthetic_slide) -
             found[on_device] = detect_slide(slide, model, config, options, "cpu", stain, grid).candidates
     host, device = found[False], found[True]
     strong = host.scores >= 0.3
-    for point, score in zip(host.points[strong], host.scores[strong]):
+    for point, score in zip(host.points[strong], host.scores[strong], strict=False):
         distance = np.linalg.norm(device.points - point, axis=1)
         nearest = int(np.argmin(distance))
         assert distance[nearest] * 0.25 <= 0.5  # within 0.5 um
@@ -118,8 +117,9 @@ def test_device_resampling_matches_pillows_box_filter() -> None:
 
 
 def test_a_tile_that_cannot_be_read_mid_slide_stops_everything(tmp_path: Path) -> None:
-    path = write_pyramid_tiff(tmp_path / "broken.tiff", blob_image(1024, 1024, seed=2), mpp=0.5, tile=64,
-                              compression="jpeg")
+    path = write_pyramid_tiff(
+        tmp_path / "broken.tiff", blob_image(1024, 1024, seed=2), mpp=0.5, tile=64, compression="jpeg"
+    )
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         offset = page.dataoffsets[len(page.dataoffsets) // 2]
@@ -152,8 +152,10 @@ def test_a_participants_own_detector_plugs_in(blob_slide: Path) -> None:
             where = tiles.sum(1).flatten(1).argmin(1)
             y, x = (where // w).float(), (where % w).float()
             boxes = torch.stack([x - 4, y - 4, x + 4, y + 4], 1)
-            return [{"boxes": boxes[i : i + 1], "scores": torch.ones(1), "labels": torch.ones(1, dtype=torch.int64)}
-                    for i in range(n)]
+            return [
+                {"boxes": boxes[i : i + 1], "scores": torch.ones(1), "labels": torch.ones(1, dtype=torch.int64)}
+                for i in range(n)
+            ]
 
     config = type("Config", (), {"tile_size": 64, "mpp": 0.5})()
     with open_slide(blob_slide) as slide:

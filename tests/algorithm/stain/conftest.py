@@ -61,7 +61,7 @@ def tiles_of(img: np.ndarray, size: int = 128, n: int = 4, seed: int = 0) -> np.
     h, w = img.shape[:2]
     ys = rng.integers(0, h - size, n)
     xs = rng.integers(0, w - size, n)
-    return np.stack([img[y : y + size, x : x + size] for y, x in zip(ys, xs)])
+    return np.stack([img[y : y + size, x : x + size] for y, x in zip(ys, xs, strict=False)])
 
 
 @pytest.fixture(scope="session")

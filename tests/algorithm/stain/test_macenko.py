@@ -14,7 +14,7 @@ staintools = pytest.importorskip("staintools")
 
 def test_matrix_matches_staintools(he_images):
     worst = 0.0
-    for name, img in he_images.items():
+    for img in he_images.values():
         before = img.copy()
         ours = MacenkoExtractor().get_stain_matrix(img)
         ref = staintools.MacenkoStainExtractor.get_stain_matrix(img.copy())

@@ -52,7 +52,9 @@ def test_fit_to_synthetic_slide_recovers_the_scanner(synthetic_slide):
             norm = get_normaliser(method).fit(slide.read_region((512, 512), 0, (512, 512)))
             fit_to_slide(norm, slide, mask, n_pixels=100_000)
             angles = [angle_between_deg(norm.stain_matrix_source[i], true[i]) for i in range(2)]
-            print(f"{method}: slide matrix vs scanner {config.scanner}'s H, E: {angles[0]:.1f}, {angles[1]:.1f} degrees")
+            print(
+                f"{method}: slide matrix vs scanner {config.scanner}'s H, E: {angles[0]:.1f}, {angles[1]:.1f} degrees"
+            )
             # Measured (32 tiles): Macenko 1.2 / 6.0, Vahadane 0.9 / 4.0 degrees. JPEG chroma
             # subsampling and the tinted glass (I0 != 255) pull faint-eosin directions off E.
             assert angles[0] < 3 and angles[1] < 10, angles

@@ -20,7 +20,7 @@ def test_starts_cover_the_axis_flush_with_the_edge() -> None:
     for length in range(513, 3000, 97):
         starts = _starts(length, 512, 448)
         assert starts[-1] + 512 == length
-        assert all(b - a <= 448 for a, b in zip(starts, starts[1:]))
+        assert all(b - a <= 448 for a, b in zip(starts, starts[1:], strict=False))
 
 
 @pytest.fixture()

@@ -30,8 +30,9 @@ def test_resample_takes_the_numpy_filter_only_for_whole_regions_shrunk_by_a_powe
     rng = np.random.default_rng(0)
     region = rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)
     # whole region, factor 2: numpy; a box inside the region, factor 3, enlarging: Pillow
-    np.testing.assert_array_equal(resample(region[:256, :256], (512, 512), 2.0, (128, 128)),
-                                  _pillow_box(region[:256, :256], (128, 128)))
+    np.testing.assert_array_equal(
+        resample(region[:256, :256], (512, 512), 2.0, (128, 128)), _pillow_box(region[:256, :256], (128, 128))
+    )
     expected = np.asarray(Image.fromarray(region).resize((100, 100), Image.Resampling.BOX, box=(0, 0, 299.5, 299.5)))
     np.testing.assert_array_equal(resample(region, (599, 599), 2.0, (100, 100)), expected)
     np.testing.assert_array_equal(resample(region[:99, :99], (297, 297), 1.0, (99, 99)), region[:99, :99])
