@@ -204,11 +204,12 @@ class MemoTable:
     CPU only (numpy).
     """
 
-    MISSING = -1  # a filled entry is [r, g, b, 0] read as int32: never negative
+    MISSING = 0  # a filled entry is [r, g, b, 1] read as int32: never 0 (the 1 is never stored in pixels)
 
     def __init__(self, pixel_map: PixelMap):
         self.pixel_map = pixel_map
-        self.table = np.full(N_COLOURS, self.MISSING, dtype=np.int32)
+        # zeros: the OS hands out zeroed pages as they are first touched, so the 64 MiB cost nothing up front
+        self.table = np.zeros(N_COLOURS, dtype=np.int32)
 
     @property
     def filled(self) -> int:
@@ -221,7 +222,7 @@ class MemoTable:
         if missing.any():
             colours = np.unique(idx[missing])
             rgb = np.stack((colours & 255, (colours >> 8) & 255, colours >> 16), axis=1).astype(np.uint8)
-            mapped = np.zeros((len(colours), 4), np.uint8)
+            mapped = np.ones((len(colours), 4), np.uint8)
             mapped[:, :3] = self.pixel_map(torch.from_numpy(rgb)).numpy()
             self.table[colours] = mapped.view(np.int32).reshape(-1)
             words[missing] = np.take(self.table, idx[missing])
