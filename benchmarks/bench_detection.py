@@ -38,9 +38,11 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     print("\n2-3. memory and work per tissue tile (python -m algorithm, one process each)")
     rows = []
-    for label, path in (("small", synthetic(args.cache, args.small, 502)),
-                        ("large", synthetic(args.cache, args.large, 503)),
-                        ("glass", synthetic(args.cache, args.small, 504, glass=True))):
+    for label, path in (
+        ("small", synthetic(args.cache, args.small, 502)),
+        ("large", synthetic(args.cache, args.large, 503)),
+        ("glass", synthetic(args.cache, args.small, 504, glass=True)),
+    ):
         rss, seconds, summary = run_job(path, args.model.parent, "--task", "midog")
         with open_slide(path) as slide:
             w, h = slide.dimensions

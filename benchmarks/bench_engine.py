@@ -31,6 +31,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid  # noqa: E402
-from algorithm.engine import DetectionModel, EngineOptions, ProbabilityModel, TileRun  # noqa: E402
+from algorithm.engine import (  # noqa: E402
+    DetectionModel,
+    EngineOptions,
+    EngineStats,
+    ProbabilityModel,
+    TileRun,
+    TileTransform,
+)
 from algorithm.models import load_detector, load_segmenter  # noqa: E402
 from algorithm.normalise import slide_normaliser  # noqa: E402
 from algorithm.segmentation import SegmentationOptions, segment_slide, segmentation_grid  # noqa: E402
@@ -94,38 +102,46 @@ def model_only(model, batches: list[torch.Tensor], device: torch.device, amp: bo
     return time.perf_counter() - start
 
 
-def measure(kind: str, slide_path: Path, models: Path, device: torch.device, engine: EngineOptions,
-            repeat: int = 1) -> dict:
+def measure(
+    kind: str, slide_path: Path, models: Path, device: torch.device, engine: EngineOptions, repeat: int = 1
+) -> dict:
     with open_slide(slide_path) as slide:
         start = time.perf_counter()
         mask = tissue_mask(slide)
         t_mask = time.perf_counter() - start
+        tile_model: DetectionModel | ProbabilityModel
+        # the job's own call for this kind, given a stain transform; returns the engine's statistics
+        run_slide: Callable[[TileTransform | None], EngineStats]
         if kind == "detection":
-            model, config, checkpoint = load_detector(models / "detector.pt", device)
-            options = DetectionOptions(engine=engine)
-            grid = detection_grid(slide, config, options, mask)
-            tile_model = DetectionModel(model, options.candidate_threshold)
-        else:
-            model, config, checkpoint = load_segmenter(models / "segmenter.pt", device)
-            options = SegmentationOptions(engine=engine)
-            grid = segmentation_grid(slide, config, options, mask)
-            stitcher = HeatmapStitcher(slide.dimensions, grid.scale * options.heatmap_factor)
-            tile_model = ProbabilityModel(model, size=stitcher.tile_size(grid.tiles[0]))
+            detector, det_config, checkpoint = load_detector(models / "detector.pt", device)
+            det_options = DetectionOptions(engine=engine)
+            grid = detection_grid(slide, det_config, det_options, mask)
+            tile_model = DetectionModel(detector, det_options.candidate_threshold)
 
-        def fitted():
+            def run_slide(stain: TileTransform | None) -> EngineStats:
+                return detect_slide(slide, detector, det_config, det_options, device, stain, grid).engine
+        else:
+            segmenter, seg_config, checkpoint = load_segmenter(models / "segmenter.pt", device)
+            seg_options = SegmentationOptions(engine=engine)
+            grid = segmentation_grid(slide, seg_config, seg_options, mask)
+            stitcher = HeatmapStitcher(slide.dimensions, grid.scale * seg_options.heatmap_factor)
+            tile_model = ProbabilityModel(segmenter, size=stitcher.tile_size(grid.tiles[0]))
+
+            def run_slide(stain: TileTransform | None) -> EngineStats:
+                return segment_slide(slide, segmenter, seg_config, seg_options, device, stain, mask, grid).engine
+
+        def fitted() -> TileTransform | None:
+            # The Normaliser itself, not a wrapper: the engine takes its fixed-map fast path for it.
             return slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
 
-        def end_to_end():
+        def end_to_end() -> tuple[float, EngineStats]:
             """One job-like run with a freshly fitted normaliser (its colour table fills inside)."""
             stain = fitted()
             sync(device)
             start = time.perf_counter()
-            if kind == "detection":
-                found = detect_slide(slide, model, config, options, device, stain, grid)
-            else:
-                found = segment_slide(slide, model, config, options, device, stain, mask, grid)
+            stats = run_slide(stain)
             sync(device)
-            return time.perf_counter() - start, found.engine
+            return time.perf_counter() - start, stats
 
         start = time.perf_counter()
         stain = fitted()
@@ -146,13 +162,21 @@ def measure(kind: str, slide_path: Path, models: Path, device: torch.device, eng
     end_to_end_s, model_seconds = statistics.median(e2e_runs), statistics.median(model_runs)
     n = len(grid)
     return {
-        "kind": kind, "tiles": n, "batch_size": stats.batch_size, "workers": stats.workers,
-        "end_to_end_s": end_to_end_s, "model_only_s": model_seconds, "producer_only_s": producer,
-        "end_to_end_tiles_per_s": n / end_to_end_s, "model_only_tiles_per_s": n / model_seconds,
-        "producer_only_tiles_per_s": n / producer, "ratio": end_to_end_s / model_seconds,
+        "kind": kind,
+        "tiles": n,
+        "batch_size": stats.batch_size,
+        "workers": stats.workers,
+        "end_to_end_s": end_to_end_s,
+        "model_only_s": model_seconds,
+        "producer_only_s": producer,
+        "end_to_end_tiles_per_s": n / end_to_end_s,
+        "model_only_tiles_per_s": n / model_seconds,
+        "producer_only_tiles_per_s": n / producer,
+        "ratio": end_to_end_s / model_seconds,
         "ratio_without_setup": (end_to_end_s - stats.setup) / model_seconds,
-        "ratios_per_repeat": [e / m for e, m in zip(e2e_runs, model_runs)],
-        "split": stats.split(), "decoded_stored_tiles": stats.decoded,
+        "ratios_per_repeat": [e / m for e, m in zip(e2e_runs, model_runs, strict=True)],
+        "split": stats.split(),
+        "decoded_stored_tiles": stats.decoded,
         "slide_setup": {"tissue_mask_s": t_mask, "stain_fit_s": t_fit},
     }
 
@@ -177,8 +201,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="default: the engine's choice for the device")
     parser.add_argument("--workers", type=int, help="reader threads (default: the usable cores)")
     parser.add_argument("--only", choices=("detection", "segmentation"))
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="end-to-end and model-only runs, alternated; medians reported (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="end-to-end and model-only runs, alternated; medians reported (default 3)"
+    )
     parser.add_argument("--models", type=Path, default=ROOT / "models")
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--json", type=Path, help="write the figures here too")
@@ -197,20 +222,27 @@ def main() -> None:
         r = measure(kind, slide, args.models, device, engine, args.repeat)
         results.append(r)
         split = ", ".join(f"{k} {v:.2f}" for k, v in r["split"].items())
-        print(f"\n{kind}: {r['tiles']} tiles, batch {r['batch_size']}, {r['workers']} readers, "
-              f"{r['decoded_stored_tiles']} stored tiles decoded")
+        print(
+            f"\n{kind}: {r['tiles']} tiles, batch {r['batch_size']}, {r['workers']} readers, "
+            f"{r['decoded_stored_tiles']} stored tiles decoded"
+        )
         print(f"  producer-only {r['producer_only_tiles_per_s']:8.0f} tiles/s  ({r['producer_only_s']:.2f} s)")
         print(f"  model-only    {r['model_only_tiles_per_s']:8.0f} tiles/s  ({r['model_only_s']:.2f} s)")
         print(f"  end-to-end    {r['end_to_end_tiles_per_s']:8.0f} tiles/s  ({r['end_to_end_s']:.2f} s)")
         per_repeat = ", ".join(f"{x:.3f}" for x in r["ratios_per_repeat"])
-        print(f"  end-to-end / model-only = {r['ratio']:.3f} (medians; aim <= 1.05 on the CPU); "
-              f"without the engine's set-up {r['ratio_without_setup']:.3f}; each repeat {per_repeat}")
+        print(
+            f"  end-to-end / model-only = {r['ratio']:.3f} (medians; aim <= 1.05 on the CPU); "
+            f"without the engine's set-up {r['ratio_without_setup']:.3f}; each repeat {per_repeat}"
+        )
         print(f"  engine split (s): {split}")
-        print(f"  per-slide set-up before the engine: tissue mask {r['slide_setup']['tissue_mask_s']:.2f} s, "
-              f"stain fit {r['slide_setup']['stain_fit_s']:.2f} s")
+        print(
+            f"  per-slide set-up before the engine: tissue mask {r['slide_setup']['tissue_mask_s']:.2f} s, "
+            f"stain fit {r['slide_setup']['stain_fit_s']:.2f} s"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"slide": slide.name, "device": name, "cores": cores, "results": results},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"slide": slide.name, "device": name, "cores": cores, "results": results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -35,19 +35,39 @@ def build(root: Path, n_cases: int, n_points: int, seed: int = 0) -> None:
         near = gt[: n_points * 3 // 4] + rng.normal(0, 0.004, (n_points * 3 // 4, 2))
         xy = np.clip(np.concatenate([near, rng.uniform(0, size, (n_points - len(near), 2))]), 0, size)
         prob = rng.uniform(0, 1, n_points)
-        points = [{"point": [x, y, 0], "probability": p, "name": "mitotic figure" if p >= 0.5 else "non-mitotic figure"}
-                  for (x, y), p in zip(xy.tolist(), prob.tolist())]
+        points = [
+            {"point": [x, y, 0], "probability": p, "name": "mitotic figure" if p >= 0.5 else "non-mitotic figure"}
+            for (x, y), p in zip(xy.tolist(), prob.tolist(), strict=True)
+        ]
         pk = f"job-{i:05d}"
         out = root / "input" / pk / "output"
         out.mkdir(parents=True)
         (out / "mitotic-figures.json").write_text(json.dumps({"type": "Multiple points", "points": points}))
-        jobs.append({
-            "pk": pk, "status": "Succeeded",
-            "inputs": [{"image": {"name": image}, "file": None, "value": None,
-                        "interface": {"slug": "histopathology-region-of-interest-cropout", "relative_path": "images/roi"}}],
-            "outputs": [{"image": None, "file": "https://example/mitotic-figures.json", "value": None,
-                         "interface": {"slug": "mitotic-figures", "relative_path": "mitotic-figures.json"}}],
-        })
+        jobs.append(
+            {
+                "pk": pk,
+                "status": "Succeeded",
+                "inputs": [
+                    {
+                        "image": {"name": image},
+                        "file": None,
+                        "value": None,
+                        "interface": {
+                            "slug": "histopathology-region-of-interest-cropout",
+                            "relative_path": "images/roi",
+                        },
+                    }
+                ],
+                "outputs": [
+                    {
+                        "image": None,
+                        "file": "https://example/mitotic-figures.json",
+                        "value": None,
+                        "interface": {"slug": "mitotic-figures", "relative_path": "mitotic-figures.json"},
+                    }
+                ],
+            }
+        )
     (root / "ground_truth").mkdir()
     (root / "ground_truth" / "points.json").write_text(json.dumps(truth))
     (root / "input" / "predictions.json").write_text(json.dumps(jobs))
@@ -59,18 +79,31 @@ def run(n_cases: int, n_points: int) -> None:
         t0 = time.perf_counter()
         build(root, n_cases, n_points)
         t1 = time.perf_counter()
-        rc = main(["--input", str(root / "input"), "--ground-truth", str(root / "ground_truth"),
-                   "--output", str(root / "output"), "--quiet"])
+        rc = main(
+            [
+                "--input",
+                str(root / "input"),
+                "--ground-truth",
+                str(root / "ground_truth"),
+                "--output",
+                str(root / "output"),
+                "--quiet",
+            ]
+        )
         t2 = time.perf_counter()
         if rc != 0:
             raise SystemExit(f"evaluation failed (exit {rc})")
         agg = json.loads((root / "output" / "metrics.json").read_text())["aggregates"]["detection"]
     elapsed = t2 - t1
     print(f"inputs: {n_cases} cases x {n_points} truth + {n_points} candidate points (built in {t1 - t0:.2f} s)")
-    print(f"evaluation: {elapsed:.2f} s end to end ({n_cases / elapsed:.0f} cases/s, "
-          f"{1000 * elapsed / n_cases:.2f} ms per case)")
-    print(f"f1_score={agg['f1_score']:.4f} average_precision={agg['average_precision']:.4f} "
-          f"froc={agg['froc']['score']:.4f}")
+    print(
+        f"evaluation: {elapsed:.2f} s end to end ({n_cases / elapsed:.0f} cases/s, "
+        f"{1000 * elapsed / n_cases:.2f} ms per case)"
+    )
+    print(
+        f"f1_score={agg['f1_score']:.4f} average_precision={agg['average_precision']:.4f} "
+        f"froc={agg['froc']['score']:.4f}"
+    )
 
 
 if __name__ == "__main__":

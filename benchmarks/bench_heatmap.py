@@ -50,20 +50,30 @@ def breakdown(slide_path: Path, models: Path, batch_size: int) -> None:
     with open_slide(slide_path) as slide:
         mask, t_mask = timed(tissue_mask, slide)
         grid = segmentation_grid(slide, config, options, mask)
-        transform, t_stain = timed(slide_normaliser, checkpoint.get("stain"), slide, mask, grid.level,
-                                   pixels=grid.pixels)
+        transform, t_stain = timed(
+            slide_normaliser, checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels
+        )
         found, t_tiles = timed(segment_slide, slide, model, config, options, "cpu", transform, mask, grid)
     features, t_features = timed(heatmap_features, found.heatmap, slide_model.features)
     prediction, t_predict = timed(slide_model.predict, features)
     total = t_mask + t_stain + t_tiles + t_features + t_predict
     heatmap = found.heatmap
-    print(f"\n3. one slide, {slide_path.name}: {len(grid)} tiles, heatmap {heatmap.shape[1]}x{heatmap.shape[0]} px "
-          f"({(heatmap.probability.nbytes + heatmap.tissue.nbytes) / 1e6:.1f} MB with its tissue mask)")
-    for name, seconds in (("tissue mask", t_mask), ("stain fit", t_stain), ("tiles -> heatmap", t_tiles),
-                          (f"{len(features)} features", t_features), ("slide models", t_predict)):
+    print(
+        f"\n3. one slide, {slide_path.name}: {len(grid)} tiles, heatmap {heatmap.shape[1]}x{heatmap.shape[0]} px "
+        f"({(heatmap.probability.nbytes + heatmap.tissue.nbytes) / 1e6:.1f} MB with its tissue mask)"
+    )
+    for name, seconds in (
+        ("tissue mask", t_mask),
+        ("stain fit", t_stain),
+        ("tiles -> heatmap", t_tiles),
+        (f"{len(features)} features", t_features),
+        ("slide models", t_predict),
+    ):
         print(f"   {name:18s} {seconds:8.2f} s  {100 * seconds / total:5.1f} %")
-    print(f"   before the model (mask + stain): {100 * (t_mask + t_stain) / total:.1f} % of {total:.1f} s; "
-          f"tumour probability {prediction.tumour_probability:.3f}, major axis {prediction.major_axis_um:.0f} um")
+    print(
+        f"   before the model (mask + stain): {100 * (t_mask + t_stain) / total:.1f} % of {total:.1f} s; "
+        f"tumour probability {prediction.tumour_probability:.3f}, major axis {prediction.major_axis_um:.0f} um"
+    )
 
 
 def main() -> None:
@@ -78,8 +88,10 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     print("\n2. memory (python -m algorithm --task help, one process each)")
     rows = []
-    for label, path in (("small", synthetic(args.cache, args.small, 502)),
-                        ("large", synthetic(args.cache, args.large, 503))):
+    for label, path in (
+        ("small", synthetic(args.cache, args.small, 502)),
+        ("large", synthetic(args.cache, args.large, 503)),
+    ):
         rss, seconds, summary = run_job(path, args.models, "--task", "help")
         rows.append(rss)
         print(f"   {label:5s}: peak RSS {rss:7.0f} MB, {seconds:7.1f} s  [{summary}]")

@@ -15,6 +15,7 @@ are what to quote (the 2-core machine is shared, absolute numbers drift).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -99,14 +100,16 @@ def main() -> None:
     tiles = crops(source_imgs, args.tiles)
     slide_pixels = sample_tissue_pixels(np.concatenate([i.reshape(-1, 3) for i in source_imgs]), None, 200_000, 0)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(tiles)} tiles of {TILE}x{TILE}, "
-          f"batches of {args.batch}, StainTools on {args.staintools_tiles} tiles per method")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(tiles)} tiles of {TILE}x{TILE}, "
+        f"batches of {args.batch}, StainTools on {args.staintools_tiles} tiles per method"
+    )
     rows = []
     for method in args.methods.split(","):
         norm = get_normaliser(method).fit(target)
-        t_fit, _ = timed(lambda: norm.fit_source(slide_pixels))
+        t_fit, _ = timed(functools.partial(norm.fit_source, slide_pixels))
         norm.use_lut = True
-        t_lut, _ = timed(lambda: norm.lookup_table("cpu"))
+        t_lut, _ = timed(functools.partial(norm.lookup_table, "cpu"))
         lut_rate = throughput(norm, tiles, args.batch, args.rounds)
         norm.use_lut = False
         direct_rate = throughput(norm, tiles[: max(args.batch, len(tiles) // 4)], args.batch, 1)
@@ -116,12 +119,20 @@ def main() -> None:
         slide_ratio = 10_000 / st_rate / slide_s
         rows.append((method, t_fit, t_lut, lut_rate, direct_rate, st_rate, lut_rate / st_rate, slide_ratio))
 
-    head = ("method", "fit_source s", "table s", "ours tiles/s", "direct tiles/s", "StainTools tiles/s",
-            "ratio", "10k-tile slide ratio")
+    head = (
+        "method",
+        "fit_source s",
+        "table s",
+        "ours tiles/s",
+        "direct tiles/s",
+        "StainTools tiles/s",
+        "ratio",
+        "10k-tile slide ratio",
+    )
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
-    for m, f, l, r, d, s, ratio, slide in rows:
-        print(f"{m} | {f:.2f} | {l:.2f} | {r:,.0f} | {d:,.0f} | {s:.2f} | {ratio:,.0f}x | {slide:,.0f}x")
+    for m, f, lut, r, d, s, ratio, slide in rows:
+        print(f"{m} | {f:.2f} | {lut:.2f} | {r:,.0f} | {d:,.0f} | {s:.2f} | {ratio:,.0f}x | {slide:,.0f}x")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def synthetic(cache: Path, size: int, seed: int, glass: bool = False) -> Path:
             from training.synth.pyramid import TiffOptions, write_pyramid
 
             white = np.full((1, 1, 3), 242, np.uint8)
-            write_pyramid(path, size, size, 0.25, lambda x, y, w, h, d: np.broadcast_to(white, (h, w, 3)).copy(),
-                          TiffOptions())
+            write_pyramid(
+                path, size, size, 0.25, lambda x, y, w, h, d: np.broadcast_to(white, (h, w, 3)).copy(), TiffOptions()
+            )
         else:
             generate_slide(config, cache, name=name)
     return path
@@ -50,9 +51,26 @@ def run_job(slide: Path, model_dir: Path, *args: str) -> tuple[float, float, str
     """Peak RSS (MB), wall seconds and last log line of one ``python -m algorithm`` process."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _CHILD, "--input", str(slide), "--output", out,
-                               "--model-dir", str(model_dir), "--device", "cpu", *args],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                "--input",
+                str(slide),
+                "--output",
+                out,
+                "--model-dir",
+                str(model_dir),
+                "--device",
+                "cpu",
+                *args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         seconds = time.perf_counter() - start
     err = proc.stderr.strip().splitlines()
     if proc.returncode != 0:

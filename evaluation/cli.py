@@ -61,19 +61,41 @@ def _default_ground_truth() -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser; its help is the container's documentation (``--help``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m evaluation", description=DESCRIPTION, epilog=EPILOG,
+        prog="python -m evaluation",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, metavar="DIR",
-                        help="folder with predictions.json and the jobs' outputs (default: %(default)s)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, metavar="DIR",
-                        help=f"folder to write {METRICS_FILE} into (default: %(default)s)")
-    parser.add_argument("--ground-truth", type=Path, default=None, metavar="DIR",
-                        help="ground-truth folder (default: " + " if present, else ".join(map(str, GROUND_TRUTH_DIRS)) + ")")
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
-                        help="task config JSON (default: config.json in the ground-truth folder, "
-                             "else MIDOG-style detection defaults)")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        default=DEFAULT_INPUT,
+        metavar="DIR",
+        help="folder with predictions.json and the jobs' outputs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        metavar="DIR",
+        help=f"folder to write {METRICS_FILE} into (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ground-truth",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="ground-truth folder (default: " + " if present, else ".join(map(str, GROUND_TRUTH_DIRS)) + ")",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="task config JSON (default: config.json in the ground-truth folder, else MIDOG-style detection defaults)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -81,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the evaluation; 0 when metrics.json was written, 1 with one line on stderr when not.
+
+    Every EvaluationError ends here, so a failed evaluation never leaves a partial metrics.json.
+    """
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:

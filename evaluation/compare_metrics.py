@@ -27,8 +27,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def compare(expected: Any, actual: Any, rtol: float = 1e-6, atol: float = 1e-9,
-            ignore: frozenset[str] = frozenset(), path: str = "") -> list[str]:
+def compare(
+    expected: Any,
+    actual: Any,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    ignore: frozenset[str] = frozenset(),
+    path: str = "",
+) -> list[str]:
     """Every difference between ``expected`` and ``actual``, as ``"path: message"`` lines."""
     if path in ignore:
         return []
@@ -56,7 +62,7 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-6, atol: float = 1e-9,
         if len(expected) != len(actual):
             return [f"{where}: expected a list of {len(expected)} items, got {len(actual)}"]
         out = []
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             out.extend(compare(e, a, rtol, atol, ignore, f"{path}.{i}" if path else str(i)))
         return out
     if type(expected) is type(actual) and expected == actual:
@@ -65,13 +71,19 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-6, atol: float = 1e-9,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Compare two metrics.json files; 0 when they agree within the tolerances, 1 listing the differences."""
     parser = argparse.ArgumentParser(description="Compare two metrics.json files with a numeric tolerance.")
     parser.add_argument("expected")
     parser.add_argument("actual")
     parser.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default: %(default)s)")
     parser.add_argument("--atol", type=float, default=1e-9, help="absolute tolerance (default: %(default)s)")
-    parser.add_argument("--ignore", action="append", default=[], metavar="PATH",
-                        help="dotted path to skip, e.g. aggregates.evaluation_version (repeatable)")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="dotted path to skip, e.g. aggregates.evaluation_version (repeatable)",
+    )
     args = parser.parse_args(argv)
     docs = []
     for label, name in (("expected", args.expected), ("actual", args.actual)):

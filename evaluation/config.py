@@ -11,9 +11,12 @@ keys are errors so a typo cannot silently fall back to a default::
       "detection": {"socket": "mitotic-figures", "radius_mm": 0.0075, "threshold": null},
       "classification": {"socket": "tumour-likelihood", "threshold": 0.5},
       "segmentation": {"socket": "nuclei-segmentation"},
-      "major_axis": {"socket": "tumour-major-axis", "tolerance": 0.05, "unit": "mm"}
+      "major_axis": {"socket": "tumour-major-axis", "tolerance": 0.05}
     }
 
+Each dataclass checks its own values when it is built (``__post_init__``), whether from
+JSON or in Python, so no config object exists that the metrics cannot use; building from
+JSON (:meth:`_Section.from_json`) adds the unknown-key check and the key path to messages.
 See ``evaluation/README.md`` for every key.
 """
 
@@ -21,20 +24,112 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from evaluation.errors import EvaluationError
 from evaluation.files import read_json
+from evaluation.sockets import MILLIMETRES_PER_UNIT, MITOTIC_FIGURES, SOCKETS, TUMOUR_LIKELIHOOD, TUMOUR_MAJOR_AXIS
 
 METRIC_NAMES = ("detection", "classification", "segmentation", "major_axis")
-LENGTH_UNITS = {"mm": 1.0, "um": 1e-3}  # millimetres per unit
 CONFIG_FILE_NAME = "config.json"
 
 
+class ConfigValueError(EvaluationError):
+    """One config value is wrong; ``key`` is its path (``detection.radius_mm``), None for the whole config.
+
+    A section names only its own key; the section's name and the file are prefixed on the way up.
+    """
+
+    def __init__(self, key: str | None, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+    def under(self, where: str) -> ConfigValueError:
+        """The same problem with ``where`` (a section's name) in front of the key."""
+        return ConfigValueError(f"{where}.{self.key}" if self.key else where, self.problem)
+
+
+def unknown_keys_error(raw: dict[str, Any], known: Iterable[str], where: str) -> ConfigValueError | None:
+    """The error for keys of ``raw`` not in ``known`` (None when there are none).
+
+    The one message for every unknown key, at the top level and in each section.
+    """
+    names = list(known)
+    unknown = sorted(set(raw) - set(names))
+    if not unknown:
+        return None
+    return ConfigValueError(where or None, f"unknown key(s) {unknown}; known keys: {sorted(names)}")
+
+
+def _number(
+    value: Any, key: str, *, low: float | None = None, high: float | None = None, low_open: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigValueError(key, f"expected a finite number, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ConfigValueError(key, f"must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigValueError(key, f"must be <= {high}, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigValueError(key, f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigValueError(key, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    # a tuple in Python, a list in JSON
+    if not isinstance(value, list | tuple):
+        raise ConfigValueError(key, f"expected a list of strings, got {value!r}")
+    return tuple(_string(v, f"{key}[{i}]") for i, v in enumerate(value))
+
+
+class _Section:
+    """What every config dataclass shares: building from JSON, setting checked values.
+
+    Subclasses are frozen dataclasses whose ``__post_init__`` checks each field and stores
+    the checked (normalised) value with :meth:`_set`.
+    """
+
+    # Set by @dataclass on each subclass; declared so that dataclasses.fields(cls) type-checks.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @classmethod
+    def from_json(cls, raw: Any, where: str) -> Self:
+        """Build from a decoded JSON object; ``where`` is its key path for messages."""
+        if not isinstance(raw, dict):
+            raise ConfigValueError(where or None, f"expected a JSON object, got {type(raw).__name__}")
+        unknown = unknown_keys_error(raw, (f.name for f in dataclasses.fields(cls)), where)
+        if unknown is not None:
+            raise unknown
+        try:
+            return cls(**cls._prepare(raw))
+        except ConfigValueError as exc:
+            raise (exc.under(where) if where else exc) from None
+
+    @classmethod
+    def _prepare(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's arguments from the JSON object's (keys already checked)."""
+        return raw
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)  # the dataclasses are frozen; this is __post_init__'s normalising
+
+
 @dataclass(frozen=True)
-class DetectionConfig:
+class DetectionConfig(_Section):
     """Point detection (MIDOG).
 
     ``threshold`` None is MIDOG's rule: the point's ``name`` alone decides what
@@ -42,7 +137,7 @@ class DetectionConfig:
     points). A number additionally requires ``probability >= threshold``.
     """
 
-    socket: str = "mitotic-figures"
+    socket: str = MITOTIC_FIGURES.slug
     radius_mm: float = 0.0075
     positive_name: str = "mitotic figure"
     negative_names: tuple[str, ...] = ("non-mitotic figure",)
@@ -52,38 +147,108 @@ class DetectionConfig:
     max_coordinate_mm: float = 100.0
     froc_fp_rates: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
+    def __post_init__(self) -> None:
+        self._set("socket", _string(self.socket, "socket"))
+        self._set("radius_mm", _number(self.radius_mm, "radius_mm", low=0.0, low_open=True))
+        self._set("positive_name", _string(self.positive_name, "positive_name"))
+        self._set("negative_names", _strings(self.negative_names, "negative_names"))
+        if self.threshold is not None:
+            self._set("threshold", _number(self.threshold, "threshold", low=0.0, high=1.0))
+        self._set("max_coordinate_mm", _number(self.max_coordinate_mm, "max_coordinate_mm", low=0.0, low_open=True))
+        rates = self.froc_fp_rates
+        if not isinstance(rates, list | tuple) or not rates:
+            raise ConfigValueError("froc_fp_rates", f"expected a non-empty list of numbers, got {rates!r}")
+        self._set(
+            "froc_fp_rates",
+            tuple(_number(r, f"froc_fp_rates[{i}]", low=0.0, low_open=True) for i, r in enumerate(rates)),
+        )
+        if self.positive_name in self.negative_names:
+            raise ConfigValueError("negative_names", f"positive_name {self.positive_name!r} is also listed here")
+
 
 @dataclass(frozen=True)
-class ClassificationConfig:
+class ClassificationConfig(_Section):
     """Slide classification from a likelihood in [0, 1] (HeLP tumour, HER2 positive)."""
 
-    socket: str = "tumour-likelihood"
+    socket: str = TUMOUR_LIKELIHOOD.slug
     threshold: float = 0.5
     bootstrap_samples: int = 1000
     confidence_level: float = 0.95
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self._set("socket", _string(self.socket, "socket"))
+        self._set("threshold", _number(self.threshold, "threshold", low=0.0, high=1.0))
+        self._set("bootstrap_samples", _count(self.bootstrap_samples, "bootstrap_samples"))
+        level = _number(self.confidence_level, "confidence_level", low=0.0, high=1.0, low_open=True)
+        if level >= 1.0:
+            raise ConfigValueError("confidence_level", f"must be < 1, got {self.confidence_level!r}")
+        self._set("confidence_level", level)
+        self._set("seed", _count(self.seed, "seed"))
+
 
 @dataclass(frozen=True)
-class SegmentationConfig:
+class SegmentationConfig(_Section):
     """Binary segmentation masks; float masks are foreground where ``value >= threshold``."""
 
     socket: str = "nuclei-segmentation"
     threshold: float = 0.5
 
+    def __post_init__(self) -> None:
+        self._set("socket", _string(self.socket, "socket"))
+        self._set("threshold", _number(self.threshold, "threshold", low=0.0, high=1.0))
+
 
 @dataclass(frozen=True)
-class MajorAxisConfig:
-    """Major-axis length (HeLP); correct within ``tolerance`` relative error. ``unit``: what the
-    algorithm writes, "mm" or "um" (the kit's algorithm writes micrometres); truth is always in mm."""
+class MajorAxisConfig(_Section):
+    """Major-axis length (HeLP); correct within ``tolerance`` relative error. Truth is always in mm.
 
-    socket: str = "tumour-major-axis"
+    ``unit`` is the unit of the algorithm's number. Left out (or null), it is the unit in the
+    socket's definition (``evaluation/sockets.py``, the algorithm's own file), so the evaluation
+    reads the kit's ``tumour-major-axis`` in the micrometres the algorithm writes; a socket the
+    kit does not define needs it given. Once built, ``unit`` is always ``"mm"`` or ``"um"``.
+    """
+
+    socket: str = TUMOUR_MAJOR_AXIS.slug
     tolerance: float = 0.05
-    unit: str = "mm"
+    unit: str = ""  # "": the socket's unit; resolved when built
+
+    def __post_init__(self) -> None:
+        socket = _string(self.socket, "socket")
+        self._set("socket", socket)
+        self._set("tolerance", _number(self.tolerance, "tolerance", low=0.0))
+        units = sorted(MILLIMETRES_PER_UNIT)
+        if not self.unit:  # "" (Python) or null (JSON)
+            known = SOCKETS.get(socket)
+            if known is None or known.unit is None:
+                raise ConfigValueError(
+                    "unit", f"socket {socket!r} has no unit in the kit's socket definitions; give one of {units}"
+                )
+            self._set("unit", known.unit)
+        elif self.unit not in MILLIMETRES_PER_UNIT:
+            raise ConfigValueError("unit", f"expected one of {units}, got {self.unit!r}")
+
+    @property
+    def millimetres_per_unit(self) -> float:
+        """The factor from the algorithm's number to millimetres."""
+        return MILLIMETRES_PER_UNIT[self.unit]
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "detection": DetectionConfig,
+    "classification": ClassificationConfig,
+    "segmentation": SegmentationConfig,
+    "major_axis": MajorAxisConfig,
+}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(_Section):
+    """The whole task config: the metrics to compute and one section of parameters per metric.
+
+    Sections of metrics not in ``metrics`` keep their defaults and are not scored.
+    """
+
     metrics: tuple[str, ...] = ("detection",)
     # Input socket slug whose image name identifies the case; None: the job's only image input.
     case_input: str | None = None
@@ -94,85 +259,32 @@ class Config:
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     major_axis: MajorAxisConfig = field(default_factory=MajorAxisConfig)
 
+    def __post_init__(self) -> None:
+        metrics = _strings(self.metrics, "metrics")
+        if not metrics or len(set(metrics)) != len(metrics) or any(m not in METRIC_NAMES for m in metrics):
+            raise ConfigValueError("metrics", f"expected distinct names from {list(METRIC_NAMES)}, got {list(metrics)}")
+        self._set("metrics", metrics)
+        if self.case_input is not None:
+            self._set("case_input", _string(self.case_input, "case_input"))
+        self._set("ignore_outputs", _strings(self.ignore_outputs, "ignore_outputs"))
+        for name, section in SECTIONS.items():
+            if not isinstance(getattr(self, name), section):
+                raise ConfigValueError(name, f"expected a {section.__name__}, got {getattr(self, name)!r}")
+        sockets = list(self.sockets().values())
+        if len(set(sockets)) != len(sockets):
+            raise ConfigValueError(None, f"two metrics read the same output socket: {self.sockets()}")
+        clash = sorted(set(sockets) & set(self.ignore_outputs))
+        if clash:
+            raise ConfigValueError("ignore_outputs", f"lists socket(s) {clash} that a metric scores")
+
+    @classmethod
+    def _prepare(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        # The sections are objects of their own: built, and their keys checked, each under its name.
+        return {key: SECTIONS[key].from_json(value, key) if key in SECTIONS else value for key, value in raw.items()}
+
     def sockets(self) -> dict[str, str]:
         """Output socket slug of each enabled metric, in ``metrics`` order."""
         return {name: getattr(self, name).socket for name in self.metrics}
-
-
-def _fail(where: str, message: str) -> EvaluationError:
-    return EvaluationError(f"{where}: {message}" if where else message)
-
-
-def _number(value: Any, where: str, *, low: float | None = None, high: float | None = None,
-            low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _fail(where, f"expected a finite number, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise _fail(where, f"must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise _fail(where, f"must be <= {high}, got {value!r}")
-    return float(value)
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(where, f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise _fail(where, f"expected a list of strings, got {value!r}")
-    return tuple(_string(v, f"{where}[{i}]") for i, v in enumerate(value))
-
-
-def _convert(cls: type, raw: Any, where: str) -> Any:
-    """Build a section dataclass from a JSON object, checking each key's type."""
-    if not isinstance(raw, dict):
-        raise _fail(where, f"expected an object, got {type(raw).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise _fail(where, f"unknown key(s) {unknown}; known keys: {sorted(known)}")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        w = f"{where}.{key}"
-        if key == "socket":
-            values[key] = _string(value, w)
-        elif key == "radius_mm":
-            values[key] = _number(value, w, low=0.0, low_open=True)
-        elif key == "max_coordinate_mm":
-            values[key] = _number(value, w, low=0.0, low_open=True)
-        elif key == "positive_name":
-            values[key] = _string(value, w)
-        elif key == "negative_names":
-            values[key] = _strings(value, w)
-        elif key == "threshold" and cls is DetectionConfig:
-            values[key] = None if value is None else _number(value, w, low=0.0, high=1.0)
-        elif key == "threshold":
-            values[key] = _number(value, w, low=0.0, high=1.0)
-        elif key == "froc_fp_rates":
-            rates = value if isinstance(value, list) and value else None
-            if rates is None:
-                raise _fail(w, f"expected a non-empty list of numbers, got {value!r}")
-            values[key] = tuple(_number(v, f"{w}[{i}]", low=0.0, low_open=True) for i, v in enumerate(rates))
-        elif key == "bootstrap_samples" or key == "seed":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _fail(w, f"expected a non-negative integer, got {value!r}")
-            values[key] = value
-        elif key == "confidence_level":
-            values[key] = _number(value, w, low=0.0, high=1.0, low_open=True)
-            if values[key] >= 1.0:
-                raise _fail(w, f"must be < 1, got {value!r}")
-        elif key == "tolerance":
-            values[key] = _number(value, w, low=0.0)
-        elif key == "unit":
-            if value not in LENGTH_UNITS:
-                raise _fail(w, f"expected one of {list(LENGTH_UNITS)}, got {value!r}")
-            values[key] = value
-        else:  # pragma: no cover - every field is handled above
-            raise _fail(w, "unhandled key")
-    return cls(**values)
 
 
 def parse_config(raw: Any, source: str = "config") -> Config:
@@ -182,48 +294,9 @@ def parse_config(raw: Any, source: str = "config") -> Config:
     ``config.json: detection.radius_mm: must be > 0.0, got 0``.
     """
     try:
-        return _parse(raw)
+        return Config.from_json(raw, "")
     except EvaluationError as exc:
         raise EvaluationError(f"{source}: {exc}") from exc
-
-
-def _parse(raw: Any) -> Config:
-    where = ""
-    if not isinstance(raw, dict):
-        raise _fail(where, f"expected a JSON object, got {type(raw).__name__}")
-    top = {"metrics", "case_input", "ignore_outputs", *METRIC_NAMES}
-    unknown = sorted(set(raw) - top)
-    if unknown:
-        raise _fail(where, f"unknown key(s) {unknown}; known keys: {sorted(top)}")
-    kwargs: dict[str, Any] = {}
-    if "metrics" in raw:
-        metrics = _strings(raw["metrics"], "metrics")
-        bad = [m for m in metrics if m not in METRIC_NAMES]
-        if bad or not metrics or len(set(metrics)) != len(metrics):
-            raise _fail("metrics",
-                        f"expected distinct names from {list(METRIC_NAMES)}, got {list(metrics)}")
-        kwargs["metrics"] = metrics
-    if "case_input" in raw:
-        kwargs["case_input"] = None if raw["case_input"] is None else _string(raw["case_input"], "case_input")
-    if "ignore_outputs" in raw:
-        kwargs["ignore_outputs"] = _strings(raw["ignore_outputs"], "ignore_outputs")
-    sections = {
-        "detection": DetectionConfig, "classification": ClassificationConfig,
-        "segmentation": SegmentationConfig, "major_axis": MajorAxisConfig,
-    }
-    for name, cls in sections.items():
-        if name in raw:
-            kwargs[name] = _convert(cls, raw[name], name)
-    config = Config(**kwargs)
-    sockets = list(config.sockets().values())
-    if len(set(sockets)) != len(sockets):
-        raise _fail(where, f"two metrics read the same output socket: {config.sockets()}")
-    clash = sorted(set(sockets) & set(config.ignore_outputs))
-    if clash:
-        raise _fail("ignore_outputs", f"lists socket(s) {clash} that a metric scores")
-    if config.detection.positive_name in config.detection.negative_names:
-        raise _fail("detection", "positive_name is also listed in negative_names")
-    return config
 
 
 def load_config(path: Path | None, ground_truth_dir: Path | None = None) -> tuple[Config, str]:
@@ -244,10 +317,12 @@ def load_config(path: Path | None, ground_truth_dir: Path | None = None) -> tupl
 
 def config_to_dict(config: Config) -> dict[str, Any]:
     """The config as plain JSON types (recorded in metrics.json for provenance)."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, tuple):
             return [plain(v) for v in value]
         return value
+
     out: dict[str, Any] = {
         "metrics": list(config.metrics),
         "case_input": config.case_input,

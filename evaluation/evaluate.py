@@ -22,6 +22,7 @@ from evaluation.validation import validate_length_mm, validate_points, validate_
 
 def _segmentation_counts(job: Job, truth: CaseTruth, config: Config) -> dict[str, int]:
     cfg = config.segmentation
+    assert truth.mask_path is not None  # load_ground_truth reads masks when segmentation is enabled
     truth_label = f"ground truth mask {truth.mask_path}"
     truth_mask = read_mask(truth.mask_path, truth_label)
     truth_fg = foreground(truth_mask.array, truth_label)
@@ -48,6 +49,7 @@ def evaluate(input_dir: Path, ground_truth_dir: Path, config: Config) -> dict[st
             cfg = config.detection
             value, label = load_json_output(job, cfg.socket)
             candidates = validate_points(value, label, cfg, case.size_mm)
+            assert case.points_mm is not None  # load_ground_truth reads points when detection is enabled
             scored = detection.score_case(case.case, case.domain, case.points_mm, candidates, cfg)
             det_cases.append(scored)
             result["detection"] = detection.case_result(scored)
@@ -55,6 +57,7 @@ def evaluate(input_dir: Path, ground_truth_dir: Path, config: Config) -> dict[st
             cfg_c = config.classification
             value, label = load_json_output(job, cfg_c.socket)
             likelihood = validate_probability(value, label)
+            assert case.label is not None  # load_ground_truth reads labels when classification is enabled
             labels.append(case.label)
             likelihoods.append(likelihood)
             result["classification"] = classification.case_result(case.label, likelihood, cfg_c)

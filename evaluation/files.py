@@ -26,9 +26,7 @@ def parse_json_text(text: str, what: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise EvaluationError(
-            f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
+        raise EvaluationError(f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     except ValueError as exc:
         raise EvaluationError(f"{what}: {exc}") from exc
 

@@ -27,6 +27,7 @@ Files (only those the enabled metrics need are read):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 from dataclasses import dataclass
@@ -46,8 +47,24 @@ MASKS_DIR = "masks"
 
 # Longest first so ".nii.gz" wins over ".gz"-less matches.
 IMAGE_SUFFIXES = (
-    ".nii.gz", ".tiff", ".tif", ".svs", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vsi",
-    ".mha", ".mhd", ".nrrd", ".nii", ".png", ".jpeg", ".jpg", ".dcm",
+    ".nii.gz",
+    ".tiff",
+    ".tif",
+    ".svs",
+    ".ndpi",
+    ".mrxs",
+    ".scn",
+    ".bif",
+    ".vms",
+    ".vsi",
+    ".mha",
+    ".mhd",
+    ".nrrd",
+    ".nii",
+    ".png",
+    ".jpeg",
+    ".jpg",
+    ".dcm",
 )
 MASK_SUFFIXES = (".nii.gz", ".mha", ".mhd", ".nrrd", ".nii", ".tiff", ".tif", ".png")
 
@@ -76,6 +93,8 @@ class CaseTruth:
 
 @dataclass(frozen=True)
 class GroundTruth:
+    """Every case of the ground truth, checked to be the same cases in every file read."""
+
     directory: Path
     cases: dict[str, CaseTruth]  # by case id, sorted
     source: str  # the files read, for messages ("points.json", ...)
@@ -90,9 +109,15 @@ def _parse_points(raw: Any, where: str) -> np.ndarray:
         raise EvaluationError(f"{where}: points must be a list of [x_mm, y_mm] pairs, got {type(raw).__name__}")
     out = np.empty((len(raw), 2), dtype=np.float64)
     for i, p in enumerate(raw):
-        if type(p) is not list or not 2 <= len(p) <= 3 or any(type(v) not in (int, float) for v in p) \
-                or not all(math.isfinite(v) for v in p):
-            raise EvaluationError(f"{where}: point {i} must be [x_mm, y_mm] or [x_mm, y_mm, z] with finite numbers, got {p!r}")
+        if (
+            type(p) is not list
+            or not 2 <= len(p) <= 3
+            or any(type(v) not in (int, float) for v in p)
+            or not all(math.isfinite(v) for v in p)
+        ):
+            raise EvaluationError(
+                f"{where}: point {i} must be [x_mm, y_mm] or [x_mm, y_mm, z] with finite numbers, got {p!r}"
+            )
         out[i, 0] = p[0]
         out[i, 1] = p[1]
     return out
@@ -136,7 +161,9 @@ def _load_points(path: Path) -> dict[str, dict[str, Any]]:
         size_mm = None
         if size is not None:
             if not isinstance(size, list) or len(size) != 2 or not all(_finite(v) and v > 0 for v in size):
-                raise EvaluationError(f"{where}: size_mm must be [width_mm, height_mm] (positive numbers), got {size!r}")
+                raise EvaluationError(
+                    f"{where}: size_mm must be [width_mm, height_mm] (positive numbers), got {size!r}"
+                )
             size_mm = (float(size[0]), float(size[1]))
             if len(points) and (points.min() < 0 or np.any(points.max(axis=0) > size_mm)):
                 raise EvaluationError(f"{where}: a ground-truth point lies outside size_mm {list(size_mm)}")
@@ -149,9 +176,7 @@ def _label(value: Any, where: str) -> int:
         value = value.strip()
         if value in ("0", "1"):
             return int(value)
-    elif isinstance(value, bool):
-        return int(value)
-    elif isinstance(value, (int, float)) and value in (0, 1):
+    elif isinstance(value, bool) or isinstance(value, (int, float)) and value in (0, 1):
         return int(value)
     raise EvaluationError(f"{where}: label must be 0 or 1, got {value!r}")
 
@@ -161,13 +186,12 @@ def _length(value: Any, where: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # not a number: reported below with the text as given
             value = float(value)
-        except ValueError:
-            pass
     if not _finite(value) or value < 0:
-        raise EvaluationError(f"{where}: major_axis_mm must be a positive number (or 0 / empty for no tumour), "
-                              f"got {value!r}")
+        raise EvaluationError(
+            f"{where}: major_axis_mm must be a positive number (or 0 / empty for no tumour), got {value!r}"
+        )
     return float(value) or None
 
 

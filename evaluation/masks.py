@@ -27,6 +27,8 @@ from evaluation.errors import EvaluationError
 
 @dataclass(frozen=True)
 class Mask:
+    """A mask as read from its file: the pixels, and the pixel spacing needed to compare it with the truth."""
+
     array: np.ndarray  # (height, width)
     spacing_mm: tuple[float, float] | None  # (x, y); None when the file has none
 
@@ -70,8 +72,12 @@ def _indices(n_truth: int, scale: float, n_pred: int) -> tuple[np.ndarray, np.nd
     return np.where(inside, idx, 0), inside
 
 
-def resample_to(prediction: np.ndarray, prediction_spacing: tuple[float, float] | None,
-                truth_shape: tuple[int, int], truth_spacing: tuple[float, float] | None) -> np.ndarray:
+def resample_to(
+    prediction: np.ndarray,
+    prediction_spacing: tuple[float, float] | None,
+    truth_shape: tuple[int, int],
+    truth_spacing: tuple[float, float] | None,
+) -> np.ndarray:
     """``prediction`` (boolean) on the truth's pixel grid, nearest neighbour."""
     ph, pw = prediction.shape
     th, tw = truth_shape

@@ -47,6 +47,8 @@ class OutputRef:
 
 @dataclass(frozen=True)
 class Job:
+    """One algorithm job as the evaluation scores it: the case it belongs to and its scored outputs."""
+
     pk: str
     image_name: str  # the input image name as grand-challenge reports it
     case: str  # case id derived from image_name
@@ -157,8 +159,7 @@ def _job(raw: Any, index: int, input_dir: Path, config: Config) -> Job:
     missing = sorted(wanted - set(refs))
     if missing:
         raise EvaluationError(
-            f"{where}: no output for socket(s) {missing}; its outputs are "
-            f"{sorted(_slug(o, where)[0] for o in outputs)}"
+            f"{where}: no output for socket(s) {missing}; its outputs are {sorted(_slug(o, where)[0] for o in outputs)}"
         )
     return Job(pk=pk, image_name=image_name, case=case_id(image_name), outputs=refs)
 
@@ -223,7 +224,8 @@ def find_image_output(job: Job, slug: str) -> tuple[Path, str]:
     if not ref.path.is_dir():
         raise EvaluationError(f"{label}: nothing at {ref.path}")
     images = [
-        p for p in sorted(ref.path.iterdir())
+        p
+        for p in sorted(ref.path.iterdir())
         if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(MASK_SUFFIXES)
     ]
     if len(images) != 1:

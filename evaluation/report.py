@@ -39,8 +39,8 @@ def _clean(value: Any) -> Any:
 
 
 def build_metrics(results: list[dict[str, Any]], aggregates: dict[str, Any], config: Config) -> dict[str, Any]:
-    agg = {**aggregates, "n_cases": len(results), "evaluation_version": __version__,
-           "config": config_to_dict(config)}
+    """The metrics.json content: per-case results and aggregates, with the config and version for provenance."""
+    agg = {**aggregates, "n_cases": len(results), "evaluation_version": __version__, "config": config_to_dict(config)}
     return _clean({"results": results, "aggregates": agg})
 
 

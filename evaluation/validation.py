@@ -16,6 +16,7 @@ import numpy as np
 
 from evaluation.config import DetectionConfig
 from evaluation.errors import EvaluationError
+from evaluation.sockets import MILLIMETRES_PER_UNIT
 
 POINTS_TYPE = "Multiple points"
 
@@ -42,9 +43,7 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def validate_points(
-    value: Any, label: str, config: DetectionConfig, size_mm: tuple[float, float] | None
-) -> Candidates:
+def validate_points(value: Any, label: str, config: DetectionConfig, size_mm: tuple[float, float] | None) -> Candidates:
     """A grand-challenge 'Multiple points' value in millimetres, every point named and scored.
 
     The limit on coordinates is the image size from the ground truth (plus the
@@ -77,13 +76,18 @@ def validate_points(
         # Type checks per point (bool is not a number, strings are not coerced);
         # finiteness and ranges are checked on the arrays afterwards.
         if type(p) is not dict:
-            raise EvaluationError(f"{label}: point {i} must be an object with 'point', 'name' and 'probability', got {_describe(p)}")
+            raise EvaluationError(
+                f"{label}: point {i} must be an object with 'point', 'name' and 'probability', got {_describe(p)}"
+            )
         coords = p.get("point")
-        if (type(coords) is not list or not 2 <= len(coords) <= 3
-                or any(type(c) not in _NUMBER_TYPES for c in coords)):
-            raise EvaluationError(f"{label}: point {i}: 'point' must be [x_mm, y_mm, z] with finite numbers, got {_describe(coords)}")
+        if type(coords) is not list or not 2 <= len(coords) <= 3 or any(type(c) not in _NUMBER_TYPES for c in coords):
+            raise EvaluationError(
+                f"{label}: point {i}: 'point' must be [x_mm, y_mm, z] with finite numbers, got {_describe(coords)}"
+            )
         if "name" not in p or "probability" not in p:
-            raise EvaluationError(f"{label}: point {i} has no {'name' if 'name' not in p else 'probability'}; {old_format}")
+            raise EvaluationError(
+                f"{label}: point {i} has no {'name' if 'name' not in p else 'probability'}; {old_format}"
+            )
         name = p["name"]
         if type(name) is not str or name not in names:
             raise EvaluationError(f"{label}: point {i}: name {_describe(name)} is not one of {list(names)}")
@@ -98,11 +102,16 @@ def validate_points(
     bad = np.flatnonzero(~(np.isfinite(xy).all(axis=1) & np.isfinite(z)))
     if bad.size:
         i = int(bad[0])
-        raise EvaluationError(f"{label}: point {i}: 'point' must be [x_mm, y_mm, z] with finite numbers, got {_describe(points[i].get('point'))}")
+        raise EvaluationError(
+            f"{label}: point {i}: 'point' must be [x_mm, y_mm, z] with finite numbers, "
+            f"got {_describe(points[i].get('point'))}"
+        )
     bad = np.flatnonzero(~((prob >= 0.0) & (prob <= 1.0)))
     if bad.size:
         i = int(bad[0])
-        raise EvaluationError(f"{label}: point {i}: probability must be a number in [0, 1], got {_describe(points[i]['probability'])}")
+        raise EvaluationError(
+            f"{label}: point {i}: probability must be a number in [0, 1], got {_describe(points[i]['probability'])}"
+        )
     if n:
         r = config.radius_mm
         if size_mm is not None:
@@ -131,11 +140,16 @@ def validate_probability(value: Any, label: str) -> float:
     return float(value)
 
 
-def validate_length_mm(value: Any, label: str, unit: str = "mm") -> float:
-    """A length in ``unit`` ("mm" or "um"): one finite, non-negative number; returned in millimetres."""
+def validate_length_mm(value: Any, label: str, unit: str) -> float:
+    """A length in ``unit`` ("mm" or "um"): one finite, non-negative number; returned in millimetres.
+
+    ``unit`` has no default: it comes from the socket's definition (``MajorAxisConfig.unit``).
+    """
     name = {"mm": "millimetres", "um": "micrometres"}[unit]
     if not _is_number(value):
-        raise EvaluationError(f"{label}: expected a length in {name} (a number), got {type(value).__name__} {_describe(value)}")
+        raise EvaluationError(
+            f"{label}: expected a length in {name} (a number), got {type(value).__name__} {_describe(value)}"
+        )
     if value < 0:
         raise EvaluationError(f"{label}: a length cannot be negative, got {value!r}")
-    return float(value) * (1e-3 if unit == "um" else 1.0)
+    return float(value) * MILLIMETRES_PER_UNIT[unit]

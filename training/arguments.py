@@ -8,10 +8,16 @@ from pathlib import Path
 
 def add_input_arguments(model: argparse._ArgumentGroup, tile_size: int, mpp: float) -> None:
     """What the model sees: tile size, resolution, and the stain normalisation and augmentation."""
-    model.add_argument("--tile-size", type=int, default=tile_size, help=f"tile size the model sees (default {tile_size})")
+    model.add_argument(
+        "--tile-size", type=int, default=tile_size, help=f"tile size the model sees (default {tile_size})"
+    )
     model.add_argument("--mpp", type=float, default=mpp, help=f"microns per pixel the model sees (default {mpp:g})")
-    model.add_argument("--stain", choices=("macenko", "vahadane", "reinhard", "none"), default="macenko",
-                       help="stain normalisation (default macenko)")
+    model.add_argument(
+        "--stain",
+        choices=("macenko", "vahadane", "reinhard", "none"),
+        default="macenko",
+        help="stain normalisation (default macenko)",
+    )
     model.add_argument("--stain-target", type=Path, help="target image (default: the first training slide's tissue)")
     model.add_argument("--stain-augment", type=float, default=0.2, help="stain augmentation sigma, 0 to disable")
 

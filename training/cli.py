@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from algorithm.console import run_main
 
@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m training``: one sub-command per module in ``COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Training tools of the challenge kit: synthetic slides and reference models.",
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMANDS:
         module = importlib.import_module(module_name)
         p = sub.add_parser(
-            module.NAME, help=module.HELP, description=module.DESCRIPTION,
+            module.NAME,
+            help=module.HELP,
+            description=module.DESCRIPTION,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)

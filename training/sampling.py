@@ -14,17 +14,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.tiling import read_resampled
-from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.tissue import tissue_mask
 from training.stain import TransformFactory
 
 
-def random_cell_point(cells: NDArray[np.int64], downsample: tuple[float, float],
-                      rng: np.random.Generator) -> NDArray[np.float64]:
+def random_cell_point(
+    cells: NDArray[np.int64], downsample: tuple[float, float], rng: np.random.Generator
+) -> NDArray[np.float64]:
     """A uniform level-0 point inside a random one of ``cells`` (mask ``(row, col)`` pixels)."""
     row, col = cells[rng.integers(len(cells))]
     return np.array([(col + rng.random()) * downsample[0], (row + rng.random()) * downsample[1]])
@@ -54,6 +55,7 @@ class SlideSampler:
         return int(rng.choice(self._by_domain[domain]))
 
     def reader(self, i: int) -> SlideReader:
+        """Slide ``i``'s reader, opened on first use and kept open (patches come from the same slides over and over)."""
         if i not in self._readers:
             path = self.slides[i].path
             if path is None:
@@ -83,6 +85,7 @@ class SlideSampler:
         return random_cell_point(cells, downsample, rng)
 
     def close(self) -> None:
+        """Close every slide opened so far."""
         for reader in self._readers.values():
             reader.close()
         self._readers.clear()

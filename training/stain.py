@@ -15,24 +15,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
+from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.errors import ConfigError
 from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.stain import StainAugmentor, get_normaliser, sample_slide_pixels
-from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.tissue import tissue_mask
 
 TransformFactory = Callable[[SlideReader], BatchTransform]
 
 
 def analysis_level(slide: SlideReader, mpp: float) -> int:
+    """The coarsest slide level at least as fine as ``mpp`` (OpenSlide's rule): where stains are analysed."""
     return slide.best_level_for_downsample(mpp / float(np.mean(slide.mpp)))
 
 
 def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) -> dict[str, Any]:
+    """The stain target spec for ``method``: fitted to the target image, else to the first training slide.
+
+    Saved in the checkpoint, so the job normalises every slide to the colours the model was trained on.
+    """
     normaliser = get_normaliser(method)
     if target is not None:
         try:
@@ -52,8 +58,15 @@ def transform_factory(spec: dict[str, Any] | None, mpp: float) -> TransformFacto
     """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none)."""
 
     def factory(slide: SlideReader) -> BatchTransform:
-        transform = slide_normaliser(spec, slide, tissue_mask(slide), analysis_level(slide, mpp))
-        return transform if transform is not None else (lambda pixels: pixels)
+        normaliser = slide_normaliser(spec, slide, tissue_mask(slide), analysis_level(slide, mpp))
+        if normaliser is None:
+            return lambda pixels: pixels
+
+        def transform(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+            # a normaliser maps arrays to arrays (tensors to tensors); asarray only tells the type checker
+            return np.asarray(normaliser(pixels))
+
+        return transform
 
     return factory
 

@@ -99,7 +99,8 @@ class TileRun:
         self.batch_size = options.batch_for(self.device)
         self.on_device = options.on_device if options.on_device is not None else self.device.type == "cuda"
         self.stain = stain
-        self._fixed = isinstance(stain, Normaliser) and stain.has_source
+        self._normaliser = stain if isinstance(stain, Normaliser) and stain.has_source else None
+        self._fixed = self._normaliser is not None
         # A fitted normaliser's map depends on each pixel alone: on the host the reader applies it to
         # each stored tile once (see RegionReader); on the device the consumer applies it per batch.
         host_map = self._normalise if self._fixed and not self.on_device else None
@@ -160,10 +161,10 @@ class TileRun:
     # ----- consumer ---------------------------------------------------------------------
     def _setup(self) -> None:
         """Build what the stain map needs before the first tile, so no worker waits on it."""
-        if not self._fixed:
+        normaliser = self._normaliser
+        if normaliser is None:
             return
         start = time.perf_counter()
-        normaliser: Normaliser = self.stain  # type: ignore[assignment]
         if self.on_device:
             normaliser.fixed_map(self.device)
         elif normaliser.use_lut:
@@ -182,8 +183,8 @@ class TileRun:
         if self.on_device:
             tile = batch.tiles[0]
             x = resample_on_device(x, tile.extent, self.reader.downsample, tile.size)
-            if self._fixed:
-                normaliser: Normaliser = self.stain  # type: ignore[assignment]
+            if self._normaliser is not None:
+                normaliser = self._normaliser
                 with serial():  # in this thread (inference mode), not the CPU stain pool
                     x = normaliser.fixed_map(self.device)(x.reshape(-1, 3)).reshape(x.shape)
         return as_float(x)

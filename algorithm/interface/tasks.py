@@ -10,6 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from algorithm.errors import ConfigError
+from algorithm.interface.sockets import (
+    MITOTIC_FIGURES,
+    REGION_OF_INTEREST,
+    TUMOUR_HEATMAP,
+    TUMOUR_LIKELIHOOD,
+    TUMOUR_MAJOR_AXIS,
+    TUMOUR_MAJOR_AXIS_LINE,
+    WHOLE_SLIDE_IMAGE,
+    Socket,
+)
 
 # results the pipeline can produce -> the output kinds that carry them (Heat Map: an image file, MHA)
 RESULTS = {
@@ -19,13 +29,8 @@ RESULTS = {
     "tumour_major_axis_line": "Distance measurement",
     "tumour_heatmap": "Heat Map",
 }
-
-
-@dataclass(frozen=True)
-class Socket:
-    slug: str
-    relative_path: str
-    kind: str
+# the length unit the pipeline writes each result in; a task file's socket may not claim another
+RESULT_UNITS = {"mitotic_figures": "mm", "tumour_major_axis_um": "um", "tumour_major_axis_line": "mm"}
 
 
 @dataclass(frozen=True)
@@ -36,34 +41,43 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "task") -> "Task":
+        where = "slide"
         try:
-            slide = Socket(**data["slide"])
-            outputs = {result: Socket(**socket) for result, socket in data["outputs"].items()}
+            slide = Socket.from_dict(data["slide"])
+            outputs: dict[str, Socket] = {}
+            for result, socket in data["outputs"].items():
+                where = f"outputs.{result}"
+                outputs[result] = Socket.from_dict(socket)
             task = cls(name=str(data.get("name", source)), slide=slide, outputs=outputs)
-        except (KeyError, TypeError) as exc:
+        except ValueError as exc:  # the socket's own check; unknown keys included
+            raise ConfigError(f"{source}: {where}: {exc}") from exc
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{source}: a task needs 'slide' and 'outputs' sockets with slug, relative_path, kind ({exc})") from exc
         unknown = sorted(set(task.outputs) - set(RESULTS))
         if unknown:
             raise ConfigError(f"{source}: unknown results {unknown}; the pipeline produces {sorted(RESULTS)}")
+        for result, socket in task.outputs.items():
+            if socket.unit is not None and socket.unit != RESULT_UNITS.get(result):
+                raise ConfigError(f"{source}: outputs.{result}: unit {socket.unit!r}, but the pipeline writes "
+                                  f"{result} in {RESULT_UNITS.get(result) or 'no unit'}")
         return task
 
 
 MIDOG = Task(
     name="midog",
-    slide=Socket("histopathology-region-of-interest-cropout", "images/histopathology-roi-cropout", "Image"),
-    outputs={"mitotic_figures": Socket("mitotic-figures", "mitotic-figures.json", "Multiple points")},
+    slide=REGION_OF_INTEREST,
+    outputs={"mitotic_figures": MITOTIC_FIGURES},
 )
 
 # HeLP 2019-style slide-level task; slugs as the kit's evaluation container reads them
 HELP = Task(
     name="help",
-    slide=Socket("whole-slide-image", "images/whole-slide-image", "Image"),
+    slide=WHOLE_SLIDE_IMAGE,
     outputs={
-        "tumour_probability": Socket("tumour-likelihood", "tumour-likelihood.json", "Float"),
-        "tumour_major_axis_um": Socket("tumour-major-axis", "tumour-major-axis.json", "Float"),
-        "tumour_major_axis_line": Socket("tumour-major-axis-line", "tumour-major-axis-line.json",
-                                         "Distance measurement"),
-        "tumour_heatmap": Socket("tumour-heatmap", "images/tumour-heatmap/heatmap.mha", "Heat Map"),
+        "tumour_probability": TUMOUR_LIKELIHOOD,
+        "tumour_major_axis_um": TUMOUR_MAJOR_AXIS,  # the socket's unit is the result's: micrometres
+        "tumour_major_axis_line": TUMOUR_MAJOR_AXIS_LINE,
+        "tumour_heatmap": TUMOUR_HEATMAP,
     },
 )
 
@@ -85,3 +99,21 @@ def load_task(name: str | None = None, path: Path | None = None) -> Task:
     if name not in TASKS:
         raise ConfigError(f"unknown task {name!r}; choose one of {', '.join(TASKS)} or give --task-file")
     return TASKS[name]
+
+
+def load_tasks(names: str | None = None, path: Path | None = None) -> tuple[Task, ...]:
+    """One task, or several comma-separated (``midog,help``) with different input sockets.
+
+    Several tasks are grand-challenge's algorithm interfaces: one container, each job's
+    ``inputs.json`` says which socket it fills and so which task runs (``inputs.choose_task``).
+    """
+    if path is not None or not names or "," not in names:
+        return (load_task(names, path),)
+    tasks = tuple(load_task(name.strip()) for name in names.split(",") if name.strip())
+    seen: dict[str, str] = {}
+    for task in tasks:
+        if task.slide.slug in seen:
+            raise ConfigError(f"tasks {seen[task.slide.slug]!r} and {task.name!r} both take input socket "
+                              f"{task.slide.slug!r}: a job could not tell them apart; give one of them")
+        seen[task.slide.slug] = task.name
+    return tasks

@@ -18,9 +18,12 @@ __all__ = [
 ]
 
 
-def _load(path: str | os.PathLike[str], kind: str, config_type: Any, build: Any, device: str | torch.device):
+def _load(
+    path: str | os.PathLike[str], kind: str, config_type: Any, build: Any, device: str | torch.device
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Model, config and the rest of the checkpoint; the public loaders give the first two their types."""
     payload = read_checkpoint(path, kind)
-    config = config_type.from_dict(payload["config"])
+    config = config_type.from_dict(payload["config"], source=f"{path}: config")
     model = build(config)
     load_state(path, model, payload.pop("state_dict"))
     return model.to(device).eval(), config, payload

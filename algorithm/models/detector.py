@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from algorithm.errors import ConfigError
+from algorithm.models.checkpoint import config_values
 
 CLASS_NAMES = {1: "mitotic figure", 2: "non-mitotic figure"}
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50_v2")  # resnet50_v2 ignores stages/fpn_channels
@@ -51,14 +53,20 @@ class DetectorConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DetectorConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("anchor_sizes", "stages"):
-            if key in known:
-                known[key] = tuple(int(s) for s in known[key])
-        if "class_names" in known:
-            known["class_names"] = {int(k): str(v) for k, v in known["class_names"].items()}
-        return cls(**known)
+    def from_dict(cls, data: dict[str, Any], source: str = "detector config") -> DetectorConfig:
+        """Rebuild from :meth:`to_dict`'s JSON types (a checkpoint's ``config``); ``source`` names it in errors."""
+        values = config_values(cls, data, source)
+        key = ""
+        try:
+            for key in ("anchor_sizes", "stages"):
+                if key in values:
+                    values[key] = tuple(int(s) for s in values[key])
+            key = "class_names"
+            if key in values:
+                values[key] = {int(k): str(v) for k, v in values[key].items()}
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{source}: {key}: {values[key]!r} is not what to_dict writes ({exc})") from exc
+        return cls(**values)
 
 
 def _anchors(sizes: tuple[int, ...]) -> AnchorGenerator:

@@ -11,6 +11,7 @@ the tile. Weights never come from a hub: they come from checkpoints.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,7 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import FeaturePyramidNetwork
 
 from algorithm.errors import ConfigError
+from algorithm.models.checkpoint import config_values
 
 ARCHITECTURES = ("resnet18", "resnet34")
 _WIDTH = {1: 64, 2: 128, 3: 256, 4: 512}  # output channels of ResNet-18/34 stages
@@ -42,11 +44,15 @@ class SegmenterConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SegmenterConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "stages" in known:
-            known["stages"] = tuple(int(s) for s in known["stages"])
-        return cls(**known)
+    def from_dict(cls, data: dict[str, Any], source: str = "segmenter config") -> SegmenterConfig:
+        """Rebuild from :meth:`to_dict`'s JSON types (a checkpoint's ``config``); ``source`` names it in errors."""
+        values = config_values(cls, data, source)
+        if "stages" in values:
+            try:
+                values["stages"] = tuple(int(s) for s in values["stages"])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{source}: stages: {values['stages']!r} is not a list of stages ({exc})") from exc
+        return cls(**values)
 
 
 class _Upsampler(nn.Sequential):

@@ -18,7 +18,7 @@ pixels are sampled from tissue. ``"all"`` or ``"tissue"`` force one choice.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -137,6 +137,10 @@ class Normaliser(ABC):
         self._memo = None
 
     # ----- transforming ------------------------------------------------------------
+    @overload
+    def transform(self, images: np.ndarray) -> np.ndarray: ...
+    @overload
+    def transform(self, images: torch.Tensor) -> torch.Tensor: ...
     def transform(self, images: ImageLike) -> ImageLike:
         """Normalise uint8 RGB ``(H, W, 3)``, ``(N, H, W, 3)`` or ``(P, 3)``, numpy or torch.
 
@@ -152,6 +156,10 @@ class Normaliser(ABC):
             return batch.wrap(self._apply_fixed(batch))
         return batch.wrap(self._apply_per_image(batch))
 
+    @overload
+    def __call__(self, images: np.ndarray) -> np.ndarray: ...
+    @overload
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
     def __call__(self, images: ImageLike) -> ImageLike:
         """Same as :meth:`transform`: a normaliser is a tile transform."""
         return self.transform(images)

@@ -49,8 +49,11 @@ def _threshold_rows(y: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarra
         spec = np.where(tn + fp > 0, tn / (tn + fp), np.nan)
     balanced = np.nanmean(np.stack([sens, spec]), axis=0)
     return {
-        "f1_score": f1, "balanced_accuracy": balanced, "sensitivity": sens,
-        "specificity": spec, "accuracy": (tp + tn) / y.shape[1],
+        "f1_score": f1,
+        "balanced_accuracy": balanced,
+        "sensitivity": sens,
+        "specificity": spec,
+        "accuracy": (tp + tn) / y.shape[1],
     }
 
 
@@ -89,11 +92,15 @@ def aggregate(labels: np.ndarray, likelihoods: np.ndarray, config: Classificatio
         out["f1_score_ci"] = _interval(rows["f1_score"], config.confidence_level)[0]
         out["balanced_accuracy_ci"] = _interval(rows["balanced_accuracy"], config.confidence_level)[0]
         out["bootstrap"] = {
-            "samples": config.bootstrap_samples, "valid_samples_auc": auc_valid,
-            "seed": config.seed, "confidence_level": config.confidence_level, "method": "percentile",
+            "samples": config.bootstrap_samples,
+            "valid_samples_auc": auc_valid,
+            "seed": config.seed,
+            "confidence_level": config.confidence_level,
+            "method": "percentile",
         }
     return out
 
 
 def case_result(label: int, likelihood: float, config: ClassificationConfig) -> dict[str, Any]:
+    """The case's entry in metrics.json: its label, the likelihood and the label it implies at the threshold."""
     return {"label": int(label), "likelihood": likelihood, "predicted_label": int(likelihood >= config.threshold)}

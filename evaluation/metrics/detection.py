@@ -36,6 +36,8 @@ from evaluation.validation import Candidates
 
 @dataclass(frozen=True)
 class DetectionCase:
+    """One case's detection counts, kept to sum over cases (MIDOG scores the sums, not per-case means)."""
+
     case: str
     domain: str | None
     n_truth: int
@@ -56,8 +58,7 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> dict[str, float | None]:
     }
 
 
-def match_by_probability(truth_xy: np.ndarray, xy: np.ndarray, probability: np.ndarray,
-                         radius: float) -> np.ndarray:
+def match_by_probability(truth_xy: np.ndarray, xy: np.ndarray, probability: np.ndarray, radius: float) -> np.ndarray:
     """Whether each candidate is a hit when matched greedily in descending probability.
 
     Each candidate, from the most probable down (ties in input order), takes
@@ -80,7 +81,7 @@ def match_by_probability(truth_xy: np.ndarray, xy: np.ndarray, probability: np.n
     cols_list = cols.tolist()
     taken = [False] * m
     for i in np.argsort(-probability, kind="stable").tolist():
-        for j in cols_list[starts[i]:starts[i + 1]]:
+        for j in cols_list[starts[i] : starts[i + 1]]:
             if not taken[j]:
                 taken[j] = True
                 hit[i] = True
@@ -88,22 +89,35 @@ def match_by_probability(truth_xy: np.ndarray, xy: np.ndarray, probability: np.n
     return hit
 
 
-def score_case(case: str, domain: str | None, truth_xy: np.ndarray, candidates: Candidates,
-               config: DetectionConfig) -> DetectionCase:
+def score_case(
+    case: str, domain: str | None, truth_xy: np.ndarray, candidates: Candidates, config: DetectionConfig
+) -> DetectionCase:
+    """Count one case's true and false positives both ways: by name (F1) and by probability (AP, FROC).
+
+    F1 counts the points named as the positive class (and above ``threshold`` when set), matched
+    as MIDOG's evaluation matches them; every candidate is also marked hit or miss when matched in
+    descending probability, for AP and FROC over the whole ranking.
+    """
     keep = candidates.positive
     if config.threshold is not None:
         keep = keep & (candidates.probability >= config.threshold)
     counts = score_detection(ground_truth=truth_xy, predictions=candidates.xy_mm[keep], radius=config.radius_mm)
     hit = match_by_probability(truth_xy, candidates.xy_mm, candidates.probability, config.radius_mm)
     return DetectionCase(
-        case=case, domain=domain, n_truth=len(truth_xy),
-        true_positives=int(counts.true_positives), false_positives=int(counts.false_positives),
-        false_negatives=int(counts.false_negatives), n_candidates=len(candidates.probability),
-        probabilities=candidates.probability, candidate_hit=hit,
+        case=case,
+        domain=domain,
+        n_truth=len(truth_xy),
+        true_positives=int(counts.true_positives),
+        false_positives=int(counts.false_positives),
+        false_negatives=int(counts.false_negatives),
+        n_candidates=len(candidates.probability),
+        probabilities=candidates.probability,
+        candidate_hit=hit,
     )
 
 
 def case_result(result: DetectionCase) -> dict[str, Any]:
+    """The case's entry in metrics.json: its counts and the precision, recall and F1 they give alone."""
     return {
         "true_positives": result.true_positives,
         "false_positives": result.false_positives,
@@ -136,8 +150,9 @@ def average_precision(probabilities: np.ndarray, hit: np.ndarray, n_truth: int) 
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def froc(probabilities: np.ndarray, hit: np.ndarray, n_truth: int, n_cases: int,
-         fp_rates: tuple[float, ...]) -> dict[str, Any]:
+def froc(
+    probabilities: np.ndarray, hit: np.ndarray, n_truth: int, n_cases: int, fp_rates: tuple[float, ...]
+) -> dict[str, Any]:
     """Sensitivity at each average number of false positives per case, and their mean."""
     if n_truth == 0:
         return {"fp_per_case": list(fp_rates), "sensitivity": [None] * len(fp_rates), "score": None}
@@ -160,12 +175,20 @@ def _summary(results: list[DetectionCase]) -> tuple[dict[str, Any], np.ndarray, 
     n_truth = sum(r.n_truth for r in results)
     probs = np.concatenate([r.probabilities for r in results]) if results else np.zeros(0)
     hits = np.concatenate([r.candidate_hit for r in results]) if results else np.zeros(0, bool)
-    return {
-        **precision_recall_f1(tp, fp, fn),
-        "true_positives": tp, "false_positives": fp, "false_negatives": fn,
-        "average_precision": average_precision(probs, hits, n_truth),
-        "n_cases": len(results), "n_truth": n_truth,
-    }, probs, hits, n_truth
+    return (
+        {
+            **precision_recall_f1(tp, fp, fn),
+            "true_positives": tp,
+            "false_positives": fp,
+            "false_negatives": fn,
+            "average_precision": average_precision(probs, hits, n_truth),
+            "n_cases": len(results),
+            "n_truth": n_truth,
+        },
+        probs,
+        hits,
+        n_truth,
+    )
 
 
 def aggregate(results: list[DetectionCase], config: DetectionConfig) -> dict[str, Any]:
@@ -177,7 +200,5 @@ def aggregate(results: list[DetectionCase], config: DetectionConfig) -> dict[str
     out["threshold"] = config.threshold
     if any(r.domain is not None for r in results):
         domains = sorted({r.domain or "unspecified" for r in results})
-        out["per_domain"] = {
-            d: _summary([r for r in results if (r.domain or "unspecified") == d])[0] for d in domains
-        }
+        out["per_domain"] = {d: _summary([r for r in results if (r.domain or "unspecified") == d])[0] for d in domains}
     return out

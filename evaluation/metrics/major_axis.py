@@ -18,16 +18,20 @@ _SLACK = 1e-12
 
 
 def case_result(predicted_mm: float, truth_mm: float, config: MajorAxisConfig) -> dict[str, Any]:
+    """The case's entry in metrics.json: both lengths in millimetres, the errors, and whether within tolerance."""
     error = abs(predicted_mm - truth_mm)
     relative = error / truth_mm
     return {
-        "predicted_mm": predicted_mm, "truth_mm": truth_mm,
-        "absolute_error_mm": error, "relative_error": relative,
+        "predicted_mm": predicted_mm,
+        "truth_mm": truth_mm,
+        "absolute_error_mm": error,
+        "relative_error": relative,
         "within_tolerance": bool(relative <= config.tolerance + _SLACK),
     }
 
 
 def aggregate(predicted_mm: np.ndarray, truth_mm: np.ndarray, config: MajorAxisConfig) -> dict[str, Any]:
+    """Accuracy (share of cases within tolerance) and mean errors over the tumour cases scored."""
     predicted = np.asarray(predicted_mm, dtype=np.float64)
     truth = np.asarray(truth_mm, dtype=np.float64)
     error = np.abs(predicted - truth)

@@ -27,16 +27,19 @@ def counts(truth: np.ndarray, prediction: np.ndarray) -> dict[str, int]:
 
 
 def scores(c: dict[str, int]) -> dict[str, float]:
+    """IoU and Dice from pixel counts; both are 1 when truth and prediction are both empty (nothing to miss)."""
     a, b, i = c["truth_pixels"], c["predicted_pixels"], c["intersection"]
     union = a + b - i
     return {"iou": i / union if union else 1.0, "dice": 2 * i / (a + b) if a + b else 1.0}
 
 
 def case_result(c: dict[str, int]) -> dict[str, Any]:
+    """The case's entry in metrics.json: its scores and the pixel counts they came from."""
     return {**scores(c), **c}
 
 
 def aggregate(per_case: list[dict[str, int]]) -> dict[str, Any]:
+    """Mean IoU and Dice over cases (each case weighs the same) and pooled over all pixels (large masks weigh more)."""
     case_scores = [scores(c) for c in per_case]
     pooled = scores({k: sum(c[k] for c in per_case) for k in ("truth_pixels", "predicted_pixels", "intersection")})
     return {

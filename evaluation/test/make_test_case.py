@@ -29,6 +29,7 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -51,7 +52,8 @@ CONFIG = {
     "detection": {"socket": "mitotic-figures", "radius_mm": 0.0075},
     "classification": {"socket": "tumour-likelihood", "threshold": 0.5, "bootstrap_samples": 200, "seed": 7},
     "segmentation": {"socket": "nuclei-segmentation"},
-    "major_axis": {"socket": "tumour-major-axis", "tolerance": 0.05},
+    # This case's made-up algorithm writes millimetres, not the micrometres of the socket's definition.
+    "major_axis": {"socket": "tumour-major-axis", "tolerance": 0.05, "unit": "mm"},
 }
 DOMAINS = ["human breast carcinoma"] * 3 + ["canine lymphoma"] * 3
 
@@ -68,9 +70,9 @@ def _discs(shape: tuple[int, int], centres: list[tuple[float, float, float]]) ->
     return mask
 
 
-def _points(rng: np.random.Generator, truth: np.ndarray, case_index: int) -> list[dict]:
+def _points(rng: np.random.Generator, truth: np.ndarray, case_index: int) -> list[dict[str, Any]]:
     """Candidates: hits, misses, imposters and false positives with varied names and probabilities."""
-    out = []
+    out: list[dict[str, Any]] = []
     if case_index == 4:  # this case's algorithm found nothing
         return out
     for k, (x, y) in enumerate(truth):
@@ -86,8 +88,13 @@ def _points(rng: np.random.Generator, truth: np.ndarray, case_index: int) -> lis
             if len(truth) == 0 or np.min(np.hypot(*(truth - p).T)) > 0.05:
                 break
         prob = float(rng.uniform(0.1, 0.9))
-        out.append({"point": [float(p[0]), float(p[1]), 0], "probability": prob,
-                    "name": "mitotic figure" if prob >= 0.6 else "non-mitotic figure"})
+        out.append(
+            {
+                "point": [float(p[0]), float(p[1]), 0],
+                "probability": prob,
+                "name": "mitotic figure" if prob >= 0.6 else "non-mitotic figure",
+            }
+        )
     if case_index == 1 and len(out) > 1:  # a near-duplicate of a hit: one TP, one FP
         dup = dict(out[0])
         dup["point"] = [out[0]["point"][0] + 0.002, out[0]["point"][1], 0]
@@ -123,8 +130,10 @@ def main(root: Path = HERE) -> None:
         axis_pred = float(np.round(axis_truth * (1 + rel), 4))
         slide_rows.append(f"{image},{labels[i]},{axis_truth}")
 
-        discs = [(float(rng.uniform(20, 108)), float(rng.uniform(20, 76)), float(rng.uniform(6, 14)))
-                 for _ in range(int(rng.integers(1, 4)))]
+        discs = [
+            (float(rng.uniform(20, 108)), float(rng.uniform(20, 76)), float(rng.uniform(6, 14)))
+            for _ in range(int(rng.integers(1, 4)))
+        ]
         if i == 5:
             discs = []  # empty truth and empty prediction: a perfect case
         truth_mask = _discs(TRUTH_SHAPE, discs)
@@ -145,29 +154,50 @@ def main(root: Path = HERE) -> None:
         seg.SetSpacing((2 * TRUTH_SPACING_MM, 2 * TRUTH_SPACING_MM))
         seg_name = f"{uuid.UUID(bytes=rng.bytes(16), version=4)}.mha"
         sitk.WriteImage(seg, str(out / "images" / "nuclei-segmentation" / seg_name), useCompression=True)
-        jobs.append({
-            "pk": pk,
-            "inputs": [{
-                "file": None, "image": {"name": image}, "value": None,
-                "interface": _interface(IMAGE_SOCKET, "Image", "Image", "images/histopathology-roi-cropout"),
-            }],
-            "outputs": [
-                {"file": f"https://grand-challenge.org/media/some-link/{pk}/mitotic-figures.json", "image": None,
-                 "value": None,
-                 "interface": _interface("mitotic-figures", "Multiple points", "File", "mitotic-figures.json")},
-                {"file": None, "image": None, "value": likelihoods[i],
-                 "interface": _interface("tumour-likelihood", "Float", "Value", "tumour-likelihood.json")},
-                {"file": f"https://grand-challenge.org/media/some-link/{pk}/tumour-major-axis.json", "image": None,
-                 "value": None,
-                 "interface": _interface("tumour-major-axis", "Float", "File", "tumour-major-axis.json")},
-                {"file": None, "image": {"name": seg_name}, "value": None,
-                 "interface": _interface("nuclei-segmentation", "Segmentation", "Image",
-                                         "images/nuclei-segmentation")},
-            ],
-            "status": "Succeeded",
-            "started_at": "2024-05-21T10:00:00Z",
-            "completed_at": "2024-05-21T10:01:00Z",
-        })
+        jobs.append(
+            {
+                "pk": pk,
+                "inputs": [
+                    {
+                        "file": None,
+                        "image": {"name": image},
+                        "value": None,
+                        "interface": _interface(IMAGE_SOCKET, "Image", "Image", "images/histopathology-roi-cropout"),
+                    }
+                ],
+                "outputs": [
+                    {
+                        "file": f"https://grand-challenge.org/media/some-link/{pk}/mitotic-figures.json",
+                        "image": None,
+                        "value": None,
+                        "interface": _interface("mitotic-figures", "Multiple points", "File", "mitotic-figures.json"),
+                    },
+                    {
+                        "file": None,
+                        "image": None,
+                        "value": likelihoods[i],
+                        "interface": _interface("tumour-likelihood", "Float", "Value", "tumour-likelihood.json"),
+                    },
+                    {
+                        "file": f"https://grand-challenge.org/media/some-link/{pk}/tumour-major-axis.json",
+                        "image": None,
+                        "value": None,
+                        "interface": _interface("tumour-major-axis", "Float", "File", "tumour-major-axis.json"),
+                    },
+                    {
+                        "file": None,
+                        "image": {"name": seg_name},
+                        "value": None,
+                        "interface": _interface(
+                            "nuclei-segmentation", "Segmentation", "Image", "images/nuclei-segmentation"
+                        ),
+                    },
+                ],
+                "status": "Succeeded",
+                "started_at": "2024-05-21T10:00:00Z",
+                "completed_at": "2024-05-21T10:01:00Z",
+            }
+        )
     # grand-challenge lists jobs in no particular order; so do we.
     jobs = [jobs[k] for k in (3, 0, 5, 1, 4, 2)]
     (input_dir / "predictions.json").write_text(json.dumps(jobs, indent=2) + "\n")

@@ -43,15 +43,28 @@ class Submission:
         self.gt_dir.mkdir(parents=True)
         self.jobs: list[dict[str, Any]] = []
 
-    def job(self, image: str, outputs: dict[str, Any] | None = None, *, status: str = "Succeeded",
-            pk: str | None = None, inline: tuple[str, ...] = (),
-            masks: dict[str, tuple[np.ndarray, tuple[float, float] | None]] | None = None) -> dict[str, Any]:
+    def job(
+        self,
+        image: str,
+        outputs: dict[str, Any] | None = None,
+        *,
+        status: str = "Succeeded",
+        pk: str | None = None,
+        inline: tuple[str, ...] = (),
+        masks: dict[str, tuple[np.ndarray, tuple[float, float] | None]] | None = None,
+    ) -> dict[str, Any]:
         """Add a job for input ``image``; ``outputs`` are JSON values by socket slug (files unless ``inline``)."""
         pk = pk or f"job-{len(self.jobs):04d}"
         entry: dict[str, Any] = {
             "pk": pk,
-            "inputs": [{"file": None, "image": {"name": image}, "value": None,
-                        "interface": interface(IMAGE_SOCKET, "images/roi", "Image", "Image")}],
+            "inputs": [
+                {
+                    "file": None,
+                    "image": {"name": image},
+                    "value": None,
+                    "interface": interface(IMAGE_SOCKET, "images/roi", "Image", "Image"),
+                }
+            ],
             "outputs": [],
             "status": status,
         }
@@ -69,8 +82,14 @@ class Submission:
         for slug, (array, spacing) in (masks or {}).items():
             rel = f"images/{slug}"
             write_mask(self.input_dir / pk / "output" / rel / "result.mha", array, spacing)
-            entry["outputs"].append({"file": None, "image": {"name": "result.mha"}, "value": None,
-                                     "interface": interface(slug, rel, "Segmentation", "Image")})
+            entry["outputs"].append(
+                {
+                    "file": None,
+                    "image": {"name": "result.mha"},
+                    "value": None,
+                    "interface": interface(slug, rel, "Segmentation", "Image"),
+                }
+            )
         self.jobs.append(entry)
         return entry
 
@@ -99,8 +118,18 @@ class Submission:
 
     def run(self, *extra: str) -> int:
         """``python -m evaluation`` in-process on these folders."""
-        return main(["--input", str(self.input_dir), "--ground-truth", str(self.gt_dir),
-                     "--output", str(self.output_dir), "--quiet", *extra])
+        return main(
+            [
+                "--input",
+                str(self.input_dir),
+                "--ground-truth",
+                str(self.gt_dir),
+                "--output",
+                str(self.output_dir),
+                "--quiet",
+                *extra,
+            ]
+        )
 
     @property
     def metrics_path(self) -> Path:
@@ -110,9 +139,11 @@ class Submission:
         return json.loads(self.metrics_path.read_text())
 
 
-def point(x: float, y: float, probability: float = 0.9, name: str = "mitotic figure") -> dict[str, Any]:
+def point(x: float, y: float, probability: Any = 0.9, name: str = "mitotic figure") -> dict[str, Any]:
+    # probability: Any, as tests hand the evaluation strings and booleans to reject
     return {"point": [x, y, 0], "probability": probability, "name": name}
 
 
-def points_value(*points: dict[str, Any]) -> dict[str, Any]:
+def points_value(*points: Any) -> dict[str, Any]:
+    # points: Any, as tests hand the evaluation lists and other non-objects to reject
     return {"type": "Multiple points", "points": list(points), "version": {"major": 1, "minor": 0}}

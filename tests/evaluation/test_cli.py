@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import pytest
 from grand_challenge_metrics.scorers import score_detection
@@ -11,14 +12,22 @@ from grand_challenge_metrics.scorers import score_detection
 from evaluation import cli
 from tests.evaluation.builders import Raw, point, points_value
 
-TRUTH = {
-    "001.tiff": {"points": [[0.1, 0.1], [0.2, 0.2], [0.5, 0.5]], "domain": "human breast carcinoma", "size_mm": [1.8, 1.35]},
+TRUTH: dict[str, dict[str, Any]] = {
+    "001.tiff": {
+        "points": [[0.1, 0.1], [0.2, 0.2], [0.5, 0.5]],
+        "domain": "human breast carcinoma",
+        "size_mm": [1.8, 1.35],
+    },
     "002.tiff": {"points": [[0.3, 0.3]], "domain": "canine lymphoma", "size_mm": [1.8, 1.35]},
     "003.tiff": {"points": [], "domain": "canine lymphoma", "size_mm": [1.8, 1.35]},
 }
 OUTPUTS = {
-    "001.tiff": points_value(point(0.102, 0.1, 0.9), point(0.2, 0.205, 0.4, "non-mitotic figure"), point(0.9, 0.9, 0.7),
-                             point(0.5, 0.5049, 0.55)),
+    "001.tiff": points_value(
+        point(0.102, 0.1, 0.9),
+        point(0.2, 0.205, 0.4, "non-mitotic figure"),
+        point(0.9, 0.9, 0.7),
+        point(0.5, 0.5049, 0.55),
+    ),
     "002.tiff": points_value(point(0.3, 0.3, 0.8), point(0.3015, 0.3, 0.6)),
     "003.tiff": points_value(point(1.0, 1.0, 0.3, "non-mitotic figure")),
 }
@@ -38,7 +47,7 @@ def test_midog_defaults_score_like_the_midog_evaluation(submission):
     metrics = submission.metrics()
     assert set(metrics) == {"results", "aggregates"}
     tp = fp = fn = 0
-    for result, image in zip(metrics["results"], sorted(TRUTH)):
+    for result, image in zip(metrics["results"], sorted(TRUTH), strict=True):
         preds = [p["point"] for p in OUTPUTS[image]["points"] if p["name"] == "mitotic figure"]
         gt = [[x, y, 0] for x, y in TRUTH[image]["points"]]
         ref = score_detection(ground_truth=gt, predictions=preds, radius=7.5e-3)
@@ -64,32 +73,69 @@ def _outputs(**changes):
 
 
 BAD_INPUTS = {
-    "missing case": (lambda s: midog_submission(s, {k: v for k, v in OUTPUTS.items() if k != "002.tiff"}),
-                     "1 of 3 ground-truth case(s) have no algorithm job: ['002']"),
-    "extra case": (lambda s: midog_submission(s, _outputs(**{"004.tiff": points_value()})),
-                   "(image '004.tiff'): no ground truth for case '004'"),
-    "failed job": (lambda s: (midog_submission(s), s.write_predictions([{**s.jobs[0], "status": "Failed"}] + s.jobs[1:])),
-                   "job job-0000 (image '001.tiff'): status is 'Failed', not 'Succeeded'"),
-    "pixel coordinates": (lambda s: midog_submission(s, _outputs(**{"002.tiff": points_value(point(1200.0, 1200.0))})),
-                          "lies outside the image (1.8 x 1.35 mm): you need to provide the output coordinates in millimetres"),
-    "probability above 1": (lambda s: midog_submission(s, _outputs(**{"002.tiff": points_value(point(0.3, 0.3, 1.7))})),
-                            "point 0: probability must be a number in [0, 1], got 1.7"),
-    "NaN": (lambda s: midog_submission(s, _outputs(**{"002.tiff": Raw(
-        '{"type": "Multiple points", "points": [{"point": [NaN, 0.3, 0], "name": "mitotic figure", "probability": 0.9}]}')})),
-        "output 'mitotic-figures' (mitotic-figures.json): NaN is not valid JSON"),
-    "wrong JSON type": (lambda s: midog_submission(s, _outputs(**{"002.tiff": [[0.3, 0.3, 0]]})),
-                        "expected a 'Multiple points' JSON object with a 'points' list, got list"),
-    "old format": (lambda s: midog_submission(s, _outputs(**{"002.tiff": {"points": [{"point": [0.3, 0.3, 0]}]}})),
-                   "point 0 has no name; the old format without 'name' and 'probability' is not accepted"),
-    "unknown output socket": (lambda s: (midog_submission(s), s.job("x.tiff", {"mitotic-figures": points_value(), "heatmap": 1}),
-                                         s.write_predictions(s.jobs[:2] + [{**s.jobs[3], "inputs": s.jobs[2]["inputs"]}])),
-                              "unknown output socket 'heatmap'"),
+    "missing case": (
+        lambda s: midog_submission(s, {k: v for k, v in OUTPUTS.items() if k != "002.tiff"}),
+        "1 of 3 ground-truth case(s) have no algorithm job: ['002']",
+    ),
+    "extra case": (
+        lambda s: midog_submission(s, _outputs(**{"004.tiff": points_value()})),
+        "(image '004.tiff'): no ground truth for case '004'",
+    ),
+    "failed job": (
+        lambda s: (midog_submission(s), s.write_predictions([{**s.jobs[0], "status": "Failed"}] + s.jobs[1:])),
+        "job job-0000 (image '001.tiff'): status is 'Failed', not 'Succeeded'",
+    ),
+    "pixel coordinates": (
+        lambda s: midog_submission(s, _outputs(**{"002.tiff": points_value(point(1200.0, 1200.0))})),
+        "lies outside the image (1.8 x 1.35 mm): you need to provide the output coordinates in millimetres",
+    ),
+    "probability above 1": (
+        lambda s: midog_submission(s, _outputs(**{"002.tiff": points_value(point(0.3, 0.3, 1.7))})),
+        "point 0: probability must be a number in [0, 1], got 1.7",
+    ),
+    "NaN": (
+        lambda s: midog_submission(
+            s,
+            _outputs(
+                **{
+                    "002.tiff": Raw(
+                        '{"type": "Multiple points", '
+                        '"points": [{"point": [NaN, 0.3, 0], "name": "mitotic figure", "probability": 0.9}]}'
+                    )
+                }
+            ),
+        ),
+        "output 'mitotic-figures' (mitotic-figures.json): NaN is not valid JSON",
+    ),
+    "wrong JSON type": (
+        lambda s: midog_submission(s, _outputs(**{"002.tiff": [[0.3, 0.3, 0]]})),
+        "expected a 'Multiple points' JSON object with a 'points' list, got list",
+    ),
+    "old format": (
+        lambda s: midog_submission(s, _outputs(**{"002.tiff": {"points": [{"point": [0.3, 0.3, 0]}]}})),
+        "point 0 has no name; the old format without 'name' and 'probability' is not accepted",
+    ),
+    "unknown output socket": (
+        lambda s: (
+            midog_submission(s),
+            s.job("x.tiff", {"mitotic-figures": points_value(), "heatmap": 1}),
+            s.write_predictions(s.jobs[:2] + [{**s.jobs[3], "inputs": s.jobs[2]["inputs"]}]),
+        ),
+        "unknown output socket 'heatmap'",
+    ),
     "no predictions.json": (lambda s: s.points_truth(TRUTH), "predictions.json: file not found"),
-    "invalid predictions.json": (lambda s: (s.points_truth(TRUTH), s.write_predictions(Raw("[{"))),
-                                 "predictions.json: invalid JSON at line 1 column 3"),
-    "bad config": (lambda s: (midog_submission(s), _bad_config(s)), "config.json: detection: unknown key(s) ['radius_um']"),
-    "bad ground truth": (lambda s: (midog_submission(s), s.points_truth({"001.tiff": {"points": "none"}})),
-                         "points.json: case '001.tiff': points must be a list"),
+    "invalid predictions.json": (
+        lambda s: (s.points_truth(TRUTH), s.write_predictions(Raw("[{"))),
+        "predictions.json: invalid JSON at line 1 column 3",
+    ),
+    "bad config": (
+        lambda s: (midog_submission(s), _bad_config(s)),
+        "config.json: detection: unknown key(s) ['radius_um']",
+    ),
+    "bad ground truth": (
+        lambda s: (midog_submission(s), s.points_truth({"001.tiff": {"points": "none"}})),
+        "points.json: case '001.tiff': points must be a list",
+    ),
 }
 
 
@@ -122,8 +168,19 @@ def test_debug_shows_the_traceback(submission, capsys):
 
 def test_summary_is_printed_without_quiet(submission, capsys):
     midog_submission(submission)
-    assert cli.main(["--input", str(submission.input_dir), "--ground-truth", str(submission.gt_dir),
-                     "--output", str(submission.output_dir)]) == 0
+    assert (
+        cli.main(
+            [
+                "--input",
+                str(submission.input_dir),
+                "--ground-truth",
+                str(submission.gt_dir),
+                "--output",
+                str(submission.output_dir),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "config: built-in defaults" in out and "detection: f1_score=0.6667" in out and "wrote" in out
 
@@ -133,8 +190,15 @@ def test_help_explains_defaults(capsys):
         cli.main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for text in ("/input", "/output", "/opt/ml/input/data/ground_truth", "/opt/evaluation/ground-truth",
-                 "predictions.json", "metrics.json", "points.json"):
+    for text in (
+        "/input",
+        "/output",
+        "/opt/ml/input/data/ground_truth",
+        "/opt/evaluation/ground-truth",
+        "predictions.json",
+        "metrics.json",
+        "points.json",
+    ):
         assert text in out
 
 
@@ -157,11 +221,16 @@ def test_metrics_json_is_strict_json(submission):
 
 def test_major_axis_in_micrometres_and_normal_slides_left_out(submission):
     """HeLP-style: the kit's algorithm writes the axis in um; normal slides have no axis to score."""
-    submission.config({"metrics": ["classification", "major_axis"],
-                       "major_axis": {"socket": "tumour-major-axis", "unit": "um"}})
+    submission.config(
+        {"metrics": ["classification", "major_axis"], "major_axis": {"socket": "tumour-major-axis", "unit": "um"}}
+    )
     submission.slides_csv("case,label,major_axis_mm\n001.tiff,1,0.5\n002.tiff,1,0.6\n003.tiff,0,0\n004.tiff,0,\n")
-    for image, likelihood, axis_um in (("001.tiff", 0.9, 510.0), ("002.tiff", 0.8, 700.0),
-                                       ("003.tiff", 0.2, 0.0), ("004.tiff", 0.1, 0.0)):
+    for image, likelihood, axis_um in (
+        ("001.tiff", 0.9, 510.0),
+        ("002.tiff", 0.8, 700.0),
+        ("003.tiff", 0.2, 0.0),
+        ("004.tiff", 0.1, 0.0),
+    ):
         submission.job(image, {"tumour-likelihood": likelihood, "tumour-major-axis": axis_um})
     submission.write_predictions()
     assert submission.run() == 0

@@ -11,12 +11,15 @@ from evaluation.errors import EvaluationError
 from evaluation.files import read_json, write_json_atomic
 
 
-@pytest.mark.parametrize("text,message", [
-    ('{"a": NaN}', "NaN is not valid JSON"),
-    ("[Infinity]", "Infinity is not valid JSON"),
-    ('{"a": 1,}', "invalid JSON at line 1 column 9"),
-    ("", "invalid JSON at line 1 column 1"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('{"a": NaN}', "NaN is not valid JSON"),
+        ("[Infinity]", "Infinity is not valid JSON"),
+        ('{"a": 1,}', "invalid JSON at line 1 column 9"),
+        ("", "invalid JSON at line 1 column 1"),
+    ],
+)
 def test_read_json_rejects_non_json(tmp_path, text, message):
     path = tmp_path / "x.json"
     path.write_text(text)

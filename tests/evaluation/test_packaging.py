@@ -16,8 +16,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "evaluation"
 # Third-party imports the package may use, and the distributions providing them.
-ALLOWED = {"numpy": "numpy", "scipy": "scipy", "sklearn": "scikit-learn", "SimpleITK": "SimpleITK",
-           "grand_challenge_metrics": "grand-challenge-metrics"}
+ALLOWED = {
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "sklearn": "scikit-learn",
+    "SimpleITK": "SimpleITK",
+    "grand_challenge_metrics": "grand-challenge-metrics",
+}
 
 
 def _modules() -> list[Path]:
@@ -29,19 +34,23 @@ def test_imports_are_stdlib_or_the_light_requirements():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
             else:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top in ALLOWED or top == "evaluation", f"{path}: imports {name}"
+                assert top in sys.stdlib_module_names or top in ALLOWED or top == "evaluation", (
+                    f"{path}: imports {name}"
+                )
 
 
 def test_running_imports_neither_torch_nor_algorithm():
-    code = ("import sys, evaluation.cli, evaluation.evaluate, evaluation.compare_metrics; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'algorithm', 'training')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, evaluation.cli, evaluation.evaluate, evaluation.compare_metrics; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'algorithm', 'training')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
 
@@ -66,12 +75,15 @@ def test_scripts_parse_and_explain_themselves(script):
     assert run.returncode == 0 and "Usage:" in run.stdout
 
 
-@pytest.mark.parametrize("script,args,message", [
-    ("build.sh", ["--offline", "maybe"], "--offline must be auto, 1 or 0"),
-    ("build.sh", ["--bogus"], "unknown argument '--bogus'"),
-    ("test.sh", ["--bogus"], "unknown argument '--bogus'"),
-    ("export.sh", ["--bogus"], "unknown argument '--bogus'"),
-])
+@pytest.mark.parametrize(
+    "script,args,message",
+    [
+        ("build.sh", ["--offline", "maybe"], "--offline must be auto, 1 or 0"),
+        ("build.sh", ["--bogus"], "unknown argument '--bogus'"),
+        ("test.sh", ["--bogus"], "unknown argument '--bogus'"),
+        ("export.sh", ["--bogus"], "unknown argument '--bogus'"),
+    ],
+)
 def test_scripts_reject_bad_arguments(script, args, message):
     run = subprocess.run(["bash", str(PACKAGE / script), *args], capture_output=True, text=True, timeout=30)
     assert run.returncode == 1 and message in run.stderr
@@ -86,6 +98,12 @@ def test_dockerfile_conventions():
     assert "USER evaluator" in text and "WORKDIR /opt/app" in text
     assert 'ENTRYPOINT ["/opt/venv/bin/python", "-m", "evaluation"]' in text
     run_flags = (PACKAGE / "test.sh").read_text()
-    for flag in ("--network none", "--memory", "--cap-drop ALL", "--security-opt no-new-privileges",
-                 ":/input:ro", "/opt/ml/input/data/ground_truth:ro"):
+    for flag in (
+        "--network none",
+        "--memory",
+        "--cap-drop ALL",
+        "--security-opt no-new-privileges",
+        ":/input:ro",
+        "/opt/ml/input/data/ground_truth:ro",
+    ):
         assert flag in run_flags

@@ -17,14 +17,18 @@ CONFIG = parse_config({})
 def test_jobs_outputs_and_inline_values(submission):
     config = parse_config({"metrics": ["detection", "classification"]})
     value = points_value(point(0.1, 0.2))
-    submission.job("007.tiff", {"mitotic-figures": value, "tumour-likelihood": 0.25}, pk="abc-1",
-                   inline=("tumour-likelihood",))
+    submission.job(
+        "007.tiff", {"mitotic-figures": value, "tumour-likelihood": 0.25}, pk="abc-1", inline=("tumour-likelihood",)
+    )
     submission.write_predictions()
     [job] = read_predictions(submission.input_dir, config)
     assert (job.pk, job.image_name, job.case) == ("abc-1", "007.tiff", "007")
     assert job.outputs["mitotic-figures"].path == submission.input_dir / "abc-1" / "output" / "mitotic-figures.json"
     assert load_json_output(job, "mitotic-figures")[0] == value
-    assert load_json_output(job, "tumour-likelihood") == (0.25, "job abc-1 (image '007.tiff') output 'tumour-likelihood' (inline value)")
+    assert load_json_output(job, "tumour-likelihood") == (
+        0.25,
+        "job abc-1 (image '007.tiff') output 'tumour-likelihood' (inline value)",
+    )
 
 
 def test_image_output_is_the_one_image_in_the_socket_folder(submission):
@@ -41,8 +45,14 @@ def test_image_output_is_the_one_image_in_the_socket_folder(submission):
 
 def test_case_input_picks_among_several_images(submission):
     job = submission.job("slide.tif", {"mitotic-figures": points_value()})
-    job["inputs"].append({"file": None, "image": {"name": "slide_tissue.tif"}, "value": None,
-                          "interface": interface("tissue-mask", "images/tissue", "Segmentation", "Image")})
+    job["inputs"].append(
+        {
+            "file": None,
+            "image": {"name": "slide_tissue.tif"},
+            "value": None,
+            "interface": interface("tissue-mask", "images/tissue", "Segmentation", "Image"),
+        }
+    )
     submission.write_predictions()
     with pytest.raises(EvaluationError, match=r"cannot tell which input names the case: image inputs .*set case_input"):
         read_predictions(submission.input_dir, CONFIG)
@@ -50,17 +60,22 @@ def test_case_input_picks_among_several_images(submission):
     assert read_predictions(submission.input_dir, config)[0].image_name == "slide_tissue.tif"
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda s: s.write_predictions(Raw("{not json")), "predictions.json: invalid JSON at line 1"),
-    (lambda s: s.write_predictions({"jobs": []}), "expected a list of algorithm jobs, got dict"),
-    (lambda s: s.write_predictions([]), "the submission has no algorithm jobs"),
-    (lambda s: s.write_predictions(["x"]), "predictions.json job 0: each job must be a JSON object"),
-    (lambda s: s.write_predictions([{**s.jobs[0], "pk": "../../etc"}]), "'pk' must be a job id"),
-    (lambda s: s.write_predictions([{**s.jobs[0], "status": "Failed"}]),
-     "job job-0000 (image '001.tiff'): status is 'Failed', not 'Succeeded'"),
-    (lambda s: s.write_predictions([{**s.jobs[0], "outputs": {}}]), "'outputs' must be a list"),
-    (lambda s: s.write_predictions([s.jobs[0], s.jobs[0]]), "job job-0000 appears twice"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda s: s.write_predictions(Raw("{not json")), "predictions.json: invalid JSON at line 1"),
+        (lambda s: s.write_predictions({"jobs": []}), "expected a list of algorithm jobs, got dict"),
+        (lambda s: s.write_predictions([]), "the submission has no algorithm jobs"),
+        (lambda s: s.write_predictions(["x"]), "predictions.json job 0: each job must be a JSON object"),
+        (lambda s: s.write_predictions([{**s.jobs[0], "pk": "../../etc"}]), "'pk' must be a job id"),
+        (
+            lambda s: s.write_predictions([{**s.jobs[0], "status": "Failed"}]),
+            "job job-0000 (image '001.tiff'): status is 'Failed', not 'Succeeded'",
+        ),
+        (lambda s: s.write_predictions([{**s.jobs[0], "outputs": {}}]), "'outputs' must be a list"),
+        (lambda s: s.write_predictions([s.jobs[0], s.jobs[0]]), "job job-0000 appears twice"),
+    ],
+)
 def test_bad_predictions_json(submission, mutate, message):
     submission.job("001.tiff", {"mitotic-figures": points_value()})
     mutate(submission)
@@ -72,13 +87,18 @@ def test_bad_predictions_json(submission, mutate, message):
 def test_unknown_missing_and_ignored_sockets(submission):
     submission.job("001.tiff", {"mitotic-figures": points_value(), "heatmap": 1})
     submission.write_predictions()
-    with pytest.raises(EvaluationError, match=r"job job-0000 \(image '001.tiff'\): unknown output socket 'heatmap'; "
-                                              r"this evaluation scores \['mitotic-figures'\]"):
+    with pytest.raises(
+        EvaluationError,
+        match=r"job job-0000 \(image '001.tiff'\): unknown output socket 'heatmap'; "
+        r"this evaluation scores \['mitotic-figures'\]",
+    ):
         read_predictions(submission.input_dir, CONFIG)
     assert read_predictions(submission.input_dir, parse_config({"ignore_outputs": ["heatmap"]}))
     submission.jobs[0]["outputs"] = submission.jobs[0]["outputs"][1:]
     submission.write_predictions()
-    with pytest.raises(EvaluationError, match=r"no output for socket\(s\) \['mitotic-figures'\]; its outputs are \['heatmap'\]"):
+    with pytest.raises(
+        EvaluationError, match=r"no output for socket\(s\) \['mitotic-figures'\]; its outputs are \['heatmap'\]"
+    ):
         read_predictions(submission.input_dir, parse_config({"ignore_outputs": ["heatmap"]}))
 
 

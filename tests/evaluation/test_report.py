@@ -23,4 +23,7 @@ def test_layout_and_cleaning(tmp_path):
     assert type(metrics["results"][0]["detection"]["true_positives"]) is int
     path = write_metrics(tmp_path / "out", metrics)
     assert json.loads(path.read_text()) == metrics
-    assert summary_lines(metrics) == ["1 cases", "detection: f1_score=0.5000, precision=n/a, recall=n/a, average_precision=n/a"]
+    assert summary_lines(metrics) == [
+        "1 cases",
+        "detection: f1_score=0.5000, precision=n/a, recall=n/a, average_precision=n/a",
+    ]

@@ -32,9 +32,21 @@ EXPECTED = json.loads((TEST / "expected_output" / "metrics.json").read_text())
 
 def test_python_m_evaluation_reproduces_the_expected_metrics(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "evaluation", "--input", str(TEST / "input"), "--ground-truth",
-         str(TEST / "ground_truth"), "--output", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "evaluation",
+            "--input",
+            str(TEST / "input"),
+            "--ground-truth",
+            str(TEST / "ground_truth"),
+            "--output",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert compare(EXPECTED, json.loads((tmp_path / "metrics.json").read_text()), rtol=1e-9, atol=1e-12) == []
@@ -42,10 +54,15 @@ def test_python_m_evaluation_reproduces_the_expected_metrics(tmp_path):
 
 def test_generator_is_deterministic_and_in_sync(tmp_path):
     spec = importlib.util.spec_from_file_location("make_test_case", TEST / "make_test_case.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(tmp_path)
-    committed = sorted(p.relative_to(TEST) for p in TEST.rglob("*") if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts)
+    committed = sorted(
+        p.relative_to(TEST)
+        for p in TEST.rglob("*")
+        if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts
+    )
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert generated == committed
     for rel in committed:
@@ -69,8 +86,11 @@ def test_expected_detection_equals_independent_computation():
         preds = [p["point"] for p in value["points"] if p["name"] == "mitotic figure"]
         s = score_detection(ground_truth=gt, predictions=preds, radius=radius)
         tp, fp, fn = tp + s.true_positives, fp + s.false_positives, fn + s.false_negatives
-        cand = Candidates(np.array([p["point"][:2] for p in value["points"]]).reshape(-1, 2),
-                          np.array([p["probability"] for p in value["points"]]), np.ones(len(value["points"]), bool))
+        cand = Candidates(
+            np.array([p["point"][:2] for p in value["points"]]).reshape(-1, 2),
+            np.array([p["probability"] for p in value["points"]]),
+            np.ones(len(value["points"]), bool),
+        )
         hits.append(naive_hits(np.array(truth[image]["points"]).reshape(-1, 2), cand))
         probs.append(cand.probability)
         n_truth += len(gt)

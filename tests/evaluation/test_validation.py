@@ -25,34 +25,55 @@ def test_reference_container_output_is_accepted(shared_data):
 
 
 def test_points_without_z_and_empty_lists_are_accepted():
-    cand = validate_points({"points": [{"point": [0.1, 0.2], "name": "mitotic figure", "probability": 1}]},
-                           LABEL, DetectionConfig(), SIZE)
+    cand = validate_points(
+        {"points": [{"point": [0.1, 0.2], "name": "mitotic figure", "probability": 1}]}, LABEL, DetectionConfig(), SIZE
+    )
     assert cand.xy_mm.tolist() == [[0.1, 0.2]]
     assert validate_points(points_value(), LABEL, DetectionConfig(), SIZE).xy_mm.shape == (0, 2)
 
 
-@pytest.mark.parametrize("value,message", [
-    ([point(0.1, 0.1)], "expected a 'Multiple points' JSON object"),
-    ({"type": "Multiple boxes", "points": []}, "'type' is 'Multiple boxes'"),
-    ({"type": "Multiple points"}, "expected a 'points' list, got no points key"),
-    ({"points": {"a": 1}}, "expected a 'points' list, got dict"),
-    (points_value([0.1, 0.1]), "point 0 must be an object"),
-    (points_value({"point": [0.1, 0.1, 0]}), "point 0 has no name; the old format"),
-    (points_value({"point": [0.1, 0.1, 0], "name": "mitotic figure"}), "point 0 has no probability"),
-    (points_value(point(0.1, 0.1, name="mitosis")), "name 'mitosis' is not one of ['mitotic figure', 'non-mitotic figure']"),
-    (points_value(point(0.1, 0.1, probability=1.2)), "probability must be a number in [0, 1], got 1.2"),
-    (points_value(point(0.1, 0.1, probability=-0.1)), "probability must be a number in [0, 1]"),
-    (points_value(point(0.1, 0.1, probability="0.9")), "got '0.9'"),
-    (points_value(point(0.1, 0.1, probability=True)), "got True"),
-    (points_value({"point": ["0.1", 0.1, 0], "name": "mitotic figure", "probability": 0.5}), "'point' must be [x_mm, y_mm, z]"),
-    (points_value({"point": [0.1], "name": "mitotic figure", "probability": 0.5}), "'point' must be"),
-    (points_value({"point": [float("nan"), 0.1, 0], "name": "mitotic figure", "probability": 0.5}), "finite numbers"),
-    (points_value(point(0.1, 0.1), {"point": [0.1, 0.1, float("inf")], "name": "mitotic figure", "probability": 0.5}),
-     "point 1: 'point' must be [x_mm, y_mm, z] with finite numbers"),  # JSON 1e999 parses as inf
-    (points_value(point(0.1, 0.1, probability=float("inf"))), "probability must be a number in [0, 1], got inf"),
-    (points_value(point(0.1, 0.1), point(1523.0, 887.0)), "point 1 at (1523, 887) lies outside the image (1.8 x 1.35 mm): you need to provide the output coordinates in millimetres"),
-    (points_value(point(0.1, -0.1)), "lies outside the image"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ([point(0.1, 0.1)], "expected a 'Multiple points' JSON object"),
+        ({"type": "Multiple boxes", "points": []}, "'type' is 'Multiple boxes'"),
+        ({"type": "Multiple points"}, "expected a 'points' list, got no points key"),
+        ({"points": {"a": 1}}, "expected a 'points' list, got dict"),
+        (points_value([0.1, 0.1]), "point 0 must be an object"),
+        (points_value({"point": [0.1, 0.1, 0]}), "point 0 has no name; the old format"),
+        (points_value({"point": [0.1, 0.1, 0], "name": "mitotic figure"}), "point 0 has no probability"),
+        (
+            points_value(point(0.1, 0.1, name="mitosis")),
+            "name 'mitosis' is not one of ['mitotic figure', 'non-mitotic figure']",
+        ),
+        (points_value(point(0.1, 0.1, probability=1.2)), "probability must be a number in [0, 1], got 1.2"),
+        (points_value(point(0.1, 0.1, probability=-0.1)), "probability must be a number in [0, 1]"),
+        (points_value(point(0.1, 0.1, probability="0.9")), "got '0.9'"),
+        (points_value(point(0.1, 0.1, probability=True)), "got True"),
+        (
+            points_value({"point": ["0.1", 0.1, 0], "name": "mitotic figure", "probability": 0.5}),
+            "'point' must be [x_mm, y_mm, z]",
+        ),
+        (points_value({"point": [0.1], "name": "mitotic figure", "probability": 0.5}), "'point' must be"),
+        (
+            points_value({"point": [float("nan"), 0.1, 0], "name": "mitotic figure", "probability": 0.5}),
+            "finite numbers",
+        ),
+        (
+            points_value(
+                point(0.1, 0.1), {"point": [0.1, 0.1, float("inf")], "name": "mitotic figure", "probability": 0.5}
+            ),
+            "point 1: 'point' must be [x_mm, y_mm, z] with finite numbers",
+        ),  # JSON 1e999 parses as inf
+        (points_value(point(0.1, 0.1, probability=float("inf"))), "probability must be a number in [0, 1], got inf"),
+        (
+            points_value(point(0.1, 0.1), point(1523.0, 887.0)),
+            "point 1 at (1523, 887) lies outside the image (1.8 x 1.35 mm): "
+            "you need to provide the output coordinates in millimetres",
+        ),
+        (points_value(point(0.1, -0.1)), "lies outside the image"),
+    ],
+)
 def test_bad_points_name_the_problem(value, message):
     with pytest.raises(EvaluationError) as err:
         validate_points(value, LABEL, DetectionConfig(), SIZE)
@@ -74,11 +95,19 @@ def test_probability_accepts_numbers_in_range(value):
     assert validate_probability(value, LABEL) == float(value)
 
 
-@pytest.mark.parametrize("value,message", [
-    (1.5, "must be in [0, 1], got 1.5"), (-0.01, "must be in [0, 1]"), ("0.5", "got str '0.5'"),
-    (None, "got NoneType"), (True, "got bool"), ([0.5], "got list"), ({"probability": 0.5}, "got dict"),
-    (float("nan"), "expected a number"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (1.5, "must be in [0, 1], got 1.5"),
+        (-0.01, "must be in [0, 1]"),
+        ("0.5", "got str '0.5'"),
+        (None, "got NoneType"),
+        (True, "got bool"),
+        ([0.5], "got list"),
+        ({"probability": 0.5}, "got dict"),
+        (float("nan"), "expected a number"),
+    ],
+)
 def test_probability_rejects(value, message):
     with pytest.raises(EvaluationError, match=None) as err:
         validate_probability(value, LABEL)
@@ -86,8 +115,11 @@ def test_probability_rejects(value, message):
 
 
 def test_length():
-    assert validate_length_mm(12, LABEL) == 12.0
+    assert validate_length_mm(12, LABEL, "mm") == 12.0
+    assert validate_length_mm(12500, LABEL, "um") == 12.5
     with pytest.raises(EvaluationError, match="cannot be negative"):
-        validate_length_mm(-1.0, LABEL)
+        validate_length_mm(-1.0, LABEL, "mm")
     with pytest.raises(EvaluationError, match="expected a length in millimetres"):
-        validate_length_mm("12 mm", LABEL)
+        validate_length_mm("12 mm", LABEL, "mm")
+    with pytest.raises(EvaluationError, match="expected a length in micrometres"):
+        validate_length_mm(None, LABEL, "um")

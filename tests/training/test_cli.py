@@ -20,10 +20,26 @@ def test_module_help_explains_synth():
         [sys.executable, "-m", "training", "synth", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0
-    for word in ("--out", "--count", "--seed", "--size", "--mpp", "--scanner", "--label", "--mitoses",
-                 "--imposters", "--compression", "--jpeg-quality", "--blur", "--tile", "midog.json"):
+    for word in (
+        "--out",
+        "--count",
+        "--seed",
+        "--size",
+        "--mpp",
+        "--scanner",
+        "--label",
+        "--mitoses",
+        "--imposters",
+        "--compression",
+        "--jpeg-quality",
+        "--blur",
+        "--tile",
+        "midog.json",
+    ):
         assert word in done.stdout
-    top = subprocess.run([sys.executable, "-m", "training", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    top = subprocess.run(
+        [sys.executable, "-m", "training", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert top.returncode == 0 and "synth" in top.stdout
 
 
@@ -70,19 +86,47 @@ def test_kit_errors_exit_1_with_one_line_and_write_nothing(tmp_path, capsys):
 
 
 def test_synth_writes_seeded_slides(tmp_path, capsys):
-    code = main([
-        "synth", "--out", str(tmp_path), "--count", "2", "--seed", "40", "--size", "1100x800",
-        "--scanner", "random", "--label", "normal", "--mitoses", "2", "--imposters", "3",
-        "--compression", "deflate", "--tile", "256", "--mpp", "0.5", "--quiet",
-    ])
+    code = main(
+        [
+            "synth",
+            "--out",
+            str(tmp_path),
+            "--count",
+            "2",
+            "--seed",
+            "40",
+            "--size",
+            "1100x800",
+            "--scanner",
+            "random",
+            "--label",
+            "normal",
+            "--mitoses",
+            "2",
+            "--imposters",
+            "3",
+            "--compression",
+            "deflate",
+            "--tile",
+            "256",
+            "--mpp",
+            "0.5",
+            "--quiet",
+        ]
+    )
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("synth-000040.tiff: 1100x800 px @ 0.5 um/px")
     for seed in (40, 41):
         truth = json.loads((tmp_path / f"synth-{seed:06d}.truth.json").read_text())
         assert truth["seed"] == seed and truth["label"] == "normal" and truth["mpp"] == 0.5
-        assert truth["tiff"] == {"compression": "deflate", "jpeg_quality": truth["scanner"]["jpeg_quality"],
-                                 "tile": 256, "level_factor": 4, "top_max": 2048}
+        assert truth["tiff"] == {
+            "compression": "deflate",
+            "jpeg_quality": truth["scanner"]["jpeg_quality"],
+            "tile": 256,
+            "level_factor": 4,
+            "top_max": 2048,
+        }
         midog = json.loads((tmp_path / f"synth-{seed:06d}.midog.json").read_text())
         x1, y1, x2, y2 = midog["annotations"][0]["bbox"]
         assert x2 - x1 == 25  # 12.5 um at 0.5 um/px

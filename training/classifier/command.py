@@ -16,7 +16,10 @@ from algorithm.features import FeatureConfig
 from algorithm.io.atomic import write_json_atomic
 from training.classifier.features import FeatureTable, feature_table
 from training.classifier.selection import (
-    axis_within, mean_relative_error, select_axis_regressor, select_classifier,
+    axis_within,
+    mean_relative_error,
+    select_axis_regressor,
+    select_classifier,
 )
 
 NAME = "classifier"
@@ -47,6 +50,7 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     parser.add_argument("--heatmaps", type=Path, required=True, help="folder of <slide>.heatmap.tiff files")
     parser.add_argument("--labels", type=Path, required=True, help="CSV: slide,label[,major_axis_um]")
     parser.add_argument("--out", type=Path, required=True, help="the slide model file to write (.joblib)")
@@ -66,7 +70,11 @@ def _numbers(text: str, kind: type, what: str) -> tuple:
 
 
 def held_out_scores(model: SlideModel, table: FeatureTable) -> dict[str, Any]:
-    predictions = [model.predict(dict(zip(table.names, row))) for row in table.X]
+    """Accuracy, AUC and major-axis accuracy of the chosen models on slides they never saw.
+
+    The cross-validation scores chose the models; these are the figures to report.
+    """
+    predictions = [model.predict(dict(zip(table.names, row, strict=True))) for row in table.X]
     probability = np.array([p.tumour_probability for p in predictions])
     called = probability >= model.threshold
     scores: dict[str, Any] = {"slides": len(table.slides), "accuracy": float((called == table.labels).mean())}
@@ -78,18 +86,25 @@ def held_out_scores(model: SlideModel, table: FeatureTable) -> dict[str, Any]:
         scores["axis_within_5_percent"] = float(axis_within(axes, table.axes_um[tumour]).mean())
         scores["axis_mean_relative_error"] = mean_relative_error(axes, table.axes_um[tumour])
     scores["per_slide"] = [
-        {"slide": s, "label": int(label), "probability": float(p.tumour_probability), "major_axis_um": p.major_axis_um,
-         "truth_axis_um": None if not np.isfinite(a) else float(a)}
-        for s, label, p, a in zip(table.slides, table.labels, predictions, table.axes_um)
+        {
+            "slide": s,
+            "label": int(label),
+            "probability": float(p.tumour_probability),
+            "major_axis_um": p.major_axis_um,
+            "truth_axis_um": None if not np.isfinite(a) else float(a),
+        }
+        for s, label, p, a in zip(table.slides, table.labels, predictions, table.axes_um, strict=True)
     ]
     return scores
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the feature table, choose both slide models by cross-validation and save them; the exit status."""
     if (args.test_heatmaps is None) != (args.test_labels is None):
         raise ConfigError("give both --test-heatmaps and --test-labels, or neither")
-    config = FeatureConfig(scales=_numbers(args.scales, int, "scales"),
-                           thresholds=_numbers(args.thresholds, float, "thresholds"))
+    config = FeatureConfig(
+        scales=_numbers(args.scales, int, "scales"), thresholds=_numbers(args.thresholds, float, "thresholds")
+    )
     table = feature_table(args.heatmaps, args.labels, config)
     print(f"{len(table.slides)} slides ({int(table.labels.sum())} tumour), {len(table.names)} features")
     classifier = select_classifier(table.X, table.labels, args.folds, args.seed)
@@ -97,10 +112,20 @@ def run(args: argparse.Namespace) -> int:
     for title, selection in (("tumour classifier", classifier), ("major axis", axis)):
         scores = ", ".join(f"{name} {json.dumps(s)}" for name, s in selection.report["candidates"].items())
         print(f"{title}: chose {selection.name} ({scores})")
-    report: dict[str, Any] = {"classifier": classifier.report, "axis": axis.report, "training_slides": table.slides,
-                              "seed": args.seed}
-    model = SlideModel(classifier=classifier.model, axis_regressor=axis.model, features=config,
-                       feature_names=table.names, axis_feature=axis_feature, report=report)
+    report: dict[str, Any] = {
+        "classifier": classifier.report,
+        "axis": axis.report,
+        "training_slides": table.slides,
+        "seed": args.seed,
+    }
+    model = SlideModel(
+        classifier=classifier.model,
+        axis_regressor=axis.model,
+        features=config,
+        feature_names=table.names,
+        axis_feature=axis_feature,
+        report=report,
+    )
     if args.test_heatmaps is not None:
         test = feature_table(args.test_heatmaps, args.test_labels, config)
         report["held_out"] = held_out_scores(model, test)

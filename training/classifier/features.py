@@ -18,6 +18,8 @@ HEATMAP_SUFFIX = ".heatmap.tiff"
 
 @dataclass
 class FeatureTable:
+    """One row of features per slide, with the truths the slide models are fitted to."""
+
     slides: list[str]
     names: list[str]
     X: NDArray[np.float64]  # noqa: N815 - (slides, features)
@@ -32,8 +34,10 @@ def feature_table(heatmaps: Path, labels_csv: Path, config: FeatureConfig) -> Fe
         raise ConfigError(f"{heatmaps}: heatmap folder not found")
     missing = [name for name in labels if not (heatmaps / f"{name}{HEATMAP_SUFFIX}").is_file()]
     if missing:
-        raise ConfigError(f"{heatmaps}: no heatmap for {len(missing)} slides of {labels_csv} "
-                          f"(e.g. {missing[0]}{HEATMAP_SUFFIX}); make them with python -m training heatmaps")
+        raise ConfigError(
+            f"{heatmaps}: no heatmap for {len(missing)} slides of {labels_csv} "
+            f"(e.g. {missing[0]}{HEATMAP_SUFFIX}); make them with python -m training heatmaps"
+        )
     names = config.names()
     rows, y, axes = [], [], []
     for slide, (label, axis) in labels.items():

@@ -19,8 +19,12 @@ from numpy.typing import NDArray
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
@@ -51,25 +55,37 @@ def classifier_candidates(seed: int, smallest_class: int = SVM_CALIBRATION_FOLDS
     return candidates
 
 
-def axis_within(predicted: NDArray[np.float64], truth: NDArray[np.float64], tolerance: float = AXIS_TOLERANCE):
+def axis_within(
+    predicted: NDArray[np.float64], truth: NDArray[np.float64], tolerance: float = AXIS_TOLERANCE
+) -> NDArray[np.bool_]:
+    """Whether each predicted axis is within ``tolerance`` relative error: HeLP's criterion."""
     return np.abs(predicted - truth) <= tolerance * truth
 
 
 def mean_relative_error(predicted: NDArray[np.float64], truth: NDArray[np.float64]) -> float:
+    """The mean relative error: the tie-breaker between axis models of equal HeLP accuracy."""
     return float(np.mean(np.abs(predicted - truth) / truth))
 
 
 @dataclass
 class Selection:
+    """The chosen candidate, refitted on all the slides, and the cross-validation report that chose it."""
+
     name: str
     model: Any  # fitted on all the data
     report: dict[str, Any]
 
 
 def select_classifier(X: NDArray, y: NDArray, folds: int, seed: int) -> Selection:  # noqa: N803
+    """The tumour classifier with the best mean AUC over stratified folds, refitted on all slides.
+
+    At least two slides of each class are needed; the number of folds shrinks to what they allow.
+    """
     counts = np.bincount(y, minlength=2)
     if counts.min() < 2:
-        raise ConfigError(f"the classifier needs at least 2 tumour and 2 normal slides; got {counts[1]} and {counts[0]}")
+        raise ConfigError(
+            f"the classifier needs at least 2 tumour and 2 normal slides; got {counts[1]} and {counts[0]}"
+        )
     splitter = StratifiedKFold(n_splits=int(min(folds, counts.min())), shuffle=True, random_state=seed)
     smallest = int(counts.min() - -(-counts.min() // splitter.n_splits))  # per class in a training fold
     candidates = classifier_candidates(seed, smallest)
@@ -93,14 +109,21 @@ def _axis_candidates(column: int, axis_columns: list[int], seed: int) -> dict[st
     return {
         "measured": FeatureValue(column),
         "measured_linear": Pipeline([("pick", pick), ("model", LinearRegression())]),
-        "all_axes_ridge": Pipeline([("pick", all_axes), ("scale", StandardScaler()),
-                                    ("model", RidgeCV(alphas=np.logspace(-2, 3, 11)))]),
+        "all_axes_ridge": Pipeline(
+            [("pick", all_axes), ("scale", StandardScaler()), ("model", RidgeCV(alphas=np.logspace(-2, 3, 11)))]
+        ),
         "random_forest": RandomForestRegressor(n_estimators=300, random_state=seed),
         "gradient_boosting": GradientBoostingRegressor(random_state=seed),
     }
 
 
-def select_axis_regressor(X: NDArray, axes: NDArray, names: list[str], folds: int, seed: int):  # noqa: N803
+def select_axis_regressor(
+    X: NDArray,
+    axes: NDArray,
+    names: list[str],
+    folds: int,
+    seed: int,  # noqa: N803 - scikit-learn's name
+) -> tuple[Selection, str]:
     """Returns the selection and the name of the measured axis feature it draws along."""
     known = np.isfinite(axes) & (axes > 0)
     X, axes = X[known], axes[known]
@@ -111,8 +134,12 @@ def select_axis_regressor(X: NDArray, axes: NDArray, names: list[str], folds: in
     errors = {i: mean_relative_error(X[:, i], axes) for i in columns}
     column = max(columns, key=lambda i: (hits[i], -errors[i]))
     splitter = KFold(n_splits=int(min(folds, len(axes))), shuffle=True, random_state=seed)
-    report: dict[str, Any] = {"folds": splitter.n_splits, "slides": int(len(axes)), "measured_feature": names[column],
-                              "candidates": {}}
+    report: dict[str, Any] = {
+        "folds": splitter.n_splits,
+        "slides": int(len(axes)),
+        "measured_feature": names[column],
+        "candidates": {},
+    }
     best_name, best_key = "", (-1.0, 0.0)
     candidates = _axis_candidates(column, columns, seed)
     for name, candidate in candidates.items():

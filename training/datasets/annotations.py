@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from algorithm.errors import ConfigError
+
 MITOSIS = 1
 IMPOSTER = 2
 
@@ -27,9 +29,18 @@ class SlideAnnotations:
     path: Path | None = None  # the slide file, once located
 
     @property
+    def slide_path(self) -> Path:
+        """The located slide file; a ConfigError naming the slide if the dataset reader found none."""
+        if self.path is None:
+            raise ConfigError(f"{self.file_name}: slide file not located")
+        return self.path
+
+    @property
     def mitoses(self) -> NDArray[np.float64]:
+        """Centres of the mitotic figures, (N, 2) level-0 pixels."""
         return self.points[self.labels == MITOSIS]
 
     @property
     def imposters(self) -> NDArray[np.float64]:
+        """Centres of the imposters (look-alikes the detector must learn to reject), (N, 2) level-0 pixels."""
         return self.points[self.labels == IMPOSTER]

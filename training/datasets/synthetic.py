@@ -15,6 +15,7 @@ from training.datasets.midog import read_midog_database
 
 
 def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
+    """Every slide of a ``python -m training synth`` folder, annotated, its scanner as the domain."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: slide folder not found")

@@ -32,6 +32,8 @@ LABELS_HEADER = ("slide", "label", "major_axis_um")
 
 @dataclass
 class TumourSlide:
+    """A slide and its tumour mask; label, axis and mask are read from the mask when first asked for."""
+
     path: Path
     mask_path: Path
     width: int
@@ -41,10 +43,12 @@ class TumourSlide:
 
     @property
     def name(self) -> str:
+        """The slide's file name without its suffix: how heatmaps and label rows name it."""
         return self.path.stem
 
     @cached_property
     def mask(self) -> NDArray[np.bool_]:
+        """The tumour mask as booleans, read once (masks cover the whole slide at a lower resolution)."""
         try:
             with Image.open(self.mask_path) as image:
                 return np.asarray(image.convert("L")) > 0
@@ -53,11 +57,13 @@ class TumourSlide:
 
     @property
     def mask_downsample(self) -> tuple[float, float]:
+        """Level-0 pixels per mask pixel, (x, y): the slide's size over the mask's."""
         h, w = self.mask.shape
         return self.width / w, self.height / h
 
     @cached_property
     def label(self) -> int:
+        """1 for a tumour slide (any tumour pixel in its mask), 0 for a normal one."""
         return int(self.mask.any())
 
     @property
@@ -90,8 +96,10 @@ def read_tumour_folder(folder: str | Path, masks: str | Path | None = None) -> l
         mask = _find_mask(path, masks)
         if mask is None:
             where = masks or folder
-            raise ConfigError(f"{path}: no tumour mask in {where} (looked for "
-                              f"{', '.join(p.format(stem=path.stem) for p in MASK_NAMES)})")
+            raise ConfigError(
+                f"{path}: no tumour mask in {where} (looked for "
+                f"{', '.join(p.format(stem=path.stem) for p in MASK_NAMES)})"
+            )
         with open_slide(path) as slide:
             (width, height), mpp = slide.dimensions, float(np.mean(slide.mpp))
         truth = path.with_name(f"{path.stem}.truth.json")
@@ -99,8 +107,10 @@ def read_tumour_folder(folder: str | Path, masks: str | Path | None = None) -> l
         item = TumourSlide(path, mask, width, height, mpp, domain)
         sx, sy = item.mask_downsample
         if abs(sx - sy) > 0.02 * max(sx, sy):
-            raise ConfigError(f"{mask}: mask of {item.mask.shape[1]}x{item.mask.shape[0]} px does not have the "
-                              f"shape of its slide ({width}x{height} px)")
+            raise ConfigError(
+                f"{mask}: mask of {item.mask.shape[1]}x{item.mask.shape[0]} px does not have the "
+                f"shape of its slide ({width}x{height} px)"
+            )
         slides.append(item)
     return slides
 
@@ -126,7 +136,9 @@ def read_labels_csv(path: str | Path) -> dict[str, tuple[int, float | None]]:
             key = Path(row["slide"].strip()).stem
             value = str(row["label"]).strip().lower()
             if value not in truthy:
-                raise ConfigError(f"{path}, line {line}: label {row['label']!r} is not 1/0, tumour/normal or true/false")
+                raise ConfigError(
+                    f"{path}, line {line}: label {row['label']!r} is not 1/0, tumour/normal or true/false"
+                )
             axis_text = (row.get("major_axis_um") or "").strip()
             try:
                 axis = float(axis_text) if axis_text else None

@@ -40,6 +40,7 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     data = parser.add_argument_group("data")
     data.add_argument("--train", type=Path, nargs="+", default=[], help="folders of synthetic slides to train on")
     data.add_argument("--valid", type=Path, nargs="*", default=[], help="folders of synthetic slides to validate on")
@@ -65,8 +66,10 @@ def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideA
             apply_midog_split(slides, read_midog_split(args.split))
         missing = [s.file_name for s in slides if s.path is None or not s.path.is_file()]
         if missing:
-            raise ConfigError(f"{args.images or args.midog_db.parent}: {len(missing)} images of the database are "
-                              f"missing (e.g. {missing[0]})")
+            raise ConfigError(
+                f"{args.images or args.midog_db.parent}: {len(missing)} images of the database are "
+                f"missing (e.g. {missing[0]})"
+            )
         return [s for s in slides if s.split != "valid"], [s for s in slides if s.split == "valid"]
     if not args.train:
         raise ConfigError("give --train folders or --midog-db")
@@ -76,19 +79,36 @@ def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideA
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a detector on the slides given and save the checkpoint; the exit status."""
     train, valid = _load(args)
     if args.smoke:
         train, valid = train[:2], valid[:1]
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
     config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
-    stain = stain_setup(args.stain, args.stain_target, train[0].path, args.mpp, args.stain_augment)
-    options = TrainOptions(epochs=args.epochs, iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
-                           optimizer=args.optimizer, seed=args.seed, device=args.device,
-                           warmup=min(50, args.epochs * args.iterations // 10 + 1))
+    stain = stain_setup(args.stain, args.stain_target, train[0].slide_path, args.mpp, args.stain_augment)
+    options = TrainOptions(
+        epochs=args.epochs,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        device=args.device,
+        warmup=min(50, args.epochs * args.iterations // 10 + 1),
+    )
     domains = sorted({str(s.domain) for s in train})
     print(f"training on {len(train)} slides (domains {', '.join(domains)}), validating on {len(valid)}")
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
-    best = train_detector(train, valid, config, options, args.out, stain=stain.spec, patch_augment=stain.augment,
-                          resume=args.resume, extra={"command": command})
+    best = train_detector(
+        train,
+        valid,
+        config,
+        options,
+        args.out,
+        stain=stain.spec,
+        patch_augment=stain.augment,
+        resume=args.resume,
+        extra={"command": command},
+    )
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0

@@ -20,6 +20,8 @@ from training.stain import TransformFactory
 
 @dataclass(frozen=True)
 class SamplingConfig:
+    """How patches are drawn: their size and resolution, and how often one is centred on a cell of each class."""
+
     tile_size: int = 512
     mpp: float = 0.5  # the detector's resolution
     mitosis_fraction: float = 0.5
@@ -29,6 +31,8 @@ class SamplingConfig:
 
 @dataclass
 class Patch:
+    """One training patch and its cell boxes, in the patch's own pixels."""
+
     pixels: NDArray[np.uint8]  # (H, W, 3)
     boxes: NDArray[np.float32]  # (K, 4) x1, y1, x2, y2 in patch pixels
     labels: NDArray[np.int64]  # (K,)
@@ -37,6 +41,8 @@ class Patch:
 
 
 class PatchSampler(SlideSampler):
+    """Draws detector training patches from annotated slides, balanced over domains and cell classes."""
+
     def __init__(
         self, slides: list[SlideAnnotations], config: SamplingConfig, transform_factory: TransformFactory | None = None
     ) -> None:
@@ -44,6 +50,7 @@ class PatchSampler(SlideSampler):
         self.config = config
 
     def sample(self, rng: np.random.Generator) -> Patch:
+        """One patch: centred (with jitter) on a mitosis, an imposter or a random tissue point, as the fractions say."""
         i = self.pick(rng)
         ann = self.slides[i]
         scale = self.config.mpp / float(np.mean(self.reader(i).mpp))  # level-0 px per patch px
@@ -66,8 +73,10 @@ class PatchSampler(SlideSampler):
         self, ann: SlideAnnotations, x: int, y: int, extent: int, scale: float
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         inside = (
-            (ann.points[:, 0] >= x) & (ann.points[:, 0] < x + extent)
-            & (ann.points[:, 1] >= y) & (ann.points[:, 1] < y + extent)
+            (ann.points[:, 0] >= x)
+            & (ann.points[:, 0] < x + extent)
+            & (ann.points[:, 1] >= y)
+            & (ann.points[:, 1] < y + extent)
         )
         centres = (ann.points[inside] - [x, y]) / scale
         half = ann.box_size / scale / 2

@@ -27,6 +27,7 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     parser.add_argument("--model", type=Path, required=True, help="detector checkpoint (.pt)")
     parser.add_argument("--slides", type=Path, nargs="+", required=True, help="folders of synthetic slides")
     parser.add_argument("--threshold", type=float, help="decision threshold (default: the checkpoint's)")
@@ -35,15 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Score a detector checkpoint on slides with the container's own detection code; the exit status."""
     slides = [s for folder in args.slides for s in read_synthetic_folder(folder)]
     device = torch.device(args.device)
     model, config, checkpoint = load_detector(args.model, device)
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
     found = detect_validation_slides(model, config, slides, device, checkpoint.get("stain"))
-    report = {"model": str(args.model), "threshold": threshold, "radius_um": args.radius_um,
-              "overall": score_slides(found, slides, threshold, args.radius_um).as_dict(), "domains": {}}
+    report = {
+        "model": str(args.model),
+        "threshold": threshold,
+        "radius_um": args.radius_um,
+        "overall": score_slides(found, slides, threshold, args.radius_um).as_dict(),
+        "domains": {},
+    }
     for domain in sorted({str(s.domain) for s in slides}):
-        pairs = [(f, s) for f, s in zip(found, slides) if str(s.domain) == domain]
+        pairs = [(f, s) for f, s in zip(found, slides, strict=True) if str(s.domain) == domain]
         score = score_slides([f for f, _ in pairs], [s for _, s in pairs], threshold, args.radius_um)
         report["domains"][domain] = {"slides": len(pairs), **score.as_dict()}
     print(json.dumps(report, indent=2))

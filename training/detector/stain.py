@@ -15,12 +15,19 @@ from training.stain import fit_target, target_augmentor
 
 @dataclass
 class StainSetup:
+    """The stain target a detector is trained to (saved in its checkpoint) and the augmentation in its stains."""
+
     spec: dict[str, Any] | None  # saved in the checkpoint as "stain"
     augment: Any  # PatchAugment | None
 
 
-def stain_setup(method: str, target: Path | None, first_slide: Path, mpp: float,
-                augment_sigma: float = 0.2) -> StainSetup:
+def stain_setup(
+    method: str, target: Path | None, first_slide: Path, mpp: float, augment_sigma: float = 0.2
+) -> StainSetup:
+    """Fit the stain target (from ``target``, else the first training slide) and the matching augmentation.
+
+    ``method`` "none" gives neither: the detector then sees the slides' own colours, as the job will.
+    """
     if method == "none":
         return StainSetup(None, None)
     spec = fit_target(method, target, first_slide, mpp)
@@ -29,6 +36,8 @@ def stain_setup(method: str, target: Path | None, first_slide: Path, mpp: float,
         return StainSetup(spec, None)
 
     def augment(patch: Patch, rng: np.random.Generator) -> Patch:
-        return Patch(augmentor.augment(patch.pixels, rng), patch.boxes, patch.labels, patch.slide, patch.domain)
+        # an array in, an array out: asarray only tells the type checker
+        pixels = np.asarray(augmentor.augment(patch.pixels, rng))
+        return Patch(pixels, patch.boxes, patch.labels, patch.slide, patch.domain)
 
     return StainSetup(spec, augment)

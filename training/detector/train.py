@@ -24,14 +24,16 @@ from algorithm.models import DetectorConfig, build_detector, save_checkpoint
 from algorithm.models.checkpoint import load_state, read_checkpoint
 from training.datasets.annotations import SlideAnnotations
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
-from training.stain import transform_factory
 from training.detector.validate import best_threshold, detect_validation_slides
+from training.stain import transform_factory
 
 PatchAugment = Callable[[Patch, np.random.Generator], Patch]
 
 
 @dataclass(frozen=True)
 class TrainOptions:
+    """The optimisation settings of one detector training run."""
+
     epochs: int = 10
     iterations: int = 100  # per epoch
     batch_size: int = 8
@@ -68,8 +70,10 @@ def _schedule(optimizer: torch.optim.Optimizer, options: TrainOptions) -> torch.
 
 def _to_batch(patches: list[Patch], device: torch.device) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
     images = [torch.from_numpy(p.pixels).to(device).permute(2, 0, 1).float().div_(255) for p in patches]
-    targets = [{"boxes": torch.from_numpy(p.boxes).to(device), "labels": torch.from_numpy(p.labels).to(device)}
-               for p in patches]
+    targets = [
+        {"boxes": torch.from_numpy(p.boxes).to(device), "labels": torch.from_numpy(p.labels).to(device)}
+        for p in patches
+    ]
     return images, targets
 
 
@@ -135,8 +139,12 @@ def train_detector(
             scaler.update()
             scheduler.step()
             losses.append(float(loss.detach()))
-        record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                                  "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": time.perf_counter() - started,
+        }
         if valid and ((epoch + 1) % options.validate_every == 0 or epoch + 1 == options.epochs):
             found = detect_validation_slides(model, config, valid, device, stain)
             threshold, score = best_threshold(found, valid)
@@ -145,14 +153,31 @@ def train_detector(
         log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         if record.get("f1", -1.0) > best["f1"] or not valid:
             best = record
-            save_checkpoint(out_dir / "best.pt", "detector", config.to_dict(), model,
-                            metrics=best, extra={**extra, "threshold": best.get("threshold", 0.5)})
+            save_checkpoint(
+                out_dir / "best.pt",
+                "detector",
+                config.to_dict(),
+                model,
+                metrics=best,
+                extra={**extra, "threshold": best.get("threshold", 0.5)},
+            )
         save_checkpoint(
-            out_dir / "last.pt", "detector", config.to_dict(), model, metrics=record,
-            extra={**extra, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                   "rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
-                   "epoch": epoch + 1, "history": json.dumps(history), "best": json.dumps(best),
-                   "options": asdict(options)},
+            out_dir / "last.pt",
+            "detector",
+            config.to_dict(),
+            model,
+            metrics=record,
+            extra={
+                **extra,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": json.dumps(rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": epoch + 1,
+                "history": json.dumps(history),
+                "best": json.dumps(best),
+                "options": asdict(options),
+            },
         )
         write_json_atomic(out_dir / "history.json", history)
     sampler.close()

@@ -25,6 +25,8 @@ MIDOG_RADIUS_UM = 7.5
 
 @dataclass
 class DetectionScore:
+    """Detection counts summed over slides (MIDOG's way: F1 of the sums), with each slide's own."""
+
     tp: int = 0
     fp: int = 0
     fn: int = 0
@@ -32,22 +34,35 @@ class DetectionScore:
 
     @property
     def precision(self) -> float:
+        """TP / (TP + FP); 0 when nothing was detected."""
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
 
     @property
     def recall(self) -> float:
+        """TP / (TP + FN); 0 when there was nothing to find."""
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
 
     @property
     def f1(self) -> float:
+        """2 TP / (2 TP + FP + FN); 1 when there was nothing to find and nothing was found."""
         return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
 
     def as_dict(self) -> dict:
-        return {"f1": self.f1, "precision": self.precision, "recall": self.recall,
-                "tp": self.tp, "fp": self.fp, "fn": self.fn}
+        """The summed counts and scores as plain JSON types, for checkpoints and reports."""
+        return {
+            "f1": self.f1,
+            "precision": self.precision,
+            "recall": self.recall,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+        }
 
 
-def score_points(truth_um: np.ndarray, predicted_um: np.ndarray, radius_um: float = MIDOG_RADIUS_UM) -> tuple[int, int, int]:
+def score_points(
+    truth_um: np.ndarray, predicted_um: np.ndarray, radius_um: float = MIDOG_RADIUS_UM
+) -> tuple[int, int, int]:
+    """TP, FP, FN of one slide's points, matched as MIDOG's evaluation matches them (evalutils' scorer)."""
     result = score_detection(
         ground_truth=[tuple(p) for p in truth_um], predictions=[tuple(p) for p in predicted_um], radius=radius_um
     )
@@ -55,10 +70,14 @@ def score_points(truth_um: np.ndarray, predicted_um: np.ndarray, radius_um: floa
 
 
 def score_slides(
-    detections: list[SlideDetections], truths: list[SlideAnnotations], threshold: float, radius_um: float = MIDOG_RADIUS_UM
+    detections: list[SlideDetections],
+    truths: list[SlideAnnotations],
+    threshold: float,
+    radius_um: float = MIDOG_RADIUS_UM,
 ) -> DetectionScore:
+    """The summed counts of every slide's detections at or above ``threshold`` against its truth."""
     total = DetectionScore()
-    for found, truth in zip(detections, truths):
+    for found, truth in zip(detections, truths, strict=True):
         c = found.candidates
         chosen = c.points[(c.labels == MITOSIS) & (c.scores >= threshold)]
         tp, fp, fn = score_points(truth.mitoses * found.mpp, chosen * found.mpp, radius_um)
@@ -81,7 +100,7 @@ def detect_validation_slides(
     results = []
     try:
         for ann in slides:
-            with open_slide(ann.path) as slide:
+            with open_slide(ann.slide_path) as slide:
                 results.append(slide_detections(slide, tissue_mask(slide), model, config, stain, device, options))
     finally:
         model.train(was_training)
@@ -96,6 +115,3 @@ def best_threshold(detections: list[SlideDetections], truths: list[SlideAnnotati
         if score.f1 > best[1].f1:
             best = (round(float(threshold), 2), score)
     return best
-
-
-

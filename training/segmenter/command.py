@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,7 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     data = parser.add_argument_group("data")
     data.add_argument("--train", type=Path, nargs="+", required=True, help="folders of slides with tumour masks")
     data.add_argument("--masks", type=Path, help="folder of the training slides' masks (default: beside them)")
@@ -62,18 +65,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(model, tile_size=256, mpp=2.0)
     train = parser.add_argument_group("training")
     add_loop_arguments(train)
-    train.add_argument("--patience", type=int, default=2,
-                       help="epochs without a better validation IoU before the learning rate halves (default 2)")
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=2,
+        help="epochs without a better validation IoU before the learning rate halves (default 2)",
+    )
     add_run_arguments(train)
 
 
-def _stain_augment(method: str, spec: dict | None, sigma: float):
+def _stain_augment(
+    method: str, spec: dict[str, Any] | None, sigma: float
+) -> Callable[[MaskPatch, np.random.Generator], MaskPatch] | None:
     augmentor = target_augmentor(method, spec, sigma)
     if augmentor is None:
         return None
 
     def augment(patch: MaskPatch, rng: np.random.Generator) -> MaskPatch:
-        return MaskPatch(augmentor.augment(patch.pixels, rng), patch.target, patch.slide)
+        # an array in, an array out: asarray only tells the type checker
+        return MaskPatch(np.asarray(augmentor.augment(patch.pixels, rng)), patch.target, patch.slide)
 
     return augment
 
@@ -84,7 +94,9 @@ def fold_split(
     """(training, validation) slides of fold ``fold`` of ``folds``: tumour and normal slides dealt out
     separately after a seeded shuffle, so every fold has its share of each."""
     if folds < 2 or not 0 <= fold < folds or folds > len(slides):
-        raise ConfigError(f"--folds {folds} --fold {fold}: need 2 <= folds <= {len(slides)} slides and 0 <= fold < folds")
+        raise ConfigError(
+            f"--folds {folds} --fold {fold}: need 2 <= folds <= {len(slides)} slides and 0 <= fold < folds"
+        )
     rng = np.random.default_rng(seed)
     assigned: dict[int, int] = {}
     position = 0
@@ -93,11 +105,14 @@ def fold_split(
         for i in rng.permutation(members):
             assigned[int(i)] = position % folds
             position += 1
-    return ([s for i, s in enumerate(slides) if assigned[i] != fold],
-            [s for i, s in enumerate(slides) if assigned[i] == fold])
+    return (
+        [s for i, s in enumerate(slides) if assigned[i] != fold],
+        [s for i, s in enumerate(slides) if assigned[i] == fold],
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a tumour segmenter on slides with masks and save the checkpoint; the exit status."""
     train = [s for folder in args.train for s in read_tumour_folder(folder, args.masks)]
     valid = [s for folder in args.valid for s in read_tumour_folder(folder, args.valid_masks)]
     if args.folds is not None:
@@ -106,18 +121,39 @@ def run(args: argparse.Namespace) -> int:
     if args.smoke:
         train, valid = train[:2], valid[:1]
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
-    config = SegmenterConfig(arch=args.arch, stages=tuple(int(s) for s in args.stages.split(",")),
-                             fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
+    config = SegmenterConfig(
+        arch=args.arch,
+        stages=tuple(int(s) for s in args.stages.split(",")),
+        fpn_channels=args.fpn_channels,
+        tile_size=args.tile_size,
+        mpp=args.mpp,
+    )
     spec = None if args.stain == "none" else fit_target(args.stain, args.stain_target, train[0].path, args.mpp)
-    options = SegmenterTrainOptions(epochs=args.epochs, iterations=args.iterations, batch_size=args.batch_size,
-                                    lr=args.lr, plateau_patience=args.patience, seed=args.seed, device=args.device)
+    options = SegmenterTrainOptions(
+        epochs=args.epochs,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        plateau_patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+    )
     tumour = sum(s.label for s in train)
     domains = sorted({str(s.domain) for s in train})
-    print(f"training on {len(train)} slides ({tumour} with tumour; domains {', '.join(domains)}), "
-          f"validating on {len(valid)}")
+    print(
+        f"training on {len(train)} slides ({tumour} with tumour; domains {', '.join(domains)}), "
+        f"validating on {len(valid)}"
+    )
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
-    best = train_segmenter(train, valid, config, options, args.out, spec,
-                           _stain_augment(args.stain, spec, args.stain_augment),
-                           extra={"threshold": 0.5, "command": command})
+    best = train_segmenter(
+        train,
+        valid,
+        config,
+        options,
+        args.out,
+        spec,
+        _stain_augment(args.stain, spec, args.stain_augment),
+        extra={"threshold": 0.5, "command": command},
+    )
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0

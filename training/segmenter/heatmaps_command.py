@@ -33,6 +33,7 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     parser.add_argument("--model", type=Path, required=True, help="segmenter checkpoint")
     parser.add_argument("--slides", type=Path, nargs="+", required=True, help="folders of slides with tumour masks")
     parser.add_argument("--masks", type=Path, help="folder of the slides' masks (default: beside them)")
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Write each slide's heatmap as the job makes it (the slide models' input) and report the IoU."""
     slides = [s for folder in args.slides for s in read_tumour_folder(folder, args.masks)]
     device = resolve_device(args.device)
     model, config, checkpoint = load_segmenter(args.model, device)
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     write_labels_csv(args.out / "labels.csv", [(s.name, s.label, s.major_axis_um) for s in slides])
     write_json_atomic(args.out / "heatmaps.json", {"model": str(args.model), **score.as_dict()})
     mean = score.mean_tumour_iou
-    print(f"{len(slides)} heatmaps -> {args.out}: pooled IoU {score.iou:.3f}"
-          + (f", mean IoU on tumour slides {mean:.3f}" if mean is not None else ""))
+    print(
+        f"{len(slides)} heatmaps -> {args.out}: pooled IoU {score.iou:.3f}"
+        + (f", mean IoU on tumour slides {mean:.3f}" if mean is not None else "")
+    )
     return 0

@@ -14,5 +14,9 @@ def soft_jaccard(probability: torch.Tensor, target: torch.Tensor, eps: float = 1
 
 
 def bce_jaccard_loss(logits: torch.Tensor, target: torch.Tensor, jaccard_weight: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy plus ``jaccard_weight`` x (1 - soft Jaccard): HeLP 2019's loss.
+
+    Cross-entropy gives every pixel a gradient; the Jaccard term weighs the small tumour regions up.
+    """
     bce = F.binary_cross_entropy_with_logits(logits, target)
     return bce + jaccard_weight * (1.0 - soft_jaccard(torch.sigmoid(logits), target))

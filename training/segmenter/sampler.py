@@ -20,14 +20,24 @@ from training.stain import TransformFactory
 
 @dataclass
 class MaskPatch:
+    """One training patch and its tumour target, the mask's coverage of each patch pixel."""
+
     pixels: NDArray[np.uint8]  # (H, W, 3)
     target: NDArray[np.float32]  # (H, W) tumour coverage, 0..1
     slide: int
 
 
 class MaskPatchSampler(SlideSampler):
-    def __init__(self, slides: list[TumourSlide], tile_size: int, mpp: float,
-                 transform_factory: TransformFactory | None = None, tumour_fraction: float = 0.5) -> None:
+    """Draws segmenter training patches, a ``tumour_fraction`` of them centred inside tumour."""
+
+    def __init__(
+        self,
+        slides: list[TumourSlide],
+        tile_size: int,
+        mpp: float,
+        transform_factory: TransformFactory | None = None,
+        tumour_fraction: float = 0.5,
+    ) -> None:
         super().__init__(slides, transform_factory)
         self.tile_size, self.mpp = tile_size, mpp
         self.tumour_fraction = tumour_fraction
@@ -55,6 +65,7 @@ class MaskPatchSampler(SlideSampler):
         return target
 
     def sample(self, rng: np.random.Generator) -> MaskPatch:
+        """One patch with its target, centred (with jitter) on tumour or on any tissue."""
         i = self.pick(rng)
         extent = int(round(self.tile_size * self.mpp / float(np.mean(self.reader(i).mpp))))
         centre = self._centre(i, rng) + rng.uniform(-0.25, 0.25, 2) * extent

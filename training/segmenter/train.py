@@ -30,6 +30,8 @@ PatchAugment = Callable[[MaskPatch, np.random.Generator], MaskPatch]
 
 @dataclass(frozen=True)
 class SegmenterTrainOptions:
+    """The optimisation settings of one segmenter training run."""
+
     epochs: int = 10
     iterations: int = 100  # per epoch
     batch_size: int = 8
@@ -69,8 +71,9 @@ def train_segmenter(
     sampler = MaskPatchSampler(train, config.tile_size, config.mpp, factory, options.tumour_fraction)
     model = build_segmenter(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5,
-                                                         patience=options.plateau_patience)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=0.5, patience=options.plateau_patience
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=options.amp and device.type == "cuda")
     out_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
@@ -93,8 +96,12 @@ def train_segmenter(
             scaler.step(optimizer)
             scaler.update()
             losses.append(float(loss.detach()))
-        record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+        }
         score = None
         if valid:
             score = validate(valid, model, config, device, stain)
@@ -104,11 +111,16 @@ def train_segmenter(
         log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         if record.get("iou", -1.0) > best["iou"] or not valid:
             best = record
-            report = {"best": best, "validation": score.as_dict() if score else None,
-                      "training_slides": [s.name for s in train], "options": asdict(options)}
+            report = {
+                "best": best,
+                "validation": score.as_dict() if score else None,
+                "training_slides": [s.name for s in train],
+                "options": asdict(options),
+            }
             write_json_atomic(out_dir / "report.json", report)
-            save_checkpoint(out_dir / "best.pt", "segmenter", config.to_dict(), model, metrics=best,
-                            extra=extra, half=True)
+            save_checkpoint(
+                out_dir / "best.pt", "segmenter", config.to_dict(), model, metrics=best, extra=extra, half=True
+            )
         save_checkpoint(out_dir / "last.pt", "segmenter", config.to_dict(), model, metrics=record, extra=extra)
         write_json_atomic(out_dir / "history.json", history)
     sampler.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from training.datasets.tumour import TumourSlide
 
 @dataclass
 class IoUScore:
+    """Tumour IoU pooled over slides, with each slide's own intersection and union."""
+
     intersection: int = 0
     union: int = 0
     per_slide: list[dict] = field(default_factory=list)
@@ -35,26 +38,40 @@ class IoUScore:
         return float(np.mean(values)) if values else None
 
     def as_dict(self) -> dict:
+        """The scores and per-slide figures as plain JSON types, for checkpoints and reports."""
         return {"iou": self.iou, "mean_tumour_iou": self.mean_tumour_iou, "slides": self.per_slide}
 
 
 def truth_on_heatmap(slide: TumourSlide, heatmap: Heatmap) -> np.ndarray:
+    """The slide's tumour mask resampled onto the heatmap's grid, to compare pixel for pixel."""
     return mask_on_grid(slide.mask, slide.mask_downsample, heatmap.shape, heatmap.downsample)
 
 
 def score_heatmap(score: IoUScore, slide: TumourSlide, heatmap: Heatmap, threshold: float = 0.5) -> None:
+    """Add one slide's heatmap, thresholded at ``threshold``, to ``score``."""
     predicted = heatmap.probability >= threshold
     truth = truth_on_heatmap(slide, heatmap)
     intersection, union = int((predicted & truth).sum()), int((predicted | truth).sum())
     score.intersection += intersection
     score.union += union
-    score.per_slide.append({"slide": slide.name, "domain": slide.domain, "label": slide.label,
-                            "iou": intersection / union if union else 1.0})
+    score.per_slide.append(
+        {
+            "slide": slide.name,
+            "domain": slide.domain,
+            "label": slide.label,
+            "iou": intersection / union if union else 1.0,
+        }
+    )
 
 
-def heatmaps_of(slides: list[TumourSlide], model: torch.nn.Module, config: SegmenterConfig,
-                device: torch.device, stain: dict[str, Any] | None = None,
-                options: SegmentationOptions = SegmentationOptions()):
+def heatmaps_of(
+    slides: list[TumourSlide],
+    model: torch.nn.Module,
+    config: SegmenterConfig,
+    device: torch.device,
+    stain: dict[str, Any] | None = None,
+    options: SegmentationOptions = SegmentationOptions(),
+) -> Iterator[tuple[TumourSlide, Heatmap]]:
     """Yield ``(slide, heatmap)`` for each slide, made by the container's own code
     (``algorithm.tumour.tumour_heatmap``) with the stain spec ``stain``."""
     was_training = model.training
@@ -67,8 +84,14 @@ def heatmaps_of(slides: list[TumourSlide], model: torch.nn.Module, config: Segme
         model.train(was_training)
 
 
-def validate(slides: list[TumourSlide], model: torch.nn.Module, config: SegmenterConfig, device: torch.device,
-             stain: dict[str, Any] | None = None) -> IoUScore:
+def validate(
+    slides: list[TumourSlide],
+    model: torch.nn.Module,
+    config: SegmenterConfig,
+    device: torch.device,
+    stain: dict[str, Any] | None = None,
+) -> IoUScore:
+    """The pooled tumour IoU of the model's heatmaps, made by the container's own code, on these slides."""
     score = IoUScore()
     for item, heatmap in heatmaps_of(slides, model, config, device, stain):
         score_heatmap(score, item, heatmap)

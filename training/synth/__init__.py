@@ -23,13 +23,37 @@ from training.synth.generate import SlideFiles, SlideResult, generate_slide, sli
 from training.synth.layout import build_layout, tissue_mask, tumour_mask
 from training.synth.pyramid import TiffOptions, write_pyramid
 from training.synth.render import (
-    blur_sigma, concentrations_to_intensity, concentrations_to_rgb, render_concentrations, render_region,
+    blur_sigma,
+    concentrations_to_intensity,
+    concentrations_to_rgb,
+    render_concentrations,
+    render_region,
 )
 from training.synth.scanners import SCANNERS, Scanner, get_scanner
 
 __all__ = [
-    "BOX_UM", "IMPOSTER", "MITOSIS", "SCANNERS", "Scanner", "SlideFiles", "SlideResult", "Specials",
-    "SynthConfig", "TiffOptions", "blur_sigma", "build_layout", "cells_in_region", "concentrations_to_intensity",
-    "concentrations_to_rgb", "generate_slide", "get_scanner", "render_concentrations", "render_region",
-    "slide_name", "specials", "tissue_mask", "tumour_mask", "write_pyramid",
+    "BOX_UM",
+    "IMPOSTER",
+    "MITOSIS",
+    "SCANNERS",
+    "Scanner",
+    "SlideFiles",
+    "SlideResult",
+    "Specials",
+    "SynthConfig",
+    "TiffOptions",
+    "blur_sigma",
+    "build_layout",
+    "cells_in_region",
+    "concentrations_to_intensity",
+    "concentrations_to_rgb",
+    "generate_slide",
+    "get_scanner",
+    "render_concentrations",
+    "render_region",
+    "slide_name",
+    "specials",
+    "tissue_mask",
+    "tumour_mask",
+    "write_pyramid",
 ]

@@ -23,6 +23,7 @@ hides the background eosin).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,6 +33,7 @@ from algorithm.errors import ConfigError
 from training.synth.config import SynthConfig
 from training.synth.layout import Fields, Layout, PointSampler, build_layout, fields
 from training.synth.noise import derive_seed, hash_uniform
+from training.synth.shapes import Blob
 
 # Above this downsample cells are a few pixels wide: render their expected
 # density (mean field) instead of drawing them one by one.
@@ -51,6 +53,8 @@ N_BLOBS = 18
 
 @dataclass(frozen=True)
 class CellKind:
+    """One kind of regular cell: where its lattice sites lie and how far its drawing can reach."""
+
     name: str
     spacing_um: float  # hexagonal lattice pitch
     jitter: float  # site jitter as a fraction of the pitch
@@ -89,16 +93,18 @@ def acceptance(kind: str, f: Fields) -> np.ndarray:
 # --------------------------------------------------------------------------- lattice
 
 
-def _lattice_sites(layout: Layout, kind: CellKind, x0: float, y0: float, x1: float, y1: float):
+def _lattice_sites(
+    layout: Layout, kind: CellKind, x0: float, y0: float, x1: float, y1: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Site indices and jittered centres of ``kind`` whose cells can touch [x0, x1) x [y0, y1)."""
     s = layout.px(kind.spacing_um)
     sy = s * math.sqrt(3.0) / 2.0
     margin = layout.px(kind.extent_um) + kind.jitter * s + 1.0
     j = np.arange(math.floor((y0 - margin) / sy) - 1, math.ceil((y1 + margin) / sy) + 1)
     i = np.arange(math.floor((x0 - margin) / s) - 1, math.ceil((x1 + margin) / s) + 1)
-    jj, ii = np.meshgrid(j, i, indexing="ij")
-    ii = ii.ravel()
-    jj = jj.ravel()
+    jj_grid, ii_grid = np.meshgrid(j, i, indexing="ij")
+    ii = ii_grid.ravel()
+    jj = jj_grid.ravel()
     # Uniforms 0-2 (acceptance, jitter) for every site; the rest only for kept ones (see _more_uniforms).
     u = hash_uniform(_kind_seed(layout.seed, kind.name), ii[:, None], jj[:, None], np.arange(3)[None, :])
     cx = (ii + 0.5 + 0.5 * (jj & 1) + kind.jitter * (2.0 * u[:, 1] - 1.0)) * s
@@ -131,7 +137,9 @@ def _relevant(layout: Layout, kind: str, bounds: tuple[float, float, float, floa
     return True
 
 
-def _nearest_centre_angle(cx, cy, blobs, x0, y0, x1, y1) -> np.ndarray:
+def _nearest_centre_angle(
+    cx: np.ndarray, cy: np.ndarray, blobs: tuple[Blob, ...], x0: float, y0: float, x1: float, y1: float
+) -> np.ndarray:
     """Angle of the vector from the nearest blob centre to each point (0 where there is none)."""
     local = [b for b in blobs if b.intersects(x0, y0, x1, y1, 2.0)]
     if not local or len(cx) == 0:
@@ -143,7 +151,15 @@ def _nearest_centre_angle(cx, cy, blobs, x0, y0, x1, y1) -> np.ndarray:
     return np.arctan2(cy - by[k], cx - bx[k])
 
 
-def _params(layout: Layout, kind: str, cx, cy, u, f: Fields, bounds) -> dict[str, np.ndarray]:
+def _params(
+    layout: Layout,
+    kind: str,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    u: np.ndarray,
+    f: Fields,
+    bounds: tuple[float, float, float, float],
+) -> dict[str, np.ndarray]:
     """Shape parameters (level-0 px) of accepted cells of ``kind`` from their uniforms ``u``."""
     px = layout.px
     n = len(cx)
@@ -158,10 +174,19 @@ def _params(layout: Layout, kind: str, cx, cy, u, f: Fields, bounds) -> dict[str
         hyper = u[:, 12] > 0.85
         dark = np.where(hyper, dark * 1.3, dark)
         p.update(
-            a=a, b=b, angle=angle, h2=0.10 * u[:, 7], p2=2 * math.pi * u[:, 8], h3=0.07 * u[:, 9],
-            p3=2 * math.pi * u[:, 10], dark=dark, pale=np.where(hyper, 0.1, 0.4), rim=np.full(n, 0.45),
+            a=a,
+            b=b,
+            angle=angle,
+            h2=0.10 * u[:, 7],
+            p2=2 * math.pi * u[:, 8],
+            h3=0.07 * u[:, 9],
+            p3=2 * math.pi * u[:, 10],
+            dark=dark,
+            pale=np.where(hyper, 0.1, 0.4),
+            rim=np.full(n, 0.45),
             tex=np.full(n, 0.7),
-            nuc=np.where(u[:, 13] < 0.75, 0.9, 0.0), nuc_r=px(0.6) + zero,
+            nuc=np.where(u[:, 13] < 0.75, 0.9, 0.0),
+            nuc_r=px(0.6) + zero,
             nuc_x=0.35 * a * u[:, 14] * np.cos(2 * math.pi * u[:, 15]),
             nuc_y=0.35 * b * u[:, 14] * np.sin(2 * math.pi * u[:, 15]),
         )
@@ -169,36 +194,81 @@ def _params(layout: Layout, kind: str, cx, cy, u, f: Fields, bounds) -> dict[str
         a = px(3.0) + px(1.2) * u[:, 3]
         radial = _nearest_centre_angle(cx, cy, layout.glands, *bounds)
         p.update(
-            a=a, b=a * (0.6 + 0.25 * u[:, 5]), angle=radial + 0.2 * (u[:, 6] - 0.5),
-            h2=0.03 * u[:, 7], p2=2 * math.pi * u[:, 8], h3=zero, p3=zero,
-            dark=1.3 + 0.4 * u[:, 11], pale=np.full(n, 0.15), rim=np.full(n, 0.25), tex=np.full(n, 0.5),
-            nuc=np.where(u[:, 13] < 0.2, 0.4, 0.0), nuc_r=px(0.4) + zero, nuc_x=zero, nuc_y=zero,
+            a=a,
+            b=a * (0.6 + 0.25 * u[:, 5]),
+            angle=radial + 0.2 * (u[:, 6] - 0.5),
+            h2=0.03 * u[:, 7],
+            p2=2 * math.pi * u[:, 8],
+            h3=zero,
+            p3=zero,
+            dark=1.3 + 0.4 * u[:, 11],
+            pale=np.full(n, 0.15),
+            rim=np.full(n, 0.25),
+            tex=np.full(n, 0.5),
+            nuc=np.where(u[:, 13] < 0.2, 0.4, 0.0),
+            nuc_r=px(0.4) + zero,
+            nuc_x=zero,
+            nuc_y=zero,
         )
     elif kind == "fibroblast":
         a = px(4.5) + px(3.5) * u[:, 3]
         # Fibre stripes run perpendicular to their wave vector angle.
         fam = np.where(f.fibre_mix > u[:, 4], layout.fibre_angles[1], layout.fibre_angles[0]) + math.pi / 2
         p.update(
-            a=a, b=px(1.1) + px(0.8) * u[:, 5], angle=fam + 0.25 * (u[:, 6] - 0.5),
-            h2=zero, p2=zero, h3=0.06 * u[:, 9], p3=2 * math.pi * u[:, 10],
-            dark=1.5 + 0.5 * u[:, 11], pale=np.zeros(n), rim=np.full(n, 0.1), tex=np.full(n, 0.4),
-            nuc=zero, nuc_r=px(0.5) + zero, nuc_x=zero, nuc_y=zero,
+            a=a,
+            b=px(1.1) + px(0.8) * u[:, 5],
+            angle=fam + 0.25 * (u[:, 6] - 0.5),
+            h2=zero,
+            p2=zero,
+            h3=0.06 * u[:, 9],
+            p3=2 * math.pi * u[:, 10],
+            dark=1.5 + 0.5 * u[:, 11],
+            pale=np.zeros(n),
+            rim=np.full(n, 0.1),
+            tex=np.full(n, 0.4),
+            nuc=zero,
+            nuc_r=px(0.5) + zero,
+            nuc_x=zero,
+            nuc_y=zero,
         )
     elif kind == "lymphocyte":
         a = px(2.7) + px(0.9) * u[:, 3]
         p.update(
-            a=a, b=a * (0.85 + 0.15 * u[:, 5]), angle=angle, h2=0.04 * u[:, 7], p2=2 * math.pi * u[:, 8],
-            h3=zero, p3=zero, dark=2.0 + 0.6 * u[:, 11], pale=np.zeros(n), rim=np.full(n, 0.15),
-            tex=np.full(n, 0.5), nuc=zero, nuc_r=px(0.5) + zero, nuc_x=zero, nuc_y=zero,
+            a=a,
+            b=a * (0.85 + 0.15 * u[:, 5]),
+            angle=angle,
+            h2=0.04 * u[:, 7],
+            p2=2 * math.pi * u[:, 8],
+            h3=zero,
+            p3=zero,
+            dark=2.0 + 0.6 * u[:, 11],
+            pale=np.zeros(n),
+            rim=np.full(n, 0.15),
+            tex=np.full(n, 0.5),
+            nuc=zero,
+            nuc_r=px(0.5) + zero,
+            nuc_x=zero,
+            nuc_y=zero,
         )
     elif kind == "wall":
         tangent = _nearest_centre_angle(cx, cy, layout.vessels, *bounds) + math.pi / 2
         a = px(3.8) + px(2.2) * u[:, 3]
         p.update(
-            a=a, b=px(1.1) + px(0.6) * u[:, 5], angle=tangent + 0.2 * (u[:, 6] - 0.5),
-            h2=zero, p2=zero, h3=0.04 * u[:, 9], p3=2 * math.pi * u[:, 10],
-            dark=1.5 + 0.4 * u[:, 11], pale=np.zeros(n), rim=np.full(n, 0.1), tex=np.full(n, 0.4),
-            nuc=zero, nuc_r=px(0.5) + zero, nuc_x=zero, nuc_y=zero,
+            a=a,
+            b=px(1.1) + px(0.6) * u[:, 5],
+            angle=tangent + 0.2 * (u[:, 6] - 0.5),
+            h2=zero,
+            p2=zero,
+            h3=0.04 * u[:, 9],
+            p3=2 * math.pi * u[:, 10],
+            dark=1.5 + 0.4 * u[:, 11],
+            pale=np.zeros(n),
+            rim=np.full(n, 0.1),
+            tex=np.full(n, 0.4),
+            nuc=zero,
+            nuc_r=px(0.5) + zero,
+            nuc_x=zero,
+            nuc_y=zero,
         )
     elif kind == "rbc":
         a = px(3.3) + px(0.6) * u[:, 3]
@@ -209,7 +279,7 @@ def _params(layout: Layout, kind: str, cx, cy, u, f: Fields, bounds) -> dict[str
 
 
 def regular_cells(
-    layout: Layout, x0: float, y0: float, x1: float, y1: float, avoid: "Specials | None" = None
+    layout: Layout, x0: float, y0: float, x1: float, y1: float, avoid: Specials | None = None
 ) -> dict[str, dict[str, np.ndarray]]:
     """All regular cells (per kind: parameter arrays) that can touch [x0, x1) x [y0, y1)."""
     bounds = (x0, y0, x1, y1)
@@ -226,10 +296,11 @@ def regular_cells(
     f_all = fields(layout, PointSampler(all_x, all_y, lattice=True)) if len(all_x) else None
     out = {}
     start = 0
-    for kind, (cx, cy, u, ii, jj) in zip(KINDS, sites):
+    for kind, (cx, cy, u, ii, jj) in zip(KINDS, sites, strict=True):
         part = slice(start, start + len(cx))
         start += len(cx)
         if len(cx):
+            assert f_all is not None  # this kind has sites, so all_x was not empty
             f = _subset(f_all, part)
             keep = u[:, 0] < acceptance(kind.name, f)
             if avoid is not None and len(avoid) and kind.name != "rbc":
@@ -248,7 +319,7 @@ def _empty_fields() -> Fields:
     return Fields(*(np.zeros(0, dtype=np.float32) for _ in range(9)))
 
 
-def _subset(f: Fields, keep: np.ndarray) -> Fields:
+def _subset(f: Fields, keep: np.ndarray | slice) -> Fields:
     return Fields(**{k: v[keep] for k, v in vars(f).items()})
 
 
@@ -273,21 +344,24 @@ class Specials:
     def __len__(self) -> int:
         return len(self.x)
 
-    def select(self, keep: np.ndarray) -> "Specials":
+    def select(self, keep: np.ndarray) -> Specials:
+        """The specials where ``keep`` is true (a boolean mask or indices)."""
         return Specials(**{k: v[keep] for k, v in vars(self).items()})
 
-    def near(self, x0: float, y0: float, x1: float, y1: float) -> "Specials":
+    def near(self, x0: float, y0: float, x1: float, y1: float) -> Specials:
+        """The specials whose drawing can reach into [x0, x1) x [y0, y1): the ones a tile must draw."""
         e = self.extent
         return self.select((self.x + e > x0) & (self.x - e < x1) & (self.y + e > y0) & (self.y - e < y1))
 
     def too_close(self, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+        """Whether each (x, y) lies within ``radius`` plus half a special's extent: cells keep clear of specials."""
         if len(self) == 0 or len(x) == 0:
             return np.zeros(len(x), dtype=bool)
         d2 = (x[:, None] - self.x[None, :]) ** 2 + (y[:, None] - self.y[None, :]) ** 2
         return np.any(d2 < (radius + 0.5 * self.extent[None, :]) ** 2, axis=1)
 
 
-def _mitosis_shape(rng: np.random.Generator, px) -> tuple[int, np.ndarray]:
+def _mitosis_shape(rng: np.random.Generator, px: Callable[[float], float]) -> tuple[int, np.ndarray]:
     """Chromatin of one mitotic figure as Gaussian blobs (um -> px): clumps, plates, pairs."""
     phase = int(rng.choice(len(PHASES), p=_PHASE_P))
     k = N_BLOBS
@@ -325,7 +399,7 @@ def _mitosis_shape(rng: np.random.Generator, px) -> tuple[int, np.ndarray]:
     return phase, blobs
 
 
-def _imposter_shape(rng: np.random.Generator, px) -> np.ndarray:
+def _imposter_shape(rng: np.random.Generator, px: Callable[[float], float]) -> np.ndarray:
     """Round, smooth, dark bodies (pyknotic nuclei, apoptotic bodies): 1 disc, sometimes 2-3."""
     blobs = np.zeros((N_BLOBS, 4))
     n = 1 if rng.random() < 0.8 else int(rng.integers(2, 4))
@@ -377,7 +451,10 @@ def _specials(content_key: tuple) -> Specials:
             for i in np.flatnonzero(ok):
                 if done >= n:
                     break
-                if placed_x and np.min((np.array(placed_x) - x[i]) ** 2 + (np.array(placed_y) - y[i]) ** 2) < min_dist**2:
+                if (
+                    placed_x
+                    and np.min((np.array(placed_x) - x[i]) ** 2 + (np.array(placed_y) - y[i]) ** 2) < min_dist**2
+                ):
                     continue
                 placed_x.append(float(x[i]))
                 placed_y.append(float(y[i]))
@@ -425,11 +502,18 @@ def _specials(content_key: tuple) -> Specials:
     if not rows:
         e = np.zeros(0)
         return Specials(e, e, e.astype(int), e.astype(int), e.astype(bool), e, np.zeros((0, N_BLOBS, 4)), e, e, e)
-    cols = list(zip(*rows))
+    cols = list(zip(*rows, strict=True))
     return Specials(
-        np.array(cols[0]), np.array(cols[1]), np.array(cols[2], dtype=int), np.array(cols[3], dtype=int),
-        np.array(cols[4], dtype=bool), np.array(cols[5]), np.stack(cols[6]), np.array(cols[7]),
-        np.array(cols[8]), np.array(cols[9]),
+        np.array(cols[0]),
+        np.array(cols[1]),
+        np.array(cols[2], dtype=int),
+        np.array(cols[3], dtype=int),
+        np.array(cols[4], dtype=bool),
+        np.array(cols[5]),
+        np.stack(cols[6]),
+        np.array(cols[7]),
+        np.array(cols[8]),
+        np.array(cols[9]),
     )
 
 
@@ -449,7 +533,9 @@ class Canvas:
         self.x0, self.y0, self.w, self.h, self.d = x0, y0, width, height, float(downsample)
         self.acc = {c: np.zeros((height, width), dtype=np.float32) for c in CHANNELS}
 
-    def patches(self, cx: np.ndarray, cy: np.ndarray, radius: float):
+    def patches(
+        self, cx: np.ndarray, cy: np.ndarray, radius: float
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Patch geometry for square patches of side ~2*radius (output px) around the centres:
         ``dx`` (N, 1, P) and ``dy`` (N, P, 1) level-0 offsets of pixel centres from the cell
         centre, and the patch origins (column, row) on the canvas."""
@@ -487,10 +573,11 @@ class Canvas:
                 acc[ya:yb, xa:xb] += v[i][src]
 
     def result(self) -> dict[str, np.ndarray]:
+        """The accumulated channels (the renderer turns them into colours)."""
         return self.acc
 
 
-def _buckets(radius: np.ndarray, d: float):
+def _buckets(radius: np.ndarray, d: float) -> Iterator[tuple[np.ndarray, float]]:
     """Group cells by patch size (multiples of 8 output px) so each batch is one array."""
     p = np.ceil(2.0 * radius / d / 8.0).astype(int)
     for value in np.unique(p):
@@ -516,7 +603,11 @@ def _draw_nuclei(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
         c1, s1 = u * inv, v * inv
         c2, s2 = c1 * c1 - s1 * s1, 2.0 * c1 * s1
         c3, s3 = c2 * c1 - s2 * s1, s2 * c1 + c2 * s1
-        scale = 1.0 + f["h2"] * (c2 * np.cos(f["p2"]) - s2 * np.sin(f["p2"])) + f["h3"] * (c3 * np.cos(f["p3"]) - s3 * np.sin(f["p3"]))
+        scale = (
+            1.0
+            + f["h2"] * (c2 * np.cos(f["p2"]) - s2 * np.sin(f["p2"]))
+            + f["h3"] * (c3 * np.cos(f["p3"]) - s3 * np.sin(f["p3"]))
+        )
         dn = rr / scale
         radius_out = np.sqrt(f["a"] * f["b"]) / d
         inside = np.clip((1.0 - dn) * radius_out + 0.5, 0.0, 1.0)
@@ -587,9 +678,8 @@ def _draw_specials(canvas: Canvas, sp: Specials) -> None:
         canvas.add(origin, h_flat=h, cover=cover, e_add=np.where(is_mit, 0.0, rim * ring))
 
 
-def draw_cells(
-    canvas: Canvas, cells: dict[str, dict[str, np.ndarray]], sp: Specials | None
-) -> None:
+def draw_cells(canvas: Canvas, cells: dict[str, dict[str, np.ndarray]], sp: Specials | None) -> None:
+    """Draw the regular cells of each kind, then the specials, onto ``canvas``."""
     for kind in KINDS:
         p = cells.get(kind.name)
         if p is None:

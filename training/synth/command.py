@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError
@@ -42,31 +43,91 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _bounded(kind, lo, hi, what):
-    def parse(text: str):
+def _bounded(kind: type[int] | type[float], lo: float, hi: float, what: str) -> Callable[[str], float]:
+    """An argparse type: ``kind(text)`` within [lo, hi], with a message naming ``what``."""
+
+    def parse(text: str) -> float:
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a{'n integer' if kind is int else ' number'}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a{'n integer' if kind is int else ' number'}, got {text!r}"
+            ) from None
         if not lo <= v <= hi:
             raise argparse.ArgumentTypeError(f"{what} must be in [{lo}, {hi}], got {text!r}")
         return v
+
     return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    p.add_argument("--count", type=_bounded(int, 1, 100_000, "--count"), default=1, metavar="N", help="number of slides (default 1)")
-    p.add_argument("--seed", type=_bounded(int, 0, 10**12, "--seed"), default=0, metavar="S", help="slide i uses seed S+i (default 0)")
-    p.add_argument("--size", type=_size, default=(4096, 4096), metavar="WxH", help="level-0 size in pixels (default 4096x4096)")
-    p.add_argument("--mpp", type=_bounded(float, 0.05, 4.0, "--mpp"), default=0.25, metavar="UM", help="micrometres per pixel at level 0 (default 0.25, MIDOG's)")
-    p.add_argument("--scanner", choices=[*SCANNERS, "random"], default="random", help="virtual scanner (stain colours, optics); random: chosen from the seed (default)")
-    p.add_argument("--label", choices=[*LABELS, "random"], default="random", help="slide with a tumour region or normal tissue only; random: from the seed (default)")
-    p.add_argument("--mitoses", type=_bounded(int, 0, 1_000_000, "--mitoses"), default=20, metavar="N", help="mitotic figures per slide (default 20)")
-    p.add_argument("--imposters", type=_bounded(int, 0, 1_000_000, "--imposters"), default=30, metavar="N", help="imposters (hard negatives) per slide (default 30)")
+    p.add_argument(
+        "--count",
+        type=_bounded(int, 1, 100_000, "--count"),
+        default=1,
+        metavar="N",
+        help="number of slides (default 1)",
+    )
+    p.add_argument(
+        "--seed",
+        type=_bounded(int, 0, 10**12, "--seed"),
+        default=0,
+        metavar="S",
+        help="slide i uses seed S+i (default 0)",
+    )
+    p.add_argument(
+        "--size", type=_size, default=(4096, 4096), metavar="WxH", help="level-0 size in pixels (default 4096x4096)"
+    )
+    p.add_argument(
+        "--mpp",
+        type=_bounded(float, 0.05, 4.0, "--mpp"),
+        default=0.25,
+        metavar="UM",
+        help="micrometres per pixel at level 0 (default 0.25, MIDOG's)",
+    )
+    p.add_argument(
+        "--scanner",
+        choices=[*SCANNERS, "random"],
+        default="random",
+        help="virtual scanner (stain colours, optics); random: chosen from the seed (default)",
+    )
+    p.add_argument(
+        "--label",
+        choices=[*LABELS, "random"],
+        default="random",
+        help="slide with a tumour region or normal tissue only; random: from the seed (default)",
+    )
+    p.add_argument(
+        "--mitoses",
+        type=_bounded(int, 0, 1_000_000, "--mitoses"),
+        default=20,
+        metavar="N",
+        help="mitotic figures per slide (default 20)",
+    )
+    p.add_argument(
+        "--imposters",
+        type=_bounded(int, 0, 1_000_000, "--imposters"),
+        default=30,
+        metavar="N",
+        help="imposters (hard negatives) per slide (default 30)",
+    )
     p.add_argument("--compression", choices=COMPRESSIONS, default="jpeg", help="tile compression (default jpeg)")
-    p.add_argument("--jpeg-quality", type=_bounded(int, 1, 100, "--jpeg-quality"), default=None, metavar="Q", help="JPEG quality (default: the scanner's, 80-92)")
-    p.add_argument("--blur", type=_bounded(float, 0.0, 20.0, "--blur"), default=0.0, metavar="SIGMA", help="extra Gaussian blur sigma in level-0 pixels (default 0)")
+    p.add_argument(
+        "--jpeg-quality",
+        type=_bounded(int, 1, 100, "--jpeg-quality"),
+        default=None,
+        metavar="Q",
+        help="JPEG quality (default: the scanner's, 80-92)",
+    )
+    p.add_argument(
+        "--blur",
+        type=_bounded(float, 0.0, 20.0, "--blur"),
+        default=0.0,
+        metavar="SIGMA",
+        help="extra Gaussian blur sigma in level-0 pixels (default 0)",
+    )
     p.add_argument("--tile", type=int, choices=TILE_SIZES, default=512, help="TIFF tile size (default 512)")
     p.add_argument("--prefix", default="synth", help="file name prefix (default synth)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,8 +143,15 @@ def configs(args: argparse.Namespace) -> list[tuple[SynthConfig, TiffOptions, st
         scanner = pick(seed, "scanner", tuple(SCANNERS)) if args.scanner == "random" else args.scanner
         label = pick(seed, "label", LABELS) if args.label == "random" else args.label
         cfg = SynthConfig(
-            seed=seed, width=args.size[0], height=args.size[1], mpp=args.mpp, scanner=scanner, label=label,
-            mitoses=args.mitoses, imposters=args.imposters, blur=args.blur,
+            seed=seed,
+            width=args.size[0],
+            height=args.size[1],
+            mpp=args.mpp,
+            scanner=scanner,
+            label=label,
+            mitoses=args.mitoses,
+            imposters=args.imposters,
+            blur=args.blur,
         )
         quality = args.jpeg_quality if args.jpeg_quality is not None else get_scanner(scanner).jpeg_quality
         options = TiffOptions(compression=args.compression, jpeg_quality=quality, tile=args.tile)
@@ -103,6 +171,7 @@ def _output_folder(text: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Render every slide asked for, with a progress bar per slide; the exit status."""
     from tqdm import tqdm
 
     jobs = configs(args)

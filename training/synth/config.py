@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from algorithm.errors import ConfigError
 from training.synth.noise import derive_seed
@@ -65,6 +66,7 @@ class SynthConfig:
 
     @property
     def size(self) -> tuple[int, int]:
+        """(width, height) in level-0 pixels."""
         return (self.width, self.height)
 
     def content_key(self) -> tuple:
@@ -74,18 +76,21 @@ class SynthConfig:
         d.pop("blur")
         return tuple(sorted(d.items()))
 
-    def replace(self, **changes) -> "SynthConfig":
+    def replace(self, **changes: Any) -> SynthConfig:
+        """A copy with ``changes``, checked again (``__post_init__``)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
+        """The config as plain JSON types (recorded in each slide's truth file)."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SynthConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+    def from_dict(cls, data: dict[str, Any], source: str = "synthetic slide configuration") -> SynthConfig:
+        """Rebuild from :meth:`to_dict`; unknown keys are errors (the kit's one message), ``source`` names the file."""
+        names = sorted(f.name for f in dataclasses.fields(cls))
+        unknown = sorted(set(data) - set(names))
         if unknown:
-            raise ConfigError(f"unknown synthetic slide configuration keys: {', '.join(unknown)}")
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {names}")
         return cls(**data)
 
 

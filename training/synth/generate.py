@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
 from algorithm.io.atomic import write_json_atomic
-from training.synth.cells import IMPOSTER, MITOSIS, specials
+from training.synth.cells import IMPOSTER, MITOSIS, Specials, specials
 from training.synth.config import SynthConfig
 from training.synth.layout import build_layout, tissue_mask, tumour_mask
 from training.synth.pyramid import TiffOptions, write_pyramid
@@ -23,6 +24,8 @@ MASK_MAX_SIDE = 2048
 
 @dataclass(frozen=True)
 class SlideFiles:
+    """The five files one synthetic slide consists of."""
+
     slide: Path
     midog: Path
     truth: Path
@@ -30,38 +33,46 @@ class SlideFiles:
     tissue_mask: Path
 
     @classmethod
-    def for_name(cls, out_dir: str | Path, name: str) -> "SlideFiles":
+    def for_name(cls, out_dir: str | Path, name: str) -> SlideFiles:
+        """The files of slide ``name`` in ``out_dir``."""
         d = Path(out_dir)
         return cls(
-            d / f"{name}.tiff", d / f"{name}.midog.json", d / f"{name}.truth.json",
-            d / f"{name}.tumour-mask.png", d / f"{name}.tissue-mask.png",
+            d / f"{name}.tiff",
+            d / f"{name}.midog.json",
+            d / f"{name}.truth.json",
+            d / f"{name}.tumour-mask.png",
+            d / f"{name}.tissue-mask.png",
         )
 
     def all(self) -> list[Path]:
+        """Every file, slide first."""
         return [self.slide, self.midog, self.truth, self.tumour_mask, self.tissue_mask]
 
 
 @dataclass(frozen=True)
 class SlideResult:
+    """What generating one slide produced: its files, its truth document and how long it took."""
+
     name: str
     files: SlideFiles
     truth: dict
     seconds: float
 
     def summary(self) -> str:
+        """One line for the command's log: size, resolution, scanner, tumour, cell counts, file size, time."""
         t = self.truth
-        tumour = (
-            f"tumour (major axis {t['tumour']['major_axis_um']:.0f} um)" if t["label"] == "tumour" else "normal"
-        )
+        tumour = f"tumour (major axis {t['tumour']['major_axis_um']:.0f} um)" if t["label"] == "tumour" else "normal"
         size = self.files.slide.stat().st_size / 1e6
         return (
-            f"{self.files.slide.name}: {t['width']}x{t['height']} px @ {t['mpp']} um/px, scanner {t['scanner']['name']}, "
+            f"{self.files.slide.name}: {t['width']}x{t['height']} px @ {t['mpp']} um/px, "
+            f"scanner {t['scanner']['name']}, "
             f"{tumour}, {t['counts']['mitoses']} mitoses, {t['counts']['imposters']} imposters, "
             f"{len(t['levels'])} levels, {size:.1f} MB, {self.seconds:.1f} s"
         )
 
 
 def slide_name(seed: int, prefix: str = "synth") -> str:
+    """The default file name of the slide with ``seed``: the seed zero-padded, so names sort by seed."""
     return f"{prefix}-{seed:06d}"
 
 
@@ -74,8 +85,11 @@ def mask_downsample(width: int, height: int) -> int:
 
 
 def generate_slide(
-    config: SynthConfig, out_dir: str | Path, name: str | None = None,
-    options: TiffOptions | None = None, on_tile: Callable[[], None] | None = None,
+    config: SynthConfig,
+    out_dir: str | Path,
+    name: str | None = None,
+    options: TiffOptions | None = None,
+    on_tile: Callable[[], None] | None = None,
 ) -> SlideResult:
     """Render ``config`` to ``out_dir/<name>.tiff`` plus truth files; every file atomic.
 
@@ -103,16 +117,37 @@ def generate_slide(
         f"label={config.label} mpp={config.mpp}"
     )
     levels = write_pyramid(
-        files.slide, config.width, config.height, config.mpp,
+        files.slide,
+        config.width,
+        config.height,
+        config.mpp,
         lambda x, y, w, h, d: render_region(config, x, y, w, h, d),
-        options, on_tile, description,
+        options,
+        on_tile,
+        description,
     )
     truth = truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp)
     write_json_atomic(files.truth, truth)
     return SlideResult(name, files, truth, time.monotonic() - start)
 
 
-def truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp) -> dict:
+def truth_document(
+    config: SynthConfig,
+    options: TiffOptions,
+    files: SlideFiles,
+    levels: list[tuple[int, int, int]],
+    ds: int,
+    tissue: np.ndarray,
+    tumour: np.ndarray,
+    axis_um: float,
+    ends: list[list[float]],
+    sp: Specials,
+) -> dict[str, Any]:
+    """The ``.truth.json`` content: everything known about the slide, for tests and training.
+
+    ``tissue`` and ``tumour`` are the masks at ``ds``, ``axis_um`` and ``ends`` the tumour's
+    major axis, ``sp`` the special cells (mitoses and imposters) placed.
+    """
     layout = build_layout(config)
     pixel_area_mm2 = (ds * config.mpp / 1000.0) ** 2
     return {
@@ -139,8 +174,11 @@ def truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, 
             "tumour": {"file": files.tumour_mask.name, "downsample": ds},
         },
         "files": {
-            "slide": files.slide.name, "midog": files.midog.name, "truth": files.truth.name,
-            "tumour_mask": files.tumour_mask.name, "tissue_mask": files.tissue_mask.name,
+            "slide": files.slide.name,
+            "midog": files.midog.name,
+            "truth": files.truth.name,
+            "tumour_mask": files.tumour_mask.name,
+            "tissue_mask": files.tissue_mask.name,
         },
         "counts": {
             "mitoses": int(np.sum(sp.category == MITOSIS)),

@@ -30,6 +30,11 @@ _FAR = np.float32(9.0)
 
 @dataclass(frozen=True, eq=False)
 class Layout:
+    """The slide-wide structure drawn from the seed: tissue, tumour, vessels, glands, bleeds, fibres.
+
+    Everything a pixel's colour depends on besides its position, so any region can be rendered alone.
+    """
+
     seed: int
     width: int
     height: int
@@ -64,6 +69,7 @@ class Layout:
 
     @property
     def tissue_spacing(self) -> float:
+        """Tissue noise pitch in level-0 px, a fixed fraction of the longer side: tissue scales with the slide."""
         return max(self.width, self.height) / 2.2
 
 
@@ -83,6 +89,7 @@ class Fields:
 
     @property
     def stroma(self) -> np.ndarray:
+        """Stroma: tissue that is neither tumour nest, vessel nor gland."""
         return self.tissue * (1.0 - self.nest) * (1.0 - self.lumen) * (1.0 - self.wall) * (1.0 - self.gland)
 
 
@@ -106,6 +113,7 @@ class GridSampler:
         self.bounds = (self.xs[0] - self.d, self.ys[0] - self.d, self.xs[-1] + self.d, self.ys[-1] + self.d)
 
     def fbm(self, seed: int, spacing: float, octaves: int, gain: float = 0.5) -> np.ndarray:
+        """Fractal noise at every grid point (interpolated from a global lattice when ``lattice``)."""
         return fbm_grid(seed, self.xs, self.ys, spacing, octaves, gain, self.d, self.lattice)
 
     def blob_radius(self, blob: Blob, outer: float = 1.5) -> np.ndarray:
@@ -116,7 +124,7 @@ class GridSampler:
             out[window[0]] = window[1]
         return out
 
-    def blob_window(self, blob: Blob, outer: float):
+    def blob_window(self, blob: Blob, outer: float) -> tuple[tuple[slice, slice], np.ndarray] | None:
         """(index, radius) over the blob's bounding box: ``index`` a pair of slices; None if empty."""
         x0, y0, x1, y1 = blob.bbox(outer)
         i0, i1 = np.searchsorted(self.xs, [x0, x1])
@@ -131,6 +139,7 @@ class GridSampler:
         return (slice(j0, j1), slice(i0, i1)), r
 
     def coordinates(self) -> tuple[np.ndarray, np.ndarray]:
+        """The grid as broadcastable (1, W) and (H, 1) coordinate arrays."""
         return self.xs[None, :], self.ys[:, None]
 
 
@@ -154,9 +163,10 @@ class PointSampler:
             self.bounds = (0.0, 0.0, 0.0, 0.0)
 
     def fbm(self, seed: int, spacing: float, octaves: int, gain: float = 0.5) -> np.ndarray:
+        """Fractal noise at every point (interpolated from a global lattice when ``lattice``)."""
         return fbm_points(seed, self.x, self.y, spacing, octaves, gain, 1.0, self.lattice)
 
-    def blob_window(self, blob: Blob, outer: float):
+    def blob_window(self, blob: Blob, outer: float) -> tuple[np.ndarray, np.ndarray] | None:
         """(index, radius) at the points in the blob's bounding box: ``index`` a boolean mask."""
         x0, y0, x1, y1 = blob.bbox(outer)
         near = (self.x > x0) & (self.x < x1) & (self.y > y0) & (self.y < y1)
@@ -174,7 +184,12 @@ class PointSampler:
         return out
 
     def coordinates(self) -> tuple[np.ndarray, np.ndarray]:
+        """The points' coordinates, (N,) each."""
         return self.x, self.y
+
+
+# What every field below is evaluated on: a grid (rendering) or scattered points (cell sites).
+Sampler = GridSampler | PointSampler
 
 
 # --------------------------------------------------------------------------- fields
@@ -190,7 +205,7 @@ def _blob_alpha(radius: np.ndarray, blob: Blob, d: float, inner: float = 1.0) ->
     return np.clip((np.float32(inner) - radius) * np.float32(blob.mean_radius / d) + np.float32(0.5), 0.0, 1.0)
 
 
-def tissue_value(layout: Layout, s) -> np.ndarray:
+def tissue_value(layout: Layout, s: Sampler) -> np.ndarray:
     """The tissue field before thresholding (no tumour boost, no holes)."""
     x, y = s.coordinates()
     spacing = layout.tissue_spacing
@@ -208,7 +223,7 @@ def tissue_value(layout: Layout, s) -> np.ndarray:
     return v
 
 
-def tumour_radius(layout: Layout, s) -> np.ndarray:
+def tumour_radius(layout: Layout, s: Sampler) -> np.ndarray:
     """Normalised tumour radius (< 1 inside) including a fine boundary wobble."""
     if layout.tumour is None:
         return np.full(s.shape, _FAR, dtype=np.float32)
@@ -219,11 +234,11 @@ def tumour_radius(layout: Layout, s) -> np.ndarray:
     return r * (np.float32(1.0) + np.float32(0.12) * (wobble - np.float32(0.5)))
 
 
-def _near_tumour(layout: Layout, s) -> bool:
+def _near_tumour(layout: Layout, s: Sampler) -> bool:
     return layout.tumour is not None and layout.tumour.intersects(*s.bounds, 1.6)
 
 
-def fields(layout: Layout, s, lymph: bool = True) -> Fields:
+def fields(layout: Layout, s: Sampler, lymph: bool = True) -> Fields:
     """All layout fields for a :class:`GridSampler` or :class:`PointSampler`.
 
     ``lymph=False`` skips the lymphocyte-cluster field (only cell placement
@@ -236,9 +251,10 @@ def fields(layout: Layout, s, lymph: bool = True) -> Fields:
     zeros = np.zeros(shape, dtype=np.float32)
 
     value = tissue_value(layout, s)
-    if _near_tumour(layout, s):
+    tumour_blob = layout.tumour
+    if tumour_blob is not None and _near_tumour(layout, s):
         r_t = tumour_radius(layout, s)
-        tumour = _blob_alpha(r_t, layout.tumour, d)
+        tumour = _blob_alpha(r_t, tumour_blob, d)
         tumour_core = np.clip((np.float32(1.3) - r_t) * np.float32(4.0), 0.0, 1.0)
         value += np.float32(0.8) * tumour_core
     else:
@@ -254,10 +270,10 @@ def fields(layout: Layout, s, lymph: bool = True) -> Fields:
         np.maximum(keep, tumour_core, out=keep)
     tissue *= keep
 
-    if r_t is not None and np.any(tumour > 0):
+    if r_t is not None and tumour_blob is not None and np.any(tumour > 0):
         nest_px = layout.px(90.0)
         n = s.fbm(derive_seed(seed, "nests"), nest_px, 3)
-        inside = np.clip((np.float32(1.0) - r_t) * np.float32(layout.tumour.mean_radius / d) + np.float32(0.5), 0.0, 1.0)
+        inside = np.clip((np.float32(1.0) - r_t) * np.float32(tumour_blob.mean_radius / d) + np.float32(0.5), 0.0, 1.0)
         nest = _edge(n, NEST_THRESHOLD, nest_px / (2.5 * d)) * inside * tissue
     else:
         nest = zeros
@@ -301,14 +317,21 @@ def fields(layout: Layout, s, lymph: bool = True) -> Fields:
         bleed *= np.clip((patch - np.float32(0.3)) * np.float32(5.0), 0.0, 1.0)
 
     if lymph:
-        lymph_f = np.clip((s.fbm(derive_seed(seed, "lymph"), layout.px(180.0), 2) - np.float32(0.63)) * np.float32(6.0), 0.0, 1.0)
+        lymph_f = np.clip(
+            (s.fbm(derive_seed(seed, "lymph"), layout.px(180.0), 2) - np.float32(0.63)) * np.float32(6.0), 0.0, 1.0
+        )
     else:
         lymph_f = zeros
-    fibre_mix = np.clip((s.fbm(derive_seed(seed, "fibre-mix"), layout.px(300.0), 2) - np.float32(0.5)) * np.float32(6.0) + np.float32(0.5), 0.0, 1.0)
+    fibre_mix = np.clip(
+        (s.fbm(derive_seed(seed, "fibre-mix"), layout.px(300.0), 2) - np.float32(0.5)) * np.float32(6.0)
+        + np.float32(0.5),
+        0.0,
+        1.0,
+    )
     return Fields(tissue, tumour, nest, lumen, wall, gland, bleed, lymph_f, fibre_mix)
 
 
-def _local(blobs: tuple[Blob, ...], s) -> list[Blob]:
+def _local(blobs: tuple[Blob, ...], s: Sampler) -> list[Blob]:
     x0, y0, x1, y1 = s.bounds
     return [b for b in blobs if b.intersects(x0, y0, x1, y1, 1.8)]
 
@@ -368,22 +391,46 @@ def _build(content_key: tuple) -> Layout:
 
     tissue_area_um2 = target * width * height * mpp * mpp
     vessels = _place_blobs(
-        layout, rng, count=int(round(tissue_area_um2 / 200.0**2)) + 1,
-        radius_um=(7.0, 45.0), aspect=(0.35, 1.0), harm=0.08, avoid_nests=True, others=(),
+        layout,
+        rng,
+        count=int(round(tissue_area_um2 / 200.0**2)) + 1,
+        radius_um=(7.0, 45.0),
+        aspect=(0.35, 1.0),
+        harm=0.08,
+        avoid_nests=True,
+        others=(),
     )
     layout = Layout(seed, width, height, mpp, cfg["label"], threshold, tumour, vessels, (), (), fibre_angles)
     glands = _place_blobs(
-        layout, rng, count=int(round(tissue_area_um2 / (260.0 if tumour else 190.0) ** 2)) + 1,
-        radius_um=(22.0, 45.0), aspect=(0.55, 1.0), harm=0.10, avoid_nests=True, others=vessels,
+        layout,
+        rng,
+        count=int(round(tissue_area_um2 / (260.0 if tumour else 190.0) ** 2)) + 1,
+        radius_um=(22.0, 45.0),
+        aspect=(0.55, 1.0),
+        harm=0.10,
+        avoid_nests=True,
+        others=vessels,
         avoid_tumour=True,
     )
     bleeds: list[Blob] = []
     if rng.random() < 0.6:
         for _ in range(int(rng.integers(1, 3))):
             bleeds.append(_place_bleed(layout, rng))
-    final = Layout(seed, width, height, mpp, cfg["label"], threshold, tumour, vessels, glands, tuple(bleeds), fibre_angles)
+    final = Layout(
+        seed, width, height, mpp, cfg["label"], threshold, tumour, vessels, glands, tuple(bleeds), fibre_angles
+    )
     return Layout(
-        seed, width, height, mpp, cfg["label"], threshold, tumour, vessels, glands, tuple(bleeds), fibre_angles,
+        seed,
+        width,
+        height,
+        mpp,
+        cfg["label"],
+        threshold,
+        tumour,
+        vessels,
+        glands,
+        tuple(bleeds),
+        fibre_angles,
         _occupancy(final),
     )
 
@@ -416,8 +463,14 @@ def build_layout(config: SynthConfig) -> Layout:
 
 
 def _place_blobs(
-    layout: Layout, rng: np.random.Generator, count: int, radius_um: tuple[float, float],
-    aspect: tuple[float, float], harm: float, avoid_nests: bool, others: tuple[Blob, ...],
+    layout: Layout,
+    rng: np.random.Generator,
+    count: int,
+    radius_um: tuple[float, float],
+    aspect: tuple[float, float],
+    harm: float,
+    avoid_nests: bool,
+    others: tuple[Blob, ...],
     avoid_tumour: bool = False,
 ) -> tuple[Blob, ...]:
     """Rejection-sample non-overlapping blobs well inside tissue."""
@@ -450,7 +503,9 @@ def _place_blobs(
         gap2 = (cx_arr[:used] - x[i]) ** 2 + (cy_arr[:used] - y[i]) ** 2
         if np.any(gap2 < (r_out + cr_arr[:used]) ** 2):
             continue
-        blob = Blob(float(x[i]), float(y[i]), float(radius[i]), float(radius[i] * asp[i]), float(angle[i]), harm_draws[i])
+        blob = Blob(
+            float(x[i]), float(y[i]), float(radius[i]), float(radius[i] * asp[i]), float(angle[i]), harm_draws[i]
+        )
         placed.append(blob)
         cx_arr[used], cy_arr[used], cr_arr[used] = blob.cx, blob.cy, r_out
         used += 1
@@ -465,4 +520,11 @@ def _place_bleed(layout: Layout, rng: np.random.Generator) -> Blob:
     value = tissue_value(layout, PointSampler(x, y))
     i = int(np.argmin(np.abs(value - layout.tissue_threshold)))
     r = min(float(rng.uniform(60.0, 260.0)) / layout.mpp, 0.12 * min(layout.width, layout.height))
-    return Blob(float(x[i]), float(y[i]), r, r * float(rng.uniform(0.4, 0.9)), float(rng.uniform(0, math.pi)), random_harmonics(rng, 5, 0.35))
+    return Blob(
+        float(x[i]),
+        float(y[i]),
+        r,
+        r * float(rng.uniform(0.4, 0.9)),
+        float(rng.uniform(0, math.pi)),
+        random_harmonics(rng, 5, 0.35),
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -46,7 +47,7 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def hash_uniform(seed: int, ix: np.ndarray, iy: np.ndarray, k: np.ndarray | int = 0) -> np.ndarray:
+def hash_uniform(seed: int, ix: np.ndarray | int, iy: np.ndarray | int, k: np.ndarray | int = 0) -> np.ndarray:
     """Uniform float64 in [0, 1) for integer keys ``(ix, iy, k)`` (broadcast) under ``seed``."""
     ix = np.asarray(ix, dtype=np.int64).astype(np.uint64)
     iy = np.asarray(iy, dtype=np.int64).astype(np.uint64)
@@ -122,7 +123,7 @@ def value_noise_points(seed: int, x: np.ndarray, y: np.ndarray, spacing: float) 
     return (top + (bottom - top) * ty).astype(np.float32)
 
 
-def _octaves(spacing: float, octaves: int, gain: float, downsample: float):
+def _octaves(spacing: float, octaves: int, gain: float, downsample: float) -> list[tuple[int, float, float, float]]:
     """(octave index, spacing, weight, anti-alias factor) for each octave."""
     total = sum(gain**k for k in range(octaves))
     out = []
@@ -135,8 +136,14 @@ def _octaves(spacing: float, octaves: int, gain: float, downsample: float):
 
 
 def fbm_grid(
-    seed: int, xs: np.ndarray, ys: np.ndarray, spacing: float, octaves: int = 3,
-    gain: float = 0.5, downsample: float = 1.0, lattice: bool = True,
+    seed: int,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    spacing: float,
+    octaves: int = 3,
+    gain: float = 0.5,
+    downsample: float = 1.0,
+    lattice: bool = True,
 ) -> np.ndarray:
     """Fractal sum of value noise on a grid, in [0, 1], mean 0.5; anti-aliased for ``downsample``.
 
@@ -168,8 +175,14 @@ def lattice_step(spacing: float, octaves: int, downsample: float) -> float:
 
 
 def fbm_points(
-    seed: int, x: np.ndarray, y: np.ndarray, spacing: float, octaves: int = 3,
-    gain: float = 0.5, downsample: float = 1.0, lattice: bool = False,
+    seed: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    spacing: float,
+    octaves: int = 3,
+    gain: float = 0.5,
+    downsample: float = 1.0,
+    lattice: bool = False,
 ) -> np.ndarray:
     """:func:`fbm_grid` at scattered points.
 
@@ -186,8 +199,14 @@ def fbm_points(
         fx, fy = int(ix.min()), int(iy.min())
         nx, ny = int(ix.max()) - fx + 2, int(iy.max()) - fy + 2
         nodes = fbm_grid(
-            seed, np.arange(fx, fx + nx) * step, np.arange(fy, fy + ny) * step,
-            spacing, octaves, gain, downsample, False,
+            seed,
+            np.arange(fx, fx + nx) * step,
+            np.arange(fy, fy + ny) * step,
+            spacing,
+            octaves,
+            gain,
+            downsample,
+            False,
         )
         tx = (x / step - ix).astype(np.float32)
         ty = (y / step - iy).astype(np.float32)
@@ -205,7 +224,9 @@ def fbm_points(
     return out + np.float32(constant)
 
 
-def lattice_field_grid(fn, xs: np.ndarray, ys: np.ndarray, step: float) -> np.ndarray:
+def lattice_field_grid(
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray], xs: np.ndarray, ys: np.ndarray, step: float
+) -> np.ndarray:
     """Evaluate a smooth field ``fn(X, Y)`` on a global lattice of step ``step`` and
     interpolate it (bilinearly) to the grid ``ys x xs``.
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import tifffile
@@ -33,6 +33,8 @@ TILE_SIZES = (256, 512)
 
 @dataclass(frozen=True)
 class TiffOptions:
+    """How the pyramidal TIFF is written: compression, tile size and the pyramid's levels."""
+
     compression: str = "jpeg"
     jpeg_quality: int = 90
     tile: int = 512
@@ -50,9 +52,13 @@ class TiffOptions:
             raise ConfigError(f"level factor must be 2 or 4, got {self.level_factor!r}")
 
     def to_dict(self) -> dict:
+        """The options as plain JSON types (recorded in each slide's truth file)."""
         return {
-            "compression": self.compression, "jpeg_quality": self.jpeg_quality, "tile": self.tile,
-            "level_factor": self.level_factor, "top_max": self.top_max,
+            "compression": self.compression,
+            "jpeg_quality": self.jpeg_quality,
+            "tile": self.tile,
+            "level_factor": self.level_factor,
+            "top_max": self.top_max,
         }
 
 
@@ -65,10 +71,12 @@ def level_downsamples(width: int, height: int, factor: int = 4, top_max: int = 2
 
 
 def level_sizes(width: int, height: int, downsamples: list[int]) -> list[tuple[int, int]]:
+    """(width, height) of each level: the slide's size over the downsample, rounded up."""
     return [(math.ceil(width / d), math.ceil(height / d)) for d in downsamples]
 
 
 def tile_count(width: int, height: int, options: TiffOptions) -> int:
+    """The number of tiles the whole pyramid holds: the progress bar's total."""
     t = options.tile
     return sum(
         math.ceil(w / t) * math.ceil(h / t)
@@ -80,7 +88,9 @@ def tile_count(width: int, height: int, options: TiffOptions) -> int:
 RenderFn = Callable[[float, float, int, int, float], np.ndarray]
 
 
-def _tiles(render: RenderFn, lw: int, lh: int, d: int, tile: int, on_tile) -> Iterator[np.ndarray]:
+def _tiles(
+    render: RenderFn, lw: int, lh: int, d: int, tile: int, on_tile: Callable[[], None] | None
+) -> Iterator[np.ndarray]:
     for ty in range(math.ceil(lh / tile)):
         for tx in range(math.ceil(lw / tile)):
             w = min(tile, lw - tx * tile)
@@ -97,8 +107,13 @@ def _tiles(render: RenderFn, lw: int, lh: int, d: int, tile: int, on_tile) -> It
 
 
 def write_pyramid(
-    path: str | os.PathLike[str], width: int, height: int, mpp: float, render: RenderFn,
-    options: TiffOptions = TiffOptions(), on_tile: Callable[[], None] | None = None,
+    path: str | os.PathLike[str],
+    width: int,
+    height: int,
+    mpp: float,
+    render: RenderFn,
+    options: TiffOptions = TiffOptions(),
+    on_tile: Callable[[], None] | None = None,
     description: str | None = None,
 ) -> list[tuple[int, int, int]]:
     """Write the pyramid atomically; returns ``[(downsample, width, height), ...]`` per level."""
@@ -109,17 +124,23 @@ def write_pyramid(
     else:
         compression, args = "zlib", {"level": 6}
     bigtiff = width * height * 3 * 1.4 > 2**31
-    with atomic_path(path) as tmp:
-        with tifffile.TiffWriter(tmp, bigtiff=bigtiff) as tw:
-            for level, (d, (lw, lh)) in enumerate(zip(downsamples, sizes)):
-                ppcm = 1e4 / (mpp * d)
-                tw.write(
-                    _tiles(render, lw, lh, d, options.tile, on_tile),
-                    shape=(lh, lw, 3), dtype=np.uint8, tile=(options.tile, options.tile),
-                    photometric="rgb", compression=compression, compressionargs=args,
-                    resolution=(ppcm, ppcm), resolutionunit="CENTIMETER",
-                    subfiletype=0 if level == 0 else 1, metadata=None,
-                    description=description if level == 0 else None,
-                    software="training.synth", maxworkers=1,
-                )
-    return [(d, w, h) for d, (w, h) in zip(downsamples, sizes)]
+    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=bigtiff) as tw:
+        for level, (d, (lw, lh)) in enumerate(zip(downsamples, sizes, strict=True)):
+            ppcm = 1e4 / (mpp * d)
+            tw.write(
+                _tiles(render, lw, lh, d, options.tile, on_tile),
+                shape=(lh, lw, 3),
+                dtype=np.uint8,
+                tile=(options.tile, options.tile),
+                photometric="rgb",
+                compression=compression,
+                compressionargs=args,
+                resolution=(ppcm, ppcm),
+                resolutionunit="CENTIMETER",
+                subfiletype=0 if level == 0 else 1,
+                metadata=None,
+                description=description if level == 0 else None,
+                software="training.synth",
+                maxworkers=1,
+            )
+    return [(d, w, h) for d, (w, h) in zip(downsamples, sizes, strict=True)]

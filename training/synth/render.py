@@ -15,7 +15,6 @@ than a pixel fade to their mean and cells become their expected density.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from training.synth.cells import MAX_CELL_DOWNSAMPLE, Canvas, draw_cells, mean_field, regular_cells, specials
@@ -66,7 +65,9 @@ def render_concentrations(
         s.fbm(derive_seed(layout.seed, "chromatin"), layout.px(1.1), 1)
         + s.fbm(derive_seed(layout.seed, "chromatin-2"), layout.px(1.63), 1)
     )
-    chrom = np.float32(0.45) + np.float32(1.1) * np.clip(np.float32(0.5) + (chrom - np.float32(0.5)) * np.float32(3.5), 0.0, 1.0)
+    chrom = np.float32(0.45) + np.float32(1.1) * np.clip(
+        np.float32(0.5) + (chrom - np.float32(0.5)) * np.float32(3.5), 0.0, 1.0
+    )
     cover = np.clip(ch["cover"], 0.0, 1.0)
     out[..., 0] = h * (np.float32(1.0) - cover) + ch["h_tex"] * chrom + ch["h_flat"]
     out[..., 1] = e * (np.float32(1.0) - np.float32(0.8) * cover) + ch["e_add"]
@@ -130,12 +131,12 @@ def _blur_crop(plane: np.ndarray, kernel: np.ndarray, pad: int, width: int, heig
     """
     r = len(kernel) // 2
     o = pad - r
-    rows = plane[o:o + height] * kernel[0]
+    rows = plane[o : o + height] * kernel[0]
     for k in range(1, len(kernel)):
-        rows += plane[o + k:o + k + height] * kernel[k]
-    out = rows[:, o:o + width] * kernel[0]
+        rows += plane[o + k : o + k + height] * kernel[k]
+    out = rows[:, o : o + width] * kernel[0]
     for k in range(1, len(kernel)):
-        out += rows[:, o + k:o + k + width] * kernel[k]
+        out += rows[:, o + k : o + k + width] * kernel[k]
     return out
 
 

@@ -23,10 +23,12 @@ class Blob:
 
     @property
     def max_scale(self) -> float:
+        """The largest factor the harmonics can stretch the radius by: what bounding boxes must allow for."""
         return 1.0 + sum(abs(amp) for _, amp, _ in self.harmonics)
 
     @property
     def mean_radius(self) -> float:
+        """The radius of the circle with the ellipse's area (sets the anti-aliased edge's width)."""
         return math.sqrt(self.a * self.b)
 
     def bbox(self, outer: float = 1.0) -> tuple[float, float, float, float]:
@@ -35,6 +37,7 @@ class Blob:
         return (self.cx - r, self.cy - r, self.cx + r, self.cy + r)
 
     def intersects(self, x0: float, y0: float, x1: float, y1: float, outer: float = 1.0) -> bool:
+        """Whether the shape's box at ``outer`` overlaps [x0, x1) x [y0, y1): a cheap test before evaluating it."""
         bx0, by0, bx1, by1 = self.bbox(outer)
         return bx0 < x1 and bx1 > x0 and by0 < y1 and by1 > y0
 
@@ -63,8 +66,13 @@ class Blob:
         return rr / scale
 
     def to_dict(self) -> dict:
+        """The shape as plain JSON types (the tumour's outline in the truth file)."""
         return {
-            "cx": self.cx, "cy": self.cy, "a": self.a, "b": self.b, "angle": self.angle,
+            "cx": self.cx,
+            "cy": self.cy,
+            "a": self.a,
+            "b": self.b,
+            "angle": self.angle,
             "harmonics": [list(h) for h in self.harmonics],
         }
 
@@ -72,6 +80,5 @@ class Blob:
 def random_harmonics(rng: np.random.Generator, kmax: int, strength: float) -> tuple[tuple[int, float, float], ...]:
     """Low-order boundary wobble: amplitude ~ strength / k."""
     return tuple(
-        (k, float(rng.uniform(0.3, 1.0) * strength / k), float(rng.uniform(0, 2 * math.pi)))
-        for k in range(2, kmax + 1)
+        (k, float(rng.uniform(0.3, 1.0) * strength / k), float(rng.uniform(0, 2 * math.pi))) for k in range(2, kmax + 1)
     )

@@ -26,8 +26,8 @@ def _fibres(layout: Layout, s: GridSampler, f: Fields) -> np.ndarray:
         return np.full(s.shape, _FIBRE_MEAN, dtype=np.float32)
     warp = s.fbm(derive_seed(layout.seed, "fibre-warp"), layout.px(90.0), 3) * np.float32(30.0)
     k = 2.0 * math.pi / period
-    out = None
-    for angle, weight in zip(layout.fibre_angles, (1.0 - f.fibre_mix, f.fibre_mix)):
+    out: np.ndarray | None = None
+    for angle, weight in zip(layout.fibre_angles, (1.0 - f.fibre_mix, f.fibre_mix), strict=True):
         a = np.mod(s.xs * (k * math.cos(angle)), 2.0 * math.pi).astype(np.float32)
         b = np.mod(s.ys * (k * math.sin(angle)), 2.0 * math.pi).astype(np.float32)
         wave = np.sin(warp + a[None, :] + b[:, None])
@@ -35,6 +35,7 @@ def _fibres(layout: Layout, s: GridSampler, f: Fields) -> np.ndarray:
         wave *= 0.5
         fam = wave * wave * weight
         out = fam if out is None else out + fam
+    assert out is not None  # two fibre families, always
     if aa < 1.0:
         out = aa * out + np.float32((1.0 - aa) * _FIBRE_MEAN)
     return out
@@ -51,8 +52,14 @@ def base_concentrations(layout: Layout, s: GridSampler, f: Fields) -> tuple[np.n
     e = np.zeros(s.shape, dtype=np.float32)
     if np.any(stroma > 0) or np.any(f.wall > 0):
         fibre = _fibres(layout, s, f)
-        breaks = np.clip((s.fbm(derive_seed(seed, "fibre-breaks"), layout.px(16.0), 2) - np.float32(0.42)) * np.float32(4.0), 0.0, 1.0)
-        density = np.float32(0.55) + np.float32(0.9) * (s.fbm(derive_seed(seed, "stroma-density"), layout.px(250.0), 2) - np.float32(0.3))
+        breaks = np.clip(
+            (s.fbm(derive_seed(seed, "fibre-breaks"), layout.px(16.0), 2) - np.float32(0.42)) * np.float32(4.0),
+            0.0,
+            1.0,
+        )
+        density = np.float32(0.55) + np.float32(0.9) * (
+            s.fbm(derive_seed(seed, "stroma-density"), layout.px(250.0), 2) - np.float32(0.3)
+        )
         e_str = density * (np.float32(0.22) + np.float32(0.5) * fibre * breaks) + np.float32(0.2) * mottle
         e += stroma * e_str + f.wall * (np.float32(0.55) + np.float32(0.35) * fibre + np.float32(0.1) * mottle)
         h += (stroma + f.wall) * np.float32(0.035)

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import io
+import os
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -36,7 +38,7 @@ def midog_boxes(sp: Specials, mpp: float) -> list[tuple[list[float], int]]:
     """``([x1, y1, x2, y2], category)`` per special cell, in placement order."""
     half = box_size_px(mpp) / 2.0
     out = []
-    for x, y, c in zip(sp.x, sp.y, sp.category):
+    for x, y, c in zip(sp.x, sp.y, sp.category, strict=True):
         # Centred on the cell to the nearest pixel: integer boxes at 0.25 um/px, as in MIDOG.
         cx, cy = round(float(x)), round(float(y))
         out.append(([_r(cx - half), _r(cy - half), _r(cx + half), _r(cy + half)], int(c)))
@@ -50,6 +52,7 @@ def _r(v: float) -> float | int:
 
 
 def midog_database(file_name: str, width: int, height: int, sp: Specials, mpp: float, image_id: int = 1) -> dict:
+    """A one-image MIDOG 2021 database (COCO-style) of the slide's specials, as MIDOG's readers expect it."""
     annotations = [
         {"bbox": bbox, "category_id": cat, "image_id": image_id, "id": i + 1}
         for i, (bbox, cat) in enumerate(midog_boxes(sp, mpp))
@@ -83,19 +86,26 @@ def tumour_axis(mask: np.ndarray, downsample: float, mpp: float) -> tuple[float,
 
 
 def png_bytes(mask: np.ndarray) -> bytes:
+    """``mask`` as an 8-bit PNG, 255 where true."""
     buf = io.BytesIO()
     Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(buf, format="PNG", optimize=False)
     return buf.getvalue()
 
 
-def write_mask(path, mask: np.ndarray) -> None:
+def write_mask(path: str | os.PathLike[str], mask: np.ndarray) -> None:
+    """Write ``mask`` as a PNG atomically."""
     write_bytes_atomic(path, png_bytes(mask))
 
 
-def special_list(sp: Specials, category: int) -> list[dict]:
+def special_list(sp: Specials, category: int) -> list[dict[str, Any]]:
+    """The specials of ``category`` as truth-file entries (position, in tumour, mitotic phase)."""
     out = []
     for i in np.flatnonzero(sp.category == category):
-        item = {"x": round(float(sp.x[i]), 2), "y": round(float(sp.y[i]), 2), "in_tumour": bool(sp.in_tumour[i])}
+        item: dict[str, Any] = {
+            "x": round(float(sp.x[i]), 2),
+            "y": round(float(sp.y[i]), 2),
+            "in_tumour": bool(sp.in_tumour[i]),
+        }
         if category == MITOSIS:
             item["phase"] = PHASES[int(sp.phase[i])]
         out.append(item)

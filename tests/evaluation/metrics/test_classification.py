@@ -64,7 +64,9 @@ def test_deterministic_for_a_seed_and_different_for_another():
 
 
 def test_single_class_has_no_auc():
-    out = classification.aggregate(np.ones(5, int), np.linspace(0.1, 0.9, 5), ClassificationConfig(bootstrap_samples=50))
+    out = classification.aggregate(
+        np.ones(5, int), np.linspace(0.1, 0.9, 5), ClassificationConfig(bootstrap_samples=50)
+    )
     assert out["auc"] is None and out["auc_ci"] is None
     assert out["bootstrap"]["valid_samples_auc"] == 0
     assert out["sensitivity"] == pytest.approx(0.6) and out["specificity"] is None
@@ -73,4 +75,7 @@ def test_single_class_has_no_auc():
 
 def test_case_result():
     assert classification.case_result(1, 0.5, ClassificationConfig(threshold=0.5)) == {
-        "label": 1, "likelihood": 0.5, "predicted_label": 1}
+        "label": 1,
+        "likelihood": 0.5,
+        "predicted_label": 1,
+    }

@@ -16,8 +16,9 @@ from evaluation.validation import Candidates
 RADIUS = 0.0075
 
 
-def make_case(rng: np.random.Generator, n_truth: int, n_near: int, n_far: int,
-              ties: bool = False) -> tuple[np.ndarray, Candidates]:
+def make_case(
+    rng: np.random.Generator, n_truth: int, n_near: int, n_far: int, ties: bool = False
+) -> tuple[np.ndarray, Candidates]:
     """Truth points in a 0.3 mm field, candidates clustered near them (ambiguous matches) and far away."""
     truth = rng.uniform(0, 0.3, (n_truth, 2))
     near = truth[rng.integers(0, n_truth, n_near)] + rng.normal(0, 0.005, (n_near, 2)) if n_truth else np.zeros((0, 2))
@@ -59,8 +60,10 @@ def naive_hits(truth: np.ndarray, cand: Candidates, keep: np.ndarray | None = No
 
 
 def score_all(data, config: DetectionConfig, domains=None) -> list[detection.DetectionCase]:
-    return [detection.score_case(f"c{i}", None if domains is None else domains[i], t, c, config)
-            for i, (t, c) in enumerate(data)]
+    return [
+        detection.score_case(f"c{i}", None if domains is None else domains[i], t, c, config)
+        for i, (t, c) in enumerate(data)
+    ]
 
 
 @pytest.mark.parametrize("threshold", [None, 0.5])
@@ -69,13 +72,17 @@ def test_f1_equals_summed_score_detection_as_midog_calls_it(threshold):
     data = cases()
     results = score_all(data, config)
     tp = fp = fn = 0
-    for (truth, cand), result in zip(data, results):
+    for (truth, cand), result in zip(data, results, strict=True):
         # MIDOG: [x, y, 0] lists of the points named "mitotic figure" (and above the threshold if any).
-        preds = [[x, y, 0] for (x, y), p, pos in zip(cand.xy_mm.tolist(), cand.probability, cand.positive)
-                 if pos and (threshold is None or p >= threshold)]
+        preds = [
+            [x, y, 0]
+            for (x, y), p, pos in zip(cand.xy_mm.tolist(), cand.probability, cand.positive, strict=True)
+            if pos and (threshold is None or p >= threshold)
+        ]
         ref = score_detection(ground_truth=[[x, y, 0] for x, y in truth.tolist()], predictions=preds, radius=7.5e-3)
         assert (result.true_positives, result.false_positives, result.false_negatives) == tuple(
-            ref._asdict()[k] for k in ("true_positives", "false_positives", "false_negatives"))
+            ref._asdict()[k] for k in ("true_positives", "false_positives", "false_negatives")
+        )
         tp, fp, fn = tp + ref.true_positives, fp + ref.false_positives, fn + ref.false_negatives
     agg = detection.aggregate(results, config)
     assert (agg["true_positives"], agg["false_positives"], agg["false_negatives"]) == (tp, fp, fn)
@@ -93,7 +100,7 @@ def test_per_domain_sums_only_that_domain():
     agg = detection.aggregate(score_all(data, config, domains), config)
     for d in ("a", "b"):
         tp = fp = fn = 0
-        for (truth, cand), dom in zip(data, domains):
+        for (truth, cand), dom in zip(data, domains, strict=True):
             if dom == d:
                 r = score_detection(ground_truth=truth, predictions=cand.xy_mm[cand.positive], radius=RADIUS)
                 tp, fp, fn = tp + r.true_positives, fp + r.false_positives, fn + r.false_negatives
@@ -107,7 +114,7 @@ def test_matching_and_average_precision_equal_naive_matching_and_sklearn(ties):
     data = cases(seed=1, ties=ties)
     results = score_all(data, config)
     all_hits, all_probs, n_truth = [], [], 0
-    for (truth, cand), result in zip(data, results):
+    for (truth, cand), result in zip(data, results, strict=True):
         ref_hits = naive_hits(truth, cand)
         np.testing.assert_array_equal(result.candidate_hit, ref_hits)
         all_hits.append(ref_hits)
@@ -154,8 +161,12 @@ def test_froc_points_equal_score_detection_when_matches_are_unambiguous():
     n_truth = sum(len(t) for t, _ in data)
     points = []
     for t in sorted({p for _, c in data for p in c.probability}):
-        scores = [score_detection(ground_truth=tr, predictions=c.xy_mm[c.probability >= t], radius=RADIUS) for tr, c in data]
-        points.append((sum(s.true_positives for s in scores) / n_truth, sum(s.false_positives for s in scores) / len(data)))
+        scores = [
+            score_detection(ground_truth=tr, predictions=c.xy_mm[c.probability >= t], radius=RADIUS) for tr, c in data
+        ]
+        points.append(
+            (sum(s.true_positives for s in scores) / n_truth, sum(s.false_positives for s in scores) / len(data))
+        )
     expected = [max([s for s, f in points if f <= r], default=0.0) for r in config.froc_fp_rates]
     assert agg["froc"]["sensitivity"] == pytest.approx(expected)
 

@@ -20,7 +20,7 @@ def test_per_case_and_aggregates_equal_numpy():
     data = masks(0)
     counts = [segmentation.counts(t, p) for t, p in data]
     ious, dices = [], []
-    for (t, p), c in zip(data, counts):
+    for (t, p), c in zip(data, counts, strict=True):
         inter, union = np.logical_and(t, p).sum(), np.logical_or(t, p).sum()
         iou = inter / union if union else 1.0
         dice = 2 * inter / (t.sum() + p.sum()) if t.sum() + p.sum() else 1.0

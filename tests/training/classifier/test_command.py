@@ -42,14 +42,29 @@ def _heatmap_folder(folder: Path, seed: int) -> Path:
     return folder
 
 
-def test_trains_scores_held_out_and_writes_a_loadable_model(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_trains_scores_held_out_and_writes_a_loadable_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     train, test = _heatmap_folder(tmp_path / "train", 0), _heatmap_folder(tmp_path / "test", 1)
     out = tmp_path / "models" / "slide_model.joblib"
     out.parent.mkdir()
-    code = main(["classifier", "--heatmaps", str(train), "--labels", str(train / "labels.csv"), "--out", str(out),
-                 "--folds", "3", "--scales", "4,16", "--test-heatmaps", str(test),
-                 "--test-labels", str(test / "labels.csv")])
+    code = main(
+        [
+            "classifier",
+            "--heatmaps",
+            str(train),
+            "--labels",
+            str(train / "labels.csv"),
+            "--out",
+            str(out),
+            "--folds",
+            "3",
+            "--scales",
+            "4,16",
+            "--test-heatmaps",
+            str(test),
+            "--test-labels",
+            str(test / "labels.csv"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert out.is_file()
     report = json.loads((out.parent / "slide_model.joblib.report.json").read_text())
@@ -57,8 +72,9 @@ def test_trains_scores_held_out_and_writes_a_loadable_model(tmp_path: Path,
     assert report["held_out"]["accuracy"] == 1.0
     assert report["classifier"]["folds"] == 3 and len(report["training_slides"]) == 12
     assert report["axis"]["slides"] == 6
-    assert {s["slide"] for s in report["held_out"]["per_slide"]} == {f"{k}{i}" for k in ("tumour", "normal")
-                                                                     for i in range(6)}
+    assert {s["slide"] for s in report["held_out"]["per_slide"]} == {
+        f"{k}{i}" for k in ("tumour", "normal") for i in range(6)
+    }
     model = load_slide_model(out)
     assert model.feature_names[0] == "s4_t0.2_major_axis_um" and "s64_max" not in model.feature_names
     assert model.axis_feature == report["axis"]["measured_feature"]
@@ -74,8 +90,9 @@ def test_slide_without_heatmap_is_one_error(tmp_path: Path, capsys: pytest.Captu
     write_heatmap_tiff(folder / "a.heatmap.tiff", _heatmap(rng, 20))
     write_labels_csv(folder / "labels.csv", [("a", 1, 160.0), ("ghost", 0, 0.0)])
     out = tmp_path / "m.joblib"
-    assert main(["classifier", "--heatmaps", str(folder), "--labels", str(folder / "labels.csv"),
-                 "--out", str(out)]) == 1
+    assert (
+        main(["classifier", "--heatmaps", str(folder), "--labels", str(folder / "labels.csv"), "--out", str(out)]) == 1
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
     assert "ghost.heatmap.tiff" in err
@@ -85,22 +102,66 @@ def test_slide_without_heatmap_is_one_error(tmp_path: Path, capsys: pytest.Captu
 def test_bad_label_names_the_csv_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     labels = tmp_path / "labels.csv"
     labels.write_text("slide,label\na,1\nb,maybe\n")
-    assert main(["classifier", "--heatmaps", str(tmp_path), "--labels", str(labels),
-                 "--out", str(tmp_path / "m.joblib")]) == 1
+    assert (
+        main(["classifier", "--heatmaps", str(tmp_path), "--labels", str(labels), "--out", str(tmp_path / "m.joblib")])
+        == 1
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {labels}, line 3") and "'maybe'" in err
 
 
 def test_test_heatmaps_need_test_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["classifier", "--heatmaps", str(tmp_path), "--labels", str(tmp_path / "l.csv"),
-                 "--out", str(tmp_path / "m.joblib"), "--test-heatmaps", str(tmp_path)]) == 1
+    assert (
+        main(
+            [
+                "classifier",
+                "--heatmaps",
+                str(tmp_path),
+                "--labels",
+                str(tmp_path / "l.csv"),
+                "--out",
+                str(tmp_path / "m.joblib"),
+                "--test-heatmaps",
+                str(tmp_path),
+            ]
+        )
+        == 1
+    )
     assert "--test-labels" in capsys.readouterr().err
 
 
 def test_bad_scales_are_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["classifier", "--heatmaps", str(tmp_path), "--labels", str(tmp_path / "l.csv"),
-                 "--out", str(tmp_path / "m.joblib"), "--scales", "4,x"]) == 1
+    assert (
+        main(
+            [
+                "classifier",
+                "--heatmaps",
+                str(tmp_path),
+                "--labels",
+                str(tmp_path / "l.csv"),
+                "--out",
+                str(tmp_path / "m.joblib"),
+                "--scales",
+                "4,x",
+            ]
+        )
+        == 1
+    )
     assert "--scales" in capsys.readouterr().err
-    assert main(["classifier", "--heatmaps", str(tmp_path), "--labels", str(tmp_path / "l.csv"),
-                 "--out", str(tmp_path / "m.joblib"), "--scales", "3"]) == 1
+    assert (
+        main(
+            [
+                "classifier",
+                "--heatmaps",
+                str(tmp_path),
+                "--labels",
+                str(tmp_path / "l.csv"),
+                "--out",
+                str(tmp_path / "m.joblib"),
+                "--scales",
+                "3",
+            ]
+        )
+        == 1
+    )
     assert "feature scale 3" in capsys.readouterr().err

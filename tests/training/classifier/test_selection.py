@@ -7,7 +7,11 @@ from sklearn.metrics import roc_auc_score
 from algorithm.classify.estimators import FeatureValue
 from algorithm.errors import ConfigError
 from training.classifier.selection import (
-    Selection, axis_within, classifier_candidates, select_axis_regressor, select_classifier,
+    Selection,
+    axis_within,
+    classifier_candidates,
+    select_axis_regressor,
+    select_classifier,
 )
 
 AXIS_NAMES = ["s4_t0.2_major_axis_um", "s4_t0.5_major_axis_um", "s4_max", "q0.5"]

@@ -35,9 +35,11 @@ def test_split_tree_gives_scanner_and_split(shared_data: Path) -> None:
 
 
 def test_coco_style_boxes_are_refused(tmp_path: Path) -> None:
-    db = {"images": [{"id": 1, "file_name": "a.tiff", "width": 100, "height": 100}],
-          "categories": [{"id": 1, "name": "mitotic figure"}],
-          "annotations": [{"bbox": [50, 50, 10, 10], "category_id": 1, "image_id": 1, "id": 1}]}
+    db = {
+        "images": [{"id": 1, "file_name": "a.tiff", "width": 100, "height": 100}],
+        "categories": [{"id": 1, "name": "mitotic figure"}],
+        "annotations": [{"bbox": [50, 50, 10, 10], "category_id": 1, "image_id": 1, "id": 1}],
+    }
     path = tmp_path / "coco.json"
     path.write_text(json.dumps(db))
     with pytest.raises(ConfigError, match=r"coco\.json: annotation 0 has bbox .* expected \[x1, y1, x2, y2\]"):

@@ -26,7 +26,7 @@ def _mask(path: Path, size: tuple[int, int] = (150, 100), tumour: bool = True) -
     if tumour:
         rr, cc = ellipse(h // 2, w // 3, 12, 30, shape=mask.shape, rotation=0.4)
         mask[rr, cc] = True
-        mask[5:8, w - 40:w - 5] = True  # long and thin, smaller in area
+        mask[5:8, w - 40 : w - 5] = True  # long and thin, smaller in area
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(path)
     return mask
@@ -109,11 +109,19 @@ def test_missing_or_empty_folder(tmp_path: Path) -> None:
 
 def test_labels_accept_the_usual_spellings(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
-    path.write_text("slide,label,major_axis_um\n"
-                    "a,1,1234.5\nb,0,\nc,Tumour,  \nd,normal,0\ne,TRUE,88\nf,false,\ng,tumor,\nslides/h.tiff,1,7\n")
+    path.write_text(
+        "slide,label,major_axis_um\n"
+        "a,1,1234.5\nb,0,\nc,Tumour,  \nd,normal,0\ne,TRUE,88\nf,false,\ng,tumor,\nslides/h.tiff,1,7\n"
+    )
     assert read_labels_csv(path) == {
-        "a": (1, 1234.5), "b": (0, None), "c": (1, None), "d": (0, 0.0), "e": (1, 88.0), "f": (0, None),
-        "g": (1, None), "h": (1, 7.0),
+        "a": (1, 1234.5),
+        "b": (0, None),
+        "c": (1, None),
+        "d": (0, 0.0),
+        "e": (1, 88.0),
+        "f": (0, None),
+        "g": (1, None),
+        "h": (1, 7.0),
     }
 
 
@@ -123,12 +131,15 @@ def test_labels_without_an_axis_column(tmp_path: Path) -> None:
     assert read_labels_csv(path) == {"x": (1, None), "y": (0, None)}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("slide,label\nx,1\ny,maybe\n", "line 3: label 'maybe'"),
-    ("slide,label,major_axis_um\nx,1,long\n", "line 2: major_axis_um 'long' is not a number"),
-    ("name,class\nx,1\n", "needs a header"),
-    ("slide,label\n", "no rows"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("slide,label\nx,1\ny,maybe\n", "line 3: label 'maybe'"),
+        ("slide,label,major_axis_um\nx,1,long\n", "line 2: major_axis_um 'long' is not a number"),
+        ("name,class\nx,1\n", "needs a header"),
+        ("slide,label\n", "no rows"),
+    ],
+)
 def test_bad_labels_are_refused(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "labels.csv"
     path.write_text(text)

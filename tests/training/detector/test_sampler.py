@@ -73,6 +73,6 @@ def test_transform_factory_is_applied_once_per_slide(tmp_path: Path) -> None:
     p = sampler.sample(rng)
     sampler.sample(rng)
     assert len(built) == 1
-    with open_slide(ann.path) as s:
+    with open_slide(ann.slide_path) as s:
         assert s.mpp == (0.25, 0.25)
     assert p.pixels.dtype == np.uint8

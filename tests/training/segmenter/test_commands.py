@@ -19,8 +19,25 @@ from training.datasets.tumour import read_labels_csv
 def test_smoke_training_then_heatmaps(synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = synthetic_slide.files.slide.parent
     run = tmp_path / "run"
-    assert main(["segmenter", "--smoke", "--train", str(folder), "--valid", str(folder), "--out", str(run),
-                 "--tile-size", "128", "--mpp", "4"]) == 0
+    assert (
+        main(
+            [
+                "segmenter",
+                "--smoke",
+                "--train",
+                str(folder),
+                "--valid",
+                str(folder),
+                "--out",
+                str(run),
+                "--tile-size",
+                "128",
+                "--mpp",
+                "4",
+            ]
+        )
+        == 0
+    )
     checkpoint = read_checkpoint(run / "best.pt", "segmenter")
     assert checkpoint["stain"]["method"] == "macenko" and checkpoint["config"]["tile_size"] == 128
     history = json.loads((run / "history.json").read_text())
@@ -33,7 +50,7 @@ def test_smoke_training_then_heatmaps(synthetic_slide, tmp_path: Path, capsys: p
     name = synthetic_slide.files.slide.stem
     heatmap = read_heatmap_tiff(heatmaps / f"{name}.heatmap.tiff")
     assert heatmap.mpp == pytest.approx(8.0) and heatmap.tissue.any()
-    assert 0.0 <= heatmap.probability.min() and heatmap.probability.max() <= 1.0
+    assert heatmap.probability.min() >= 0.0 and heatmap.probability.max() <= 1.0
     labels = read_labels_csv(heatmaps / "labels.csv")
     truth = json.loads(synthetic_slide.files.truth.read_text())
     assert labels[name][0] == 1

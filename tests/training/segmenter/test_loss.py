@@ -49,5 +49,6 @@ def test_soft_jaccard(target: torch.Tensor) -> None:
 def test_loss_has_gradients(target: torch.Tensor) -> None:
     logits = torch.zeros(target.shape, requires_grad=True)
     bce_jaccard_loss(logits, target).backward()
-    assert torch.isfinite(logits.grad).all()
-    assert (logits.grad[target == 1] < 0).all() and (logits.grad[target == 0] > 0).all()
+    grad = logits.grad
+    assert grad is not None and torch.isfinite(grad).all()
+    assert (grad[target == 1] < 0).all() and (grad[target == 0] > 0).all()

@@ -83,7 +83,7 @@ def _dark_shapes(cfg, sp, category):
         lab = label(h > 1.2)
         if lab.max() == 0:
             continue
-        centre = lab[half - 6:half + 6, half - 6:half + 6]
+        centre = lab[half - 6 : half + 6, half - 6 : half + 6]
         ids = np.unique(centre[centre > 0])
         region = max((r for r in regionprops(lab) if r.label in ids), key=lambda r: r.area)
         out.append((4 * np.pi * region.area / max(region.perimeter, 1) ** 2, h[lab == region.label].mean()))

@@ -32,8 +32,8 @@ def test_content_key_ignores_scanner_and_blur_only():
 def test_round_trip_through_dict():
     c = SynthConfig(seed=4, width=1000, height=800, scanner="B", label="normal")
     assert SynthConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ConfigError, match="unknown"):
-        SynthConfig.from_dict({**c.to_dict(), "colour": "red"})
+    with pytest.raises(ConfigError, match=r"^slide\.json: unknown key\(s\) \['colour'\]; known keys: \['blur', "):
+        SynthConfig.from_dict({**c.to_dict(), "colour": "red"}, source="slide.json")
 
 
 def test_pick_is_deterministic_and_covers_choices():

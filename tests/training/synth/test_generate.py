@@ -129,7 +129,7 @@ def test_same_arguments_give_the_same_bytes(tmp_path):
     cfg = SynthConfig(seed=21, width=1200, height=900, mitoses=3, imposters=3, scanner="D")
     a = generate_slide(cfg, tmp_path / "a")
     b = generate_slide(cfg, tmp_path / "b")
-    for fa, fb in zip(a.files.all(), b.files.all()):
+    for fa, fb in zip(a.files.all(), b.files.all(), strict=True):
         assert fa.read_bytes() == fb.read_bytes(), fa.name
     c = generate_slide(cfg.replace(scanner="B"), tmp_path / "c", options=TiffOptions(jpeg_quality=85))
     assert c.files.slide.read_bytes() != a.files.slide.read_bytes()
@@ -140,6 +140,9 @@ def test_same_arguments_give_the_same_bytes(tmp_path):
 def test_slide_files_naming(tmp_path):
     f = SlideFiles.for_name(tmp_path, "synth-000001")
     assert [p.name for p in f.all()] == [
-        "synth-000001.tiff", "synth-000001.midog.json", "synth-000001.truth.json",
-        "synth-000001.tumour-mask.png", "synth-000001.tissue-mask.png",
+        "synth-000001.tiff",
+        "synth-000001.midog.json",
+        "synth-000001.truth.json",
+        "synth-000001.tumour-mask.png",
+        "synth-000001.tissue-mask.png",
     ]

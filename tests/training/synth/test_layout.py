@@ -56,9 +56,11 @@ def test_occupancy_covers_all_tissue():
     layout = build_layout(TUMOUR)
     mask = tissue_mask(layout, 8)
     rows, cols = np.nonzero(mask)
-    occ = layout.occupancy[(rows * 8) // OCCUPANCY_STEP, (cols * 8) // OCCUPANCY_STEP]
+    occupancy = layout.occupancy
+    assert occupancy is not None
+    occ = occupancy[(rows * 8) // OCCUPANCY_STEP, (cols * 8) // OCCUPANCY_STEP]
     assert occ.all()
-    assert not layout.occupancy.all()  # and it does skip something
+    assert not occupancy.all()  # and it does skip something
 
 
 def test_large_slides_build_in_bounded_memory():
@@ -73,6 +75,7 @@ def test_large_slides_build_in_bounded_memory():
         layout = build_layout(cfg)
         tumour_mask(layout, 32)
         render_region(cfg, 0, 0, 256, 256, 64.0)
+        assert layout.tumour is not None
         render_region(cfg, int(layout.tumour.cx), int(layout.tumour.cy), 256, 256, 4.0)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 
 from training.synth.noise import (
-    derive_seed, fbm_grid, fbm_points, hash_uniform, lattice_field_grid, value_noise_grid, value_noise_points,
+    derive_seed,
+    fbm_grid,
+    fbm_points,
+    hash_uniform,
+    lattice_field_grid,
+    value_noise_grid,
+    value_noise_points,
 )
 
 
@@ -30,7 +36,7 @@ def test_grid_and_point_noise_agree():
     grid = value_noise_grid(3, xs, ys, 13.0)
     X, Y = np.meshgrid(xs, ys)
     assert np.allclose(grid, value_noise_points(3, X, Y, 13.0), atol=1e-5)
-    assert 0.0 <= grid.min() and grid.max() <= 1.0
+    assert grid.min() >= 0.0 and grid.max() <= 1.0
 
 
 def test_fbm_is_seamless_across_tiles():

@@ -13,6 +13,7 @@ from .conftest import NORMAL, TUMOUR
 
 def _tumour_centre():
     t = build_layout(TUMOUR).tumour
+    assert t is not None
     return int(t.cx), int(t.cy)
 
 
