@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +23,7 @@ from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.stain import StainAugmentor, get_normaliser, sample_slide_pixels
+from algorithm.stain.spec import StainSpec
 from algorithm.tissue import tissue_mask
 
 TransformFactory = Callable[[SlideReader], BatchTransform]
@@ -34,7 +34,7 @@ def analysis_level(slide: SlideReader, mpp: float) -> int:
     return slide.best_level_for_downsample(mpp / float(np.mean(slide.mpp)))
 
 
-def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) -> dict[str, Any]:
+def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) -> StainSpec:
     """The stain target spec for ``method``: fitted to the target image, else to the first training slide.
 
     Saved in the checkpoint, so the job normalises every slide to the colours the model was trained on.
@@ -48,13 +48,10 @@ def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) 
     else:
         with open_slide(first_slide) as slide:
             pixels = sample_slide_pixels(slide, tissue_mask(slide), level=analysis_level(slide, mpp))
-    normaliser.fit(pixels)
-    spec = normaliser.params()
-    spec.pop("source", None)
-    return spec
+    return StainSpec.of(normaliser.fit(pixels))
 
 
-def transform_factory(spec: dict[str, Any] | None, mpp: float) -> TransformFactory:
+def transform_factory(spec: StainSpec | None, mpp: float) -> TransformFactory:
     """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none)."""
 
     def factory(slide: SlideReader) -> BatchTransform:
@@ -63,18 +60,17 @@ def transform_factory(spec: dict[str, Any] | None, mpp: float) -> TransformFacto
             return lambda pixels: pixels
 
         def transform(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
-            # a normaliser maps arrays to arrays (tensors to tensors); asarray only tells the type checker
-            return np.asarray(normaliser(pixels))
+            return normaliser(pixels)
 
         return transform
 
     return factory
 
 
-def target_augmentor(method: str, spec: dict[str, Any] | None, sigma: float) -> StainAugmentor | None:
+def target_augmentor(method: str, spec: StainSpec | None, sigma: float) -> StainAugmentor | None:
     """Stain augmentation in the target's stains (what normalised patches are in); None if not applicable."""
     if spec is None or sigma <= 0 or method not in ("macenko", "vahadane"):
         return None
     augmentor = StainAugmentor(method, sigma1=sigma, sigma2=sigma, augment_background=False)
-    augmentor.set_stain_matrix(np.asarray(spec["target"][0]))
+    augmentor.set_stain_matrix(spec.target[0])
     return augmentor

@@ -13,8 +13,15 @@ from algorithm.models.detector import CLASS_NAMES, DetectorConfig, build_detecto
 from algorithm.models.segmenter import SegmenterConfig, TumourSegmenter, build_segmenter
 
 __all__ = [
-    "DetectorConfig", "build_detector", "load_detector", "save_checkpoint", "CLASS_NAMES",
-    "SegmenterConfig", "TumourSegmenter", "build_segmenter", "load_segmenter",
+    "DetectorConfig",
+    "build_detector",
+    "load_detector",
+    "save_checkpoint",
+    "CLASS_NAMES",
+    "SegmenterConfig",
+    "TumourSegmenter",
+    "build_segmenter",
+    "load_segmenter",
 ]
 
 

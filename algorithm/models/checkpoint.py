@@ -18,6 +18,7 @@ import torchvision
 from algorithm import __version__
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import atomic_path
+from algorithm.stain.spec import StainSpec
 
 FORMAT_VERSION = 1
 
@@ -31,7 +32,10 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
     half: bool = False,
 ) -> None:
-    """Write a checkpoint atomically; ``half`` stores float weights as float16 (half the size)."""
+    """Write a checkpoint atomically; ``half`` stores float weights as float16 (half the size).
+
+    ``extra`` holds more top-level entries; a :class:`StainSpec` among them is stored as its plain dict.
+    """
     state = {
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
         for k, v in model.state_dict().items()
@@ -43,7 +47,7 @@ def save_checkpoint(
         "state_dict": state,
         "metrics": metrics or {},
         "versions": {"kit": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__)},
-        **(extra or {}),
+        **{k: (v.to_dict() if isinstance(v, StainSpec) else v) for k, v in (extra or {}).items()},
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -65,6 +69,8 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: holds a {payload.get('kind')!r} model, expected a {kind!r}")
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise ConfigError(f"{path}: written by a newer kit (format {payload['format_version']}); update the kit")
+    if payload.get("stain") is not None:  # the stain target the model was trained to, read once, here
+        payload["stain"] = StainSpec.from_dict(payload["stain"], f"{path}: stain")
     return payload
 
 

@@ -43,9 +43,11 @@ class DetectorConfig:
 
     @property
     def num_classes(self) -> int:
+        """torchvision's class count: the largest label plus one (0 is the background)."""
         return max(self.class_names) + 1
 
     def to_dict(self) -> dict:
+        """Plain values for the checkpoint (tuples as lists)."""
         data = asdict(self)
         data["anchor_sizes"] = list(self.anchor_sizes)
         data["stages"] = list(self.stages)
@@ -110,4 +112,5 @@ def build_detector(config: DetectorConfig) -> RetinaNet:
 
 
 def count_parameters(model: torch.nn.Module) -> int:
+    """Parameters of ``model``, for model cards and summaries."""
     return sum(p.numel() for p in model.parameters())

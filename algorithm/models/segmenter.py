@@ -39,6 +39,7 @@ class SegmenterConfig:
     mpp: float = 2.0  # microns per pixel of the tiles the model sees
 
     def to_dict(self) -> dict:
+        """Plain values for the checkpoint (tuples as lists)."""
         data = asdict(self)
         data["stages"] = list(self.stages)
         return data
@@ -61,8 +62,11 @@ class _Upsampler(nn.Sequential):
     def __init__(self, in_channels: int, channels: int, steps: int) -> None:
         layers: list[nn.Module] = []
         for i in range(max(1, steps)):
-            layers += [nn.Conv2d(in_channels if i == 0 else channels, channels, 3, padding=1, bias=False),
-                       nn.GroupNorm(8, channels), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(in_channels if i == 0 else channels, channels, 3, padding=1, bias=False),
+                nn.GroupNorm(8, channels),
+                nn.ReLU(inplace=True),
+            ]
             if steps > 0:
                 layers.append(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False))
         super().__init__(*layers)
@@ -74,7 +78,9 @@ class TumourSegmenter(nn.Module):
     def __init__(self, config: SegmenterConfig) -> None:
         super().__init__()
         if config.arch not in ARCHITECTURES:
-            raise ConfigError(f"unknown segmenter architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+            raise ConfigError(
+                f"unknown segmenter architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}"
+            )
         stages = tuple(config.stages)
         if not stages or sorted(set(stages)) != list(stages) or not set(stages) <= set(_WIDTH):
             raise ConfigError(f"segmenter stages must be increasing ResNet stages 1-4, got {stages}")
@@ -89,9 +95,10 @@ class TumourSegmenter(nn.Module):
         self.classifier = nn.Conv2d(config.head_channels, 1, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Tumour logits ``(N, 1, H, W)`` at the input's size, from ``(N, 3, H, W)`` images in [0, 1]."""
         x = (images - 0.5) / 0.25  # fixed scaling; BatchNorm learns the rest
         features = self.fpn(self.encoder(x))
-        merged = sum(up(f) for up, f in zip(self.upsamplers, features.values()))
+        merged = sum(up(f) for up, f in zip(self.upsamplers, features.values(), strict=True))
         logits = self.classifier(merged)
         return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from algorithm.stain.spec import StainSpec
 from training.detector.sampler import Patch
 from training.stain import fit_target, target_augmentor
 
@@ -17,7 +18,7 @@ from training.stain import fit_target, target_augmentor
 class StainSetup:
     """The stain target a detector is trained to (saved in its checkpoint) and the augmentation in its stains."""
 
-    spec: dict[str, Any] | None  # saved in the checkpoint as "stain"
+    spec: StainSpec | None  # saved in the checkpoint as "stain"
     augment: Any  # PatchAugment | None
 
 

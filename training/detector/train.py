@@ -22,6 +22,7 @@ from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import DetectorConfig, build_detector, save_checkpoint
 from algorithm.models.checkpoint import load_state, read_checkpoint
+from algorithm.stain.spec import StainSpec
 from training.datasets.annotations import SlideAnnotations
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
 from training.detector.validate import best_threshold, detect_validation_slides
@@ -84,7 +85,7 @@ def train_detector(
     options: TrainOptions,
     out_dir: Path,
     sampling: SamplingConfig | None = None,
-    stain: dict[str, Any] | None = None,
+    stain: StainSpec | None = None,
     patch_augment: PatchAugment | None = None,
     resume: bool = False,
     extra: dict[str, Any] | None = None,

@@ -8,7 +8,6 @@ counts summed over slides before F1 (micro-average).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from grand_challenge_metrics.scorers import score_detection
 from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide
+from algorithm.stain.spec import StainSpec
 from algorithm.tissue import tissue_mask
 from training.datasets.annotations import MITOSIS, SlideAnnotations
 
@@ -91,7 +91,7 @@ def detect_validation_slides(
     config: DetectorConfig,
     slides: list[SlideAnnotations],
     device: torch.device | str = "cpu",
-    stain: dict[str, Any] | None = None,
+    stain: StainSpec | None = None,
     options: DetectionOptions = DetectionOptions(),
 ) -> list[SlideDetections]:
     """Each slide detected by the container's own code (``slide_detections``) with the stain spec ``stain``."""

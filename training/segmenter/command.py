@@ -6,12 +6,12 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from algorithm.errors import ConfigError
 from algorithm.models.segmenter import ARCHITECTURES, SegmenterConfig
+from algorithm.stain.spec import StainSpec
 from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
 from training.datasets.tumour import TumourSlide, read_tumour_folder
 from training.segmenter.sampler import MaskPatch
@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _stain_augment(
-    method: str, spec: dict[str, Any] | None, sigma: float
+    method: str, spec: StainSpec | None, sigma: float
 ) -> Callable[[MaskPatch, np.random.Generator], MaskPatch] | None:
     augmentor = target_augmentor(method, spec, sigma)
     if augmentor is None:

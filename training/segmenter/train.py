@@ -19,6 +19,7 @@ from algorithm.console import progress
 from algorithm.device import autocast, to_tensor
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import SegmenterConfig, build_segmenter, save_checkpoint
+from algorithm.stain.spec import StainSpec
 from training.datasets.tumour import TumourSlide
 from training.segmenter.loss import bce_jaccard_loss
 from training.segmenter.sampler import MaskPatch, MaskPatchSampler, augment
@@ -55,7 +56,7 @@ def train_segmenter(
     config: SegmenterConfig,
     options: SegmenterTrainOptions,
     out_dir: Path,
-    stain: dict[str, Any] | None = None,
+    stain: StainSpec | None = None,
     patch_augment: PatchAugment | None = None,
     extra: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,

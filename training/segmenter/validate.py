@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +12,7 @@ from algorithm.models.segmenter import SegmenterConfig
 from algorithm.segmentation import Heatmap, SegmentationOptions
 from algorithm.segmentation.heatmap import mask_on_grid
 from algorithm.slide import open_slide
+from algorithm.stain.spec import StainSpec
 from algorithm.tissue import tissue_mask
 from algorithm.tumour import tumour_heatmap
 from training.datasets.tumour import TumourSlide
@@ -69,7 +69,7 @@ def heatmaps_of(
     model: torch.nn.Module,
     config: SegmenterConfig,
     device: torch.device,
-    stain: dict[str, Any] | None = None,
+    stain: StainSpec | None = None,
     options: SegmentationOptions = SegmentationOptions(),
 ) -> Iterator[tuple[TumourSlide, Heatmap]]:
     """Yield ``(slide, heatmap)`` for each slide, made by the container's own code
@@ -89,7 +89,7 @@ def validate(
     model: torch.nn.Module,
     config: SegmenterConfig,
     device: torch.device,
-    stain: dict[str, Any] | None = None,
+    stain: StainSpec | None = None,
 ) -> IoUScore:
     """The pooled tumour IoU of the model's heatmaps, made by the container's own code, on these slides."""
     score = IoUScore()

@@ -16,7 +16,7 @@ def test_smoke_training_then_scoring(synthetic_slide, tmp_path: Path, capsys: py
     out = tmp_path / "run"
     assert main(["detector", "--smoke", "--train", str(folder), "--valid", str(folder), "--out", str(out)]) == 0
     checkpoint = read_checkpoint(out / "best.pt", "detector")
-    assert checkpoint["stain"]["method"] == "macenko" and checkpoint["stain"]["target"] is not None
+    assert checkpoint["stain"].method == "macenko" and checkpoint["stain"].target[0].shape == (2, 3)
     assert json.loads(checkpoint["command"])["smoke"] is True
     capsys.readouterr()
     assert main(["detector-score", "--model", str(out / "best.pt"), "--slides", str(folder)]) == 0

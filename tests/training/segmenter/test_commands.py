@@ -39,7 +39,7 @@ def test_smoke_training_then_heatmaps(synthetic_slide, tmp_path: Path, capsys: p
         == 0
     )
     checkpoint = read_checkpoint(run / "best.pt", "segmenter")
-    assert checkpoint["stain"]["method"] == "macenko" and checkpoint["config"]["tile_size"] == 128
+    assert checkpoint["stain"].method == "macenko" and checkpoint["config"]["tile_size"] == 128
     history = json.loads((run / "history.json").read_text())
     assert len(history) == 1 and 0.0 <= history[0]["iou"] <= 1.0
     report = json.loads((run / "report.json").read_text())
