@@ -28,20 +28,26 @@ def resolve_device(requested: str = "auto") -> torch.device:
     cuda = torch.cuda.is_available()
     if requested == "auto":
         if not cuda and gpu_visible():
-            print("warning: an NVIDIA GPU is present but torch cannot use it (driver too old for "
-                  f"CUDA {torch.version.cuda}?); running on the CPU, which is much slower", file=sys.stderr)
+            print(
+                "warning: an NVIDIA GPU is present but torch cannot use it (driver too old for "
+                f"CUDA {torch.version.cuda}?); running on the CPU, which is much slower",
+                file=sys.stderr,
+            )
         return torch.device("cuda" if cuda else "cpu")
     try:
         device = torch.device(requested)
     except RuntimeError as exc:
         raise ConfigError(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda" and not cuda:
-        raise ConfigError(f"device {requested!r} asked for, but CUDA is not available "
-                          f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+        raise ConfigError(
+            f"device {requested!r} asked for, but CUDA is not available "
+            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})"
+        )
     return device
 
 
 def describe(device: torch.device) -> str:
+    """The device for a log line: the GPU's name, or the CPU's thread count (what decides the speed)."""
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"

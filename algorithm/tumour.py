@@ -26,11 +26,14 @@ from algorithm.segmentation import SegmentationOptions, SlideHeatmap, segment_sl
 from algorithm.segmentation.files import heatmap_mha_bytes
 from algorithm.slide import units
 from algorithm.slide.base import SlideReader
+from algorithm.stain.spec import StainSpec
 from algorithm.tissue import TissueMask
 
 
 @dataclass
 class TumourAssessment:
+    """A slide's tumour results: the heatmap and, with a slide model, the call and the major axis line."""
+
     heatmap: SlideHeatmap
     prediction: SlidePrediction | None  # None without a slide model (heatmap only)
     axis_line_px: NDArray[np.float64]  # (2, 2) level-0 endpoints of the drawn major axis
@@ -40,14 +43,17 @@ class TumourAssessment:
         results: dict[str, Any] = {"tumour_heatmap": heatmap_mha_bytes(self.heatmap.heatmap, mpp)}
         if self.prediction is not None:
             start, end = units.pixels_to_mm(self.axis_line_px, mpp)
-            results.update({
-                "tumour_probability": self.prediction.tumour_probability,
-                "tumour_major_axis_um": self.prediction.major_axis_um,
-                "tumour_major_axis_line": distance_measurement(start, end),
-            })
+            results.update(
+                {
+                    "tumour_probability": self.prediction.tumour_probability,
+                    "tumour_major_axis_um": self.prediction.major_axis_um,
+                    "tumour_major_axis_line": distance_measurement(start, end),
+                }
+            )
         return results
 
     def summary(self) -> str:
+        """One log line: the heatmap's summary and, with a slide model, the call."""
         if self.prediction is None:
             return self.heatmap.summary()
         p = self.prediction
@@ -55,8 +61,10 @@ class TumourAssessment:
         return f"{self.heatmap.summary()}; tumour probability {p.tumour_probability:.3f}: {call}"
 
 
-def axis_line(model: SlideModel, slide_heatmap: SlideHeatmap, prediction: SlidePrediction,
-              mpp: tuple[float, float]) -> NDArray[np.float64]:
+def axis_line(
+    model: SlideModel, slide_heatmap: SlideHeatmap, prediction: SlidePrediction, mpp: tuple[float, float]
+) -> NDArray[np.float64]:
+    """The major axis line to draw: the measured axis the model refines, rescaled to the predicted length."""
     scale, threshold = parse_axis_feature(model.axis_feature) or (1, 0.5)
     measured = heatmap_axis(slide_heatmap.heatmap, threshold, scale)
     length_px = units.um_to_pixels(prediction.major_axis_um, mpp)
@@ -68,7 +76,7 @@ def tumour_heatmap(
     mask: TissueMask,
     segmenter: torch.nn.Module,
     config: SegmenterConfig,
-    stain: dict[str, Any] | None,
+    stain: StainSpec | None,
     device: torch.device,
     options: SegmentationOptions = SegmentationOptions(),
 ) -> SlideHeatmap:
@@ -84,11 +92,12 @@ def assess_tumour(
     mask: TissueMask,
     segmenter: torch.nn.Module,
     config: SegmenterConfig,
-    stain: dict[str, Any] | None,
+    stain: StainSpec | None,
     slide_model: SlideModel | None,
     device: torch.device,
     options: SegmentationOptions = SegmentationOptions(),
 ) -> TumourAssessment:
+    """The tumour task on one slide: heatmap, then (with a slide model) features, call and major axis line."""
     found = tumour_heatmap(slide, mask, segmenter, config, stain, device, options)
     if slide_model is None:
         return TumourAssessment(found, None, np.zeros((2, 2)))

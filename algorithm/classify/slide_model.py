@@ -7,6 +7,9 @@ the decision threshold, the cross-validation report and the library versions.
 Loading checks the versions (a pickle from another scikit-learn may predict
 differently or not load) and that this kit still computes the same features.
 Only load slide models you trust: joblib files are pickles.
+
+scikit-learn and joblib are imported when a slide model is saved or loaded, not
+with this module: a job without the tumour task does not pay for them.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
+from numpy.typing import NDArray
 
 from algorithm import __version__
 from algorithm.errors import ConfigError
@@ -30,11 +32,16 @@ _KEYS = ("classifier", "axis_regressor", "features", "feature_names", "axis_feat
 
 
 def library_versions() -> dict[str, str]:
+    """The versions a slide model is saved with: a pickle only predicts the same under the same scikit-learn."""
+    import sklearn
+
     return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "kit": __version__}
 
 
 @dataclass
 class SlidePrediction:
+    """One slide's call: tumour probability, whether it passes the threshold, and the predicted major axis."""
+
     tumour_probability: float
     is_tumour: bool
     major_axis_um: float  # 0 for a slide called normal
@@ -42,6 +49,8 @@ class SlidePrediction:
 
 @dataclass
 class SlideModel:
+    """The tumour classifier and axis regressor with the features they were trained on, saved as one file."""
+
     classifier: Any  # a fitted scikit-learn pipeline with predict_proba
     axis_regressor: Any  # a fitted scikit-learn regressor of the major axis (um) on tumour slides
     features: FeatureConfig
@@ -51,13 +60,15 @@ class SlideModel:
     report: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=library_versions)
 
-    def vector(self, features: dict[str, float]) -> np.ndarray:
+    def vector(self, features: dict[str, float]) -> NDArray[np.float64]:
+        """The model's input row ``(1, n)`` from named features, in training's order; ConfigError if one is missing."""
         missing = [n for n in self.feature_names if n not in features]
         if missing:
             raise ConfigError(f"slide model needs features it was not given: {', '.join(missing[:3])}")
         return np.array([[features[n] for n in self.feature_names]], dtype=np.float64)
 
     def predict(self, features: dict[str, float]) -> SlidePrediction:
+        """Classify the slide and, if tumour, predict its major axis (never negative)."""
         x = self.vector(features)
         probability = float(self.classifier.predict_proba(x)[0, 1])
         is_tumour = probability >= self.threshold
@@ -65,10 +76,18 @@ class SlideModel:
         return SlidePrediction(probability, is_tumour, axis)
 
     def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model as one compressed joblib file (whole or not at all), readable by :func:`load_slide_model`."""
+        import joblib
+
         payload = {
-            "format": FORMAT, "classifier": self.classifier, "axis_regressor": self.axis_regressor,
-            "features": self.features.to_dict(), "feature_names": list(self.feature_names),
-            "axis_feature": self.axis_feature, "threshold": self.threshold, "report": self.report,
+            "format": FORMAT,
+            "classifier": self.classifier,
+            "axis_regressor": self.axis_regressor,
+            "features": self.features.to_dict(),
+            "feature_names": list(self.feature_names),
+            "axis_feature": self.axis_feature,
+            "threshold": self.threshold,
+            "report": self.report,
             "versions": self.versions,
         }
         with atomic_path(path, suffix=".part.joblib") as tmp:
@@ -76,6 +95,10 @@ class SlideModel:
 
 
 def load_slide_model(path: str | os.PathLike[str]) -> SlideModel:
+    """A saved slide model, checked: this kit's format, the same scikit-learn, the same features computed."""
+    import joblib
+    import sklearn
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: slide model not found")
@@ -90,14 +113,23 @@ def load_slide_model(path: str | os.PathLike[str]) -> SlideModel:
         raise ConfigError(f"{path}: incomplete slide model (no {', '.join(missing)})")
     saved = payload["versions"].get("scikit-learn")
     if saved != sklearn.__version__:
-        raise ConfigError(f"{path}: trained with scikit-learn {saved}, this is {sklearn.__version__}; "
-                          f"install scikit-learn=={saved} or retrain with python -m training classifier")
+        raise ConfigError(
+            f"{path}: trained with scikit-learn {saved}, this is {sklearn.__version__}; "
+            f"install scikit-learn=={saved} or retrain with python -m training classifier"
+        )
     features = FeatureConfig.from_dict(payload["features"])
     if features.names() != payload["feature_names"]:
-        raise ConfigError(f"{path}: its features differ from the ones this kit computes "
-                          f"(trained by kit {payload['versions'].get('kit')}); retrain it")
+        raise ConfigError(
+            f"{path}: its features differ from the ones this kit computes "
+            f"(trained by kit {payload['versions'].get('kit')}); retrain it"
+        )
     return SlideModel(
-        classifier=payload["classifier"], axis_regressor=payload["axis_regressor"], features=features,
-        feature_names=payload["feature_names"], axis_feature=payload["axis_feature"],
-        threshold=float(payload["threshold"]), report=payload["report"], versions=payload["versions"],
+        classifier=payload["classifier"],
+        axis_regressor=payload["axis_regressor"],
+        features=features,
+        feature_names=payload["feature_names"],
+        axis_feature=payload["axis_feature"],
+        threshold=float(payload["threshold"]),
+        report=payload["report"],
+        versions=payload["versions"],
     )

@@ -35,6 +35,8 @@ def classwise_distance_nms(
 ) -> NDArray[np.int64]:
     """``distance_nms`` within each label; indices of the kept points, in input order."""
     labels = np.asarray(labels).reshape(-1)
-    kept = [np.flatnonzero(labels == label)[distance_nms(points[labels == label], scores[labels == label], radius)]
-            for label in np.unique(labels)]
+    kept = [
+        np.flatnonzero(labels == label)[distance_nms(points[labels == label], scores[labels == label], radius)]
+        for label in np.unique(labels)
+    ]
     return np.sort(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)

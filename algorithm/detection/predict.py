@@ -21,10 +21,12 @@ class Candidates:
 
     @classmethod
     def empty(cls) -> Candidates:
+        """No detections (what a slide without tissue tiles gives)."""
         return cls(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=np.int64))
 
     @classmethod
     def concat(cls, parts: list[Candidates]) -> Candidates:
+        """All batches' candidates in one, in the parts' order."""
         if not parts:
             return cls.empty()
         return cls(
@@ -34,6 +36,7 @@ class Candidates:
         )
 
     def take(self, index: NDArray[np.int64]) -> Candidates:
+        """The candidates at ``index`` (a selection or an order)."""
         return Candidates(self.points[index], self.scores[index], self.labels[index])
 
     def __len__(self) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from algorithm.detection.nms import classwise_distance_nms
 from algorithm.detection.predict import Candidates, slide_candidates
@@ -22,12 +22,15 @@ from algorithm.models.detector import DetectorConfig
 from algorithm.normalise import slide_normaliser
 from algorithm.slide import units
 from algorithm.slide.base import SlideReader
+from algorithm.stain.spec import StainSpec
 from algorithm.tiling import TileGrid, tissue_grid
 from algorithm.tissue import TissueMask
 
 
 @dataclass(frozen=True)
 class DetectionOptions:
+    """How a slide is tiled for the detector, how duplicates merge, and how the tile engine runs."""
+
     overlap: int | None = None  # tile pixels shared by neighbours (default 1/8 tile: 32 um, wider than a cell)
     min_tissue: float = 0.05
     nms_radius_um: float = 6.25  # MIDOG's reference: 25 px at 0.25 um/px
@@ -37,6 +40,8 @@ class DetectionOptions:
 
 @dataclass
 class SlideDetections:
+    """A slide's detections after NMS, with the tiles analysed, the candidates before NMS and the timings."""
+
     candidates: Candidates  # after NMS, level-0 pixels
     mpp: tuple[float, float]
     tiles: int
@@ -45,18 +50,24 @@ class SlideDetections:
     seconds: float
     engine: EngineStats = field(default_factory=EngineStats)
 
-    def points_mm(self) -> np.ndarray:
+    def points_mm(self) -> NDArray[np.float64]:
+        """The candidates' centres in millimetres, as grand-challenge's outputs want them."""
         return units.pixels_to_mm(self.candidates.points, self.mpp)
 
     def summary(self, threshold: float = 0.5, label: int = 1) -> str:
+        """One log line: tiles, figures of ``label`` at or above ``threshold``, candidates, time and engine figures."""
         c = self.candidates
         found = int(((c.labels == label) & (c.scores >= threshold)).sum())
-        return (f"{self.tiles} of {self.tiles_total} tiles with tissue, {found} mitotic figures "
-                f"({len(c)} candidates), {self.seconds:.1f} s; {self.engine.line()}")
+        return (
+            f"{self.tiles} of {self.tiles_total} tiles with tissue, {found} mitotic figures "
+            f"({len(c)} candidates), {self.seconds:.1f} s; {self.engine.line()}"
+        )
 
 
-def detection_grid(slide: SlideReader, config: DetectorConfig, options: DetectionOptions,
-                   mask: TissueMask | None = None) -> TileGrid:
+def detection_grid(
+    slide: SlideReader, config: DetectorConfig, options: DetectionOptions, mask: TissueMask | None = None
+) -> TileGrid:
+    """The detector's tissue tiles at its resolution, neighbours sharing an eighth of a tile unless ``options`` says."""
     overlap = config.tile_size // 8 if options.overlap is None else options.overlap
     return tissue_grid(slide, config.tile_size, config.mpp, overlap, mask, options.min_tissue)
 
@@ -99,7 +110,7 @@ def slide_detections(
     mask: TissueMask,
     model: torch.nn.Module,
     config: DetectorConfig,
-    stain: dict[str, Any] | None,
+    stain: StainSpec | None,
     device: torch.device | str = "cpu",
     options: DetectionOptions = DetectionOptions(),
 ) -> SlideDetections:

@@ -18,11 +18,14 @@ from skimage.measure import label, regionprops
 
 @dataclass(frozen=True)
 class MajorAxis:
+    """A region's major axis: its length and the two endpoints of the line to draw."""
+
     length_px: float  # in the mask's pixels
     endpoints: NDArray[np.float64]  # (2, 2): (x, y) of both ends, mask pixel coordinates (centres at .5)
 
     @classmethod
-    def none(cls) -> "MajorAxis":
+    def none(cls) -> MajorAxis:
+        """No region: length 0, both endpoints at the origin."""
         return cls(0.0, np.zeros((2, 2)))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,11 +24,11 @@ from algorithm.errors import ConfigError
 from algorithm.features.axis import MajorAxis, major_axis
 from algorithm.segmentation.heatmap import Heatmap
 
-
 _AXIS_FEATURE = re.compile(r"^s(\d+)_t([0-9.eE+-]+)_major_axis_um$")
 
 
 def axis_feature_name(scale: int, threshold: float) -> str:
+    """The stable name of the major-axis feature at ``scale`` and ``threshold`` (``parse_axis_feature`` reads it)."""
     return f"s{scale}_t{threshold:g}_major_axis_um"
 
 
@@ -39,6 +40,8 @@ def parse_axis_feature(name: str) -> tuple[int, float] | None:
 
 @dataclass(frozen=True)
 class FeatureConfig:
+    """Which scales, thresholds, quantiles and histogram bins the feature vector has; checked when built."""
+
     scales: tuple[int, ...] = (4, 16, 64, 256)  # 1/k of the heatmap's pixels (k a power of 4)
     thresholds: tuple[float, ...] = (0.2, 0.5, 0.9)
     quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.99)
@@ -55,10 +58,13 @@ class FeatureConfig:
             raise ConfigError("feature quantiles must lie in [0, 1] and the histogram needs at least one bin")
         names = self.names()
         if len(set(names)) != len(names):
-            raise ConfigError(f"feature configuration gives repeated feature names (scales {self.scales}, "
-                              f"thresholds {self.thresholds}, quantiles {self.quantiles})")
+            raise ConfigError(
+                f"feature configuration gives repeated feature names (scales {self.scales}, "
+                f"thresholds {self.thresholds}, quantiles {self.quantiles})"
+            )
 
     def names(self) -> list[str]:
+        """The feature names in vector order: what a slide model is trained on and checked against."""
         names = []
         for k in self.scales:
             for t in self.thresholds:
@@ -69,15 +75,18 @@ class FeatureConfig:
         names += ["tissue_mm2"]
         return names
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as JSON-ready values (tuples as lists), as slide models save it."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
+        """The configuration :meth:`to_dict` wrote (lists back to tuples)."""
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
 
 
-def block_mean(image: NDArray[np.floating], factor: int) -> NDArray[np.float32]:
+def block_mean(image: NDArray[np.floating[Any] | np.bool_], factor: int) -> NDArray[np.float32]:
     """Average ``factor`` x ``factor`` blocks (edges padded with zeros)."""
     if factor == 1:
         return image.astype(np.float32)
@@ -106,7 +115,7 @@ def heatmap_features(heatmap: Heatmap, config: FeatureConfig = FeatureConfig()) 
         features[f"s{k}_std"] = float(values.std()) if values.size else 0.0
     values = heatmap.probability[heatmap.tissue].astype(np.float64)
     quantiles = np.quantile(values, config.quantiles) if values.size else np.zeros(len(config.quantiles))
-    features.update({f"q{q:g}": float(v) for q, v in zip(config.quantiles, quantiles)})
+    features.update({f"q{q:g}": float(v) for q, v in zip(config.quantiles, quantiles, strict=True)})
     counts, _ = np.histogram(values, bins=config.histogram_bins, range=(0.0, 1.0))
     fractions = counts / max(values.size, 1)
     features.update({f"hist_{i}_of_{config.histogram_bins}": float(f) for i, f in enumerate(fractions)})

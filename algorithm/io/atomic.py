@@ -11,8 +11,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -23,9 +24,7 @@ def atomic_path(destination: str | os.PathLike[str], suffix: str = ".part") -> I
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=suffix, dir=destination.parent
-    )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=suffix, dir=destination.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -40,6 +39,7 @@ def atomic_path(destination: str | os.PathLike[str], suffix: str = ".part") -> I
 
 
 def write_bytes_atomic(destination: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``destination`` whole or not at all (see :func:`atomic_path`)."""
     with atomic_path(destination) as tmp:
         tmp.write_bytes(data)
 

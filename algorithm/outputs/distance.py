@@ -9,6 +9,7 @@ from numpy.typing import ArrayLike
 
 
 def distance_measurement(start_mm: ArrayLike, end_mm: ArrayLike, name: str = "Tumour major axis") -> dict[str, Any]:
+    """The annotation of one line from ``start_mm`` to ``end_mm`` (``(x, y)`` each), on the slide's plane (z 0)."""
     start, end = (np.asarray(p, dtype=np.float64).reshape(2) for p in (start_mm, end_mm))
     return {
         "name": name,

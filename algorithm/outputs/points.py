@@ -29,6 +29,6 @@ def multiple_points(
             "point": [float(x), float(y), 0.0],
             "probability": float(score),
         }
-        for (x, y), score in zip(np.asarray(points_mm).reshape(-1, 2), np.asarray(scores).reshape(-1))
+        for (x, y), score in zip(np.asarray(points_mm).reshape(-1, 2), np.asarray(scores).reshape(-1), strict=True)
     ]
     return {"name": name, "type": "Multiple points", "points": points, "version": {"major": 1, "minor": 0}}

@@ -6,7 +6,8 @@
   computed from a file equal those computed in memory.
 * MHA, for grand-challenge's viewer ("Heat Map" outputs): float32
   probabilities with spacing and origin in millimetres, so the heatmap lies on
-  the slide.
+  the slide. SimpleITK, which writes it, is imported only then: a job without
+  the tumour task runs without it installed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import tifffile
 
 from algorithm.errors import KitError
@@ -28,20 +28,27 @@ FORMAT = "kit.heatmap/1"
 
 
 def write_heatmap_tiff(path: str | os.PathLike[str], heatmap: Heatmap) -> None:
+    """Write ``heatmap`` losslessly as the kit's two-page TIFF (whole or not at all), for training's features."""
     resolution = (1e4 / heatmap.mpp, 1e4 / heatmap.mpp)
     description = json.dumps({"format": FORMAT, "downsample": heatmap.downsample, "mpp": heatmap.mpp})
-    with atomic_path(path, suffix=".part.tiff") as tmp:
-        with tifffile.TiffWriter(tmp) as tif:
-            tif.write(heatmap.probability.astype(np.float32), compression="zlib", resolution=resolution,
-                      resolutionunit="CENTIMETER", description=description, metadata=None)
-            tif.write(np.where(heatmap.tissue, 255, 0).astype(np.uint8), compression="zlib", metadata=None)
+    with atomic_path(path, suffix=".part.tiff") as tmp, tifffile.TiffWriter(tmp) as tif:
+        tif.write(
+            heatmap.probability.astype(np.float32),
+            compression="zlib",
+            resolution=resolution,
+            resolutionunit="CENTIMETER",
+            description=description,
+            metadata=None,
+        )
+        tif.write(np.where(heatmap.tissue, 255, 0).astype(np.uint8), compression="zlib", metadata=None)
 
 
 def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
+    """A heatmap written by :func:`write_heatmap_tiff`; KitError for a missing file or any other TIFF."""
     path = Path(path)
     try:
         with tifffile.TiffFile(path) as tif:
-            meta = json.loads(tif.pages[0].description)
+            meta = json.loads(tif.pages.first.description)
             probability = tif.pages[0].asarray()
             tissue = tif.pages[1].asarray() > 0
     except FileNotFoundError as exc:
@@ -57,6 +64,8 @@ def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
 
 def heatmap_mha_bytes(heatmap: Heatmap, slide_mpp: tuple[float, float]) -> bytes:
     """The heatmap as a compressed MHA file's bytes (spacing and origin in mm, on the slide's frame)."""
+    import SimpleITK as sitk  # here, not at the top: only the tumour task writes MHA
+
     image = sitk.GetImageFromArray(heatmap.probability.astype(np.float32))
     spacing = [heatmap.downsample * m / 1000.0 for m in slide_mpp]
     image.SetSpacing(spacing)

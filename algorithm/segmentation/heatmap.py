@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import KitError
-from algorithm.tiling.grid import Tile
-from algorithm.tissue.mask import TissueMask
+
+if TYPE_CHECKING:
+    from algorithm.tiling.grid import Tile
+    from algorithm.tissue.mask import TissueMask
 
 
 @dataclass
 class Heatmap:
+    """Tumour probabilities over the slide at one resolution, with the tissue mask on the same grid."""
+
     probability: NDArray[np.float32]  # (H, W); 0 where no tile was analysed
     tissue: NDArray[np.bool_]  # (H, W)
     downsample: float  # level-0 pixels per heatmap pixel
@@ -34,7 +39,8 @@ class Heatmap:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.probability.shape  # type: ignore[return-value]
+        """``(rows, columns)`` of the heatmap (and of its tissue mask)."""
+        return self.probability.shape
 
 
 def heatmap_shape(dimensions: tuple[int, int], downsample: float) -> tuple[int, int]:
@@ -53,6 +59,7 @@ def mask_on_grid(
 
 
 def tissue_on_grid(tissue: TissueMask, shape: tuple[int, int], downsample: float) -> NDArray[np.bool_]:
+    """A slide's tissue mask sampled on a heatmap's grid (see :func:`mask_on_grid`)."""
     return mask_on_grid(tissue.mask, tissue.downsample, shape, downsample)
 
 
@@ -83,9 +90,12 @@ class HeatmapStitcher:
         return (max(1, round(tile.extent[0] / self.downsample)), max(1, round(tile.extent[1] / self.downsample)))
 
     def add(self, tile: Tile, probability: NDArray[np.float32]) -> None:
+        """Add one tile's probabilities (``tile_size(tile)`` pixels, any overlap), weighted by the taper."""
         h, w = probability.shape
         if (w, h) != self.tile_size(tile):
-            raise KitError(f"tile probabilities of {w}x{h} px, expected {self.tile_size(tile)} at this heatmap's resolution")
+            raise KitError(
+                f"tile probabilities of {w}x{h} px, expected {self.tile_size(tile)} at this heatmap's resolution"
+            )
         x0, y0 = round(tile.x / self.downsample), round(tile.y / self.downsample)
         x1, y1 = min(x0 + w, self.shape[1]), min(y0 + h, self.shape[0])  # edge tiles may pass the slide's edge
         if x1 <= x0 or y1 <= y0:
@@ -97,6 +107,7 @@ class HeatmapStitcher:
         self._weight[y0:y1, x0:x1] += weight
 
     def result(self, tissue: NDArray[np.bool_], mpp: float) -> Heatmap:
+        """The weighted average of what was added (0 where no tile was), with ``tissue`` on the same grid."""
         probability = np.zeros(self.shape, dtype=np.float32)
         covered = self._weight > 0
         probability[covered] = np.clip(self._sum[covered] / self._weight[covered], 0.0, 1.0)

@@ -26,6 +26,8 @@ from algorithm.tissue import TissueMask, tissue_mask
 
 @dataclass(frozen=True)
 class SegmentationOptions:
+    """How a slide is tiled and stitched for the segmenter, and how the tile engine runs."""
+
     overlap: int | None = None  # tile pixels shared by neighbours (default a quarter tile)
     heatmap_factor: int = 2  # tile pixels per heatmap pixel (2: a 2 um/px model gives a 4 um/px heatmap)
     taper: bool = True  # blend overlaps linearly (tile borders weigh least); False: a plain average
@@ -35,6 +37,8 @@ class SegmentationOptions:
 
 @dataclass
 class SlideHeatmap:
+    """A slide's segmentation: the heatmap, the tiles analysed among the grid's candidates, and the timings."""
+
     heatmap: Heatmap
     tiles: int
     tiles_total: int
@@ -42,14 +46,19 @@ class SlideHeatmap:
     engine: EngineStats = field(default_factory=EngineStats)
 
     def summary(self) -> str:
+        """One log line: tiles, heatmap size and resolution, tumour share of tissue, time and engine figures."""
         h = self.heatmap
         tumour = float((h.probability[h.tissue] >= 0.5).mean()) if h.tissue.any() else 0.0
-        return (f"{self.tiles} of {self.tiles_total} tiles with tissue, heatmap {h.shape[1]}x{h.shape[0]} px at "
-                f"{h.mpp:.2f} um/px, {100 * tumour:.1f} % of tissue tumour, {self.seconds:.1f} s; {self.engine.line()}")
+        return (
+            f"{self.tiles} of {self.tiles_total} tiles with tissue, heatmap {h.shape[1]}x{h.shape[0]} px at "
+            f"{h.mpp:.2f} um/px, {100 * tumour:.1f} % of tissue tumour, {self.seconds:.1f} s; {self.engine.line()}"
+        )
 
 
-def segmentation_grid(slide: SlideReader, config: SegmenterConfig, options: SegmentationOptions,
-                      mask: TissueMask | None = None) -> TileGrid:
+def segmentation_grid(
+    slide: SlideReader, config: SegmenterConfig, options: SegmentationOptions, mask: TissueMask | None = None
+) -> TileGrid:
+    """The segmenter's tissue tiles at its resolution, neighbours sharing a quarter tile unless ``options`` says."""
     overlap = config.tile_size // 4 if options.overlap is None else options.overlap
     return tissue_grid(slide, config.tile_size, config.mpp, overlap, mask, options.min_tissue)
 
@@ -81,7 +90,7 @@ def segment_slide(
     tile_model = model if isinstance(model, TileModel) else ProbabilityModel(model, size=size)
     run = TileRun(slide, grid, tile_model, device, transform, options.engine)
     for result in run:
-        for tile, probability in zip(result.tiles, result.output):
+        for tile, probability in zip(result.tiles, result.output, strict=True):
             stitcher.add(tile, probability)
     tissue = tissue_on_grid(mask, stitcher.shape, downsample)
     heatmap = stitcher.result(tissue, mpp=downsample * float(np.mean(slide.mpp)))

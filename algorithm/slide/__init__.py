@@ -21,13 +21,21 @@ from algorithm.slide.tiff_reader import TiffReader
 __all__ = ["SlideReader", "SlideError", "open_slide", "SLIDE_SUFFIXES"]
 
 SLIDE_SUFFIXES = (
-    ".tif", ".tiff", ".svs", ".ndpi", ".mrxs", ".scn", ".vms", ".vmu", ".bif", ".svslide", ".dcm",
+    ".tif",
+    ".tiff",
+    ".svs",
+    ".ndpi",
+    ".mrxs",
+    ".scn",
+    ".vms",
+    ".vmu",
+    ".bif",
+    ".svslide",
+    ".dcm",
 ) + ITK_SUFFIXES
 
 
-def open_slide(
-    path: str | os.PathLike[str], mpp: tuple[float, float] | float | None = None
-) -> SlideReader:
+def open_slide(path: str | os.PathLike[str], mpp: tuple[float, float] | float | None = None) -> SlideReader:
     """Open a slide for reading; ``mpp`` overrides (or supplies) its microns per pixel."""
     path = Path(path)
     if isinstance(mpp, (int, float)):

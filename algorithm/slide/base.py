@@ -52,15 +52,18 @@ class SlideReader(ABC):
 
     @property
     def level_downsamples(self) -> tuple[float, ...]:
+        """Level 0's size over each level's (mean of x and y), level 0 first; readers with exact factors override."""
         w0, h0 = self.dimensions
         return tuple((w0 / w + h0 / h) / 2.0 for w, h in self.level_dimensions)
 
     @property
     def dimensions(self) -> tuple[int, int]:
+        """Level 0's ``(width, height)``: the coordinate space of every region read."""
         return self.level_dimensions[0]
 
     @property
     def level_count(self) -> int:
+        """How many pyramid levels the file stores (1 for a flat image)."""
         return len(self.level_dimensions)
 
     def best_level_for_downsample(self, downsample: float) -> int:
@@ -78,8 +81,9 @@ class SlideReader(ABC):
 
     @property
     def has_mpp(self) -> bool:
+        """Whether :attr:`mpp` is known and plausible (given or in the file), so physical units can be used."""
         try:
-            self.mpp
+            _ = self.mpp  # raises SlideError when there is none
         except SlideError:
             return False
         return True
@@ -92,8 +96,7 @@ class SlideReader(ABC):
         mpp = self._native_mpp()
         if mpp is None:
             raise SlideError(
-                f"{self.path}: the file has no resolution information (microns per pixel); "
-                "give it explicitly (--mpp)"
+                f"{self.path}: the file has no resolution information (microns per pixel); give it explicitly (--mpp)"
             )
         lo, hi = PLAUSIBLE_MPP
         if not all(math.isfinite(v) and lo <= v <= hi for v in mpp):
@@ -104,9 +107,11 @@ class SlideReader(ABC):
         return mpp
 
     def pixels_to_mm(self, points_px: ArrayLike) -> NDArray[np.float64]:
+        """Level-0 pixel ``(x, y)`` coordinates in millimetres, at this slide's resolution."""
         return units.pixels_to_mm(points_px, self.mpp)
 
     def mm_to_pixels(self, points_mm: ArrayLike) -> NDArray[np.float64]:
+        """Millimetre ``(x, y)`` coordinates in level-0 pixels, at this slide's resolution."""
         return units.mm_to_pixels(points_mm, self.mpp)
 
     # --- pixels -----------------------------------------------------------
@@ -114,9 +119,7 @@ class SlideReader(ABC):
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> NDArray[np.uint8]:
         """Read an in-bounds rectangle in ``level``'s pixels as RGB uint8."""
 
-    def read_region(
-        self, location: tuple[int, int], level: int, size: tuple[int, int]
-    ) -> NDArray[np.uint8]:
+    def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> NDArray[np.uint8]:
         """Read ``size`` pixels of ``level`` whose top-left is ``location`` in level-0 pixels."""
         if not 0 <= level < self.level_count:
             raise SlideError(f"{self.path}: level {level} does not exist ({self.level_count} levels)")
@@ -171,7 +174,7 @@ class SlideReader(ABC):
         """Release file handles; readers that override call ``super().close()``."""
         self._close_native()
 
-    def __enter__(self) -> "SlideReader":
+    def __enter__(self) -> SlideReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -35,9 +35,10 @@ import os
 import struct
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -91,6 +92,8 @@ def _pydicom() -> Any:
 
 
 class DicomReader(SlideReader):
+    """A DICOM whole-slide image (one file or a series folder), its instances' frames read as stored tiles."""
+
     backend = "pydicom"
     concurrent_reads = True  # positional reads, and pydicom decodes each call with its own state
 
@@ -115,6 +118,7 @@ class DicomReader(SlideReader):
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """Every level's ``(width, height)``: its total pixel matrix."""
         return self._levels
 
     def _native_mpp(self) -> tuple[float, float] | None:
@@ -123,6 +127,7 @@ class DicomReader(SlideReader):
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> NDArray[np.uint8]:
         return self._open_tiles().read_region(level, x, y, width, height)
 
+    # mypy's [override]: DicomTiles has NativeTiles' interface (what the engine calls) without subclassing it.
     def native_tiles(self) -> DicomTiles | None:  # type: ignore[override]
         """The frames as stored tiles, with NativeTiles' interface, so the engine decodes each once."""
         return self._tiles
@@ -133,6 +138,7 @@ class DicomReader(SlideReader):
         return self._tiles
 
     def close(self) -> None:
+        """Release the stored tiles and every instance's file."""
         super().close()
         tiles, self._tiles = self._tiles, None
         if tiles is not None:
@@ -156,8 +162,10 @@ class _Frames:
         except NotImplementedError as exc:
             raise SlideError(f"{path}: pydicom cannot decode {syntax.name} pixel data") from exc
         if not self._decoder.is_available:
-            raise SlideError(f"{path}: no decoder for {syntax.name} pixel data is installed "
-                             f"({'; '.join(self._decoder.missing_dependencies)})")
+            raise SlideError(
+                f"{path}: no decoder for {syntax.name} pixel data is installed "
+                f"({'; '.join(self._decoder.missing_dependencies)})"
+            )
         self._encapsulate: Callable[[list[bytes]], bytes] = pydicom.encaps.encapsulate
         self._encapsulated = syntax.is_encapsulated
         self.tile_width, self.tile_height, self._options = _pixel_options(path, dataset)
@@ -186,8 +194,10 @@ class _Frames:
             frame_bytes = self.tile_width * self.tile_height * _bytes_per_pixel(self._options)
             need = frame_bytes * self.count
             if length == _UNDEFINED or length < need or value + need > size:
-                raise SlideError(f"{self.path}: the pixel data needs {need} bytes at byte {value} but the file "
-                                 f"ends first (the file is truncated)")
+                raise SlideError(
+                    f"{self.path}: the pixel data needs {need} bytes at byte {value} but the file "
+                    f"ends first (the file is truncated)"
+                )
             return [((value + i * frame_bytes, frame_bytes),) for i in range(self.count)]
         if length != _UNDEFINED:
             raise SlideError(f"{self.path}: compressed pixel data of defined length (the file is corrupt)")
@@ -199,8 +209,10 @@ class _Frames:
         if self.count == 1 and fragments:
             return [tuple((at + 8, n) for at, n in fragments)]
         if len(offsets) != self.count or len(fragments) < self.count:
-            raise SlideError(f"{self.path}: {len(fragments)} pixel data fragments for {self.count} frames and no "
-                             f"offset table to tell them apart (the file is truncated or corrupt)")
+            raise SlideError(
+                f"{self.path}: {len(fragments)} pixel data fragments for {self.count} frames and no "
+                f"offset table to tell them apart (the file is truncated or corrupt)"
+            )
         first = fragments[0][0]
         starts = [at - first for at, _ in fragments]
         frames: list[tuple[tuple[int, int], ...]] = []
@@ -208,8 +220,9 @@ class _Frames:
             lo = bisect.bisect_left(starts, offset)
             hi = bisect.bisect_left(starts, offsets[i + 1]) if i + 1 < len(offsets) else len(starts)
             if lo >= hi or starts[lo] != offset:
-                raise SlideError(f"{self.path}: the offset table points frame {i + 1} at no fragment "
-                                 f"(the file is corrupt)")
+                raise SlideError(
+                    f"{self.path}: the offset table points frame {i + 1} at no fragment (the file is corrupt)"
+                )
             frames.append(tuple((at + 8, n) for at, n in fragments[lo:hi]))
         return frames
 
@@ -220,17 +233,23 @@ class _Frames:
         while True:
             head = self._pread(8, at)
             if len(head) < 8:
-                raise SlideError(f"{self.path}: the pixel data stops at byte {at} without its end marker "
-                                 f"({len(fragments)} fragments read; the file is truncated)")
+                raise SlideError(
+                    f"{self.path}: the pixel data stops at byte {at} without its end marker "
+                    f"({len(fragments)} fragments read; the file is truncated)"
+                )
             group, element, length = struct.unpack("<HHL", head)
             tag = group << 16 | element
             if tag == _SEQUENCE_END:
                 break
             if tag != _ITEM or length == _UNDEFINED:
-                raise SlideError(f"{self.path}: unexpected data at byte {at} inside the pixel data (the file is corrupt)")
+                raise SlideError(
+                    f"{self.path}: unexpected data at byte {at} inside the pixel data (the file is corrupt)"
+                )
             if at + 8 + length > size:
-                raise SlideError(f"{self.path}: a pixel data fragment at byte {at} needs {length} bytes but the file "
-                                 f"ends first (the file is truncated)")
+                raise SlideError(
+                    f"{self.path}: a pixel data fragment at byte {at} needs {length} bytes but the file "
+                    f"ends first (the file is truncated)"
+                )
             if table is None:
                 table = list(struct.unpack(f"<{length // 4}L", self._pread(length // 4 * 4, at + 8)))
             else:
@@ -241,7 +260,7 @@ class _Frames:
     def read(self, index: int) -> bytes:
         """Frame ``index``'s encoded bytes, its fragments joined."""
         chunks = [self._pread(length, offset) for offset, length in self._spans[index]]
-        if any(len(c) < n for c, (_, n) in zip(chunks, self._spans[index])):
+        if any(len(c) < n for c, (_, n) in zip(chunks, self._spans[index], strict=True)):
             raise SlideError(f"{self.path}: frame {index + 1} is cut short (the file was truncated after opening)")
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -249,16 +268,19 @@ class _Frames:
         """Frame ``index`` as RGB ``(tile_height, tile_width, 3)``; SlideError names the file and frame."""
         data = self.read(index)
         try:
-            array, _ = self._decoder.as_array(self._encapsulate([data]) if self._encapsulated else data,
-                                              index=0, **self._options)
+            array, _ = self._decoder.as_array(
+                self._encapsulate([data]) if self._encapsulated else data, index=0, **self._options
+            )
         except Exception as exc:  # pydicom and its plugins (Pillow, numpy) raise many kinds
             why = " ".join(line.strip() for line in str(exc).splitlines())  # pydicom lists each plugin's failure
             raise SlideError(f"{self.path}: cannot decode frame {index + 1}: {why} (the file is corrupt)") from exc
         if array.ndim == 2:
             array = np.repeat(array[..., None], 3, axis=2)
         if array.shape != (self.tile_height, self.tile_width, 3) or array.dtype != np.uint8:
-            raise SlideError(f"{self.path}: frame {index + 1} decodes to {array.shape} {array.dtype}, not "
-                             f"{self.tile_width} x {self.tile_height} 8-bit pixels (the file is corrupt)")
+            raise SlideError(
+                f"{self.path}: frame {index + 1} decodes to {array.shape} {array.dtype}, not "
+                f"{self.tile_width} x {self.tile_height} 8-bit pixels (the file is corrupt)"
+            )
         return array
 
     def _pread(self, count: int, offset: int) -> bytes:
@@ -278,10 +300,14 @@ def _pixel_options(path: Path, ds: Dataset) -> tuple[int, int, dict[str, Any]]:
     """Frame size and pydicom's decoding options; 8-bit RGB, YBR or grey only (what brightfield slides are)."""
     try:
         options: dict[str, Any] = {
-            "rows": int(ds.Rows), "columns": int(ds.Columns),
-            "samples_per_pixel": int(ds.SamplesPerPixel), "bits_allocated": int(ds.BitsAllocated),
-            "bits_stored": int(ds.BitsStored), "pixel_representation": int(ds.get("PixelRepresentation", 0)),
-            "photometric_interpretation": str(ds.PhotometricInterpretation), "number_of_frames": 1,
+            "rows": int(ds.Rows),
+            "columns": int(ds.Columns),
+            "samples_per_pixel": int(ds.SamplesPerPixel),
+            "bits_allocated": int(ds.BitsAllocated),
+            "bits_stored": int(ds.BitsStored),
+            "pixel_representation": int(ds.get("PixelRepresentation", 0)),
+            "photometric_interpretation": str(ds.PhotometricInterpretation),
+            "number_of_frames": 1,
             "pixel_keyword": "PixelData",
         }
     except (AttributeError, TypeError, ValueError) as exc:
@@ -401,8 +427,10 @@ def _level(size: tuple[int, int], members: list[_Instance]) -> _Level:
     tiles: list[tuple[_Frames, int]] = []
     for part in parts:
         if (part.frames.tile_width, part.frames.tile_height) != (tw, th):
-            raise SlideError(f"{part.path}: frames of {part.frames.tile_width} x {part.frames.tile_height}, "
-                             f"unlike the {tw} x {th} of {first.path.name}")
+            raise SlideError(
+                f"{part.path}: frames of {part.frames.tile_width} x {part.frames.tile_height}, "
+                f"unlike the {tw} x {th} of {first.path.name}"
+            )
         try:
             positions = _positions(part, columns, rows, width, height)
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
@@ -423,15 +451,18 @@ def _positions(part: _Instance, columns: int, rows: int, width: int, height: int
         # across a concatenation the frames continue the order; later planes and paths follow the first
         offset = _int(ds, "ConcatenationFrameOffsetNumber", 0)
         plane = columns * rows
-        return [(i, ((offset + i) % columns, (offset + i) // columns))
-                for i in range(frames.count) if offset + i < plane]
+        return [
+            (i, ((offset + i) % columns, (offset + i) // columns)) for i in range(frames.count) if offset + i < plane
+        ]
     if "PerFrameFunctionalGroupsSequence" in ds:
         return _stated_positions(part)
     if frames.count == 1 and columns == rows == 1:
         return [(0, (0, 0))]
     if frames.count != columns * rows:
-        raise SlideError(f"{part.path}: {frames.count} frames whose positions are not stated "
-                         f"(no TILED_FULL, no per-frame positions) for a {columns} x {rows} tile grid")
+        raise SlideError(
+            f"{part.path}: {frames.count} frames whose positions are not stated "
+            f"(no TILED_FULL, no per-frame positions) for a {columns} x {rows} tile grid"
+        )
     return list(enumerate(_unstated_order(frames, columns, rows, width, height)))
 
 
@@ -446,15 +477,18 @@ def _stated_positions(part: _Instance) -> list[tuple[int, tuple[int, int]]]:
     for index, item in enumerate(items):
         where = item.PlanePositionSlideSequence[0]
         paths = item.get("OpticalPathIdentificationSequence") or (
-            shared.get("OpticalPathIdentificationSequence") if shared is not None else None)
+            shared.get("OpticalPathIdentificationSequence") if shared is not None else None
+        )
         plane = (where.get("ZOffsetInSlideCoordinateSystem"), paths[0].OpticalPathIdentifier if paths else None)
         chosen = plane if chosen is None else chosen
         if plane != chosen:
             continue
         x, y = int(where.ColumnPositionInTotalImagePixelMatrix) - 1, int(where.RowPositionInTotalImagePixelMatrix) - 1
         if x % frames.tile_width or y % frames.tile_height:
-            raise SlideError(f"{part.path}: frame {index + 1} at ({x + 1}, {y + 1}) is off the "
-                             f"{frames.tile_width} x {frames.tile_height} tile grid; not supported")
+            raise SlideError(
+                f"{part.path}: frame {index + 1} at ({x + 1}, {y + 1}) is off the "
+                f"{frames.tile_width} x {frames.tile_height} tile grid; not supported"
+            )
         found.append((index, (x // frames.tile_width, y // frames.tile_height)))
     return found
 
@@ -536,18 +570,24 @@ class DicomTiles:
 
     @property
     def level_count(self) -> int:
+        """How many levels the pyramid has."""
         return len(self._levels)
 
     def tile_size(self, level: int) -> tuple[int, int]:
+        """``(width, height)`` of ``level``'s frames."""
         lv = self._levels[level]
         return lv.tile_width, lv.tile_height
 
     def tile_grid(self, level: int) -> tuple[int, int]:
+        """``(columns, rows)`` of ``level``'s frame grid."""
         lv = self._levels[level]
         return lv.columns, lv.rows
 
     def decode(self, level: int, column: int, row: int) -> NDArray[np.uint8]:
-        """Tile ``(column, row)`` of ``level`` as RGB ``(th, tw, 3)``, edge tiles uncropped; glass where no frame is stored."""
+        """Tile ``(column, row)`` of ``level`` as RGB ``(th, tw, 3)``, edge tiles uncropped.
+
+        Glass (white) where no frame is stored (a sparse tiling).
+        """
         lv = self._levels[level]
         if not (0 <= column < lv.columns and 0 <= row < lv.rows):
             raise IndexError(f"tile ({column}, {row}) is outside level {level}'s {lv.columns} x {lv.rows} grid")
@@ -561,15 +601,26 @@ class DicomTiles:
         """``(column, row)`` of the tiles an in-bounds rectangle of ``level`` touches, row by row."""
         lv = self._levels[level]
         if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > lv.width or y + height > lv.height:
-            raise SlideError(f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
-                             f"level {level} ({lv.width} x {lv.height})")
+            raise SlideError(
+                f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
+                f"level {level} ({lv.width} x {lv.height})"
+            )
         tw, th = lv.tile_width, lv.tile_height
-        return [(column, row) for row in range(y // th, (y + height - 1) // th + 1)
-                for column in range(x // tw, (x + width - 1) // tw + 1)]
+        return [
+            (column, row)
+            for row in range(y // th, (y + height - 1) // th + 1)
+            for column in range(x // tw, (x + width - 1) // tw + 1)
+        ]
 
     def read_region(
-        self, level: int, x: int, y: int, width: int, height: int,
-        tile: Callable[[int, int], NDArray[np.uint8]] | None = None, out: NDArray[np.uint8] | None = None,
+        self,
+        level: int,
+        x: int,
+        y: int,
+        width: int,
+        height: int,
+        tile: Callable[[int, int], NDArray[np.uint8]] | None = None,
+        out: NDArray[np.uint8] | None = None,
     ) -> NDArray[np.uint8]:
         """An in-bounds rectangle in ``level``'s pixels from its tiles (``tile(column, row)``: default decode)."""
         lv = self._levels[level]
@@ -586,6 +637,7 @@ class DicomTiles:
         return out
 
     def close(self) -> None:
+        """Close every instance's file."""
         for frames in self._frames:
             frames.close()
 

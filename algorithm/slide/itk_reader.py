@@ -3,6 +3,9 @@
 Grand-challenge converts many uploads to ``.mha``. Spacing is in millimetres.
 Uncompressed MetaImage files stream region by region; anything else is read
 once and kept, which is fine for the small images those formats carry.
+
+SimpleITK is imported when the first ITK file is opened, not with ``algorithm.slide``:
+TIFF, SVS and DICOM slides run without it installed.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
@@ -21,10 +23,16 @@ CACHE_LIMIT_BYTES = 512 * 1024**2
 
 
 class ITKReader(SlideReader):
+    """A 2-D image in an ITK format (grand-challenge's ``.mha`` conversions), held in memory or streamed."""
+
     backend = "simpleitk"
 
     def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
         super().__init__(path, mpp_override)
+        try:
+            import SimpleITK as sitk
+        except ImportError as exc:
+            raise SlideError(f"{path}: reading ITK formats needs SimpleITK, which is not installed") from exc
         self._reader = sitk.ImageFileReader()
         self._reader.SetFileName(str(path))
         try:
@@ -44,6 +52,7 @@ class ITKReader(SlideReader):
         if not self._can_stream() or self._size[0] * self._size[1] * channels <= CACHE_LIMIT_BYTES:
             self._cached = self._extract(0, 0, *self._size)
 
+    # mypy's [override]: the base class's plain attribute is a property here, read the same way by callers.
     @property
     def concurrent_reads(self) -> bool:  # type: ignore[override]
         """Held in memory: any thread may slice it; streamed: one reader object, one thread."""
@@ -51,6 +60,7 @@ class ITKReader(SlideReader):
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """The one level's ``(width, height)``: ITK files carry no pyramid."""
         return (self._size,)
 
     def _native_mpp(self) -> tuple[float, float] | None:
@@ -73,6 +83,8 @@ class ITKReader(SlideReader):
             image = self._reader.Execute()
         except RuntimeError as exc:
             raise SlideError(f"{self.path}: cannot read pixels: {_first_line(exc)}") from exc
+        import SimpleITK as sitk  # loaded by __init__: only a lookup now
+
         array = sitk.GetArrayFromImage(image)
         if dims == 3:
             array = array[0]

@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -82,7 +83,7 @@ class NativeTiles:
         self._levels = levels
 
     @classmethod
-    def open(cls, path: Path, level_dimensions: tuple[tuple[int, int], ...]) -> "NativeTiles | None":
+    def open(cls, path: Path, level_dimensions: tuple[tuple[int, int], ...]) -> NativeTiles | None:
         """None unless every level of the reader is a tiled page of this TIFF whose pixels
         decode exactly as OpenSlide's would (see the module docstring). Never raises."""
         if not hasattr(os, "pread"):
@@ -98,6 +99,7 @@ class NativeTiles:
     # --- geometry -------------------------------------------------------
     @property
     def level_count(self) -> int:
+        """How many pyramid levels have stored tiles (the reader's levels)."""
         return len(self._levels)
 
     def tile_size(self, level: int) -> tuple[int, int]:
@@ -133,8 +135,10 @@ class NativeTiles:
             raise SlideError(f"{self.path}: cannot decode {where}: {exc} (the file is corrupt)") from exc
         tile = segment[0]  # (depth=1, th, tw, samples) -> (th, tw, samples)
         if tile.shape[:2] != shape[:2]:
-            raise SlideError(f"{self.path}: {where} decodes to {tile.shape[1]} x {tile.shape[0]} pixels, "
-                             f"not the stored tile size {shape[1]} x {shape[0]} (the file is corrupt)")
+            raise SlideError(
+                f"{self.path}: {where} decodes to {tile.shape[1]} x {tile.shape[0]} pixels, "
+                f"not the stored tile size {shape[1]} x {shape[0]} (the file is corrupt)"
+            )
         if lv.grey:
             return np.repeat(tile[..., :1], 3, axis=2)
         if not tile.flags.writeable or not tile.flags.c_contiguous:
@@ -145,15 +149,26 @@ class NativeTiles:
         """``(column, row)`` of the stored tiles an in-bounds rectangle of ``level`` touches, row by row."""
         lv = self._levels[level]
         if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > lv.width or y + height > lv.height:
-            raise SlideError(f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
-                             f"level {level} ({lv.width} x {lv.height})")
+            raise SlideError(
+                f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
+                f"level {level} ({lv.width} x {lv.height})"
+            )
         tw, th = lv.tile_width, lv.tile_height
-        return [(column, row) for row in range(y // th, (y + height - 1) // th + 1)
-                for column in range(x // tw, (x + width - 1) // tw + 1)]
+        return [
+            (column, row)
+            for row in range(y // th, (y + height - 1) // th + 1)
+            for column in range(x // tw, (x + width - 1) // tw + 1)
+        ]
 
     def read_region(
-        self, level: int, x: int, y: int, width: int, height: int,
-        tile: Callable[[int, int], NDArray[np.uint8]] | None = None, out: NDArray[np.uint8] | None = None,
+        self,
+        level: int,
+        x: int,
+        y: int,
+        width: int,
+        height: int,
+        tile: Callable[[int, int], NDArray[np.uint8]] | None = None,
+        out: NDArray[np.uint8] | None = None,
     ) -> NDArray[np.uint8]:
         """An in-bounds rectangle in ``level``'s own pixels, assembled from decoded tiles.
 
@@ -187,17 +202,20 @@ class NativeTiles:
         except OSError as exc:
             raise SlideError(f"{self.path}: cannot read {where}: {exc}") from exc
         if got < count:
-            raise SlideError(f"{self.path}: {where} needs {count} bytes at offset {offset} but the file "
-                             f"ends first (the file is truncated)")
+            raise SlideError(
+                f"{self.path}: {where} needs {count} bytes at offset {offset} but the file "
+                f"ends first (the file is truncated)"
+            )
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     # --- lifetime ---------------------------------------------------------
     def close(self) -> None:
+        """Close the file descriptor; reading afterwards is an error."""
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
 
-    def __enter__(self) -> "NativeTiles":
+    def __enter__(self) -> NativeTiles:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -221,8 +239,11 @@ def _levels(path: Path, level_dimensions: tuple[tuple[int, int], ...]) -> list[_
         levels: list[_Level] = []
         for number, (width, height) in enumerate(level_dimensions):
             page = next(
-                (p for p in candidates
-                 if p.offset not in used and (int(p.imagewidth), int(p.imagelength)) == (width, height)),
+                (
+                    p
+                    for p in candidates
+                    if p.offset not in used and (int(p.imagewidth), int(p.imagelength)) == (width, height)
+                ),
                 None,
             )
             if page is None:

@@ -16,6 +16,8 @@ NATIVE_VENDORS = ("generic-tiff", "aperio")
 
 
 class OpenSlideReader(SlideReader):
+    """Pyramids and vendor formats through OpenSlide; transparent gaps between scanned regions read as white."""
+
     backend = "openslide"
     concurrent_reads = True  # OpenSlide handles are thread-safe
 
@@ -31,14 +33,17 @@ class OpenSlideReader(SlideReader):
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """Every level's ``(width, height)`` as OpenSlide reports them."""
         return self._levels
 
     @property
     def level_downsamples(self) -> tuple[float, ...]:
+        """OpenSlide's own downsamples, so level-0 locations map to level pixels exactly as OpenSlide reads them."""
         return tuple(float(d) for d in self._slide.level_downsamples)
 
     @property
     def properties(self) -> dict[str, str]:
+        """The file's metadata as OpenSlide names it (``openslide.vendor``, ``aperio.AppMag`` ...)."""
         return dict(self._slide.properties)
 
     def _native_mpp(self) -> tuple[float, float] | None:
@@ -66,6 +71,7 @@ class OpenSlideReader(SlideReader):
         return self.path.suffix.lower() in NATIVE_SUFFIXES and vendor in NATIVE_VENDORS
 
     def close(self) -> None:
+        """Release the stored tiles and OpenSlide's handle."""
         super().close()
         self._slide.close()
 

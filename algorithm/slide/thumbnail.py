@@ -20,6 +20,7 @@ STRIP_PIXELS = 16_000_000  # level pixels read per strip (~48 MB RGB)
 
 
 def thumbnail_size(dimensions: tuple[int, int], max_size: int | tuple[int, int]) -> tuple[int, int]:
+    """The size that fits ``max_size`` keeping the aspect ratio, never enlarged and never below one pixel."""
     if isinstance(max_size, int):
         max_size = (max_size, max_size)
     w0, h0 = dimensions
@@ -27,7 +28,8 @@ def thumbnail_size(dimensions: tuple[int, int], max_size: int | tuple[int, int])
     return max(1, round(w0 * scale)), max(1, round(h0 * scale))
 
 
-def thumbnail(slide: "SlideReader", max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
+def thumbnail(slide: SlideReader, max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
+    """The whole slide area-averaged to fit ``max_size``, read in strips of the best level to bound memory."""
     w0, h0 = slide.dimensions
     tw, th = thumbnail_size((w0, h0), max_size)
     level = slide.best_level_for_downsample(min(w0 / tw, h0 / th))

@@ -26,6 +26,8 @@ logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 class TiffReader(SlideReader):
+    """Plain and odd tiled TIFFs through tifffile, decoding only the tiles or strips a region touches."""
+
     backend = "tifffile"
     concurrent_reads = True  # file reads under a lock, decoding outside it
 
@@ -45,6 +47,7 @@ class TiffReader(SlideReader):
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """Every level's ``(width, height)``: the keyframes of the first series' levels."""
         return self._levels
 
     def _native_mpp(self) -> tuple[float, float] | None:
@@ -97,6 +100,7 @@ class TiffReader(SlideReader):
         return True
 
     def close(self) -> None:
+        """Release the stored tiles and the TIFF file."""
         super().close()
         self._tif.close()
 

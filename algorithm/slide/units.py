@@ -31,8 +31,10 @@ def um_to_pixels(length_um: float, mpp: MPP) -> float:
 
 
 def pixels_to_um(length_px: float, mpp: MPP) -> float:
+    """A length in level-0 pixels -> micrometres (mean of the two axes' scales)."""
     return float(length_px) * float(np.mean(mpp))
 
 
 def area_um2_to_pixels(area_um2: float, mpp: MPP) -> float:
+    """An area in square micrometres -> level-0 pixels (exact for non-square pixels)."""
     return float(area_um2) / (float(mpp[0]) * float(mpp[1]))

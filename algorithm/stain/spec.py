@@ -5,7 +5,9 @@ tissue) and saves what the job needs to normalise every new slide the same way:
 the method, the options it was built with and the fitted target. Both sides use
 this one class, so a key written is a key read. Checkpoints store it as a plain
 dict (``to_dict``: lists, no pickled objects, so ``weights_only`` loading works);
-those written before it had no ``"version"`` and read as version 1.
+those written before it had no ``"version"``, read as version 1 (the plain
+``Normaliser.params()`` dict, whose ``"source"``, a fit to one image, the job
+refits per slide and ignores).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from algorithm.stain.base import Normaliser, Params
 
 SPEC_VERSION = 1
 _KEYS = ("version", "method", "statistics", "target", "slide_target")
+_LEGACY_KEYS = (*_KEYS[1:], "source")  # before the version key: Normaliser.params() as it was saved
 
 
 def _params(value: Any, where: str) -> Params:
@@ -75,7 +78,7 @@ class StainSpec:
         """Read a saved spec; ``source`` names where it came from in messages (e.g. ``models/x.pt: stain``)."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected an object with keys {list(_KEYS)}, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(_KEYS))
+        unknown = sorted(set(data) - set(_KEYS if "version" in data else _LEGACY_KEYS))
         if unknown:
             raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(_KEYS)}")
         version = data.get("version", 1)

@@ -13,7 +13,7 @@ holes smaller than ``max_hole_um2`` filled.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,10 +40,12 @@ class TissueMask:
 
     @property
     def fraction(self) -> float:
+        """The share of the mask's pixels that are tissue (0 for an empty mask)."""
         return float(self.mask.mean()) if self.mask.size else 0.0
 
     @property
     def is_empty(self) -> bool:
+        """Whether no pixel is tissue: nothing to tile or analyse."""
         return not bool(self.mask.any())
 
     def area_px(self) -> float:
@@ -100,11 +102,20 @@ def tissue_mask_from_rgb(
     return TissueMask(mask=mask, downsample=downsample)
 
 
+class MaskOptions(TypedDict, total=False):
+    """The options of :func:`tissue_mask_from_rgb` that :func:`tissue_mask` passes on."""
+
+    method: Method
+    min_object_um2: float
+    max_hole_um2: float
+    remove_blood: bool
+
+
 def tissue_mask(
     slide: SlideReader,
     target_mpp: float = 8.0,
     max_size: int = 4096,
-    **kwargs: object,
+    **kwargs: Unpack[MaskOptions],
 ) -> TissueMask:
     """Tissue mask of a slide at about ``target_mpp`` microns per pixel (at most ``max_size`` px)."""
     w0, h0 = slide.dimensions
@@ -116,7 +127,7 @@ def tissue_mask(
     rgb = slide.get_thumbnail(max(1, side))
     downsample = (w0 / rgb.shape[1], h0 / rgb.shape[0])
     mpp = slide.mpp if slide.has_mpp else None
-    return tissue_mask_from_rgb(rgb, downsample, mpp, **kwargs)  # type: ignore[arg-type]
+    return tissue_mask_from_rgb(rgb, downsample, mpp, **kwargs)
 
 
 def glass_colour(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:

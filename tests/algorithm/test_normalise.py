@@ -9,6 +9,7 @@ import torch
 from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
 from algorithm.stain import get_normaliser
+from algorithm.stain.spec import StainSpec
 from algorithm.tissue import tissue_mask
 from tests.conftest import blob_image, write_pyramid_tiff
 
@@ -19,10 +20,11 @@ def slide_path(tmp_path: Path) -> Path:
 
 
 def test_cpu_default_memoises_colours_and_maps_as_the_full_table_and_the_direct_map(slide_path: Path) -> None:
-    spec = get_normaliser("macenko").fit(blob_image(300, 200, seed=4)).params()
+    spec = StainSpec.of(get_normaliser("macenko").fit(blob_image(300, 200, seed=4)))
     tiles = np.stack([blob_image(64, 64, seed=s) for s in (2, 3, 4)])
     with open_slide(slide_path) as slide:
         normaliser = slide_normaliser(spec, slide, tissue_mask(slide), level=0)
+    assert normaliser is not None
     memo = normaliser(tiles)
     memo_table = normaliser.memo_table()
     assert not normaliser._luts  # no 2^24 build up front
@@ -34,6 +36,6 @@ def test_cpu_default_memoises_colours_and_maps_as_the_full_table_and_the_direct_
 
 
 def test_nothing_to_normalise_fits_nothing(slide_path: Path) -> None:
-    spec = get_normaliser("macenko").fit(blob_image(300, 200, seed=4)).params()
+    spec = StainSpec.of(get_normaliser("macenko").fit(blob_image(300, 200, seed=4)))
     with open_slide(slide_path) as slide:
         assert slide_normaliser(spec, slide, tissue_mask(slide), level=0, pixels=0) is None

@@ -28,8 +28,9 @@ def _model(axis_feature: str) -> SlideModel:
     rng = np.random.default_rng(0)
     X = rng.random((12, len(names)))
     y = np.arange(12) % 2
-    return SlideModel(LogisticRegression().fit(X, y), FeatureValue(names.index(axis_feature)).fit(X), FEATURES,
-                      names, axis_feature)
+    return SlideModel(
+        LogisticRegression().fit(X, y), FeatureValue(names.index(axis_feature)).fit(X), FEATURES, names, axis_feature
+    )
 
 
 def test_line_is_the_measured_axis_at_the_predicted_length() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -15,6 +17,7 @@ from algorithm.classify import SlideModel, load_slide_model
 from algorithm.classify.estimators import FeatureValue
 from algorithm.errors import ConfigError
 from algorithm.features import FeatureConfig
+from tests.conftest import REPO
 
 NAMES = FeatureConfig().names()
 AXIS = "s4_t0.5_major_axis_um"
@@ -39,12 +42,25 @@ def model(table: tuple[np.ndarray, np.ndarray]) -> SlideModel:
 
 
 def _features(row: np.ndarray) -> dict[str, float]:
-    return dict(zip(NAMES, row.tolist()))
+    return dict(zip(NAMES, row.tolist(), strict=True))
 
 
 def _saved(model: SlideModel, path: Path) -> Path:
     model.save(path)
     return path
+
+
+def test_scikit_learn_and_joblib_are_imported_only_when_a_slide_model_is_loaded(
+    model: SlideModel, tmp_path: Path
+) -> None:
+    path = _saved(model, tmp_path / "m.joblib")
+    code = (
+        "import sys\nimport algorithm.classify\n"
+        "assert not {'sklearn', 'joblib'} & set(sys.modules), 'imported with algorithm.classify'\n"
+        f"algorithm.classify.load_slide_model({str(path)!r})\nassert {{'sklearn', 'joblib'}} <= set(sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_feature_value_predicts_its_column() -> None:
@@ -57,7 +73,7 @@ def test_feature_value_predicts_its_column() -> None:
 
 def test_predictions_follow_probability_threshold_and_axis(model: SlideModel, table) -> None:
     X, y = table
-    for row, label in zip(X, y):
+    for row, label in zip(X, y, strict=True):
         p = model.predict(_features(row))
         assert 0.0 <= p.tumour_probability <= 1.0
         assert p.is_tumour == (p.tumour_probability >= model.threshold)
@@ -68,12 +84,14 @@ def test_predictions_follow_probability_threshold_and_axis(model: SlideModel, ta
 def test_threshold_decides_the_call(model: SlideModel, table) -> None:
     X, _ = table
     normal_row = _features(X[0])
-    strict = SlideModel(model.classifier, model.axis_regressor, model.features, model.feature_names, AXIS,
-                        threshold=0.0)
+    strict = SlideModel(
+        model.classifier, model.axis_regressor, model.features, model.feature_names, AXIS, threshold=0.0
+    )
     p = strict.predict(normal_row)
     assert p.is_tumour and p.major_axis_um == 0.0  # called tumour, its measured axis is 0
-    never = SlideModel(model.classifier, model.axis_regressor, model.features, model.feature_names, AXIS,
-                       threshold=1.01)
+    never = SlideModel(
+        model.classifier, model.axis_regressor, model.features, model.feature_names, AXIS, threshold=1.01
+    )
     assert not any(never.predict(_features(row)).is_tumour for row in X)
 
 

@@ -9,7 +9,11 @@ from skimage.draw import ellipse
 from algorithm.errors import ConfigError
 from algorithm.features.axis import major_axis
 from algorithm.features.heatmap_features import (
-    FeatureConfig, axis_feature_name, heatmap_axis, heatmap_features, parse_axis_feature,
+    FeatureConfig,
+    axis_feature_name,
+    heatmap_axis,
+    heatmap_features,
+    parse_axis_feature,
 )
 from algorithm.segmentation.heatmap import Heatmap
 
@@ -110,8 +114,17 @@ def test_tiny_heatmap_smaller_than_a_block() -> None:
     assert all(math.isfinite(v) for v in f.values())
 
 
-@pytest.mark.parametrize("kwargs", [{"scales": (3,)}, {"scales": (4, 8)}, {"scales": (0,)},
-                                    {"thresholds": (1.5,)}, {"thresholds": (0.0,)}, {"thresholds": (0.5, 1.0)}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"scales": (3,)},
+        {"scales": (4, 8)},
+        {"scales": (0,)},
+        {"thresholds": (1.5,)},
+        {"thresholds": (0.0,)},
+        {"thresholds": (0.5, 1.0)},
+    ],
+)
 def test_invalid_config_is_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         FeatureConfig(**kwargs)

@@ -19,10 +19,9 @@ def test_json_written_whole(tmp_path: Path) -> None:
 def test_failure_leaves_nothing_and_keeps_old_file(tmp_path: Path) -> None:
     target = tmp_path / "result.json"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 

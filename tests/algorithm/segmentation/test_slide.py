@@ -31,7 +31,7 @@ def test_heatmap_geometry_and_values(tmp_path: Path, model: torch.nn.Module) -> 
     assert heatmap.shape == (100, 150)
     assert 0 < found.tiles < found.tiles_total
     assert heatmap.probability.dtype == np.float32
-    assert 0 <= heatmap.probability.min() and heatmap.probability.max() <= 1
+    assert heatmap.probability.min() >= 0 and heatmap.probability.max() <= 1
     assert heatmap.tissue.any() and not heatmap.tissue.all()
     # corners hold no tissue tile: never analysed, zero
     assert heatmap.probability[0, 0] == 0 and heatmap.probability[-1, -1] == 0
@@ -43,7 +43,9 @@ def test_same_slide_same_heatmap(tmp_path: Path, model: torch.nn.Module) -> None
     with open_slide(path) as slide:
         a = segment_slide(slide, model, CONFIG).heatmap.probability
         b = segment_slide(slide, model, CONFIG).heatmap.probability
-        c = segment_slide(slide, model, CONFIG, SegmentationOptions(engine=EngineOptions(batch_size=3, prefetch=1))).heatmap.probability
+        c = segment_slide(
+            slide, model, CONFIG, SegmentationOptions(engine=EngineOptions(batch_size=3, prefetch=1))
+        ).heatmap.probability
     assert np.array_equal(a, b)
     assert np.allclose(a, c, atol=1e-5)  # batch size changes float summation order, nothing more
 

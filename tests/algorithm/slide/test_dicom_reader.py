@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
 from algorithm.errors import SlideError
 from algorithm.slide import open_slide
@@ -88,17 +88,21 @@ def test_real_file_size_levels_and_resolution_come_from_its_tags(real: Path) -> 
         assert isinstance(slide, DicomReader) and slide.backend == "pydicom"
         assert slide.dimensions == (int(ds.TotalPixelMatrixColumns), int(ds.TotalPixelMatrixRows)) == (3236, 2638)
         assert slide.level_count == 1  # one instance, one level
-        assert slide.native_tiles().tile_size(0) == (int(ds.Columns), int(ds.Rows)) == (500, 500)
-        assert slide.native_tiles().tile_grid(0) == (7, 6) and int(ds.NumberOfFrames) == 42
+        tiles = slide.native_tiles()
+        assert tiles is not None
+        assert tiles.tile_size(0) == (int(ds.Columns), int(ds.Rows)) == (500, 500)
+        assert tiles.tile_grid(0) == (7, 6) and int(ds.NumberOfFrames) == 42
         # No Pixel Spacing anywhere, so no resolution. The Imaged Volume (15 x 15 mm) is a placeholder:
         # over 3236 x 2638 pixels it would make pixels 4.6 um wide and 5.7 um tall.
-        assert not any(k in ds for k in ("PixelSpacing", "SharedFunctionalGroupsSequence",
-                                          "PerFrameFunctionalGroupsSequence"))
+        assert not any(
+            k in ds for k in ("PixelSpacing", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+        )
         assert float(ds.ImagedVolumeWidth) / ds.TotalPixelMatrixColumns < 0.85 * (
-            float(ds.ImagedVolumeHeight) / ds.TotalPixelMatrixRows)
+            float(ds.ImagedVolumeHeight) / ds.TotalPixelMatrixRows
+        )
         assert not slide.has_mpp
         with pytest.raises(SlideError, match=r"small_dicom\.dcm: the file has no resolution.*--mpp"):
-            slide.mpp
+            _ = slide.mpp
     with open_slide(real, mpp=0.5) as slide:
         assert slide.mpp == (0.5, 0.5)
 
@@ -137,13 +141,13 @@ def test_real_file_reads_from_many_threads(real: Path, real_image: np.ndarray) -
         assert slide.concurrent_reads
         with ThreadPoolExecutor(8) as pool:
             got = list(pool.map(lambda xy: slide.read_region(xy, 0, (300, 300)), regions))
-    for (x, y), region in zip(regions, got):
+    for (x, y), region in zip(regions, got, strict=True):
         np.testing.assert_array_equal(region, real_image[y : y + 300, x : x + 300])
 
 
 def test_the_tile_engine_reads_each_frame_once(real: Path, real_image: np.ndarray) -> None:
     from algorithm.engine.reading import RegionReader
-    from algorithm.tiling.grid import TileGrid, Tile
+    from algorithm.tiling.grid import Tile, TileGrid
 
     with open_slide(real) as slide:
         origins = [(x, y) for y in range(0, 2638, 448) for x in range(0, 3236, 448)]  # overlapping, past the edge
@@ -171,9 +175,11 @@ def test_a_folder_holding_the_file_is_the_same_slide(real: Path, real_image: np.
 
 
 def test_pydicom_is_imported_only_when_a_dicom_is_opened(real: Path) -> None:
-    code = ("import sys\nimport algorithm.slide\nloaded = [m for m in sys.modules if m.split('.')[0] == 'pydicom']\n"
-            "assert not loaded, loaded\n"
-            f"algorithm.slide.open_slide({str(real)!r}).close()\nassert 'pydicom' in sys.modules\n")
+    code = (
+        "import sys\nimport algorithm.slide\nloaded = [m for m in sys.modules if m.split('.')[0] == 'pydicom']\n"
+        "assert not loaded, loaded\n"
+        f"algorithm.slide.open_slide({str(real)!r}).close()\nassert 'pydicom' in sys.modules\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -182,15 +188,23 @@ def test_pydicom_is_imported_only_when_a_dicom_is_opened(real: Path) -> None:
 
 
 def _write_instance(
-    path: Path, frames: list[np.ndarray], size: tuple[int, int], series: str, number: int, *,
-    image_type: str = "VOLUME", positions: list[tuple[int, int]] | None = None,
-    spacing_mm: float | None = None, jpeg: bool = False, stated: bool = True,
+    path: Path,
+    frames: list[np.ndarray],
+    size: tuple[int, int],
+    series: str,
+    number: int,
+    *,
+    image_type: str = "VOLUME",
+    positions: list[tuple[int, int]] | None = None,
+    spacing_mm: float | None = None,
+    jpeg: bool = False,
+    stated: bool = True,
 ) -> Path:
     """A VL Whole Slide Microscopy instance: TILED_FULL unless ``positions`` (1-based pixel
     positions of each frame, TILED_SPARSE) are given, or neither if not ``stated``; uncompressed,
     or JPEG baseline (YBR 4:2:2)."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = WSI_STORAGE
+    meta.MediaStorageSOPClassUID = UID(WSI_STORAGE)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = JPEGBaseline8Bit if jpeg else ExplicitVRLittleEndian
     ds = Dataset()
@@ -262,19 +276,33 @@ def series(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     uid = generate_uid()
     image = blob_image(600, 400)
     tiles = _tiles_of(image, 128)  # 5 x 4, row by row below
-    _write_instance(folder / "level0.dcm", [tiles[(c, r)] for r in range(4) for c in range(5)], (600, 400), uid,
-                    1, spacing_mm=0.00025)
+    _write_instance(
+        folder / "level0.dcm",
+        [tiles[(c, r)] for r in range(4) for c in range(5)],
+        (600, 400),
+        uid,
+        1,
+        spacing_mm=0.00025,
+    )
     small = shrink(image, 2)  # 300 x 200
     small_tiles = _tiles_of(small, 128)  # 3 x 2; (1, 1) not stored; stored out of order
     keys = [(2, 1), (0, 0), (1, 0), (2, 0), (0, 1)]
-    level1 = _write_instance(folder / "level1.dcm", [small_tiles[k] for k in keys], (300, 200), uid, 2,
-                             positions=[(c * 128 + 1, r * 128 + 1) for c, r in keys], spacing_mm=0.0005, jpeg=True)
+    level1 = _write_instance(
+        folder / "level1.dcm",
+        [small_tiles[k] for k in keys],
+        (300, 200),
+        uid,
+        2,
+        positions=[(c * 128 + 1, r * 128 + 1) for c, r in keys],
+        spacing_mm=0.0005,
+        jpeg=True,
+    )
     _write_instance(folder / "label.dcm", [np.zeros((64, 96, 3), np.uint8)], (96, 64), uid, 3, image_type="LABEL")
     (folder / "notes.txt").write_text("scanner notes")
     ds = _dcmread(level1)
     decoded = [pydicom.pixels.pixel_array(level1, index=i) for i in range(len(keys))]
     expected1 = np.full((256, 384, 3), 255, np.uint8)
-    for (c, r), frame in zip(keys, decoded):
+    for (c, r), frame in zip(keys, decoded, strict=True):
         expected1[r * 128 : (r + 1) * 128, c * 128 : (c + 1) * 128] = frame
     assert ds.NumberOfFrames == 5
     return folder, image, expected1[:200, :300]
@@ -289,7 +317,9 @@ def test_series_folder_is_one_pyramid(series) -> None:
         np.testing.assert_array_equal(slide.read_region((0, 0), 0, (600, 400)), image)
         np.testing.assert_array_equal(slide.read_region((0, 0), 1, (300, 200)), level1)
         assert (slide.read_region((256, 256), 1, (128, 72)) == 255).all()  # the tile not stored: glass
-        np.testing.assert_array_equal(slide.native_tiles().decode(1, 2, 1)[:72, :44], level1[128:, 256:])
+        tiles = slide.native_tiles()
+        assert tiles is not None
+        np.testing.assert_array_equal(tiles.decode(1, 2, 1)[:72, :44], level1[128:, 256:])
         assert slide.best_level_for_downsample(3.0) == 1
 
 
@@ -298,8 +328,9 @@ def test_an_unstated_tile_order_is_the_one_whose_tiles_join(tmp_path: Path, by_c
     image = blob_image(600, 400, seed=3)
     tiles = _tiles_of(image, 128)  # 5 x 4
     order = [(c, r) for c in range(5) for r in range(4)] if by_column else [(c, r) for r in range(4) for c in range(5)]
-    path = _write_instance(tmp_path / "unstated.dcm", [tiles[k] for k in order], (600, 400), generate_uid(), 1,
-                           stated=False)
+    path = _write_instance(
+        tmp_path / "unstated.dcm", [tiles[k] for k in order], (600, 400), generate_uid(), 1, stated=False
+    )
     assert "DimensionOrganizationType" not in _dcmread(path, stop_before_pixels=True)
     with open_slide(path) as slide:
         np.testing.assert_array_equal(slide.read_region((0, 0), 0, (600, 400)), image)
@@ -316,9 +347,8 @@ def test_one_instance_of_a_series_opens_alone(series) -> None:
 
 
 def _one_line_error(path: Path, *words: str) -> str:
-    with pytest.raises(SlideError) as info:
-        with open_slide(path) as slide:
-            slide.read_region((0, 0), 0, slide.dimensions)
+    with pytest.raises(SlideError) as info, open_slide(path) as slide:
+        slide.read_region((0, 0), 0, slide.dimensions)
     message = str(info.value)
     assert str(path) in message and "\n" not in message
     for word in words:
@@ -388,8 +418,9 @@ def test_not_dicom_and_not_a_slide(tmp_path: Path) -> None:
 
 
 def test_a_label_alone_is_not_a_slide(tmp_path: Path) -> None:
-    label = _write_instance(tmp_path / "label.dcm", [np.zeros((64, 96, 3), np.uint8)], (96, 64), generate_uid(), 1,
-                            image_type="LABEL")
+    label = _write_instance(
+        tmp_path / "label.dcm", [np.zeros((64, 96, 3), np.uint8)], (96, 64), generate_uid(), 1, image_type="LABEL"
+    )
     _one_line_error(label, "label image")
 
 
@@ -404,8 +435,24 @@ def test_the_command_line_gives_one_line_and_writes_nothing(real: Path, tmp_path
     truncated.parent.mkdir()
     truncated.write_bytes(real.read_bytes()[:700_000])
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "algorithm", "--task", "all", "--device", "cpu", "--input",
-                             str(truncated), "--output", str(out)], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "algorithm",
+            "--task",
+            "all",
+            "--device",
+            "cpu",
+            "--input",
+            str(truncated),
+            "--output",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert result.returncode == 1
     assert errors == [f"error: {truncated}: {errors[0].split(': ', 2)[2]}"] and "truncated" in errors[0]

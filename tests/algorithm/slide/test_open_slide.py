@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import tifffile
 
 from algorithm.errors import KitError, SlideError
 from algorithm.slide import open_slide
-from tests.conftest import shrink, blob_image, write_pyramid_tiff
+from tests.conftest import REPO, blob_image, shrink, write_pyramid_tiff
 
 
 def test_reads_real_aperio_svs(shared_data: Path) -> None:
@@ -38,7 +40,7 @@ def test_default_72_dpi_is_not_a_resolution(shared_data: Path) -> None:
     with open_slide(shared_data / "openslide" / "boxes.tiff") as slide:
         assert not slide.has_mpp
         with pytest.raises(SlideError, match=r"boxes\.tiff.*not a microscope"):
-            slide.mpp
+            _ = slide.mpp
 
 
 def test_mpp_override(shared_data: Path) -> None:
@@ -74,9 +76,8 @@ def test_truncated_pyramid_tiff(tmp_path: Path) -> None:
     data = path.read_bytes()
     truncated = tmp_path / "truncated.tiff"
     truncated.write_bytes(data[: len(data) // 3])
-    with pytest.raises(KitError, match=r"truncated\.tiff"):
-        with open_slide(truncated) as slide:
-            slide.read_region((0, 0), 0, slide.dimensions)
+    with pytest.raises(KitError, match=r"truncated\.tiff"), open_slide(truncated) as slide:
+        slide.read_region((0, 0), 0, slide.dimensions)
 
 
 def test_garbage_file(tmp_path: Path) -> None:
@@ -135,9 +136,57 @@ def test_mha_spacing_is_millimetres(tmp_path: Path) -> None:
 def test_mha_without_spacing_has_no_mpp(tmp_path: Path) -> None:
     path = tmp_path / "nospacing.mha"
     sitk.WriteImage(sitk.GetImageFromArray(blob_image(50, 40), isVector=True), str(path))
-    with open_slide(path) as slide:
-        with pytest.raises(SlideError, match=r"nospacing\.mha: the file has no resolution"):
-            slide.mpp
+    with open_slide(path) as slide, pytest.raises(SlideError, match=r"nospacing\.mha: the file has no resolution"):
+        _ = slide.mpp
+
+
+def test_simpleitk_is_imported_only_when_an_itk_file_is_opened(tmp_path: Path) -> None:
+    path = tmp_path / "slide.mha"
+    sitk.WriteImage(sitk.GetImageFromArray(blob_image(50, 40), isVector=True), str(path))
+    code = (
+        "import sys\nimport algorithm.slide\nassert 'SimpleITK' not in sys.modules\n"
+        f"algorithm.slide.open_slide({str(path)!r}).close()\nassert 'SimpleITK' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# Run first in the subprocess: SimpleITK cannot be imported, as in an environment without it.
+_BLOCK_SIMPLEITK = """
+import importlib.abc, sys
+class NoSimpleITK(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "SimpleITK":
+            raise ImportError("SimpleITK is blocked by the test")
+        return None
+sys.meta_path.insert(0, NoSimpleITK())
+"""
+
+
+def test_tiff_slides_open_and_read_without_simpleitk(tmp_path: Path) -> None:
+    image = blob_image(300, 200)
+    pyramid = write_pyramid_tiff(tmp_path / "pyramid.tiff", image, tile=64, levels=2)  # OpenSlide
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, image)  # stripped: OpenSlide refuses it, tifffile reads it
+    mha = tmp_path / "slide.mha"
+    sitk.WriteImage(sitk.GetImageFromArray(image, isVector=True), str(mha))
+    code = _BLOCK_SIMPLEITK + (
+        "import numpy as np\nfrom algorithm.errors import SlideError\nfrom algorithm.slide import open_slide\n"
+        "import algorithm.job  # the job's modules, all tasks' included, import without it too\n"
+        "for name in ('pyramid.tiff', 'plain.tif'):\n"
+        f"    with open_slide({str(tmp_path)!r} + '/' + name) as slide:\n"
+        "        np.save(f'{slide.path}.npy', slide.read_region((0, 0), 0, slide.dimensions))\n"
+        "try:\n"
+        f"    open_slide({str(mha)!r})\n"
+        "except SlideError as exc:\n"
+        "    print(exc)\n"
+        "assert 'SimpleITK' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{mha}: reading ITK formats needs SimpleITK, which is not installed"
+    for path in (pyramid, plain):
+        np.testing.assert_array_equal(np.load(f"{path}.npy"), image)
 
 
 def test_mha_zero_size_and_3d(tmp_path: Path) -> None:
@@ -145,7 +194,9 @@ def test_mha_zero_size_and_3d(tmp_path: Path) -> None:
     sitk.WriteImage(volume, str(tmp_path / "volume.mha"))
     with pytest.raises(SlideError, match=r"volume\.mha: a 3-D image"):
         open_slide(tmp_path / "volume.mha")
-    (tmp_path / "broken.mha").write_text("ObjectType = Image\nNDims = 2\nDimSize = 0 0\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n")
+    (tmp_path / "broken.mha").write_text(
+        "ObjectType = Image\nNDims = 2\nDimSize = 0 0\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n"
+    )
     with pytest.raises(SlideError, match=r"broken\.mha"):
         open_slide(tmp_path / "broken.mha")
 
@@ -200,15 +251,13 @@ def test_tifffile_reader_reads_pyramid_levels(tmp_path: Path) -> None:
 # --- real Aperio slides (JPEG and JPEG 2000 tiles): the reader agrees with tifffile's reading of the file ---
 
 
-@pytest.mark.parametrize(
-    ("name", "mpp"), [("cmu-1-small-region.svs", 0.499), ("tcga-cr-7395-01a-01-ts1.svs", None)]
-)
+@pytest.mark.parametrize(("name", "mpp"), [("cmu-1-small-region.svs", 0.499), ("tcga-cr-7395-01a-01-ts1.svs", None)])
 def test_real_svs_levels_resolution_and_pixels(shared_data: Path, name: str, mpp: float | None) -> None:
     path = shared_data / "wsi" / name
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         sizes = tuple((int(level.shape[1]), int(level.shape[0])) for level in series.levels)
-        stated = re.search(r"\|MPP = ([0-9.]+)", tif.pages[0].description)  # Aperio's description
+        stated = re.search(r"\|MPP = ([0-9.]+)", tif.pages.first.description)  # Aperio's description
         levels = [level.asarray() for level in series.levels]
     assert (float(stated.group(1)) if stated else None) == mpp
     with open_slide(path) as slide:

@@ -53,3 +53,13 @@ def test_bad_specs_are_named(change: dict, message: str) -> None:
     data = {**_fitted().to_dict(), **change}
     with pytest.raises(ConfigError, match=rf"m\.pt: stain: .*{message}|m\.pt: stain: {message}"):
         StainSpec.from_dict(data, "m.pt: stain")
+
+
+def test_a_spec_saved_before_versions_reads_and_drops_its_source() -> None:
+    normaliser = get_normaliser("macenko").fit(blob_image(300, 200, seed=2))
+    legacy = normaliser.fit_source(blob_image(200, 100, seed=4)).params()  # what older training saved
+    assert "source" in legacy and "version" not in legacy
+    spec = StainSpec.from_dict(legacy, "old.pt: stain")
+    assert spec.version == SPEC_VERSION and spec.normaliser().source is None  # refitted per slide by the job
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['source'\]"):
+        StainSpec.from_dict({**spec.to_dict(), "source": legacy["source"]}, "new.pt: stain")

@@ -8,6 +8,7 @@ import pytest
 from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.tissue import TissueMask, tissue_mask, tissue_mask_from_rgb
+from algorithm.tissue.mask import Method
 from tests.conftest import blob_image, write_pyramid_tiff
 
 
@@ -17,7 +18,7 @@ def _truth(width: int, height: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["saturation", "optical-density"])
-def test_finds_the_blob(method: str) -> None:
+def test_finds_the_blob(method: Method) -> None:
     image = blob_image(600, 400)
     found = tissue_mask_from_rgb(image, (1.0, 1.0), (2.0, 2.0), method=method)
     truth = _truth(600, 400)
@@ -29,7 +30,7 @@ def test_glass_only_is_empty() -> None:
     rng = np.random.default_rng(1)
     glass = np.clip(240 + rng.normal(0, 3, (200, 300, 3)), 0, 255).astype(np.uint8)
     for method in ("saturation", "optical-density"):
-        assert tissue_mask_from_rgb(glass, (1.0, 1.0), method=method).is_empty  # type: ignore[arg-type]
+        assert tissue_mask_from_rgb(glass, (1.0, 1.0), method=method).is_empty
     uniform = np.full((50, 50, 3), 255, np.uint8)
     assert tissue_mask_from_rgb(uniform, (1.0, 1.0)).is_empty
 

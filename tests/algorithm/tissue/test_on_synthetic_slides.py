@@ -35,8 +35,15 @@ def test_grid_covers_tissue_and_skips_glass(synthetic_slide) -> None:
     with open_slide(synthetic_slide.files.slide) as slide:
         mask = tissue_mask(slide)
         grid = tile_grid(slide, 256, 0, mpp=0.5, mask=mask, min_tissue=0.01)
-    boxes = [(int(t.x / downsample), int(t.y / downsample), int(np.ceil((t.x + t.extent[0]) / downsample)),
-              int(np.ceil((t.y + t.extent[1]) / downsample))) for t in grid]
+    boxes = [
+        (
+            int(t.x / downsample),
+            int(t.y / downsample),
+            int(np.ceil((t.x + t.extent[0]) / downsample)),
+            int(np.ceil((t.y + t.extent[1]) / downsample)),
+        )
+        for t in grid
+    ]
     covered = np.zeros_like(truth)
     for x0, y0, x1, y1 in boxes:
         covered[y0:y1, x0:x1] = True
