@@ -29,7 +29,7 @@ def write_pyramid_tiff(
     mpp: float | None = 0.5,
     tile: int = 64,
     levels: int = 3,
-    compression: str = "deflate",
+    compression: str | None = "deflate",
 ) -> Path:
     """A pyramidal tiled TIFF (levels as successive reduced pages, as OpenSlide reads them)."""
     resolution = None if mpp is None else (1e4 / mpp, 1e4 / mpp)

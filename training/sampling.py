@@ -18,7 +18,6 @@ from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
-from algorithm.tiling import read_resampled
 from algorithm.tissue import tissue_mask
 from training.stain import TransformFactory
 
@@ -66,7 +65,7 @@ class SlideSampler:
     def read(self, i: int, x: int, y: int, extent: int, size: int) -> NDArray[np.uint8]:
         """``extent`` level-0 pixels at ``(x, y)`` as a ``size`` square patch, transformed."""
         reader = self.reader(i)
-        pixels = read_resampled(reader, x, y, (extent, extent), (size, size))
+        pixels = reader.read_extent((x, y), (extent, extent), (size, size))
         if self._transform_factory is None:
             return pixels
         if i not in self._transforms:

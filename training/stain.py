@@ -31,7 +31,7 @@ TransformFactory = Callable[[SlideReader], BatchTransform]
 
 def analysis_level(slide: SlideReader, mpp: float) -> int:
     """The coarsest slide level at least as fine as ``mpp`` (OpenSlide's rule): where stains are analysed."""
-    return slide.best_level_for_downsample(mpp / float(np.mean(slide.mpp)))
+    return slide.level_for(mpp)
 
 
 def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) -> StainSpec:

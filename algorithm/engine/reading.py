@@ -31,8 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.slide.base import WHITE, SlideReader
+from algorithm.slide.resample import reduce_box, region_size, resample
 from algorithm.tiling.grid import Tile, TileGrid
-from algorithm.tiling.read import reduce_box, region_size, resample
 
 Key = tuple[int, int]  # (column, row) of a stored tile at the grid's level
 PixelMap = Callable[[NDArray[np.uint8]], NDArray[np.uint8]]  # a function of each pixel's colour alone

@@ -40,10 +40,10 @@ from algorithm.engine.pool import available_cpus, ordered_map
 from algorithm.engine.reading import RegionReader
 from algorithm.engine.stats import EngineStats
 from algorithm.slide.base import SlideReader
+from algorithm.slide.resample import region_size
 from algorithm.stain.base import Normaliser
 from algorithm.stain.pixel_map import serial
 from algorithm.tiling.grid import Tile, TileGrid
-from algorithm.tiling.read import region_size
 
 TileTransform = Callable[[NDArray[np.uint8]], NDArray[np.uint8]]
 DEFAULT_BATCH = {"cpu": 8, "cuda": 64}
@@ -271,7 +271,7 @@ def resample_on_device(
 ) -> torch.Tensor:
     """uint8 NHWC regions covering ``extent`` level-0 pixels at ``downsample`` -> uint8 NHWC of ``size``.
 
-    The device's counterpart of :func:`algorithm.tiling.read.resample`: area
+    The device's counterpart of :func:`algorithm.slide.resample.resample`: area
     averaging when shrinking (exactly Pillow's box filter for whole factors),
     bilinear when enlarging, rounded back to uint8 before stain normalisation.
     """

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from algorithm.engine import EngineOptions, EngineStats, ProbabilityModel, TileModel, TileRun, TileTransform
@@ -93,5 +92,5 @@ def segment_slide(
         for tile, probability in zip(result.tiles, result.output, strict=True):
             stitcher.add(tile, probability)
     tissue = tissue_on_grid(mask, stitcher.shape, downsample)
-    heatmap = stitcher.result(tissue, mpp=downsample * float(np.mean(slide.mpp)))
+    heatmap = stitcher.result(tissue, mpp=slide.mpp_at(downsample))
     return SlideHeatmap(heatmap, len(grid), grid.candidates, time.perf_counter() - start, run.stats)

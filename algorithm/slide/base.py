@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from algorithm.errors import SlideError
 from algorithm.slide import units
+from algorithm.slide.resample import region_size, resample
 
 if TYPE_CHECKING:
     from algorithm.slide.native import NativeTiles
@@ -114,6 +115,18 @@ class SlideReader(ABC):
         """Millimetre ``(x, y)`` coordinates in level-0 pixels, at this slide's resolution."""
         return units.mm_to_pixels(points_mm, self.mpp)
 
+    def downsample_for(self, mpp: float) -> float:
+        """Level-0 pixels per pixel read at ``mpp`` microns per pixel."""
+        return units.downsample_for(mpp, self.mpp)
+
+    def mpp_at(self, downsample: float) -> float:
+        """Microns per pixel of pixels ``downsample`` level-0 pixels wide."""
+        return units.mpp_at(downsample, self.mpp)
+
+    def level_for(self, mpp: float) -> int:
+        """The level to read ``mpp`` from: the coarsest at least as fine (OpenSlide's rule)."""
+        return self.best_level_for_downsample(self.downsample_for(mpp))
+
     # --- pixels -----------------------------------------------------------
     @abstractmethod
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> NDArray[np.uint8]:
@@ -136,6 +149,24 @@ class SlideReader(ABC):
         if x1 > x0 and y1 > y0:
             out[y0 - ly : y1 - ly, x0 - lx : x1 - lx] = self._read_level(level, x0, y0, x1 - x0, y1 - y0)
         return out
+
+    def read_rect(self, location: tuple[int, int], size: tuple[int, int], mpp: float) -> NDArray[np.uint8]:
+        """``size`` pixels ``(w, h)`` at ``mpp`` microns per pixel, from level-0 ``location`` (TIAToolbox's
+        ``read_rect(..., resolution=mpp, units="mpp")``): the best level read, then resampled."""
+        ds = self.downsample_for(mpp)
+        extent = (int(round(size[0] * ds)), int(round(size[1] * ds)))
+        return self.read_extent(location, extent, size)
+
+    def read_extent(
+        self, location: tuple[int, int], extent: tuple[int, int], size: tuple[int, int], level: int | None = None
+    ) -> NDArray[np.uint8]:
+        """``extent`` level-0 pixels from ``location``, delivered as ``size`` pixels: read at ``level`` (default
+        the coarsest still as fine as needed), then area-averaged down or interpolated up to ``size``."""
+        if level is None:
+            level = self.best_level_for_downsample(extent[0] / size[0])
+        ds = self.level_downsamples[level]
+        pixels = self.read_region(location, level, region_size(extent, ds))
+        return resample(pixels, extent, ds, size)
 
     def get_thumbnail(self, max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
         """The whole slide shrunk to fit ``max_size``, read from the best level in strips."""

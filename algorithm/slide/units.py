@@ -38,3 +38,13 @@ def pixels_to_um(length_px: float, mpp: MPP) -> float:
 def area_um2_to_pixels(area_um2: float, mpp: MPP) -> float:
     """An area in square micrometres -> level-0 pixels (exact for non-square pixels)."""
     return float(area_um2) / (float(mpp[0]) * float(mpp[1]))
+
+
+def downsample_for(mpp: float, slide_mpp: MPP) -> float:
+    """Level-0 pixels per pixel read at ``mpp`` microns per pixel (mean of the two axes' scales)."""
+    return float(mpp) / float(np.mean(slide_mpp))
+
+
+def mpp_at(downsample: float, slide_mpp: MPP) -> float:
+    """Microns per pixel of pixels ``downsample`` level-0 pixels wide (mean of the two axes)."""
+    return float(downsample) * float(np.mean(slide_mpp))

@@ -89,7 +89,7 @@ def tile_grid(
     if level is not None and mpp is not None:
         raise ConfigError("give a tile grid either a level or a resolution (mpp), not both")
     if mpp is not None:
-        scale = mpp / float(np.mean(slide.mpp))
+        scale = slide.downsample_for(mpp)
     else:
         level = level or 0
         if not 0 <= level < slide.level_count:

@@ -120,7 +120,7 @@ def tissue_mask(
     """Tissue mask of a slide at about ``target_mpp`` microns per pixel (at most ``max_size`` px)."""
     w0, h0 = slide.dimensions
     if slide.has_mpp:
-        scale = max(1.0, target_mpp / float(np.mean(slide.mpp)))
+        scale = max(1.0, slide.downsample_for(target_mpp))
         side = min(max_size, int(round(max(w0, h0) / scale)))
     else:
         side = min(max_size, 2048)

@@ -101,7 +101,7 @@ def read_tumour_folder(folder: str | Path, masks: str | Path | None = None) -> l
                 f"{', '.join(p.format(stem=path.stem) for p in MASK_NAMES)})"
             )
         with open_slide(path) as slide:
-            (width, height), mpp = slide.dimensions, float(np.mean(slide.mpp))
+            (width, height), mpp = slide.dimensions, slide.mpp_at(1.0)
         truth = path.with_name(f"{path.stem}.truth.json")
         domain = json.loads(truth.read_text())["scanner"]["name"] if truth.is_file() else None
         item = TumourSlide(path, mask, width, height, mpp, domain)

@@ -53,7 +53,7 @@ class PatchSampler(SlideSampler):
         """One patch: centred (with jitter) on a mitosis, an imposter or a random tissue point, as the fractions say."""
         i = self.pick(rng)
         ann = self.slides[i]
-        scale = self.config.mpp / float(np.mean(self.reader(i).mpp))  # level-0 px per patch px
+        scale = self.reader(i).downsample_for(self.config.mpp)  # level-0 px per patch px
         extent = int(round(self.config.tile_size * scale))
         u = rng.random()
         if u < self.config.mitosis_fraction and len(ann.mitoses):

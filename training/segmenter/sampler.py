@@ -67,7 +67,7 @@ class MaskPatchSampler(SlideSampler):
     def sample(self, rng: np.random.Generator) -> MaskPatch:
         """One patch with its target, centred (with jitter) on tumour or on any tissue."""
         i = self.pick(rng)
-        extent = int(round(self.tile_size * self.mpp / float(np.mean(self.reader(i).mpp))))
+        extent = int(round(self.tile_size * self.reader(i).downsample_for(self.mpp)))
         centre = self._centre(i, rng) + rng.uniform(-0.25, 0.25, 2) * extent
         x, y = int(round(centre[0] - extent / 2)), int(round(centre[1] - extent / 2))
         return MaskPatch(self.read(i, x, y, extent, self.tile_size), self._target(i, x, y, extent), i)

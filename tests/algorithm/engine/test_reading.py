@@ -8,8 +8,8 @@ import pytest
 
 from algorithm.engine.reading import RegionReader
 from algorithm.slide import open_slide
+from algorithm.slide.resample import resample
 from algorithm.tiling import tile_grid
-from algorithm.tiling.read import resample
 from tests.conftest import blob_image, write_pyramid_tiff
 
 

@@ -23,7 +23,8 @@ from algorithm.models import SegmenterConfig, load_detector
 from algorithm.normalise import slide_normaliser
 from algorithm.segmentation import SegmentationOptions, segment_slide
 from algorithm.slide import open_slide
-from algorithm.tiling import read_tile, resample, tile_grid
+from algorithm.slide.resample import resample
+from algorithm.tiling import read_tile, tile_grid
 from algorithm.tissue import tissue_mask
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 

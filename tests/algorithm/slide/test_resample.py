@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from algorithm.tiling.read import reduce_box, resample
+from algorithm.slide.resample import reduce_box, resample
 
 
 def _pillow_box(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -38,3 +38,21 @@ def test_resample_takes_the_numpy_filter_only_for_whole_regions_shrunk_by_a_powe
     np.testing.assert_array_equal(resample(region[:99, :99], (297, 297), 1.0, (99, 99)), region[:99, :99])
     big = resample(region[:50, :50], (100, 100), 2.0, (100, 100))
     assert big.shape == (100, 100, 3)
+
+
+def test_read_rect_reads_at_a_resolution(tmp_path) -> None:
+    from algorithm.slide import open_slide
+    from tests.conftest import blob_image, write_pyramid_tiff
+
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(600, 400, seed=1), mpp=0.25, tile=64)
+    with open_slide(path) as slide:
+        assert slide.downsample_for(1.0) == 4.0 and slide.mpp_at(4.0) == 1.0
+        assert slide.level_for(0.6) == 1 and slide.level_for(1.0) == 2 and slide.level_for(0.1) == 0
+        # 1 um/px: level 2 read as it is; 0.75 um/px: level 1 (0.5 um/px) area-averaged
+        np.testing.assert_array_equal(
+            slide.read_rect((40, 80), (30, 20), 1.0), slide.read_region((40, 80), 2, (30, 20))
+        )
+        region = slide.read_region((40, 80), 1, (45, 30))
+        np.testing.assert_array_equal(
+            slide.read_rect((40, 80), (30, 20), 0.75), resample(region, (90, 60), 2.0, (30, 20))
+        )
