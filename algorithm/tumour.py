@@ -19,13 +19,13 @@ from numpy.typing import NDArray
 from algorithm.classify import SlideModel, SlidePrediction
 from algorithm.features import heatmap_axis, heatmap_features, parse_axis_feature
 from algorithm.features.axis import rescaled
+from algorithm.interface.annotations import distance_measurement
 from algorithm.models.segmenter import SegmenterConfig
-from algorithm.normalise import slide_normaliser
-from algorithm.outputs.distance import distance_measurement
 from algorithm.segmentation import SegmentationOptions, SlideHeatmap, segment_slide, segmentation_grid
 from algorithm.segmentation.files import heatmap_mha_bytes
 from algorithm.slide import units
 from algorithm.slide.base import SlideReader
+from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.stain.spec import StainSpec
 from algorithm.tissue import TissueMask
 

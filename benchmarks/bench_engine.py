@@ -50,10 +50,10 @@ from algorithm.engine import (  # noqa: E402
     TileTransform,
 )
 from algorithm.models import load_detector, load_segmenter  # noqa: E402
-from algorithm.normalise import slide_normaliser  # noqa: E402
 from algorithm.segmentation import SegmentationOptions, segment_slide, segmentation_grid  # noqa: E402
 from algorithm.segmentation.heatmap import HeatmapStitcher  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
+from algorithm.stain.slide_fit import slide_normaliser  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
 from benchmarks.common import synthetic  # noqa: E402
 

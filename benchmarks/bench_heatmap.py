@@ -30,9 +30,9 @@ from algorithm.classify import load_slide_model  # noqa: E402
 from algorithm.engine import EngineOptions  # noqa: E402
 from algorithm.features import heatmap_features  # noqa: E402
 from algorithm.models import load_segmenter  # noqa: E402
-from algorithm.normalise import slide_normaliser  # noqa: E402
 from algorithm.segmentation import SegmentationOptions, segment_slide, segmentation_grid  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
+from algorithm.stain.slide_fit import slide_normaliser  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
 from benchmarks.common import run_job, synthetic  # noqa: E402
 

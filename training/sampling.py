@@ -19,7 +19,7 @@ from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.tissue import tissue_mask
-from training.stain import TransformFactory
+from training.stain_target import TransformFactory
 
 
 def random_cell_point(

@@ -19,9 +19,9 @@ from algorithm.detection.nms import classwise_distance_nms
 from algorithm.detection.predict import Candidates, slide_candidates
 from algorithm.engine import DetectionModel, EngineOptions, EngineStats, TileModel, TileRun, TileTransform
 from algorithm.models.detector import DetectorConfig
-from algorithm.normalise import slide_normaliser
 from algorithm.slide import units
 from algorithm.slide.base import SlideReader
+from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.stain.spec import StainSpec
 from algorithm.tiling import TileGrid, tissue_grid
 from algorithm.tissue import TissueMask

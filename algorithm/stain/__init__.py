@@ -24,11 +24,11 @@ from algorithm.stain.errors import StainFitError
 from algorithm.stain.extractor import StainExtractor
 from algorithm.stain.luminosity import LuminosityStandardiser, standardise_luminosity
 from algorithm.stain.macenko import MacenkoExtractor
-from algorithm.stain.normaliser import StainNormaliser
 from algorithm.stain.optical_density import luminosity_tissue_mask, od_to_rgb, rgb_to_od
 from algorithm.stain.reinhard import ReinhardNormaliser
 from algorithm.stain.sampling import fit_normaliser_to_slide_pixels, sample_tissue_pixels
 from algorithm.stain.slide_fit import fit_to_slide, sample_slide_pixels
+from algorithm.stain.stain_normaliser import StainNormaliser
 from algorithm.stain.vahadane import VahadaneExtractor
 
 METHODS = ("macenko", "vahadane", "reinhard")

@@ -23,8 +23,8 @@ from algorithm.stain.concentrations import DEFAULT_LAMBDA, ConcentrationSolver, 
 from algorithm.stain.errors import StainFitError
 from algorithm.stain.extractor import StainExtractor, order_and_normalise
 from algorithm.stain.images import ImageLike, as_image_batch, to_numpy_pixels
-from algorithm.stain.normaliser import correlation_tables, correlations, render
 from algorithm.stain.optical_density import luminosity_tissue_mask
+from algorithm.stain.stain_normaliser import correlation_tables, correlations, render
 
 RngLike = np.random.Generator | int | None
 

@@ -14,7 +14,7 @@ Two solvers, both vectorised torch on the tensors' device:
     Macenko, TIAToolbox), negative concentrations clamped to 0.
 
 Both start from the correlations ``b = M od`` (``(P, 2)``), which callers
-compute cheaply with per-channel tables (see :mod:`algorithm.stain.normaliser`).
+compute cheaply with per-channel tables (see :mod:`algorithm.stain.stain_normaliser`).
 """
 
 from __future__ import annotations

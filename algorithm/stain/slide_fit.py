@@ -6,10 +6,16 @@ towards its mean. The Macenko/Vahadane directions and, above all, the 99th
 percentile concentrations then come out smaller than on the tiles that will be
 normalised, and every tile is over-scaled. Reading a few dozen tiles at the
 level the model reads keeps the statistics of the pixels being normalised.
+
+:func:`slide_normaliser` is what a job does per slide and per model: the
+normaliser of the model's :class:`~algorithm.stain.spec.StainSpec` (the target
+it was trained to), its source fitted to the slide. A slide too poor in tissue
+to fit is left as it is, with a warning: the model still runs.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,10 +23,13 @@ import numpy as np
 from algorithm.stain.base import Normaliser
 from algorithm.stain.errors import StainFitError
 from algorithm.stain.sampling import DEFAULT_N_PIXELS
+from algorithm.stain.spec import StainSpec
 
 if TYPE_CHECKING:  # for annotations only: the stain package does not depend on slides and masks
     from algorithm.slide.base import SlideReader
     from algorithm.tissue.mask import TissueMask
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_N_TILES = 32
 DEFAULT_TILE_SIZE = 256
@@ -96,6 +105,29 @@ def fit_to_slide(
     except StainFitError as e:
         name = getattr(slide, "path", "slide")
         raise StainFitError(f"{name}: {e} ({len(pixels)} pixels sampled in the tissue mask)") from e
+
+
+def slide_normaliser(
+    spec: StainSpec | None,
+    slide: SlideReader,
+    mask: TissueMask,
+    level: int,
+    seed: int = 0,
+    pixels: int | None = None,
+) -> Normaliser | None:
+    """The normaliser for ``slide``, its source fitted on tiles read at ``level`` (the level the model
+    reads): call it on uint8 tiles, or let the tile engine run its map on the model's device. None when
+    the model wants no normalisation, the slide cannot be fitted, or there is nothing to normalise
+    (``pixels``, how many it would see, is 0)."""
+    if spec is None or pixels == 0:
+        return None
+    normaliser = spec.normaliser()
+    try:
+        fit_to_slide(normaliser, slide, mask, seed=seed, level=level)
+    except StainFitError as exc:
+        logger.warning("stain normalisation skipped: %s", exc)
+        return None
+    return normaliser
 
 
 def _pair(downsample: float | tuple[float, float]) -> tuple[float, float]:

@@ -11,8 +11,8 @@ from algorithm.models.detector import ARCHITECTURES, DetectorConfig
 from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
 from training.datasets.midog import apply_midog_split
-from training.detector.stain import stain_setup
 from training.detector.train import TrainOptions, train_detector
+from training.stain_target import fit_target, stain_augment
 
 NAME = "detector"
 HELP = "train the RetinaNet mitotic-figure detector"
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         train, valid = train[:2], valid[:1]
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
     config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
-    stain = stain_setup(args.stain, args.stain_target, train[0].slide_path, args.mpp, args.stain_augment)
+    spec = None if args.stain == "none" else fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
     options = TrainOptions(
         epochs=args.epochs,
         iterations=args.iterations,
@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
         config,
         options,
         args.out,
-        stain=stain.spec,
-        patch_augment=stain.augment,
+        stain=spec,
+        patch_augment=stain_augment(args.stain, spec, args.stain_augment),
         resume=args.resume,
         extra={"command": command},
     )

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from training.datasets.annotations import SlideAnnotations
 from training.sampling import SlideSampler
-from training.stain import TransformFactory
+from training.stain_target import TransformFactory
 
 
 @dataclass(frozen=True)

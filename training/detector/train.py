@@ -26,7 +26,7 @@ from algorithm.stain.spec import StainSpec
 from training.datasets.annotations import SlideAnnotations
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
 from training.detector.validate import best_threshold, detect_validation_slides
-from training.stain import transform_factory
+from training.stain_target import transform_factory
 
 PatchAugment = Callable[[Patch, np.random.Generator], Patch]
 

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from algorithm.errors import ConfigError
 from algorithm.models.segmenter import ARCHITECTURES, SegmenterConfig
-from algorithm.stain.spec import StainSpec
 from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
 from training.datasets.tumour import TumourSlide, read_tumour_folder
-from training.segmenter.sampler import MaskPatch
 from training.segmenter.train import SegmenterTrainOptions, train_segmenter
-from training.stain import fit_target, target_augmentor
+from training.stain_target import fit_target, stain_augment
 
 NAME = "segmenter"
 HELP = "train the FPN tumour segmenter (heatmaps)"
@@ -72,20 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="epochs without a better validation IoU before the learning rate halves (default 2)",
     )
     add_run_arguments(train)
-
-
-def _stain_augment(
-    method: str, spec: StainSpec | None, sigma: float
-) -> Callable[[MaskPatch, np.random.Generator], MaskPatch] | None:
-    augmentor = target_augmentor(method, spec, sigma)
-    if augmentor is None:
-        return None
-
-    def augment(patch: MaskPatch, rng: np.random.Generator) -> MaskPatch:
-        # an array in, an array out: asarray only tells the type checker
-        return MaskPatch(np.asarray(augmentor.augment(patch.pixels, rng)), patch.target, patch.slide)
-
-    return augment
 
 
 def fold_split(
@@ -152,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         options,
         args.out,
         spec,
-        _stain_augment(args.stain, spec, args.stain_augment),
+        stain_augment(args.stain, spec, args.stain_augment),
         extra={"threshold": 0.5, "command": command},
     )
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from training.datasets.tumour import TumourSlide
 from training.sampling import SlideSampler, random_cell_point
-from training.stain import TransformFactory
+from training.stain_target import TransformFactory
 
 
 @dataclass

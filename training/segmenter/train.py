@@ -24,7 +24,7 @@ from training.datasets.tumour import TumourSlide
 from training.segmenter.loss import bce_jaccard_loss
 from training.segmenter.sampler import MaskPatch, MaskPatchSampler, augment
 from training.segmenter.validate import validate
-from training.stain import transform_factory
+from training.stain_target import transform_factory
 
 PatchAugment = Callable[[MaskPatch, np.random.Generator], MaskPatch]
 

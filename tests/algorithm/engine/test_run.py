@@ -20,7 +20,7 @@ from algorithm.engine.pool import THREAD_PREFIX
 from algorithm.engine.run import resample_on_device, torch_threads
 from algorithm.errors import SlideError
 from algorithm.models import SegmenterConfig, load_detector
-from algorithm.normalise import slide_normaliser
+from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.segmentation import SegmentationOptions, segment_slide
 from algorithm.slide import open_slide
 from algorithm.slide.resample import resample

@@ -10,8 +10,10 @@ detector and the segmenter both use this.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,10 +21,10 @@ from PIL import Image
 
 from algorithm.engine.run import TileTransform as BatchTransform
 from algorithm.errors import ConfigError
-from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.stain import StainAugmentor, get_normaliser, sample_slide_pixels
+from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.stain.spec import StainSpec
 from algorithm.tissue import tissue_mask
 
@@ -74,3 +76,24 @@ def target_augmentor(method: str, spec: StainSpec | None, sigma: float) -> Stain
     augmentor = StainAugmentor(method, sigma1=sigma, sigma2=sigma, augment_background=False)
     augmentor.set_stain_matrix(spec.target[0])
     return augmentor
+
+
+class _HasPixels(Protocol):
+    pixels: NDArray[np.uint8]
+
+
+P = TypeVar("P", bound=_HasPixels)
+
+
+def stain_augment(method: str, spec: StainSpec | None, sigma: float) -> Callable[[P, np.random.Generator], P] | None:
+    """Stain augmentation of a training patch (a dataclass with ``pixels``: the detector's or the
+    segmenter's), in the target's stains; None when there is none to do."""
+    augmentor = target_augmentor(method, spec, sigma)
+    if augmentor is None:
+        return None
+
+    def augment(patch: P, rng: np.random.Generator) -> P:
+        pixels = np.asarray(augmentor.augment(patch.pixels, rng))  # an array in, an array out
+        return dataclasses.replace(patch, pixels=pixels)  # type: ignore[type-var]  # P is a dataclass
+
+    return augment

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from algorithm.normalise import slide_normaliser
 from algorithm.slide import open_slide
 from algorithm.stain import get_normaliser
+from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.stain.spec import StainSpec
 from algorithm.tissue import tissue_mask
 from tests.conftest import blob_image, write_pyramid_tiff

@@ -1,9 +1,13 @@
+"""Grand-challenge annotation values: points as MIDOG's reference output has them, lines as the viewer draws them."""
+
+from __future__ import annotations
+
 import json
 from pathlib import Path
 
 import numpy as np
 
-from algorithm.outputs.points import multiple_points
+from algorithm.interface.annotations import distance_measurement, multiple_points
 
 
 def test_shape_matches_midog_reference_output(shared_data: Path) -> None:
@@ -19,3 +23,15 @@ def test_shape_matches_midog_reference_output(shared_data: Path) -> None:
 
 def test_empty() -> None:
     assert multiple_points(np.zeros((0, 2)), np.zeros(0), 0.5)["points"] == []
+
+
+def test_grand_challenge_distance_measurement() -> None:
+    value = distance_measurement((0.5, 0.25), [1.5, 0.75])
+    assert value == {
+        "name": "Tumour major axis",
+        "type": "Distance measurement",
+        "start": [0.5, 0.25, 0.0],
+        "end": [1.5, 0.75, 0.0],
+        "version": {"major": 1, "minor": 0},
+    }
+    json.dumps(value, allow_nan=False)  # plain floats only

@@ -1,1 +1,0 @@
-"""Grand-challenge output values: what the platform stores and the evaluation reads."""
