@@ -45,7 +45,10 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10+; this script runs on 3.9, never evaluating annotations
+    from typing import TypeGuard
 
 MULTIPLE_POINTS = "Multiple points"
 DISTANCE = "Distance measurement"
@@ -77,7 +80,7 @@ class ReadError(Exception):
     """A file that cannot be read or is not JSON."""
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -89,7 +92,11 @@ def _fmt_point(p: Any) -> str:
     if not isinstance(p, dict):
         return repr(p)
     xyz = p.get("point")
-    where = "(" + ", ".join(f"{c:.6f}" if _is_number(c) else repr(c) for c in xyz) + ") mm" if isinstance(xyz, list) else repr(xyz)
+    where = (
+        "(" + ", ".join(f"{c:.6f}" if _is_number(c) else repr(c) for c in xyz) + ") mm"
+        if isinstance(xyz, list)
+        else repr(xyz)
+    )
     prob = p.get("probability")
     prob_text = f"{prob:.4f}" if _is_number(prob) else repr(prob)
     return f"{where}, probability {prob_text}, name {p.get('name')!r}"
@@ -102,7 +109,9 @@ def _coordinates(p: Any) -> tuple[float, float, float] | None:
     return None
 
 
-def match_points(expected: list, actual: list, distance: float) -> tuple[list[tuple[int, int, float]], list[int], list[int]]:
+def match_points(
+    expected: list, actual: list, distance: float
+) -> tuple[list[tuple[int, int, float]], list[int], list[int]]:
     """One-to-one matches ``(i_expected, j_actual, distance)``, closest pairs first, within ``distance``.
 
     Greedy on ascending distance: with a tolerance far below the detector's
@@ -113,11 +122,11 @@ def match_points(expected: list, actual: list, distance: float) -> tuple[list[tu
     never matched).
     """
     cell = distance if distance > 0 else 1.0
-    grid: dict[tuple[int, int], list[int]] = {}
-    actual_xyz = [_coordinates(p) for p in actual]
-    for j, xyz in enumerate(actual_xyz):
+    grid: dict[tuple[int, int], list[tuple[int, tuple[float, float, float]]]] = {}  # cell: (j, its coordinates)
+    for j, p in enumerate(actual):
+        xyz = _coordinates(p)
         if xyz is not None:
-            grid.setdefault((math.floor(xyz[0] / cell), math.floor(xyz[1] / cell)), []).append(j)
+            grid.setdefault((math.floor(xyz[0] / cell), math.floor(xyz[1] / cell)), []).append((j, xyz))
     pairs = []
     for i, p in enumerate(expected):
         xyz = _coordinates(p)
@@ -126,8 +135,8 @@ def match_points(expected: list, actual: list, distance: float) -> tuple[list[tu
         cx, cy = math.floor(xyz[0] / cell), math.floor(xyz[1] / cell)
         for gx in (cx - 1, cx, cx + 1):
             for gy in (cy - 1, cy, cy + 1):
-                for j in grid.get((gx, gy), ()):
-                    d = math.dist(xyz, actual_xyz[j])
+                for j, other in grid.get((gx, gy), ()):
+                    d = math.dist(xyz, other)
                     if d <= distance:
                         pairs.append((d, i, j))
     pairs.sort()
@@ -161,7 +170,8 @@ def compare_points(expected: dict, actual: dict, tol: Tolerance, path: str, repo
         prob = p.get("probability") if isinstance(p, dict) else None
         return tol.min_probability > 0 and _is_number(prob) and prob < tol.min_probability + tol.probability_atol
 
-    ignored = [("expected", exp[i]) for i in missing if forgiven(exp[i])] + [("actual", act[j]) for j in extra if forgiven(act[j])]
+    ignored = [("expected", exp[i]) for i in missing if forgiven(exp[i])]
+    ignored += [("actual", act[j]) for j in extra if forgiven(act[j])]
     missing = [i for i in missing if not forgiven(exp[i])]
     extra = [j for j in extra if not forgiven(act[j])]
 
@@ -182,39 +192,70 @@ def compare_points(expected: dict, actual: dict, tol: Tolerance, path: str, repo
             problems.append(f"probability {pe!r} != {pa!r}")
         sub = Report()
         rest = ("point", "name", "probability")
-        compare_values({k: v for k, v in e.items() if k not in rest}, {k: v for k, v in a.items() if k not in rest},
-                       tol, f"{where}.{i}", sub)
+        compare_values(
+            {k: v for k, v in e.items() if k not in rest},
+            {k: v for k, v in a.items() if k not in rest},
+            tol,
+            f"{where}.{i}",
+            sub,
+        )
         problems.extend(sub.differences)
         if problems:
             mismatched.append(f"{where}.{i} at {_fmt_point(e)}: " + "; ".join(problems))
 
     report.differences.extend(_listed(mismatched))
-    report.differences.extend(_listed([f"{where}: missing (no actual point within {tol.distance_mm * 1000:g} um): "
-                                       f"{_fmt_point(exp[i])}" for i in missing]))
-    report.differences.extend(_listed([f"{where}: extra (no expected point within {tol.distance_mm * 1000:g} um): "
-                                       f"{_fmt_point(act[j])}" for j in extra]))
-    summary = (f"{where}: {len(exp)} expected, {len(act)} actual, {len(matches)} matched "
-               f"(largest distance {worst_d * 1000:.3g} um, largest probability difference {worst_p:.3g})")
+    report.differences.extend(
+        _listed(
+            [
+                f"{where}: missing (no actual point within {tol.distance_mm * 1000:g} um): {_fmt_point(exp[i])}"
+                for i in missing
+            ]
+        )
+    )
+    report.differences.extend(
+        _listed(
+            [
+                f"{where}: extra (no expected point within {tol.distance_mm * 1000:g} um): {_fmt_point(act[j])}"
+                for j in extra
+            ]
+        )
+    )
+    summary = (
+        f"{where}: {len(exp)} expected, {len(act)} actual, {len(matches)} matched "
+        f"(largest distance {worst_d * 1000:.3g} um, largest probability difference {worst_p:.3g})"
+    )
     if ignored:
         summary += f", {len(ignored)} unmatched below probability {tol.min_probability:g} ignored"
     report.notes.append(summary)
     if missing or extra or mismatched:
-        report.differences.append(f"{where}: {len(missing)} missing, {len(extra)} extra, "
-                                  f"{len(mismatched)} matched with different name/probability")
+        report.differences.append(
+            f"{where}: {len(missing)} missing, {len(extra)} extra, "
+            f"{len(mismatched)} matched with different name/probability"
+        )
+
+
+def _is_endpoint(value: Any) -> TypeGuard[list[int | float]]:
+    return isinstance(value, list) and len(value) in (2, 3) and all(_is_number(c) for c in value)
 
 
 def compare_line(expected: dict, actual: dict, tol: Tolerance, path: str, report: Report) -> None:
     rest = {"start", "end", "type"}  # the types are equal: that is how this was called
-    compare_values({k: v for k, v in expected.items() if k not in rest},
-                   {k: v for k, v in actual.items() if k not in rest}, tol, path, report)
+    compare_values(
+        {k: v for k, v in expected.items() if k not in rest},
+        {k: v for k, v in actual.items() if k not in rest},
+        tol,
+        path,
+        report,
+    )
     for key in ("start", "end"):
         e, a = expected.get(key), actual.get(key)
-        ok = all(isinstance(v, list) and len(v) in (2, 3) and all(_is_number(c) for c in v) for v in (e, a))
-        if not ok:
+        if not (_is_endpoint(e) and _is_endpoint(a)):
             report.differences.append(f"{path}.{key}: expected a point [x, y, z], got {a!r:.80}")
         elif math.dist(e[:2], a[:2]) > tol.line_mm:
-            report.differences.append(f"{path}.{key}: {a} is {math.dist(e[:2], a[:2]) * 1000:.3g} um from the "
-                                      f"expected {e} (tolerance {tol.line_mm * 1000:g} um)")
+            report.differences.append(
+                f"{path}.{key}: {a} is {math.dist(e[:2], a[:2]) * 1000:.3g} um from the "
+                f"expected {e} (tolerance {tol.line_mm * 1000:g} um)"
+            )
 
 
 def compare_values(expected: Any, actual: Any, tol: Tolerance, path: str, report: Report) -> None:
@@ -227,7 +268,9 @@ def compare_values(expected: Any, actual: Any, tol: Tolerance, path: str, report
         if math.isnan(expected) and math.isnan(actual):
             return
         if not abs(actual - expected) <= tol.atol + tol.rtol * abs(expected):
-            report.differences.append(f"{where}: expected {expected!r}, got {actual!r} (difference {actual - expected:.3g})")
+            report.differences.append(
+                f"{where}: expected {expected!r}, got {actual!r} (difference {actual - expected:.3g})"
+            )
     elif isinstance(expected, dict) and isinstance(actual, dict):
         for key in sorted(set(expected) | set(actual), key=str):
             sub = f"{path}.{key}" if path else str(key)
@@ -241,11 +284,13 @@ def compare_values(expected: Any, actual: Any, tol: Tolerance, path: str, report
         if len(expected) != len(actual):
             report.differences.append(f"{where}: expected a list of {len(expected)} items, got {len(actual)}")
             return
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        # zip(strict=) is Python 3.10+ (this runs on 3.9); the lengths are equal, checked above.
+        for i, (e, a) in enumerate(zip(expected, actual)):  # noqa: B905
             compare_values(e, a, tol, f"{path}.{i}" if path else str(i), report)
     elif type(expected) is not type(actual) and not (_is_number(expected) and _is_number(actual)):
-        report.differences.append(f"{where}: expected {type(expected).__name__} {expected!r:.80}, "
-                                  f"got {type(actual).__name__} {actual!r:.80}")
+        report.differences.append(
+            f"{where}: expected {type(expected).__name__} {expected!r:.80}, got {type(actual).__name__} {actual!r:.80}"
+        )
     elif expected != actual:
         report.differences.append(f"{where}: expected {expected!r:.80}, got {actual!r:.80}")
 
@@ -302,9 +347,11 @@ def compare_mha(expected: Path, actual: Path, tol: Tolerance, name: str, report:
             return
     for key in ("ElementSpacing", "Offset"):
         e, a = ([float(v) for v in h.get(key, "0").split()] for h in (eh, ah))
-        if len(e) != len(a) or any(abs(x - y) > 1e-9 + 1e-6 * abs(x) for x, y in zip(e, a)):
+        # zip(strict=) is Python 3.10+ (this runs on 3.9); the lengths are equal, checked first.
+        if len(e) != len(a) or any(abs(x - y) > 1e-9 + 1e-6 * abs(x) for x, y in zip(e, a)):  # noqa: B905
             report.differences.append(f"{name}: {key} {a}, expected {e}")
-    worst = max((abs(x - y) for x, y in zip(ev, av)), default=0.0)
+    # Not strict (nor could it be on 3.9): with unequal lengths, the common part's worst is reported below.
+    worst = max((abs(x - y) for x, y in zip(ev, av)), default=0.0)  # noqa: B905
     if len(ev) != len(av) or not worst <= tol.probability_atol:
         report.differences.append(f"{name}: voxels differ by up to {worst:.3g} (tolerance {tol.probability_atol:g})")
     report.notes.append(f"{name}: {eh.get('DimSize')} voxels, largest difference {worst:.3g}")
@@ -349,30 +396,62 @@ def compare_paths(expected: Path, actual: Path, tol: Tolerance = Tolerance()) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="compare_outputs.py", description=__doc__.split("\n\n")[0],
+        prog="compare_outputs.py",
+        description=__doc__.split("\n\n")[0],
         epilog="Exit status: 0 PASS, 1 FAIL, 2 unreadable input.",
     )
     parser.add_argument("expected", type=Path, help="expected JSON file or output folder")
     parser.add_argument("actual", type=Path, help="actual JSON file or output folder")
-    parser.add_argument("--distance-mm", type=float, default=Tolerance.distance_mm,
-                        help="largest distance between matched points, mm (default 0.0005 = 0.5 um)")
-    parser.add_argument("--probability-atol", type=float, default=Tolerance.probability_atol,
-                        help="largest probability difference of matched points (default 0.02)")
-    parser.add_argument("--rtol", type=float, default=Tolerance.rtol, help="relative tolerance of other numbers (default 1e-6)")
-    parser.add_argument("--atol", type=float, default=Tolerance.atol, help="absolute tolerance of other numbers (default 1e-9)")
-    parser.add_argument("--min-probability", type=float, default=Tolerance.min_probability,
-                        help="forgive unmatched points below this probability (default 0: strict)")
-    parser.add_argument("--value-rtol", type=float, default=Tolerance.value_rtol,
-                        help="relative tolerance of single-number outputs, on top of --probability-atol (default 0.02)")
-    parser.add_argument("--line-mm", type=float, default=Tolerance.line_mm,
-                        help="largest distance of distance-measurement endpoints, mm (default 0.01)")
+    parser.add_argument(
+        "--distance-mm",
+        type=float,
+        default=Tolerance.distance_mm,
+        help="largest distance between matched points, mm (default 0.0005 = 0.5 um)",
+    )
+    parser.add_argument(
+        "--probability-atol",
+        type=float,
+        default=Tolerance.probability_atol,
+        help="largest probability difference of matched points (default 0.02)",
+    )
+    parser.add_argument(
+        "--rtol", type=float, default=Tolerance.rtol, help="relative tolerance of other numbers (default 1e-6)"
+    )
+    parser.add_argument(
+        "--atol", type=float, default=Tolerance.atol, help="absolute tolerance of other numbers (default 1e-9)"
+    )
+    parser.add_argument(
+        "--min-probability",
+        type=float,
+        default=Tolerance.min_probability,
+        help="forgive unmatched points below this probability (default 0: strict)",
+    )
+    parser.add_argument(
+        "--value-rtol",
+        type=float,
+        default=Tolerance.value_rtol,
+        help="relative tolerance of single-number outputs, on top of --probability-atol (default 0.02)",
+    )
+    parser.add_argument(
+        "--line-mm",
+        type=float,
+        default=Tolerance.line_mm,
+        help="largest distance of distance-measurement endpoints, mm (default 0.01)",
+    )
     args = parser.parse_args(argv)
     for name in ("distance_mm", "probability_atol", "rtol", "atol", "min_probability", "value_rtol", "line_mm"):
         value = getattr(args, name)
         if not (math.isfinite(value) and value >= 0):
             parser.error(f"--{name.replace('_', '-')} must be a non-negative number, got {value}")
-    tol = Tolerance(args.distance_mm, args.probability_atol, args.rtol, args.atol, args.min_probability,
-                    args.value_rtol, args.line_mm)
+    tol = Tolerance(
+        args.distance_mm,
+        args.probability_atol,
+        args.rtol,
+        args.atol,
+        args.min_probability,
+        args.value_rtol,
+        args.line_mm,
+    )
     try:
         report = compare_paths(args.expected, args.actual, tol)
     except ReadError as exc:

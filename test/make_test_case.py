@@ -61,8 +61,7 @@ from training.synth.pyramid import TiffOptions, write_pyramid  # noqa: E402
 from training.synth.scanners import get_scanner  # noqa: E402
 
 SEED = 7100
-SLIDE = SynthConfig(seed=SEED, width=2048, height=2048, mpp=0.25, scanner="C", label="tumour",
-                    mitoses=15, imposters=15)
+SLIDE = SynthConfig(seed=SEED, width=2048, height=2048, mpp=0.25, scanner="C", label="tumour", mitoses=15, imposters=15)
 # top_max=512: a level-0 of 2048 px and a 512 px level below it, as a scanner's pyramid would have.
 TIFF = TiffOptions(compression="jpeg", jpeg_quality=get_scanner(SLIDE.scanner).jpeg_quality, tile=512, top_max=512)
 NAME = f"case-{SEED:06d}"
@@ -89,7 +88,9 @@ def glass_slide(path: Path) -> None:
     """A plain slide of scanner C's glass colour: pyramidal tiled TIFF with resolution tags, no tissue."""
     colour = np.round(get_scanner(SLIDE.scanner).i0).astype(np.uint8)
     write_pyramid(
-        path, *GLASS_SIZE, SLIDE.mpp,
+        path,
+        *GLASS_SIZE,
+        SLIDE.mpp,
         lambda x, y, w, h, d: np.broadcast_to(colour, (h, w, 3)).copy(),
         TiffOptions(compression="deflate", tile=256, top_max=256),
         description="plain glass, no tissue (test/make_test_case.py)",
@@ -143,8 +144,21 @@ def make_inputs(root: Path) -> tuple[Path, Path]:
 def run_algorithm(input_dir: Path, output_dir: Path, model_dir: Path, task: str = "midog") -> None:
     """``python -m algorithm`` on the CPU, as a user would run it; replaces ``output_dir``."""
     shutil.rmtree(output_dir, ignore_errors=True)
-    command = [sys.executable, "-m", "algorithm", "--input", str(input_dir), "--output", str(output_dir),
-               "--model-dir", str(model_dir), "--device", "cpu", "--task", task]
+    command = [
+        sys.executable,
+        "-m",
+        "algorithm",
+        "--input",
+        str(input_dir),
+        "--output",
+        str(output_dir),
+        "--model-dir",
+        str(model_dir),
+        "--device",
+        "cpu",
+        "--task",
+        task,
+    ]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     sys.stderr.write(run.stderr)
     if run.returncode != 0:
@@ -154,8 +168,11 @@ def run_algorithm(input_dir: Path, output_dir: Path, model_dir: Path, task: str 
 def truth_points_mm(truth_file: Path, mpp: float) -> list[list[float]]:
     """Centres of the mitotic figures (category 1) in millimetres, as MIDOG's evaluation reads them."""
     data = json.loads(truth_file.read_text())
-    return [[(a["bbox"][0] + a["bbox"][2]) / 2 * mpp / 1000, (a["bbox"][1] + a["bbox"][3]) / 2 * mpp / 1000, 0.0]
-            for a in data["annotations"] if a["category_id"] == 1]
+    return [
+        [(a["bbox"][0] + a["bbox"][2]) / 2 * mpp / 1000, (a["bbox"][1] + a["bbox"][3]) / 2 * mpp / 1000, 0.0]
+        for a in data["annotations"]
+        if a["category_id"] == 1
+    ]
 
 
 def score(expected: Path, truth_file: Path) -> str:
@@ -167,8 +184,10 @@ def score(expected: Path, truth_file: Path) -> str:
     s = score_detection(ground_truth=truth, predictions=predictions, radius=MIDOG_RADIUS_MM)
     tp, fp, fn = s.true_positives, s.false_positives, s.false_negatives
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
-    return (f"F1 at 7.5 um: {f1:.3f} (TP {tp}, FP {fp}, FN {fn}; {len(truth)} mitotic figures in the truth, "
-            f"{len(predictions)} detections, {len(points)} candidates)")
+    return (
+        f"F1 at 7.5 um: {f1:.3f} (TP {tp}, FP {fp}, FN {fn}; {len(truth)} mitotic figures in the truth, "
+        f"{len(predictions)} detections, {len(points)} candidates)"
+    )
 
 
 def sha256(path: Path) -> str:
@@ -190,8 +209,9 @@ def main(root: Path = HERE, model_dir: Path | None = None, inputs_only: bool = F
     if missing:
         raise SystemExit(f"make_test_case.py: error: no {', '.join(missing)} in {model_dir}; give --model-dir DIR")
     run_algorithm(root / "input", root / "expected_output", model_dir)
-    run_algorithm(root / "edge-cases" / "no-tissue" / "input", root / "edge-cases" / "no-tissue" / "expected_output",
-                  model_dir)
+    run_algorithm(
+        root / "edge-cases" / "no-tissue" / "input", root / "edge-cases" / "no-tissue" / "expected_output", model_dir
+    )
     run_algorithm(root / "slide-level" / "input", root / "slide-level" / "expected_output", model_dir, task="help")
     (root / "model.sha256").write_text("".join(f"{sha256(model_dir / name)}  {name}\n" for name in MODELS))
     print(f"expected output made with the models in {model_dir} (test/model.sha256)")
@@ -200,16 +220,20 @@ def main(root: Path = HERE, model_dir: Path | None = None, inputs_only: bool = F
     truth = json.loads(truth_file.with_name(f"{NAME}.truth.json").read_text())
     likelihood = json.loads((out / HELP.outputs["tumour_probability"].relative_path).read_text())
     axis = json.loads((out / HELP.outputs["tumour_major_axis_um"].relative_path).read_text())
-    print(f"slide level: tumour likelihood {likelihood:.3f} (truth: {truth['label']}), major axis {axis:.0f} um "
-          f"(truth {truth['tumour']['major_axis_um']:.0f} um)")
+    print(
+        f"slide level: tumour likelihood {likelihood:.3f} (truth: {truth['label']}), major axis {axis:.0f} um "
+        f"(truth {truth['tumour']['major_axis_um']:.0f} um)"
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", type=Path, default=HERE, help="where to write (default: this folder)")
-    parser.add_argument("--model-dir", type=Path,
-                        help=f"folder with {', '.join(MODELS)} (default: the repository's models/)")
+    parser.add_argument(
+        "--model-dir", type=Path, help=f"folder with {', '.join(MODELS)} (default: the repository's models/)"
+    )
     parser.add_argument("--inputs-only", action="store_true", help="write inputs and truth only, no expected output")
     args = parser.parse_args()
     main(args.root, args.model_dir, args.inputs_only)

@@ -32,16 +32,25 @@ def write_pyramid_tiff(
     compression: str | None = "deflate",
 ) -> Path:
     """A pyramidal tiled TIFF (levels as successive reduced pages, as OpenSlide reads them)."""
-    resolution = None if mpp is None else (1e4 / mpp, 1e4 / mpp)
-    kwargs = dict(tile=(tile, tile), photometric="rgb", compression=compression)
+
+    def write(tif: tifffile.TiffWriter, data: np.ndarray, factor: int, subfiletype: int | None) -> None:
+        # tifffile's defaults are None: without mpp, a page gets no resolution tags at all.
+        resolution = None if mpp is None else (1e4 / mpp / factor, 1e4 / mpp / factor)
+        tif.write(
+            data,
+            tile=(tile, tile),
+            photometric="rgb",
+            compression=compression,
+            subfiletype=subfiletype,
+            resolution=resolution,
+            resolutionunit=None if resolution is None else "CENTIMETER",
+        )
+
     with tifffile.TiffWriter(path) as tif:
-        extra = {"resolution": resolution, "resolutionunit": "CENTIMETER"} if resolution else {}
-        tif.write(image, **kwargs, **extra)
+        write(tif, image, 1, None)
         for level in range(1, levels):
             f = 2**level
-            small = shrink(image, f)
-            extra = {"resolution": (resolution[0] / f, resolution[1] / f), "resolutionunit": "CENTIMETER"} if resolution else {}
-            tif.write(small, subfiletype=1, **kwargs, **extra)
+            write(tif, shrink(image, f), f, 1)  # subfiletype 1: a reduced-resolution page
     return path
 
 

@@ -12,17 +12,30 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "test" / "compare_outputs.py"
 
-# `test` is also the standard library's package name: load the script by path.
-_spec = importlib.util.spec_from_file_location("compare_outputs", SCRIPT)
-co = importlib.util.module_from_spec(_spec)
-sys.modules["compare_outputs"] = co  # dataclasses look their module up by name
-_spec.loader.exec_module(co)
+
+def load_script(name: str, path: Path, register: bool = False) -> ModuleType:
+    """A script of test/ as a module, by path: `test` is also the standard library's package name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:  # mypy finds the script as test.compare_outputs, which at run time is the standard library's
+    import test.compare_outputs as co
+else:
+    co = load_script("compare_outputs", SCRIPT, register=True)
 
 
 def points_doc(points: list[tuple[float, float, float, str]]) -> dict:
@@ -39,7 +52,7 @@ MF, NMF = "mitotic figure", "non-mitotic figure"
 BASE = [(0.1, 0.2, 0.91, MF), (0.3, 0.05, 0.62, MF), (0.31, 0.05, 0.2, NMF), (0.45, 0.4, 0.07, NMF)]
 
 
-def compare(expected, actual, **tol) -> "co.Report":
+def compare(expected: Any, actual: Any, **tol: float) -> co.Report:
     report = co.Report()
     co.compare_values(expected, actual, co.Tolerance(**tol), "", report)
     return report
@@ -227,8 +240,11 @@ def test_standard_library_only():
     """It runs with the CI host's python3, outside any virtual environment."""
     tree = ast.parse(SCRIPT.read_text())
     for node in ast.walk(tree):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
+            names = [node.module]
         for name in names:
             assert name.split(".")[0] in sys.stdlib_module_names | {"__future__"}, name
 
@@ -242,7 +258,9 @@ def test_the_committed_test_case_is_consistent():
         assert p["name"] in (MF, NMF) and 0 <= p["probability"] <= 1 and len(p["point"]) == 3
         assert 0 <= p["point"][0] <= 0.512 and 0 <= p["point"][1] <= 0.512  # 2048 px at 0.25 um
     assert co.compare_paths(expected, expected)
-    empty = json.loads((REPO / "test" / "edge-cases" / "no-tissue" / "expected_output" / "mitotic-figures.json").read_text())
+    empty = json.loads(
+        (REPO / "test" / "edge-cases" / "no-tissue" / "expected_output" / "mitotic-figures.json").read_text()
+    )
     assert empty["type"] == "Multiple points" and empty["points"] == []
     inputs = json.loads((REPO / "test" / "input" / "inputs.json").read_text())
     assert inputs[0]["interface"]["slug"] == "histopathology-region-of-interest-cropout"
@@ -253,18 +271,22 @@ def test_the_committed_test_case_is_consistent():
 def test_make_test_case_reproduces_the_committed_inputs(tmp_path):
     """test/make_test_case.py --inputs-only writes the committed inputs, truth, edge cases and
     slide-level input byte for byte."""
-    spec = importlib.util.spec_from_file_location("make_test_case", REPO / "test" / "make_test_case.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("make_test_case", REPO / "test" / "make_test_case.py")
     module.main(tmp_path, inputs_only=True)
     test = REPO / "test"
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(test) for p in test.rglob("*") if p.is_file()
-                       and p.parts[len(test.parts)] in ("input", "truth", "edge-cases", "slide-level")
-                       and "expected_output" not in p.parts)
+    committed = sorted(
+        p.relative_to(test)
+        for p in test.rglob("*")
+        if p.is_file()
+        and p.parts[len(test.parts)] in ("input", "truth", "edge-cases", "slide-level")
+        and "expected_output" not in p.parts
+    )
     assert generated == committed
     for rel in committed:
-        assert (tmp_path / rel).read_bytes() == (test / rel).read_bytes(), f"{rel} differs: rerun test/make_test_case.py"
+        assert (tmp_path / rel).read_bytes() == (test / rel).read_bytes(), (
+            f"{rel} differs: rerun test/make_test_case.py"
+        )
 
 
 def _mha(path: Path, values, spacing=(0.004, 0.004), compress=True) -> Path:
@@ -300,8 +322,13 @@ def test_heatmaps_compare_voxel_by_voxel(tmp_path):
 
 
 def test_float_outputs_and_lines_have_their_own_tolerances(tmp_path):
-    line = {"name": "Tumour major axis", "type": "Distance measurement", "start": [0.1, 0.2, 0.0],
-            "end": [0.6, 0.2, 0.0], "version": {"major": 1, "minor": 0}}
+    line = {
+        "name": "Tumour major axis",
+        "type": "Distance measurement",
+        "start": [0.1, 0.2, 0.0],
+        "end": [0.6, 0.2, 0.0],
+        "version": {"major": 1, "minor": 0},
+    }
     exp, act = tmp_path / "expected", tmp_path / "actual"
     _write(exp, "axis.json", 500.0)
     _write(exp, "line.json", line)
@@ -326,6 +353,6 @@ def test_committed_slide_level_case_is_consistent():
     length_mm = ((line["end"][0] - line["start"][0]) ** 2 + (line["end"][1] - line["start"][1]) ** 2) ** 0.5
     assert length_mm * 1000 == pytest.approx(axis_um, rel=1e-6)
     header, voxels = co.read_mha(out / "images" / "tumour-heatmap" / "heatmap.mha")
-    assert header["ElementType"] == "MET_FLOAT" and 0 <= min(voxels) and max(voxels) <= 1
+    assert header["ElementType"] == "MET_FLOAT" and min(voxels) >= 0 and max(voxels) <= 1
     inputs = json.loads((REPO / "test" / "slide-level" / "input" / "inputs.json").read_text())
     assert inputs[0]["interface"]["slug"] == "whole-slide-image"

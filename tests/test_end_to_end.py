@@ -30,32 +30,80 @@ def test_help_task_outputs_are_scored_by_the_evaluation(tmp_path: Path) -> None:
         rows.append(f"{made.files.slide.name},{int(label == 'tumour')},{truth['tumour']['major_axis_um'] / 1000:.6f}")
         pk = f"job-{seed}"
         out = input_dir / pk / "output"
-        run_job(JobOptions(input=made.files.slide, output=out, task=HELP, model_dir=BUNDLED_MODELS, device="cpu"),
-                log=lambda _: None)
+        run_job(
+            JobOptions(input=made.files.slide, output=out, task=HELP, model_dir=BUNDLED_MODELS, device="cpu"),
+            log=lambda _: None,
+        )
         likelihood = json.loads((out / "tumour-likelihood.json").read_text())
-        outputs = [{"file": None, "image": None, "value": likelihood,  # grand-challenge keeps Floats inline
-                    "interface": _interface("tumour-likelihood", "tumour-likelihood.json", "Float", "Value")}]
+        outputs = [
+            {
+                "file": None,
+                "image": None,
+                "value": likelihood,  # grand-challenge keeps Floats inline
+                "interface": _interface("tumour-likelihood", "tumour-likelihood.json", "Float", "Value"),
+            }
+        ]
         for result in ("tumour_major_axis_um", "tumour_major_axis_line"):
             socket = HELP.outputs[result]
-            outputs.append({"file": f"https://grand-challenge.org/media/{pk}/{socket.relative_path}", "image": None,
-                            "value": None, "interface": _interface(socket.slug, socket.relative_path, socket.kind,
-                                                                   "File")})
+            outputs.append(
+                {
+                    "file": f"https://grand-challenge.org/media/{pk}/{socket.relative_path}",
+                    "image": None,
+                    "value": None,
+                    "interface": _interface(socket.slug, socket.relative_path, socket.kind, "File"),
+                }
+            )
         heatmap = HELP.outputs["tumour_heatmap"]
-        outputs.append({"file": None, "image": {"name": "heatmap.mha"}, "value": None,
-                        "interface": _interface(heatmap.slug, "images/tumour-heatmap", "Heat Map", "Image")})
-        jobs.append({"pk": pk, "status": "Succeeded", "outputs": outputs,
-                     "inputs": [{"file": None, "image": {"name": made.files.slide.name}, "value": None,
-                                 "interface": _interface(HELP.slide.slug, HELP.slide.relative_path, "Image", "Image")}]})
+        outputs.append(
+            {
+                "file": None,
+                "image": {"name": "heatmap.mha"},
+                "value": None,
+                "interface": _interface(heatmap.slug, "images/tumour-heatmap", "Heat Map", "Image"),
+            }
+        )
+        jobs.append(
+            {
+                "pk": pk,
+                "status": "Succeeded",
+                "outputs": outputs,
+                "inputs": [
+                    {
+                        "file": None,
+                        "image": {"name": made.files.slide.name},
+                        "value": None,
+                        "interface": _interface(HELP.slide.slug, HELP.slide.relative_path, "Image", "Image"),
+                    }
+                ],
+            }
+        )
     (input_dir / "predictions.json").write_text(json.dumps(jobs))
     (truth_dir / "slides.csv").write_text("\n".join(rows) + "\n")
-    (truth_dir / "config.json").write_text(json.dumps({
-        "metrics": ["classification", "major_axis"], "case_input": HELP.slide.slug,
-        "ignore_outputs": ["tumour-major-axis-line", "tumour-heatmap"],
-        "classification": {"socket": "tumour-likelihood", "bootstrap_samples": 50},
-        "major_axis": {"socket": "tumour-major-axis", "unit": "um"},
-    }))
-    assert evaluate(["--input", str(input_dir), "--ground-truth", str(truth_dir), "--output",
-                     str(tmp_path / "output"), "--quiet"]) == 0
+    (truth_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "metrics": ["classification", "major_axis"],
+                "case_input": HELP.slide.slug,
+                "ignore_outputs": ["tumour-major-axis-line", "tumour-heatmap"],
+                "classification": {"socket": "tumour-likelihood", "bootstrap_samples": 50},
+                "major_axis": {"socket": "tumour-major-axis", "unit": "um"},
+            }
+        )
+    )
+    assert (
+        evaluate(
+            [
+                "--input",
+                str(input_dir),
+                "--ground-truth",
+                str(truth_dir),
+                "--output",
+                str(tmp_path / "output"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "output" / "metrics.json").read_text())["aggregates"]
     assert metrics["classification"]["auc"] == 1.0
     axis = metrics["major_axis"]
