@@ -2,13 +2,20 @@
 # Build the algorithm container image (./Dockerfile) from the repository root.
 #
 # Usage:
-#   ./build.sh [--tag NAME] [--base-image IMAGE] [--wheelhouse DIR [--make-wheelhouse]]
+#   ./build.sh [--cuda 12|13] [--tag NAME] [--base-image IMAGE] [--wheelhouse DIR [--make-wheelhouse]]
 #              [--wheels-url URL] [--offline auto|1|0] [-- DOCKER_BUILD_ARGS...]
 #
-#   ./build.sh                                       # python:3.11-slim, packages from PyPI
+#   ./build.sh                                       # CUDA 12 torch, python:3.11-slim, packages from PyPI
+#   ./build.sh --cuda 13                             # torch 2.14.1 for CUDA 13.0 (driver >= 580)
 #   ./build.sh --wheelhouse /tmp/wheelhouse-test     # offline from local wheels
-#   BASE_IMAGE=kit-base:bookworm ./build.sh --wheelhouse build/wheelhouse/algorithm --make-wheelhouse --offline 1
+#   BASE_IMAGE=kit-base:bookworm ./build.sh --make-wheelhouse --offline 1
 #
+# --cuda N           which torch the image holds (requirements-cuda<N>.txt in place of
+#                    requirements.txt's torch, see docker/image-requirements.sh):
+#                    12 (default): torch 2.10.0 for CUDA 12.8, runs on NVIDIA drivers >= 525.60.13
+#                    (grand-challenge's GPU hosts pin no driver; AWS documents 470-550 ones);
+#                    13: torch 2.14.1 for CUDA 13.0, needs a driver >= 580.65.06 (else the job
+#                    runs on the CPU, and its first line says why). The image is labelled kit.cuda=N.
 # --wheelhouse DIR   install from the wheels in DIR, offline: DIR is served with
 #                    `python3 -m http.server` on 127.0.0.1 (a free port) for the
 #                    duration of the build, which runs with --network host and
@@ -16,8 +23,8 @@
 #                    build context would be slow to send; the installed packages
 #                    stay cached until requirements.txt changes). Make DIR with
 #                    docker/wheelhouse.sh requirements.txt --dest DIR.
-# --make-wheelhouse  first make or refresh DIR with docker/wheelhouse.sh (default DIR
-#                    build/wheelhouse/algorithm); it only downloads what is missing.
+# --make-wheelhouse  first make or refresh DIR with docker/wheelhouse.sh for this CUDA build
+#                    (default DIR build/wheelhouse/algorithm-cuda<N>); it only downloads what is missing.
 # --wheels-url URL   a pip --find-links URL that already serves the wheels.
 # --offline          auto (default): the wheelhouse when given (or ./wheelhouse/*.whl
 #                    in the context), else the index; 1: fail without wheels; 0: index.
@@ -40,6 +47,7 @@ die() { echo "build.sh: error: $*" >&2; exit 1; }
 say() { echo "build.sh: $*" >&2; }
 
 tag="${ALGORITHM_IMAGE:-kit-algorithm:latest}"
+cuda=12
 base="${BASE_IMAGE:-}"
 wheelhouse=""
 make_wheelhouse=0
@@ -49,6 +57,7 @@ extra=()
 while (($#)); do
     case "$1" in
         --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; tag="$2"; shift 2 ;;
+        --cuda) [[ $# -ge 2 ]] || die "--cuda needs 12 or 13"; cuda="$2"; shift 2 ;;
         --base-image) [[ $# -ge 2 ]] || die "--base-image needs a value"; base="$2"; shift 2 ;;
         --wheelhouse) [[ $# -ge 2 ]] || die "--wheelhouse needs a folder"; wheelhouse="$2"; shift 2 ;;
         --make-wheelhouse) make_wheelhouse=1; shift ;;
@@ -60,10 +69,12 @@ while (($#)); do
     esac
 done
 case "$offline" in auto|1|0) ;; *) die "--offline must be auto, 1 or 0, not '$offline'" ;; esac
+[[ "$cuda" =~ ^[0-9]+$ && -f "$here/requirements-cuda$cuda.txt" ]] \
+    || die "--cuda must be one of $(cd "$here" && ls requirements-cuda*.txt | sed 's/requirements-cuda//; s/\.txt//' | paste -sd' ' -), not '$cuda'"
 [[ -z "$wheelhouse" || -z "$wheels_url" ]] || die "give --wheelhouse or --wheels-url, not both"
 if ((make_wheelhouse)); then
     [[ -z "$wheels_url" ]] || die "--make-wheelhouse makes a folder; it does not go with --wheels-url"
-    wheelhouse="${wheelhouse:-$here/build/wheelhouse/algorithm}"
+    wheelhouse="${wheelhouse:-$here/build/wheelhouse/algorithm-cuda$cuda}"
 fi
 docker="${DOCKER:-docker}"
 python="${PYTHON:-python3}"
@@ -81,13 +92,6 @@ else
         "(grand-challenge's model upload: ./export.sh --model-dir DIR; locally: ./test.sh --model-dir DIR)"
 fi
 
-if ((make_wheelhouse)); then
-    "$here/docker/wheelhouse.sh" "$here/requirements.txt" --dest "$wheelhouse"
-fi
-
-args=(build --platform linux/amd64 --tag "$tag" --file "$here/Dockerfile" --build-arg "OFFLINE=$offline")
-[[ -z "$base" ]] || args+=(--build-arg "BASE_IMAGE=$base")
-
 server_pid=""
 work=""
 cleanup() {
@@ -95,13 +99,22 @@ cleanup() {
     if [[ -n "$work" ]]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
+work="$(mktemp -d "${TMPDIR:-/tmp}/algorithm-build.XXXXXX")"
+
+if ((make_wheelhouse)); then
+    "$here/docker/image-requirements.sh" "$cuda" "$here" >"$work/requirements-cuda$cuda.txt"
+    "$here/docker/wheelhouse.sh" "$work/requirements-cuda$cuda.txt" --dest "$wheelhouse"
+fi
+
+args=(build --platform linux/amd64 --tag "$tag" --file "$here/Dockerfile" --build-arg "OFFLINE=$offline"
+      --build-arg "CUDA=$cuda")
+[[ -z "$base" ]] || args+=(--build-arg "BASE_IMAGE=$base")
 
 if [[ -n "$wheelhouse" ]]; then
     [[ -d "$wheelhouse" ]] || die "wheelhouse folder not found: $wheelhouse"
     count="$(find "$wheelhouse" -maxdepth 1 -name '*.whl' | wc -l)"
-    ((count > 0)) || die "no .whl files in $wheelhouse (make them: docker/wheelhouse.sh requirements.txt --dest $wheelhouse)"
+    ((count > 0)) || die "no .whl files in $wheelhouse (make them: ./build.sh --cuda $cuda --make-wheelhouse --wheelhouse $wheelhouse)"
     command -v "$python" >/dev/null || die "$python not found (needed to serve the wheelhouse; set PYTHON=...)"
-    work="$(mktemp -d "${TMPDIR:-/tmp}/algorithm-build.XXXXXX")"
     # The URL is a build argument, so it is part of the install step's cache key:
     # a fixed port keeps that step cached from one build to the next. If the port
     # is taken, port 0 lets the kernel pick a free one (the step then reruns).
@@ -131,12 +144,12 @@ elif [[ "$offline" == 1 ]] && ! compgen -G "$here/wheelhouse/*.whl" >/dev/null; 
     die "--offline 1 needs --wheelhouse DIR, --wheels-url URL or wheels in ./wheelhouse/"
 fi
 
-say "building $tag${base:+ from $base}"
+say "building $tag (torch for CUDA $cuda: $(grep -E '^torch==' "$here/requirements-cuda$cuda.txt"))${base:+ from $base}"
 start=$SECONDS
 status=0
 "$docker" "${args[@]}" "${extra[@]}" "$here" || status=$?
 if ((status)); then
-    [[ -z "$work" ]] || { echo "--- wheelhouse server log (last lines)" >&2; tail -n 5 "$work/http.log" >&2; }
+    [[ ! -f "$work/http.log" ]] || { echo "--- wheelhouse server log (last lines)" >&2; tail -n 5 "$work/http.log" >&2; }
     die "docker build failed (exit $status)"
 fi
 size="$("$docker" image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1 / 1e9}')"

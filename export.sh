@@ -7,7 +7,7 @@
 #
 #   ./export.sh                                  # export/algorithm.tar.gz and export/model.tar.gz
 #   ./export.sh --model-dir /tmp/standin-model   # the model tarball from another folder
-#   ./export.sh --build --wheelhouse build/wheelhouse/algorithm
+#   ./export.sh --build --cuda 12 --make-wheelhouse
 #
 # Writes
 #   export/algorithm.tar.gz  `docker save IMAGE | gzip` (upload it as the algorithm's container image)
@@ -82,7 +82,9 @@ start=$SECONDS
 "$docker" save "$tag" | "$gzip" -c "-$level" >"$output.part"
 mv -f "$output.part" "$output"
 image_size="$("$docker" image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1 / 1e9}')"
-say "wrote $output ($(du -h "$output" | cut -f1)) from $tag ($image_size unpacked) in $((SECONDS - start))s ($gzip -$level)"
+cuda="$("$docker" image inspect --format '{{index .Config.Labels "kit.cuda"}}' "$tag" 2>/dev/null | sed 's/<no value>//' || true)"
+say "wrote $output ($(du -h "$output" | cut -f1)) from $tag ($image_size unpacked${cuda:+, torch for CUDA $cuda})" \
+    "in $((SECONDS - start))s ($gzip -$level)"
 
 if ((model)); then
     mkdir -p "$(dirname "$model_output")"

@@ -4,11 +4,12 @@
 # Usage:
 #   ./test.sh [--tag NAME] [--model-dir DIR] [--gpus auto|all|none] [--memory SIZE]
 #             [--time-limit SECONDS] [--distance-mm D] [--probability-atol P]
-#             [--min-probability P] [--build [BUILD_ARGS...]]
+#             [--min-probability P] [--quick] [--build [BUILD_ARGS...]]
 #
 #   ./build.sh && ./test.sh                       # the image's bundled model (models/)
+#   ./build.sh --cuda 13 --tag kit-algorithm:cuda13 && ./test.sh --tag kit-algorithm:cuda13
 #   ./test.sh --model-dir /tmp/standin-model      # a model mounted at /opt/ml/model, as an upload would be
-#   ./test.sh --build --wheelhouse build/wheelhouse/algorithm   # build.sh first, then test
+#   ./test.sh --build --cuda 12 --make-wheelhouse   # build.sh first (its arguments), then test
 #
 # Every run: --network none, --memory/--memory-swap SIZE (default 8g, no swap),
 # --cpus not limited, --pids-limit 1024, --cap-drop ALL, --security-opt
@@ -20,7 +21,11 @@
 # /opt/ml/model, where grand-challenge extracts a model upload; the image
 # prefers it to its bundled models.
 #
-# Checks, one PASS/FAIL line each:
+# First it prints the image's start-up line (python -m algorithm.startup in a container
+# run like the jobs): torch and its CUDA build, the GPU and the host's driver when one is
+# visible, and whether they fit.
+#
+# Checks, one PASS/FAIL line each (--quick: 1 and 2 only, e.g. CI's second CUDA build):
 #   1. non-root     the image's user is not root, and `id -u` in a container is not 0
 #   2. test case    test/input -> exit 0, /output matches test/expected_output
 #                   (test/compare_outputs.py with the host's python3: points matched
@@ -36,6 +41,18 @@
 #                   and major axis (within --probability-atol + 2 %), the axis line
 #                   (endpoints within 10 um) and the heatmap MHA (same grid, voxels within
 #                   --probability-atol) match test/slide-level/expected_output
+#   8. invoke       grand-challenge's invoke API, in one container started with
+#                   GRAND_CHALLENGE_COMPONENT_API_METHOD=invoke (and --task midog,help), run
+#                   like the others (--network none): test/invoke_client.py, run inside it
+#                   with `docker exec`, polls GET /health on its loopback until 200, then
+#                   POSTs /invoke for the test case, the slide-level case, the corrupt slide
+#                   and the test case again; between jobs /input is refilled and /output
+#                   emptied, as the runtime does. Each success answers 201 and its outputs
+#                   match the expected ones (as in 2 and 7); the corrupt slide answers 422
+#                   with the one error line and writes nothing, and /health is still 200
+#                   after it; SIGTERM stops the server with status 0. Prints the time from
+#                   the second test-case /invoke's request to its answer beside the
+#                   exec-mode run of the same case (docker run to exit).
 # A warning (not a failure) when the models tested are not the ones test/model.sha256
 # says the expected outputs were made with.
 #
@@ -56,6 +73,7 @@ time_limit=900
 distance_mm=0.0005
 probability_atol=0.02
 min_probability=""
+quick=0
 build=0
 build_args=()
 while (($#)); do
@@ -68,6 +86,7 @@ while (($#)); do
         --distance-mm) [[ $# -ge 2 ]] || die "--distance-mm needs a value"; distance_mm="$2"; shift 2 ;;
         --probability-atol) [[ $# -ge 2 ]] || die "--probability-atol needs a value"; probability_atol="$2"; shift 2 ;;
         --min-probability) [[ $# -ge 2 ]] || die "--min-probability needs a value"; min_probability="$2"; shift 2 ;;
+        --quick) quick=1; shift ;;
         --build) build=1; shift; build_args=("$@"); break ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (build.sh options go after --build)" ;;
@@ -85,7 +104,7 @@ if ((build)); then
     "$here/build.sh" --tag "$tag" "${build_args[@]}"
 fi
 "$docker" image inspect "$tag" >/dev/null 2>&1 || die "no image $tag (run ./build.sh first, or ./test.sh --build)"
-for f in test/compare_outputs.py test/input/inputs.json test/expected_output test/edge-cases/no-tissue/input \
+for f in test/compare_outputs.py test/invoke_client.py test/input/inputs.json test/expected_output test/edge-cases/no-tissue/input \
          test/edge-cases/corrupt-slide/input test/edge-cases/unknown-socket/input test/slide-level/input \
          test/slide-level/expected_output; do
     [[ -e "$here/$f" ]] || die "$f is missing (make it: .venv/bin/python test/make_test_case.py)"
@@ -130,9 +149,23 @@ if [[ -z "$min_probability" ]]; then
     if ((${#gpu_args[@]})); then min_probability=0.1; else min_probability=0; fi
 fi
 
+# How grand-challenge runs the container (every job container here, exec and invoke alike).
+# shellcheck disable=SC2054  # the commas are --tmpfs's mount options, not array separators
+platform_args=(--network none
+    --memory "$memory" --memory-swap "$memory"
+    --pids-limit 1024
+    --cap-drop ALL
+    --security-opt no-new-privileges
+    --shm-size 1g
+    --read-only --tmpfs /tmp:rw,nosuid,nodev,size=2g)
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }  # elapsed START: seconds since START
+
 n_run=0
 run() {  # run NAME INPUT_DIR [ALGORITHM_ARGS...]: the container as grand-challenge starts it.
-    # Leaves $work/NAME/output, $work/NAME/stderr; returns the container's exit status (124: timed out).
+    # Leaves $work/NAME/output, $work/NAME/stderr, $work/NAME/seconds (docker run to exit);
+    # returns the container's exit status (124: timed out).
     local name="$1" input="$2"
     shift 2
     local out="$work/$name"
@@ -141,26 +174,27 @@ run() {  # run NAME INPUT_DIR [ALGORITHM_ARGS...]: the container as grand-challe
     n_run=$((n_run + 1))
     local cname="algorithm-test-$$-$n_run"
     containers+=("$cname")
-    local status=0 start=$SECONDS
-    timeout "$time_limit" "$docker" run --rm --name "$cname" \
-        --network none \
-        --memory "$memory" --memory-swap "$memory" \
-        --pids-limit 1024 \
-        --cap-drop ALL \
-        --security-opt no-new-privileges \
-        --shm-size 1g \
-        --read-only --tmpfs /tmp:rw,nosuid,nodev,size=2g \
+    local status=0 start
+    start="$(now)"
+    timeout "$time_limit" "$docker" run --rm --name "$cname" "${platform_args[@]}" \
         --volume "$input:/input:ro" \
         --volume "$out/output:/output" \
         "${mounts_model[@]}" "${gpu_args[@]}" \
         "$tag" "$@" >"$out/stdout" 2>"$out/stderr" || status=$?
-    echo "$((SECONDS - start))" >"$out/seconds"
+    elapsed "$start" >"$out/seconds"
     if ((status == 124)); then
         "$docker" rm -f "$cname" >/dev/null 2>&1 || true
         echo "(killed after --time-limit $time_limit s)" >>"$out/stderr"
     fi
     return "$status"
 }
+
+cuda_label="$("$docker" image inspect --format '{{index .Config.Labels "kit.cuda"}}' "$tag" 2>/dev/null | sed 's/<no value>//' || true)"
+say "image $tag${cuda_label:+ (built with --cuda $cuda_label)}, start-up line in a container run like the jobs:"
+if ! "$docker" run --rm "${platform_args[@]}" "${gpu_args[@]}" --entrypoint /opt/venv/bin/python "$tag" \
+        -m algorithm.startup 2>"$work/startup.err"; then
+    echo "WARN: could not print the start-up line: $(tail -n 1 "$work/startup.err")"
+fi
 
 failures=0
 checks=0
@@ -227,6 +261,13 @@ else
     stderr_tail main 10
 fi
 
+if ((quick)); then
+    say "--quick: the other checks (edge cases, slide level, invoke mode) are not run"
+    if ((failures)); then echo "FAIL: algorithm container test: $failures of $checks checks failed ($tag)"; exit 1; fi
+    echo "PASS: algorithm container test (quick): $checks checks ($tag${cuda_label:+, CUDA $cuda_label})"
+    exit 0
+fi
+
 # --- 3-6. edge cases ------------------------------------------------------------
 expect_failure() {  # expect_failure NAME DESCRIPTION PATTERN STATUS: non-zero, one error line matching PATTERN, no output
     local name="$1" what="$2" pattern="$3" status="$4"
@@ -291,8 +332,133 @@ else
     stderr_tail slide-level 10
 fi
 
-if ((failures)); then
-    echo "FAIL: algorithm container test: $failures of $checks checks failed ($tag)"
-    exit 1
-fi
-echo "PASS: algorithm container test: $checks checks ($tag)"
+# --- 8. invoke mode ----------------------------------------------------------------
+invoke_checks() {
+    local dir="$work/invoke" cname="algorithm-test-$$-invoke" status=0 start answer code seconds
+    mkdir -p "$dir/input" "$dir/output" "$dir/jobs"
+    chmod 0777 "$dir/output"
+    chmod a+rx "$dir/input"
+    containers+=("$cname")
+    client() {  # client ARGS...: test/invoke_client.py inside the container (its loopback)
+        "$docker" exec -i "$cname" /opt/venv/bin/python - "$@" <"$here/test/invoke_client.py"
+    }
+    load_job() {  # load_job INPUT_DIR: what the runtime does between jobs: /input refilled, /output emptied
+        find "$dir/input" -mindepth 1 -delete
+        cp -r "$1/." "$dir/input/"
+        chmod -R a+rX "$dir/input"
+        "$docker" exec "$cname" find /output -mindepth 1 -delete || true  # as the image's user, who owns them
+    }
+    invoke() {  # invoke NAME: POST /invoke; leaves $dir/jobs/NAME/{answer,output}; sets code and seconds
+        local job="$dir/jobs/$1"
+        mkdir -p "$job"
+        answer="$(client invoke --timeout "$time_limit" 2>"$job/client.err")" || true
+        echo "$answer" >"$job/answer"
+        code="$(sed -n 's/^status=\([0-9]*\) .*/\1/p' <<<"$answer")"
+        seconds="$(sed -n 's/^status=[0-9]* seconds=\([0-9.]*\) .*/\1/p' <<<"$answer")"
+        cp -r "$dir/output" "$job/output"
+    }
+    body() { sed -n 's/^status=[0-9]* seconds=[0-9.]* body=//p' "$dir/jobs/$1/answer"; }
+
+    say "invoke mode: one container of $tag with GRAND_CHALLENGE_COMPONENT_API_METHOD=invoke," \
+        "its loopback reached with docker exec (--network none kept)"
+    start="$(now)"
+    if ! "$docker" run -d --name "$cname" "${platform_args[@]}" \
+            --env GRAND_CHALLENGE_COMPONENT_API_METHOD=invoke \
+            --volume "$dir/input:/input:ro" --volume "$dir/output:/output" \
+            "${mounts_model[@]}" "${gpu_args[@]}" "$tag" --task midog,help >/dev/null 2>"$dir/run.err"; then
+        fail "invoke: could not start the container: $(tail -n 1 "$dir/run.err")"
+        return
+    fi
+    answer="$(client health --wait "$time_limit" 2>&1)" || status=$?
+    if ((status)); then
+        fail "invoke: /health did not answer 200 ($answer)"
+        "$docker" logs "$cname" 2>&1 | tail -n 8 | sed 's/^/    | /'
+        return
+    fi
+    pass "invoke: /health answered 200 after $(elapsed "$start") s from docker run" \
+         "($(sed -n 's/.*non200=\([0-9]*\).*/\1/p' <<<"$answer") non-200 answers while loading)"
+
+    local first_seconds=""
+    check_success() {  # check_success NAME WHAT EXPECTED [COMPARE_ARGS...]
+        local name="$1" what="$2" expected="$3"
+        shift 3
+        if [[ "$code" != 201 ]]; then
+            fail "invoke: $what answered ${code:-nothing}, not 201: $(body "$name")"
+            "$docker" logs "$cname" 2>&1 | tail -n 5 | sed 's/^/    | /'
+        elif "$python" "$here/test/compare_outputs.py" "$expected" "$dir/jobs/$name/output" "$@" \
+                >"$dir/jobs/$name/compare" 2>&1; then
+            pass "invoke: $what: 201 in ${seconds}s, /output matches ${expected#"$here"/}" \
+                 "($(cd "$dir/jobs/$name/output" && find . -type f | sed 's#^\./##' | sort | paste -sd' ' -))"
+        else
+            fail "invoke: $what: 201 but /output differs from ${expected#"$here"/}"
+            sed 's/^/    /' "$dir/jobs/$name/compare"
+        fi
+    }
+    local point_args=(--distance-mm "$distance_mm" --probability-atol "$probability_atol"
+                      --min-probability "$min_probability")
+
+    load_job "$work/input"
+    invoke test-case-1
+    first_seconds="$seconds"
+    check_success test-case-1 "test case" "$here/test/expected_output" "${point_args[@]}"
+
+    load_job "$work/slide-level/input"
+    invoke slide-level
+    check_success slide-level "slide level" "$here/test/slide-level/expected_output" \
+        --probability-atol "$probability_atol"
+
+    load_job "$work/edge-cases/corrupt-slide/input"
+    invoke corrupt
+    local error errors health
+    error="$(body corrupt | "$python" -c 'import json, sys; print(json.load(sys.stdin).get("error", ""))' 2>/dev/null || true)"
+    errors="$("$docker" logs "$cname" 2>&1 | grep -c '^error: ' || true)"
+    health="$(client health --wait 10 2>&1 || true)"
+    if [[ "$code" == 201 || -z "$code" ]]; then
+        fail "invoke: corrupt slide answered ${code:-nothing}, expected a failure: $(body corrupt)"
+    elif [[ -n "$(find "$dir/jobs/corrupt/output" -mindepth 1)" ]]; then
+        fail "invoke: corrupt slide answered $code but wrote $(cd "$dir/jobs/corrupt/output" && find . -mindepth 1 | tr '\n' ' ')"
+    elif ! grep -q "^error: .*case-[0-9]*\.tif" <<<"$error" || [[ "$errors" != 1 ]] \
+            || "$docker" logs "$cname" 2>&1 | grep -q '^Traceback'; then
+        fail "invoke: corrupt slide answered $code; expected one 'error: ...case-N.tif...' line (answer: $error;" \
+             "$errors error lines in the log)"
+    elif [[ "$health" != status=200* ]]; then
+        fail "invoke: after the corrupt slide /health is not 200: $health"
+    else
+        pass "invoke: corrupt slide: $code, no output, /health still 200, $error"
+    fi
+
+    load_job "$work/input"
+    invoke test-case-2
+    check_success test-case-2 "test case again" "$here/test/expected_output" "${point_args[@]}"
+    if diff -r -q "$dir/jobs/test-case-2/output" "$work/main/output" >/dev/null 2>&1; then
+        say "invoke: the test case's outputs are byte-identical to the exec-mode run's"
+    else
+        say "invoke: the test case's outputs differ in bytes from the exec-mode run's (within the tolerances above)"
+    fi
+    echo "TIME: test case: exec mode $(cat "$work/main/seconds") s from docker run to exit" \
+         "(the job's own: $(sed -n 's/.*output written in \([0-9.]*\) s.*/\1/p' "$work/main/stderr" | tail -n 1) s);" \
+         "invoke mode ${seconds:-?} s from the second /invoke's request to its answer (the first: ${first_seconds:-?} s)"
+
+    status=0
+    timeout 60 "$docker" stop --time 30 "$cname" >/dev/null 2>&1 || true
+    status="$("$docker" inspect --format '{{.State.ExitCode}}' "$cname" 2>/dev/null || echo '?')"
+    "$docker" logs "$cname" >"$dir/container.log" 2>&1 || true
+    if [[ "$status" == 0 ]] && grep -q "^invoke: stopping after 4 jobs" "$dir/container.log"; then
+        pass "invoke: SIGTERM stopped the server with status 0 after 4 jobs"
+    else
+        fail "invoke: after docker stop the container's status is $status"
+        tail -n 5 "$dir/container.log" | sed 's/^/    | /'
+    fi
+}
+
+finish() {
+    if ((failures)); then
+        echo "FAIL: algorithm container test: $failures of $checks checks failed ($tag)"
+        exit 1
+    fi
+    echo "PASS: algorithm container test: $checks checks ($tag${cuda_label:+, CUDA $cuda_label})"
+    exit 0
+}
+
+invoke_checks
+finish

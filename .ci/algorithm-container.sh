@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CI: build, test and export the algorithm container on a local Docker engine.
+# CI: build, test and export the algorithm container on a local Docker engine, for both
+# CUDA builds of torch.
 #
 # Usage:
 #   .ci/algorithm-container.sh            (from anywhere; root, no stdin needed)
@@ -7,22 +8,30 @@
 # On a clean clone (called from .ci/run):
 #   1. .ci/docker-engine.sh                           a running engine
 #   2. docker/base-image.sh kit-base:bookworm         the base image (no registry here)
-#   3. docker/wheelhouse.sh requirements.txt --dest build/wheelhouse/algorithm
-#                                                     the wheels, downloaded on the host
-#   4. ./build.sh (kit-base:bookworm, that wheelhouse, --offline 1, tag kit-algorithm:ci)
-#   5. ./test.sh                                      as grand-challenge runs it: the test case
-#                                                     and the failure cases
-#   6. ./export.sh                                    export/algorithm.tar.gz, export/model.tar.gz
-#   7. both archives exist, are gzip, and the model's holds the three models at the top level
+#   3. the default image, --cuda 12 (torch 2.10.0, CUDA 12.8), tag kit-algorithm:ci:
+#      ./build.sh --cuda 12 --make-wheelhouse ...     its wheels downloaded on the host
+#                                                     (build/wheelhouse/algorithm-cuda12), then
+#                                                     built from them (kit-base:bookworm, --offline 1)
+#      ./test.sh                                      every check: as grand-challenge runs it (exec),
+#                                                     the failure cases, the slide level, invoke mode
+#      ./export.sh                                    export/algorithm.tar.gz, export/model.tar.gz;
+#                                                     both exist, are gzip, the model's holds the three
+#                                                     models at the top level
+#   4. the other image, --cuda 13 (torch 2.14.1, CUDA 13.0), tag kit-algorithm:ci-cuda13: built
+#      the same way, ./test.sh --quick (start-up line, non-root, the CPU test case): it shares
+#      everything but torch with the first
 # Prints each step's time, and a summary at the end.
 #
 # Environment: KIT_MODEL_DIR=DIR tests and exports with DIR's models
 # (mounted at /opt/ml/model) instead of the bundled models/; ALGORITHM_IMAGE
-# (default kit-algorithm:ci).
+# (default kit-algorithm:ci; the CUDA 13 image gets -cuda13 appended); KIT_CI_CUDA13=0 skips
+# the CUDA 13 image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tag="${ALGORITHM_IMAGE:-kit-algorithm:ci}"
+tag13="$tag-cuda13"
+base=(--base-image kit-base:bookworm --offline 1)
 model_args=()
 [[ -z "${KIT_MODEL_DIR:-}" ]] || model_args=(--model-dir "$KIT_MODEL_DIR")
 
@@ -64,10 +73,13 @@ check_archives() {
 total=$SECONDS
 step engine .ci/docker-engine.sh
 step base docker/base-image.sh kit-base:bookworm
-step wheelhouse docker/wheelhouse.sh requirements.txt --dest build/wheelhouse/algorithm
-step build ./build.sh --base-image kit-base:bookworm --wheelhouse build/wheelhouse/algorithm --offline 1 --tag "$tag"
-step test ./test.sh --tag "$tag" "${model_args[@]}"
+step build-cuda12 ./build.sh --cuda 12 "${base[@]}" --make-wheelhouse --tag "$tag"
+step test-cuda12 ./test.sh --tag "$tag" "${model_args[@]}"
 # GZIP_LEVEL=1: CI only checks the export; about a third faster than the default 6.
 step export env GZIP_LEVEL="${GZIP_LEVEL:-1}" ./export.sh --tag "$tag" "${model_args[@]}"
 step archives check_archives
+if [[ "${KIT_CI_CUDA13:-1}" != 0 ]]; then
+    step build-cuda13 ./build.sh --cuda 13 "${base[@]}" --make-wheelhouse --tag "$tag13"
+    step test-cuda13 ./test.sh --tag "$tag13" --quick "${model_args[@]}"
+fi
 timings+=("$(printf '%-12s %5ds' total $((SECONDS - total)))")

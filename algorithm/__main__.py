@@ -1,3 +1,5 @@
+"""``python -m algorithm``: the container's entrypoint (see ``algorithm.cli`` for the options)."""
+
 import sys
 
 from algorithm.cli import main

@@ -6,13 +6,19 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from algorithm import __version__
+from algorithm.console import configure_logging, debugging
 from algorithm.errors import ConfigError, KitError
-from algorithm.interface.tasks import TASKS, load_task
+from algorithm.interface.inputs import choose_task
+from algorithm.interface.tasks import TASKS, Task, load_tasks
 from algorithm.slide import SLIDE_SUFFIXES, open_slide
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
+
+if TYPE_CHECKING:
+    from algorithm.job import JobOptions
 
 DESCRIPTION = """\
 Run the pathology algorithm on whole-slide images, as grand-challenge runs the
@@ -23,6 +29,13 @@ models -> slide-level outputs (points in millimetres, floats, images).
 
 Tasks: midog (mitotic figures, RetinaNet), help (tumour likelihood, major
 axis and its line, tumour heatmap: FPN segmenter + slide models), all (both).
+Several tasks with different input sockets (midog,help): each job's
+inputs.json says which one it is.
+
+grand-challenge's two ways of running a container: exec (default) runs one
+job and exits; invoke (--api-method invoke, or $GRAND_CHALLENGE_COMPONENT_API_METHOD)
+loads the models once and serves GET /health and POST /invoke (one job per
+call) on 127.0.0.1:$GRAND_CHALLENGE_COMPONENT_USER_WEBSERVER_PORT (default 4743).
 """
 
 EPILOG = """\
@@ -33,45 +46,79 @@ examples:
   python -m algorithm --task help --input slide.tiff --output out/   tumour likelihood, axis, heatmap
   python -m algorithm --inspect slide.tiff      check that a slide opens: levels, resolution, tissue
   python -m algorithm --inspect /input          the same for every slide in a folder
+  python -m algorithm --api-method invoke --port 4743   serve grand-challenge's invoke API
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's options (also what ``--help`` prints)."""
     parser = argparse.ArgumentParser(
         prog="python -m algorithm",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--input", type=Path, default=Path("/input"),
-                        help="a slide file or grand-challenge input folder (default: /input)")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        default=Path("/input"),
+        help="a slide file or grand-challenge input folder (default: /input)",
+    )
     parser.add_argument("--output", type=Path, default=Path("/output"), help="output folder (default: /output)")
-    parser.add_argument("--model-dir", type=Path,
-                        help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib "
-                             "(default: /opt/ml/model if present, else the bundled models)")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib "
+        "(default: /opt/ml/model if present, else the bundled models)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if usable), cpu, cuda or cuda:N (default: auto)")
     default_task = os.environ.get("ALGORITHM_TASK", "midog")
-    parser.add_argument("--task", default=default_task,
-                        help=f"which sockets to read and write, and so which models run: {', '.join(TASKS)} "
-                             f"(default: $ALGORITHM_TASK, else midog; now {default_task})")
+    parser.add_argument(
+        "--task",
+        default=default_task,
+        help=f"which sockets to read and write, and so which models run: {', '.join(TASKS)}, or "
+        f"several with different input sockets, comma-separated (midog,help: each job's "
+        f"inputs.json decides) (default: $ALGORITHM_TASK, else midog; now {default_task})",
+    )
     parser.add_argument("--task-file", type=Path, help="a JSON task definition instead of --task (see README)")
-    parser.add_argument("--batch-size", type=int,
-                        help="tiles per model call (default: 8 on the CPU, 64 on a GPU)")
-    parser.add_argument("--workers", type=int,
-                        help="threads reading and normalising tiles (default: the CPUs this process may use)")
-    parser.add_argument("--threshold", type=float,
-                        help="decision threshold for mitotic figures (default: the model's validated one)")
-    parser.add_argument("--inspect", type=Path, metavar="PATH",
-                        help="print what the reader sees in a slide (or every slide in a folder) and exit")
+    parser.add_argument(
+        "--api-method",
+        choices=("exec", "invoke"),
+        help="exec: run one job; invoke: serve GET /health and POST /invoke, one job per call "
+        "(default: $GRAND_CHALLENGE_COMPONENT_API_METHOD, else exec)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="invoke: the port to listen on (default: $GRAND_CHALLENGE_COMPONENT_USER_WEBSERVER_PORT, "
+        "else 4743; 0: a free one, logged)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="invoke: the address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 64 on a GPU)")
+    parser.add_argument(
+        "--workers", type=int, help="threads reading and normalising tiles (default: the CPUs this process may use)"
+    )
+    parser.add_argument(
+        "--threshold", type=float, help="decision threshold for mitotic figures (default: the model's validated one)"
+    )
+    parser.add_argument(
+        "--inspect",
+        type=Path,
+        metavar="PATH",
+        help="print what the reader sees in a slide (or every slide in a folder) and exit",
+    )
     parser.add_argument("--mpp", type=float, help="microns per pixel, for slides whose file does not say")
     parser.add_argument("--tile-size", type=int, default=512, help="tile size in pixels for --inspect's grid")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and debug messages")
+    parser.add_argument("--quiet", action="store_true", help="only warnings and errors (no summary lines)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Inspect slides, run one job (exec mode) or serve jobs (invoke mode); the exit status."""
     args = build_parser().parse_args(argv)
+    configure_logging(quiet=args.quiet, debug=args.debug)
     if args.inspect is not None:
         failed = 0
         for path in _slides_under(args.inspect):
@@ -85,13 +132,34 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    task = load_task(args.task, args.task_file)
-    from algorithm.job import JobOptions, run_job  # torch: imported only when a job runs (fast --help)
+    tasks = load_tasks(args.task, args.task_file)
+    # torch: imported only when a job runs or is served (fast --help)
+    from algorithm.job import run_job
+    from algorithm.serve import api_method, port_from_env, serve
 
-    run_job(JobOptions(input=args.input, output=args.output, task=task, model_dir=args.model_dir,
-                       device=args.device, mpp=args.mpp, batch_size=args.batch_size, workers=args.workers,
-                       threshold=args.threshold))
+    if api_method(args.api_method) == "invoke":
+        port = args.port if args.port is not None else port_from_env()
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"--port must be 0-65535, got {port}")
+        return serve(_options(args, tasks[0]), tasks, host=args.host, port=port, debug=debugging(argv))
+    run_job(_options(args, choose_task(args.input, tasks)))
     return 0
+
+
+def _options(args: argparse.Namespace, task: Task) -> JobOptions:
+    from algorithm.job import JobOptions
+
+    return JobOptions(
+        input=args.input,
+        output=args.output,
+        task=task,
+        model_dir=args.model_dir,
+        device=args.device,
+        mpp=args.mpp,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        threshold=args.threshold,
+    )
 
 
 def _slides_under(path: Path) -> list[Path]:

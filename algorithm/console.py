@@ -1,11 +1,18 @@
-"""What every command line of the kit shares: one-line errors, progress bars.
+"""What every command line of the kit shares: one-line errors, progress bars, logging.
 
 A user sees ``error: <file>: <problem>`` and exit status 1 for a KitError, never
 a third-party traceback; ``--debug`` (or KIT_DEBUG=1) shows the traceback too.
+
+The library logs (``logging.getLogger(__name__)`` in its modules: summaries at
+INFO, problems it works around at WARNING) and sets up no handler: a program
+that imports it decides what to show. The command lines call
+:func:`configure_logging`: one handler on stderr, INFO by default, WARNING with
+``--quiet``, DEBUG with ``--debug``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -19,28 +26,67 @@ from algorithm.errors import KitError
 T = TypeVar("T")
 
 
+def error_line(exc: BaseException) -> tuple[str, int]:
+    """The one line a user sees for a failure, and the exit status it means.
+
+    Shared by the command line and the invoke server, so a job fails with the
+    same words whichever way grand-challenge runs it.
+    """
+    if isinstance(exc, KitError):
+        return f"error: {exc}", 1
+    if isinstance(exc, KeyboardInterrupt):
+        return "error: interrupted", 130
+    if isinstance(exc, MemoryError):
+        return "error: out of memory (try a smaller batch or tile size)", 1
+    return (f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", 1)
+
+
+LOGGERS = ("algorithm", "training")
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record to the ``sys.stderr`` of the moment (so redirections, and pytest's capture,
+    see it); warnings and worse prefixed with their level, as the error lines are."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.levelno >= logging.WARNING:
+                message = f"{record.levelname.lower()}: {message}"
+            print(message, file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 - logging's own contract: never raise from a handler
+            self.handleError(record)
+
+
+def configure_logging(quiet: bool = False, debug: bool = False) -> None:
+    """The command lines' logging: the kit's loggers to stderr, INFO (``quiet``: WARNING; ``debug``: DEBUG)."""
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+            logger.removeHandler(handler)
+        logger.addHandler(_StderrHandler())
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def debugging(argv: list[str] | None = None) -> bool:
+    """--debug on the command line or KIT_DEBUG=1: show tracebacks too."""
+    return os.environ.get("KIT_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv)
+
+
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run ``main`` and turn failures into one line on stderr and an exit status."""
-    debug = os.environ.get("KIT_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv)
+    debug = debugging(argv)
     try:
         return main(argv)
-    except KitError as exc:
-        if debug:
+    except (Exception, KeyboardInterrupt) as exc:
+        line, status = error_line(exc)
+        # a bug or a KitError: the traceback with --debug (never for ^C or memory)
+        if debug and not isinstance(exc, (KeyboardInterrupt, MemoryError)):
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print("error: out of memory (try a smaller batch or tile size)", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-        if debug:
-            traceback.print_exc()
-        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback",
-              file=sys.stderr)
-        return 1
+        print(line, file=sys.stderr)
+        return status
 
 
 def progress(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it") -> Iterator[T]:

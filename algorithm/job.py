@@ -4,35 +4,42 @@ find the input slide -> load the models the task needs -> tissue mask (once)
 -> detection and/or the tumour assessment -> write the outputs atomically.
 Models load before the slide is read, so a missing model fails in a second;
 any failure raises a KitError before anything is written.
+
+A job run from the command line (grand-challenge's exec mode) opens the
+device and loads its models itself; the invoke server (``serve.py``) does
+that once as a :class:`Runtime` and hands it to every job.
 """
 
 from __future__ import annotations
 
-import sys
+import copy
+import logging
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
 
-from algorithm import __version__
 from algorithm.classify import load_slide_model
 from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.device import describe, resolve_device
 from algorithm.engine import EngineOptions
-from algorithm.errors import ConfigError
+from algorithm.errors import ConfigError, KitError
+from algorithm.interface.annotations import multiple_points
 from algorithm.interface.inputs import find_input
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import Task
 from algorithm.models import load_detector, load_segmenter
-from algorithm.outputs.points import multiple_points
 from algorithm.segmentation import SegmentationOptions
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
+from algorithm.startup import gather, startup_line
 from algorithm.tissue import TissueMask, tissue_mask
 from algorithm.tumour import TumourAssessment, assess_tumour
+
+logger = logging.getLogger(__name__)  # the job's summary lines (INFO); the command line shows them
 
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 DETECTOR_FILE = "detector.pt"
@@ -43,6 +50,8 @@ SLIDE_RESULTS = ("tumour_probability", "tumour_major_axis_um", "tumour_major_axi
 
 @dataclass(frozen=True)
 class JobOptions:
+    """One job's inputs, outputs, task and settings (the command line's, or the invoke server's for every job)."""
+
     input: Path
     output: Path
     task: Task
@@ -57,6 +66,8 @@ class JobOptions:
 
 @dataclass
 class JobResult:
+    """What a job found and wrote: for the tests and the invoke server's answer."""
+
     detections: SlideDetections | None
     tumour: TumourAssessment | None
     written: list[Path]
@@ -78,31 +89,82 @@ def locate_model(model_dir: Path | None, name: str) -> Path:
     raise ConfigError(f"no {name} in /opt/ml/model or {BUNDLED_MODELS}; give --model-dir")
 
 
-def startup_line(device: torch.device) -> str:
-    return (f"algorithm {__version__}: torch {torch.__version__}, torchvision {torchvision.__version__}, "
-            f"device {describe(device)}, CUDA {'found' if torch.cuda.is_available() else 'not found'}")
+def open_device(requested: str) -> tuple[torch.device, str]:
+    """The job's device, and the start-up line that says what torch, GPU and driver it found (startup.py)."""
+    facts = gather()  # first: torch words a failed CUDA initialisation only once
+    if requested == "auto":  # the line says why a visible GPU is not used (resolve_device would warn again)
+        device = torch.device("cuda" if facts.cuda_available else "cpu")
+    else:
+        device = resolve_device(requested)
+    facts.device = describe(device)
+    return device, startup_line(facts)
+
+
+def _needs(outputs: frozenset[str]) -> tuple[bool, bool, bool]:
+    """Which models (detector, segmenter, slide model) these outputs need."""
+    return (
+        "mitotic_figures" in outputs,
+        bool(outputs & {"tumour_heatmap", *SLIDE_RESULTS}),
+        bool(outputs & set(SLIDE_RESULTS)),
+    )
 
 
 class Models:
-    """The models a task needs, loaded (and checked) before any slide is read."""
+    """The models that some outputs need, loaded (and checked) before any slide is read."""
 
-    def __init__(self, task: Task, options: JobOptions, device: torch.device) -> None:
-        wanted = set(task.outputs)
-        self.detector = self.segmenter = self.slide_model = None
-        if "mitotic_figures" in wanted:
-            self.detector = load_detector(locate_model(options.model_dir, DETECTOR_FILE), device)
-        if wanted & {"tumour_heatmap", *SLIDE_RESULTS}:
-            self.segmenter = load_segmenter(locate_model(options.model_dir, SEGMENTER_FILE), device)
-        if wanted & set(SLIDE_RESULTS):
-            self.slide_model = load_slide_model(locate_model(options.model_dir, SLIDE_MODEL_FILE))
+    def __init__(self, outputs: Iterable[str], model_dir: Path | None, device: torch.device) -> None:
+        self.outputs = frozenset(outputs)
+        detector, segmenter, slide_model = _needs(self.outputs)
+        self.detector = load_detector(locate_model(model_dir, DETECTOR_FILE), device) if detector else None
+        self.segmenter = load_segmenter(locate_model(model_dir, SEGMENTER_FILE), device) if segmenter else None
+        self.slide_model = load_slide_model(locate_model(model_dir, SLIDE_MODEL_FILE)) if slide_model else None
+
+    def select(self, outputs: Iterable[str]) -> Models:
+        """These models as a job of ``outputs`` alone would have loaded them (those it does not need: None)."""
+        wanted = frozenset(outputs)
+        missing = wanted - self.outputs
+        if missing:  # the server loads the models of all its tasks: a bug if this happens
+            raise KitError(f"no models loaded for {', '.join(sorted(missing))}")
+        chosen = copy.copy(self)
+        chosen.outputs = wanted
+        detector, segmenter, slide_model = _needs(wanted)
+        chosen.detector = self.detector if detector else None
+        chosen.segmenter = self.segmenter if segmenter else None
+        chosen.slide_model = self.slide_model if slide_model else None
+        return chosen
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A device and the models of one or more tasks, made once and reused by every job given it."""
+
+    device: torch.device
+    models: Models
+    line: str  # the start-up line
+
+    @classmethod
+    def load(
+        cls,
+        tasks: Sequence[Task],
+        model_dir: Path | None,
+        device: str = "auto",
+        log: Callable[[str], None] = logger.info,
+    ) -> Runtime:
+        """Open the device (logging the start-up line) and load the models all ``tasks`` need."""
+        opened, line = open_device(device)
+        log(line)
+        outputs = {result for task in tasks for result in task.outputs}
+        return cls(opened, Models(outputs, model_dir, opened), line)
 
 
 def _engine(options: JobOptions) -> EngineOptions:
     return EngineOptions(batch_size=options.batch_size, workers=options.workers)
 
 
-def _detect(slide: SlideReader, mask: TissueMask, models: Models, options: JobOptions,
-            device: torch.device) -> tuple[SlideDetections, dict[str, Any], float]:
+def _detect(
+    slide: SlideReader, mask: TissueMask, models: Models, options: JobOptions, device: torch.device
+) -> tuple[SlideDetections, dict[str, Any], float]:
+    assert models.detector is not None, "detection without a detector: a bug, not a user error"
     model, config, checkpoint = models.detector
     threshold = options.threshold if options.threshold is not None else float(checkpoint.get("threshold", 0.5))
     detection = DetectionOptions(nms_radius_um=options.nms_radius_um, engine=_engine(options))
@@ -112,12 +174,23 @@ def _detect(slide: SlideReader, mask: TissueMask, models: Models, options: JobOp
     return found, {"mitotic_figures": points}, threshold
 
 
-def run_job(options: JobOptions, log=lambda msg: print(msg, file=sys.stderr)) -> JobResult:
+def run_job(
+    options: JobOptions,
+    log: Callable[[str], None] = logger.info,
+    runtime: Runtime | None = None,
+) -> JobResult:
+    """Run one job. Without ``runtime`` it opens the device and loads the task's models itself."""
     started = time.perf_counter()
-    device = resolve_device(options.device)
-    log(startup_line(device))
+    if runtime is None:
+        device, line = open_device(options.device)
+        log(line)
+    else:
+        device = runtime.device
     job_input = find_input(options.input, options.task)
-    models = Models(options.task, options, device)
+    if runtime is None:
+        models = Models(options.task.outputs, options.model_dir, device)
+    else:
+        models = runtime.models.select(options.task.outputs)
     results: dict[str, Any] = {}
     detections = tumour = None
     with open_slide(job_input.slide, mpp=options.mpp) as slide:
@@ -129,8 +202,9 @@ def run_job(options: JobOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
         if models.segmenter is not None:
             segmenter, config, checkpoint = models.segmenter
             segmentation = SegmentationOptions(engine=_engine(options))
-            tumour = assess_tumour(slide, mask, segmenter, config, checkpoint.get("stain"), models.slide_model,
-                                   device, segmentation)
+            tumour = assess_tumour(
+                slide, mask, segmenter, config, checkpoint.get("stain"), models.slide_model, device, segmentation
+            )
             results.update(tumour.results(slide.mpp))
             log(f"{job_input.name}: {tumour.summary()}")
         mpp = slide.mpp

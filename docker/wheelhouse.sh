@@ -7,6 +7,10 @@
 #   docker/wheelhouse.sh requirements.txt --dest wheelhouse
 #   docker/wheelhouse.sh requirements-nodeps.txt --dest wheelhouse -- --no-deps
 #
+# The algorithm image's list is requirements.txt with the CUDA build's torch
+# (docker/image-requirements.sh 12 > FILE); ./build.sh --cuda N --make-wheelhouse
+# writes it and calls this script with it.
+#
 # Why: inside containers PyPI's TLS is intercepted by a proxy whose CA only the
 # host trusts, so images cannot reach an index. The host downloads every wheel
 # the requirements resolve to (dependencies included) into DIR, and a

@@ -13,7 +13,7 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-from algorithm.console import run_main
+from algorithm.console import configure_logging, run_main
 
 COMMANDS: tuple[str, ...] = (
     "training.synth.command",
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Training tools of the challenge kit: synthetic slides and reference models.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--quiet", action="store_true", help="only warnings and errors (no per-epoch lines)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS:
         module = importlib.import_module(module_name)
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(quiet=args.quiet, debug=args.debug)
     return int(args.run(args) or 0)
 
 

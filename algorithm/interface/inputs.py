@@ -23,6 +23,8 @@ from algorithm.slide.dicom_reader import is_dicom_file
 
 @dataclass(frozen=True)
 class JobInput:
+    """The slide a job reads (a file, or a DICOM series folder) and its name on the platform."""
+
     slide: Path
     name: str  # the image's name on the platform (or the file name)
 
@@ -38,8 +40,10 @@ def _one_image(folder: Path, what: str) -> Path:
     if len(dicom) > 1 or (dicom and not images):
         others = [p.name for p in images if p not in dicom]
         if others:
-            raise KitError(f"{folder}: a DICOM series and other images ({', '.join(others)}) in the {what} "
-                           "folder; expected one slide")
+            raise KitError(
+                f"{folder}: a DICOM series and other images ({', '.join(others)}) in the {what} "
+                "folder; expected one slide"
+            )
         return folder
     if not images:
         raise KitError(f"{folder}: no image file in the {what} folder (looked for {', '.join(SLIDE_SUFFIXES)})")
@@ -81,6 +85,8 @@ def _from_inputs_json(root: Path, task: Task) -> JobInput:
 
 
 def find_input(root: Path, task: Task) -> JobInput:
+    """The job's slide under ``root``: a plain file, an ``inputs.json`` naming ``task``'s socket, or the
+    legacy layouts (the socket's folder, or a single ``images/<folder>/``); KitError naming what is wrong."""
     if root.is_file():
         return JobInput(slide=root, name=root.name)
     if not root.exists():
@@ -121,11 +127,15 @@ def choose_task(root: Path, tasks: Sequence[Task]) -> Task:
             unknown = [slug for slug in slugs if slug not in known]
             what = f"unknown input socket {unknown[0]!r}" if unknown else "no input socket"
             raise ConfigError(f"{root / 'inputs.json'}: {what}; tasks {names} take {takes}")
-        raise ConfigError(f"{root / 'inputs.json'}: values for the sockets of several tasks "
-                          f"({', '.join(task.name for task in matching)}); one job is one task")
+        raise ConfigError(
+            f"{root / 'inputs.json'}: values for the sockets of several tasks "
+            f"({', '.join(task.name for task in matching)}); one job is one task"
+        )
     if root.is_dir():
         matching = [task for task in tasks if (root / task.slide.relative_path).is_dir()]
         if len(matching) == 1:
             return matching[0]
-    raise KitError(f"{root}: cannot tell which task ({names}) this input is for: "
-                   f"no inputs.json naming one of {takes}; give one --task")
+    raise KitError(
+        f"{root}: cannot tell which task ({names}) this input is for: "
+        f"no inputs.json naming one of {takes}; give one --task"
+    )

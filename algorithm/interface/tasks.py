@@ -35,12 +35,15 @@ RESULT_UNITS = {"mitotic_figures": "mm", "tumour_major_axis_um": "um", "tumour_m
 
 @dataclass(frozen=True)
 class Task:
+    """A container task: the input image socket and the socket each pipeline result is written to."""
+
     name: str
     slide: Socket  # the input image socket
     outputs: dict[str, Socket]  # result name -> output socket
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "task") -> "Task":
+    def from_dict(cls, data: dict, source: str = "task") -> Task:
+        """A task from a task file's JSON; ConfigError naming ``source`` and the socket for anything wrong."""
         where = "slide"
         try:
             slide = Socket.from_dict(data["slide"])
@@ -52,14 +55,18 @@ class Task:
         except ValueError as exc:  # the socket's own check; unknown keys included
             raise ConfigError(f"{source}: {where}: {exc}") from exc
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"{source}: a task needs 'slide' and 'outputs' sockets with slug, relative_path, kind ({exc})") from exc
+            raise ConfigError(
+                f"{source}: a task needs 'slide' and 'outputs' sockets with slug, relative_path, kind ({exc})"
+            ) from exc
         unknown = sorted(set(task.outputs) - set(RESULTS))
         if unknown:
             raise ConfigError(f"{source}: unknown results {unknown}; the pipeline produces {sorted(RESULTS)}")
         for result, socket in task.outputs.items():
             if socket.unit is not None and socket.unit != RESULT_UNITS.get(result):
-                raise ConfigError(f"{source}: outputs.{result}: unit {socket.unit!r}, but the pipeline writes "
-                                  f"{result} in {RESULT_UNITS.get(result) or 'no unit'}")
+                raise ConfigError(
+                    f"{source}: outputs.{result}: unit {socket.unit!r}, but the pipeline writes "
+                    f"{result} in {RESULT_UNITS.get(result) or 'no unit'}"
+                )
         return task
 
 
@@ -88,6 +95,7 @@ TASKS = {task.name: task for task in (MIDOG, HELP, ALL)}
 
 
 def load_task(name: str | None = None, path: Path | None = None) -> Task:
+    """A built-in task by name (midog, help, all) or a task file (``--task-file``)."""
     if path is not None:
         try:
             return Task.from_dict(json.loads(Path(path).read_text()), source=str(path))
@@ -113,7 +121,9 @@ def load_tasks(names: str | None = None, path: Path | None = None) -> tuple[Task
     seen: dict[str, str] = {}
     for task in tasks:
         if task.slide.slug in seen:
-            raise ConfigError(f"tasks {seen[task.slide.slug]!r} and {task.name!r} both take input socket "
-                              f"{task.slide.slug!r}: a job could not tell them apart; give one of them")
+            raise ConfigError(
+                f"tasks {seen[task.slide.slug]!r} and {task.name!r} both take input socket "
+                f"{task.slide.slug!r}: a job could not tell them apart; give one of them"
+            )
         seen[task.slide.slug] = task.name
     return tasks

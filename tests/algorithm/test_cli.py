@@ -46,19 +46,34 @@ def test_the_container_task_comes_from_the_environment(tmp_path: Path) -> None:
     import os
 
     env = {**os.environ, "ALGORITHM_TASK": "nope"}
-    result = subprocess.run([sys.executable, "-m", "algorithm", "--input", str(tmp_path)], cwd=REPO,
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "algorithm", "--input", str(tmp_path)], cwd=REPO, capture_output=True, text=True, env=env
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == "error: unknown task 'nope'; choose one of midog, help, all or give --task-file"
     env["ALGORITHM_TASK"] = "help"
-    assert "now help" in subprocess.run([sys.executable, "-m", "algorithm", "--help"], cwd=REPO, capture_output=True,
-                                        text=True, env=env).stdout
+    assert (
+        "now help"
+        in subprocess.run(
+            [sys.executable, "-m", "algorithm", "--help"], cwd=REPO, capture_output=True, text=True, env=env
+        ).stdout
+    )
 
 
 def test_a_job_says_where_the_time_went_and_bad_worker_counts_are_one_line(tmp_path: Path) -> None:
     slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1200, 800), mpp=0.25, tile=128, compression="jpeg")
-    result = _run("--input", str(slide), "--output", str(tmp_path / "out"), "--device", "cpu", "--workers", "2",
-                  "--batch-size", "4")
+    result = _run(
+        "--input",
+        str(slide),
+        "--output",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+        "--workers",
+        "2",
+        "--batch-size",
+        "4",
+    )
     assert result.returncode == 0, result.stderr
     assert "tiles/s on cpu (2 readers, batch 4;" in result.stderr
     bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--workers", "0")

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
 import pytest
 
-from algorithm.console import run_main
+from algorithm.cli import main
+from algorithm.console import LOGGERS, configure_logging, run_main
 from algorithm.errors import SlideError
+from tests.conftest import write_pyramid_tiff
 
 
 def test_kit_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,3 +36,42 @@ def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert run_main(main, ["--debug"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def kit_logging() -> Iterator[None]:
+    """The kit's loggers as configure_logging leaves them, reset afterwards (they are process-wide)."""
+    yield
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+
+def test_the_command_lines_logging_levels(capsys: pytest.CaptureFixture[str], kit_logging: None) -> None:
+    log = logging.getLogger("algorithm.some.module")
+    configure_logging()
+    log.info("summary")
+    log.debug("detail")
+    log.warning("worked around")
+    assert capsys.readouterr().err == "summary\nwarning: worked around\n"
+    configure_logging(quiet=True)
+    log.info("summary")
+    log.warning("worked around")
+    assert capsys.readouterr().err == "warning: worked around\n"
+    configure_logging(debug=True)
+    log.debug("detail")
+    assert capsys.readouterr().err == "detail\n"
+    assert len(logging.getLogger("algorithm").handlers) == 1  # configuring again replaces, never stacks
+
+
+def test_quiet_job_prints_only_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kit_logging: None
+) -> None:
+    glass = write_pyramid_tiff(tmp_path / "glass.tiff", np.full((256, 256, 3), 242, np.uint8), mpp=0.25)
+    assert main(["--input", str(glass), "--output", str(tmp_path / "out"), "--task", "midog", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["--input", str(glass), "--output", str(tmp_path / "out2"), "--task", "midog"]) == 0
+    err = capsys.readouterr().err
+    assert "torch" in err and "glass.tiff:" in err  # the start-up line and the summaries

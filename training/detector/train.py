@@ -6,6 +6,7 @@ best one by validation F1 at 7.5 um (``best.pt``, what the container loads).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from training.datasets.annotations import SlideAnnotations
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
 from training.detector.validate import best_threshold, detect_validation_slides
 from training.stain_target import transform_factory
+
+logger = logging.getLogger(__name__)  # per-epoch records (INFO)
 
 PatchAugment = Callable[[Patch, np.random.Generator], Patch]
 
@@ -89,7 +92,7 @@ def train_detector(
     patch_augment: PatchAugment | None = None,
     resume: bool = False,
     extra: dict[str, Any] | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> dict[str, Any]:
     """Train, validate each epoch, keep ``last.pt``/``best.pt`` in ``out_dir``; returns the best metrics.
 

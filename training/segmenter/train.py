@@ -6,6 +6,7 @@ with ``report.json`` (its IoU per validation slide).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,6 +26,8 @@ from training.segmenter.loss import bce_jaccard_loss
 from training.segmenter.sampler import MaskPatch, MaskPatchSampler, augment
 from training.segmenter.validate import validate
 from training.stain_target import transform_factory
+
+logger = logging.getLogger(__name__)  # per-epoch records (INFO)
 
 PatchAugment = Callable[[MaskPatch, np.random.Generator], MaskPatch]
 
@@ -59,7 +62,7 @@ def train_segmenter(
     stain: StainSpec | None = None,
     patch_augment: PatchAugment | None = None,
     extra: dict[str, Any] | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> dict[str, Any]:
     """Train, validate every epoch, keep ``best.pt``/``last.pt`` in ``out_dir``; return the best record.
 

@@ -27,7 +27,9 @@ def test_native_regions_equal_the_readers_and_each_stored_tile_is_decoded_once(t
         for tile, region in zip(grid.tiles, regions, strict=False):
             w, h = region.shape[1], region.shape[0]
             np.testing.assert_array_equal(region, slide.read_region((tile.x, tile.y), grid.level, (w, h)))
-        columns, rows = slide.native_tiles().tile_grid(grid.level)
+        native = slide.native_tiles()
+        assert native is not None
+        columns, rows = native.tile_grid(grid.level)
         assert reader.decoded == columns * rows  # every stored tile touched, each decoded once
         assert reader.cached == 0  # all released after their last use
 
@@ -76,5 +78,7 @@ def test_tiles_cut_from_shrunk_mapped_stored_tiles_equal_each_region_read_and_re
             np.testing.assert_array_equal(got, _colour_map(region), err_msg=f"tile {tile.index}")
         assert tilewise.cached == 0
         if factor is not None:
-            columns, rows = slide.native_tiles().tile_grid(grid.level)
+            native = slide.native_tiles()
+            assert native is not None
+            columns, rows = native.tile_grid(grid.level)
             assert tilewise.decoded == columns * rows  # each stored tile decoded (and shrunk, mapped) once

@@ -227,7 +227,7 @@ def test_rejects_bad_input(bundled: RetinaNet) -> None:
     with pytest.raises(TypeError):
         batched(torch.zeros(1, 3, 256, 256, dtype=torch.uint8))
     with pytest.raises(TypeError):
-        BatchedRetinaNet(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+        BatchedRetinaNet(torch.nn.Linear(2, 2))
 
 
 # -- the adapter for torchvision-style detectors ------------------------------------------------

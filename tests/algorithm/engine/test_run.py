@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,10 @@ from algorithm.engine.pool import THREAD_PREFIX
 from algorithm.engine.run import resample_on_device, torch_threads
 from algorithm.errors import SlideError
 from algorithm.models import SegmenterConfig, load_detector
-from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.segmentation import SegmentationOptions, segment_slide
 from algorithm.slide import open_slide
 from algorithm.slide.resample import resample
+from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.tiling import read_tile, tile_grid
 from algorithm.tissue import tissue_mask
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
@@ -139,6 +140,7 @@ def test_stopping_early_leaves_no_workers(blob_slide: Path) -> None:
     with open_slide(blob_slide) as slide:
         grid = tile_grid(slide, 64, 0)
         batches = iter(TileRun(slide, grid, Echo(), "cpu", options=EngineOptions(batch_size=2, workers=3)))
+        assert isinstance(batches, Generator)  # closing it stops the run
         next(batches)
         batches.close()
     assert not _threads()

@@ -18,8 +18,12 @@ def _slide(folder: Path, name: str = "a.tif") -> Path:
 
 
 def _inputs_json(root: Path, slug: str, relative_path: str) -> None:
-    entry = {"interface": {"slug": slug, "relative_path": relative_path, "kind": "Image"},
-             "image": {"name": "case-7.tif"}, "value": None, "file": None}
+    entry = {
+        "interface": {"slug": slug, "relative_path": relative_path, "kind": "Image"},
+        "image": {"name": "case-7.tif"},
+        "value": None,
+        "file": None,
+    }
     (root / "inputs.json").write_text(json.dumps([entry]))
 
 
@@ -88,3 +92,33 @@ def test_a_dicom_series_folder_is_the_slide(tmp_path: Path) -> None:
     _slide(folder, "other.tif")
     with pytest.raises(KitError, match=r"a DICOM series and other images \(other\.tif\)"):
         find_input(tmp_path, MIDOG)
+
+
+def test_choose_task_by_the_socket_the_inputs_fill(tmp_path: Path) -> None:
+    from algorithm.interface.inputs import choose_task
+    from algorithm.interface.tasks import HELP
+
+    assert choose_task(tmp_path / "anything", (MIDOG,)) is MIDOG  # one task: no questions asked
+    tasks = (MIDOG, HELP)
+    for task in tasks:
+        root = tmp_path / task.name
+        _slide(root / task.slide.relative_path)
+        _inputs_json(root, task.slide.slug, task.slide.relative_path)
+        assert choose_task(root, tasks) is task
+    legacy = tmp_path / "legacy"
+    _slide(legacy / HELP.slide.relative_path)
+    assert choose_task(legacy, tasks) is HELP
+
+
+def test_choose_task_refuses_inputs_of_no_task(tmp_path: Path) -> None:
+    from algorithm.interface.inputs import choose_task
+    from algorithm.interface.tasks import HELP
+
+    _slide(tmp_path / "images/other")
+    _inputs_json(tmp_path, "ct-image", "images/other")
+    with pytest.raises(ConfigError, match=r"inputs\.json: unknown input socket 'ct-image'; tasks midog, help take"):
+        choose_task(tmp_path, (MIDOG, HELP))
+    with pytest.raises(KitError, match="cannot tell which task"):
+        choose_task(_slide(tmp_path / "plain"), (MIDOG, HELP))
+    with pytest.raises(KitError, match="input not found"):
+        choose_task(tmp_path / "missing", (MIDOG, HELP))

@@ -18,8 +18,11 @@ def test_writes_each_socket(tmp_path: Path) -> None:
 
 
 def test_all_or_nothing(tmp_path: Path) -> None:
-    task = Task("two", MIDOG.slide, {"tumour_probability": Socket("p", "p.json", "Float"),
-                                     "tumour_major_axis_um": Socket("a", "a.json", "Float")})
+    task = Task(
+        "two",
+        MIDOG.slide,
+        {"tumour_probability": Socket("p", "p.json", "Float"), "tumour_major_axis_um": Socket("a", "a.json", "Float")},
+    )
     with pytest.raises(KitError, match="cannot write 'a'"):
         write_outputs(tmp_path, task, {"tumour_probability": 0.5, "tumour_major_axis_um": math.nan})
     assert not any(tmp_path.iterdir())
@@ -29,11 +32,24 @@ def test_all_or_nothing(tmp_path: Path) -> None:
 
 def test_task_files(tmp_path: Path) -> None:
     path = tmp_path / "task.json"
-    path.write_text(json.dumps({"name": "mine", "slide": {"slug": "s", "relative_path": "images/s", "kind": "Image"},
-                                "outputs": {"mitotic_figures": {"slug": "m", "relative_path": "m.json", "kind": "Multiple points"}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "mine",
+                "slide": {"slug": "s", "relative_path": "images/s", "kind": "Image"},
+                "outputs": {"mitotic_figures": {"slug": "m", "relative_path": "m.json", "kind": "Multiple points"}},
+            }
+        )
+    )
     assert load_task(path=path).outputs["mitotic_figures"].relative_path == "m.json"
-    path.write_text(json.dumps({"slide": {"slug": "s", "relative_path": "x", "kind": "Image"},
-                                "outputs": {"magic": {"slug": "m", "relative_path": "m.json", "kind": "Float"}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "slide": {"slug": "s", "relative_path": "x", "kind": "Image"},
+                "outputs": {"magic": {"slug": "m", "relative_path": "m.json", "kind": "Float"}},
+            }
+        )
+    )
     with pytest.raises(ConfigError, match="unknown results"):
         load_task(path=path)
     with pytest.raises(ConfigError, match="unknown task"):
@@ -43,8 +59,12 @@ def test_task_files(tmp_path: Path) -> None:
 def test_image_results_are_written_as_bytes(tmp_path: Path) -> None:
     from algorithm.interface.tasks import HELP
 
-    results = {"tumour_probability": 0.25, "tumour_major_axis_um": 0.0,
-               "tumour_major_axis_line": {"type": "Distance measurement"}, "tumour_heatmap": b"MHA bytes"}
+    results = {
+        "tumour_probability": 0.25,
+        "tumour_major_axis_um": 0.0,
+        "tumour_major_axis_line": {"type": "Distance measurement"},
+        "tumour_heatmap": b"MHA bytes",
+    }
     written = write_outputs(tmp_path, HELP, results)
     assert (tmp_path / "images/tumour-heatmap/heatmap.mha").read_bytes() == b"MHA bytes"
     assert json.loads((tmp_path / "tumour-likelihood.json").read_text()) == 0.25

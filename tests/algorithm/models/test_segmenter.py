@@ -23,11 +23,14 @@ def test_later_stages_are_not_built() -> None:
     assert not any(name.startswith("encoder.layer4") for name, _ in model.named_parameters())
 
 
-@pytest.mark.parametrize("config, message", [
-    (SegmenterConfig(arch="vgg"), "unknown segmenter architecture"),
-    (SegmenterConfig(stages=(3, 2)), "increasing"),
-    (SegmenterConfig(stages=(1, 2, 3), tile_size=100), "multiple of 16"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (SegmenterConfig(arch="vgg"), "unknown segmenter architecture"),
+        (SegmenterConfig(stages=(3, 2)), "increasing"),
+        (SegmenterConfig(stages=(1, 2, 3), tile_size=100), "multiple of 16"),
+    ],
+)
 def test_bad_configs(config: SegmenterConfig, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_segmenter(config)

@@ -34,6 +34,7 @@ def test_parity_with_staintools(he_images, target_img):
     st = staintools.ReinhardColorNormalizer()
     st.fit(target_img.copy())
     ours = get_normaliser("reinhard").fit(target_img)
+    assert ours.target is not None
     np.testing.assert_allclose(ours.target[0], np.ravel(st.target_means), atol=0.1)
     np.testing.assert_allclose(ours.target[1], np.ravel(st.target_stds), atol=0.05)
     for name in ("torchstain-source", "staintools-before"):

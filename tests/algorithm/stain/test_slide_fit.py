@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from algorithm.stain import StainFitError, fit_to_slide, get_normaliser, sample_slide_pixels
+from algorithm.stain import StainFitError, StainNormaliser, fit_to_slide, get_normaliser, sample_slide_pixels
 from algorithm.stain.extractor import angle_between_deg
 
 
@@ -22,16 +22,14 @@ def synthetic_slide(tmp_path_factory):
 
 def test_tiny_real_svs_has_too_little_tissue(shared_data):
     from algorithm.slide import open_slide
+    from algorithm.tissue import TissueMask
 
     path = shared_data / "openslide" / "small.svs"
-
-    class Everything:  # a mask calling the whole 16 x 16 slide tissue
-        mask = np.ones((4, 4), bool)
-        downsample = (4.0, 4.0)
+    everything = TissueMask(np.ones((4, 4), bool), (4.0, 4.0))  # a mask calling the whole 16 x 16 slide tissue
 
     with open_slide(path) as slide:
         with pytest.raises(StainFitError, match=r"small\.svs: .*found \d+ tissue pixels.*need at least 1000"):
-            fit_to_slide(get_normaliser("macenko"), slide, Everything())
+            fit_to_slide(get_normaliser("macenko"), slide, everything)
         with pytest.raises(StainFitError, match="tissue mask is empty"):
             fit_to_slide(get_normaliser("macenko"), slide)  # its own Otsu mask finds nothing
 
@@ -51,6 +49,7 @@ def test_fit_to_synthetic_slide_recovers_the_scanner(synthetic_slide):
         for method in ("macenko", "vahadane"):
             norm = get_normaliser(method).fit(slide.read_region((512, 512), 0, (512, 512)))
             fit_to_slide(norm, slide, mask, n_pixels=100_000)
+            assert isinstance(norm, StainNormaliser) and norm.stain_matrix_source is not None
             angles = [angle_between_deg(norm.stain_matrix_source[i], true[i]) for i in range(2)]
             print(
                 f"{method}: slide matrix vs scanner {config.scanner}'s H, E: {angles[0]:.1f}, {angles[1]:.1f} degrees"

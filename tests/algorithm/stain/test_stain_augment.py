@@ -34,6 +34,7 @@ def test_batched_equals_per_image_with_the_same_draws(source_img, make_tiles):
     aug = StainAugmentor("macenko").fit_source(source_img)
     batch = aug.augment(tiles, rng=3)
     alpha, beta = aug.draw(3, 3)
+    assert aug.stain_matrix is not None
     for i in range(3):
         px = torch.from_numpy(tiles[i]).reshape(-1, 3)
         one = aug._perturb(px, aug.stain_matrix, alpha[i : i + 1], beta[i : i + 1], 64 * 64)
@@ -43,6 +44,7 @@ def test_batched_equals_per_image_with_the_same_draws(source_img, make_tiles):
 def test_no_perturbation_rerenders_the_image(source_img):
     aug = StainAugmentor("macenko", sigma1=0.0, sigma2=0.0)
     out = aug.augment(source_img, rng=0)
+    assert isinstance(out, np.ndarray)
     # Only what two stains and the lasso cannot express is lost.
     tissue = luminosity_tissue_mask(source_img)
     assert np.abs(out.astype(int) - source_img)[tissue].mean() < 10  # measured 7.2 (Macenko)
@@ -59,6 +61,7 @@ def test_perturbation_follows_staintools_model(source_img):
     draws = np.array([[np.random.uniform(0.7, 1.3), np.random.uniform(-0.1, 0.1)] for _ in range(2)])
     aug = StainAugmentor("macenko")
     aug.set_stain_matrix(st.stain_matrix)
+    assert aug.stain_matrix is not None
     px = torch.from_numpy(source_img).reshape(-1, 3)
     out = aug._perturb(px, aug.stain_matrix, draws[:, :1].T, draws[:, 1:].T, px.shape[0])
     diff = np.abs(out.numpy().reshape(source_img.shape).astype(float) - ref.astype(np.uint8))

@@ -26,7 +26,8 @@ def test_names_and_options():
     assert isinstance(n, StainNormaliser) and isinstance(n.extractor, VahadaneExtractor)
     assert n.method == "vahadane" and n.solver == "pinv"
     assert n.extractor.regularizer == 0.2 and n.extractor.seed == 4
-    assert isinstance(get_normaliser("MACENKO").extractor, MacenkoExtractor)
+    macenko = get_normaliser("MACENKO")
+    assert isinstance(macenko, StainNormaliser) and isinstance(macenko.extractor, MacenkoExtractor)
     assert isinstance(get_normaliser("reinhard", statistics="tissue"), ReinhardNormaliser)
     assert isinstance(get_extractor("macenko", angular_percentile=95), MacenkoExtractor)
 

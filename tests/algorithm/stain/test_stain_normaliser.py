@@ -24,6 +24,7 @@ class _FixedExtractor:
 
 
 def _staintools_with(method: str, ours: StainNormaliser, source_matrix: np.ndarray):
+    assert ours.stain_matrix_target is not None and ours.max_concentrations_target is not None
     st = staintools.StainNormalizer(method)
     st.stain_matrix_target = ours.stain_matrix_target.copy()
     st.maxC_target = ours.max_concentrations_target.reshape(1, 2).copy()
@@ -39,6 +40,7 @@ def _mad(a: np.ndarray, b: np.ndarray) -> float:
 def test_parity_with_staintools_given_the_same_matrices(method, he_images, target_img):
     """Same target/source matrices -> StainTools' concentrations (spams.lasso), scaling and rendering."""
     ours = get_normaliser(method, max_pixels=30_000) if method == "vahadane" else get_normaliser(method)
+    assert isinstance(ours, StainNormaliser)
     ours.fit(target_img)
     for name in ("torchstain-source", "staintools-before"):
         img = he_images[name]
@@ -140,7 +142,9 @@ def test_set_parameters_and_params_round_trip(source_img, target_img):
     a = get_normaliser("macenko", use_lut=False).fit(target_img).fit_source(source_img)
     p = a.params()
     b = get_normaliser("macenko", use_lut=False)
-    b.set_target(*p["target"], p["slide_target"][1])
+    assert isinstance(b, StainNormaliser)
+    target_matrix, target_concentrations = p["target"]
+    b.set_target(target_matrix, target_concentrations, p["slide_target"][1])
     m, c = (np.asarray(v) for v in p["source"])
     b.set_source(m[[1, 0]], c[[1, 0]])  # E first is reordered, with its percentile
     assert np.array_equal(a.transform(source_img), b.transform(source_img))
@@ -154,10 +158,12 @@ def test_statistics_per_mode(source_img, target_img):
     _, c_tissue = norm.estimate(source_img, tissue_only=True)
     assert np.all(c_tissue > c_all)  # glass pulls the all-pixel percentiles down
     # "auto": StainTools' all-pixel target per image, tissue-pixel target per slide.
+    assert norm.target is not None and norm.slide_target is not None
     assert np.all(norm.slide_target[1] > norm.target[1])
     assert np.array_equal(norm.slide_target[0], norm.target[0])
     for forced in ("all", "tissue"):
         n = get_normaliser("macenko", statistics=forced).fit(target_img)
+        assert n.target is not None and n.slide_target is not None
         assert np.array_equal(n.target[1], n.slide_target[1])
     with pytest.raises(ConfigError):
         get_normaliser("macenko", statistics="glass")

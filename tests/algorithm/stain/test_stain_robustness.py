@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from algorithm.errors import KitError
-from algorithm.stain import METHODS, StainFitError, get_normaliser
+from algorithm.stain import METHODS, StainFitError, StainNormaliser, get_normaliser
 
 
 def _degenerate_tiles() -> dict[str, np.ndarray]:
@@ -93,6 +93,7 @@ def test_error_message_counts(source_img):
 def test_no_nan_for_extreme_matrices(source_img):
     """A source matrix at the validity limit still renders finite colours."""
     norm = get_normaliser("macenko", use_lut=False).fit(source_img)
+    assert isinstance(norm, StainNormaliser)
     h = np.array([0.65, 0.70, 0.29])
     e = h + np.array([0.0, 0.03, 0.0])  # ~1.5 degrees apart
     norm.set_source(np.stack([h, e]), np.array([1.0, 1.0]))
