@@ -3,7 +3,7 @@
 Overlapping grid tiles share the file's stored (JPEG) tiles: read region by
 region, a stored tile is decoded again for each grid tile that touches it (up
 to four times and more). Where the slide can hand out its stored tiles
-(``SlideReader.native_tiles``: TIFF-family files), the reader plans which
+(``SlideReader.native_tiles``: TIFF-family and DICOM files), the reader plans which
 stored tiles each grid tile needs, decodes each once (the first worker to need
 it; the others wait for that decode) and drops it when the last grid tile that
 needs it has been assembled (reference counts, so the order in which workers

@@ -22,7 +22,7 @@ from algorithm.slide import units
 from algorithm.slide.resample import region_size, resample
 
 if TYPE_CHECKING:
-    from algorithm.slide.native import NativeTiles
+    from algorithm.slide.stored_tiles import StoredTiles
 
 # Physically plausible microns per pixel for microscopy (40x ~ 0.12, 1x ~ 10,
 # low-resolution masks up to ~100). Outside it the tag is a screen default
@@ -41,7 +41,7 @@ class SlideReader(ABC):
     def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
         self.path = Path(path)
         self._mpp_override = mpp_override
-        self._native: NativeTiles | None = None
+        self._native: StoredTiles | None = None
         self._native_opened = False
         self._native_lock = threading.Lock()
 
@@ -179,8 +179,8 @@ class SlideReader(ABC):
         """Whether the file is a TIFF whose stored tiles may be decoded directly; readers override."""
         return False
 
-    def native_tiles(self) -> NativeTiles | None:
-        """The file's stored tiles for parallel decoding (see ``native.py``), or None.
+    def native_tiles(self) -> StoredTiles | None:
+        """The file's stored tiles for parallel decoding (see ``stored_tiles.py``), or None.
 
         Opened once, on first use, and closed with the reader.
         """

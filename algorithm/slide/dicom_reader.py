@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
 from algorithm.slide.base import WHITE, SlideReader
+from algorithm.slide.stored_tiles import StoredTiles
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -127,9 +128,8 @@ class DicomReader(SlideReader):
     def _read_level(self, level: int, x: int, y: int, width: int, height: int) -> NDArray[np.uint8]:
         return self._open_tiles().read_region(level, x, y, width, height)
 
-    # mypy's [override]: DicomTiles has NativeTiles' interface (what the engine calls) without subclassing it.
-    def native_tiles(self) -> DicomTiles | None:  # type: ignore[override]
-        """The frames as stored tiles, with NativeTiles' interface, so the engine decodes each once."""
+    def native_tiles(self) -> DicomTiles | None:
+        """The frames as stored tiles, so the engine decodes each once."""
         return self._tiles
 
     def _open_tiles(self) -> DicomTiles:
@@ -559,29 +559,14 @@ def _int(ds: Dataset, keyword: str, default: int) -> int:
 # --- stored tiles -------------------------------------------------------------
 
 
-class DicomTiles:
-    """A DICOM slide's frames as stored tiles, with the interface of ``native.NativeTiles`` (what the
-    engine calls: ``tiles_under``, ``decode``, ``read_region``), so each frame is decoded once; thread-safe."""
+class DicomTiles(StoredTiles):
+    """A DICOM slide's frames as stored tiles (what the engine reads: each frame decoded once); thread-safe."""
+
+    _levels: list[_Level]
 
     def __init__(self, path: Path, levels: list[_Level], frames: list[_Frames]) -> None:
-        self.path = Path(path)
-        self._levels = levels
+        super().__init__(path, levels)
         self._frames = frames
-
-    @property
-    def level_count(self) -> int:
-        """How many levels the pyramid has."""
-        return len(self._levels)
-
-    def tile_size(self, level: int) -> tuple[int, int]:
-        """``(width, height)`` of ``level``'s frames."""
-        lv = self._levels[level]
-        return lv.tile_width, lv.tile_height
-
-    def tile_grid(self, level: int) -> tuple[int, int]:
-        """``(columns, rows)`` of ``level``'s frame grid."""
-        lv = self._levels[level]
-        return lv.columns, lv.rows
 
     def decode(self, level: int, column: int, row: int) -> NDArray[np.uint8]:
         """Tile ``(column, row)`` of ``level`` as RGB ``(th, tw, 3)``, edge tiles uncropped.
@@ -597,49 +582,7 @@ class DicomTiles:
         frames, frame = lv.tiles[index]
         return frames.decode(frame)
 
-    def tiles_under(self, level: int, x: int, y: int, width: int, height: int) -> list[tuple[int, int]]:
-        """``(column, row)`` of the tiles an in-bounds rectangle of ``level`` touches, row by row."""
-        lv = self._levels[level]
-        if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > lv.width or y + height > lv.height:
-            raise SlideError(
-                f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
-                f"level {level} ({lv.width} x {lv.height})"
-            )
-        tw, th = lv.tile_width, lv.tile_height
-        return [
-            (column, row)
-            for row in range(y // th, (y + height - 1) // th + 1)
-            for column in range(x // tw, (x + width - 1) // tw + 1)
-        ]
-
-    def read_region(
-        self,
-        level: int,
-        x: int,
-        y: int,
-        width: int,
-        height: int,
-        tile: Callable[[int, int], NDArray[np.uint8]] | None = None,
-        out: NDArray[np.uint8] | None = None,
-    ) -> NDArray[np.uint8]:
-        """An in-bounds rectangle in ``level``'s pixels from its tiles (``tile(column, row)``: default decode)."""
-        lv = self._levels[level]
-        keys = self.tiles_under(level, x, y, width, height)
-        out = np.empty((height, width, 3), dtype=np.uint8) if out is None else out
-        tile = tile or (lambda column, row: self.decode(level, column, row))
-        tw, th = lv.tile_width, lv.tile_height
-        for column, row in keys:
-            stored = tile(column, row)
-            tx, ty = column * tw, row * th
-            xa, xb = max(x, tx), min(x + width, tx + tw)
-            ya, yb = max(y, ty), min(y + height, ty + th)
-            out[ya - y : yb - y, xa - x : xb - x] = stored[ya - ty : yb - ty, xa - tx : xb - tx]
-        return out
-
     def close(self) -> None:
         """Close every instance's file."""
         for frames in self._frames:
             frames.close()
-
-    def __repr__(self) -> str:
-        return f"DicomTiles({str(self.path)!r}, levels={self.level_count})"

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
 from algorithm.slide.base import WHITE
+from algorithm.slide.stored_tiles import StoredTiles
 
 _log = logging.getLogger(__name__)
 
@@ -74,13 +75,14 @@ class _Level:
     grey: bool
 
 
-class NativeTiles:
+class NativeTiles(StoredTiles):
     """A slide's stored tiles, decoded straight from the file (tifffile + imagecodecs); thread-safe."""
 
+    _levels: list[_Level]
+
     def __init__(self, path: Path, fd: int, levels: list[_Level]) -> None:
-        self.path = Path(path)
+        super().__init__(path, levels)
         self._fd = fd
-        self._levels = levels
 
     @classmethod
     def open(cls, path: Path, level_dimensions: tuple[tuple[int, int], ...]) -> NativeTiles | None:
@@ -95,22 +97,6 @@ class NativeTiles:
             _log.debug("%s: no native tile decoding: %s", path, exc)
             return None
         return cls(Path(path), fd, levels)
-
-    # --- geometry -------------------------------------------------------
-    @property
-    def level_count(self) -> int:
-        """How many pyramid levels have stored tiles (the reader's levels)."""
-        return len(self._levels)
-
-    def tile_size(self, level: int) -> tuple[int, int]:
-        """``(width, height)`` of the stored tiles of ``level``."""
-        lv = self._levels[level]
-        return lv.tile_width, lv.tile_height
-
-    def tile_grid(self, level: int) -> tuple[int, int]:
-        """``(columns, rows)`` of stored tiles covering ``level``."""
-        lv = self._levels[level]
-        return lv.columns, lv.rows
 
     # --- pixels -----------------------------------------------------------
     def decode(self, level: int, column: int, row: int) -> NDArray[np.uint8]:
@@ -145,49 +131,6 @@ class NativeTiles:
             tile = tile.copy()  # uncompressed tiles are views of the read-only bytes
         return tile
 
-    def tiles_under(self, level: int, x: int, y: int, width: int, height: int) -> list[tuple[int, int]]:
-        """``(column, row)`` of the stored tiles an in-bounds rectangle of ``level`` touches, row by row."""
-        lv = self._levels[level]
-        if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > lv.width or y + height > lv.height:
-            raise SlideError(
-                f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
-                f"level {level} ({lv.width} x {lv.height})"
-            )
-        tw, th = lv.tile_width, lv.tile_height
-        return [
-            (column, row)
-            for row in range(y // th, (y + height - 1) // th + 1)
-            for column in range(x // tw, (x + width - 1) // tw + 1)
-        ]
-
-    def read_region(
-        self,
-        level: int,
-        x: int,
-        y: int,
-        width: int,
-        height: int,
-        tile: Callable[[int, int], NDArray[np.uint8]] | None = None,
-        out: NDArray[np.uint8] | None = None,
-    ) -> NDArray[np.uint8]:
-        """An in-bounds rectangle in ``level``'s own pixels, assembled from decoded tiles.
-
-        ``tile(column, row)`` supplies each stored tile (default: decode it; a caller may serve them
-        from a cache); ``out`` receives the pixels (default: a new array).
-        """
-        lv = self._levels[level]
-        keys = self.tiles_under(level, x, y, width, height)
-        out = np.empty((height, width, 3), dtype=np.uint8) if out is None else out
-        tile = tile or (lambda column, row: self.decode(level, column, row))
-        tw, th = lv.tile_width, lv.tile_height
-        for column, row in keys:
-            stored = tile(column, row)
-            tx, ty = column * tw, row * th
-            xa, xb = max(x, tx), min(x + width, tx + tw)
-            ya, yb = max(y, ty), min(y + height, ty + th)
-            out[ya - y : yb - y, xa - x : xb - x] = stored[ya - ty : yb - ty, xa - tx : xb - tx]
-        return out
-
     def _read(self, offset: int, count: int, where: str) -> bytes:
         """``count`` bytes at ``offset``; pread keeps no file position, so threads need no lock."""
         chunks: list[bytes] = []
@@ -214,15 +157,6 @@ class NativeTiles:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-
-    def __enter__(self) -> NativeTiles:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"NativeTiles({str(self.path)!r}, levels={self.level_count})"
 
 
 class _Refused(Exception):

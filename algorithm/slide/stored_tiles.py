@@ -1,0 +1,140 @@
+"""A pyramid's levels as the grids of tiles a file stores, whatever decodes them.
+
+The tile engine reads slides through this interface (``tiles_under``,
+``decode``, ``read_region``) so that each stored tile is decoded once however
+many overlapping grid tiles need it. TIFF-family files (:mod:`.native`, tifffile
++ imagecodecs) and DICOM (:mod:`.dicom_reader`, pydicom) provide it; a subclass
+supplies its levels' geometry and ``decode``, this class the rest.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from algorithm.errors import SlideError
+
+
+class Geometry(Protocol):
+    """A level's size and its tile grid (edge tiles are stored whole, past the level's edge)."""
+
+    @property
+    def width(self) -> int:
+        """The level's width in pixels."""
+        ...
+
+    @property
+    def height(self) -> int:
+        """The level's height in pixels."""
+        ...
+
+    @property
+    def tile_width(self) -> int:
+        """A stored tile's width."""
+        ...
+
+    @property
+    def tile_height(self) -> int:
+        """A stored tile's height."""
+        ...
+
+    @property
+    def columns(self) -> int:
+        """Stored tiles across."""
+        ...
+
+    @property
+    def rows(self) -> int:
+        """Stored tiles down."""
+        ...
+
+
+class StoredTiles(ABC):
+    """A slide's stored tiles, level by level; thread-safe where ``decode`` is."""
+
+    def __init__(self, path: Path, levels: Sequence[Geometry]) -> None:
+        self.path = Path(path)
+        self._levels = levels
+
+    @abstractmethod
+    def decode(self, level: int, column: int, row: int) -> NDArray[np.uint8]:
+        """Stored tile ``(column, row)`` of ``level`` as RGB ``(th, tw, 3)``, edge tiles uncropped;
+        SlideError naming the file and the tile when it does not decode."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the file."""
+
+    # --- geometry -------------------------------------------------------
+    @property
+    def level_count(self) -> int:
+        """How many pyramid levels have stored tiles (the reader's levels)."""
+        return len(self._levels)
+
+    def tile_size(self, level: int) -> tuple[int, int]:
+        """``(width, height)`` of the stored tiles of ``level``."""
+        lv = self._levels[level]
+        return lv.tile_width, lv.tile_height
+
+    def tile_grid(self, level: int) -> tuple[int, int]:
+        """``(columns, rows)`` of stored tiles covering ``level``."""
+        lv = self._levels[level]
+        return lv.columns, lv.rows
+
+    def tiles_under(self, level: int, x: int, y: int, width: int, height: int) -> list[tuple[int, int]]:
+        """``(column, row)`` of the stored tiles an in-bounds rectangle of ``level`` touches, row by row."""
+        lv = self._levels[level]
+        if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > lv.width or y + height > lv.height:
+            raise SlideError(
+                f"{self.path}: region ({x}, {y}) size {width} x {height} is not inside "
+                f"level {level} ({lv.width} x {lv.height})"
+            )
+        tw, th = lv.tile_width, lv.tile_height
+        return [
+            (column, row)
+            for row in range(y // th, (y + height - 1) // th + 1)
+            for column in range(x // tw, (x + width - 1) // tw + 1)
+        ]
+
+    # --- pixels -----------------------------------------------------------
+    def read_region(
+        self,
+        level: int,
+        x: int,
+        y: int,
+        width: int,
+        height: int,
+        tile: Callable[[int, int], NDArray[np.uint8]] | None = None,
+        out: NDArray[np.uint8] | None = None,
+    ) -> NDArray[np.uint8]:
+        """An in-bounds rectangle in ``level``'s own pixels, assembled from decoded tiles.
+
+        ``tile(column, row)`` supplies each stored tile (default: decode it; a caller may serve them
+        from a cache); ``out`` receives the pixels (default: a new array).
+        """
+        lv = self._levels[level]
+        keys = self.tiles_under(level, x, y, width, height)
+        out = np.empty((height, width, 3), dtype=np.uint8) if out is None else out
+        get = tile or (lambda column, row: self.decode(level, column, row))
+        tw, th = lv.tile_width, lv.tile_height
+        for column, row in keys:
+            stored = get(column, row)
+            tx, ty = column * tw, row * th
+            xa, xb = max(x, tx), min(x + width, tx + tw)
+            ya, yb = max(y, ty), min(y + height, ty + th)
+            out[ya - y : yb - y, xa - x : xb - x] = stored[ya - ty : yb - ty, xa - tx : xb - tx]
+        return out
+
+    def __enter__(self) -> StoredTiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, levels={self.level_count})"
