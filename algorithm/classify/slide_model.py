@@ -117,7 +117,7 @@ def load_slide_model(path: str | os.PathLike[str]) -> SlideModel:
             f"{path}: trained with scikit-learn {saved}, this is {sklearn.__version__}; "
             f"install scikit-learn=={saved} or retrain with python -m training classifier"
         )
-    features = FeatureConfig.from_dict(payload["features"])
+    features = FeatureConfig.from_dict(payload["features"], f"{path}: features")
     if features.names() != payload["feature_names"]:
         raise ConfigError(
             f"{path}: its features differ from the ones this kit computes "

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from algorithm.configs import config_values
 from algorithm.errors import ConfigError
 from algorithm.features.axis import MajorAxis, major_axis
 from algorithm.segmentation.heatmap import Heatmap
@@ -80,9 +81,11 @@ class FeatureConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
-        """The configuration :meth:`to_dict` wrote (lists back to tuples)."""
-        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    def from_dict(cls, data: dict[str, Any], source: str = "features") -> FeatureConfig:
+        """The configuration :meth:`to_dict` wrote (lists back to tuples); unknown keys are errors naming ``source``."""
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in config_values(cls, data, source).items()
+        }
         return cls(**values)
 
 

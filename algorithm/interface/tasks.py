@@ -44,6 +44,9 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict, source: str = "task") -> Task:
         """A task from a task file's JSON; ConfigError naming ``source`` and the socket for anything wrong."""
+        unknown_keys = sorted(set(data) - {"name", "slide", "outputs"}) if isinstance(data, dict) else []
+        if unknown_keys:
+            raise ConfigError(f"{source}: unknown key(s) {unknown_keys}; known keys: ['name', 'outputs', 'slide']")
         where = "slide"
         try:
             slide = Socket.from_dict(data["slide"])

@@ -7,7 +7,6 @@ the architecture — is a ConfigError naming the file.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -72,22 +71,6 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     if payload.get("stain") is not None:  # the stain target the model was trained to, read once, here
         payload["stain"] = StainSpec.from_dict(payload["stain"], f"{path}: stain")
     return payload
-
-
-def config_values(cls: type[Any], data: Any, source: str) -> dict[str, Any]:
-    """A copy of ``data``, a checkpoint's model config, checked to hold only fields of the dataclass ``cls``.
-
-    Unknown keys are errors rather than dropped: a key this kit does not know describes a model it
-    would rebuild differently. The message is the kit's one for unknown keys (the evaluation's
-    config and task files read the same), with ``source`` naming the file.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected an object with keys {names}, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(names)}")
-    return dict(data)
 
 
 def load_state(path: str | os.PathLike[str], model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -22,8 +22,8 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
+from algorithm.configs import config_values
 from algorithm.errors import ConfigError
-from algorithm.models.checkpoint import config_values
 
 CLASS_NAMES = {1: "mitotic figure", 2: "non-mitotic figure"}
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50_v2")  # resnet50_v2 ignores stages/fpn_channels

@@ -20,8 +20,8 @@ from torchvision.models import resnet
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import FeaturePyramidNetwork
 
+from algorithm.configs import config_values
 from algorithm.errors import ConfigError
-from algorithm.models.checkpoint import config_values
 
 ARCHITECTURES = ("resnet18", "resnet34")
 _WIDTH = {1: 64, 2: 128, 3: 256, 4: 512}  # output channels of ResNet-18/34 stages

@@ -136,6 +136,8 @@ def test_config_round_trips_through_a_dict() -> None:
         assert all(isinstance(v, (list, int)) for v in data.values())  # JSON-friendly
         again = FeatureConfig.from_dict(data)
         assert again == config and again.names() == config.names()
+    with pytest.raises(ConfigError, match=r"model\.joblib: features: unknown key\(s\) \['bins_'\]"):
+        FeatureConfig.from_dict({**FeatureConfig().to_dict(), "bins_": 3}, "model.joblib: features")
 
 
 def test_heatmap_axis_is_in_level0_pixels() -> None:
