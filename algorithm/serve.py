@@ -55,12 +55,7 @@ _BODY_CHUNK = 1 << 16
 
 Log = Callable[[str], None]
 
-
-logger = logging.getLogger(__name__)
-
-
-def _stderr(message: str) -> None:
-    logger.info(message)
+logger = logging.getLogger(__name__)  # the server's and its jobs' lines (INFO); the command line shows them
 
 
 def api_method(value: str | None = None) -> str:
@@ -94,7 +89,7 @@ class InvokeServer(ThreadingHTTPServer):
         address: tuple[str, int],
         options: JobOptions,
         tasks: Sequence[Task],
-        log: Log = _stderr,
+        log: Log = logger.info,
         debug: bool = False,
     ) -> None:
         self.options = options
@@ -229,7 +224,7 @@ def serve(
     tasks: Sequence[Task],
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
-    log: Log = _stderr,
+    log: Log = logger.info,
     debug: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
