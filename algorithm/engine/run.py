@@ -13,8 +13,9 @@ timing, and memory is bounded by the batches in flight whatever the slide.
   and collecting overlap; resampling and stain normalisation run on the device
   (the direct map: no CPU table).
 - CPU: the model already uses every core, and readers working beside it slow
-  its threads more than they save, so the workers fill each batch in a burst
-  between model calls, applying the stain map through a table memoised per colour.
+  its threads more than they save, so the workers fill a burst of batches
+  between model calls (each a run of neighbouring tiles, which share stored
+  tiles), applying the stain map through a table memoised per colour.
 
 Any model that follows :class:`~algorithm.engine.models.TileModel` runs here:
 the kit's detector and segmenter, or a participant's own.
@@ -58,6 +59,7 @@ class EngineOptions:
     prefetch: int = 2  # batches read ahead
     amp: bool = True  # mixed precision, on CUDA only
     on_device: bool | None = None  # resample and normalise on the model's device; None: on CUDA only
+    cpu_burst: int = 4  # CPU: batches the readers fill between model calls
 
     def batch_for(self, device: torch.device) -> int:
         """The batch size on ``device``: the option when given, else the device's default."""
@@ -107,6 +109,10 @@ class TileRun:
         self.reader = RegionReader(slide, grid, host_map, tilewise=not self.on_device)
         workers = options.workers or available_cpus()
         self.workers = workers if self.reader.concurrent else 1
+        # CPU: each reader fills a run of consecutive tiles of the batch (neighbours share stored
+        # tiles, so readers taking alternate tiles would wait on each other's decodes); CUDA: tile
+        # by tile, the readers running ahead of the device.
+        self.chunk = -(-self.batch_size // self.workers) if self.device.type == "cpu" else 1
         self.desc = desc if desc is not None else slide.path.name
         self.stats = EngineStats(device=str(self.device), workers=self.workers, batch_size=self.batch_size)
         self._pinned: list[torch.Tensor] = []
@@ -132,18 +138,19 @@ class TileRun:
             return _Batch(tiles, buffer)
         return _Batch(tiles, np.empty(shape, dtype=np.uint8))
 
-    def _work(self, job: tuple[_Batch, int]) -> tuple[_Batch, int]:
-        batch, slot = job
-        tile = batch.tiles[slot]
-        with self.stats.timing("read"):  # the reader's stain map is timed apart, as "normalise"
-            pixels = self.reader.read(tile) if self.on_device else self.reader.read_tile(tile)
-        if self.stain is not None and not self._fixed:  # a tile-wise transform, on the host
-            pixels = self._normalise(pixels)
-        target = batch.pixels[slot]
-        if isinstance(target, torch.Tensor):
-            target.copy_(torch.from_numpy(np.ascontiguousarray(pixels)))
-        else:
-            target[...] = pixels
+    def _work(self, job: tuple[_Batch, range]) -> tuple[_Batch, range]:
+        batch, slots = job
+        for slot in slots:
+            tile = batch.tiles[slot]
+            with self.stats.timing("read"):  # the reader's stain map is timed apart, as "normalise"
+                pixels = self.reader.read(tile) if self.on_device else self.reader.read_tile(tile)
+            if self.stain is not None and not self._fixed:  # a tile-wise transform, on the host
+                pixels = self._normalise(pixels)
+            target = batch.pixels[slot]
+            if isinstance(target, torch.Tensor):
+                target.copy_(torch.from_numpy(np.ascontiguousarray(pixels)))
+            else:
+                target[...] = pixels
         return job
 
     def _normalise(self, pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -151,12 +158,13 @@ class TileRun:
         with self.stats.timing("normalise"), serial():
             return self.stain(pixels)
 
-    def _jobs(self) -> Iterator[tuple[_Batch, int]]:
+    def _jobs(self) -> Iterator[tuple[_Batch, range]]:
+        """Each batch as runs of consecutive slots, one job each (see :attr:`chunk`)."""
         tiles = self.grid.tiles
         for start in range(0, len(tiles), self.batch_size):
             batch = self._new_batch(tuple(tiles[start : start + self.batch_size]))
-            for slot in range(len(batch.tiles)):
-                yield batch, slot
+            for first in range(0, len(batch.tiles), self.chunk):
+                yield batch, range(first, min(first + self.chunk, len(batch.tiles)))
 
     # ----- consumer ---------------------------------------------------------------------
     def _setup(self) -> None:
@@ -206,30 +214,40 @@ class TileRun:
         self.stats.tiles += len(batch.tiles)
         return BatchResult(batch.tiles, output)
 
-    def _completed(self, filled: Iterator[tuple[_Batch, int]]) -> Iterator[_Batch]:
+    def _completed(self, filled: Iterator[tuple[_Batch, range]]) -> Iterator[_Batch]:
         """Batches as their last slot is filled (slots complete in order), timing the wait for each.
 
         On the CPU the workers fill a batch only while this waits, so torch runs single-threaded
         meanwhile: the workers' small torch ops (stain maps) then never wake torch's intra-op
         threads (MKL's, which ignore the grain size) for cores the workers themselves occupy.
         """
+        burst = self._burst()
         while True:
             wait = time.perf_counter()
+            ready: list[_Batch] = []
             with torch_threads(1 if self.device.type == "cpu" else None):
-                for batch, slot in filled:
-                    if slot == len(batch.tiles) - 1:
-                        break
-                else:
-                    return
+                for batch, slots in filled:
+                    if slots[-1] == len(batch.tiles) - 1:
+                        ready.append(batch)
+                        if len(ready) == burst:
+                            break
             self.stats.waited += time.perf_counter() - wait
-            yield batch
+            yield from ready
+            if len(ready) < burst:
+                return
+
+    def _burst(self) -> int:
+        """Batches the readers fill per wait: on the CPU several (switching torch's threads down for
+        the readers and back up for the model costs milliseconds, paid once per burst), elsewhere one
+        (the readers run ahead of the device)."""
+        return max(1, self.options.cpu_burst) if self.device.type == "cpu" else 1
 
     def __iter__(self) -> Iterator[BatchResult]:
         start = time.perf_counter()
         # CUDA: read ahead while the device computes. CPU: the model already uses every core, so the
         # readers fill each batch in a burst between model calls instead of fighting it for the cores.
         ahead = self.device.type != "cpu"
-        window = self.batch_size * (max(1, self.options.prefetch + 1) if ahead else 1)
+        window = -(-self.batch_size // self.chunk) * (max(1, self.options.prefetch + 1) if ahead else self._burst())
         filled = ordered_map(self._work, self._jobs(), self.workers, window, ahead)
         pending: _Batch | None = None
         total = -(-len(self.grid) // self.batch_size)

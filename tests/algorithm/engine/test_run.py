@@ -77,10 +77,11 @@ def test_batches_come_in_grid_order_with_the_tiles_read_resampled_and_transforme
 def test_same_input_same_bytes_whatever_the_workers(synthetic_slide) -> None:
     model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
     outputs = []
-    for workers, batch in ((1, 8), (2, 8), (4, 8)):
+    for workers, batch, burst in ((1, 8, 1), (2, 8, 4), (4, 8, 3)):
         with open_slide(synthetic_slide.files.slide) as slide:
             mask = tissue_mask(slide)
-            options = DetectionOptions(engine=EngineOptions(batch_size=batch, workers=workers))
+            engine = EngineOptions(batch_size=batch, workers=workers, cpu_burst=burst)
+            options = DetectionOptions(engine=engine)
             grid = detection_grid(slide, config, options, mask)
             stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
             found = detect_slide(slide, model, config, options, "cpu", stain, grid)
