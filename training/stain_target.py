@@ -31,16 +31,14 @@ from algorithm.tissue import tissue_mask
 TransformFactory = Callable[[SlideReader], BatchTransform]
 
 
-def analysis_level(slide: SlideReader, mpp: float) -> int:
-    """The coarsest slide level at least as fine as ``mpp`` (OpenSlide's rule): where stains are analysed."""
-    return slide.level_for(mpp)
-
-
-def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) -> StainSpec:
-    """The stain target spec for ``method``: fitted to the target image, else to the first training slide.
+def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) -> StainSpec | None:
+    """The stain target spec for ``method``: fitted to the target image, else to the first training slide;
+    None for "none" (the model then sees the slides' own colours, as the job will).
 
     Saved in the checkpoint, so the job normalises every slide to the colours the model was trained on.
     """
+    if method == "none":
+        return None
     normaliser = get_normaliser(method)
     if target is not None:
         try:
@@ -49,7 +47,7 @@ def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) 
             raise ConfigError(f"{target}: cannot read the stain target image ({exc})") from exc
     else:
         with open_slide(first_slide) as slide:
-            pixels = sample_slide_pixels(slide, tissue_mask(slide), level=analysis_level(slide, mpp))
+            pixels = sample_slide_pixels(slide, tissue_mask(slide), level=slide.level_for(mpp))
     return StainSpec.of(normaliser.fit(pixels))
 
 
@@ -57,7 +55,7 @@ def transform_factory(spec: StainSpec | None, mpp: float) -> TransformFactory:
     """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none)."""
 
     def factory(slide: SlideReader) -> BatchTransform:
-        normaliser = slide_normaliser(spec, slide, tissue_mask(slide), analysis_level(slide, mpp))
+        normaliser = slide_normaliser(spec, slide, tissue_mask(slide), slide.level_for(mpp))
         if normaliser is None:
             return lambda pixels: pixels
 

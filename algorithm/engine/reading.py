@@ -82,11 +82,6 @@ class RegionReader:
         """Whether several threads may read at once (else the engine reads with one worker)."""
         return self.native is not None or self.slide.concurrent_reads
 
-    @property
-    def tilewise(self) -> bool:
-        """Whether stored tiles are shrunk and mapped once, before grid tiles are cut from them."""
-        return self.factor is not None
-
     def _whole_factor(self, grid: TileGrid) -> int | None:
         """k when every tile is its region shrunk by k (a power of two dividing the stored tiles)
         from a block-aligned origin; None otherwise (regions are read and resampled one by one)."""

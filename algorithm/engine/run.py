@@ -101,11 +101,10 @@ class TileRun:
         self.batch_size = options.batch_for(self.device)
         self.on_device = options.on_device if options.on_device is not None else self.device.type == "cuda"
         self.stain = stain
-        self._normaliser = stain if isinstance(stain, Normaliser) and stain.has_source else None
-        self._fixed = self._normaliser is not None
         # A fitted normaliser's map depends on each pixel alone: on the host the reader applies it to
         # each stored tile once (see RegionReader); on the device the consumer applies it per batch.
-        host_map = self._normalise if self._fixed and not self.on_device else None
+        self._normaliser = stain if isinstance(stain, Normaliser) and stain.has_source else None
+        host_map = self._normalise if self._normaliser is not None and not self.on_device else None
         self.reader = RegionReader(slide, grid, host_map, tilewise=not self.on_device)
         workers = options.workers or available_cpus()
         self.workers = workers if self.reader.concurrent else 1
@@ -144,7 +143,7 @@ class TileRun:
             tile = batch.tiles[slot]
             with self.stats.timing("read"):  # the reader's stain map is timed apart, as "normalise"
                 pixels = self.reader.read(tile) if self.on_device else self.reader.read_tile(tile)
-            if self.stain is not None and not self._fixed:  # a tile-wise transform, on the host
+            if self.stain is not None and self._normaliser is None:  # a tile-wise transform, on the host
                 pixels = self._normalise(pixels)
             target = batch.pixels[slot]
             if isinstance(target, torch.Tensor):
@@ -215,9 +214,9 @@ class TileRun:
         return BatchResult(batch.tiles, output)
 
     def _completed(self, filled: Iterator[tuple[_Batch, range]]) -> Iterator[_Batch]:
-        """Batches as their last slot is filled (slots complete in order), timing the wait for each.
+        """Batches as their last slot is filled (slots complete in order), a burst at a time, timing the waits.
 
-        On the CPU the workers fill a batch only while this waits, so torch runs single-threaded
+        On the CPU the workers fill a burst only while this waits, so torch runs single-threaded
         meanwhile: the workers' small torch ops (stain maps) then never wake torch's intra-op
         threads (MKL's, which ignore the grain size) for cores the workers themselves occupy.
         """

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         train, valid = train[:2], valid[:1]
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
     config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
-    spec = None if args.stain == "none" else fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
+    spec = fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
     options = TrainOptions(
         epochs=args.epochs,
         iterations=args.iterations,

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         tile_size=args.tile_size,
         mpp=args.mpp,
     )
-    spec = None if args.stain == "none" else fit_target(args.stain, args.stain_target, train[0].path, args.mpp)
+    spec = fit_target(args.stain, args.stain_target, train[0].path, args.mpp)
     options = SegmenterTrainOptions(
         epochs=args.epochs,
         iterations=args.iterations,
