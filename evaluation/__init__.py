@@ -2,7 +2,8 @@
 
 Self-contained on purpose: the container image holds only this package and
 ``evaluation/requirements.txt`` (numpy, scipy, scikit-learn,
-grand-challenge-metrics, SimpleITK), so nothing here imports torch or the
+grand-challenge-metrics, SimpleITK; matplotlib for the plots only, imported
+when they are asked for), so nothing here imports torch or the
 ``algorithm`` package. Entry point: ``python -m evaluation`` (see ``cli.py``).
 """
 

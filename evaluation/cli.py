@@ -1,7 +1,7 @@
-"""Command line: ``python -m evaluation [--input DIR] [--output DIR] [--ground-truth DIR] [--config FILE]``.
+"""Command line: ``python -m evaluation [--input DIR] [--output DIR] [--ground-truth DIR] [--config FILE] [--plots]``.
 
-Exit status 0 with ``<output>/metrics.json`` written; 1 with one line on
-stderr and nothing written when the submission or the setup is wrong.
+Exit status 0 with ``<output>/metrics.json`` (and, when asked for, the plots) written; 1 with one
+line on stderr and nothing written when the submission or the setup is wrong.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 from evaluation import __version__
 from evaluation.config import load_config
 from evaluation.errors import EvaluationError
-from evaluation.evaluate import evaluate
+from evaluation.evaluate import run_evaluation
+from evaluation.plots import plot_files, remove_files, render_plots, require_matplotlib, write_plots
 from evaluation.report import METRICS_FILE, summary_lines, write_metrics
 
 DEFAULT_INPUT = Path("/input")
@@ -32,7 +33,10 @@ outputs at INPUT/<job pk>/output/<socket relative path>, joins every job to the
 ground truth by its input image name, computes the metrics the task config
 asks for (detection F1/AP/FROC, slide AUC/F1, segmentation IoU/Dice,
 major-axis accuracy) and writes OUTPUT/metrics.json as
-{"results": [per case], "aggregates": {...}}.
+{"results": [per case], "aggregates": {...}}. With --plots (or "plots": true
+in the config) it also writes PNGs beside it: classification_roc.png,
+detection_froc.png, detection_precision_recall.png, segmentation_dice.png
+(those of the metrics computed; they need matplotlib).
 
 Any problem (a failed job, a missing or extra case, coordinates in pixels,
 a probability outside [0, 1], NaN, a wrong JSON type, an unknown output
@@ -96,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="task config JSON (default: config.json in the ground-truth folder, else MIDOG-style detection defaults)",
     )
+    parser.add_argument(
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also write the plots ("
+        + ", ".join(plot_files(("classification", "detection", "segmentation")))
+        + ') of the metrics computed; --no-plots: never (default: the config\'s "plots", else no)',
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -106,14 +118,26 @@ def main(argv: list[str] | None = None) -> int:
     """Run the evaluation; 0 when metrics.json was written, 1 with one line on stderr when not.
 
     Every EvaluationError ends here, so a failed evaluation never leaves a partial metrics.json.
+    The plots are drawn in memory, then written before metrics.json and removed again if it cannot
+    be written: metrics.json exists only when every output does.
     """
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
+    plot_paths: list[Path] = []
     try:
         ground_truth = args.ground_truth or _default_ground_truth()
         config, origin = load_config(args.config, ground_truth)
-        metrics = evaluate(args.input, ground_truth, config)
-        path = write_metrics(args.output, metrics)
+        plots = config.plots if args.plots is None else args.plots
+        if plots:
+            require_matplotlib()  # before the scoring: a missing library is an instant, one-line failure
+        evaluation = run_evaluation(args.input, ground_truth, config)
+        metrics = evaluation.metrics
+        plot_paths = write_plots(args.output, render_plots(evaluation)) if plots else []
+        try:
+            path = write_metrics(args.output, metrics)
+        except EvaluationError:
+            remove_files(plot_paths)
+            raise
     except EvaluationError as exc:
         if args.debug:
             traceback.print_exc()
@@ -123,5 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config: {origin}")
         for line in summary_lines(metrics):
             print(line)
+        for plot in plot_paths:
+            print(f"wrote {plot}")
         print(f"wrote {path} in {time.perf_counter() - start:.2f} s")
     return 0

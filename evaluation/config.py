@@ -8,6 +8,7 @@ keys are errors so a typo cannot silently fall back to a default::
       "metrics": ["detection", "classification", "segmentation", "major_axis"],
       "case_input": null,
       "ignore_outputs": [],
+      "plots": false,
       "detection": {"socket": "mitotic-figures", "radius_mm": 0.0075, "threshold": null},
       "classification": {"socket": "tumour-likelihood", "threshold": 0.5},
       "segmentation": {"socket": "nuclei-segmentation"},
@@ -80,6 +81,12 @@ def _number(
 def _count(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigValueError(key, f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigValueError(key, f"expected true or false, got {value!r}")
     return value
 
 
@@ -254,6 +261,9 @@ class Config(_Section):
     case_input: str | None = None
     # Output sockets the algorithm may produce that this evaluation does not score.
     ignore_outputs: tuple[str, ...] = ()
+    # Also write the plots (evaluation/plots.py) beside metrics.json: grand-challenge runs the container
+    # without arguments, so this is how an organiser asks for them there (--plots does it on the command line).
+    plots: bool = False
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
@@ -267,6 +277,7 @@ class Config(_Section):
         if self.case_input is not None:
             self._set("case_input", _string(self.case_input, "case_input"))
         self._set("ignore_outputs", _strings(self.ignore_outputs, "ignore_outputs"))
+        self._set("plots", _flag(self.plots, "plots"))
         for name, section in SECTIONS.items():
             if not isinstance(getattr(self, name), section):
                 raise ConfigValueError(name, f"expected a {section.__name__}, got {getattr(self, name)!r}")
@@ -316,7 +327,10 @@ def load_config(path: Path | None, ground_truth_dir: Path | None = None) -> tupl
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
-    """The config as plain JSON types (recorded in metrics.json for provenance)."""
+    """The config as plain JSON types (recorded in metrics.json for provenance).
+
+    What produced the numbers: ``plots`` is left out, as it changes which files are written, not any metric.
+    """
 
     def plain(value: Any) -> Any:
         if isinstance(value, tuple):

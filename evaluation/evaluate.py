@@ -2,10 +2,13 @@
 
 Everything is read and checked before anything is written; the first problem
 raises :class:`~evaluation.errors.EvaluationError` and no metrics are produced.
+:func:`run_evaluation` also keeps what the aggregates were computed from, so the
+plots (:mod:`evaluation.plots`) draw the very numbers behind metrics.json.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +36,28 @@ def _segmentation_counts(job: Job, truth: CaseTruth, config: Config) -> dict[str
     return segmentation.counts(truth_fg, on_grid)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The metrics.json content and the per-case data its aggregates were computed from.
+
+    ``labels``/``likelihoods`` (classification) and ``detection_cases`` are in case order and empty
+    when their metric is not enabled; per-case Dice and IoU are in ``metrics["results"]``.
+    """
+
+    metrics: dict[str, Any]
+    config: Config
+    detection_cases: list[detection.DetectionCase]
+    labels: np.ndarray
+    likelihoods: np.ndarray
+
+
 def evaluate(input_dir: Path, ground_truth_dir: Path, config: Config) -> dict[str, Any]:
     """Score the submission in ``input_dir``; returns the metrics.json content."""
+    return run_evaluation(input_dir, ground_truth_dir, config).metrics
+
+
+def run_evaluation(input_dir: Path, ground_truth_dir: Path, config: Config) -> Evaluation:
+    """Score the submission in ``input_dir``; the metrics and what they were computed from."""
     truth = load_ground_truth(ground_truth_dir, config)
     pairs = join_to_ground_truth(read_predictions(input_dir, config), truth)
 
@@ -74,14 +97,15 @@ def evaluate(input_dir: Path, ground_truth_dir: Path, config: Config) -> dict[st
             result["major_axis"] = major_axis.case_result(predicted, case.major_axis_mm, cfg_m)
         results.append(result)
 
+    label_array, likelihood_array = np.array(labels, dtype=np.int64), np.array(likelihoods, dtype=np.float64)
     aggregates: dict[str, Any] = {}
     for name in config.metrics:
         if name == "detection":
             aggregates[name] = detection.aggregate(det_cases, config.detection)
         elif name == "classification":
-            aggregates[name] = classification.aggregate(np.array(labels), np.array(likelihoods), config.classification)
+            aggregates[name] = classification.aggregate(label_array, likelihood_array, config.classification)
         elif name == "segmentation":
             aggregates[name] = segmentation.aggregate(seg_counts)
         elif name == "major_axis":
             aggregates[name] = major_axis.aggregate(np.array(axis_pred), np.array(axis_truth), config.major_axis)
-    return build_metrics(results, aggregates, config)
+    return Evaluation(build_metrics(results, aggregates, config), config, det_cases, label_array, likelihood_array)

@@ -1,4 +1,4 @@
-"""File helpers: strict JSON reading and atomic writing.
+"""File helpers: strict JSON reading and atomic writing (metrics.json, the plots).
 
 The evaluation package has its own copy of the atomic write (it must not import
 ``algorithm``): write a temporary file beside the destination, fsync, then
@@ -47,15 +47,18 @@ def read_json(path: Path, what: str | None = None) -> Any:
     return parse_json_text(text, label)
 
 
-def write_json_atomic(destination: Path, obj: Any) -> None:
-    """Serialise first (so a bad value fails before anything is written), then replace atomically."""
-    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+def write_bytes_atomic(destination: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``destination``, fsync, then rename it into place.
+
+    The file is either complete or absent (never half-written); it is readable by all (0644), as
+    grand-challenge's upload of ``/output`` runs as another user.
+    """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)
@@ -63,3 +66,9 @@ def write_json_atomic(destination: Path, obj: Any) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(destination: Path, obj: Any) -> None:
+    """Serialise first (so a bad value fails before anything is written), then replace atomically."""
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    write_bytes_atomic(destination, text.encode("utf-8"))

@@ -13,6 +13,7 @@ quantiles (numpy's default, linear). Resamples holding one class only cannot
 have an AUC and are left out of its interval (``valid_samples`` says how
 many were used); F1 and balanced accuracy follow scikit-learn on such
 resamples (F1 0 without positives; balanced accuracy over the classes present).
+The ROC curve the plots draw is :func:`roc_points` (AUC is the area under it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from evaluation.config import ClassificationConfig
 
@@ -67,6 +68,18 @@ def _interval(values: np.ndarray, level: float) -> tuple[list[float] | None, int
 
 def _value(x: float) -> float | None:
     return None if not np.isfinite(x) else float(x)
+
+
+def roc_points(labels: np.ndarray, likelihoods: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """False and true positive rates at every distinct likelihood (scikit-learn's ``roc_curve``, all points kept).
+
+    The area under them (trapezoids) is ``roc_auc_score``'s AUC; None where AUC is (one class only).
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    if not 0 < y.sum() < len(y):
+        return None
+    fpr, tpr, _ = roc_curve(y, np.asarray(likelihoods, dtype=np.float64), drop_intermediate=False)
+    return np.asarray(fpr, dtype=np.float64), np.asarray(tpr, dtype=np.float64)
 
 
 def aggregate(labels: np.ndarray, likelihoods: np.ndarray, config: ClassificationConfig) -> dict[str, Any]:

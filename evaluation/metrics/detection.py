@@ -19,7 +19,9 @@ probability, ``sum((R_k - R_{k-1}) * P_k)`` with recall over *all* truth points
 (scikit-learn's definition, plus the truth points no candidate reaches).
 FROC gives, for each rate of false positives per case, the highest
 sensitivity at an operating point with at most that many (0 if none), and
-their mean as the FROC score.
+their mean as the FROC score. Both come from the curves
+:func:`precision_recall_curve` and :func:`froc_curve` return, which the plots
+(:mod:`evaluation.plots`) draw, so a picture cannot disagree with its number.
 """
 
 from __future__ import annotations
@@ -128,8 +130,8 @@ def case_result(result: DetectionCase) -> dict[str, Any]:
     }
 
 
-def _operating_points(probabilities: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative (TP, FP) at each distinct probability, highest first."""
+def operating_points(probabilities: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative (TP, FP) at each distinct probability, highest first: the points of every curve here."""
     order = np.argsort(-probabilities, kind="stable")
     p, h = probabilities[order], hit[order]
     tp = np.cumsum(h)
@@ -138,16 +140,31 @@ def _operating_points(probabilities: np.ndarray, hit: np.ndarray) -> tuple[np.nd
     return tp[last], fp[last]
 
 
+def precision_recall_curve(probabilities: np.ndarray, hit: np.ndarray, n_truth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision at each distinct probability, highest first (empty without candidates).
+
+    Recall is over all ``n_truth`` points (> 0), so truth no candidate reaches keeps it below 1.
+    """
+    tp, fp = operating_points(probabilities, hit)
+    return tp / n_truth, tp / (tp + fp)
+
+
 def average_precision(probabilities: np.ndarray, hit: np.ndarray, n_truth: int) -> float | None:
     """Step-wise area under precision-recall; None without truth, 0 without candidates."""
     if n_truth == 0:
         return None
     if len(probabilities) == 0:
         return 0.0
-    tp, fp = _operating_points(probabilities, hit)
-    precision = tp / (tp + fp)
-    recall = tp / n_truth
+    recall, precision = precision_recall_curve(probabilities, hit, n_truth)
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def froc_curve(probabilities: np.ndarray, hit: np.ndarray, n_truth: int, n_cases: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average false positives per case and sensitivity at each distinct probability, highest first."""
+    if len(probabilities) == 0:
+        return np.zeros(0), np.zeros(0)
+    tp, fp = operating_points(probabilities, hit)
+    return fp / n_cases, tp / n_truth
 
 
 def froc(
@@ -156,11 +173,7 @@ def froc(
     """Sensitivity at each average number of false positives per case, and their mean."""
     if n_truth == 0:
         return {"fp_per_case": list(fp_rates), "sensitivity": [None] * len(fp_rates), "score": None}
-    if len(probabilities):
-        tp, fp = _operating_points(probabilities, hit)
-        sens, fppc = tp / n_truth, fp / n_cases
-    else:
-        sens, fppc = np.zeros(0), np.zeros(0)
+    fppc, sens = froc_curve(probabilities, hit, n_truth, n_cases)
     values = []
     for rate in fp_rates:
         ok = fppc <= rate
@@ -168,13 +181,18 @@ def froc(
     return {"fp_per_case": list(fp_rates), "sensitivity": values, "score": float(np.mean(values))}
 
 
+def pooled(results: list[DetectionCase]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every candidate's probability and hit over ``results``, and their truth points: what AP and FROC rank."""
+    probs = np.concatenate([r.probabilities for r in results]) if results else np.zeros(0)
+    hits = np.concatenate([r.candidate_hit for r in results]) if results else np.zeros(0, bool)
+    return probs, hits, sum(r.n_truth for r in results)
+
+
 def _summary(results: list[DetectionCase]) -> tuple[dict[str, Any], np.ndarray, np.ndarray, int]:
     tp = sum(r.true_positives for r in results)
     fp = sum(r.false_positives for r in results)
     fn = sum(r.false_negatives for r in results)
-    n_truth = sum(r.n_truth for r in results)
-    probs = np.concatenate([r.probabilities for r in results]) if results else np.zeros(0)
-    hits = np.concatenate([r.candidate_hit for r in results]) if results else np.zeros(0, bool)
+    probs, hits, n_truth = pooled(results)
     return (
         {
             **precision_recall_f1(tp, fp, fn),
@@ -191,6 +209,12 @@ def _summary(results: list[DetectionCase]) -> tuple[dict[str, Any], np.ndarray, 
     )
 
 
+def by_domain(results: list[DetectionCase]) -> dict[str, list[DetectionCase]]:
+    """The cases of each domain (no domain: ``"unspecified"``), domains sorted: ``per_domain``'s grouping."""
+    domains = sorted({r.domain or "unspecified" for r in results})
+    return {d: [r for r in results if (r.domain or "unspecified") == d] for d in domains}
+
+
 def aggregate(results: list[DetectionCase], config: DetectionConfig) -> dict[str, Any]:
     """Micro-averaged scores over all cases, FROC, and the same per domain."""
     summary, probs, hits, n_truth = _summary(results)
@@ -199,6 +223,5 @@ def aggregate(results: list[DetectionCase], config: DetectionConfig) -> dict[str
     out["radius_mm"] = config.radius_mm
     out["threshold"] = config.threshold
     if any(r.domain is not None for r in results):
-        domains = sorted({r.domain or "unspecified" for r in results})
-        out["per_domain"] = {d: _summary([r for r in results if (r.domain or "unspecified") == d])[0] for d in domains}
+        out["per_domain"] = {d: _summary(cases)[0] for d, cases in by_domain(results).items()}
     return out

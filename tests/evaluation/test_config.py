@@ -84,12 +84,21 @@ def test_full_config_round_trips():
             "config: major_axis: unknown key(s) ['units']; known keys: ['socket', 'tolerance', 'unit']",
         ),
         ({"segmentation": []}, "config: segmentation: expected a JSON object, got list"),
+        ({"plots": "yes"}, "config: plots: expected true or false, got 'yes'"),
+        ({"plots": 1}, "config: plots: expected true or false, got 1"),
     ],
 )
 def test_bad_configs(raw, message):
     with pytest.raises(EvaluationError) as err:
         parse_config(raw)
     assert message in str(err.value)
+
+
+def test_plots_key_is_read_but_not_recorded_with_the_metrics():
+    assert Config().plots is False
+    config = parse_config({"plots": True})
+    assert config.plots is True
+    assert "plots" not in config_to_dict(config)  # it changes which files are written, not a number
 
 
 def test_load_from_flag_then_ground_truth_then_defaults(tmp_path):

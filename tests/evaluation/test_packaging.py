@@ -7,6 +7,8 @@ these checks need no Docker.
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ ALLOWED = {
     "sklearn": "scikit-learn",
     "SimpleITK": "SimpleITK",
     "grand_challenge_metrics": "grand-challenge-metrics",
+    "matplotlib": "matplotlib",  # the plots only, imported when asked for (tests/evaluation/test_plots.py)
 }
 
 
@@ -55,12 +58,38 @@ def test_running_imports_neither_torch_nor_algorithm():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_requirements_are_pinned_and_cover_the_imports():
+def _pins() -> dict[str, str]:
     lines = [ln.split("#")[0].strip() for ln in (PACKAGE / "requirements.txt").read_text().splitlines()]
-    pins = dict(ln.split("==") for ln in lines if ln)
+    return dict(ln.split("==") for ln in lines if ln)
+
+
+def test_requirements_are_pinned_and_cover_the_imports():
+    pins = _pins()
     assert all(v for v in pins.values())
     assert set(ALLOWED.values()) <= set(pins)
     assert "torch" not in pins
+
+
+def test_the_image_has_the_plotting_library_and_its_dependencies():
+    """The image installs requirements.txt only: matplotlib's whole runtime closure must be pinned there."""
+    from packaging.requirements import Requirement
+
+    pins = {name.lower(): version for name, version in _pins().items()}
+    assert pins["matplotlib"] == importlib.metadata.version("matplotlib")  # the version the tests ran
+    todo, seen = ["matplotlib"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in importlib.metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(re.sub(r"[-_.]+", "-", requirement.name).lower())
+    assert seen <= set(pins), sorted(seen - set(pins))
+    dockerfile = (PACKAGE / "Dockerfile").read_text()
+    assert "matplotlib.figure" in dockerfile  # the build's import check
+    assert "MPLCONFIGDIR=/tmp/matplotlib" in dockerfile  # its font cache on a read-only root file system
 
 
 SCRIPTS = ["build.sh", "test.sh", "export.sh"]

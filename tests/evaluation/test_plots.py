@@ -1,0 +1,200 @@
+"""The plots: written only when asked for, real PNGs of a fixed size, drawn from the metrics' own numbers."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evaluation import cli
+from evaluation.config import parse_config
+from evaluation.evaluate import run_evaluation
+from evaluation.metrics import classification, detection
+from evaluation.plots import FIGURE_SIZE_PX, plot_files, render_plots
+from tests.evaluation.builders import Submission, point, points_value
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_CASE = REPO / "evaluation" / "test"
+ALL_PLOTS = {"classification_roc.png", "detection_froc.png", "detection_precision_recall.png", "segmentation_dice.png"}
+
+IMAGES = [f"{i:03d}.tiff" for i in range(1, 7)]
+LABELS = [1, 1, 1, 0, 0, 0]
+TRUTH_POINTS = [[[0.1 * k, 0.1] for k in range(1, 4)], [[0.2, 0.3]], [], [[0.5, 0.5], [0.6, 0.6]], [[0.4, 0.2]], []]
+
+
+def _write_task(submission, *, good: bool, plots: bool | None = None) -> None:
+    """Six cases with all three pictured metrics; a good submission finds the truth, a bad one does not."""
+    config: dict = {"metrics": ["detection", "classification", "segmentation"]}
+    if plots is not None:
+        config["plots"] = plots
+    submission.config(config)
+    submission.points_truth(
+        {img: {"points": pts, "size_mm": [1.0, 1.0]} for img, pts in zip(IMAGES, TRUTH_POINTS, strict=True)}
+    )
+    submission.slides_csv("case,label\n" + "".join(f"{img},{lab}\n" for img, lab in zip(IMAGES, LABELS, strict=True)))
+    rng = np.random.default_rng(3)
+    for i, (image, label, pts) in enumerate(zip(IMAGES, LABELS, TRUTH_POINTS, strict=True)):
+        truth_mask = np.zeros((16, 16), np.uint8)
+        truth_mask[2 : 6 + i, 3:10] = 1
+        submission.truth_mask(f"{image[:3]}.mha", truth_mask, (0.01, 0.01))
+        if good:
+            found = [point(x + 0.001, y, 0.9 - 0.05 * k) for k, (x, y) in enumerate(pts)]
+            extra = [point(0.9, 0.9, 0.2, "non-mitotic figure")]
+            likelihood = 0.6 + 0.05 * i if label else 0.1 + 0.05 * i
+            predicted_mask = truth_mask
+        else:
+            found = [point(0.05 + 0.1 * k, 0.8, 0.95 - 0.1 * k) for k in range(3)]
+            extra = []
+            likelihood = 0.3 if label else 0.7 - 0.05 * i
+            predicted_mask = (rng.random((16, 16)) < 0.3).astype(np.uint8)
+        submission.job(
+            image,
+            {"mitotic-figures": points_value(*found, *extra), "tumour-likelihood": likelihood},
+            masks={"nuclei-segmentation": (predicted_mask, (0.01, 0.01))},
+        )
+    submission.write_predictions()
+
+
+def _pngs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_test_case_plots_are_pngs_of_the_fixed_size_and_listed_in_the_log(tmp_path, capsys):
+    argv = ["--input", str(TEST_CASE / "input"), "--ground-truth", str(TEST_CASE / "ground_truth")]
+    assert cli.main([*argv, "--output", str(tmp_path), "--plots"]) == 0
+    assert set(os.listdir(tmp_path)) == ALL_PLOTS | {"metrics.json"}
+    log = capsys.readouterr().out
+    for name in ALL_PLOTS:
+        assert f"wrote {tmp_path / name}\n" in log
+        with Image.open(tmp_path / name) as image:
+            image.load()  # decodes every pixel, not only the header
+            assert image.format == "PNG" and image.size == FIGURE_SIZE_PX
+            assert "Software" not in image.info
+            assert len(image.getcolors(maxcolors=1 << 20) or []) > 10  # drawn on, not blank
+    assert plot_files(["detection", "classification", "segmentation", "major_axis"]) == [
+        "detection_froc.png",
+        "detection_precision_recall.png",
+        "classification_roc.png",
+        "segmentation_dice.png",
+    ]
+
+
+def test_no_plots_unless_asked_for(submission):
+    _write_task(submission, good=True)
+    assert submission.run() == 0
+    assert os.listdir(submission.output_dir) == ["metrics.json"]
+
+
+def test_the_config_asks_for_plots_and_the_command_line_overrides_it(submission):
+    _write_task(submission, good=True, plots=True)
+    assert submission.run() == 0  # no argument: grand-challenge's way
+    assert set(_pngs(submission.output_dir)) == ALL_PLOTS
+    assert "plots" not in submission.metrics()["aggregates"]["config"]  # it changes no number
+    for path in submission.output_dir.glob("*.png"):
+        path.unlink()
+    assert submission.run("--no-plots") == 0
+    assert _pngs(submission.output_dir) == {}
+
+
+def test_good_and_bad_submissions_give_different_pictures_the_same_input_the_same_bytes(tmp_path):
+    pictures = {}
+    for name in ("good", "bad", "good-again"):
+        submission = Submission(tmp_path / name)
+        _write_task(submission, good=name != "bad")
+        assert submission.run("--plots") == 0
+        pictures[name] = _pngs(submission.output_dir)
+        metrics = submission.metrics()["aggregates"]
+        if name == "good":
+            assert metrics["classification"]["auc"] == 1.0 and metrics["segmentation"]["mean_dice"] == 1.0
+        elif name == "bad":
+            assert metrics["classification"]["auc"] < 0.5 and metrics["detection"]["average_precision"] < 0.5
+    assert set(pictures["good"]) == set(pictures["bad"]) == ALL_PLOTS
+    for file in ALL_PLOTS:
+        assert pictures["good"][file] != pictures["bad"][file], file
+    assert pictures["good"] == pictures["good-again"]
+
+
+def test_the_curves_drawn_are_the_ones_the_metrics_come_from(submission):
+    _write_task(submission, good=False)
+    config = parse_config({"metrics": ["detection", "classification"], "ignore_outputs": ["nuclei-segmentation"]})
+    evaluation = run_evaluation(submission.input_dir, submission.gt_dir, config)
+    agg = evaluation.metrics["aggregates"]
+    points = classification.roc_points(evaluation.labels, evaluation.likelihoods)
+    assert points is not None
+    fpr, tpr = points
+    assert np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2) == pytest.approx(agg["classification"]["auc"], abs=1e-12)
+    probabilities, hits, n_truth = detection.pooled(evaluation.detection_cases)
+    recall, precision = detection.precision_recall_curve(probabilities, hits, n_truth)
+    steps = np.sum(np.diff(np.r_[0.0, recall]) * precision)  # the area under the drawn steps
+    assert steps == agg["detection"]["average_precision"]
+    fp_per_case, sensitivity = detection.froc_curve(probabilities, hits, n_truth, len(evaluation.detection_cases))
+    froc = agg["detection"]["froc"]
+    sampled = [float(sensitivity[fp_per_case <= r].max(initial=0.0)) for r in froc["fp_per_case"]]
+    assert sampled == froc["sensitivity"]
+
+
+def test_undefined_curves_still_give_a_picture(submission):
+    submission.config({"metrics": ["detection", "classification"]})
+    submission.points_truth({"001.tiff": [], "002.tiff": []})
+    submission.slides_csv("case,label\n001.tiff,1\n002.tiff,1\n")
+    for name in ("001.tiff", "002.tiff"):
+        submission.job(name, {"mitotic-figures": points_value(point(0.1, 0.1, 0.5)), "tumour-likelihood": 0.7})
+    submission.write_predictions()
+    assert submission.run("--plots") == 0
+    metrics = submission.metrics()["aggregates"]
+    assert metrics["classification"]["auc"] is None and metrics["detection"]["average_precision"] is None
+    pngs = _pngs(submission.output_dir)
+    assert set(pngs) == {"classification_roc.png", "detection_froc.png", "detection_precision_recall.png"}
+    for file, data in pngs.items():
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.size == FIGURE_SIZE_PX, file
+
+
+def test_without_matplotlib_plots_fail_in_one_line_and_the_default_runs(submission, capsys, monkeypatch):
+    _write_task(submission, good=True)
+    for module in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    assert submission.run("--plots") == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evaluation failed: plots were asked for"), lines
+    assert "matplotlib cannot be imported" in lines[0]
+    assert not submission.output_dir.exists() or os.listdir(submission.output_dir) == []
+    assert submission.run() == 0
+    assert os.listdir(submission.output_dir) == ["metrics.json"]
+
+
+def test_the_default_evaluation_does_not_import_matplotlib(tmp_path):
+    code = (
+        "import sys; from evaluation.cli import main; "
+        f"rc = main(['--input', {str(TEST_CASE / 'input')!r}, '--ground-truth', {str(TEST_CASE / 'ground_truth')!r}, "
+        f"'--output', {str(tmp_path)!r}, '--quiet']); "
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'PIL')]; "
+        "print(loaded); sys.exit(rc or (1 if loaded else 0))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_failed_metrics_write_removes_the_plots(submission, capsys):
+    _write_task(submission, good=True)
+    (submission.output_dir / "metrics.json").mkdir(parents=True)  # a folder where the file should go
+    assert submission.run("--plots") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "cannot write" in err[0] and "metrics.json" in err[0]
+    assert os.listdir(submission.output_dir) == ["metrics.json"]  # only the folder: no plot left behind
+
+
+def test_render_is_deterministic_in_process(submission):
+    _write_task(submission, good=True)
+    config = parse_config({"metrics": ["detection", "classification", "segmentation"]})
+    evaluation = run_evaluation(submission.input_dir, submission.gt_dir, config)
+    first, second = render_plots(evaluation), render_plots(evaluation)
+    assert first == second and list(first) == plot_files(config.metrics)
