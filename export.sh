@@ -12,8 +12,8 @@
 # Writes
 #   export/algorithm.tar.gz  `docker save IMAGE | gzip` (upload it as the algorithm's container image)
 #   export/model.tar.gz      the files of the model folder (default models/; *.md, scripts
-#                            and dot files left out; must hold detector.pt, segmenter.pt and
-#                            slide_model.joblib) at the top level of
+#                            and dot files left out; must hold detector.pt, segmenter.pt,
+#                            slide_model.joblib and nuclei.pt) at the top level of
 #                            the archive: upload it as the algorithm's model, which
 #                            grand-challenge extracts to /opt/ml/model, where the container
 #                            prefers it to the models bundled in the image.
@@ -58,7 +58,7 @@ command -v "$docker" >/dev/null || die "$docker not found"
 model_files=()
 if ((model)); then
     [[ -d "$model_dir" ]] || die "model folder not found: $model_dir (give --model-dir DIR, or --no-model)"
-    for m in detector.pt segmenter.pt slide_model.joblib; do
+    for m in detector.pt segmenter.pt slide_model.joblib nuclei.pt; do
         [[ -f "$model_dir/$m" ]] || die "no $m in $model_dir (give --model-dir DIR, or --no-model)"
     done
     while IFS= read -r -d '' f; do
@@ -75,13 +75,21 @@ fi
 parts=()
 trap 'rm -f "${parts[@]}"' EXIT
 mkdir -p "$(dirname "$output")"
+# Refuse up front rather than die half-way through minutes of `docker save`: the
+# archive is about 60 % of the unpacked image at any gzip level (torch's libraries
+# hardly compress), so ask for 70 % free.
+image_bytes="$("$docker" image inspect --format '{{.Size}}' "$tag")"
+free_bytes="$(( $(df -Pk "$(dirname "$output")" | awk 'NR == 2 {print $4}') * 1024 ))"
+need_bytes="$(( image_bytes * 7 / 10 ))"
+((free_bytes >= need_bytes)) || die "$(dirname "$output") has $(awk -v b="$free_bytes" 'BEGIN {printf "%.1f GB", b / 1e9}') free;" \
+    "the archive of $tag needs about $(awk -v b="$need_bytes" 'BEGIN {printf "%.1f GB", b / 1e9}') (free space, or give --output FILE elsewhere)"
 parts+=("$output.part")
 start=$SECONDS
 # pigz (parallel gzip, same format) when installed. pipefail: a failing docker
 # save fails the script, not only the compressor.
 "$docker" save "$tag" | "$gzip" -c "-$level" >"$output.part"
 mv -f "$output.part" "$output"
-image_size="$("$docker" image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1 / 1e9}')"
+image_size="$(awk -v b="$image_bytes" 'BEGIN {printf "%.2f GB", b / 1e9}')"
 cuda="$("$docker" image inspect --format '{{index .Config.Labels "kit.cuda"}}' "$tag" 2>/dev/null | sed 's/<no value>//' || true)"
 say "wrote $output ($(du -h "$output" | cut -f1)) from $tag ($image_size unpacked${cuda:+, torch for CUDA $cuda})" \
     "in $((SECONDS - start))s ($gzip -$level)"

@@ -15,8 +15,9 @@
 #      ./test.sh                                      every check: as grand-challenge runs it (exec),
 #                                                     the failure cases, the slide level, invoke mode
 #      ./export.sh                                    export/algorithm.tar.gz, export/model.tar.gz;
-#                                                     both exist, are gzip, the model's holds the three
+#                                                     both exist, are gzip, the model's holds the four
 #                                                     models at the top level
+#      (the checked archive and the wheelhouse are then deleted: the disk is not large)
 #   4. the other image, --cuda 13 (torch 2.14.1, CUDA 13.0), tag kit-algorithm:ci-cuda13: built
 #      the same way, ./test.sh --quick (start-up line, non-root, the CPU test case): it shares
 #      everything but torch with the first
@@ -63,11 +64,11 @@ check_archives() {
     local listing
     listing="$(tar -tzf export/model.tar.gz)"
     local m
-    for m in detector.pt segmenter.pt slide_model.joblib; do
+    for m in detector.pt segmenter.pt slide_model.joblib nuclei.pt; do
         grep -qx "$m" <<<"$listing" \
             || { echo "FAIL: export/model.tar.gz has no top-level $m (it holds: ${listing//$'\n'/ })" >&2; return 1; }
     done
-    echo "PASS: export/model.tar.gz holds detector.pt, segmenter.pt and slide_model.joblib at the top level"
+    echo "PASS: export/model.tar.gz holds detector.pt, segmenter.pt, slide_model.joblib and nuclei.pt at the top level"
 }
 
 total=$SECONDS
@@ -78,8 +79,12 @@ step test-cuda12 ./test.sh --tag "$tag" "${model_args[@]}"
 # GZIP_LEVEL=1: CI only checks the export; about a third faster than the default 6.
 step export env GZIP_LEVEL="${GZIP_LEVEL:-1}" ./export.sh --tag "$tag" "${model_args[@]}"
 step archives check_archives
+# The CI machine's disk is shared by two wheelhouses (4 and 3 GB), two images and the
+# 4 GB archive: drop what has been checked before the next build needs the room.
+rm -rf export/algorithm.tar.gz build/wheelhouse/algorithm-cuda12
 if [[ "${KIT_CI_CUDA13:-1}" != 0 ]]; then
     step build-cuda13 ./build.sh --cuda 13 "${base[@]}" --make-wheelhouse --tag "$tag13"
+    rm -rf build/wheelhouse/algorithm-cuda13
     step test-cuda13 ./test.sh --tag "$tag13" --quick "${model_args[@]}"
 fi
 timings+=("$(printf '%-12s %5ds' total $((SECONDS - total)))")
