@@ -8,16 +8,18 @@ A slide is a pure function of a :class:`SynthConfig` and the region asked for:
     conc = render_concentrations(cfg, 1000, 2000, 512, 512)                    # float32 (512, 512, 2): H, E
     same_tissue_other_scanner = render_region(cfg.replace(scanner="D"), 1000, 2000, 512, 512)
     thumb = render_region(cfg, 0, 0, 500, 375, downsample=16)                  # lower levels directly
+    rgb, nuclei = render_region_with_nuclei(cfg, 1000, 2000, 512, 512)         # + bool (512, 512) nuclei truth
 
 and :func:`generate_slide` writes ``<name>.tiff`` (pyramidal, OpenSlide-readable)
 with its truth files (see :mod:`training.synth.truth`). Modules, in pipeline
 order: config, scanners (stain matrices), noise (coordinate-hashed textures),
-shapes and layout (regions), cells (nuclei, mitoses, imposters), texture
-(stroma, cytoplasm), render (Beer-Lambert), pyramid (TIFF writer), truth,
+shapes and layout (regions), cells (nuclei, mitoses, imposters; which pixels
+are nucleus), texture (stroma, cytoplasm), render (Beer-Lambert), pyramid
+(TIFF writer), truth, nuclei_mask (the level-0 nuclei mask, streamed),
 generate, command (``python -m training synth``).
 """
 
-from training.synth.cells import BOX_UM, IMPOSTER, MITOSIS, Specials, cells_in_region, specials
+from training.synth.cells import BOX_UM, IMPOSTER, MITOSIS, Specials, cells_in_region, draw_nuclei_mask, specials
 from training.synth.config import SynthConfig
 from training.synth.generate import SlideFiles, SlideResult, generate_slide, slide_name
 from training.synth.layout import build_layout, tissue_mask, tumour_mask
@@ -28,6 +30,7 @@ from training.synth.render import (
     concentrations_to_rgb,
     render_concentrations,
     render_region,
+    render_region_with_nuclei,
 )
 from training.synth.scanners import SCANNERS, Scanner, get_scanner
 
@@ -47,10 +50,12 @@ __all__ = [
     "cells_in_region",
     "concentrations_to_intensity",
     "concentrations_to_rgb",
+    "draw_nuclei_mask",
     "generate_slide",
     "get_scanner",
     "render_concentrations",
     "render_region",
+    "render_region_with_nuclei",
     "slide_name",
     "specials",
     "tissue_mask",

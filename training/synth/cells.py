@@ -17,7 +17,9 @@ patch of pixels around it (local bounding box), the batch is evaluated as
 (N, P, P) arrays and each patch is added into the tile by slicing. Channels:
 ``h_tex`` (haematoxylin modulated by the chromatin texture), ``h_flat``
 (haematoxylin as drawn), ``e_add`` (eosin) and ``cover`` (how much the cell
-hides the background eosin).
+hides the background eosin). :func:`draw_nuclei_mask` marks, from the same
+shapes on the same patches, which level-0 pixels are nucleus (the truth for
+nuclei segmentation).
 """
 
 from __future__ import annotations
@@ -525,13 +527,12 @@ def specials(config: SynthConfig) -> Specials:
 # --------------------------------------------------------------------------- drawing
 
 
-class Canvas:
-    """Per-channel accumulators of one output grid: pixel (r, c) centre is
+class PatchGrid:
+    """An output grid cells are drawn on in square patches: pixel (r, c) centre is
     (x0 + (c + 0.5) d, y0 + (r + 0.5) d) in level-0 coordinates."""
 
     def __init__(self, x0: float, y0: float, width: int, height: int, downsample: float):
         self.x0, self.y0, self.w, self.h, self.d = x0, y0, width, height, float(downsample)
-        self.acc = {c: np.zeros((height, width), dtype=np.float32) for c in CHANNELS}
 
     def patches(
         self, cx: np.ndarray, cy: np.ndarray, radius: float
@@ -549,6 +550,14 @@ class Canvas:
         dx = (self.x0 + ((c0[:, None] + off[None, :]) + 0.5) * d - cx[:, None]).astype(np.float32)[:, None, :]
         dy = (self.y0 + ((r0[:, None] + off[None, :]) + 0.5) * d - cy[:, None]).astype(np.float32)[:, :, None]
         return dx, dy, (c0, r0)
+
+
+class Canvas(PatchGrid):
+    """Per-channel accumulators of one output grid (see :class:`PatchGrid` for its pixels)."""
+
+    def __init__(self, x0: float, y0: float, width: int, height: int, downsample: float):
+        super().__init__(x0, y0, width, height, downsample)
+        self.acc = {c: np.zeros((height, width), dtype=np.float32) for c in CHANNELS}
 
     def add(self, origin: tuple[np.ndarray, np.ndarray], **channels: np.ndarray) -> None:
         """Add (N, P, P) patches of each channel at their origins (clipped to the canvas).
@@ -585,30 +594,39 @@ def _buckets(radius: np.ndarray, d: float) -> Iterator[tuple[np.ndarray, float]]
         yield idx, value * 8.0 * d / 2.0
 
 
+def _nucleus_reach(p: dict[str, np.ndarray], d: float) -> np.ndarray:
+    """How far (level-0 px) each nucleus's drawing can reach from its centre, plus a pixel."""
+    return p["a"] * (1.0 + p["h2"] + p["h3"]) + d
+
+
+def _nucleus_distance(dx: np.ndarray, dy: np.ndarray, f: dict[str, np.ndarray]) -> np.ndarray:
+    """Normalised distance of each patch pixel from its nucleus's centre: < 1 inside the outline
+    (an ellipse ``a`` x ``b`` at ``angle``, its radius modulated by 2nd and 3rd harmonics)."""
+    c, s = np.cos(f["angle"]), np.sin(f["angle"])
+    u = (dx * c + dy * s) / f["a"]
+    v = (dy * c - dx * s) / f["b"]
+    rr = np.sqrt(u * u + v * v)
+    inv = 1.0 / np.maximum(rr, 1e-4)
+    c1, s1 = u * inv, v * inv
+    c2, s2 = c1 * c1 - s1 * s1, 2.0 * c1 * s1
+    c3, s3 = c2 * c1 - s2 * s1, s2 * c1 + c2 * s1
+    scale = (
+        1.0
+        + f["h2"] * (c2 * np.cos(f["p2"]) - s2 * np.sin(f["p2"]))
+        + f["h3"] * (c3 * np.cos(f["p3"]) - s3 * np.sin(f["p3"]))
+    )
+    return rr / scale
+
+
 def _draw_nuclei(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
     if len(p["x"]) == 0:
         return
     d = canvas.d
-    scale_max = 1.0 + p["h2"] + p["h3"]
-    reach = p["a"] * scale_max + d
-    for idx, radius in _buckets(reach, d):
+    for idx, radius in _buckets(_nucleus_reach(p, d), d):
         q = {k: v[idx] for k, v in p.items()}
         dx, dy, origin = canvas.patches(q["x"], q["y"], radius)
         f = {k: v.astype(np.float32)[:, None, None] for k, v in q.items() if k not in ("x", "y")}
-        c, s = np.cos(f["angle"]), np.sin(f["angle"])
-        u = (dx * c + dy * s) / f["a"]
-        v = (dy * c - dx * s) / f["b"]
-        rr = np.sqrt(u * u + v * v)
-        inv = 1.0 / np.maximum(rr, 1e-4)
-        c1, s1 = u * inv, v * inv
-        c2, s2 = c1 * c1 - s1 * s1, 2.0 * c1 * s1
-        c3, s3 = c2 * c1 - s2 * s1, s2 * c1 + c2 * s1
-        scale = (
-            1.0
-            + f["h2"] * (c2 * np.cos(f["p2"]) - s2 * np.sin(f["p2"]))
-            + f["h3"] * (c3 * np.cos(f["p3"]) - s3 * np.sin(f["p3"]))
-        )
-        dn = rr / scale
+        dn = _nucleus_distance(dx, dy, f)
         radius_out = np.sqrt(f["a"] * f["b"]) / d
         inside = np.clip((1.0 - dn) * radius_out + 0.5, 0.0, 1.0)
         profile = 1.0 - f["pale"] * np.clip(1.0 - dn * dn, 0.0, 1.0)
@@ -641,6 +659,27 @@ def _draw_rbc(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
         canvas.add(origin, e_add=f["eo"] * inside * pallor, cover=0.5 * inside)
 
 
+def _special_bodies(blobs: np.ndarray, dx: np.ndarray, dy: np.ndarray, d: float) -> tuple[np.ndarray, np.ndarray]:
+    """The nuclear material of special cells on their patches, ``(chrom, body)`` each (N, P, P).
+
+    ``chrom``: a mitosis's chromatin, a saturating sum of Gaussian clumps (irregular,
+    knobbly, no membrane), 0..1. ``body``: an imposter's union of smooth discs with a
+    crisp, round edge (the disc coverage of each pixel), 0..1. ``blobs`` float32 (N, K, 4).
+    """
+    ox = blobs[:, :, 0, None, None]  # (N, K, 1, 1)
+    oy = blobs[:, :, 1, None, None]
+    size = blobs[:, :, 2, None, None]
+    weight = blobs[:, :, 3, None, None]
+    ddx = dx[:, None] - ox  # (N, K, P, P)
+    ddy = dy[:, None] - oy
+    r2 = ddx * ddx + ddy * ddy
+    sig2 = size * size + np.float32(0.25 * d * d)
+    gauss = (weight * (size * size / sig2) * np.exp(-r2 / (2.0 * sig2))).sum(axis=1)
+    chrom = 1.0 - np.exp(-2.2 * gauss)
+    disc = np.clip((size - np.sqrt(r2)) / np.float32(max(d, 1.0)) + 0.5, 0.0, 1.0) * (weight > 0)
+    return chrom, disc.max(axis=1)
+
+
 def _draw_specials(canvas: Canvas, sp: Specials) -> None:
     if len(sp) == 0:
         return
@@ -649,22 +688,9 @@ def _draw_specials(canvas: Canvas, sp: Specials) -> None:
         q = sp.select(idx)
         dx, dy, origin = canvas.patches(q.x, q.y, radius)
         blobs = q.blobs.astype(np.float32)
-        ox = blobs[:, :, 0, None, None]  # (N, K, 1, 1)
-        oy = blobs[:, :, 1, None, None]
-        size = blobs[:, :, 2, None, None]
-        weight = blobs[:, :, 3, None, None]
-        ddx = dx[:, None] - ox  # (N, K, P, P)
-        ddy = dy[:, None] - oy
-        r2 = ddx * ddx + ddy * ddy
+        chrom, body = _special_bodies(blobs, dx, dy, d)
         dark = q.dark.astype(np.float32)[:, None, None]
         is_mit = (q.category == MITOSIS)[:, None, None]
-        # Mitoses: sum of Gaussian clumps, saturating -> irregular, knobbly, no membrane.
-        sig2 = size * size + np.float32(0.25 * d * d)
-        gauss = (weight * (size * size / sig2) * np.exp(-r2 / (2.0 * sig2))).sum(axis=1)
-        chrom = 1.0 - np.exp(-2.2 * gauss)
-        # Imposters: union of smooth discs with a crisp, round edge.
-        disc = np.clip((size - np.sqrt(r2)) / np.float32(max(d, 1.0)) + 0.5, 0.0, 1.0) * (weight > 0)
-        body = disc.max(axis=1)
         h = dark * np.where(is_mit, chrom, body * 0.97)
         r_c = np.sqrt(dx * dx + dy * dy)
         halo_r = q.halo.astype(np.float32)[:, None, None]
@@ -690,6 +716,67 @@ def draw_cells(canvas: Canvas, cells: dict[str, dict[str, np.ndarray]], sp: Spec
             _draw_nuclei(canvas, p)
     if sp is not None:
         _draw_specials(canvas, sp)
+
+
+# --------------------------------------------------------------------------- nuclei truth
+
+# A mitosis's pixel is nucleus where its chromatin hides at least half the background,
+# as drawn: cover = clip(1.5 * chrom) >= 0.5.
+MITOSIS_CHROMATIN_MIN = 1.0 / 3.0
+
+
+def draw_nuclei_mask(
+    cells: dict[str, dict[str, np.ndarray]], sp: Specials | None, x: float, y: float, width: int, height: int
+) -> np.ndarray:
+    """Which level-0 pixels of ``[x, x + width) x [y, y + height)`` show a nucleus: bool (height, width).
+
+    The same shapes, on the same patches, as :func:`draw_cells` draws at downsample 1,
+    each pixel judged at its centre. A nucleus is:
+
+    * every regular cell of a nucleus kind (tumour, gland epithelium, fibroblast,
+      lymphocyte, vessel wall): the pixels inside its drawn outline (where the drawing
+      covers at least half the pixel), nucleolus and rim included;
+    * a mitotic figure: its condensed chromatin where it hides at least half the
+      background (``MITOSIS_CHROMATIN_MIN``); anaphase and telophase are two separate
+      parts, so the figure's centre may lie between them, outside the mask;
+    * an imposter (a pyknotic nucleus or an apoptotic body: round, smooth, dark
+      nuclear material): its discs.
+
+    Not nuclei: red blood cells, a mitosis's clear halo, an imposter's eosinophilic
+    cytoplasm rim, and the background haematoxylin of stroma and cytoplasm.
+    """
+    grid = PatchGrid(x, y, width, height, 1.0)
+    mask = np.zeros((height, width), dtype=bool)
+    for kind in KINDS:
+        p = cells.get(kind.name)
+        if p is None or kind.shape != "nucleus" or len(p["x"]) == 0:
+            continue
+        for idx, radius in _buckets(_nucleus_reach(p, grid.d), grid.d):
+            q = {k: v[idx] for k, v in p.items()}
+            dx, dy, origin = grid.patches(q["x"], q["y"], radius)
+            f = {k: v.astype(np.float32)[:, None, None] for k, v in q.items() if k not in ("x", "y")}
+            _mark(mask, origin, _nucleus_distance(dx, dy, f) <= 1.0)
+    if sp is not None and len(sp):
+        for idx, radius in _buckets(sp.extent, grid.d):
+            s = sp.select(idx)
+            dx, dy, origin = grid.patches(s.x, s.y, radius)
+            chrom, body = _special_bodies(s.blobs.astype(np.float32), dx, dy, grid.d)
+            is_mit = (s.category == MITOSIS)[:, None, None]
+            _mark(mask, origin, np.where(is_mit, chrom >= MITOSIS_CHROMATIN_MIN, body >= 0.5))
+    return mask
+
+
+def _mark(mask: np.ndarray, origin: tuple[np.ndarray, np.ndarray], inside: np.ndarray) -> None:
+    """OR (N, P, P) boolean patches into ``mask`` at their origins (clipped), as Canvas.add adds."""
+    c0, r0 = origin
+    p = inside.shape[-1]
+    h, w = mask.shape
+    for i in range(len(c0)):
+        x0, y0 = int(c0[i]), int(r0[i])
+        xa, ya = max(x0, 0), max(y0, 0)
+        xb, yb = min(x0 + p, w), min(y0 + p, h)
+        if xa < xb and ya < yb:
+            mask[ya:yb, xa:xb] |= inside[i, ya - y0 : yb - y0, xa - x0 : xb - x0]
 
 
 # --------------------------------------------------------------------------- mean field

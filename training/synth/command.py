@@ -24,6 +24,7 @@ reads, with mpp) and their truth, into --out:
   <name>.truth.json        seed, configuration, scanner stain matrix, label, tumour axis, counts
   <name>.tumour-mask.png   truth tumour region, low resolution (0/255)
   <name>.tissue-mask.png   tissue, low resolution (0/255)
+  <name>.nuclei-mask.tiff  with --nuclei-masks: every nucleus drawn, level-0 grid (0/255, tiled TIFF)
 
 Slide i is a pure function of seed S+i and the options: the same command gives
 the same bytes. Names are synth-<seed, 6 digits>.
@@ -129,6 +130,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="extra Gaussian blur sigma in level-0 pixels (default 0)",
     )
     p.add_argument("--tile", type=int, choices=TILE_SIZES, default=512, help="TIFF tile size (default 512)")
+    p.add_argument(
+        "--nuclei-masks",
+        action="store_true",
+        help="also write <name>.nuclei-mask.tiff: every nucleus drawn (mitotic figures and pyknotic imposters "
+        "included, red cells not), 0/255 on the slide's level-0 grid (a tiled TIFF with the slide's tiles and "
+        "resolution), for nuclei segmentation training",
+    )
     p.add_argument("--prefix", default="synth", help="file name prefix (default synth)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -180,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         total = tile_count(cfg.width, cfg.height, options)
         with tqdm(total=total, unit="tile", desc=name, disable=args.quiet, leave=False, dynamic_ncols=True) as bar:
             try:
-                result = generate_slide(cfg, out, name, options, on_tile=bar.update)
+                result = generate_slide(cfg, out, name, options, on_tile=bar.update, nuclei_mask=args.nuclei_masks)
             except OSError as error:
                 raise KitError(f"cannot write {name} into {out}: {error.strerror or error}") from error
         print(result.summary(), flush=True)

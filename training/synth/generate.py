@@ -14,8 +14,9 @@ from algorithm.io.atomic import write_json_atomic
 from training.synth.cells import IMPOSTER, MITOSIS, Specials, specials
 from training.synth.config import SynthConfig
 from training.synth.layout import build_layout, tissue_mask, tumour_mask
+from training.synth.nuclei_mask import nuclei_mask_name, nuclei_mask_writer
 from training.synth.pyramid import TiffOptions, write_pyramid
-from training.synth.render import blur_sigma, render_region
+from training.synth.render import blur_sigma, render_region, render_region_with_nuclei
 from training.synth.scanners import get_scanner
 from training.synth.truth import TRUTH_FORMAT, midog_database, special_list, tumour_axis, write_mask
 
@@ -24,17 +25,18 @@ MASK_MAX_SIDE = 2048
 
 @dataclass(frozen=True)
 class SlideFiles:
-    """The five files one synthetic slide consists of."""
+    """The five files one synthetic slide consists of, and the optional level-0 nuclei mask."""
 
     slide: Path
     midog: Path
     truth: Path
     tumour_mask: Path
     tissue_mask: Path
+    nuclei_mask: Path | None = None
 
     @classmethod
-    def for_name(cls, out_dir: str | Path, name: str) -> SlideFiles:
-        """The files of slide ``name`` in ``out_dir``."""
+    def for_name(cls, out_dir: str | Path, name: str, nuclei_mask: bool = False) -> SlideFiles:
+        """The files of slide ``name`` in ``out_dir`` (with ``<name>.nuclei-mask.tiff`` if ``nuclei_mask``)."""
         d = Path(out_dir)
         return cls(
             d / f"{name}.tiff",
@@ -42,11 +44,13 @@ class SlideFiles:
             d / f"{name}.truth.json",
             d / f"{name}.tumour-mask.png",
             d / f"{name}.tissue-mask.png",
+            d / nuclei_mask_name(name) if nuclei_mask else None,
         )
 
     def all(self) -> list[Path]:
-        """Every file, slide first."""
-        return [self.slide, self.midog, self.truth, self.tumour_mask, self.tissue_mask]
+        """Every file, slide first (the nuclei mask last, when there is one)."""
+        files = [self.slide, self.midog, self.truth, self.tumour_mask, self.tissue_mask]
+        return files + [self.nuclei_mask] if self.nuclei_mask is not None else files
 
 
 @dataclass(frozen=True)
@@ -90,17 +94,22 @@ def generate_slide(
     name: str | None = None,
     options: TiffOptions | None = None,
     on_tile: Callable[[], None] | None = None,
+    nuclei_mask: bool = False,
 ) -> SlideResult:
     """Render ``config`` to ``out_dir/<name>.tiff`` plus truth files; every file atomic.
 
-    ``options`` defaults to JPEG at the scanner's own quality, 512 px tiles.
+    ``options`` defaults to JPEG at the scanner's own quality, 512 px tiles. ``nuclei_mask``:
+    also write ``<name>.nuclei-mask.tiff``, every nucleus drawn on the level-0 grid, built
+    from the same pass as the level-0 tiles and tiled as they are (see
+    :mod:`training.synth.nuclei_mask`); the slide and the other files are the same bytes
+    with or without it.
     """
     start = time.monotonic()
     scanner = get_scanner(config.scanner)
     if options is None:
         options = TiffOptions(jpeg_quality=scanner.jpeg_quality)
     name = name or slide_name(config.seed)
-    files = SlideFiles.for_name(out_dir, name)
+    files = SlideFiles.for_name(out_dir, name, nuclei_mask)
     layout = build_layout(config)
     sp = specials(config)
 
@@ -116,17 +125,33 @@ def generate_slide(
         f"Synthetic H&E slide (training.synth): seed={config.seed} scanner={config.scanner} "
         f"label={config.label} mpp={config.mpp}"
     )
-    levels = write_pyramid(
-        files.slide,
-        config.width,
-        config.height,
-        config.mpp,
-        lambda x, y, w, h, d: render_region(config, x, y, w, h, d),
-        options,
-        on_tile,
-        description,
-    )
-    truth = truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp)
+    nuclei_pixels = 0
+    if files.nuclei_mask is None:
+        levels = write_pyramid(
+            files.slide,
+            config.width,
+            config.height,
+            config.mpp,
+            lambda x, y, w, h, d: render_region(config, x, y, w, h, d),
+            options,
+            on_tile,
+            description,
+        )
+    else:
+        with nuclei_mask_writer(files.nuclei_mask, config.width, config.height, config.mpp, options.tile) as mask_tiles:
+
+            def render(x: float, y: float, w: int, h: int, d: float) -> np.ndarray:
+                if d != 1:
+                    return render_region(config, x, y, w, h, d)
+                rgb, nuclei = render_region_with_nuclei(config, x, y, w, h)
+                mask_tiles.add(int(x), int(y), nuclei)
+                return rgb
+
+            levels = write_pyramid(
+                files.slide, config.width, config.height, config.mpp, render, options, on_tile, description
+            )
+        nuclei_pixels = mask_tiles.foreground
+    truth = truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp, nuclei_pixels)
     write_json_atomic(files.truth, truth)
     return SlideResult(name, files, truth, time.monotonic() - start)
 
@@ -142,15 +167,17 @@ def truth_document(
     axis_um: float,
     ends: list[list[float]],
     sp: Specials,
+    nuclei_pixels: int = 0,
 ) -> dict[str, Any]:
     """The ``.truth.json`` content: everything known about the slide, for tests and training.
 
     ``tissue`` and ``tumour`` are the masks at ``ds``, ``axis_um`` and ``ends`` the tumour's
-    major axis, ``sp`` the special cells (mitoses and imposters) placed.
+    major axis, ``sp`` the special cells (mitoses and imposters) placed, ``nuclei_pixels`` the
+    foreground of the nuclei mask (recorded only when ``files`` has one).
     """
     layout = build_layout(config)
     pixel_area_mm2 = (ds * config.mpp / 1000.0) ** 2
-    return {
+    doc: dict[str, Any] = {
         "format": TRUTH_FORMAT,
         "seed": config.seed,
         "config": config.to_dict(),
@@ -193,3 +220,8 @@ def truth_document(
         "imposters": special_list(sp, IMPOSTER),
         "midog_box_px": round(12.5 / config.mpp, 4),
     }
+    if files.nuclei_mask is not None:
+        area_mm2 = round(nuclei_pixels * (config.mpp / 1000.0) ** 2, 5)
+        doc["masks"]["nuclei"] = {"file": files.nuclei_mask.name, "downsample": 1, "area_mm2": area_mm2}
+        doc["files"]["nuclei_mask"] = files.nuclei_mask.name
+    return doc

@@ -11,13 +11,24 @@ top-left corner, ``width`` x ``height`` the output size in pixels at
 ``[x + c*d, x + (c+1)*d) x [y + r*d, y + (r+1)*d)`` and is sampled at its centre.
 Lower pyramid levels are rendered directly at their downsample: textures finer
 than a pixel fade to their mean and cells become their expected density.
+``render_region_with_nuclei`` also gives, from the same pass, the level-0
+mask of the nuclei it drew (the truth for nuclei segmentation).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from training.synth.cells import MAX_CELL_DOWNSAMPLE, Canvas, draw_cells, mean_field, regular_cells, specials
+from training.synth.cells import (
+    MAX_CELL_DOWNSAMPLE,
+    Canvas,
+    Specials,
+    draw_cells,
+    draw_nuclei_mask,
+    mean_field,
+    regular_cells,
+    specials,
+)
 from training.synth.config import SynthConfig
 from training.synth.layout import GridSampler, build_layout, fields
 from training.synth.noise import derive_seed
@@ -35,28 +46,41 @@ def _check_region(width: int, height: int, downsample: float) -> None:
         raise ValueError(f"downsample must be positive, got {downsample}")
 
 
+# The cells one region's render drew: regular cells per kind and the specials (None: none drawn).
+Drawn = tuple[dict[str, dict[str, np.ndarray]], Specials] | None
+
+
 def render_concentrations(
     config: SynthConfig, x: float, y: float, width: int, height: int, downsample: float = 1.0
 ) -> np.ndarray:
     """Haematoxylin (channel 0) and eosin (channel 1) concentrations, float32 (height, width, 2)."""
+    return _concentrations(config, x, y, width, height, downsample)[0]
+
+
+def _concentrations(
+    config: SynthConfig, x: float, y: float, width: int, height: int, downsample: float
+) -> tuple[np.ndarray, Drawn]:
+    """:func:`render_concentrations` and the cells it drew (the nuclei mask draws the same ones)."""
     _check_region(width, height, downsample)
     d = float(downsample)
     layout = build_layout(config)
     out = np.zeros((height, width, 2), dtype=np.float32)
     if not layout.may_have_content(x, y, x + width * d, y + height * d):
-        return out
+        return out, None
     s = GridSampler(x + (np.arange(width) + 0.5) * d, y + (np.arange(height) + 0.5) * d, d)
     f = fields(layout, s, lymph=d > MAX_CELL_DOWNSAMPLE)
     if not (np.any(f.tissue > 0) or np.any(f.bleed > 0)):
-        return out
+        return out, None
     h, e = base_concentrations(layout, s, f)
+    drawn: Drawn = None
     if d <= MAX_CELL_DOWNSAMPLE:
         x1, y1 = x + width * d, y + height * d
         m = layout.px(_SPECIAL_MARGIN_UM)
         sp_all = specials(config)
         canvas = Canvas(x, y, width, height, d)
         cells = regular_cells(layout, x, y, x1, y1, sp_all.near(x - m, y - m, x1 + m, y1 + m))
-        draw_cells(canvas, cells, sp_all.near(x, y, x1, y1))
+        drawn = (cells, sp_all.near(x, y, x1, y1))
+        draw_cells(canvas, *drawn)
         ch = canvas.result()
     else:
         ch = mean_field(layout, f, d)
@@ -71,7 +95,7 @@ def render_concentrations(
     cover = np.clip(ch["cover"], 0.0, 1.0)
     out[..., 0] = h * (np.float32(1.0) - cover) + ch["h_tex"] * chrom + ch["h_flat"]
     out[..., 1] = e * (np.float32(1.0) - np.float32(0.8) * cover) + ch["e_add"]
-    return out
+    return out, drawn
 
 
 def concentrations_to_intensity(conc: np.ndarray, scanner: Scanner) -> np.ndarray:
@@ -144,14 +168,35 @@ def render_region(
     config: SynthConfig, x: float, y: float, width: int, height: int, downsample: float = 1.0
 ) -> np.ndarray:
     """RGB uint8 (height, width, 3) of the region as ``config.scanner`` images it."""
+    return _render(config, x, y, width, height, downsample)[0]
+
+
+def render_region_with_nuclei(
+    config: SynthConfig, x: float, y: float, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Level-0 RGB (as :func:`render_region`) and, from the same pass, its nuclei mask: bool (height, width).
+
+    The mask holds exactly the nuclei this render drew (see :func:`training.synth.cells.draw_nuclei_mask`
+    for what counts as one), sharp: the scanner's blur softens the pixels, not the truth.
+    """
+    rgb, drawn = _render(config, x, y, width, height, 1.0)
+    if drawn is None:
+        return rgb, np.zeros((height, width), dtype=bool)
+    return rgb, draw_nuclei_mask(*drawn, x, y, width, height)
+
+
+def _render(
+    config: SynthConfig, x: float, y: float, width: int, height: int, downsample: float
+) -> tuple[np.ndarray, Drawn]:
+    """:func:`render_region` and the cells it drew (over the region grown by the blur's margin)."""
     _check_region(width, height, downsample)
     d = float(downsample)
     scanner = get_scanner(config.scanner)
     sigma = blur_sigma(config) / d
     kernel = _gaussian_kernel(sigma) if sigma >= 0.25 else None
     pad = len(kernel) // 2 if kernel is not None else 0
-    conc = render_concentrations(config, x - pad * d, y - pad * d, width + 2 * pad, height + 2 * pad, d)
+    conc, drawn = _concentrations(config, x - pad * d, y - pad * d, width + 2 * pad, height + 2 * pad, d)
     planes = _intensity_planes(np.ascontiguousarray(conc[..., 0]), np.ascontiguousarray(conc[..., 1]), scanner)
     if kernel is not None and len(kernel) > 1:
         planes = [_blur_crop(p, kernel, pad, width, height) for p in planes]
-    return _to_uint8(planes)
+    return _to_uint8(planes), drawn

@@ -7,6 +7,8 @@
   are 12.5 um wide (50 px at 0.25 um/px) and centred on the cell (nearest pixel).
 * ``<name>.tumour-mask.png`` / ``<name>.tissue-mask.png``: uint8 0/255 at a
   low resolution; pixel (r, c) covers level-0 ``[c*ds, (c+1)*ds) x [r*ds, (r+1)*ds)``.
+* ``<name>.nuclei-mask.tiff`` (only when asked for): uint8 0/255 on the level-0
+  grid, tiled as the slide, every nucleus drawn (see :mod:`training.synth.nuclei_mask`).
 * ``<name>.truth.json``: everything else (see :func:`truth_document`);
   written last, so its presence means the slide is complete.
 """
