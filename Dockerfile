@@ -19,7 +19,7 @@
 #   OFFLINE     auto: WHEELS_URL if set, else ./wheelhouse/*.whl if the context has any,
 #                     else the package index (PyPI or the base image's pip configuration)
 #               1: WHEELS_URL or ./wheelhouse only (fail without them)   0: the index even so
-#   TASK        midog (default), help, all, or several (midog,help): $ALGORITHM_TASK
+#   TASK        midog (default), help, nuclei, all, or several (midog,help): $ALGORITHM_TASK
 #
 # After the install, docker/slim-venv.sh removes what the job never loads (triton,
 # GPU linear algebra, headers...; see that script and the README's sizes) and checks
@@ -84,7 +84,7 @@ RUN /opt/venv/bin/python -m compileall -q /opt/app/algorithm \
  && mkdir -p /input /output /opt/ml/model \
  && chown algorithm:algorithm /output
 # HOME and caches in /tmp: the root file system may be read-only (a tmpfs /tmp is expected).
-# The task (sockets and models) the container runs: midog, help or all; see python -m algorithm --help.
+# The task (sockets and models) the container runs: midog, help, nuclei or all; see python -m algorithm --help.
 ARG TASK=midog
 ENV ALGORITHM_TASK=${TASK} \
     PATH=/opt/venv/bin:$PATH \

@@ -4,7 +4,7 @@
 # Usage:
 #   ./test.sh [--tag NAME] [--model-dir DIR] [--gpus auto|all|none] [--memory SIZE]
 #             [--time-limit SECONDS] [--distance-mm D] [--probability-atol P]
-#             [--min-probability P] [--quick] [--build [BUILD_ARGS...]]
+#             [--min-probability P] [--mask-fraction F] [--quick] [--build [BUILD_ARGS...]]
 #
 #   ./build.sh && ./test.sh                       # the image's bundled model (models/)
 #   ./build.sh --cuda 13 --tag kit-algorithm:cuda13 && ./test.sh --tag kit-algorithm:cuda13
@@ -41,7 +41,13 @@
 #                   and major axis (within --probability-atol + 2 %), the axis line
 #                   (endpoints within 10 um) and the heatmap MHA (same grid, voxels within
 #                   --probability-atol) match test/slide-level/expected_output
-#   8. invoke       grand-challenge's invoke API, in one container started with
+#   8. nuclei       test/nuclei/input (a 768 x 768 synthetic ROI, 0.25 um/px) with --task nuclei
+#                   -> exit 0, the nuclei mask MHA on the same grid (size, spacing, origin) as
+#                   test/nuclei/expected_output, at most --mask-fraction (default 0.001 = 0.1 %)
+#                   of its pixels different (torch builds differ slightly: CUDA 12 and 13, CPU).
+#                   Expected output: test/nuclei/make_expected.sh (rerun when models/nuclei.pt
+#                   changes; test/nuclei/model.sha256 says with which model it was made)
+#   9. invoke       grand-challenge's invoke API, in one container started with
 #                   GRAND_CHALLENGE_COMPONENT_API_METHOD=invoke (and --task midog,help), run
 #                   like the others (--network none): test/invoke_client.py, run inside it
 #                   with `docker exec`, polls GET /health on its loopback until 200, then
@@ -54,7 +60,9 @@
 #                   the second test-case /invoke's request to its answer beside the
 #                   exec-mode run of the same case (docker run to exit).
 # A warning (not a failure) when the models tested are not the ones test/model.sha256
-# says the expected outputs were made with.
+# (test/nuclei/model.sha256 for nuclei.pt) says the expected outputs were made with.
+# The nuclei task is not among the invoke checks: it takes the same input socket as
+# midog, so one container cannot serve both (run an invoke container with --task nuclei).
 #
 # Prints PASS or FAIL at the end; exit status 0 on PASS, 1 on FAIL.
 # Environment: ALGORITHM_IMAGE (default tag, kit-algorithm:latest), DOCKER (default
@@ -73,6 +81,7 @@ time_limit=900
 distance_mm=0.0005
 probability_atol=0.02
 min_probability=""
+mask_fraction=0.001
 quick=0
 build=0
 build_args=()
@@ -86,6 +95,7 @@ while (($#)); do
         --distance-mm) [[ $# -ge 2 ]] || die "--distance-mm needs a value"; distance_mm="$2"; shift 2 ;;
         --probability-atol) [[ $# -ge 2 ]] || die "--probability-atol needs a value"; probability_atol="$2"; shift 2 ;;
         --min-probability) [[ $# -ge 2 ]] || die "--min-probability needs a value"; min_probability="$2"; shift 2 ;;
+        --mask-fraction) [[ $# -ge 2 ]] || die "--mask-fraction needs a value"; mask_fraction="$2"; shift 2 ;;
         --quick) quick=1; shift ;;
         --build) build=1; shift; build_args=("$@"); break ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -106,7 +116,7 @@ fi
 "$docker" image inspect "$tag" >/dev/null 2>&1 || die "no image $tag (run ./build.sh first, or ./test.sh --build)"
 for f in test/compare_outputs.py test/invoke_client.py test/input/inputs.json test/expected_output test/edge-cases/no-tissue/input \
          test/edge-cases/corrupt-slide/input test/edge-cases/unknown-socket/input test/slide-level/input \
-         test/slide-level/expected_output; do
+         test/slide-level/expected_output test/nuclei/input test/nuclei/expected_output; do
     [[ -e "$here/$f" ]] || die "$f is missing (make it: .venv/bin/python test/make_test_case.py)"
 done
 
@@ -124,6 +134,7 @@ trap cleanup EXIT
 cp -r "$here/test/input" "$work/input"
 cp -r "$here/test/edge-cases" "$work/edge-cases"
 cp -r "$here/test/slide-level" "$work/slide-level"
+cp -r "$here/test/nuclei/input" "$work/nuclei-input"
 mounts_model=()
 if [[ -n "$model_dir" ]]; then
     for m in detector.pt segmenter.pt slide_model.joblib; do
@@ -214,11 +225,14 @@ for d in ("/opt/ml/model", "/opt/app/models"):
                           else "-" for m in ("detector.pt", "segmenter.pt", "slide_model.joblib")))
         break
 else:
-    print("none", "-")'
+    print("none", "-")
+nuclei = [pathlib.Path(d, "nuclei.pt") for d in ("/opt/ml/model", "/opt/app/models")]
+print(next((hashlib.sha256(p.read_bytes()).hexdigest() for p in nuclei if p.is_file()), "-"))'
 if probe_out="$("$docker" run --rm --network none --cap-drop ALL --security-opt no-new-privileges --read-only \
         "${mounts_model[@]}" --entrypoint /opt/venv/bin/python "$tag" -c "$probe" 2>"$work/probe.err")"; then
     read -r uid gid <<<"$(sed -n 1p <<<"$probe_out")"
     read -r model_path model_sha <<<"$(sed -n 2p <<<"$probe_out")"
+    nuclei_sha="$(sed -n 3p <<<"$probe_out")"
     if [[ -n "$user" && "$user" != root && "$user" != 0 && "${user%%:*}" != 0 && "$uid" != 0 ]]; then
         pass "non-root: the image runs as user '$user' (uid $uid, gid $gid)"
     else
@@ -226,7 +240,7 @@ if probe_out="$("$docker" run --rm --network none --cap-drop ALL --security-opt 
     fi
 else
     fail "non-root: could not run python in $tag: $(tail -n 1 "$work/probe.err")"
-    model_path=none model_sha=-
+    model_path=none model_sha=- nuclei_sha=-
 fi
 expected_sha="$(cut -d' ' -f1 "$here/test/model.sha256" 2>/dev/null | paste -sd, - || true)"
 if [[ "$model_path" == none ]]; then
@@ -237,6 +251,13 @@ elif [[ -n "$expected_sha" && "$model_sha" != "$expected_sha" ]]; then
         "or test with those models"
 else
     say "models: $model_path${expected_sha:+, the ones test/expected_output was made with}"
+fi
+expected_nuclei_sha="$(cut -d' ' -f1 "$here/test/nuclei/model.sha256" 2>/dev/null || true)"
+if [[ "$nuclei_sha" == - ]]; then
+    say "warning: the image has no nuclei.pt (bundled or in --model-dir): the nuclei check will fail"
+elif [[ -n "$expected_nuclei_sha" && "$nuclei_sha" != "$expected_nuclei_sha" ]]; then
+    say "warning: testing with another nuclei.pt than test/nuclei/expected_output was made with" \
+        "(test/nuclei/model.sha256): regenerate it with test/nuclei/make_expected.sh [--model-dir DIR]"
 fi
 
 # --- 2. the test case -------------------------------------------------------------
@@ -332,7 +353,25 @@ else
     stderr_tail slide-level 10
 fi
 
-# --- 8. invoke mode ----------------------------------------------------------------
+# --- 8. nuclei ----------------------------------------------------------------------
+status=0
+run nuclei "$work/nuclei-input" --task nuclei || status=$?
+if ((status == 0)); then
+    if "$python" "$here/test/compare_outputs.py" "$here/test/nuclei/expected_output" "$work/nuclei/output" \
+            --mask-fraction "$mask_fraction" >"$work/nuclei/compare" 2>&1; then
+        pass "nuclei: exit 0 in $(cat "$work/nuclei/seconds")s, the mask matches test/nuclei/expected_output" \
+             "($(grep -o '[0-9]* differ ([^)]*)' "$work/nuclei/compare" | head -n 1); $(grep "nuclei mask" "$work/nuclei/stderr" | tail -n 1))"
+    else
+        fail "nuclei: /output differs from test/nuclei/expected_output"
+        sed 's/^/    /' "$work/nuclei/compare"
+        stderr_tail nuclei 3
+    fi
+else
+    fail "nuclei: the container exited with status $status on test/nuclei/input"
+    stderr_tail nuclei 10
+fi
+
+# --- 9. invoke mode ----------------------------------------------------------------
 invoke_checks() {
     local dir="$work/invoke" cname="algorithm-test-$$-invoke" status=0 start answer code seconds
     mkdir -p "$dir/input" "$dir/output" "$dir/jobs"

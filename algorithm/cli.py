@@ -28,9 +28,10 @@ Pipeline: read the slide -> tissue mask -> stain normalisation -> tile-wise
 models -> slide-level outputs (points in millimetres, floats, images).
 
 Tasks: midog (mitotic figures, RetinaNet), help (tumour likelihood, major
-axis and its line, tumour heatmap: FPN segmenter + slide models), all (both).
-Several tasks with different input sockets (midog,help): each job's
-inputs.json says which one it is.
+axis and its line, tumour heatmap: FPN segmenter + slide models), nuclei
+(a nuclei mask on the image's grid, uint8 0/1 MHA: U-Net, nuclei.pt; same
+input socket as midog), all (all three). Several tasks with different input
+sockets (midog,help): each job's inputs.json says which one it is.
 
 grand-challenge's two ways of running a container: exec (default) runs one
 job and exits; invoke (--api-method invoke, or $GRAND_CHALLENGE_COMPONENT_API_METHOD)
@@ -44,9 +45,11 @@ examples:
   python -m algorithm --input slide.tiff --output out/   run on one slide file
   python -m algorithm --input test/input --output out/ --device cpu
   python -m algorithm --task help --input slide.tiff --output out/   tumour likelihood, axis, heatmap
+  python -m algorithm --task nuclei --input roi.tiff --output out/   nuclei mask (MHA on the image's grid)
   python -m algorithm --inspect slide.tiff      check that a slide opens: levels, resolution, tissue
   python -m algorithm --inspect /input          the same for every slide in a folder
   python -m algorithm --api-method invoke --port 4743   serve grand-challenge's invoke API
+  python -m algorithm cohort --input slides/ --output out/   many slides on Ray (see: cohort --help)
 """
 
 
@@ -68,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-dir",
         type=Path,
-        help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib "
+        help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib, nuclei.pt "
         "(default: /opt/ml/model if present, else the bundled models)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if usable), cpu, cuda or cuda:N (default: auto)")
@@ -117,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Inspect slides, run one job (exec mode) or serve jobs (invoke mode); the exit status."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["cohort"]:  # python -m algorithm cohort ...: its own parser (algorithm/cohort/cli.py)
+        from algorithm.cohort.cli import main as cohort_main
+
+        return cohort_main(arguments[1:])
     args = build_parser().parse_args(argv)
     configure_logging(quiet=args.quiet, debug=args.debug)
     if args.inspect is not None:

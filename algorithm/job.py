@@ -1,7 +1,7 @@
 """One algorithm job: the slide in, the task's outputs out.
 
 find the input slide -> load the models the task needs -> tissue mask (once)
--> detection and/or the tumour assessment -> write the outputs atomically.
+-> detection, the tumour assessment and/or the nuclei mask -> write the outputs atomically.
 Models load before the slide is read, so a missing model fails in a second;
 any failure raises a KitError before anything is written.
 
@@ -31,7 +31,8 @@ from algorithm.interface.annotations import multiple_points
 from algorithm.interface.inputs import find_input
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import Task
-from algorithm.models import load_detector, load_segmenter
+from algorithm.models import load_detector, load_nuclei_segmenter, load_segmenter
+from algorithm.nuclei import DEFAULT_THRESHOLD, NucleiSegmentation, segment_nuclei
 from algorithm.segmentation import SegmentationOptions
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
@@ -45,6 +46,7 @@ BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 DETECTOR_FILE = "detector.pt"
 SEGMENTER_FILE = "segmenter.pt"
 SLIDE_MODEL_FILE = "slide_model.joblib"
+NUCLEI_FILE = "nuclei.pt"
 SLIDE_RESULTS = ("tumour_probability", "tumour_major_axis_um", "tumour_major_axis_line")
 
 
@@ -72,6 +74,13 @@ class JobResult:
     tumour: TumourAssessment | None
     written: list[Path]
     seconds: float
+    # the slide as the job saw it: the cohort's QC pictures are drawn from these (no second inference)
+    name: str = ""  # its name on the platform (inputs.json's image name, else the file name)
+    slide: Path | None = None  # the file (or DICOM folder) read
+    dimensions: tuple[int, int] = (0, 0)  # level-0 (width, height)
+    mpp: tuple[float, float] = (0.0, 0.0)  # microns per level-0 pixel (x, y)
+    mask: TissueMask | None = None  # the tissue mask the models ran over
+    nuclei: NucleiSegmentation | None = None  # the nuclei task's mask, when it ran
 
 
 def locate_model(model_dir: Path | None, name: str) -> Path:
@@ -118,6 +127,8 @@ class Models:
         self.detector = load_detector(locate_model(model_dir, DETECTOR_FILE), device) if detector else None
         self.segmenter = load_segmenter(locate_model(model_dir, SEGMENTER_FILE), device) if segmenter else None
         self.slide_model = load_slide_model(locate_model(model_dir, SLIDE_MODEL_FILE)) if slide_model else None
+        nuclei = "nuclei_mask" in self.outputs
+        self.nuclei = load_nuclei_segmenter(locate_model(model_dir, NUCLEI_FILE), device) if nuclei else None
 
     def select(self, outputs: Iterable[str]) -> Models:
         """These models as a job of ``outputs`` alone would have loaded them (those it does not need: None)."""
@@ -131,6 +142,7 @@ class Models:
         chosen.detector = self.detector if detector else None
         chosen.segmenter = self.segmenter if segmenter else None
         chosen.slide_model = self.slide_model if slide_model else None
+        chosen.nuclei = self.nuclei if "nuclei_mask" in wanted else None
         return chosen
 
 
@@ -174,6 +186,16 @@ def _detect(
     return found, {"mitotic_figures": points}, threshold
 
 
+def _nuclei(
+    slide: SlideReader, mask: TissueMask, models: Models, options: JobOptions, device: torch.device
+) -> NucleiSegmentation:
+    assert models.nuclei is not None, "nuclei without a nuclei model: a bug, not a user error"
+    model, config, checkpoint = models.nuclei
+    threshold = float(checkpoint.get("threshold", DEFAULT_THRESHOLD))  # --threshold is the detector's
+    segmentation = SegmentationOptions(engine=_engine(options))
+    return segment_nuclei(slide, mask, model, config, checkpoint.get("stain"), device, threshold, segmentation)
+
+
 def run_job(
     options: JobOptions,
     log: Callable[[str], None] = logger.info,
@@ -193,6 +215,7 @@ def run_job(
         models = runtime.models.select(options.task.outputs)
     results: dict[str, Any] = {}
     detections = tumour = None
+    nuclei: NucleiSegmentation | None = None
     with open_slide(job_input.slide, mpp=options.mpp) as slide:
         mask = tissue_mask(slide)
         if models.detector is not None:
@@ -207,9 +230,16 @@ def run_job(
             )
             results.update(tumour.results(slide.mpp))
             log(f"{job_input.name}: {tumour.summary()}")
+        if models.nuclei is not None:
+            nuclei = _nuclei(slide, mask, models, options, device)
+            results.update(nuclei.results(slide.mpp))
+            log(f"{job_input.name}: {nuclei.summary()}")
         mpp = slide.mpp
+        dimensions = slide.dimensions
     written = write_outputs(options.output, options.task, results)
     seconds = time.perf_counter() - started
     files = f"{len(written)} output{'' if len(written) == 1 else 's'}"
     log(f"{job_input.name}: {files} written in {seconds:.1f} s (slide {mpp[0]:.3f} um/px)")
-    return JobResult(detections, tumour, written, seconds)
+    return JobResult(
+        detections, tumour, written, seconds, job_input.name, job_input.slide, dimensions, mpp, mask, nuclei=nuclei
+    )

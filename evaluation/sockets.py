@@ -78,6 +78,8 @@ TUMOUR_MAJOR_AXIS_LINE = Socket(
     "tumour-major-axis-line", "tumour-major-axis-line.json", "Distance measurement", unit="mm"
 )
 TUMOUR_HEATMAP = Socket("tumour-heatmap", "images/tumour-heatmap/heatmap.mha", "Heat Map")
+# a uint8 0/1 mask on the input's grid (spacing and origin in mm); the evaluation's segmentation socket
+NUCLEI_SEGMENTATION = Socket("nuclei-segmentation", "images/nuclei-segmentation/nuclei.mha", "Segmentation")
 
 # Every socket above by slug: what the evaluation looks a configured socket's unit up in.
 SOCKETS = {
@@ -90,5 +92,6 @@ SOCKETS = {
         TUMOUR_MAJOR_AXIS,
         TUMOUR_MAJOR_AXIS_LINE,
         TUMOUR_HEATMAP,
+        NUCLEI_SEGMENTATION,
     )
 }

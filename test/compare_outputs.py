@@ -3,7 +3,7 @@
 
     python3 test/compare_outputs.py EXPECTED ACTUAL [--distance-mm 0.0005] [--probability-atol 0.02]
                                     [--rtol 1e-6] [--atol 1e-9] [--min-probability 0]
-                                    [--value-rtol 0.02] [--line-mm 0.01]
+                                    [--value-rtol 0.02] [--line-mm 0.01] [--mask-fraction 0.001]
 
 EXPECTED and ACTUAL are two JSON files or two output folders. Folders must
 hold the same files (``.json`` and ``.mha`` compared as below, other files
@@ -23,9 +23,13 @@ byte for byte).
   |expected|`` (default 0.02 + 2 %).
 - "Distance measurement" (``"type": "Distance measurement"``): ``start`` and
   ``end`` each within ``--line-mm`` (default 0.01 mm, a few heatmap pixels).
-- ``.mha`` images (heatmaps): the same size, spacing and origin, and every
-  voxel within ``--probability-atol``. MetaImage is parsed here (raw or zlib
-  data, MET_FLOAT/MET_DOUBLE/MET_UCHAR), no imaging library needed.
+- ``.mha`` images: the same size, spacing and origin; heatmaps (float
+  voxels) with every voxel within ``--probability-atol``; masks (MET_UCHAR
+  voxels, e.g. the nuclei task's 0/1 mask) with at most ``--mask-fraction``
+  of the voxels different (default 0.001 = 0.1 %: torch builds differ
+  slightly, and a probability near the threshold may flip). MetaImage is
+  parsed here (raw or zlib data, MET_FLOAT/MET_DOUBLE/MET_UCHAR), no imaging
+  library needed.
 - Any other number (int or float, not bool): ``|actual - expected| <= atol +
   rtol * |expected|``. Strings, booleans and nulls equal; objects with the
   same keys; lists of the same length, item by item.
@@ -65,6 +69,7 @@ class Tolerance:
     min_probability: float = 0.0
     value_rtol: float = 0.02
     line_mm: float = 0.01
+    mask_fraction: float = 0.001
 
 
 @dataclass
@@ -350,11 +355,33 @@ def compare_mha(expected: Path, actual: Path, tol: Tolerance, name: str, report:
         # zip(strict=) is Python 3.10+ (this runs on 3.9); the lengths are equal, checked first.
         if len(e) != len(a) or any(abs(x - y) > 1e-9 + 1e-6 * abs(x) for x, y in zip(e, a)):  # noqa: B905
             report.differences.append(f"{name}: {key} {a}, expected {e}")
+    if eh.get("ElementType") == "MET_UCHAR":  # a mask: labels are equal or not, a share of them may differ
+        compare_mask(ev, av, tol, name, report)
+        return
     # Not strict (nor could it be on 3.9): with unequal lengths, the common part's worst is reported below.
     worst = max((abs(x - y) for x, y in zip(ev, av)), default=0.0)  # noqa: B905
     if len(ev) != len(av) or not worst <= tol.probability_atol:
         report.differences.append(f"{name}: voxels differ by up to {worst:.3g} (tolerance {tol.probability_atol:g})")
     report.notes.append(f"{name}: {eh.get('DimSize')} voxels, largest difference {worst:.3g}")
+
+
+def compare_mask(expected: array.array, actual: array.array, tol: Tolerance, name: str, report: Report) -> None:
+    """Label voxels: at most ``tol.mask_fraction`` of them may differ."""
+    if len(expected) != len(actual):
+        report.differences.append(f"{name}: {len(actual)} voxels, expected {len(expected)}")
+        return
+    # zip(strict=) is Python 3.10+ (this runs on 3.9); the lengths are equal, checked above.
+    differ = sum(1 for x, y in zip(expected, actual) if x != y)  # noqa: B905
+    share = differ / len(expected) if expected else 0.0
+    if share > tol.mask_fraction:
+        report.differences.append(
+            f"{name}: {differ} of {len(expected)} mask voxels differ ({100 * share:.3g} %, "
+            f"tolerance {100 * tol.mask_fraction:g} %)"
+        )
+    report.notes.append(
+        f"{name}: {len(expected)} mask voxels, {differ} differ ({100 * share:.3g} %), "
+        f"{sum(1 for v in expected if v)} foreground expected, {sum(1 for v in actual if v)} actual"
+    )
 
 
 def _files(folder: Path) -> set[str]:
@@ -438,8 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         default=Tolerance.line_mm,
         help="largest distance of distance-measurement endpoints, mm (default 0.01)",
     )
+    parser.add_argument(
+        "--mask-fraction",
+        type=float,
+        default=Tolerance.mask_fraction,
+        help="largest share of mask (uint8 MHA) voxels that may differ (default 0.001 = 0.1 %%)",
+    )
     args = parser.parse_args(argv)
-    for name in ("distance_mm", "probability_atol", "rtol", "atol", "min_probability", "value_rtol", "line_mm"):
+    names = ("distance_mm", "probability_atol", "rtol", "atol", "min_probability", "value_rtol", "line_mm")
+    for name in (*names, "mask_fraction"):
         value = getattr(args, name)
         if not (math.isfinite(value) and value >= 0):
             parser.error(f"--{name.replace('_', '-')} must be a non-negative number, got {value}")
@@ -451,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         args.min_probability,
         args.value_rtol,
         args.line_mm,
+        args.mask_fraction,
     )
     try:
         report = compare_paths(args.expected, args.actual, tol)

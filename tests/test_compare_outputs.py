@@ -356,3 +356,103 @@ def test_committed_slide_level_case_is_consistent():
     assert header["ElementType"] == "MET_FLOAT" and min(voxels) >= 0 and max(voxels) <= 1
     inputs = json.loads((REPO / "test" / "slide-level" / "input" / "inputs.json").read_text())
     assert inputs[0]["interface"]["slug"] == "whole-slide-image"
+
+
+def _mask_mha(path: Path, values, spacing=(0.00025, 0.00025)) -> Path:
+    import numpy as np
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.asarray(values, dtype=np.uint8))
+    image.SetSpacing(spacing)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path), useCompression=True)
+    return path
+
+
+def test_masks_may_differ_in_a_tenth_of_a_percent_of_their_voxels(tmp_path):
+    import numpy as np
+
+    base = (np.random.default_rng(0).random((100, 100)) > 0.7).astype(np.uint8)  # 10 000 voxels
+    exp, act = tmp_path / "expected", tmp_path / "actual"
+    _mask_mha(exp / "images" / "m.mha", base)
+    flipped = base.copy()
+    flipped.flat[:10] ^= 1  # 0.1 %: allowed
+    _mask_mha(act / "images" / "m.mha", flipped)
+    report = co.compare_paths(exp, act)
+    assert report, report.differences
+    assert any("10 differ (0.1 %)" in n for n in report.notes)
+    flipped.flat[10] ^= 1  # 0.11 %: not
+    _mask_mha(act / "images" / "m.mha", flipped)
+    assert "11 of 10000 mask voxels differ (0.11 %, tolerance 0.1 %)" in "\n".join(
+        co.compare_paths(exp, act).differences
+    )
+    assert co.compare_paths(exp, act, co.Tolerance(mask_fraction=0.002))
+    _mask_mha(act / "images" / "m.mha", base, spacing=(0.0005, 0.0005))  # the grid must be the same
+    assert "ElementSpacing" in "\n".join(co.compare_paths(exp, act).differences)
+    _mask_mha(act / "images" / "m.mha", base[:50])
+    assert "DimSize" in "\n".join(co.compare_paths(exp, act).differences)
+    status = subprocess.run(
+        [sys.executable, str(SCRIPT), str(exp), str(act), "--mask-fraction", "-1"], capture_output=True, text=True
+    )
+    assert status.returncode == 2 and "--mask-fraction must be a non-negative number" in status.stderr
+
+
+NUCLEI_CASE = REPO / "test" / "nuclei"
+
+
+def test_the_committed_nuclei_case_is_consistent():
+    """test/nuclei: a small synthetic ROI TIFF at 0.25 um/px under the task's socket, and a 0/1 mask on its grid."""
+    from algorithm.interface.tasks import NUCLEI
+    from algorithm.slide import open_slide
+
+    inputs = json.loads((NUCLEI_CASE / "input" / "inputs.json").read_text())
+    assert inputs[0]["interface"]["slug"] == NUCLEI.slide.slug
+    folder = NUCLEI_CASE / "input" / inputs[0]["interface"]["relative_path"]
+    assert [p.name for p in folder.iterdir()] == [inputs[0]["image"]["name"]]
+    image = folder / inputs[0]["image"]["name"]
+    assert image.stat().st_size < 1_000_000
+    with open_slide(image) as slide:
+        assert slide.dimensions == (768, 768) and slide.mpp == pytest.approx((0.25, 0.25))
+    expected = NUCLEI_CASE / "expected_output"
+    assert sorted(p.relative_to(expected).as_posix() for p in expected.rglob("*") if p.is_file()) == [
+        NUCLEI.outputs["nuclei_mask"].relative_path
+    ]
+    header, voxels = co.read_mha(expected / NUCLEI.outputs["nuclei_mask"].relative_path)
+    assert header["ElementType"] == "MET_UCHAR" and header["DimSize"] == "768 768"
+    assert [float(v) for v in header["ElementSpacing"].split()] == pytest.approx([0.00025, 0.00025])
+    assert [float(v) for v in header["Offset"].split()] == [0.0, 0.0]
+    assert set(voxels) == {0, 1}
+    assert co.compare_paths(expected, expected)
+    assert (NUCLEI_CASE / "model.sha256").read_text().split()[1] == "nuclei.pt"
+
+
+def test_make_input_reproduces_the_committed_nuclei_input(tmp_path):
+    module = load_script("make_nuclei_input", NUCLEI_CASE / "make_input.py")
+    assert module.main(["--root", str(tmp_path)]) == 0
+    committed = NUCLEI_CASE / "input"
+    files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "input") for p in (tmp_path / "input").rglob("*") if p.is_file())
+    for rel in files:
+        assert (tmp_path / "input" / rel).read_bytes() == (committed / rel).read_bytes(), (
+            f"{rel} differs: rerun test/nuclei/make_input.py"
+        )
+
+
+def test_the_nuclei_expected_output_is_the_bundled_models(tmp_path):
+    """Once models/nuclei.pt exists, test/nuclei/expected_output must be its output (within test.sh's tolerance)."""
+    import hashlib
+
+    from algorithm.interface.tasks import NUCLEI
+    from algorithm.job import BUNDLED_MODELS, NUCLEI_FILE, JobOptions, run_job
+
+    model = BUNDLED_MODELS / NUCLEI_FILE
+    if not model.is_file():
+        pytest.skip(f"no bundled {model} yet")
+    recorded = (NUCLEI_CASE / "model.sha256").read_text().split()[0]
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == recorded, (
+        "test/nuclei/expected_output was made with another nuclei.pt: rerun test/nuclei/make_expected.sh"
+    )
+    options = JobOptions(NUCLEI_CASE / "input", tmp_path / "out", NUCLEI, model_dir=BUNDLED_MODELS, device="cpu")
+    run_job(options, log=lambda _: None)
+    report = co.compare_paths(NUCLEI_CASE / "expected_output", tmp_path / "out")
+    assert report, report.differences

@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "training.segmenter.command",
     "training.segmenter.heatmaps_command",
     "training.classifier.command",
+    "training.nuclei.command",
 )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from algorithm.errors import ConfigError
 from algorithm.interface.sockets import (
     MITOTIC_FIGURES,
+    NUCLEI_SEGMENTATION,
     REGION_OF_INTEREST,
     TUMOUR_HEATMAP,
     TUMOUR_LIKELIHOOD,
@@ -21,13 +22,14 @@ from algorithm.interface.sockets import (
     Socket,
 )
 
-# results the pipeline can produce -> the output kinds that carry them (Heat Map: an image file, MHA)
+# results the pipeline can produce -> the output kinds that carry them (Heat Map, Segmentation: image files, MHA)
 RESULTS = {
     "mitotic_figures": "Multiple points",
     "tumour_probability": "Float",
     "tumour_major_axis_um": "Float",
     "tumour_major_axis_line": "Distance measurement",
     "tumour_heatmap": "Heat Map",
+    "nuclei_mask": "Segmentation",
 }
 # the length unit the pipeline writes each result in; a task file's socket may not claim another
 RESULT_UNITS = {"mitotic_figures": "mm", "tumour_major_axis_um": "um", "tumour_major_axis_line": "mm"}
@@ -91,14 +93,21 @@ HELP = Task(
     },
 )
 
-# everything the pipeline produces from one slide
-ALL = Task(name="all", slide=HELP.slide, outputs={**MIDOG.outputs, **HELP.outputs})
+# nuclei segmentation of a region of interest (MIDOG's input socket): a uint8 mask on the image's grid
+NUCLEI = Task(
+    name="nuclei",
+    slide=REGION_OF_INTEREST,
+    outputs={"nuclei_mask": NUCLEI_SEGMENTATION},
+)
 
-TASKS = {task.name: task for task in (MIDOG, HELP, ALL)}
+# everything the pipeline produces from one slide
+ALL = Task(name="all", slide=HELP.slide, outputs={**MIDOG.outputs, **HELP.outputs, **NUCLEI.outputs})
+
+TASKS = {task.name: task for task in (MIDOG, HELP, NUCLEI, ALL)}
 
 
 def load_task(name: str | None = None, path: Path | None = None) -> Task:
-    """A built-in task by name (midog, help, all) or a task file (``--task-file``)."""
+    """A built-in task by name (midog, help, nuclei, all) or a task file (``--task-file``)."""
     if path is not None:
         try:
             return Task.from_dict(json.loads(Path(path).read_text()), source=str(path))

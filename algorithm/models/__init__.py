@@ -11,6 +11,7 @@ from torchvision.models.detection import RetinaNet
 from algorithm.models.checkpoint import load_state, read_checkpoint, save_checkpoint
 from algorithm.models.detector import CLASS_NAMES, DetectorConfig, build_detector
 from algorithm.models.segmenter import SegmenterConfig, TumourSegmenter, build_segmenter
+from algorithm.models.unet import UNet, UNetConfig, build_unet
 
 __all__ = [
     "DetectorConfig",
@@ -22,6 +23,10 @@ __all__ = [
     "TumourSegmenter",
     "build_segmenter",
     "load_segmenter",
+    "UNet",
+    "UNetConfig",
+    "build_unet",
+    "load_nuclei_segmenter",
 ]
 
 
@@ -49,3 +54,11 @@ def load_segmenter(
 ) -> tuple[TumourSegmenter, SegmenterConfig, dict[str, Any]]:
     """A tumour segmenter from a checkpoint file, in eval mode on ``device``, and the rest of the checkpoint."""
     return _load(path, "segmenter", SegmenterConfig, build_segmenter, device)
+
+
+def load_nuclei_segmenter(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[UNet, UNetConfig, dict[str, Any]]:
+    """A nuclei U-Net from a checkpoint file (kind "nuclei"), in eval mode on ``device``, and the rest of the
+    checkpoint (stain target, threshold, metrics)."""
+    return _load(path, "nuclei", UNetConfig, build_unet, device)

@@ -6,8 +6,9 @@
   computed from a file equal those computed in memory.
 * MHA, for grand-challenge's viewer ("Heat Map" outputs): float32
   probabilities with spacing and origin in millimetres, so the heatmap lies on
-  the slide. SimpleITK, which writes it, is imported only then: a job without
-  the tumour task runs without it installed.
+  the slide; and ("Segmentation" outputs) uint8 masks on a grid of the slide
+  the same way. SimpleITK, which writes it, is imported only then: a job
+  without an image output runs without it installed.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
+from numpy.typing import NDArray
 
 from algorithm.errors import KitError
 from algorithm.io.atomic import atomic_path
@@ -64,14 +67,29 @@ def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
 
 def heatmap_mha_bytes(heatmap: Heatmap, slide_mpp: tuple[float, float]) -> bytes:
     """The heatmap as a compressed MHA file's bytes (spacing and origin in mm, on the slide's frame)."""
-    import SimpleITK as sitk  # here, not at the top: only the tumour task writes MHA
+    return mha_bytes(heatmap.probability.astype(np.float32), heatmap.downsample, slide_mpp)
 
-    image = sitk.GetImageFromArray(heatmap.probability.astype(np.float32))
-    spacing = [heatmap.downsample * m / 1000.0 for m in slide_mpp]
-    image.SetSpacing(spacing)
-    # a heatmap pixel's centre lies (downsample - 1) / 2 level-0 pixels past the level-0 pixel centre at 0
-    image.SetOrigin([(heatmap.downsample - 1) / 2 * m / 1000.0 for m in slide_mpp])
+
+def mask_mha_bytes(mask: NDArray[np.uint8], downsample: float, slide_mpp: tuple[float, float]) -> bytes:
+    """A uint8 label mask (0/1) as a compressed MHA file's bytes, ``downsample`` level-0 pixels per pixel
+    (grand-challenge's "Segmentation" outputs: integer pixels, on the slide's frame like a heatmap)."""
+    if mask.dtype != np.uint8 or mask.ndim != 2:
+        raise KitError(f"a mask image must be 2-D uint8, got {mask.ndim}-D {mask.dtype}")
+    return mha_bytes(mask, downsample, slide_mpp)
+
+
+def mha_bytes(array: NDArray[Any], downsample: float, slide_mpp: tuple[float, float]) -> bytes:
+    """A 2-D image on a grid of ``downsample`` level-0 pixels per pixel as a compressed MHA file's bytes.
+
+    Spacing ``downsample * mpp`` and origin in millimetres, so the image lies on the slide in a viewer:
+    a pixel's centre lies ``(downsample - 1) / 2`` level-0 pixels past the level-0 pixel centre at 0.
+    """
+    import SimpleITK as sitk  # here, not at the top: only the tasks with image outputs write MHA
+
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing([downsample * m / 1000.0 for m in slide_mpp])
+    image.SetOrigin([(downsample - 1) / 2 * m / 1000.0 for m in slide_mpp])
     with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / "heatmap.mha"
+        target = Path(folder) / "image.mha"
         sitk.WriteImage(image, str(target), useCompression=True)
         return target.read_bytes()

@@ -11,16 +11,31 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
 from algorithm.engine import EngineOptions, EngineStats, ProbabilityModel, TileModel, TileRun, TileTransform
 from algorithm.errors import ConfigError
-from algorithm.models.segmenter import SegmenterConfig
 from algorithm.segmentation.heatmap import Heatmap, HeatmapStitcher, tissue_on_grid
 from algorithm.slide.base import SlideReader
 from algorithm.tiling import TileGrid, tissue_grid
 from algorithm.tissue import TissueMask, tissue_mask
+
+
+class TiledModel(Protocol):
+    """What tiling needs of a segmentation model's config: its tile size and the microns per pixel it reads
+    (the tumour segmenter's ``SegmenterConfig``, the nuclei U-Net's ``UNetConfig``)."""
+
+    @property
+    def tile_size(self) -> int:
+        """Tile side in pixels."""
+        ...
+
+    @property
+    def mpp(self) -> float:
+        """Microns per pixel of the tiles the model sees."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ class SlideHeatmap:
 
 
 def segmentation_grid(
-    slide: SlideReader, config: SegmenterConfig, options: SegmentationOptions, mask: TissueMask | None = None
+    slide: SlideReader, config: TiledModel, options: SegmentationOptions, mask: TissueMask | None = None
 ) -> TileGrid:
     """The segmenter's tissue tiles at its resolution, neighbours sharing a quarter tile unless ``options`` says."""
     overlap = config.tile_size // 4 if options.overlap is None else options.overlap
@@ -65,7 +80,7 @@ def segmentation_grid(
 def segment_slide(
     slide: SlideReader,
     model: torch.nn.Module | TileModel,
-    config: SegmenterConfig,
+    config: TiledModel,
     options: SegmentationOptions = SegmentationOptions(),
     device: torch.device | str = "cpu",
     transform: TileTransform | None = None,

@@ -50,7 +50,10 @@ def test_the_container_task_comes_from_the_environment(tmp_path: Path) -> None:
         [sys.executable, "-m", "algorithm", "--input", str(tmp_path)], cwd=REPO, capture_output=True, text=True, env=env
     )
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: unknown task 'nope'; choose one of midog, help, all or give --task-file"
+    assert (
+        result.stderr.strip()
+        == "error: unknown task 'nope'; choose one of midog, help, nuclei, all or give --task-file"
+    )
     env["ALGORITHM_TASK"] = "help"
     assert (
         "now help"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 from sklearn.linear_model import LogisticRegression
 
 from algorithm.classify import SlideModel
@@ -16,7 +17,15 @@ from algorithm.errors import ConfigError, SlideError
 from algorithm.features import FeatureConfig
 from algorithm.interface.tasks import ALL, HELP, MIDOG
 from algorithm.job import JobOptions, run_job
-from algorithm.models import DetectorConfig, SegmenterConfig, build_detector, build_segmenter, save_checkpoint
+from algorithm.models import (
+    DetectorConfig,
+    SegmenterConfig,
+    UNetConfig,
+    build_detector,
+    build_segmenter,
+    build_unet,
+    save_checkpoint,
+)
 from algorithm.stain import get_normaliser
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
@@ -39,6 +48,11 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         folder / "segmenter.pt", "segmenter", seg_config.to_dict(), build_segmenter(seg_config), extra={"stain": stain}
     )
     slide_model(FeatureConfig()).save(folder / "slide_model.joblib")
+    unet_config = UNetConfig(widths=(4, 8), tile_size=64, mpp=1.0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        unet = build_unet(unet_config)
+    save_checkpoint(folder / "nuclei.pt", "nuclei", unet_config.to_dict(), unet, extra={"stain": stain})
     return folder
 
 
@@ -188,7 +202,9 @@ def test_all_task_is_deterministic(tmp_path: Path, model_dir: Path) -> None:
     for out in ("a", "b"):
         run_job(JobOptions(input=slide, output=tmp_path / out, task=ALL, model_dir=model_dir), log=lambda _: None)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 5
+    assert len(files) == 6 and Path("images/nuclei-segmentation/nuclei.mha") in files
+    mask = sitk.ReadImage(str(tmp_path / "a" / "images/nuclei-segmentation/nuclei.mha"))
+    assert mask.GetSize() == (900, 600) and mask.GetSpacing() == pytest.approx((0.0005, 0.0005))
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 

@@ -71,11 +71,11 @@ def test_image_results_are_written_as_bytes(tmp_path: Path) -> None:
     assert len(written) == 4
 
 
-def test_all_task_is_both_tasks() -> None:
-    from algorithm.interface.tasks import ALL, HELP, TASKS
+def test_all_task_is_every_task() -> None:
+    from algorithm.interface.tasks import ALL, HELP, NUCLEI, TASKS
 
-    assert set(TASKS) == {"midog", "help", "all"}
-    assert ALL.outputs == {**MIDOG.outputs, **HELP.outputs} and ALL.slide == HELP.slide
+    assert set(TASKS) == {"midog", "help", "nuclei", "all"}
+    assert ALL.outputs == {**MIDOG.outputs, **HELP.outputs, **NUCLEI.outputs} and ALL.slide == HELP.slide
     # the slugs the kit's evaluation container reads
     assert HELP.outputs["tumour_probability"].slug == "tumour-likelihood"
     assert HELP.outputs["tumour_major_axis_um"].slug == "tumour-major-axis"

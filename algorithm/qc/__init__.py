@@ -1,0 +1,13 @@
+"""QC pictures of a job's results: one PNG per slide, and an ``index.html`` over a cohort.
+
+``picture.py`` draws a slide's thumbnail with the tissue outline, the tumour heatmap,
+the detected mitotic figures (circles coloured by score), the major axis line, the
+nuclei mask where there is one, and a legend; ``job_view.py`` gathers those layers
+from what a job already computed (no second inference); ``index.py`` writes the
+sortable page that shows every slide's picture and its row of the cohort table.
+"""
+
+from algorithm.qc.index import write_index
+from algorithm.qc.picture import MaskLayer, QcInput, render_qc
+
+__all__ = ["MaskLayer", "QcInput", "render_qc", "write_index"]

@@ -1,0 +1,84 @@
+"""A QC picture's layers from what a job already computed: its result, the outputs it wrote, a thumbnail.
+
+The mitotic figures are the points the job wrote and named "mitotic figure" (what the
+evaluation counts), converted back to level-0 pixels; the heatmap, the axis line and the
+tissue mask are the job's own arrays. Only the thumbnail is read from the slide again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from algorithm.errors import KitError
+from algorithm.interface.annotations import ABOVE
+from algorithm.interface.tasks import Task
+from algorithm.qc.picture import MaskLayer, QcInput
+from algorithm.slide import open_slide, units
+
+if TYPE_CHECKING:
+    from algorithm.job import JobResult
+
+THUMBNAIL_SIDE = 1024  # the picture's longer side, in pixels
+
+
+def written_figures(output: Path, task: Task, mpp: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The points named "mitotic figure" in the job's written output: (n, 2) level-0 pixels and their scores."""
+    socket = task.outputs.get("mitotic_figures")
+    if socket is None:
+        return np.zeros((0, 2)), np.zeros(0)
+    path = output / socket.relative_path
+    try:
+        points = [p for p in json.loads(path.read_text())["points"] if p.get("name") == ABOVE]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KitError(f"{path}: cannot read the mitotic figures back ({exc})") from exc
+    if not points:
+        return np.zeros((0, 2)), np.zeros(0)
+    mm = np.array([p["point"][:2] for p in points], dtype=np.float64)
+    scores = np.array([p.get("probability", 1.0) for p in points], dtype=np.float64)
+    return units.mm_to_pixels(mm, mpp), scores
+
+
+def job_view(
+    result: JobResult,
+    task: Task,
+    output: Path,
+    mpp: float | None = None,
+    side: int = THUMBNAIL_SIDE,
+    caption: Sequence[str] = (),
+) -> QcInput:
+    """The picture's input for a finished job whose outputs are in ``output`` (``mpp``: the job's --mpp)."""
+    if result.slide is None:
+        raise KitError("the job result names no slide: nothing to draw a QC picture on")
+    with open_slide(result.slide, mpp=mpp) as slide:
+        thumbnail = slide.get_thumbnail(side)
+    figures, scores = written_figures(output, task, result.mpp)
+    tissue = None if result.mask is None else MaskLayer(result.mask.mask, result.mask.downsample)
+    heatmap = axis = None
+    heatmap_downsample = 1.0
+    if result.tumour is not None:
+        heatmap = result.tumour.heatmap.heatmap.probability
+        heatmap_downsample = result.tumour.heatmap.heatmap.downsample
+        if result.tumour.prediction is not None and result.tumour.prediction.is_tumour:
+            axis = np.asarray(result.tumour.axis_line_px, dtype=np.float64)
+    nuclei = None
+    if result.nuclei is not None:  # the nuclei task ran
+        step = float(result.nuclei.downsample)
+        nuclei = MaskLayer(result.nuclei.mask.astype(bool), (step, step))
+    return QcInput(
+        name=result.name,
+        dimensions=result.dimensions,
+        thumbnail=thumbnail,
+        tissue=tissue,
+        figures_px=figures,
+        scores=scores,
+        heatmap=heatmap,
+        heatmap_downsample=heatmap_downsample,
+        axis_line_px=axis,
+        nuclei=nuclei,
+        caption=caption,
+    )

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from algorithm.cohort.slides import job_id, list_slides
+from algorithm.errors import ConfigError, KitError
+from tests.algorithm.cohort.conftest import cohort
+
+
+def test_a_folder_lists_its_slides_sorted_with_safe_unique_job_ids(tmp_path: Path) -> None:
+    for name in ("b.tiff", "a.svs", "sub/a.tiff", "notes.txt", "x y+z.ome.tiff"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    slides = list_slides(tmp_path)
+    assert [(s.path.relative_to(tmp_path).as_posix(), s.job) for s in slides] == [
+        ("a.svs", "a"),
+        ("b.tiff", "b"),
+        ("sub/a.tiff", "a-2"),
+        ("x y+z.ome.tiff", "x_y_z.ome"),
+    ]
+
+
+def test_the_output_folder_inside_the_input_is_not_listed(tmp_path: Path) -> None:
+    (tmp_path / "a.tiff").write_bytes(b"")
+    (tmp_path / "out" / "a" / "output" / "images").mkdir(parents=True)
+    (tmp_path / "out" / "a" / "output" / "images" / "heatmap.mha").write_bytes(b"")
+    assert [s.job for s in list_slides(tmp_path, tmp_path / "out")] == ["a"]
+
+
+def test_job_ids_are_grand_challenge_pks() -> None:
+    assert job_id(Path("001.tiff")) == "001"
+    assert job_id(Path("_hidden.svs")) == "hidden"
+    assert job_id(Path("é.tif")) == "slide"
+
+
+def test_a_csv_lists_slides_relative_to_itself_in_its_order(tmp_path: Path) -> None:
+    (tmp_path / "slides.csv").write_text("case,slide\n1,z.tiff\n2,/abs/a.tiff\n")
+    slides = list_slides(tmp_path / "slides.csv")
+    assert [(s.path, s.job) for s in slides] == [(tmp_path / "z.tiff", "z"), (Path("/abs/a.tiff"), "a")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("path,case\nx.tiff,1\n", r"slides\.csv: no 'slide' column \(columns: 'path', 'case'\)"),
+        ("slide\n", r"slides\.csv: no slides listed"),
+        ("slide\nx.tiff\n\n,\n", r"slides\.csv: line 4: empty 'slide' cell"),
+        (b"slide\n\xff\xfe.tiff\n", r"slides\.csv: cannot read the slide list"),
+    ],
+)
+def test_bad_csvs_are_one_clear_error(tmp_path: Path, content: str | bytes, message: str) -> None:
+    path = tmp_path / "slides.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ConfigError, match=message):
+        list_slides(path)
+
+
+def test_missing_or_empty_inputs_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(KitError, match=r"nowhere: input not found"):
+        list_slides(tmp_path / "nowhere")
+    with pytest.raises(KitError, match=r"no slide files found"):
+        list_slides(tmp_path)
+    (tmp_path / "list.txt").write_text("slide\n")
+    with pytest.raises(ConfigError, match=r"list\.txt: expected a folder of slides or a \.csv"):
+        list_slides(tmp_path / "list.txt")
+
+
+@pytest.mark.parametrize("case", ["missing folder", "csv without a slide column", "unreadable csv"])
+def test_bad_input_on_the_command_line_is_one_line_and_exit_1(tmp_path: Path, case: str) -> None:
+    source = tmp_path / "slides.csv"
+    if case == "csv without a slide column":
+        source.write_text("path\nx.tiff\n")
+    elif case == "unreadable csv":
+        source.write_bytes(b"slide\n\xff\n")  # not UTF-8
+    else:
+        source = tmp_path / "missing"
+    result = cohort("--input", str(source), "--output", str(tmp_path / "out"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {source}: "), result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,121 @@
+"""``python -m training nuclei`` end to end on crops of real MoNuSeg images, and its fold split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from algorithm.errors import ConfigError
+from algorithm.models import load_nuclei_segmenter
+from training.cli import main
+from training.nuclei.command import fold_of
+from training.nuclei.data import NucleiPair, read_mask
+
+
+@pytest.fixture(scope="module")
+def monuseg_crops(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Three real images and masks, cropped to 512 x 512 (PNG images, JPEG-like 0/255 masks)."""
+    source = shared_data / "nuclei" / "monuseg"
+    root = tmp_path_factory.mktemp("monuseg")
+    images, masks = root / "images", root / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for path in sorted((source / "images").iterdir())[:3]:
+        Image.open(path).crop((200, 200, 712, 712)).save(images / f"{path.stem}.png")
+        Image.open(source / "masks" / path.name).convert("L").crop((200, 200, 712, 712)).save(
+            masks / f"{path.stem}.png"
+        )
+    return images, masks
+
+
+def test_every_image_is_scored_once_by_a_model_that_never_saw_it(
+    monuseg_crops: tuple[Path, Path], tmp_path: Path
+) -> None:
+    images, masks = monuseg_crops
+    out = tmp_path / "run"
+    argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--folds", "3", "--fold", "all"]
+    assert main([*argv, "--out", str(out), "--smoke", "--image-mpp", "0.25"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    names = sorted(p.stem for p in images.iterdir())
+    assert sorted(r["image"] for r in report["images"]) == names
+    for fold in range(3):
+        model, config, checkpoint = load_nuclei_segmenter(out / f"fold-{fold}" / "model.pt")
+        held = json.loads((out / f"fold-{fold}" / "scores.json").read_text())["images"]
+        assert len(held) == 1
+        assert held[0]["image"] not in checkpoint["training_images"]
+        assert len(checkpoint["training_images"]) == 2
+        assert config.mpp == 0.5 and checkpoint["stain"] is not None
+    pooled = report["pooled"]
+    tp = sum(r["tp"] for r in report["images"])
+    assert pooled["tp"] == tp
+    assert pooled["iou"] == pytest.approx(tp / (tp + pooled["fp"] + pooled["fn"]), abs=1e-4)
+    truth = sum(int(np.count_nonzero(read_mask(masks / f"{n}.png"))) for n in names)
+    assert pooled["tp"] + pooled["fn"] == truth  # scored on the images' own grid, every truth pixel counted
+
+
+def test_a_trained_fold_is_scored_not_trained_again(monuseg_crops: tuple[Path, Path], tmp_path: Path) -> None:
+    images, masks = monuseg_crops
+    out = tmp_path / "run"
+    argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--folds", "3", "--fold", "1"]
+    assert main([*argv, "--out", str(out), "--steps", "2", "--batch-size", "2", "--crop", "64"]) == 0
+    model = out / "fold-1" / "model.pt"
+    before = model.read_bytes()
+    first = (out / "fold-1" / "scores.json").read_text()
+    assert main([*argv, "--out", str(out), "--steps", "2", "--batch-size", "2", "--crop", "64"]) == 0
+    assert model.read_bytes() == before
+    assert (out / "fold-1" / "scores.json").read_text() == first  # the same model scores the same
+
+
+def test_folds_deal_every_image_out_once() -> None:
+    pairs = [NucleiPair(f"i{k}", Path(f"i{k}.png"), Path(f"m{k}.png")) for k in range(10)]
+    assigned = fold_of(pairs, 5, seed=0)
+    assert sorted(assigned.count(f) for f in range(5)) == [2] * 5
+    assert fold_of(pairs, 5, seed=0) == assigned
+    assert fold_of(pairs, 5, seed=1) != assigned
+    with pytest.raises(ConfigError, match="folds"):
+        fold_of(pairs, 11, seed=0)
+
+
+def test_bad_folders_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    argv = ["nuclei", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks")]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no image with a mask" in err[0] and str(tmp_path / "images") in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_added_synthetic_slides_train_in_every_fold_and_are_never_scored(
+    monuseg_crops: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from training.synth import SynthConfig, generate_slide
+
+    synthetic = tmp_path / "synthetic"
+    generate_slide(
+        SynthConfig(seed=3, width=768, height=768, mitoses=2, imposters=2), synthetic, name="synth-3", nuclei_mask=True
+    )
+    images, masks = monuseg_crops
+    out = tmp_path / "run"
+    argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--folds", "3", "--fold", "all"]
+    assert main([*argv, "--add", str(synthetic), "--out", str(out), "--smoke", "--image-mpp", "0.25"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert "synth-3" not in {r["image"] for r in report["images"]}
+    for fold in range(3):
+        _, _, checkpoint = load_nuclei_segmenter(out / f"fold-{fold}" / "model.pt")
+        assert checkpoint["training_images"][-1] == "synth-3"
+
+
+def test_score_a_checkpoint_on_the_images_it_never_saw(monuseg_crops: tuple[Path, Path], tmp_path: Path) -> None:
+    images, masks = monuseg_crops
+    argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--folds", "3", "--fold", "2"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--smoke", "--image-mpp", "0.25"]) == 0
+    model = tmp_path / "run" / "fold-2" / "model.pt"
+    assert main([*argv, "--score", str(model), "--out", str(tmp_path / "scored")]) == 0
+    scored = json.loads((tmp_path / "scored" / "scores.json").read_text())
+    fold = json.loads((tmp_path / "run" / "fold-2" / "scores.json").read_text())
+    assert scored["images"] == fold["images"]  # the same held-out image, the same figures

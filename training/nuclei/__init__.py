@@ -1,0 +1,1 @@
+"""``python -m training nuclei``: the nuclei U-Net's data, training and scoring."""
