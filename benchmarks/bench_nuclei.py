@@ -29,6 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from algorithm.engine.pool import available_cpus  # noqa: E402
 from algorithm.models import load_nuclei_segmenter  # noqa: E402
 from algorithm.nuclei import segment_nuclei  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
@@ -45,7 +46,6 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "nuclei" / "monuseg")
     parser.add_argument("--images", type=int, default=5, help="how many MoNuSeg images (default 5)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     pairs = find_pairs(args.data / "images", args.data / "masks")[: args.images]
     with tempfile.TemporaryDirectory() as work:
         models = Path(work) / "models"
@@ -62,7 +62,7 @@ def main() -> None:
             _, seconds, _ = run_job(slide_path, models, "--task", "nuclei")
             jobs.append(seconds)
             print(f"{slide_path.name}: job {seconds:.2f} s, model loaded {loaded[-1]:.2f} s", flush=True)
-    cores = len(__import__("os").sched_getaffinity(0))
+    cores = available_cpus()
     print(f"\n{len(slides)} images of 1000 x 1000 px on {cores} CPU cores (torch threads {torch.get_num_threads()}):")
     for label, values in (("whole job (fresh process)", jobs), ("model already loaded", loaded)):
         median = statistics.median(values)

@@ -12,7 +12,7 @@ import numpy as np
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import UNetConfig
-from training.nuclei.data import NucleiPair, find_pairs, load_image
+from training.nuclei.data import NucleiPair, as_tiff, find_pairs, load_image
 from training.nuclei.score import NucleiScore, pooled, score_model
 from training.nuclei.train import NucleiTrainOptions, train_nuclei
 from training.stain_target import fit_target, stain_augment, transform_factory
@@ -163,8 +163,7 @@ def run(args: argparse.Namespace) -> int:
         held = [p for p, f in zip(pairs, assigned, strict=True) if f == fold]
         out = args.out / f"fold-{fold}"
         images_dir = args.out / "images"
-        first = load_image(train_pairs[0], config.mpp, args.image_mpp, images_dir, transform_factory(None, config.mpp))
-        spec = fit_target(args.stain, None, first.path, config.mpp)
+        spec = fit_target(args.stain, None, as_tiff(train_pairs[0], args.image_mpp, images_dir), config.mpp)
         normalise = transform_factory(spec, config.mpp)
         images = [load_image(p, config.mpp, args.image_mpp, images_dir, normalise) for p in train_pairs]
         scoring = ", ".join(p.name for p in held)

@@ -160,13 +160,19 @@ def model_grid(slide: SlideReader, mpp: float) -> tuple[int, int]:
     return max(1, int(round(w / ds))), max(1, int(round(h / ds)))
 
 
+def open_image(pair: NucleiPair, image_mpp: float, work: Path) -> SlideReader:
+    """The pair's image opened with the container's reader (its TIFF copy at ``image_mpp`` if converted)."""
+    path = as_tiff(pair, image_mpp, work)
+    return open_slide(path, mpp=None if path == pair.image else image_mpp)
+
+
 def load_image(
     pair: NucleiPair, model_mpp: float, image_mpp: float, work: Path, normalise: TransformFactory
 ) -> NucleiImage:
     """One pair read through the container's reader at the model's resolution and normalised."""
-    path = as_tiff(pair, image_mpp, work)
     truth = read_mask(pair.mask)
-    with open_slide(path, mpp=None if path == pair.image else image_mpp) as slide:
+    with open_image(pair, image_mpp, work) as slide:
+        path = slide.path
         if truth.shape != (slide.dimensions[1], slide.dimensions[0]):
             raise ConfigError(
                 f"{pair.mask}: mask is {truth.shape[1]}x{truth.shape[0]} px, its image "

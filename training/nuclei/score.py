@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from training.nuclei.data import NucleiPair, as_tiff, read_mask
+from training.nuclei.data import NucleiPair, open_image, read_mask
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,13 @@ def score_model(model: Path, pairs: list[NucleiPair], image_mpp: float, work: Pa
 
     from algorithm.models import load_nuclei_segmenter
     from algorithm.nuclei import DEFAULT_THRESHOLD, segment_nuclei
-    from algorithm.slide import open_slide
     from algorithm.tissue import tissue_mask
 
     net, config, checkpoint = load_nuclei_segmenter(model, device)
     threshold = float(checkpoint.get("threshold", DEFAULT_THRESHOLD))
     scores = []
     for pair in pairs:
-        path = as_tiff(pair, image_mpp, work)
-        with open_slide(path, mpp=None if path == pair.image else image_mpp) as slide:
+        with open_image(pair, image_mpp, work) as slide:
             found = segment_nuclei(
                 slide, tissue_mask(slide), net, config, checkpoint.get("stain"), torch.device(device), threshold
             )
