@@ -120,14 +120,23 @@ class RegionReader:
             return []
         return self.native.tiles_under(self.level, x0, y0, x1 - x0, y1 - y0)
 
-    def read(self, tile: Tile) -> NDArray[np.uint8]:
-        """``tile``'s region at the read level, ``(h, w, 3)`` uint8; glass (white) past the slide's edge."""
+    def read(self, tile: Tile, out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
+        """``tile``'s region at the read level, ``(h, w, 3)`` uint8; glass (white) past the slide's edge.
+
+        ``out``: an array of that shape to fill (e.g. a pinned batch slot), returned."""
         if self.factor is not None:
             raise RuntimeError("a tile-wise reader holds shrunk stored tiles: use read_tile")
         (x, y, w, h), (x0, y0, x1, y1) = self._clipped(tile)
         if self.native is None:
-            return self.slide.read_region((tile.x, tile.y), self.level, (w, h))
-        out = np.full((h, w, 3), WHITE, dtype=np.uint8)
+            region = self.slide.read_region((tile.x, tile.y), self.level, (w, h))
+            if out is None:
+                return region
+            out[...] = region
+            return out
+        if out is None:
+            out = np.empty((h, w, 3), dtype=np.uint8)
+        if (x0, y0, x1, y1) != (x, y, x + w, y + h):  # partly past the edge
+            out[...] = WHITE
         if x1 > x0 and y1 > y0:
             self.native.read_region(
                 self.level, x0, y0, x1 - x0, y1 - y0, tile=self._take, out=out[y0 - y : y1 - y, x0 - x : x1 - x]

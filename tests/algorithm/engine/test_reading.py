@@ -8,8 +8,10 @@ import pytest
 
 from algorithm.engine.reading import RegionReader
 from algorithm.slide import open_slide
+from algorithm.slide.base import WHITE
 from algorithm.slide.resample import resample
 from algorithm.tiling import tile_grid
+from algorithm.tiling.grid import Tile
 from tests.conftest import blob_image, write_pyramid_tiff
 
 
@@ -32,6 +34,24 @@ def test_native_regions_equal_the_readers_and_each_stored_tile_is_decoded_once(t
         columns, rows = native.tile_grid(grid.level)
         assert reader.decoded == columns * rows  # every stored tile touched, each decoded once
         assert reader.cached == 0  # all released after their last use
+
+
+def test_regions_read_into_a_given_array_as_into_a_new_one(tmp_path: Path) -> None:
+    """The CUDA path reads each region straight into its pinned batch slot, which holds the last batch's pixels."""
+    with open_slide(_slide(tmp_path)) as slide:
+        grid = tile_grid(slide, 96, 24, mpp=0.5)
+        reader = RegionReader(slide, grid, tilewise=False)
+        last = grid.tiles[-1]
+        edge = Tile(last.index + 1, 900, 600, last.extent, last.size, 1.0)  # past the corner: glass must
+        # overwrite what the slot held
+        for tile in (grid.tiles[0], edge):
+            expected = RegionReader(slide, grid, tilewise=False).read(tile)
+            slot = np.zeros_like(expected)
+            assert reader.read(tile, out=slot) is slot
+            np.testing.assert_array_equal(slot, expected)
+        (x, y, w, h), (_, _, x1, y1) = reader._clipped(edge)
+        assert x1 < x + w or y1 < y + h  # it does pass the edge
+        assert (slot[y1 - y :, :] == WHITE).all() and (slot[:, x1 - x :] == WHITE).all()
 
 
 def test_formats_without_stored_tiles_read_through_the_reader(tmp_path: Path) -> None:

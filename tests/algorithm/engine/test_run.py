@@ -18,7 +18,7 @@ from algorithm.engine import (
     load_torchscript,
 )
 from algorithm.engine.pool import THREAD_PREFIX
-from algorithm.engine.run import resample_on_device, torch_threads
+from algorithm.engine.run import box_reduce, resample_on_device, torch_threads
 from algorithm.errors import SlideError
 from algorithm.models import SegmenterConfig, load_detector
 from algorithm.segmentation import SegmentationOptions, segment_slide
@@ -103,20 +103,30 @@ def test_the_device_path_on_the_cpu_gives_the_same_detections(synthetic_slide) -
             stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
             found[on_device] = detect_slide(slide, model, config, options, "cpu", stain, grid).candidates
     host, device = found[False], found[True]
-    strong = host.scores >= 0.3
-    for point, score in zip(host.points[strong], host.scores[strong], strict=False):
-        distance = np.linalg.norm(device.points - point, axis=1)
-        nearest = int(np.argmin(distance))
-        assert distance[nearest] * 0.25 <= 0.5  # within 0.5 um
-        assert abs(device.scores[nearest] - score) <= 0.05
+    # the same input bytes (box_reduce, the same stain map): the same candidates
+    assert len(host) > 0
+    np.testing.assert_array_equal(device.points, host.points)
+    np.testing.assert_array_equal(device.scores, host.scores)
 
 
-def test_device_resampling_matches_pillows_box_filter() -> None:
-    rng = np.random.default_rng(0)
-    regions = rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
-    host = np.stack([resample(r, (256, 256), 2.0, (64, 64)) for r in regions])
-    device = resample_on_device(torch.from_numpy(regions), (256, 256), 2.0, (64, 64)).numpy()
-    assert np.abs(host.astype(int) - device).max() <= 1
+@pytest.mark.parametrize("k", [2, 4])
+def test_device_resampling_gives_the_hosts_bytes_for_powers_of_two(k: int) -> None:
+    rng = np.random.default_rng(k)
+    regions = rng.integers(0, 256, (3, 64 * k, 64 * k, 3), dtype=np.uint8)
+    host = np.stack([resample(r, (128 * k, 128 * k), 2.0, (64, 64)) for r in regions])
+    device = resample_on_device(torch.from_numpy(regions), (128 * k, 128 * k), 2.0, (64, 64)).numpy()
+    np.testing.assert_array_equal(device, host)
+    np.testing.assert_array_equal(box_reduce(torch.from_numpy(regions), k).numpy(), host)
+
+
+def test_device_resampling_near_the_host_for_other_factors() -> None:
+    """Shrunk by 1.5 (a slide at 0.33 um/px read at 0.5): torch's area average is not Pillow's box
+    filter, whose windows take whole pixels by their centres; on tissue-like (smooth) pixels they
+    differ by about a level."""
+    regions = np.stack([blob_image(96, 96, seed=s) for s in (1, 2)])
+    host = np.stack([resample(r, (96, 96), 1.0, (64, 64)) for r in regions])
+    device = resample_on_device(torch.from_numpy(regions), (96, 96), 1.0, (64, 64)).numpy()
+    assert np.abs(host.astype(int) - device).mean() < 1.5
 
 
 def test_a_tile_that_cannot_be_read_mid_slide_stops_everything(tmp_path: Path) -> None:

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The kit's GPU figures and GPU/CPU agreement, in one run on a machine with CUDA.
+#
+#     benchmarks/gpu_check.sh OUT_DIR
+#
+# Wheels in .whl/ (packages the machine lacks: openslide-python, openslide-bin,
+# imagecodecs, pydicom, scikit-learn) are installed first into /tmp/site. Then, each
+# step logged to OUT_DIR/log.txt (a failing step does not stop the others):
+#   1. the GPU and the CUDA test of the suite (stain normalisation on CUDA vs CPU);
+#   2. the container's test case (midog) run with --device cuda and compared with its
+#      expected output (made on the CPU) at test.sh's GPU tolerances;
+#   3. benchmarks/bench_engine.py --device cuda, and with --cpus 4 (grand-challenge's
+#      default 4 vCPUs) -> OUT_DIR/engine-cuda.json, engine-cuda-4cpus.json;
+#   4. python -m algorithm --task midog on the 16384^2 benchmark slide, --device cpu and
+#      cuda: wall time of each, outputs compared (CPU expected); the tumour and nuclei
+#      tasks on CPU and CUDA by benchmarks/device_agreement.py -> OUT_DIR/agreement.json;
+#   5. benchmarks/bench_engine.py --device cpu on all cores -> OUT_DIR/engine-cpu.json.
+set -u
+out="${1:?usage: benchmarks/gpu_check.sh OUT_DIR}"
+mkdir -p "$out"
+cd "$(dirname "$0")/.." || exit 1
+py="${PYTHON:-python3}"
+gpu="${GPU_CHECK_DEVICE:-cuda}"  # cpu: a dry run of the wiring on a machine without CUDA
+export PYTHONUNBUFFERED=1
+log="$out/log.txt"
+work="$(mktemp -d)"
+
+if compgen -G ".whl/*.whl" >/dev/null; then
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        >>"$log" 2>&1 && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
+step() {  # step NAME COMMAND...: run it, log its output, its exit status and its wall time
+    local name="$1" start rc
+    shift
+    echo "=== $name: $*" | tee -a "$log"
+    start="$EPOCHREALTIME"
+    timeout "${STEP_TIMEOUT:-150}" "$@" >>"$log" 2>&1
+    rc=$?
+    echo "=== $name: exit $rc in $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $start }") s" | tee -a "$log"
+    return $rc
+}
+
+job() {  # job NAME INPUT DEVICE ARGS...: python -m algorithm into $work/NAME
+    local name="$1" input="$2" device="$3"
+    shift 3
+    rm -rf "${work:?}/$name"
+    step "$name" "$py" -m algorithm --input "$input" --output "$work/$name" --device "$device" "$@"
+}
+
+compare() {  # compare EXPECTED ACTUAL ARGS...
+    step "compare $(basename "$2")" "$py" test/compare_outputs.py "$@"
+}
+
+step gpu nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+step versions "$py" -c "import os, torch, torchvision, openslide, imagecodecs, sklearn; print(torch.__version__, \
+torchvision.__version__, torch.cuda.get_device_name(), len(os.sched_getaffinity(0)), 'cores')"
+step cuda-tests "$py" -m pytest -q -rs -p no:cacheprovider tests/algorithm/stain/test_stain_normaliser.py -k cuda
+
+# 2. the container's test cases on CUDA, against outputs made on the CPU (test.sh's GPU tolerances)
+job main test/input "$gpu" && compare test/expected_output "$work/main" --min-probability 0.1
+
+# 3. the engine on CUDA (generates build/bench/bench-16384-505.tiff first)
+step engine-cuda "$py" benchmarks/bench_engine.py --device "$gpu" --json "$out/engine-cuda.json"
+step engine-cuda-4cpus "$py" benchmarks/bench_engine.py --device "$gpu" --cpus 4 --json "$out/engine-cuda-4cpus.json"
+
+# 4. whole jobs on the benchmark slide, CPU and CUDA
+slide=build/bench/bench-16384-505.tiff
+job midog-cpu "$slide" cpu --task midog
+job midog-cuda "$slide" "$gpu" --task midog
+compare "$work/midog-cpu" "$work/midog-cuda" --min-probability 0.1
+# the tumour and nuclei tasks in-process (their MHA outputs would need SimpleITK, too big to carry)
+step agreement "$py" benchmarks/device_agreement.py --device "$gpu" --json "$out/agreement.json"
+
+# 5. the engine on all CPU cores (one repeat: the CPU's figures for scale)
+step engine-cpu "$py" benchmarks/bench_engine.py --device cpu --repeat 1 --json "$out/engine-cpu.json"
+grep -E "^=== .*exit|tiles/s|ratio|split|PASS|FAIL|matched|written in|tumour" "$log" >"$out/summary.txt"
+rm -rf "$work"
