@@ -14,13 +14,16 @@ and :func:`generate_slide` writes ``<name>.tiff`` (pyramidal, OpenSlide-readable
 with its truth files (see :mod:`training.synth.truth`). Modules, in pipeline
 order: config, scanners (stain matrices), noise (coordinate-hashed textures),
 shapes and layout (regions), cells (nuclei, mitoses, imposters; which pixels
-are nucleus), texture (stroma, cytoplasm), render (Beer-Lambert), pyramid
+are nucleus), confounders (pyknotic and apoptotic cells, plasma cells, lymphocyte
+clusters, tangential cuts, dark spindle nuclei, debris: look-alikes to reject),
+texture (stroma, cytoplasm), render (Beer-Lambert), pyramid
 (TIFF writer), truth, nuclei_mask (the level-0 nuclei mask, streamed),
 generate, command (``python -m training synth``).
 """
 
 from training.synth.cells import BOX_UM, IMPOSTER, MITOSIS, Specials, cells_in_region, draw_nuclei_mask, specials
 from training.synth.config import SynthConfig
+from training.synth.confounders import CONFOUNDER_NAMES, Confounders, confounders
 from training.synth.generate import SlideFiles, SlideResult, generate_slide, slide_name
 from training.synth.layout import build_layout, tissue_mask, tumour_mask
 from training.synth.pyramid import TiffOptions, write_pyramid
@@ -36,9 +39,11 @@ from training.synth.scanners import SCANNERS, Scanner, get_scanner
 
 __all__ = [
     "BOX_UM",
+    "CONFOUNDER_NAMES",
     "IMPOSTER",
     "MITOSIS",
     "SCANNERS",
+    "Confounders",
     "Scanner",
     "SlideFiles",
     "SlideResult",
@@ -50,6 +55,7 @@ __all__ = [
     "cells_in_region",
     "concentrations_to_intensity",
     "concentrations_to_rgb",
+    "confounders",
     "draw_nuclei_mask",
     "generate_slide",
     "get_scanner",

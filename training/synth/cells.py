@@ -28,12 +28,13 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 
 from algorithm.errors import ConfigError
 from training.synth.config import SynthConfig
-from training.synth.layout import Fields, Layout, PointSampler, build_layout, fields
+from training.synth.layout import Fields, Layout, PointSampler, build_layout, fields, tissue_area_mm2
 from training.synth.noise import derive_seed, hash_uniform
 from training.synth.shapes import Blob
 
@@ -280,10 +281,30 @@ def _params(
     return p
 
 
+class Obstacles(Protocol):
+    """Objects regular cells keep clear of (:class:`Specials`, the confounders)."""
+
+    def __len__(self) -> int: ...
+
+    def too_close(self, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+        """Whether each (x, y) lies within ``radius`` (level-0 px) plus half an object's extent."""
+        ...
+
+
 def regular_cells(
-    layout: Layout, x0: float, y0: float, x1: float, y1: float, avoid: Specials | None = None
+    layout: Layout,
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    avoid: Specials | None = None,
+    clear: Obstacles | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """All regular cells (per kind: parameter arrays) that can touch [x0, x1) x [y0, y1)."""
+    """All regular cells (per kind: parameter arrays) that can touch [x0, x1) x [y0, y1).
+
+    Nucleated cells too close to ``avoid`` (mitoses and imposters) or ``clear`` (the
+    confounders, :mod:`training.synth.confounders`) are left out: those take their place.
+    """
     bounds = (x0, y0, x1, y1)
     empty = np.zeros(0)
     sites = []
@@ -305,8 +326,9 @@ def regular_cells(
             assert f_all is not None  # this kind has sites, so all_x was not empty
             f = _subset(f_all, part)
             keep = u[:, 0] < acceptance(kind.name, f)
-            if avoid is not None and len(avoid) and kind.name != "rbc":
-                keep &= ~avoid.too_close(cx, cy, layout.px(kind.extent_um * 0.3 + 2.0))
+            for obstacles in (avoid, clear):
+                if obstacles is not None and len(obstacles) and kind.name != "rbc":
+                    keep &= ~obstacles.too_close(cx, cy, layout.px(kind.extent_um * 0.3 + 2.0))
             f = _subset(f, keep)
             cx, cy = cx[keep], cy[keep]
             u = _more_uniforms(layout.seed, kind.name, u[keep], ii[keep], jj[keep])
@@ -464,8 +486,11 @@ def _specials(content_key: tuple) -> Specials:
             barren = barren + 1 if done == before else 0
         return done
 
+    n_mitoses = cfg.mitoses
+    if cfg.mitoses_per_mm2 is not None:
+        n_mitoses = int(round(cfg.mitoses_per_mm2 * tissue_area_mm2(layout)))
     for category, count, fraction in (
-        (MITOSIS, cfg.mitoses, cfg.mitosis_tumour_fraction),
+        (MITOSIS, n_mitoses, cfg.mitosis_tumour_fraction),
         (IMPOSTER, cfg.imposters, cfg.imposter_tumour_fraction),
     ):
         n_tumour = int(round(count * fraction)) if layout.tumour is not None else 0
@@ -520,7 +545,11 @@ def _specials(content_key: tuple) -> Specials:
 
 
 def specials(config: SynthConfig) -> Specials:
-    """Mitoses and imposters of ``config`` (cached; independent of scanner and blur)."""
+    """Mitoses and imposters of ``config`` (cached; independent of scanner and blur).
+
+    ``config.mitoses`` of them are mitotic figures, or, when ``config.mitoses_per_mm2`` is
+    set, that density times the slide's tissue area (rounded).
+    """
     return _specials(config.content_key())
 
 
@@ -743,7 +772,8 @@ def draw_nuclei_mask(
       nuclear material): its discs.
 
     Not nuclei: red blood cells, a mitosis's clear halo, an imposter's eosinophilic
-    cytoplasm rim, and the background haematoxylin of stroma and cytoplasm.
+    cytoplasm rim, and the background haematoxylin of stroma and cytoplasm. The
+    confounders' nuclei are added by :func:`training.synth.confounders.mark_nuclei`.
     """
     grid = PatchGrid(x, y, width, height, 1.0)
     mask = np.zeros((height, width), dtype=bool)
@@ -816,8 +846,10 @@ def mean_field(layout: Layout, f: Fields, d: float) -> dict[str, np.ndarray]:
 
 def cells_in_region(config: SynthConfig, x: float, y: float, width: float, height: float) -> dict[str, np.ndarray]:
     """Centres (N, 2) of the regular cells of each kind centred in the level-0 box, for checks."""
+    from training.synth.confounders import confounders  # it builds on this module
+
     layout = build_layout(config)
-    cells = regular_cells(layout, x, y, x + width, y + height, specials(config))
+    cells = regular_cells(layout, x, y, x + width, y + height, specials(config), confounders(config))
     out = {}
     for name, p in cells.items():
         inside = (p["x"] >= x) & (p["x"] < x + width) & (p["y"] >= y) & (p["y"] < y + height)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError
-from training.synth.config import LABELS, SynthConfig, pick
+from training.synth.config import LABELS, MAX_CONFOUNDERS, MAX_DENSITY, SynthConfig, pick
 from training.synth.generate import generate_slide, slide_name
+from training.synth.noise import derive_seed
 from training.synth.pyramid import COMPRESSIONS, TILE_SIZES, TiffOptions, tile_count
 from training.synth.scanners import SCANNERS, get_scanner
 
@@ -21,7 +23,8 @@ reads, with mpp) and their truth, into --out:
 
   <name>.tiff              the slide (levels downsampled by 4 down to <= 2048 px)
   <name>.midog.json        mitotic figures (category 1) and imposters (2), MIDOG 2021 format
-  <name>.truth.json        seed, configuration, scanner stain matrix, label, tumour axis, counts
+  <name>.truth.json        seed, configuration, scanner stain matrix, label, tumour axis, counts,
+                           confounders (kind and position of every look-alike: negatives to sample)
   <name>.tumour-mask.png   truth tumour region, low resolution (0/255)
   <name>.tissue-mask.png   tissue, low resolution (0/255)
   <name>.nuclei-mask.tiff  with --nuclei-masks: every nucleus drawn, level-0 grid (0/255, tiled TIFF)
@@ -29,8 +32,14 @@ reads, with mpp) and their truth, into --out:
 Slide i is a pure function of seed S+i and the options: the same command gives
 the same bytes. Names are synth-<seed, 6 digits>.
 
+Mitotic density: --mitoses-per-mm2 5 gives 5 figures per mm^2 of tissue on any slide
+size; --mitoses-per-mm2 2:8 draws each slide's density from [2, 8] (from its seed).
+Confounders (pyknotic and apoptotic cells, hyperchromatic and tangentially cut nuclei,
+dark spindle nuclei, plasma cells, lymphocyte clusters, debris) at realistic densities;
+--confounders scales them (0: none, the slides of earlier versions).
+
 example:
-  python -m training synth --out data/synth --count 8 --seed 100 --size 6000x4000
+  python -m training synth --out data/synth --count 8 --seed 100 --size 6000x4000 --mitoses-per-mm2 2:8
 """
 
 
@@ -42,6 +51,20 @@ def _size(text: str) -> tuple[int, int]:
     if not (256 <= w <= 200_000 and 256 <= h <= 200_000):
         raise argparse.ArgumentTypeError(f"width and height must be in [256, 200000], got {text!r}")
     return w, h
+
+
+def _density(text: str) -> tuple[float, float]:
+    """``--mitoses-per-mm2``: a density D (as (D, D)) or a range LO:HI."""
+    parts = text.split(":")
+    try:
+        lo, hi = (float(parts[0]), float(parts[-1])) if len(parts) <= 2 else (math.nan, math.nan)
+    except ValueError:
+        lo = hi = math.nan
+    if not (0.0 <= lo <= hi <= MAX_DENSITY):
+        raise argparse.ArgumentTypeError(
+            f"--mitoses-per-mm2 must be a density D or a range LO:HI within [0, {MAX_DENSITY:g}], got {text!r}"
+        )
+    return lo, hi
 
 
 def _bounded(kind: type[int] | type[float], lo: float, hi: float, what: str) -> Callable[[str], float]:
@@ -108,6 +131,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="mitotic figures per slide (default 20)",
     )
     p.add_argument(
+        "--mitoses-per-mm2",
+        type=_density,
+        default=None,
+        metavar="D|LO:HI",
+        help="mitotic figures per mm^2 of tissue instead of --mitoses (MIDOG: about 5); LO:HI draws each "
+        "slide's density from that range (default: --mitoses per slide)",
+    )
+    p.add_argument(
+        "--confounders",
+        type=_bounded(float, 0.0, MAX_CONFOUNDERS, "--confounders"),
+        default=1.0,
+        metavar="X",
+        help="density multiplier of the confounders (pyknotic, apoptotic, plasma cells, lymphocyte clusters, "
+        "tangential cuts, dark spindle nuclei, debris); 0: none, as earlier versions (default 1)",
+    )
+    p.add_argument(
         "--imposters",
         type=_bounded(int, 0, 1_000_000, "--imposters"),
         default=30,
@@ -160,11 +199,24 @@ def configs(args: argparse.Namespace) -> list[tuple[SynthConfig, TiffOptions, st
             mitoses=args.mitoses,
             imposters=args.imposters,
             blur=args.blur,
+            mitoses_per_mm2=_slide_density(args.mitoses_per_mm2, seed),
+            confounders=args.confounders,
         )
         quality = args.jpeg_quality if args.jpeg_quality is not None else get_scanner(scanner).jpeg_quality
         options = TiffOptions(compression=args.compression, jpeg_quality=quality, tile=args.tile)
         out.append((cfg, options, slide_name(seed, args.prefix)))
     return out
+
+
+def _slide_density(density: tuple[float, float] | None, seed: int) -> float | None:
+    """The mitotic density of the slide with ``seed``: fixed, or drawn from the range by the seed (3 decimals)."""
+    if density is None:
+        return None
+    lo, hi = density
+    if lo == hi:
+        return lo
+    u = (derive_seed(seed, "mitoses-per-mm2") % 1_000_003) / 1_000_002
+    return round(lo + (hi - lo) * u, 3)
 
 
 def _output_folder(text: str) -> Path:

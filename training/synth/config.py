@@ -12,6 +12,8 @@ from training.synth.scanners import SCANNERS
 
 LABELS = ("tumour", "normal")
 MAX_SIDE = 200_000
+MAX_DENSITY = 1000.0  # mitoses per mm^2
+MAX_CONFOUNDERS = 20.0  # confounder density multiplier
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,14 @@ class SynthConfig:
     at another resolution. ``scanner`` changes colours only (see scanners.py).
     ``blur`` is an extra Gaussian blur sigma in level-0 pixels, on top of the
     scanner's own optics.
+
+    ``mitoses_per_mm2``: when set, the number of mitotic figures is this density times
+    the slide's tissue area (``round``; :func:`training.synth.cells.tissue_area_mm2`),
+    so density is realistic on any slide size, and ``mitoses`` is ignored; None (the
+    default) keeps the fixed ``mitoses`` count. ``confounders`` multiplies the density
+    of the look-alikes of real tissue (pyknotic and apoptotic cells, plasma cells,
+    lymphocyte clusters, tangential cuts, debris; see :mod:`training.synth.confounders`);
+    0 draws none and gives exactly the slides of the kit before they existed.
     """
 
     seed: int = 0
@@ -36,6 +46,8 @@ class SynthConfig:
     mitosis_tumour_fraction: float = 0.85
     imposter_tumour_fraction: float = 0.6
     blur: float = 0.0
+    mitoses_per_mm2: float | None = None
+    confounders: float = 1.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -59,6 +71,12 @@ class SynthConfig:
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
                 problems.append(f"{name} must be in [0, 1], got {v!r}")
+        if self.mitoses_per_mm2 is not None and not (
+            isinstance(self.mitoses_per_mm2, int | float) and 0.0 <= float(self.mitoses_per_mm2) <= MAX_DENSITY
+        ):
+            problems.append(f"mitoses_per_mm2 must be None or in [0, {MAX_DENSITY}], got {self.mitoses_per_mm2!r}")
+        if not (isinstance(self.confounders, int | float) and 0.0 <= float(self.confounders) <= MAX_CONFOUNDERS):
+            problems.append(f"confounders must be in [0, {MAX_CONFOUNDERS}], got {self.confounders!r}")
         if not 0.0 <= float(self.blur) <= 20.0:
             problems.append(f"blur must be in [0, 20] pixels, got {self.blur!r}")
         if problems:

@@ -13,14 +13,19 @@ import numpy as np
 from algorithm.io.atomic import write_json_atomic
 from training.synth.cells import IMPOSTER, MITOSIS, Specials, specials
 from training.synth.config import SynthConfig
-from training.synth.layout import build_layout, tissue_mask, tumour_mask
+from training.synth.confounders import (
+    CONFOUNDER_KINDS,
+    Confounders,
+    confounder_counts,
+    confounder_list,
+    confounders,
+)
+from training.synth.layout import build_layout, mask_downsample, tissue_mask, tumour_mask
 from training.synth.nuclei_mask import nuclei_mask_name, nuclei_mask_writer
 from training.synth.pyramid import TiffOptions, write_pyramid
 from training.synth.render import blur_sigma, render_region, render_region_with_nuclei
 from training.synth.scanners import get_scanner
 from training.synth.truth import TRUTH_FORMAT, midog_database, special_list, tumour_axis, write_mask
-
-MASK_MAX_SIDE = 2048
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class SlideResult:
             f"{self.files.slide.name}: {t['width']}x{t['height']} px @ {t['mpp']} um/px, "
             f"scanner {t['scanner']['name']}, "
             f"{tumour}, {t['counts']['mitoses']} mitoses, {t['counts']['imposters']} imposters, "
+            f"{sum(t['counts']['confounders'].values())} confounders, "
             f"{len(t['levels'])} levels, {size:.1f} MB, {self.seconds:.1f} s"
         )
 
@@ -78,14 +84,6 @@ class SlideResult:
 def slide_name(seed: int, prefix: str = "synth") -> str:
     """The default file name of the slide with ``seed``: the seed zero-padded, so names sort by seed."""
     return f"{prefix}-{seed:06d}"
-
-
-def mask_downsample(width: int, height: int) -> int:
-    """Smallest power of two >= 4 that brings the slide within MASK_MAX_SIDE pixels."""
-    d = 4
-    while max(width, height) / d > MASK_MAX_SIDE:
-        d *= 2
-    return d
 
 
 def generate_slide(
@@ -112,6 +110,7 @@ def generate_slide(
     files = SlideFiles.for_name(out_dir, name, nuclei_mask)
     layout = build_layout(config)
     sp = specials(config)
+    cf = confounders(config)
 
     ds = mask_downsample(config.width, config.height)
     tissue = tissue_mask(layout, ds)
@@ -151,7 +150,7 @@ def generate_slide(
                 files.slide, config.width, config.height, config.mpp, render, options, on_tile, description
             )
         nuclei_pixels = mask_tiles.foreground
-    truth = truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp, nuclei_pixels)
+    truth = truth_document(config, options, files, levels, ds, tissue, tumour, axis_um, ends, sp, nuclei_pixels, cf)
     write_json_atomic(files.truth, truth)
     return SlideResult(name, files, truth, time.monotonic() - start)
 
@@ -168,14 +167,19 @@ def truth_document(
     ends: list[list[float]],
     sp: Specials,
     nuclei_pixels: int = 0,
+    cf: Confounders | None = None,
 ) -> dict[str, Any]:
     """The ``.truth.json`` content: everything known about the slide, for tests and training.
 
     ``tissue`` and ``tumour`` are the masks at ``ds``, ``axis_um`` and ``ends`` the tumour's
     major axis, ``sp`` the special cells (mitoses and imposters) placed, ``nuclei_pixels`` the
-    foreground of the nuclei mask (recorded only when ``files`` has one).
+    foreground of the nuclei mask (recorded only when ``files`` has one), ``cf`` the
+    confounders (default: those of ``config``), listed with their kind under ``confounders``
+    (negatives to sample; not in the MIDOG file, which keeps mitoses and imposters only).
     """
     layout = build_layout(config)
+    if cf is None:
+        cf = confounders(config)
     pixel_area_mm2 = (ds * config.mpp / 1000.0) ** 2
     doc: dict[str, Any] = {
         "format": TRUTH_FORMAT,
@@ -215,9 +219,14 @@ def truth_document(
             "vessels": len(layout.vessels),
             "glands": len(layout.glands),
             "bleeds": len(layout.bleeds),
+            "confounders": confounder_counts(cf),
         },
         "mitoses": special_list(sp, MITOSIS),
         "imposters": special_list(sp, IMPOSTER),
+        "confounders": confounder_list(cf),
+        "confounder_rates_per_mm2": {
+            k.name: {compartment: rate * config.confounders for compartment, rate in k.rates} for k in CONFOUNDER_KINDS
+        },
         "midog_box_px": round(12.5 / config.mpp, 4),
     }
     if files.nuclei_mask is not None:

@@ -346,6 +346,24 @@ def grid_for(layout: Layout, downsample: float) -> GridSampler:
     return GridSampler((np.arange(w) + 0.5) * downsample, (np.arange(h) + 0.5) * downsample, downsample)
 
 
+# The truth masks' largest side (see mask_downsample).
+MASK_MAX_SIDE = 2048
+
+
+def mask_downsample(width: int, height: int) -> int:
+    """Smallest power of two >= 4 that brings the slide within MASK_MAX_SIDE pixels (the truth masks' grid)."""
+    d = 4
+    while max(width, height) / d > MASK_MAX_SIDE:
+        d *= 2
+    return d
+
+
+def tissue_area_mm2(layout: Layout) -> float:
+    """The slide's tissue area in mm^2, from its tissue mask at :func:`mask_downsample` (the truth file's figure)."""
+    ds = mask_downsample(layout.width, layout.height)
+    return float(tissue_mask(layout, ds).sum()) * (ds * layout.mpp / 1000.0) ** 2
+
+
 def tissue_mask(layout: Layout, downsample: float) -> np.ndarray:
     """Boolean tissue mask of the whole slide at ``downsample``."""
     return fields(layout, grid_for(layout, downsample)).tissue > 0.5

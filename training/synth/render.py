@@ -30,6 +30,7 @@ from training.synth.cells import (
     specials,
 )
 from training.synth.config import SynthConfig
+from training.synth.confounders import Confounders, confounders, draw_confounders, mark_nuclei
 from training.synth.layout import GridSampler, build_layout, fields
 from training.synth.noise import derive_seed
 from training.synth.scanners import Scanner, get_scanner
@@ -46,8 +47,9 @@ def _check_region(width: int, height: int, downsample: float) -> None:
         raise ValueError(f"downsample must be positive, got {downsample}")
 
 
-# The cells one region's render drew: regular cells per kind and the specials (None: none drawn).
-Drawn = tuple[dict[str, dict[str, np.ndarray]], Specials] | None
+# The cells one region's render drew: regular cells per kind, the specials and the confounders
+# (None: none drawn).
+Drawn = tuple[dict[str, dict[str, np.ndarray]], Specials, Confounders] | None
 
 
 def render_concentrations(
@@ -77,10 +79,14 @@ def _concentrations(
         x1, y1 = x + width * d, y + height * d
         m = layout.px(_SPECIAL_MARGIN_UM)
         sp_all = specials(config)
+        cf_all = confounders(config)
         canvas = Canvas(x, y, width, height, d)
-        cells = regular_cells(layout, x, y, x1, y1, sp_all.near(x - m, y - m, x1 + m, y1 + m))
-        drawn = (cells, sp_all.near(x, y, x1, y1))
-        draw_cells(canvas, *drawn)
+        cells = regular_cells(
+            layout, x, y, x1, y1, sp_all.near(x - m, y - m, x1 + m, y1 + m), cf_all.near(x - m, y - m, x1 + m, y1 + m)
+        )
+        drawn = (cells, sp_all.near(x, y, x1, y1), cf_all.near(x, y, x1, y1))
+        draw_cells(canvas, drawn[0], drawn[1])
+        draw_confounders(canvas, drawn[2])
         ch = canvas.result()
     else:
         ch = mean_field(layout, f, d)
@@ -182,7 +188,10 @@ def render_region_with_nuclei(
     rgb, drawn = _render(config, x, y, width, height, 1.0)
     if drawn is None:
         return rgb, np.zeros((height, width), dtype=bool)
-    return rgb, draw_nuclei_mask(*drawn, x, y, width, height)
+    cells, sp, cf = drawn
+    mask = draw_nuclei_mask(cells, sp, x, y, width, height)
+    mark_nuclei(mask, cf, x, y)
+    return rgb, mask
 
 
 def _render(

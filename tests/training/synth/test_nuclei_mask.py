@@ -101,15 +101,23 @@ def test_the_option_changes_no_other_byte(with_mask, without_mask):
 
 
 def test_without_the_option_the_files_are_those_written_before_it_existed(tmp_path):
-    """Digests of a slide written by the generator before --nuclei-masks (decoded pixels: independent of zlib)."""
+    """Digests of a slide written by the generator before --nuclei-masks (decoded pixels: independent of zlib).
+
+    Without confounders (they came later): the truth file as it was, less the keys they added.
+    """
     cfg = SynthConfig(seed=3, width=768, height=512, label="tumour", mitoses=2, imposters=2, scanner="B")
-    result = generate_slide(cfg, tmp_path, options=TiffOptions(compression="deflate", tile=256))
+    result = generate_slide(cfg.replace(confounders=0), tmp_path, options=TiffOptions(compression="deflate", tile=256))
+    truth = json.loads(result.files.truth.read_text())
+    assert truth["confounders"] == [] and set(truth["counts"]["confounders"].values()) == {0}
+    for key in ("confounders", "mitoses_per_mm2"):
+        del truth["config"][key]
+    del truth["counts"]["confounders"], truth["confounders"], truth["confounder_rates_per_mm2"]
     digests = {
         "slide": _digest(_level0(result)),
         "tumour": _digest(np.asarray(Image.open(result.files.tumour_mask))),
         "tissue": _digest(np.asarray(Image.open(result.files.tissue_mask))),
         "midog": hashlib.sha256(result.files.midog.read_bytes()).hexdigest(),
-        "truth": hashlib.sha256(result.files.truth.read_bytes()).hexdigest(),
+        "truth": hashlib.sha256((json.dumps(truth, indent=2) + "\n").encode()).hexdigest(),
     }
     assert digests == {
         "slide": "d775dee858c6c4955162f3c70532b3fcb98cac3964a1d32c7c1eda0dbb8d88ff",
