@@ -115,13 +115,18 @@ class DetectionModel:
         )
 
 
+MIRRORS: dict[int, tuple[tuple[int, ...], ...]] = {1: ((),), 2: ((), (-1,)), 4: ((), (-1,), (-2,), (-2, -1))}
+
+
 class ProbabilityModel:
     """A per-pixel model as a tile model: ``module(tiles)`` -> ``(N, C, h, w)``.
 
     ``activation``: "sigmoid" or "softmax" for logits, None for probabilities;
     ``channel``: which map to keep; ``size``: ``(w, h)`` to area-average the
-    maps to on the device (e.g. a heatmap's resolution), None to keep them.
-    Host output: ``(N, h, w)`` float32.
+    maps to on the device (e.g. a heatmap's resolution), None to keep them;
+    ``views``: 1, or 2 / 4 to average the module's maps over the tile and its
+    mirror images (left-right; and top-bottom, both), each mapped back (test-time
+    augmentation: ``views`` times the model's work). Host output: ``(N, h, w)`` float32.
     """
 
     def __init__(
@@ -130,14 +135,23 @@ class ProbabilityModel:
         size: tuple[int, int] | None = None,
         activation: str | None = "sigmoid",
         channel: int = 0,
+        views: int = 1,
     ) -> None:
         if activation not in ("sigmoid", "softmax", None):
             raise ConfigError(f"activation must be sigmoid, softmax or None, got {activation!r}")
+        if views not in MIRRORS:
+            raise ConfigError(f"views must be 1, 2 or 4, got {views!r}")
         self.module, self.size, self.activation, self.channel = module, size, activation, channel
+        self.views = views
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
-        """The module's maps (logits or probabilities, per its ``activation``)."""
-        return self.module(tiles)
+        """The module's maps (logits or probabilities, per its ``activation``), averaged over the views."""
+        total: torch.Tensor | None = None
+        for dims in MIRRORS[self.views]:
+            maps = self.module(tiles.flip(dims)).flip(dims) if dims else self.module(tiles)
+            total = maps if total is None else total + maps
+        assert total is not None
+        return total if self.views == 1 else total / self.views
 
     def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
         """Probabilities of ``channel``, area-pooled to ``size`` on the device: ``(N, h, w)`` float32."""

@@ -46,6 +46,7 @@ class SegmentationOptions:
     heatmap_factor: int = 2  # tile pixels per heatmap pixel (2: a 2 um/px model gives a 4 um/px heatmap)
     taper: bool = True  # blend overlaps linearly (tile borders weigh least); False: a plain average
     min_tissue: float = 0.02
+    views: int = 1  # maps averaged over the tile and its mirror images: 1, 2 or 4 (ProbabilityModel)
     engine: EngineOptions = EngineOptions()
 
 
@@ -101,7 +102,7 @@ def segment_slide(
     taper = grid.overlap // options.heatmap_factor if options.taper else 0
     stitcher = HeatmapStitcher(slide.dimensions, downsample, taper)
     size = stitcher.tile_size(grid.tiles[0]) if grid.tiles else (1, 1)
-    tile_model = model if isinstance(model, TileModel) else ProbabilityModel(model, size=size)
+    tile_model = model if isinstance(model, TileModel) else ProbabilityModel(model, size=size, views=options.views)
     run = TileRun(slide, grid, tile_model, device, transform, options.engine)
     for result in run:
         for tile, probability in zip(result.tiles, result.output, strict=True):

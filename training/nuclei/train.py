@@ -34,7 +34,7 @@ PatchAugment = Callable[[MaskPatch, np.random.Generator], MaskPatch]
 class NucleiTrainOptions:
     """The optimisation settings of one nuclei training run."""
 
-    steps: int = 800
+    steps: int = 1200
     batch_size: int = 8
     crop: int = 192  # training crops (model pixels); the job tiles at the config's tile size
     lr: float = 3e-3  # the one-cycle schedule's peak
