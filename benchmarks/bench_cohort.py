@@ -44,6 +44,7 @@ def slides(cache: Path, count: int, size: int) -> Path:
                     mitoses=4,
                     imposters=4,
                     scanner="ABCD"[i % 4],
+                    confounders=0.0,
                 )
                 try:
                     with tempfile.TemporaryDirectory() as scratch:

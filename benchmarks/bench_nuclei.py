@@ -51,7 +51,7 @@ def main() -> None:
         models = Path(work) / "models"
         models.mkdir()
         shutil.copy(args.model, models / "nuclei.pt")
-        slides = [as_tiff(pair, 0.25, Path(work) / "images") for pair in pairs]
+        slides = [as_tiff(pair.image, 0.25, Path(work) / "images") for pair in pairs]
         model, config, checkpoint = load_nuclei_segmenter(args.model)
         loaded, jobs = [], []
         for slide_path in slides:

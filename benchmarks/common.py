@@ -21,7 +21,9 @@ def synthetic(cache: Path, size: int, seed: int, glass: bool = False) -> Path:
     path = cache / f"{name}.tiff"
     if not path.exists():
         print(f"generating {path.name} ...", flush=True)
-        config = SynthConfig(seed=seed, width=size, height=size, label="tumour", mitoses=20, imposters=20)
+        config = SynthConfig(
+            seed=seed, width=size, height=size, label="tumour", mitoses=20, imposters=20, confounders=0.0
+        )
         if glass:
             from training.synth.pyramid import TiffOptions, write_pyramid
 

@@ -61,7 +61,17 @@ from training.synth.pyramid import TiffOptions, write_pyramid  # noqa: E402
 from training.synth.scanners import get_scanner  # noqa: E402
 
 SEED = 7100
-SLIDE = SynthConfig(seed=SEED, width=2048, height=2048, mpp=0.25, scanner="C", label="tumour", mitoses=15, imposters=15)
+SLIDE = SynthConfig(
+    seed=SEED,
+    width=2048,
+    height=2048,
+    mpp=0.25,
+    scanner="C",
+    label="tumour",
+    mitoses=15,
+    imposters=15,
+    confounders=0.0,  # the committed input: made before the generator had confounders
+)
 # top_max=512: a level-0 of 2048 px and a 512 px level below it, as a scanner's pyramid would have.
 TIFF = TiffOptions(compression="jpeg", jpeg_quality=get_scanner(SLIDE.scanner).jpeg_quality, tile=512, top_max=512)
 NAME = f"case-{SEED:06d}"

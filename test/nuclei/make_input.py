@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(root, ignore_errors=True)
     folder = root / NUCLEI.slide.relative_path
     folder.mkdir(parents=True)
-    config = SynthConfig(seed=SEED, width=SIZE, height=SIZE, label="tumour", mitoses=2, imposters=2)
+    config = SynthConfig(seed=SEED, width=SIZE, height=SIZE, label="tumour", mitoses=2, imposters=2, confounders=0.0)
     with tempfile.TemporaryDirectory() as work:
         result = generate_slide(config, work, name="roi", options=TiffOptions(compression="deflate", tile=256))
         shutil.copy(result.files.slide, folder / IMAGE_NAME)

@@ -27,6 +27,9 @@ class SlideAnnotations:
     domain: str | None = None  # scanner or hospital
     split: str | None = None  # "train" / "valid" / "test" when the dataset says
     path: Path | None = None  # the slide file, once located
+    # Look-alikes that are not annotated cells (the synthetic generator's truth lists them): centres to sample
+    # negative patches on, never boxes; (0, 2) for datasets without them (MIDOG).
+    confounders: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))  # (M, 2) x, y
 
     @property
     def slide_path(self) -> Path:

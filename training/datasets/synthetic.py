@@ -1,13 +1,20 @@
 """Folders of synthetic slides (``python -m training synth``) as annotated slides.
 
 Each ``<name>.midog.json`` is a one-image MIDOG database; the scanner named in
-``<name>.truth.json`` is the slide's domain.
+``<name>.truth.json`` is the slide's domain, and its ``confounders`` (pyknotic,
+apoptotic, plasma cells, lymphocyte clusters...: look-alikes the MIDOG file
+leaves out) the slide's confounder centres, for the sampler's negative patches.
+Slides written before confounders existed have none.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from algorithm.errors import ConfigError
 from training.datasets.annotations import SlideAnnotations
@@ -15,7 +22,8 @@ from training.datasets.midog import read_midog_database
 
 
 def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
-    """Every slide of a ``python -m training synth`` folder, annotated, its scanner as the domain."""
+    """Every slide of a ``python -m training synth`` folder, annotated, its scanner as the domain and its truth's
+    confounders as ``confounders``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: slide folder not found")
@@ -27,8 +35,18 @@ def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
         (slide,) = read_midog_database(db)
         truth = db.with_name(db.name.replace(".midog.json", ".truth.json"))
         if truth.is_file():
-            slide.domain = json.loads(truth.read_text())["scanner"]["name"]
+            doc = json.loads(truth.read_text())
+            slide.domain = doc["scanner"]["name"]
+            slide.confounders = _confounder_centres(truth, doc.get("confounders", []))
         if slide.path is None or not slide.path.is_file():
             raise ConfigError(f"{db}: its slide {slide.file_name} is not in {folder}")
         slides.append(slide)
     return slides
+
+
+def _confounder_centres(truth: Path, entries: list[dict[str, Any]]) -> NDArray[np.float64]:
+    """The ``(x, y)`` level-0 centres of a truth file's confounder entries, (M, 2)."""
+    try:
+        return np.array([[float(e["x"]), float(e["y"])] for e in entries], dtype=np.float64).reshape(-1, 2)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{truth}: a confounder entry without a numeric x and y ({exc!r})") from exc

@@ -11,6 +11,9 @@ from algorithm.models.detector import ARCHITECTURES, DetectorConfig
 from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
 from training.datasets.midog import apply_midog_split
+from training.datasets.real_negatives import read_real_negatives
+from training.detector.hard_negatives import MiningConfig
+from training.detector.sampler import SamplingConfig
 from training.detector.train import TrainOptions, train_detector
 from training.stain_target import fit_target, stain_augment
 
@@ -30,12 +33,36 @@ Patches: half centred (with jitter) on a mitotic figure, some on imposters
 rotations; each slide stain-normalised to one target (saved in the
 checkpoint, used by the container) plus stain augmentation.
 
+Hard negatives from the model's own mistakes: every --mine-every steps the
+current model is run (the container's detection, on --device) over
+--mine-tiles tiles of each of --mine-slides training slides; its calls scoring
+--mine-floor or more that are not within 7.5 um of a true mitosis are pooled,
+and --hard-negatives of the negative patches are centred on them.
+
+Confounders and real tissue as negatives: --confounder-share of the negative
+patches are centred on the slides' confounders (pyknotic and apoptotic cells,
+plasma cells, lymphocyte clusters, dark spindle nuclei...: listed in the
+synthetic slides' truth, background for the model), and with --real-negatives
+(folders or files of real H&E images with no mitosis labels; PNG/JPEG at
+--real-mpp) --real-share of them come from those images' tissue, with no boxes,
+read and stain-normalised as every patch is. Unlabelled is not mitosis-free: a
+real figure in them is taught as background, so keep the share small and never
+pass images known to hold mitoses (the real mitotic-figure crops are the
+evaluation set of `detector-score --crops`).
+
+Validation at realistic density: precision, F1 and the threshold are those at
+--valid-density mitotic figures per mm^2 of tissue (synthetic slides are far
+denser), overall and per scanner; the checkpoint records the density.
+
 Writes to --out: best.pt (load it with python -m algorithm --model-dir, after
-renaming to detector.pt), last.pt (for --resume), history.json.
+renaming to detector.pt), last.pt (for --resume), history.json, and
+real-negatives/ (the PNG/JPEG real images as TIFFs, converted once).
 
 examples:
   python -m training detector --train data/synth/train --valid data/synth/valid --out runs/detector
   python -m training detector --smoke --train data/synth/train --out /tmp/smoke
+  python -m training detector --train data/synth/train --valid data/synth/valid --out runs/detector \\
+      --real-negatives ../shared/data/nuclei/monuseg/images --real-share 0.1
 """
 
 
@@ -56,6 +83,86 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     add_run_arguments(train)
     train.add_argument("--resume", action="store_true", help="continue from --out/last.pt")
+    hard = parser.add_argument_group("hard negatives and validation density")
+    defaults = MiningConfig()
+    hard.add_argument(
+        "--hard-negatives",
+        type=float,
+        default=0.3,
+        metavar="SHARE",
+        help="share of the negative patches centred on the model's own mined false positives; 0 disables "
+        "mining (default 0.3)",
+    )
+    hard.add_argument(
+        "--mine-every",
+        type=int,
+        default=defaults.every,
+        metavar="STEPS",
+        help=f"steps between mining rounds (default {defaults.every})",
+    )
+    hard.add_argument(
+        "--mine-floor",
+        type=float,
+        default=defaults.floor,
+        metavar="SCORE",
+        help=f"lowest score of a false positive worth mining (default {defaults.floor:g})",
+    )
+    hard.add_argument(
+        "--mine-slides",
+        type=int,
+        default=defaults.slides,
+        metavar="N",
+        help=f"training slides mined per round (default {defaults.slides})",
+    )
+    hard.add_argument(
+        "--mine-tiles",
+        type=int,
+        default=defaults.tiles,
+        metavar="N",
+        help=f"detector tiles per slide per round (default {defaults.tiles})",
+    )
+    negatives = parser.add_argument_group("confounders and real tissue as negatives")
+    negatives.add_argument(
+        "--confounder-share",
+        type=float,
+        default=0.2,
+        metavar="SHARE",
+        help="share of the negative patches centred on the slides' confounders (synthetic slides' truth lists "
+        "them); 0 disables (default 0.2)",
+    )
+    negatives.add_argument(
+        "--real-negatives",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="real H&E images (folders or files; PNG/JPEG, or slides recording their resolution) with no mitosis "
+        "labels, drawn as negatives with no boxes; repeatable. Unlabelled real mitoses in them are taught as "
+        "background: keep --real-share small",
+    )
+    negatives.add_argument(
+        "--real-share",
+        type=float,
+        default=0.1,
+        metavar="SHARE",
+        help="share of the negative patches drawn from --real-negatives (default 0.1)",
+    )
+    negatives.add_argument(
+        "--real-mpp",
+        type=float,
+        default=0.25,
+        metavar="UM",
+        help="microns per pixel of the PNG/JPEG real images (default 0.25, MoNuSeg's 40x)",
+    )
+    hard.add_argument(
+        "--valid-density",
+        type=float,
+        default=4.0,
+        metavar="PER_MM2",
+        help="mitotic figures per mm^2 of tissue the validation scores and threshold are taken at; "
+        "0: the validation slides' own (default 4, real tumours' 3-5)",
+    )
 
 
 def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideAnnotations]]:
@@ -80,7 +187,28 @@ def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideA
 
 def run(args: argparse.Namespace) -> int:
     """Train a detector on the slides given and save the checkpoint; the exit status."""
+    if args.valid_density < 0:
+        raise ConfigError(f"--valid-density must be 0 or more figures per mm^2, got {args.valid_density:g}")
+    mining = MiningConfig(
+        share=args.hard_negatives,
+        every=args.mine_every,
+        floor=args.mine_floor,
+        slides=args.mine_slides,
+        tiles=args.mine_tiles,
+    )
+    sampling = SamplingConfig(
+        tile_size=args.tile_size,
+        mpp=args.mpp,
+        hard_negative_fraction=mining.share,
+        real_fraction=args.real_share if args.real_negatives else 0.0,
+        confounder_fraction=args.confounder_share,
+    )
     train, valid = _load(args)
+    real = (
+        read_real_negatives(args.real_negatives, args.real_mpp, args.out / "real-negatives")
+        if args.real_negatives
+        else []
+    )
     if args.smoke:
         train, valid = train[:2], valid[:1]
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
@@ -95,9 +223,13 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         warmup=min(50, args.epochs * args.iterations // 10 + 1),
+        valid_density=args.valid_density or None,
     )
     domains = sorted({str(s.domain) for s in train})
     print(f"training on {len(train)} slides (domains {', '.join(domains)}), validating on {len(valid)}")
+    confounders = sum(len(s.confounders) for s in train)
+    print(f"negatives: {args.confounder_share:g} on the slides' {confounders} confounders", end="")
+    print(f", {sampling.real_fraction:g} from {len(real)} real images" if real else "")
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
     best = train_detector(
         train,
@@ -105,10 +237,13 @@ def run(args: argparse.Namespace) -> int:
         config,
         options,
         args.out,
+        sampling=sampling,
         stain=spec,
         patch_augment=stain_augment(args.stain, spec, args.stain_augment),
         resume=args.resume,
         extra={"command": command},
+        mining=mining,
+        real=real,
     )
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0

@@ -2,8 +2,20 @@
 
 Half the patches are centred (with jitter) on a random mitotic figure; the rest
 fall at random within tissue, some of them centred on an imposter so the model
-meets the hard negatives TUPAC and MIDOG warn about. Slides are drawn
-domain-balanced (``training.sampling``).
+meets the hard negatives TUPAC and MIDOG warn about. With a
+:class:`~training.detector.hard_negatives.HardNegativePool`, a share of the
+negative patches is centred on the model's own mined false positives instead
+(the existing negatives while the pool is empty). A share of the negatives
+is centred on the slide's confounders (look-alikes the synthetic truth lists:
+pyknotic and apoptotic cells, plasma cells, lymphocyte clusters...; no box, they
+are background), and a share comes from real H&E images without labels
+(``training.datasets.real_negatives``: no boxes, their tissue anywhere), so the
+model meets real tissue. The shares of the negatives (hard, real, confounder)
+are taken in that order from one draw; what is left, or a share whose source
+is missing, falls back to an imposter or a random tissue point. With every
+share 0 (the dataclass's default) no draw is made: a seed gives the patches it
+gave before the shares existed. Slides are drawn domain-balanced
+(``training.sampling``).
 """
 
 from __future__ import annotations
@@ -13,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from algorithm.errors import ConfigError
 from training.datasets.annotations import SlideAnnotations
+from training.detector.hard_negatives import HardNegativePool
 from training.sampling import SlideSampler
 from training.stain_target import TransformFactory
 
@@ -27,6 +41,24 @@ class SamplingConfig:
     mitosis_fraction: float = 0.5
     imposter_fraction: float = 0.15  # of all patches: centred on an imposter
     jitter: float = 0.35  # max offset of the centred cell from the patch centre, in tile sizes
+    hard_negative_fraction: float = 0.0  # of the negative patches: centred on a mined false positive (pool given)
+    real_fraction: float = 0.0  # of the negative patches: from a real image's tissue, no boxes (real images given)
+    confounder_fraction: float = 0.0  # of the negative patches: centred on a confounder of the slide (if it has any)
+
+    def __post_init__(self) -> None:
+        shares = {
+            "hard-negative": self.hard_negative_fraction,
+            "real-negative": self.real_fraction,
+            "confounder": self.confounder_fraction,
+        }
+        problems = [f"the {name} share must be in [0, 1], got {v!r}" for name, v in shares.items() if not 0 <= v <= 1]
+        if not problems and sum(shares.values()) > 1:
+            problems.append(
+                "the hard-negative, real-negative and confounder shares of the negative patches add up to "
+                f"{sum(shares.values()):g}, more than 1"
+            )
+        if problems:
+            raise ConfigError("invalid patch sampling: " + "; ".join(problems))
 
 
 @dataclass
@@ -36,38 +68,97 @@ class Patch:
     pixels: NDArray[np.uint8]  # (H, W, 3)
     boxes: NDArray[np.float32]  # (K, 4) x1, y1, x2, y2 in patch pixels
     labels: NDArray[np.int64]  # (K,)
-    slide: int  # index into the sampler's slides
+    slide: int  # index into the sampler's slides (its ``real`` sampler's for origin "real")
     domain: str | None
+    # what the patch was centred on: "mitosis", "imposter", "hard" (pool), "confounder", "tissue", or "real" (a real
+    # image's tissue)
+    origin: str = "tissue"
 
 
 class PatchSampler(SlideSampler):
     """Draws detector training patches from annotated slides, balanced over domains and cell classes."""
 
     def __init__(
-        self, slides: list[SlideAnnotations], config: SamplingConfig, transform_factory: TransformFactory | None = None
+        self,
+        slides: list[SlideAnnotations],
+        config: SamplingConfig,
+        transform_factory: TransformFactory | None = None,
+        pool: HardNegativePool | None = None,
+        real: list[SlideAnnotations] | None = None,
     ) -> None:
+        """``pool``: the mined false positives ``config.hard_negative_fraction`` of the negatives are drawn from;
+        ``real``: unannotated real images ``config.real_fraction`` of them are drawn from (transformed alike)."""
         super().__init__(slides, transform_factory)
         self.config = config
+        self.pool = pool
+        self.real = SlideSampler(real, transform_factory) if real else None
 
     def sample(self, rng: np.random.Generator) -> Patch:
-        """One patch: centred (with jitter) on a mitosis, an imposter or a random tissue point, as the fractions say."""
+        """One patch: centred (with jitter) on a mitosis, a mined false positive, a confounder, an imposter or a
+        random tissue point, or a real image's tissue, as the fractions say."""
         i = self.pick(rng)
         ann = self.slides[i]
-        scale = self.reader(i).downsample_for(self.config.mpp)  # level-0 px per patch px
-        extent = int(round(self.config.tile_size * scale))
         u = rng.random()
         if u < self.config.mitosis_fraction and len(ann.mitoses):
-            centre = ann.mitoses[rng.integers(len(ann.mitoses))]
-        elif u < self.config.mitosis_fraction + self.config.imposter_fraction and len(ann.imposters):
-            centre = ann.imposters[rng.integers(len(ann.imposters))]
+            centre, origin = ann.mitoses[rng.integers(len(ann.mitoses))], "mitosis"
         else:
-            centre = self.random_tissue_point(i, rng)
+            c = self.config
+            shares = c.hard_negative_fraction + c.real_fraction + c.confounder_fraction
+            v = rng.random() if shares > 0 else 1.0  # no draw without shares: the seeds' patches of before
+            real_from, confounder_from = c.hard_negative_fraction, c.hard_negative_fraction + c.real_fraction
+            hard = self._hard_negative(i, rng) if v < real_from else None
+            if hard is not None:
+                (i, centre), origin = hard, "hard"
+                ann = self.slides[i]
+            elif real_from <= v < confounder_from and self.real is not None:
+                return self._real_patch(rng)
+            elif confounder_from <= v < shares and len(ann.confounders):
+                centre, origin = ann.confounders[rng.integers(len(ann.confounders))], "confounder"
+            elif u < self.config.mitosis_fraction + self.config.imposter_fraction and len(ann.imposters):
+                centre, origin = ann.imposters[rng.integers(len(ann.imposters))], "imposter"
+            else:
+                centre, origin = self.random_tissue_point(i, rng), "tissue"
+        scale = self.reader(i).downsample_for(self.config.mpp)  # level-0 px per patch px
+        extent = int(round(self.config.tile_size * scale))
         offset = rng.uniform(-self.config.jitter, self.config.jitter, 2) * extent
         x = int(round(centre[0] + offset[0] - extent / 2))
         y = int(round(centre[1] + offset[1] - extent / 2))
         pixels = self.read(i, x, y, extent, self.config.tile_size)
         boxes, labels = self._targets(ann, x, y, extent, scale)
-        return Patch(pixels=pixels, boxes=boxes, labels=labels, slide=i, domain=ann.domain)
+        return Patch(pixels=pixels, boxes=boxes, labels=labels, slide=i, domain=ann.domain, origin=origin)
+
+    def _real_patch(self, rng: np.random.Generator) -> Patch:
+        """A patch of a real image around a random point of its tissue, kept inside the image where it fits; no
+        boxes (the image is unlabelled)."""
+        assert self.real is not None, "a real patch without real images: a bug"
+        j = self.real.pick(rng)
+        centre = self.real.random_tissue_point(j, rng)
+        reader = self.real.reader(j)
+        extent = int(round(self.config.tile_size * reader.downsample_for(self.config.mpp)))
+        width, height = reader.dimensions
+        x = int(np.clip(round(centre[0] - extent / 2), 0, max(0, width - extent)))
+        y = int(np.clip(round(centre[1] - extent / 2), 0, max(0, height - extent)))
+        pixels = self.real.read(j, x, y, extent, self.config.tile_size)
+        boxes, labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+        return Patch(pixels, boxes, labels, slide=j, domain=self.real.slides[j].domain, origin="real")
+
+    def close(self) -> None:
+        """Close every slide and real image opened so far."""
+        super().close()
+        if self.real is not None:
+            self.real.close()
+
+    def _hard_negative(self, i: int, rng: np.random.Generator) -> tuple[int, NDArray[np.float64]] | None:
+        """A pool entry: of slide ``i`` if it has some, else of a slide of its domain, else of any; None while
+        the pool is empty."""
+        if self.pool is None or not len(self.pool):
+            return None
+        with_entries = self.pool.slides()
+        if i not in with_entries:
+            mates = [j for j in with_entries if self.slides[j].domain == self.slides[i].domain]
+            choices = mates or with_entries
+            i = choices[int(rng.integers(len(choices)))]
+        return i, self.pool.draw(i, rng)
 
     def _targets(
         self, ann: SlideAnnotations, x: int, y: int, extent: int, scale: float
@@ -98,4 +189,4 @@ def augment(patch: Patch, rng: np.random.Generator) -> Patch:
     if rng.random() < 0.5:  # transpose: with the flips, all eight symmetries of the square
         pixels = pixels.transpose(1, 0, 2)
         boxes = boxes[:, [1, 0, 3, 2]]
-    return Patch(np.ascontiguousarray(pixels), boxes, patch.labels, patch.slide, patch.domain)
+    return Patch(np.ascontiguousarray(pixels), boxes, patch.labels, patch.slide, patch.domain, patch.origin)

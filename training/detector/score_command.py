@@ -1,4 +1,5 @@
-"""``python -m training detector-score``: held-out F1 of a detector checkpoint."""
+"""``python -m training detector-score``: held-out F1 of a detector checkpoint, or its recall on real
+mitotic-figure crops and calls per mm^2 of unlabelled real tissue."""
 
 from __future__ import annotations
 
@@ -8,50 +9,140 @@ from pathlib import Path
 
 import torch
 
+from algorithm.errors import ConfigError
+from algorithm.io.atomic import write_json_atomic
 from algorithm.models import load_detector
 from training.datasets import read_synthetic_folder
-from training.detector.validate import detect_validation_slides, score_slides
+from training.detector.crops import (
+    CROPS_MPP,
+    Detector,
+    crops_report,
+    read_crop_stack,
+    report_table,
+    score_crops,
+    score_real_images,
+)
+from training.detector.validate import (
+    density_weight,
+    detect_validation_slides,
+    domain_scores,
+    mitotic_density,
+    score_slides,
+    slides_tissue_mm2,
+)
 
 NAME = "detector-score"
-HELP = "score a detector checkpoint on held-out slides (F1 at 7.5 um, per domain)"
+HELP = "score a detector checkpoint on held-out slides (F1 at 7.5 um, per domain) or on real crops and images"
 DESCRIPTION = """\
 Run a detector checkpoint over whole slides exactly as the container does
 (tissue, per-slide stain normalisation to the checkpoint's target, tiles, NMS)
 and score it against the slides' truth with evalutils' score_detection at
 MIDOG's radius, at the checkpoint's validated threshold (or --threshold).
-Prints one JSON object: overall and per-domain precision, recall, F1.
+Prints one JSON object: overall and per-domain precision, recall, F1, at the
+mitotic density the checkpoint was validated at (or --density; 0: the slides'
+own), true figures weighted as validation weights them.
 
-example:
+Real tissue (instead of --slides): --crops, a multi-page TIFF of crops each
+centred on a real mitotic figure (each page written as a TIFF at --crops-mpp
+and detected by the job's code, the whole crop taken as tissue: a lone crop is
+below the tissue detector's smallest object), reports per crop whether a
+mitotic figure is called within --radius-um of its centre at the threshold,
+and the recall; --real-images, real H&E images without mitosis labels
+(folders or files; PNG/JPEG at --real-mpp), reports the mitotic-figure calls
+per mm^2 of their tissue (a false-positive proxy: real tumours hold 3-5).
+Prints a short table; --out writes the JSON report (in either mode).
+
+examples:
   python -m training detector-score --model models/detector.pt --slides data/synth/test
+  python -m training detector-score --model models/detector.pt \\
+      --crops ../shared/data/mitosis/midog25-mitotic-figure-crops.tiff \\
+      --real-images ../shared/data/nuclei/monuseg/images --out crops.json
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     parser.add_argument("--model", type=Path, required=True, help="detector checkpoint (.pt)")
-    parser.add_argument("--slides", type=Path, nargs="+", required=True, help="folders of synthetic slides")
+    parser.add_argument("--slides", type=Path, nargs="+", default=[], help="folders of synthetic slides")
     parser.add_argument("--threshold", type=float, help="decision threshold (default: the checkpoint's)")
     parser.add_argument("--radius-um", type=float, default=7.5, help="matching radius (default 7.5, MIDOG's)")
+    parser.add_argument(
+        "--density",
+        type=float,
+        metavar="PER_MM2",
+        help="mitotic figures per mm^2 of tissue to score at (default: the checkpoint's validation density; "
+        "0: the slides' own)",
+    )
     parser.add_argument("--device", default="cpu")
+    real = parser.add_argument_group("real tissue (instead of --slides)")
+    real.add_argument(
+        "--crops", type=Path, metavar="TIFF", help="a multi-page TIFF of crops, each centred on a real mitotic figure"
+    )
+    real.add_argument(
+        "--crops-mpp",
+        type=float,
+        default=CROPS_MPP,
+        metavar="UM",
+        help=f"microns per pixel of the crops (default {CROPS_MPP:g}, MIDOG 2025's)",
+    )
+    real.add_argument(
+        "--real-images",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="real H&E images without mitosis labels (folders or files): mitotic-figure calls per mm^2 of tissue",
+    )
+    real.add_argument(
+        "--real-mpp",
+        type=float,
+        default=0.25,
+        metavar="UM",
+        help="microns per pixel of PNG/JPEG real images (default 0.25, MoNuSeg's 40x)",
+    )
+    parser.add_argument("--out", type=Path, metavar="JSON", help="also write the report to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score a detector checkpoint on slides with the container's own detection code; the exit status."""
-    slides = [s for folder in args.slides for s in read_synthetic_folder(folder)]
+    """Score a detector checkpoint on slides, or on real crops and images, with the container's own detection
+    code; the exit status."""
+    real = args.crops is not None or bool(args.real_images)
+    if args.slides and real:
+        raise ConfigError("give --slides, or --crops and/or --real-images, not both")
+    if not args.slides and not real:
+        raise ConfigError("give --slides folders, or --crops and/or --real-images")
+    for name, mpp in (("--crops-mpp", args.crops_mpp), ("--real-mpp", args.real_mpp)):
+        if mpp <= 0:
+            raise ConfigError(f"{name} must be positive microns per pixel, got {mpp:g}")
+    if args.crops is not None:
+        read_crop_stack(args.crops)  # a bad file fails before the model loads
     device = torch.device(args.device)
     model, config, checkpoint = load_detector(args.model, device)
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
+    if real:
+        detector = Detector(model, config, checkpoint.get("stain"), threshold, device)
+        crops = score_crops(args.crops, detector, args.crops_mpp, args.radius_um) if args.crops is not None else []
+        images = score_real_images(args.real_images, detector, args.real_mpp) if args.real_images else []
+        report = crops_report(str(args.model), detector, crops, images, args.radius_um)
+        print(report_table(report))
+        if args.out is not None:
+            write_json_atomic(args.out, report)
+        return 0
+    slides = [s for folder in args.slides for s in read_synthetic_folder(folder)]
+    density = args.density if args.density is not None else checkpoint.get("validation", {}).get("density_per_mm2")
     found = detect_validation_slides(model, config, slides, device, checkpoint.get("stain"))
+    areas = slides_tissue_mm2(slides)
+    weight = density_weight(slides, areas, density or None)
     report = {
         "model": str(args.model),
         "threshold": threshold,
         "radius_um": args.radius_um,
-        "overall": score_slides(found, slides, threshold, args.radius_um).as_dict(),
-        "domains": {},
+        "density_per_mm2": density or mitotic_density(slides, areas),
+        "annotated_density_per_mm2": mitotic_density(slides, areas),
+        "overall": score_slides(found, slides, threshold, args.radius_um, weight).as_dict(),
+        "domains": domain_scores(found, slides, areas, threshold, density or None, args.radius_um),
     }
-    for domain in sorted({str(s.domain) for s in slides}):
-        pairs = [(f, s) for f, s in zip(found, slides, strict=True) if str(s.domain) == domain]
-        score = score_slides([f for f, _ in pairs], [s for _, s in pairs], threshold, args.radius_um)
-        report["domains"][domain] = {"slides": len(pairs), **score.as_dict()}
     print(json.dumps(report, indent=2))
+    if args.out is not None:
+        write_json_atomic(args.out, report)
     return 0

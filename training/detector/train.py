@@ -1,10 +1,21 @@
 """The detector's training loop: RetinaNet's focal loss, AdamW or SGD, warm-up
 then cosine schedule, a checkpoint every epoch (``last.pt``, resumable) and the
 best one by validation F1 at 7.5 um (``best.pt``, what the container loads).
+
+Validation F1, and the decision threshold chosen with it, are taken at
+``valid_density`` mitotic figures per mm^2 of tissue when it is set (see
+``validate.py``), and reported per scanner too. With hard-negative mining on
+(``MiningConfig.share`` > 0), the current model's false positives on the
+training slides are mined every ``MiningConfig.every`` steps and a share of the
+negative patches is centred on them (``hard_negatives.py``). Both settings,
+the density and each mining round's counts are recorded in the checkpoints,
+with the patch sampling (its shares of confounder and real-image negatives)
+and the real images' names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -25,8 +36,16 @@ from algorithm.models import DetectorConfig, build_detector, save_checkpoint
 from algorithm.models.checkpoint import load_state, read_checkpoint
 from algorithm.stain.spec import StainSpec
 from training.datasets.annotations import SlideAnnotations
+from training.detector.hard_negatives import HardNegativeMiner, MiningConfig
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
-from training.detector.validate import best_threshold, detect_validation_slides
+from training.detector.validate import (
+    best_threshold,
+    density_weight,
+    detect_validation_slides,
+    domain_scores,
+    mitotic_density,
+    slides_tissue_mm2,
+)
 from training.stain_target import transform_factory
 
 logger = logging.getLogger(__name__)  # per-epoch records (INFO)
@@ -49,6 +68,7 @@ class TrainOptions:
     device: str = "cpu"
     amp: bool = True
     validate_every: int = 1
+    valid_density: float | None = None  # figures per mm^2 of tissue the threshold is chosen at; None: the slides' own
 
 
 def _optimizer(model: torch.nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
@@ -93,17 +113,35 @@ def train_detector(
     resume: bool = False,
     extra: dict[str, Any] | None = None,
     log: Callable[[str], None] = logger.info,
+    mining: MiningConfig | None = None,
+    real: list[SlideAnnotations] | None = None,
 ) -> dict[str, Any]:
     """Train, validate each epoch, keep ``last.pt``/``best.pt`` in ``out_dir``; returns the best metrics.
 
     ``stain``: the normalisation target every slide is mapped to; stored in every checkpoint with
-    ``extra``, for the container.
+    ``extra``, for the container. ``mining``: hard negatives from the model's own false positives
+    (off by default); its ``share`` overrides ``sampling.hard_negative_fraction``. ``real``: unannotated real
+    images ``sampling.real_fraction`` of the negative patches come from (``training.datasets.real_negatives``).
     """
     device = torch.device(options.device)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
+    mining = mining or MiningConfig()
     sampling = sampling or SamplingConfig(tile_size=config.tile_size, mpp=config.mpp)
-    sampler = PatchSampler(train, sampling, transform_factory(stain, config.mpp) if stain else None)
+    sampling = dataclasses.replace(sampling, hard_negative_fraction=mining.share)
+    miner = HardNegativeMiner(train, config, mining, stain, device, options.seed)
+    factory = transform_factory(stain, config.mpp) if stain else None
+    sampler = PatchSampler(train, sampling, factory, miner.pool, real)
+    valid_mm2 = slides_tissue_mm2(valid) if valid else []
+    validation = {
+        "slides": len(valid),
+        "mitoses": sum(len(v.mitoses) for v in valid),
+        "tissue_mm2": sum(valid_mm2),
+        "annotated_density_per_mm2": mitotic_density(valid, valid_mm2),
+        # the density the threshold is chosen at: the one asked for, else the slides' own
+        "density_per_mm2": options.valid_density or mitotic_density(valid, valid_mm2),
+    }
+    weight = density_weight(valid, valid_mm2, options.valid_density)
     model = build_detector(config).to(device)
     optimizer = _optimizer(model, options)
     scheduler = _schedule(optimizer, options)
@@ -120,13 +158,17 @@ def train_detector(
         rng.bit_generator.state = json.loads(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch, history, best = state["epoch"], json.loads(state["history"]), json.loads(state["best"])
+        if "hard_negative_pool" in state:
+            miner.restore(state["hard_negative_pool"], state["hard_negatives"]["rounds"])
         log(f"resumed from {out_dir / 'last.pt'} after epoch {start_epoch}")
     extra = {**(extra or {}), "stain": stain}
+    total_steps = options.epochs * options.iterations
     for epoch in range(start_epoch, options.epochs):
         model.train()
         started = time.perf_counter()
         losses = []
-        for _ in progress(range(options.iterations), total=options.iterations, desc=f"epoch {epoch + 1}", unit="it"):
+        rounds_before = len(miner.rounds)
+        for it in progress(range(options.iterations), total=options.iterations, desc=f"epoch {epoch + 1}", unit="it"):
             patches = [sampler.sample(rng) for _ in range(options.batch_size)]
             patches = [augment(p, rng) for p in patches]
             if patch_augment is not None:
@@ -143,18 +185,32 @@ def train_detector(
             scaler.update()
             scheduler.step()
             losses.append(float(loss.detach()))
+            step = epoch * options.iterations + it + 1
+            if miner.due(step, total_steps):
+                miner.mine(model, step)
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)),
             "lr": scheduler.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
         }
+        if mining.enabled:
+            mined = miner.rounds[rounds_before:]
+            record.update({"mined": sum(r["false_positives"] for r in mined), "pool": len(miner.pool)})
         if valid and ((epoch + 1) % options.validate_every == 0 or epoch + 1 == options.epochs):
             found = detect_validation_slides(model, config, valid, device, stain)
-            threshold, score = best_threshold(found, valid)
-            record.update({"threshold": threshold, **score.as_dict()})
+            threshold, score = best_threshold(found, valid, weight)
+            domains = domain_scores(found, valid, valid_mm2, threshold, options.valid_density)
+            record.update({"threshold": threshold, **score.as_dict(), "domains": domains})
         history.append(record)
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        log(_log_line(record))
+        saved = {
+            **extra,
+            "hard_negatives": miner.state(),
+            "validation": validation,
+            "sampling": asdict(sampling),
+            "real_negatives": [r.file_name for r in real or []],
+        }
         if record.get("f1", -1.0) > best["f1"] or not valid:
             best = record
             save_checkpoint(
@@ -163,7 +219,7 @@ def train_detector(
                 config.to_dict(),
                 model,
                 metrics=best,
-                extra={**extra, "threshold": best.get("threshold", 0.5)},
+                extra={**saved, "threshold": best.get("threshold", 0.5)},
             )
         save_checkpoint(
             out_dir / "last.pt",
@@ -172,7 +228,8 @@ def train_detector(
             model,
             metrics=record,
             extra={
-                **extra,
+                **saved,
+                "hard_negative_pool": miner.pool.to_json(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "rng": json.dumps(rng.bit_generator.state),
@@ -186,3 +243,11 @@ def train_detector(
         write_json_atomic(out_dir / "history.json", history)
     sampler.close()
     return best
+
+
+def _log_line(record: dict[str, Any]) -> str:
+    """An epoch's record on one line; per-scanner scores as ``f1[A]=...``."""
+    parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "domains"]
+    for domain, score in record.get("domains", {}).items():
+        parts.append(f"f1[{domain}]={score['f1']:.4g} p[{domain}]={score['precision']:.4g}")
+    return " ".join(parts)

@@ -3,6 +3,15 @@
 Each slide is run through the same whole-slide detection as the container; the
 matching is grand-challenge-metrics' ``score_detection`` (evalutils' scorer),
 counts summed over slides before F1 (micro-average).
+
+Synthetic slides are dense (the recipe's hold about 80 figures per mm^2 of
+tissue; real tumours 3-5), and precision at the density a slide happens to
+have says little about precision in a real one: false positives scale with
+tissue area, true ones with the density. Given a density, each true figure
+(hit or missed) is weighted by ``density / the slides' own density``, so
+precision and F1 are those the same detector would have at that density, and
+the threshold is chosen there. Per-scanner scores are weighted by each
+scanner's own density.
 """
 
 from __future__ import annotations
@@ -15,9 +24,10 @@ from grand_challenge_metrics.scorers import score_detection
 
 from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.models.detector import DetectorConfig
-from algorithm.slide import open_slide
+from algorithm.slide import open_slide, units
+from algorithm.slide.base import SlideReader
 from algorithm.stain.spec import StainSpec
-from algorithm.tissue import tissue_mask
+from algorithm.tissue import TissueMask, tissue_mask
 from training.datasets.annotations import MITOSIS, SlideAnnotations
 
 MIDOG_RADIUS_UM = 7.5
@@ -31,11 +41,13 @@ class DetectionScore:
     fp: int = 0
     fn: int = 0
     per_slide: list[dict] = field(default_factory=list)
+    weight: float = 1.0  # what each true figure (TP, FN) counts for: the scores at another mitotic density
 
     @property
     def precision(self) -> float:
-        """TP / (TP + FP); 0 when nothing was detected."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        """TP / (TP + FP), true figures weighted; 0 when nothing was detected."""
+        tp = self.weight * self.tp
+        return tp / (tp + self.fp) if tp + self.fp else 0.0
 
     @property
     def recall(self) -> float:
@@ -44,12 +56,13 @@ class DetectionScore:
 
     @property
     def f1(self) -> float:
-        """2 TP / (2 TP + FP + FN); 1 when there was nothing to find and nothing was found."""
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
+        """2 TP / (2 TP + FP + FN), true figures weighted; 1 when there was nothing to find and nothing was found."""
+        tp, fn = self.weight * self.tp, self.weight * self.fn
+        return 2 * tp / (2 * tp + self.fp + fn) if tp + self.fp + fn else 1.0
 
     def as_dict(self) -> dict:
-        """The summed counts and scores as plain JSON types, for checkpoints and reports."""
-        return {
+        """The summed counts and scores as plain JSON types, for checkpoints and reports (the weight when not 1)."""
+        out = {
             "f1": self.f1,
             "precision": self.precision,
             "recall": self.recall,
@@ -57,6 +70,9 @@ class DetectionScore:
             "fp": self.fp,
             "fn": self.fn,
         }
+        if self.weight != 1.0:
+            out["weight"] = self.weight
+        return out
 
 
 def score_points(
@@ -74,9 +90,11 @@ def score_slides(
     truths: list[SlideAnnotations],
     threshold: float,
     radius_um: float = MIDOG_RADIUS_UM,
+    weight: float = 1.0,
 ) -> DetectionScore:
-    """The summed counts of every slide's detections at or above ``threshold`` against its truth."""
-    total = DetectionScore()
+    """The summed counts of every slide's detections at or above ``threshold`` against its truth; ``weight``:
+    what each true figure counts for in the scores (see :func:`density_weight`)."""
+    total = DetectionScore(weight=weight)
     for found, truth in zip(detections, truths, strict=True):
         c = found.candidates
         chosen = c.points[(c.labels == MITOSIS) & (c.scores >= threshold)]
@@ -107,11 +125,60 @@ def detect_validation_slides(
     return results
 
 
-def best_threshold(detections: list[SlideDetections], truths: list[SlideAnnotations]) -> tuple[float, DetectionScore]:
-    """The decision threshold with the highest F1 on these slides (0.05 steps)."""
-    best = (0.5, score_slides(detections, truths, 0.5))
+def best_threshold(
+    detections: list[SlideDetections], truths: list[SlideAnnotations], weight: float = 1.0
+) -> tuple[float, DetectionScore]:
+    """The decision threshold with the highest F1 on these slides (0.05 steps), true figures weighted by
+    ``weight`` (the F1 at another density: :func:`density_weight`)."""
+    best = (0.5, score_slides(detections, truths, 0.5, weight=weight))
     for threshold in np.arange(0.1, 0.951, 0.05):
-        score = score_slides(detections, truths, float(threshold))
+        score = score_slides(detections, truths, float(threshold), weight=weight)
         if score.f1 > best[1].f1:
             best = (round(float(threshold), 2), score)
     return best
+
+
+def tissue_mm2(slide: SlideReader, mask: TissueMask) -> float:
+    """The tissue area of ``mask`` (the kit's tissue mask of ``slide``) in square millimetres."""
+    pixel_mm = units.pixels_to_mm((1.0, 1.0), slide.mpp)
+    return mask.area_px() * float(pixel_mm[0] * pixel_mm[1])
+
+
+def slides_tissue_mm2(slides: list[SlideAnnotations]) -> list[float]:
+    """Each slide's tissue area in square millimetres, by the kit's own tissue mask (what the jobs analyse)."""
+    areas = []
+    for ann in slides:
+        with open_slide(ann.slide_path) as slide:
+            areas.append(tissue_mm2(slide, tissue_mask(slide)))
+    return areas
+
+
+def mitotic_density(truths: list[SlideAnnotations], areas_mm2: list[float]) -> float:
+    """Mitotic figures per square millimetre of tissue over these slides (0 without tissue)."""
+    area = sum(areas_mm2)
+    return sum(len(t.mitoses) for t in truths) / area if area > 0 else 0.0
+
+
+def density_weight(truths: list[SlideAnnotations], areas_mm2: list[float], density: float | None) -> float:
+    """What each true figure of these slides counts for so their scores are those at ``density`` figures
+    per mm^2 of tissue; 1 for None, or when the slides have no figures or no tissue."""
+    own = mitotic_density(truths, areas_mm2)
+    return density / own if density and own > 0 else 1.0
+
+
+def domain_scores(
+    detections: list[SlideDetections],
+    truths: list[SlideAnnotations],
+    areas_mm2: list[float],
+    threshold: float,
+    density: float | None = None,
+    radius_um: float = MIDOG_RADIUS_UM,
+) -> dict[str, dict]:
+    """Per domain (scanner): slides, own density, and the scores at ``threshold`` (at ``density`` if given)."""
+    out: dict[str, dict] = {}
+    for domain in sorted({str(t.domain) for t in truths}):
+        keep = [k for k, t in enumerate(truths) if str(t.domain) == domain]
+        found, truth, areas = [detections[k] for k in keep], [truths[k] for k in keep], [areas_mm2[k] for k in keep]
+        score = score_slides(found, truth, threshold, radius_um, density_weight(truth, areas, density))
+        out[domain] = {"slides": len(keep), "density_per_mm2": mitotic_density(truth, areas), **score.as_dict()}
+    return out

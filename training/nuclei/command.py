@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--stain", choices=("macenko", "vahadane", "reinhard", "none"), default="macenko")
     model.add_argument("--stain-augment", type=float, default=0.2, help="stain augmentation sigma, 0 to disable")
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=800, help="optimiser steps per fold (default 800)")
+    train.add_argument("--steps", type=int, default=1200, help="optimiser steps per fold (default 1200)")
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--crop", type=int, default=192, help="training crop size in model pixels (default 192)")
     train.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle learning rate (default 3e-3)")
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         held = [p for p, f in zip(pairs, assigned, strict=True) if f == fold]
         out = args.out / f"fold-{fold}"
         images_dir = args.out / "images"
-        spec = fit_target(args.stain, None, as_tiff(train_pairs[0], args.image_mpp, images_dir), config.mpp)
+        spec = fit_target(args.stain, None, as_tiff(train_pairs[0].image, args.image_mpp, images_dir), config.mpp)
         normalise = transform_factory(spec, config.mpp)
         images = [load_image(p, config.mpp, args.image_mpp, images_dir, normalise) for p in train_pairs]
         scoring = ", ".join(p.name for p in held)

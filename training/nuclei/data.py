@@ -128,18 +128,18 @@ def _tiff_mask(path: Path) -> NDArray[Any]:
     return array
 
 
-def as_tiff(pair: NucleiPair, mpp: float, work: Path) -> Path:
-    """The image as a TIFF the kit's readers open: itself if it is one, else a lossless tiled copy in ``work``
-    (named by the source's content, so a changed image is converted again)."""
-    if pair.image.suffix.lower() in (".tif", ".tiff"):
-        return pair.image
+def as_tiff(image: Path, mpp: float, work: Path) -> Path:
+    """An image (PNG, JPEG, TIFF...) as a TIFF the kit's readers open: itself if it is one, else a lossless
+    tiled copy at ``mpp`` in ``work`` (named by the source's content, so a changed image is converted again)."""
+    if image.suffix.lower() in (".tif", ".tiff"):
+        return image
     try:
-        with Image.open(pair.image) as image:
-            pixels = np.asarray(image.convert("RGB"))
+        with Image.open(image) as opened:
+            pixels = np.asarray(opened.convert("RGB"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{pair.image}: cannot read the image ({exc})") from exc
-    digest = hashlib.sha256(pair.image.read_bytes()).hexdigest()[:12]
-    path = work / f"{pair.name}.{digest}.{mpp:g}um.tiff"
+        raise ConfigError(f"{image}: cannot read the image ({exc})") from exc
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()[:12]
+    path = work / f"{image.stem}.{digest}.{mpp:g}um.tiff"
     if not path.exists():
         work.mkdir(parents=True, exist_ok=True)
         h, w = pixels.shape[:2]
@@ -160,10 +160,10 @@ def model_grid(slide: SlideReader, mpp: float) -> tuple[int, int]:
     return max(1, int(round(w / ds))), max(1, int(round(h / ds)))
 
 
-def open_image(pair: NucleiPair, image_mpp: float, work: Path) -> SlideReader:
-    """The pair's image opened with the container's reader (its TIFF copy at ``image_mpp`` if converted)."""
-    path = as_tiff(pair, image_mpp, work)
-    return open_slide(path, mpp=None if path == pair.image else image_mpp)
+def open_image(image: Path, image_mpp: float, work: Path) -> SlideReader:
+    """An image opened with the container's reader (its TIFF copy at ``image_mpp`` if converted)."""
+    path = as_tiff(image, image_mpp, work)
+    return open_slide(path, mpp=None if path == image else image_mpp)
 
 
 def load_image(
@@ -171,7 +171,7 @@ def load_image(
 ) -> NucleiImage:
     """One pair read through the container's reader at the model's resolution and normalised."""
     truth = read_mask(pair.mask)
-    with open_image(pair, image_mpp, work) as slide:
+    with open_image(pair.image, image_mpp, work) as slide:
         path = slide.path
         if truth.shape != (slide.dimensions[1], slide.dimensions[0]):
             raise ConfigError(

@@ -102,7 +102,7 @@ def score_model(model: Path, pairs: list[NucleiPair], image_mpp: float, work: Pa
     threshold = float(checkpoint.get("threshold", DEFAULT_THRESHOLD))
     scores = []
     for pair in pairs:
-        with open_image(pair, image_mpp, work) as slide:
+        with open_image(pair.image, image_mpp, work) as slide:
             found = segment_nuclei(
                 slide, tissue_mask(slide), net, config, checkpoint.get("stain"), torch.device(device), threshold
             )

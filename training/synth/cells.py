@@ -671,11 +671,15 @@ def _draw_nuclei(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
         canvas.add(origin, h_tex=dark * profile * f["tex"], h_flat=flat, cover=inside)
 
 
-def _draw_rbc(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
-    if len(p["x"]) == 0:
-        return
+Ellipse = tuple[tuple[np.ndarray, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def ellipse_patches(canvas: Canvas, p: dict[str, np.ndarray], reach: np.ndarray) -> Iterator[Ellipse]:
+    """Filled ellipses (``x``, ``y``, semi-axes ``a``, ``b``, ``angle``) in patches of ``reach`` + a pixel around
+    their centres: per bucket, the patches' origin, the other fields as float32 ``(n, 1, 1)``, the offsets
+    ``dx``, ``dy``, the elliptic distance ``dn`` (1 on the outline) and the antialiased coverage ``inside``."""
     d = canvas.d
-    for idx, radius in _buckets(p["a"] + d, d):
+    for idx, radius in _buckets(reach + d, d):
         q = {k: v[idx] for k, v in p.items()}
         dx, dy, origin = canvas.patches(q["x"], q["y"], radius)
         f = {k: v.astype(np.float32)[:, None, None] for k, v in q.items() if k not in ("x", "y")}
@@ -684,6 +688,13 @@ def _draw_rbc(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
         v = (dy * c - dx * s) / f["b"]
         dn = np.sqrt(u * u + v * v)
         inside = np.clip((1.0 - dn) * (np.sqrt(f["a"] * f["b"]) / d) + 0.5, 0.0, 1.0)
+        yield origin, f, dx, dy, dn, inside
+
+
+def _draw_rbc(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
+    if len(p["x"]) == 0:
+        return
+    for origin, f, _, _, dn, inside in ellipse_patches(canvas, p, p["a"]):
         pallor = 1.0 - 0.4 * np.exp(-((dn / 0.5) ** 2))
         canvas.add(origin, e_add=f["eo"] * inside * pallor, cover=0.5 * inside)
 

@@ -63,6 +63,7 @@ from training.synth.cells import (
     _mark,
     _nucleus_distance,
     _nucleus_reach,
+    ellipse_patches,
     specials,
 )
 from training.synth.config import SynthConfig
@@ -577,15 +578,7 @@ def _draw_cytoplasm(canvas: Canvas, cyto: dict[str, np.ndarray]) -> None:
     if len(cyto["x"]) == 0:
         return
     d = canvas.d
-    for idx, radius in _buckets(np.maximum(cyto["a"], cyto["halo"]) + d, d):
-        q = {k: v[idx] for k, v in cyto.items()}
-        dx, dy, origin = canvas.patches(q["x"], q["y"], radius)
-        f = {k: v.astype(np.float32)[:, None, None] for k, v in q.items() if k not in ("x", "y")}
-        c, s = np.cos(f["angle"]), np.sin(f["angle"])
-        u = (dx * c + dy * s) / f["a"]
-        v = (dy * c - dx * s) / f["b"]
-        dn = np.sqrt(u * u + v * v)
-        inside = np.clip((1.0 - dn) * (np.sqrt(f["a"] * f["b"]) / d) + 0.5, 0.0, 1.0)
+    for origin, f, dx, dy, _, inside in ellipse_patches(canvas, cyto, np.maximum(cyto["a"], cyto["halo"])):
         r = np.sqrt(dx * dx + dy * dy)
         halo = np.where(f["halo"] > 0, np.clip((f["halo"] - r) / np.float32(max(d, 2.0)) + 0.5, 0.0, 1.0), 0.0)
         halo = halo * (1.0 - inside)

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from algorithm.models.checkpoint import read_checkpoint
+from tests.conftest import blob_image
 from training.cli import main
 
 
@@ -32,3 +34,43 @@ def test_missing_data_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["detector", "--train", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nope'}: slide folder not found"
     assert main(["detector", "--out", str(tmp_path / "run")]) == 1
+
+
+def test_hard_negative_and_density_options_reach_the_checkpoint(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    out = tmp_path / "run"
+    mine = ["--hard-negatives", "0.25", "--mine-every", "1", "--mine-tiles", "2", "--mine-floor", "0.2"]
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *mine, "--valid-density", "3"]) == 0
+    checkpoint = read_checkpoint(out / "best.pt", "detector")
+    hard = checkpoint["hard_negatives"]
+    assert (hard["share"], hard["every"], hard["floor"], hard["tiles"]) == (0.25, 1, 0.2, 2)
+    assert [(r["step"], r["tiles"]) for r in hard["rounds"]] == [(1, 2)]  # smoke: 2 steps, none after the last
+    assert checkpoint["validation"]["density_per_mm2"] == 3.0
+    capsys.readouterr()
+    assert main(["detector", "--train", folder, "--out", str(out), "--hard-negatives", "2"]) == 1
+    assert "hard-negative share must be in [0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_confounder_and_real_negative_options_reach_the_checkpoint(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    Image.fromarray(blob_image(300, 200)).save(tmp_path / "he.png")
+    out = tmp_path / "run"
+    shares = ["--confounder-share", "0.3", "--real-negatives", str(tmp_path / "he.png"), "--real-share", "0.2"]
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *shares]) == 0
+    assert "negatives: 0.3 on the slides'" in capsys.readouterr().out
+    checkpoint = read_checkpoint(out / "best.pt", "detector")
+    sampling = checkpoint["sampling"]
+    assert (sampling["hard_negative_fraction"], sampling["real_fraction"], sampling["confounder_fraction"]) == (
+        0.3,
+        0.2,
+        0.3,
+    )
+    assert checkpoint["real_negatives"] == ["he.png"]
+    assert len(list((out / "real-negatives").glob("he.*.tiff"))) == 1
+    too_much = ["--confounder-share", "0.8"]  # with the default 0.3 hard negatives and 0.1 real
+    assert main(["detector", "--train", folder, "--out", str(out), *too_much, *shares[2:4]]) == 1
+    assert "shares of the negative patches add up to 1.2, more than 1" in capsys.readouterr().err

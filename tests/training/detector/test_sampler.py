@@ -4,10 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from tests.conftest import blob_image, write_pyramid_tiff
 from training.datasets.annotations import SlideAnnotations
+from training.datasets.real_negatives import read_real_negatives
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
 
 
@@ -76,3 +79,76 @@ def test_transform_factory_is_applied_once_per_slide(tmp_path: Path) -> None:
     with open_slide(ann.slide_path) as s:
         assert s.mpp == (0.25, 0.25)
     assert p.pixels.dtype == np.uint8
+
+
+def _with_confounders(ann: SlideAnnotations, centres: list[tuple[float, float]]) -> SlideAnnotations:
+    ann.confounders = np.array(centres, float)
+    return ann
+
+
+def test_the_confounder_share_of_negatives_centres_on_confounders(tmp_path: Path) -> None:
+    centres = [(300.0, 250.0), (800.0, 500.0)]
+    ann = _with_confounders(_slide(tmp_path, "a.tiff", "A", [(400.0, 300.0)]), centres)
+    config = SamplingConfig(tile_size=32, mpp=0.5, mitosis_fraction=0.5, jitter=0.0, confounder_fraction=0.4)
+    sampler = PatchSampler([ann], config)
+    rng = np.random.default_rng(3)
+    patches = [sampler.sample(rng) for _ in range(600)]
+    negatives = [p for p in patches if p.origin != "mitosis"]
+    on_confounders = [p for p in negatives if p.origin == "confounder"]
+    assert 0.33 < len(on_confounders) / len(negatives) < 0.47  # 0.4 of about 300 negatives
+    # jitter 0: the patch is the confounder's neighbourhood, and a confounder is no box
+    with open_slide(ann.slide_path) as slide:
+        views = [slide.read_extent((int(x) - 32, int(y) - 32), (64, 64), (32, 32)) for x, y in centres]
+    assert all(any(np.array_equal(p.pixels, v) for v in views) for p in on_confounders)
+    assert all(len(p.labels) == 0 for p in on_confounders)  # no annotated cell within 32 px of either
+
+
+def test_without_confounders_the_share_falls_back_to_other_negatives(tmp_path: Path) -> None:
+    ann = _slide(tmp_path, "a.tiff", "A", [(400.0, 300.0)])
+    sampler = PatchSampler([ann], SamplingConfig(tile_size=32, mpp=0.5, mitosis_fraction=0.0, confounder_fraction=1.0))
+    rng = np.random.default_rng(0)
+    assert {sampler.sample(rng).origin for _ in range(20)} <= {"imposter", "tissue"}
+
+
+def test_shares_off_draw_the_patches_of_before(tmp_path: Path) -> None:
+    plain = _slide(tmp_path, "a.tiff", "A", [(400.0, 300.0)])
+    config = SamplingConfig(tile_size=32, mpp=0.5)
+    with_confounders = _with_confounders(_slide(tmp_path, "b.tiff", "A", [(400.0, 300.0)]), [(300.0, 250.0)])
+    a, b = PatchSampler([plain], config), PatchSampler([with_confounders], config)
+    ra, rb = np.random.default_rng(9), np.random.default_rng(9)
+    for _ in range(30):
+        pa, pb = a.sample(ra), b.sample(rb)
+        assert pa.origin == pb.origin and np.array_equal(pa.pixels, pb.pixels)
+
+
+def test_shares_are_checked() -> None:
+    with pytest.raises(ConfigError, match="the confounder share must be in"):
+        SamplingConfig(confounder_fraction=1.5)
+    with pytest.raises(ConfigError, match="add up to 1.2, more than 1"):
+        SamplingConfig(hard_negative_fraction=0.6, real_fraction=0.1, confounder_fraction=0.5)
+
+
+def test_real_negatives_come_from_the_real_images_with_no_boxes(tmp_path: Path) -> None:
+    ann = _slide(tmp_path, "a.tiff", "A", [(400.0, 300.0)])
+    real_image = np.full((300, 400, 3), (90, 160, 110), np.uint8)  # green: no synthetic slide looks like it
+    Image.fromarray(real_image).save(tmp_path / "real.png")
+    real = read_real_negatives([tmp_path / "real.png"], 0.25, tmp_path / "work")
+    built: list[Path] = []
+
+    def factory(reader):
+        built.append(reader.path)
+        return lambda px: px
+
+    config = SamplingConfig(tile_size=32, mpp=0.5, mitosis_fraction=0.5, real_fraction=0.5)
+    sampler = PatchSampler([ann], config, factory, real=real)
+    rng = np.random.default_rng(4)
+    patches = [sampler.sample(rng) for _ in range(300)]
+    from_real = [p for p in patches if p.origin == "real"]
+    negatives = [p for p in patches if p.origin != "mitosis"]
+    assert 0.4 < len(from_real) / len(negatives) < 0.6
+    for p in from_real:
+        assert p.boxes.shape == (0, 4) and p.labels.shape == (0,) and p.domain == "real"
+        assert p.pixels.shape == (32, 32, 3) and (p.pixels == (90, 160, 110)).all()  # inside the real image
+    assert not any((p.pixels == (90, 160, 110)).all(axis=-1).any() for p in patches if p.origin != "real")
+    assert sorted(built) == sorted([ann.slide_path, real[0].slide_path])  # normalised like the slides, once each
+    sampler.close()

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from algorithm.models import DetectorConfig, load_detector
 from algorithm.models.checkpoint import read_checkpoint
 from tests.conftest import blob_image, write_pyramid_tiff
 from training.datasets.annotations import SlideAnnotations
+from training.detector.hard_negatives import MiningConfig
 from training.detector.train import TrainOptions, train_detector
 
 
@@ -46,3 +49,29 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
     a = train_detector([ann], [], config, options, tmp_path / "a", log=lambda _: None)
     b = train_detector([ann], [], config, options, tmp_path / "b", log=lambda _: None)
     assert a["loss"] == b["loss"]
+
+
+def test_checkpoints_record_hard_negatives_and_validation_density(tmp_path: Path) -> None:
+    ann = _slide(tmp_path)
+    config = DetectorConfig(tile_size=64, mpp=0.5)
+    options = TrainOptions(epochs=2, iterations=2, batch_size=2, warmup=1, seed=0, valid_density=4.0)
+    mining = MiningConfig(share=0.5, every=1, floor=0.05, tiles=2)
+    out = tmp_path / "run"
+    logs: list[str] = []
+    train_detector([ann], [ann], config, options, out, log=logs.append, mining=mining)
+    last = read_checkpoint(out / "last.pt", "detector")
+    hard = last["hard_negatives"]
+    assert (hard["share"], hard["every"], hard["floor"], hard["tiles"]) == (0.5, 1, 0.05, 2)
+    assert [r["step"] for r in hard["rounds"]] == [1, 2, 3]  # not after the last step
+    assert all(r["slides"] == [0] and r["tiles"] == 2 and r["false_positives"] >= 0 for r in hard["rounds"])
+    assert "hard_negative_pool" in last
+    validation = read_checkpoint(out / "best.pt", "detector")["validation"]
+    assert validation["density_per_mm2"] == 4.0 and validation["slides"] == 1 and validation["mitoses"] == 1
+    assert validation["annotated_density_per_mm2"] == pytest.approx(1 / validation["tissue_mm2"])
+    best = read_checkpoint(out / "best.pt", "detector")
+    assert best["metrics"]["domains"]["A"]["slides"] == 1 and "hard_negatives" in best
+    assert "f1[A]=" in logs[0] and "mined=" in logs[0]
+    # resumed for a third epoch, the rounds carry on (step 4 was the first run's last: nothing mined there)
+    train_detector([ann], [ann], config, dataclasses.replace(options, epochs=3), out, resume=True, mining=mining)
+    rounds = read_checkpoint(out / "last.pt", "detector")["hard_negatives"]["rounds"]
+    assert [r["step"] for r in rounds] == [1, 2, 3, 5]

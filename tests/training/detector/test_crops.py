@@ -1,0 +1,119 @@
+"""Scoring a detector on real crops and real images (training/detector/crops.py and detector-score's options)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from algorithm.models import DetectorConfig, build_detector, save_checkpoint
+from tests.conftest import blob_image
+from training.cli import main
+from training.detector.crops import Detector, read_crop_stack, score_crops, score_real_images
+
+
+class DarkestSpot(torch.nn.Module):
+    """A real, if trivial, detector: one mitotic-figure box on each tile's darkest pixel, scored by its darkness."""
+
+    def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        grey = tiles.float().mean(dim=1)
+        grey = grey / 255 if grey.max() > 1 else grey
+        found = []
+        for tile in grey:
+            at = int(tile.argmin())
+            y, x = divmod(at, tile.shape[1])
+            box = torch.tensor([[x - 4.0, y - 4.0, x + 4.0, y + 4.0]])
+            found.append({"boxes": box, "scores": (1 - tile.min()).reshape(1), "labels": torch.tensor([1])})
+        return found
+
+
+def _crop(dark_at: tuple[int, int] | None) -> np.ndarray:
+    crop = np.full((128, 128, 3), 235, np.uint8)
+    if dark_at is not None:
+        yy, xx = np.mgrid[0:128, 0:128]
+        crop[np.hypot(xx - dark_at[0], yy - dark_at[1]) < 6] = (40, 20, 70)
+    return crop
+
+
+def _stack(path: Path, pages: list[np.ndarray]) -> Path:
+    with tifffile.TiffWriter(path) as tif:
+        for page in pages:
+            tif.write(page, photometric="rgb")
+    return path
+
+
+def test_a_crop_counts_when_a_call_lies_within_the_radius_of_its_centre(tmp_path: Path) -> None:
+    # centre: found; 17 um from the centre: a call, not found; blank: nothing
+    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64)), _crop((16, 16)), _crop(None)])
+    detector = Detector(DarkestSpot(), DetectorConfig(tile_size=64, mpp=0.5), None, 0.5, torch.device("cpu"))
+    results = score_crops(stack, detector, mpp=0.25)
+    assert [(r.page, r.found, r.calls) for r in results] == [(1, True, 1), (2, False, 1), (3, False, 0)]
+    assert results[0].best_score is not None and results[0].best_score > 0.5
+    assert results[1].best_score is None and results[2].best_score is None
+    # the radius is in micrometres: at 0.5 um/px the same corner spot is 34 um away, at 0.1 um/px 6.8 um
+    assert [r.found for r in score_crops(stack, detector, mpp=0.1)] == [True, True, False]
+
+
+def test_real_images_give_calls_per_mm2_of_tissue(tmp_path: Path) -> None:
+    image = blob_image(600, 400)
+    image[195:205, 235:245] = (40, 20, 70)  # one dark spot in the tissue
+    Image.fromarray(image).save(tmp_path / "he.png")
+    detector = Detector(DarkestSpot(), DetectorConfig(tile_size=64, mpp=0.5), None, 0.7, torch.device("cpu"))
+    (result,) = score_real_images([tmp_path / "he.png"], detector, mpp=0.5)
+    # the blob: an ellipse of 0.25 x 0.3 of the image's sides as semi-axes, at 0.5 um/px
+    blob_mm2 = np.pi * (0.25 * 600) * (0.3 * 400) * 0.5**2 / 1e6
+    assert result.tissue_mm2 == pytest.approx(blob_mm2, rel=0.15)
+    assert result.calls >= 1 and result.per_mm2 == pytest.approx(result.calls / result.tissue_mm2)
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small randomly initialised detector checkpoint with a decision threshold."""
+    config = DetectorConfig(tile_size=64, mpp=0.5)
+    path = tmp_path_factory.mktemp("model") / "detector.pt"
+    save_checkpoint(path, "detector", config.to_dict(), build_detector(config), extra={"threshold": 0.5})
+    return path
+
+
+def test_the_crops_command_prints_a_table_and_writes_json(
+    untrained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64)), _crop((30, 90)), _crop(None)])
+    out = tmp_path / "report.json"
+    assert main(["detector-score", "--model", str(untrained), "--crops", str(stack), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    crops = report["crops"]
+    assert report["threshold"] == 0.5 and report["radius_um"] == 7.5
+    assert [c["page"] for c in crops["per_crop"]] == [1, 2, 3] and crops["total"] == 3
+    assert crops["found"] == sum(c["found"] for c in crops["per_crop"])
+    assert f"recall: {crops['found']} of 3 real mitotic figures" in printed
+    assert len([line for line in printed.splitlines() if line.strip()[:1].isdigit()]) == 3  # a row per crop
+
+
+def test_bad_crop_files_are_one_clear_error(
+    untrained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corrupt = tmp_path / "corrupt.tiff"
+    corrupt.write_bytes(b"this is not a TIFF file at all")
+    assert main(["detector-score", "--model", str(untrained), "--crops", str(corrupt)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {corrupt}: not a TIFF stack of RGB crops") and "\n" not in err
+    assert main(["detector-score", "--model", str(untrained), "--crops", str(tmp_path / "missing.tiff")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.tiff'}: no such file"
+    grey = tmp_path / "grey.tiff"
+    tifffile.imwrite(grey, np.zeros((2, 16, 16), np.uint8))
+    assert main(["detector-score", "--model", str(untrained), "--crops", str(grey)]) == 1
+    assert "grey.tiff: page 1 is not an RGB uint8 image" in capsys.readouterr().err
+    assert main(["detector-score", "--model", str(untrained)]) == 1
+    assert "give --slides folders, or --crops and/or --real-images" in capsys.readouterr().err
+
+
+def test_the_real_crops_read_as_sixteen_rgb_pages(shared_data: Path) -> None:
+    crops = read_crop_stack(shared_data / "mitosis" / "midog25-mitotic-figure-crops.tiff")
+    assert len(crops) == 16 and all(c.shape == (128, 128, 3) and c.dtype == np.uint8 for c in crops)
