@@ -9,9 +9,19 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from algorithm.cohort.layout import PARTIAL, ROW_FILE, CohortLayout
 from algorithm.interface.tasks import MIDOG
+from tests.algorithm.cohort.conftest import make_slides
 from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def cohort_slides(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Eight small slides: a cohort of three could finish between the first slide's row and the signal
+    (it did once, on a loaded CI machine)."""
+    return make_slides(tmp_path_factory.mktemp("interrupt-slides"), list(range(31, 39)))
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(cohort_slides: list[Path], tmp_path: Path) -> None:
