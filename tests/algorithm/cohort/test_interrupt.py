@@ -9,19 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from algorithm.cohort.layout import PARTIAL, ROW_FILE, CohortLayout
 from algorithm.interface.tasks import MIDOG
-from tests.algorithm.cohort.conftest import make_slides
 from tests.conftest import REPO
-
-
-@pytest.fixture(scope="module")
-def cohort_slides(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Eight small slides: a cohort of three could finish between the first slide's row and the signal
-    (it did once, on a loaded CI machine)."""
-    return make_slides(tmp_path_factory.mktemp("interrupt-slides"), list(range(31, 39)))
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(cohort_slides: list[Path], tmp_path: Path) -> None:
@@ -31,7 +21,15 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(cohort_slides: list[Path], tm
         (folder / slide.name).symlink_to(slide)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "algorithm", "cohort", "--input", str(folder), "--output", str(out)]
-    run = subprocess.Popen([*command, "--workers", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = subprocess.Popen(
+        [*command, "--workers", "1"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Ctrl-C's default action, whatever this process inherited: a child inherits an ignored SIGINT (as
+        # when the suite runs in a background job, or after a library set it), and would then finish the cohort
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     while not list(out.glob(f"*/{ROW_FILE}")):  # the first slide is done
         assert run.poll() is None and time.monotonic() < deadline, run.communicate()
