@@ -4,7 +4,12 @@
 #     benchmarks/gpu_check.sh OUT_DIR
 #
 # Wheels in .whl/ (packages the machine lacks: openslide-python, openslide-bin,
-# imagecodecs, pydicom, scikit-learn) are installed first into /tmp/site. Then, each
+# imagecodecs, pydicom, scikit-learn) are installed first into /tmp/site; fetch them with
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux1_x86_64 \
+#       -d .whl openslide-python==1.4.7 openslide-bin==4.0.1.2 imagecodecs==2026.3.6 pydicom==3.0.2 \
+#       scikit-learn==1.9.1
+# (39 MB; with the checkout about 62 MB of the device's 64 MiB). About 200 s on an H100. Then, each
 # step logged to OUT_DIR/log.txt (a failing step does not stop the others):
 #   1. the GPU and the CUDA test of the suite (stain normalisation on CUDA vs CPU);
 #   2. the container's test case (midog) run with --device cuda and compared with its
