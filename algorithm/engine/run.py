@@ -41,7 +41,7 @@ from algorithm.engine.pool import available_cpus, ordered_map
 from algorithm.engine.reading import RegionReader
 from algorithm.engine.stats import EngineStats
 from algorithm.slide.base import SlideReader
-from algorithm.slide.resample import region_size
+from algorithm.slide.resample import reduce_box_tensor, region_size
 from algorithm.stain.base import Normaliser
 from algorithm.stain.pixel_map import serial
 from algorithm.tiling.grid import Tile, TileGrid
@@ -143,15 +143,15 @@ class TileRun:
         # Only numpy here, no torch: a torch op in a worker thread may start a team of intra-op
         # threads per worker, which oversubscribes the cores (an H100 host fed 6x slower on 4 cores).
         batch, slots = job
-        tilewise = self.stain is not None and self._normaliser is None  # a tile-wise transform, on the host
+        host_transform = self.stain is not None and self._normaliser is None  # a tile-wise transform, on the host
         for slot in slots:
             tile, target = batch.tiles[slot], batch.host[slot]
             with self.stats.timing("read"):  # the reader's stain map is timed apart, as "normalise"
-                if self.on_device and not tilewise:
+                if self.on_device and not host_transform:
                     self.reader.read(tile, out=target)  # straight into the (pinned) batch
                     continue
                 pixels = self.reader.read(tile) if self.on_device else self.reader.read_tile(tile)
-            target[...] = self._normalise(pixels) if tilewise else pixels
+            target[...] = self._normalise(pixels) if host_transform else pixels
         return job
 
     def _normalise(self, pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -291,7 +291,7 @@ def resample_on_device(
     """uint8 NHWC regions covering ``extent`` level-0 pixels at ``downsample`` -> uint8 NHWC of ``size``.
 
     The device's counterpart of :func:`algorithm.slide.resample.resample`: shrinking
-    by a power of two, the same bytes as the host (:func:`box_reduce`); other shrinking
+    by a power of two, the same bytes as the host (:func:`~algorithm.slide.resample.reduce_box_tensor`); other shrinking
     by area averaging, enlarging bilinear; rounded back to uint8 before stain
     normalisation.
     """
@@ -301,19 +301,8 @@ def resample_on_device(
     ew, eh = max(1, round(extent[0] / downsample)), max(1, round(extent[1] / downsample))
     k = ew // w
     if k > 1 and not k & (k - 1) and (ew, eh) == (w * k, h * k) and h <= w:
-        return box_reduce(x[:, :eh, :ew], k)
+        return reduce_box_tensor(x[:, :eh, :ew], k)
     chw = x[:, :eh, :ew].permute(0, 3, 1, 2).float()
     mode = "area" if ew > w else "bilinear"
     out = F.interpolate(chw, size=(h, w), mode=mode, **({} if mode == "area" else {"align_corners": False}))
     return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-
-def box_reduce(x: torch.Tensor, k: int) -> torch.Tensor:
-    """uint8 NHWC shrunk by ``k`` (a power of two dividing both sides) on its device: the bytes of
-    :func:`algorithm.slide.resample.reduce_box` (Pillow's box filter: rows, then columns, each pass
-    ``(sum + k/2) >> log2(k)``), so the device's tiles equal the host's before normalisation."""
-    n, h, w, c = x.shape
-    shift, half = k.bit_length() - 1, k // 2
-    rows = x.view(n, h, w // k, k, c).sum(3, dtype=torch.int16).add_(half).bitwise_right_shift_(shift)
-    cols = rows.view(n, h // k, k, w // k, c).sum(2, dtype=torch.int16)
-    return cols.add_(half).bitwise_right_shift_(shift).to(torch.uint8)

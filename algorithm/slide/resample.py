@@ -46,25 +46,37 @@ def reduce_box(pixels: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:
     """``(h, w, c)`` uint8 shrunk by ``k`` (a power of two dividing both sides), exactly as Pillow's box filter.
 
     Pillow resamples in two passes, each rounding to uint8 in 22-bit fixed point;
-    with weights 1/k (exact in binary) each pass is ``(sum + k/2) >> log2(k)``,
-    computed here in int16 with torch (whose strided loops beat numpy's twice
-    over on 3-channel pixels; integer sums, so any thread count gives the same
-    bytes). The order of the passes changes the rounding: Pillow 13 does rows
-    first, except for images over twice as tall as wide, which are left to it.
+    with weights 1/k (exact in binary) each pass is ``(sum + k/2) >> log2(k)``
+    (:func:`reduce_box_tensor`). The order of the passes changes the rounding:
+    Pillow 13 does rows first, except for images over twice as tall as wide,
+    which are left to it.
     """
-    h, w, c = pixels.shape
-    shift, half = k.bit_length() - 1, k // 2
+    h, w, _ = pixels.shape
     if k == 1:
         return pixels
     if h > w:  # Pillow may take the columns first here: its own bytes, from itself
         return np.asarray(Image.fromarray(pixels).resize((w // k, h // k), Image.Resampling.BOX))
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).view(h, w // k, k, c).to(torch.int16)
-    rows = x[:, :, 0] + x[:, :, 1]
+    return reduce_box_tensor(torch.from_numpy(np.ascontiguousarray(pixels)), k).numpy()
+
+
+def reduce_box_tensor(x: torch.Tensor, k: int) -> torch.Tensor:
+    """uint8 ``(..., h, w, c)`` shrunk by ``k`` (a power of two > 1 dividing both sides) on its device, rows
+    first, each pass ``(sum + k/2) >> log2(k)``: Pillow's box filter for images no taller than wide.
+
+    The host's :func:`reduce_box` and the tile engine's device path (a batch on the GPU) both come here,
+    so the device's tiles are the host's bytes. In int16 with explicit adds: torch's strided loops beat
+    numpy's twice over on 3-channel pixels, and a ``sum`` over the strided axis five times; integer sums,
+    so any thread count gives the same bytes.
+    """
+    *lead, h, w, c = x.shape
+    shift, half = k.bit_length() - 1, k // 2
+    v = x.reshape(*lead, h, w // k, k, c).to(torch.int16)
+    rows = v[..., 0, :] + v[..., 1, :]
     for i in range(2, k):
-        rows += x[:, :, i]
+        rows += v[..., i, :]
     rows.add_(half).bitwise_right_shift_(shift)
-    cols = rows.view(h // k, k, w // k, c)
-    out = cols[:, 0] + cols[:, 1]
+    cols = rows.reshape(*lead, h // k, k, w // k, c)
+    out = cols[..., 0, :, :] + cols[..., 1, :, :]
     for i in range(2, k):
-        out += cols[:, i]
-    return out.add_(half).bitwise_right_shift_(shift).to(torch.uint8).numpy()
+        out += cols[..., i, :, :]
+    return out.add_(half).bitwise_right_shift_(shift).to(torch.uint8)

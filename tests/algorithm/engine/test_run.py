@@ -18,12 +18,12 @@ from algorithm.engine import (
     load_torchscript,
 )
 from algorithm.engine.pool import THREAD_PREFIX
-from algorithm.engine.run import box_reduce, resample_on_device, torch_threads
+from algorithm.engine.run import resample_on_device, torch_threads
 from algorithm.errors import SlideError
 from algorithm.models import SegmenterConfig, load_detector
 from algorithm.segmentation import SegmentationOptions, segment_slide
 from algorithm.slide import open_slide
-from algorithm.slide.resample import resample
+from algorithm.slide.resample import reduce_box_tensor, resample
 from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.tiling import read_tile, tile_grid
 from algorithm.tissue import tissue_mask
@@ -103,7 +103,7 @@ def test_the_device_path_on_the_cpu_gives_the_same_detections(synthetic_slide) -
             stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
             found[on_device] = detect_slide(slide, model, config, options, "cpu", stain, grid).candidates
     host, device = found[False], found[True]
-    # the same input bytes (box_reduce, the same stain map): the same candidates
+    # the same input bytes (reduce_box_tensor, the same stain map): the same candidates
     assert len(host) > 0
     np.testing.assert_array_equal(device.points, host.points)
     np.testing.assert_array_equal(device.scores, host.scores)
@@ -116,7 +116,7 @@ def test_device_resampling_gives_the_hosts_bytes_for_powers_of_two(k: int) -> No
     host = np.stack([resample(r, (128 * k, 128 * k), 2.0, (64, 64)) for r in regions])
     device = resample_on_device(torch.from_numpy(regions), (128 * k, 128 * k), 2.0, (64, 64)).numpy()
     np.testing.assert_array_equal(device, host)
-    np.testing.assert_array_equal(box_reduce(torch.from_numpy(regions), k).numpy(), host)
+    np.testing.assert_array_equal(reduce_box_tensor(torch.from_numpy(regions), k).numpy(), host)
 
 
 def test_device_resampling_near_the_host_for_other_factors() -> None:
