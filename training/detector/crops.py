@@ -42,11 +42,10 @@ from algorithm.stain.spec import StainSpec
 from algorithm.tissue import TissueMask, tissue_mask
 from training.datasets.annotations import MITOSIS
 from training.datasets.real_negatives import open_real_image, real_image_files
-from training.detector.validate import MIDOG_RADIUS_UM
-from training.synth.pyramid import TiffOptions, write_pyramid
+from training.detector.validate import MIDOG_RADIUS_UM, tissue_mm2
+from training.synth.pyramid import write_image
 
 CROPS_MPP = 0.25  # MIDOG 2025's crops: about 0.25 um/px (the file records 0.248)
-UM2_PER_MM2 = 1e6
 
 
 @dataclass(frozen=True)
@@ -122,13 +121,7 @@ def read_crop_stack(path: Path) -> list[NDArray[np.uint8]]:
 
 def write_crop(pixels: NDArray[np.uint8], mpp: float, path: Path) -> Path:
     """One crop as a TIFF at ``mpp`` that the kit's reader opens, as a job's input would be."""
-    height, width = pixels.shape[:2]
-
-    def render(x: float, y: float, w: int, h: int, downsample: float) -> NDArray[np.uint8]:
-        step = int(downsample)
-        return np.ascontiguousarray(pixels[int(y) : int(y) + h * step : step, int(x) : int(x) + w * step : step])
-
-    write_pyramid(path, width, height, mpp, render, TiffOptions(compression="deflate", tile=256, top_max=4096))
+    write_image(path, pixels, mpp)
     return path
 
 
@@ -173,9 +166,9 @@ def score_real_image(path: Path, detector: Detector, mpp: float, work: Path) -> 
     with open_real_image(path, mpp, work) as slide:
         mask = tissue_mask(slide)
         found = slide_detections(slide, mask, detector.model, detector.config, detector.stain, detector.device)
-        tissue_mm2 = mask.area_px() / units.area_um2_to_pixels(UM2_PER_MM2, slide.mpp)
+        area = tissue_mm2(slide, mask)
     _, scores = _mitoses(found.candidates)
-    return RealImageResult(path.name, int((scores >= detector.threshold).sum()), tissue_mm2)
+    return RealImageResult(path.name, int((scores >= detector.threshold).sum()), area)
 
 
 def score_real_images(paths: Sequence[Path], detector: Detector, mpp: float) -> list[RealImageResult]:

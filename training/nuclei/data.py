@@ -32,7 +32,7 @@ from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from training.stain_target import TransformFactory
-from training.synth.pyramid import TiffOptions, write_pyramid
+from training.synth.pyramid import write_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NUCLEI_MASK_SUFFIX = ".nuclei-mask"  # <stem>.nuclei-mask.tiff: the mask of <stem>.tiff (training.synth)
@@ -142,14 +142,7 @@ def as_tiff(image: Path, mpp: float, work: Path) -> Path:
     path = work / f"{image.stem}.{digest}.{mpp:g}um.tiff"
     if not path.exists():
         work.mkdir(parents=True, exist_ok=True)
-        h, w = pixels.shape[:2]
-
-        def render(x: float, y: float, width: int, height: int, downsample: float) -> NDArray[np.uint8]:
-            step = int(downsample)
-            crop = pixels[int(y) : int(y) + height * step : step, int(x) : int(x) + width * step : step]
-            return np.ascontiguousarray(crop)
-
-        write_pyramid(path, w, h, mpp, render, TiffOptions(compression="deflate", tile=256, top_max=4096))
+        write_image(path, pixels, mpp)
     return path
 
 

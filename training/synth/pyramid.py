@@ -144,3 +144,15 @@ def write_pyramid(
                 maxworkers=1,
             )
     return [(d, w, h) for d, (w, h) in zip(downsamples, sizes, strict=True)]
+
+
+def write_image(path: str | os.PathLike[str], pixels: np.ndarray, mpp: float) -> None:
+    """An RGB image in memory ``(h, w, 3)`` uint8 as a lossless pyramid TIFF at ``mpp`` (deflate, 256 px tiles,
+    the smaller levels by plain subsampling): a PNG/JPEG or a crop made into what the kit's reader opens."""
+    height, width = pixels.shape[:2]
+
+    def render(x: float, y: float, w: int, h: int, downsample: float) -> np.ndarray:
+        step = int(downsample)
+        return np.ascontiguousarray(pixels[int(y) : int(y) + h * step : step, int(x) : int(x) + w * step : step])
+
+    write_pyramid(path, width, height, mpp, render, TiffOptions(compression="deflate", tile=256, top_max=4096))
