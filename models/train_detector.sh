@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the bundled reference detector (models/detector.pt) from nothing, with the kit's own commands.
 # Data: synthetic slides (python -m training synth). Scanners A and B train, C validates,
-# C and D (never seen in training) are the held-out test. CPU: about 55 minutes on 2 cores.
+# C and D (never seen in training) are the held-out test. CPU: about 45 minutes on 2 cores (the run that made
+# the bundled model, slides and scorings included).
 # Hard negatives: every 100 steps the model's own false positives on 4 training slides (16 tiles each)
 # are mined and 30% of the negative patches centred on them; validation F1 and the threshold are taken
 # at a realistic 4 mitotic figures per mm^2 of tissue (the synthetic slides hold about 80).
