@@ -84,7 +84,7 @@ RUN /opt/venv/bin/python -m compileall -q /opt/app/algorithm \
  && mkdir -p /input /output /opt/ml/model \
  && chown algorithm:algorithm /output
 # HOME and caches in /tmp: the root file system may be read-only (a tmpfs /tmp is expected).
-# The task (sockets and models) the container runs: midog, help, nuclei or all; see python -m algorithm --help.
+# The task (sockets and models) the container runs: midog, help, nuclei, label or all; see python -m algorithm --help.
 ARG TASK=midog
 ENV ALGORITHM_TASK=${TASK} \
     PATH=/opt/venv/bin:$PATH \

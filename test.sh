@@ -47,7 +47,12 @@
 #                   of its pixels different (torch builds differ slightly: CUDA 12 and 13, CPU).
 #                   Expected output: test/nuclei/make_expected.sh (rerun when models/nuclei.pt
 #                   changes; test/nuclei/model.sha256 says with which model it was made)
-#   9. invoke       grand-challenge's invoke API, in one container started with
+#   9. slide label test/slide-label/input (a 4096 x 4096 synthetic slide, 0.25 um/px, a positive
+#                   slide-level label) with --task label -> exit 0, the slide-label likelihood
+#                   (within --probability-atol) and the call (equal) match
+#                   test/slide-label/expected_output (test/slide-label/make_expected.sh; rerun
+#                   when models/patch_classifier.pt or models/label_model.joblib change)
+#  10. invoke       grand-challenge's invoke API, in one container started with
 #                   GRAND_CHALLENGE_COMPONENT_API_METHOD=invoke (and --task midog,help), run
 #                   like the others (--network none): test/invoke_client.py, run inside it
 #                   with `docker exec`, polls GET /health on its loopback until 200, then
@@ -116,7 +121,8 @@ fi
 "$docker" image inspect "$tag" >/dev/null 2>&1 || die "no image $tag (run ./build.sh first, or ./test.sh --build)"
 for f in test/compare_outputs.py test/invoke_client.py test/input/inputs.json test/expected_output test/edge-cases/no-tissue/input \
          test/edge-cases/corrupt-slide/input test/edge-cases/unknown-socket/input test/slide-level/input \
-         test/slide-level/expected_output test/nuclei/input test/nuclei/expected_output; do
+         test/slide-level/expected_output test/nuclei/input test/nuclei/expected_output \
+         test/slide-label/input test/slide-label/expected_output; do
     [[ -e "$here/$f" ]] || die "$f is missing (make it: .venv/bin/python test/make_test_case.py)"
 done
 
@@ -135,6 +141,7 @@ cp -r "$here/test/input" "$work/input"
 cp -r "$here/test/edge-cases" "$work/edge-cases"
 cp -r "$here/test/slide-level" "$work/slide-level"
 cp -r "$here/test/nuclei/input" "$work/nuclei-input"
+cp -r "$here/test/slide-label/input" "$work/slide-label-input"
 mounts_model=()
 if [[ -n "$model_dir" ]]; then
     for m in detector.pt segmenter.pt slide_model.joblib; do
@@ -283,7 +290,7 @@ else
 fi
 
 if ((quick)); then
-    say "--quick: the other checks (edge cases, slide level, invoke mode) are not run"
+    say "--quick: the other checks (edge cases, slide level, nuclei, slide label, invoke mode) are not run"
     if ((failures)); then echo "FAIL: algorithm container test: $failures of $checks checks failed ($tag)"; exit 1; fi
     echo "PASS: algorithm container test (quick): $checks checks ($tag${cuda_label:+, CUDA $cuda_label})"
     exit 0
@@ -371,7 +378,25 @@ else
     stderr_tail nuclei 10
 fi
 
-# --- 9. invoke mode ----------------------------------------------------------------
+# --- 9. slide label -----------------------------------------------------------------
+status=0
+run slide-label "$work/slide-label-input" --task label || status=$?
+if ((status == 0)); then
+    if "$python" "$here/test/compare_outputs.py" "$here/test/slide-label/expected_output" "$work/slide-label/output" \
+            --probability-atol "$probability_atol" >"$work/slide-label/compare" 2>&1; then
+        pass "slide label: exit 0 in $(cat "$work/slide-label/seconds")s, /output matches" \
+             "test/slide-label/expected_output ($(grep "slide likelihood" "$work/slide-label/stderr" | tail -n 1 | sed 's/.*mean patch/mean patch/; s/; [0-9.]* s;.*//'))"
+    else
+        fail "slide label: /output differs from test/slide-label/expected_output"
+        sed 's/^/    /' "$work/slide-label/compare"
+        stderr_tail slide-label 3
+    fi
+else
+    fail "slide label: the container exited with status $status on test/slide-label/input"
+    stderr_tail slide-label 10
+fi
+
+# --- 10. invoke mode ---------------------------------------------------------------
 invoke_checks() {
     local dir="$work/invoke" cname="algorithm-test-$$-invoke" status=0 start answer code seconds
     mkdir -p "$dir/input" "$dir/output" "$dir/jobs"

@@ -30,7 +30,10 @@ models -> slide-level outputs (points in millimetres, floats, images).
 Tasks: midog (mitotic figures, RetinaNet), help (tumour likelihood, major
 axis and its line, tumour heatmap: FPN segmenter + slide models), nuclei
 (a nuclei mask on the image's grid, uint8 0/1 MHA: U-Net, nuclei.pt; same
-input socket as midog), all (all three). Several tasks with different input
+input socket as midog), label (a slide's label from its patches, the HER2
+study's two levels: slide-label likelihood and call; patch CNN
+patch_classifier.pt + label model label_model.joblib), all (midog, help and
+nuclei). Several tasks with different input
 sockets (midog,help): each job's inputs.json says which one it is.
 
 grand-challenge's two ways of running a container: exec (default) runs one
@@ -46,6 +49,7 @@ examples:
   python -m algorithm --input test/input --output out/ --device cpu
   python -m algorithm --task help --input slide.tiff --output out/   tumour likelihood, axis, heatmap
   python -m algorithm --task nuclei --input roi.tiff --output out/   nuclei mask (MHA on the image's grid)
+  python -m algorithm --task label --input slide.tiff --output out/   slide-label likelihood and call
   python -m algorithm --inspect slide.tiff      check that a slide opens: levels, resolution, tissue
   python -m algorithm --inspect /input          the same for every slide in a folder
   python -m algorithm --api-method invoke --port 4743   serve grand-challenge's invoke API
@@ -71,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-dir",
         type=Path,
-        help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib, nuclei.pt "
+        help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib, nuclei.pt, "
+        "patch_classifier.pt, label_model.joblib "
         "(default: /opt/ml/model if present, else the bundled models)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if usable), cpu, cuda or cuda:N (default: auto)")

@@ -1,7 +1,7 @@
 """One algorithm job: the slide in, the task's outputs out.
 
 find the input slide -> load the models the task needs -> tissue mask (once)
--> detection, the tumour assessment and/or the nuclei mask -> write the outputs atomically.
+-> detection, the tumour assessment, the nuclei mask and/or the slide label -> write the outputs atomically.
 Models load before the slide is read, so a missing model fails in a second;
 any failure raises a KitError before anything is written.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from algorithm.classify import load_slide_model
+from algorithm.classify import load_label_model, load_slide_model
 from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.device import describe, resolve_device
 from algorithm.engine import EngineOptions
@@ -31,11 +31,12 @@ from algorithm.interface.annotations import multiple_points
 from algorithm.interface.inputs import find_input
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import Task
-from algorithm.models import load_detector, load_nuclei_segmenter, load_segmenter
+from algorithm.models import load_detector, load_nuclei_segmenter, load_patch_classifier, load_segmenter
 from algorithm.nuclei import DEFAULT_THRESHOLD, NucleiSegmentation, segment_nuclei
 from algorithm.segmentation import SegmentationOptions
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
+from algorithm.slide_label import LabelAssessment, LabelOptions, assess_label
 from algorithm.startup import gather, startup_line
 from algorithm.tissue import TissueMask, tissue_mask
 from algorithm.tumour import TumourAssessment, assess_tumour
@@ -47,7 +48,10 @@ DETECTOR_FILE = "detector.pt"
 SEGMENTER_FILE = "segmenter.pt"
 SLIDE_MODEL_FILE = "slide_model.joblib"
 NUCLEI_FILE = "nuclei.pt"
+PATCH_CLASSIFIER_FILE = "patch_classifier.pt"
+LABEL_MODEL_FILE = "label_model.joblib"
 SLIDE_RESULTS = ("tumour_probability", "tumour_major_axis_um", "tumour_major_axis_line")
+LABEL_RESULTS = ("slide_likelihood", "slide_label")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class JobResult:
     mpp: tuple[float, float] = (0.0, 0.0)  # microns per level-0 pixel (x, y)
     mask: TissueMask | None = None  # the tissue mask the models ran over
     nuclei: NucleiSegmentation | None = None  # the nuclei task's mask, when it ran
+    label: LabelAssessment | None = None  # the label task's patches and call, when it ran
 
 
 def locate_model(model_dir: Path | None, name: str) -> Path:
@@ -129,6 +134,11 @@ class Models:
         self.slide_model = load_slide_model(locate_model(model_dir, SLIDE_MODEL_FILE)) if slide_model else None
         nuclei = "nuclei_mask" in self.outputs
         self.nuclei = load_nuclei_segmenter(locate_model(model_dir, NUCLEI_FILE), device) if nuclei else None
+        label = bool(self.outputs & set(LABEL_RESULTS))
+        self.patch_classifier = (
+            load_patch_classifier(locate_model(model_dir, PATCH_CLASSIFIER_FILE), device) if label else None
+        )
+        self.label_model = load_label_model(locate_model(model_dir, LABEL_MODEL_FILE)) if label else None
 
     def select(self, outputs: Iterable[str]) -> Models:
         """These models as a job of ``outputs`` alone would have loaded them (those it does not need: None)."""
@@ -143,6 +153,9 @@ class Models:
         chosen.segmenter = self.segmenter if segmenter else None
         chosen.slide_model = self.slide_model if slide_model else None
         chosen.nuclei = self.nuclei if "nuclei_mask" in wanted else None
+        label = bool(wanted & set(LABEL_RESULTS))
+        chosen.patch_classifier = self.patch_classifier if label else None
+        chosen.label_model = self.label_model if label else None
         return chosen
 
 
@@ -196,6 +209,15 @@ def _nuclei(
     return segment_nuclei(slide, mask, model, config, checkpoint.get("stain"), device, threshold, segmentation)
 
 
+def _label(
+    slide: SlideReader, mask: TissueMask, models: Models, options: JobOptions, device: torch.device
+) -> LabelAssessment:
+    assert models.patch_classifier is not None and models.label_model is not None, "label task without its models"
+    model, config, checkpoint = models.patch_classifier
+    label = LabelOptions(engine=_engine(options))
+    return assess_label(slide, mask, model, config, checkpoint, models.label_model, device, label)
+
+
 def run_job(
     options: JobOptions,
     log: Callable[[str], None] = logger.info,
@@ -216,6 +238,7 @@ def run_job(
     results: dict[str, Any] = {}
     detections = tumour = None
     nuclei: NucleiSegmentation | None = None
+    label: LabelAssessment | None = None
     with open_slide(job_input.slide, mpp=options.mpp) as slide:
         mask = tissue_mask(slide)
         if models.detector is not None:
@@ -234,6 +257,10 @@ def run_job(
             nuclei = _nuclei(slide, mask, models, options, device)
             results.update(nuclei.results(slide.mpp))
             log(f"{job_input.name}: {nuclei.summary()}")
+        if models.patch_classifier is not None:
+            label = _label(slide, mask, models, options, device)
+            results.update(label.results())
+            log(f"{job_input.name}: {label.summary()}")
         mpp = slide.mpp
         dimensions = slide.dimensions
     written = write_outputs(options.output, options.task, results)
@@ -241,5 +268,15 @@ def run_job(
     files = f"{len(written)} output{'' if len(written) == 1 else 's'}"
     log(f"{job_input.name}: {files} written in {seconds:.1f} s (slide {mpp[0]:.3f} um/px)")
     return JobResult(
-        detections, tumour, written, seconds, job_input.name, job_input.slide, dimensions, mpp, mask, nuclei=nuclei
+        detections,
+        tumour,
+        written,
+        seconds,
+        job_input.name,
+        job_input.slide,
+        dimensions,
+        mpp,
+        mask,
+        nuclei=nuclei,
+        label=label,
     )

@@ -50,6 +50,7 @@ ground truth (default: the first that exists of
   points.json            detection: {"<image>": {"points": [[x_mm, y_mm], ...],
                          "domain": "...", "size_mm": [w, h]}}
   slides.csv|slides.json classification / major axis: case,label,major_axis_mm
+                         (only the columns the metrics use: case,label for classification)
   masks/<case>.mha|.tif  segmentation masks (non-zero = foreground)
   config.json            the task config (unless --config is given)
 

@@ -10,7 +10,7 @@ keys are errors so a typo cannot silently fall back to a default::
       "ignore_outputs": [],
       "plots": false,
       "detection": {"socket": "mitotic-figures", "radius_mm": 0.0075, "threshold": null},
-      "classification": {"socket": "tumour-likelihood", "threshold": 0.5},
+      "classification": {"socket": "tumour-likelihood", "threshold": 0.5, "label_socket": null},
       "segmentation": {"socket": "nuclei-segmentation"},
       "major_axis": {"socket": "tumour-major-axis", "tolerance": 0.05}
     }
@@ -175,16 +175,31 @@ class DetectionConfig(_Section):
 
 @dataclass(frozen=True)
 class ClassificationConfig(_Section):
-    """Slide classification from a likelihood in [0, 1] (HeLP tumour, HER2 positive)."""
+    """Slide classification from a likelihood in [0, 1] (HeLP tumour, HER2 positive).
+
+    AUC always comes from ``socket`` (a ``Float`` likelihood). The thresholded metrics (F1,
+    balanced accuracy, sensitivity, specificity, accuracy) call a slide positive when
+    ``likelihood >= threshold``, unless ``label_socket`` names a ``Bool`` output socket (e.g.
+    ``"slide-label"``, JSON ``true``/``false``): then they are the algorithm's own calls, read
+    from that socket, and ``threshold`` is not used. The HER2 task::
+
+        {"metrics": ["classification"],
+         "classification": {"socket": "slide-label-likelihood", "label_socket": "slide-label"}}
+    """
 
     socket: str = TUMOUR_LIKELIHOOD.slug
     threshold: float = 0.5
     bootstrap_samples: int = 1000
     confidence_level: float = 0.95
     seed: int = 0
+    label_socket: str | None = None  # a Bool socket with the slide's call; None: likelihood >= threshold
 
     def __post_init__(self) -> None:
         self._set("socket", _string(self.socket, "socket"))
+        if self.label_socket is not None:
+            self._set("label_socket", _string(self.label_socket, "label_socket"))
+            if self.label_socket == self.socket:
+                raise ConfigValueError("label_socket", f"must differ from socket, both are {self.socket!r}")
         self._set("threshold", _number(self.threshold, "threshold", low=0.0, high=1.0))
         self._set("bootstrap_samples", _count(self.bootstrap_samples, "bootstrap_samples"))
         level = _number(self.confidence_level, "confidence_level", low=0.0, high=1.0, low_open=True)
@@ -281,9 +296,9 @@ class Config(_Section):
         for name, section in SECTIONS.items():
             if not isinstance(getattr(self, name), section):
                 raise ConfigValueError(name, f"expected a {section.__name__}, got {getattr(self, name)!r}")
-        sockets = list(self.sockets().values())
+        sockets = self.output_sockets()
         if len(set(sockets)) != len(sockets):
-            raise ConfigValueError(None, f"two metrics read the same output socket: {self.sockets()}")
+            raise ConfigValueError(None, f"two metrics read the same output socket: {self._sockets_read()}")
         clash = sorted(set(sockets) & set(self.ignore_outputs))
         if clash:
             raise ConfigValueError("ignore_outputs", f"lists socket(s) {clash} that a metric scores")
@@ -296,6 +311,16 @@ class Config(_Section):
     def sockets(self) -> dict[str, str]:
         """Output socket slug of each enabled metric, in ``metrics`` order."""
         return {name: getattr(self, name).socket for name in self.metrics}
+
+    def output_sockets(self) -> tuple[str, ...]:
+        """Every output socket the enabled metrics read: :meth:`sockets` and classification's ``label_socket``."""
+        return tuple(slug for slugs in self._sockets_read().values() for slug in slugs)
+
+    def _sockets_read(self) -> dict[str, list[str]]:
+        out = {name: [socket] for name, socket in self.sockets().items()}
+        if "classification" in out and self.classification.label_socket is not None:
+            out["classification"].append(self.classification.label_socket)
+        return out
 
 
 def parse_config(raw: Any, source: str = "config") -> Config:
@@ -345,4 +370,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     for name in config.metrics:
         section = getattr(config, name)
         out[name] = {f.name: plain(getattr(section, f.name)) for f in dataclasses.fields(section)}
+    if "classification" in out and out["classification"]["label_socket"] is None:
+        # recorded only when set: a config without it records (and its metrics.json reads) as before the key existed
+        del out["classification"]["label_socket"]
     return out

@@ -20,7 +20,7 @@ from evaluation.masks import foreground, read_mask, resample_to
 from evaluation.metrics import classification, detection, major_axis, segmentation
 from evaluation.predictions import Job, find_image_output, join_to_ground_truth, load_json_output, read_predictions
 from evaluation.report import build_metrics
-from evaluation.validation import validate_length_mm, validate_points, validate_probability
+from evaluation.validation import validate_bool, validate_length_mm, validate_points, validate_probability
 
 
 def _segmentation_counts(job: Job, truth: CaseTruth, config: Config) -> dict[str, int]:
@@ -41,7 +41,9 @@ class Evaluation:
     """The metrics.json content and the per-case data its aggregates were computed from.
 
     ``labels``/``likelihoods`` (classification) and ``detection_cases`` are in case order and empty
-    when their metric is not enabled; per-case Dice and IoU are in ``metrics["results"]``.
+    when their metric is not enabled; ``predicted_labels`` are the label socket's calls (bool, case
+    order), None unless classification is scored with a ``label_socket``; per-case Dice and IoU are
+    in ``metrics["results"]``.
     """
 
     metrics: dict[str, Any]
@@ -49,6 +51,7 @@ class Evaluation:
     detection_cases: list[detection.DetectionCase]
     labels: np.ndarray
     likelihoods: np.ndarray
+    predicted_labels: np.ndarray | None = None
 
 
 def evaluate(input_dir: Path, ground_truth_dir: Path, config: Config) -> dict[str, Any]:
@@ -64,6 +67,7 @@ def run_evaluation(input_dir: Path, ground_truth_dir: Path, config: Config) -> E
     results: list[dict[str, Any]] = []
     det_cases: list[detection.DetectionCase] = []
     labels, likelihoods, axis_pred, axis_truth, seg_counts = [], [], [], [], []
+    calls: list[bool] = []
     for job, case in pairs:
         result: dict[str, Any] = {"case": case.case, "image": job.image_name, "job": job.pk}
         if case.domain is not None:
@@ -80,10 +84,15 @@ def run_evaluation(input_dir: Path, ground_truth_dir: Path, config: Config) -> E
             cfg_c = config.classification
             value, label = load_json_output(job, cfg_c.socket)
             likelihood = validate_probability(value, label)
+            call = None
+            if cfg_c.label_socket is not None:
+                value, label = load_json_output(job, cfg_c.label_socket)
+                call = validate_bool(value, label)
+                calls.append(call)
             assert case.label is not None  # load_ground_truth reads labels when classification is enabled
             labels.append(case.label)
             likelihoods.append(likelihood)
-            result["classification"] = classification.case_result(case.label, likelihood, cfg_c)
+            result["classification"] = classification.case_result(case.label, likelihood, cfg_c, call)
         if "segmentation" in config.metrics:
             c = _segmentation_counts(job, case, config)
             seg_counts.append(c)
@@ -98,14 +107,19 @@ def run_evaluation(input_dir: Path, ground_truth_dir: Path, config: Config) -> E
         results.append(result)
 
     label_array, likelihood_array = np.array(labels, dtype=np.int64), np.array(likelihoods, dtype=np.float64)
+    scored_calls = "classification" in config.metrics and config.classification.label_socket is not None
+    call_array = np.array(calls, dtype=bool) if scored_calls else None
     aggregates: dict[str, Any] = {}
     for name in config.metrics:
         if name == "detection":
             aggregates[name] = detection.aggregate(det_cases, config.detection)
         elif name == "classification":
-            aggregates[name] = classification.aggregate(label_array, likelihood_array, config.classification)
+            aggregates[name] = classification.aggregate(
+                label_array, likelihood_array, config.classification, call_array
+            )
         elif name == "segmentation":
             aggregates[name] = segmentation.aggregate(seg_counts)
         elif name == "major_axis":
             aggregates[name] = major_axis.aggregate(np.array(axis_pred), np.array(axis_truth), config.major_axis)
-    return Evaluation(build_metrics(results, aggregates, config), config, det_cases, label_array, likelihood_array)
+    metrics = build_metrics(results, aggregates, config)
+    return Evaluation(metrics, config, det_cases, label_array, likelihood_array, call_array)

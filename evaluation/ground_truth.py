@@ -15,7 +15,8 @@ Files (only those the enabled metrics need are read):
     coordinate, which is ignored as MIDOG does.
 ``slides.csv`` or ``slides.json`` (classification, major axis)
     CSV with a header ``case,label,major_axis_mm[,domain]`` (columns a task does
-    not use may be left out), or JSON ``{"007.tiff": {"label": 1,
+    not use may be left out: ``case,label`` for classification alone, the
+    HER2 task's), or JSON ``{"007.tiff": {"label": 1,
     "major_axis_mm": 12.5}, ...}``. ``label`` is 0 or 1. A ``major_axis_mm``
     of 0 or empty (a normal slide: no tumour, no axis) leaves the case out of
     the major-axis metric.

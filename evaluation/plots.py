@@ -63,7 +63,11 @@ def _finish(
 
 
 def _draw_roc(fig: Figure, evaluation: Evaluation) -> None:
-    """ROC of the slide likelihoods; AUC (and its bootstrap interval) in the legend, the threshold's point marked."""
+    """ROC of the slide likelihoods; AUC (and its bootstrap interval) in the legend, the threshold's point marked.
+
+    With a ``label_socket`` the point marked is the algorithm's calls' (sensitivity, specificity), which can lie
+    off the curve where calls and likelihoods disagree.
+    """
     agg = evaluation.metrics["aggregates"]["classification"]
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", label="chance (AUC = 0.5)")
@@ -80,13 +84,15 @@ def _draw_roc(fig: Figure, evaluation: Evaluation) -> None:
         ax.plot(points[0], points[1], color="C0", linewidth=2, label=label)
     sensitivity, specificity = agg["sensitivity"], agg["specificity"]
     if sensitivity is not None and specificity is not None:
+        # the algorithm's own calls (label_socket) need not lie on the likelihood's curve
+        calls = f"'{agg['label_socket']}' calls" if agg.get("label_socket") else f"threshold {agg['threshold']:g}"
         ax.plot(
             [1.0 - specificity],
             [sensitivity],
             "o",
             color="C3",
             markersize=8,
-            label=f"threshold {agg['threshold']:g}: sensitivity {sensitivity:.3f}, specificity {specificity:.3f}, "
+            label=f"{calls}: sensitivity {sensitivity:.3f}, specificity {specificity:.3f}, "
             f"F1 = {_fmt(agg['f1_score'])}",
         )
     ax.set_xlim(-0.02, 1.02)

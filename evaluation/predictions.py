@@ -138,7 +138,7 @@ def _job(raw: Any, index: int, input_dir: Path, config: Config) -> Job:
     outputs = job.get("outputs")
     if not isinstance(outputs, list):
         raise EvaluationError(f"{where}: 'outputs' must be a list")
-    wanted = set(config.sockets().values())
+    wanted = set(config.output_sockets())
     refs: dict[str, OutputRef] = {}
     for i, value in enumerate(outputs):
         w = f"{where} output {i}"

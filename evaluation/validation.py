@@ -2,8 +2,8 @@
 
 Every check names the job, image and output (the ``label`` argument) and says
 what was expected. Nothing is coerced: a string where a number belongs, a NaN,
-a probability outside [0, 1] or a coordinate that cannot be millimetres fails
-the evaluation rather than being scored.
+a probability outside [0, 1], a 1 where a Bool's ``true`` belongs or a coordinate
+that cannot be millimetres fails the evaluation rather than being scored.
 """
 
 from __future__ import annotations
@@ -138,6 +138,15 @@ def validate_probability(value: Any, label: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise EvaluationError(f"{label}: probability must be in [0, 1], got {value!r}")
     return float(value)
+
+
+def validate_bool(value: Any, label: str) -> bool:
+    """A slide's call: JSON ``true`` or ``false`` (a grand-challenge 'Bool' output); 1, "true", null are not."""
+    if type(value) is not bool:
+        raise EvaluationError(
+            f"{label}: expected true or false (a 'Bool' output), got {type(value).__name__} {_describe(value)}"
+        )
+    return value
 
 
 def validate_length_mm(value: Any, label: str, unit: str) -> float:

@@ -22,6 +22,8 @@ COMMANDS: tuple[str, ...] = (
     "training.segmenter.command",
     "training.segmenter.heatmaps_command",
     "training.classifier.command",
+    "training.patch_classifier.command",
+    "training.classifier.label_command",
     "training.nuclei.command",
 )
 

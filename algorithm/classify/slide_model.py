@@ -22,20 +22,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from algorithm import __version__
+from algorithm.classify.storage import library_versions, load_payload, save_payload
 from algorithm.errors import ConfigError
 from algorithm.features import FeatureConfig
-from algorithm.io.atomic import atomic_path
 
 FORMAT = "kit.slide-model/1"
 _KEYS = ("classifier", "axis_regressor", "features", "feature_names", "axis_feature", "threshold", "report", "versions")
-
-
-def library_versions() -> dict[str, str]:
-    """The versions a slide model is saved with: a pickle only predicts the same under the same scikit-learn."""
-    import sklearn
-
-    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "kit": __version__}
 
 
 @dataclass
@@ -77,8 +69,6 @@ class SlideModel:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model as one compressed joblib file (whole or not at all), readable by :func:`load_slide_model`."""
-        import joblib
-
         payload = {
             "format": FORMAT,
             "classifier": self.classifier,
@@ -90,33 +80,13 @@ class SlideModel:
             "report": self.report,
             "versions": self.versions,
         }
-        with atomic_path(path, suffix=".part.joblib") as tmp:
-            joblib.dump(payload, tmp, compress=3)
+        save_payload(path, payload)
 
 
 def load_slide_model(path: str | os.PathLike[str]) -> SlideModel:
     """A saved slide model, checked: this kit's format, the same scikit-learn, the same features computed."""
-    import joblib
-    import sklearn
-
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: slide model not found")
-    try:
-        payload = joblib.load(path)
-    except Exception as exc:  # unpickling raises anything
-        raise ConfigError(f"{path}: not a readable slide model ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ConfigError(f"{path}: not a slide model of this kit (expected format {FORMAT})")
-    missing = [key for key in _KEYS if key not in payload]
-    if missing:
-        raise ConfigError(f"{path}: incomplete slide model (no {', '.join(missing)})")
-    saved = payload["versions"].get("scikit-learn")
-    if saved != sklearn.__version__:
-        raise ConfigError(
-            f"{path}: trained with scikit-learn {saved}, this is {sklearn.__version__}; "
-            f"install scikit-learn=={saved} or retrain with python -m training classifier"
-        )
+    payload = load_payload(path, FORMAT, _KEYS, "slide model", "python -m training classifier")
     features = FeatureConfig.from_dict(payload["features"], f"{path}: features")
     if features.names() != payload["feature_names"]:
         raise ConfigError(

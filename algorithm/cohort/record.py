@@ -1,9 +1,11 @@
 """One slide's row of the cohort table: status, time, tiles, the figures of each output, the error.
 
 The figures are read back from the outputs as written (what the evaluation will score):
-for mitotic figures the points named "mitotic figure" and all points; a Float's number;
-the axis line's length; for the heatmap the share of tissue at or above 0.5; for the nuclei
-mask the share of its pixels.
+for mitotic figures the points named "mitotic figure" and all points; a Float's number
+(the tumour's probability and major axis, the label task's slide likelihood); the axis
+line's length; the label task's Bool call as 1 or 0; for the heatmap the share of tissue
+at or above 0.5; for the nuclei mask the share of its pixels. ``tiles`` counts the tiles
+and patches the models ran on: the detector's, the segmenter's and the patch classifier's.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ RESULT_COLUMNS = {
     "tumour_major_axis_line": ("tumour_major_axis_line_mm",),
     "tumour_heatmap": ("tumour_percent",),
     "nuclei_mask": ("nuclei_percent",),
+    "slide_likelihood": ("slide_likelihood",),
+    "slide_label": ("slide_label",),
 }
 TAIL_COLUMNS = ("worker", "error")
 
@@ -105,6 +109,11 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _flag(value: Any) -> int | None:
+    """A written Bool as 1 or 0 (None for anything else)."""
+    return int(value) if isinstance(value, bool) else None
+
+
 def output_values(output: Path, task: Task, result: JobResult) -> dict[str, Value]:
     """The figures of each output the job wrote to ``output`` (its ``/output``)."""
     values: dict[str, Value] = {}
@@ -114,8 +123,10 @@ def output_values(output: Path, task: Task, result: JobResult) -> dict[str, Valu
             points = _read(path).get("points", [])
             values["mitotic_figures"] = sum(1 for p in points if p.get("name") == ABOVE)
             values["candidates"] = len(points)
-        elif name in ("tumour_probability", "tumour_major_axis_um"):
+        elif name in ("tumour_probability", "tumour_major_axis_um", "slide_likelihood"):
             values[name] = _number(_read(path))
+        elif name == "slide_label":
+            values[name] = _flag(_read(path))
         elif name == "tumour_major_axis_line":
             line = _read(path)
             start, end = line.get("start", [0, 0]), line.get("end", [0, 0])
@@ -131,6 +142,7 @@ def output_values(output: Path, task: Task, result: JobResult) -> dict[str, Valu
 
 
 def tiles_analysed(result: JobResult) -> int:
-    """Tiles the models ran on: the detector's plus the segmenter's."""
+    """Tiles the models ran on: the detector's, the segmenter's and the label task's patches."""
     tiles = 0 if result.detections is None else result.detections.tiles
-    return tiles + (0 if result.tumour is None else result.tumour.heatmap.tiles)
+    tiles += 0 if result.tumour is None else result.tumour.heatmap.tiles
+    return tiles + (0 if result.label is None else len(result.label.patches.selection.grid))

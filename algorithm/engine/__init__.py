@@ -9,6 +9,7 @@ run through it.
 """
 
 from algorithm.engine.models import (
+    ClassifierModel,
     DetectionModel,
     HostDetections,
     ProbabilityModel,
@@ -28,6 +29,7 @@ __all__ = [
     "TileTransform",
     "TileModel",
     "DetectionModel",
+    "ClassifierModel",
     "ProbabilityModel",
     "HostDetections",
     "TileDetections",

@@ -172,6 +172,40 @@ class ProbabilityModel:
         return output.cpu().numpy().astype(np.float32, copy=False)
 
 
+class ClassifierModel:
+    """A per-tile classifier as a tile model: ``module(tiles)`` -> logits ``(N,)`` or ``(N, C)``.
+
+    ``activation`` and ``channel`` as :class:`ProbabilityModel`'s (``(N,)`` logits are one
+    channel); ``views``: 1, 2 or 4 mirror images of each tile, their logits averaged
+    (test-time augmentation). Host output: ``(N,)`` float32 probabilities, one per tile.
+    """
+
+    def __init__(
+        self, module: torch.nn.Module, activation: str | None = "sigmoid", channel: int = 0, views: int = 1
+    ) -> None:
+        # the activation and channel selection of a probability map, on (N, C, 1, 1) "maps"
+        self.maps = ProbabilityModel(module, None, activation, channel, views)
+        self.module, self.views = module, views
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        """The module's logits, averaged over the views, as ``(N, C, 1, 1)``."""
+        total: torch.Tensor | None = None
+        for dims in MIRRORS[self.views]:
+            logits = self.module(tiles.flip(dims) if dims else tiles)
+            total = logits if total is None else total + logits
+        assert total is not None
+        mean = total if self.views == 1 else total / self.views
+        return (mean[:, None] if mean.ndim == 1 else mean)[:, :, None, None]
+
+    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        """One probability of ``channel`` per tile: ``(N,)`` float32."""
+        return self.maps.postprocess(raw)[:, 0, 0]
+
+    def to_host(self, output: torch.Tensor) -> NDArray[np.float32]:
+        """The probabilities as float32 numpy."""
+        return self.maps.to_host(output)
+
+
 def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> torch.nn.Module:
     """A TorchScript module saved with ``torch.jit.save``, on ``device``, in eval mode."""
     try:

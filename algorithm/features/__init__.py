@@ -1,4 +1,4 @@
-"""Slide features: what the slide models see of a heatmap."""
+"""Slide features: what the slide models see of a heatmap or of a slide's patch probabilities."""
 
 from algorithm.features.axis import MajorAxis, major_axis
 from algorithm.features.heatmap_features import (
@@ -8,13 +8,16 @@ from algorithm.features.heatmap_features import (
     heatmap_features,
     parse_axis_feature,
 )
+from algorithm.features.patch_features import PatchFeatureConfig, patch_features
 
 __all__ = [
     "FeatureConfig",
     "MajorAxis",
+    "PatchFeatureConfig",
     "axis_feature_name",
     "heatmap_axis",
     "heatmap_features",
     "major_axis",
     "parse_axis_feature",
+    "patch_features",
 ]

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from algorithm.configs import config_values
 from algorithm.errors import ConfigError
 from algorithm.features.axis import MajorAxis, major_axis
+from algorithm.features.distribution import histogram_features, quantile_features
 from algorithm.segmentation.heatmap import Heatmap
 
 _AXIS_FEATURE = re.compile(r"^s(\d+)_t([0-9.eE+-]+)_major_axis_um$")
@@ -117,11 +118,8 @@ def heatmap_features(heatmap: Heatmap, config: FeatureConfig = FeatureConfig()) 
         features[f"s{k}_mean"] = float(values.mean()) if values.size else 0.0
         features[f"s{k}_std"] = float(values.std()) if values.size else 0.0
     values = heatmap.probability[heatmap.tissue].astype(np.float64)
-    quantiles = np.quantile(values, config.quantiles) if values.size else np.zeros(len(config.quantiles))
-    features.update({f"q{q:g}": float(v) for q, v in zip(config.quantiles, quantiles, strict=True)})
-    counts, _ = np.histogram(values, bins=config.histogram_bins, range=(0.0, 1.0))
-    fractions = counts / max(values.size, 1)
-    features.update({f"hist_{i}_of_{config.histogram_bins}": float(f) for i, f in enumerate(fractions)})
+    features.update(quantile_features(values, config.quantiles))
+    features.update(histogram_features(values, config.histogram_bins))
     features["tissue_mm2"] = float(heatmap.tissue.sum()) * (heatmap.mpp / 1000.0) ** 2
     return {name: features[name] for name in config.names()}
 

@@ -80,6 +80,9 @@ TUMOUR_MAJOR_AXIS_LINE = Socket(
 TUMOUR_HEATMAP = Socket("tumour-heatmap", "images/tumour-heatmap/heatmap.mha", "Heat Map")
 # a uint8 0/1 mask on the input's grid (spacing and origin in mm); the evaluation's segmentation socket
 NUCLEI_SEGMENTATION = Socket("nuclei-segmentation", "images/nuclei-segmentation/nuclei.mha", "Segmentation")
+# a generic slide label (the HER2 study's positive/negative): the probability the slide is positive, and the call
+SLIDE_LABEL_LIKELIHOOD = Socket("slide-label-likelihood", "slide-label-likelihood.json", "Float")
+SLIDE_LABEL = Socket("slide-label", "slide-label.json", "Bool")  # JSON true or false
 
 # Every socket above by slug: what the evaluation looks a configured socket's unit up in.
 SOCKETS = {
@@ -93,5 +96,7 @@ SOCKETS = {
         TUMOUR_MAJOR_AXIS_LINE,
         TUMOUR_HEATMAP,
         NUCLEI_SEGMENTATION,
+        SLIDE_LABEL_LIKELIHOOD,
+        SLIDE_LABEL,
     )
 }

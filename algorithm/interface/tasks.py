@@ -14,6 +14,8 @@ from algorithm.interface.sockets import (
     MITOTIC_FIGURES,
     NUCLEI_SEGMENTATION,
     REGION_OF_INTEREST,
+    SLIDE_LABEL,
+    SLIDE_LABEL_LIKELIHOOD,
     TUMOUR_HEATMAP,
     TUMOUR_LIKELIHOOD,
     TUMOUR_MAJOR_AXIS,
@@ -30,6 +32,8 @@ RESULTS = {
     "tumour_major_axis_line": "Distance measurement",
     "tumour_heatmap": "Heat Map",
     "nuclei_mask": "Segmentation",
+    "slide_likelihood": "Float",
+    "slide_label": "Bool",
 }
 # the length unit the pipeline writes each result in; a task file's socket may not claim another
 RESULT_UNITS = {"mitotic_figures": "mm", "tumour_major_axis_um": "um", "tumour_major_axis_line": "mm"}
@@ -100,14 +104,21 @@ NUCLEI = Task(
     outputs={"nuclei_mask": NUCLEI_SEGMENTATION},
 )
 
+# a slide label from patches (the HER2 study's task): the likelihood the slide is positive, and the call
+LABEL = Task(
+    name="label",
+    slide=WHOLE_SLIDE_IMAGE,
+    outputs={"slide_likelihood": SLIDE_LABEL_LIKELIHOOD, "slide_label": SLIDE_LABEL},
+)
+
 # everything the pipeline produces from one slide
 ALL = Task(name="all", slide=HELP.slide, outputs={**MIDOG.outputs, **HELP.outputs, **NUCLEI.outputs})
 
-TASKS = {task.name: task for task in (MIDOG, HELP, NUCLEI, ALL)}
+TASKS = {task.name: task for task in (MIDOG, HELP, NUCLEI, LABEL, ALL)}
 
 
 def load_task(name: str | None = None, path: Path | None = None) -> Task:
-    """A built-in task by name (midog, help, nuclei, all) or a task file (``--task-file``)."""
+    """A built-in task by name (midog, help, nuclei, label, all) or a task file (``--task-file``)."""
     if path is not None:
         try:
             return Task.from_dict(json.loads(Path(path).read_text()), source=str(path))

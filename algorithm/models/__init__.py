@@ -10,6 +10,7 @@ from torchvision.models.detection import RetinaNet
 
 from algorithm.models.checkpoint import load_state, read_checkpoint, save_checkpoint
 from algorithm.models.detector import CLASS_NAMES, DetectorConfig, build_detector
+from algorithm.models.patch_classifier import PatchClassifier, PatchClassifierConfig, build_patch_classifier
 from algorithm.models.segmenter import SegmenterConfig, TumourSegmenter, build_segmenter
 from algorithm.models.unet import UNet, UNetConfig, build_unet
 
@@ -27,6 +28,10 @@ __all__ = [
     "UNetConfig",
     "build_unet",
     "load_nuclei_segmenter",
+    "PatchClassifier",
+    "PatchClassifierConfig",
+    "build_patch_classifier",
+    "load_patch_classifier",
 ]
 
 
@@ -62,3 +67,11 @@ def load_nuclei_segmenter(
     """A nuclei U-Net from a checkpoint file (kind "nuclei"), in eval mode on ``device``, and the rest of the
     checkpoint (stain target, threshold, metrics)."""
     return _load(path, "nuclei", UNetConfig, build_unet, device)
+
+
+def load_patch_classifier(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[PatchClassifier, PatchClassifierConfig, dict[str, Any]]:
+    """A patch classifier from a checkpoint file (kind "patch-classifier"), in eval mode on ``device``, and the
+    rest of the checkpoint (stain target, metrics)."""
+    return _load(path, "patch-classifier", PatchClassifierConfig, build_patch_classifier, device)

@@ -2,12 +2,13 @@
 
 ``picture.py`` draws a slide's thumbnail with the tissue outline, the tumour heatmap,
 the detected mitotic figures (circles coloured by score), the major axis line, the
-nuclei mask where there is one, and a legend; ``job_view.py`` gathers those layers
+nuclei mask where there is one, the label task's patches coloured by probability (and
+its call in the caption) where it ran, and a legend; ``job_view.py`` gathers those layers
 from what a job already computed (no second inference); ``index.py`` writes the
 sortable page that shows every slide's picture and its row of the cohort table.
 """
 
 from algorithm.qc.index import write_index
-from algorithm.qc.picture import MaskLayer, QcInput, render_qc
+from algorithm.qc.picture import MaskLayer, PatchLayer, QcInput, render_qc
 
-__all__ = ["MaskLayer", "QcInput", "render_qc", "write_index"]
+__all__ = ["MaskLayer", "PatchLayer", "QcInput", "render_qc", "write_index"]

@@ -1,8 +1,10 @@
 """A QC picture's layers from what a job already computed: its result, the outputs it wrote, a thumbnail.
 
 The mitotic figures are the points the job wrote and named "mitotic figure" (what the
-evaluation counts), converted back to level-0 pixels; the heatmap, the axis line and the
-tissue mask are the job's own arrays. Only the thumbnail is read from the slide again.
+evaluation counts), converted back to level-0 pixels; the heatmap, the axis line, the
+tissue mask and the label task's patches (the grid the patch classifier ran on, its
+probabilities, the tissue candidates the filters dropped, the label model's call) are
+the job's own. Only the thumbnail is read from the slide again.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import numpy as np
 from algorithm.errors import KitError
 from algorithm.interface.annotations import ABOVE
 from algorithm.interface.tasks import Task
-from algorithm.qc.picture import MaskLayer, QcInput
+from algorithm.qc.picture import MaskLayer, PatchLayer, QcInput
 from algorithm.slide import open_slide, units
 
 if TYPE_CHECKING:
     from algorithm.job import JobResult
+    from algorithm.slide_label import LabelAssessment
 
 THUMBNAIL_SIDE = 1024  # the picture's longer side, in pixels
 
@@ -41,6 +44,26 @@ def written_figures(output: Path, task: Task, mpp: tuple[float, float]) -> tuple
     mm = np.array([p["point"][:2] for p in points], dtype=np.float64)
     scores = np.array([p.get("probability", 1.0) for p in points], dtype=np.float64)
     return units.mm_to_pixels(mm, mpp), scores
+
+
+def patch_layer(label: LabelAssessment) -> PatchLayer:
+    """The label task's layer: its analysed patches (in the probabilities' order), the candidates with enough
+    tissue that the blood, nuclei or context filters dropped (those dropped as glass are left out: the tissue
+    outline shows them), the slide's likelihood and call."""
+    selection = label.patches.selection
+    kept = np.array([(t.x, t.y, t.extent[0], t.extent[1]) for t in selection.grid], dtype=np.float64)
+    boxes = np.asarray(selection.boxes, dtype=np.float64).reshape(-1, 4)
+    tissue = selection.fractions.get("tissue")
+    dropped = np.zeros((0, 4))
+    if tissue is not None and len(tissue) == len(boxes) == selection.candidates:
+        dropped = boxes[~selection.kept & (np.asarray(tissue) >= selection.options.min_tissue)]
+    return PatchLayer(
+        boxes=kept.reshape(-1, 4),
+        probabilities=np.asarray(label.patches.probabilities, dtype=np.float64),
+        dropped=dropped,
+        likelihood=float(label.prediction.likelihood),
+        positive=bool(label.prediction.positive),
+    )
 
 
 def job_view(
@@ -69,6 +92,7 @@ def job_view(
     if result.nuclei is not None:  # the nuclei task ran
         step = float(result.nuclei.downsample)
         nuclei = MaskLayer(result.nuclei.mask.astype(bool), (step, step))
+    patches = None if result.label is None else patch_layer(result.label)  # the label task ran
     return QcInput(
         name=result.name,
         dimensions=result.dimensions,
@@ -80,5 +104,6 @@ def job_view(
         heatmap_downsample=heatmap_downsample,
         axis_line_px=axis,
         nuclei=nuclei,
+        patches=patches,
         caption=caption,
     )

@@ -3,7 +3,9 @@
 The prediction of a case is a likelihood in [0, 1]; the truth a label 0/1.
 AUC is threshold-free (scikit-learn's ``roc_auc_score``); F1, balanced accuracy,
 sensitivity, specificity and accuracy call a case positive when
-``likelihood >= threshold``.
+``likelihood >= threshold``, or, with the config's ``label_socket`` (the HER2
+task's ``slide-label``), when the algorithm's own call for the case is true:
+then the likelihood serves AUC only, and the two may disagree.
 
 Confidence intervals: percentile bootstrap over cases. The resamples are
 ``numpy.random.default_rng(seed).integers(0, n, size=(samples, n))`` (so a
@@ -82,24 +84,45 @@ def roc_points(labels: np.ndarray, likelihoods: np.ndarray) -> tuple[np.ndarray,
     return np.asarray(fpr, dtype=np.float64), np.asarray(tpr, dtype=np.float64)
 
 
-def aggregate(labels: np.ndarray, likelihoods: np.ndarray, config: ClassificationConfig) -> dict[str, Any]:
-    """Scores over all cases plus bootstrap intervals for AUC, F1 and balanced accuracy."""
+def _calls(
+    likelihoods: np.ndarray, predicted: np.ndarray | None, config: ClassificationConfig
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Each case's call (the label socket's, else ``likelihood >= threshold``) and how it was made, for the output."""
+    if (predicted is None) != (config.label_socket is None):
+        raise ValueError("predicted labels are given exactly when the config has a label_socket")
+    if predicted is None:
+        return likelihoods >= config.threshold, {"threshold": config.threshold}
+    calls = np.asarray(predicted, dtype=bool)
+    if calls.shape != likelihoods.shape:
+        raise ValueError(f"{calls.shape[0]} predicted labels for {likelihoods.shape[0]} likelihoods")
+    return calls, {"threshold": None, "label_socket": config.label_socket}
+
+
+def aggregate(
+    labels: np.ndarray, likelihoods: np.ndarray, config: ClassificationConfig, predicted: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Scores over all cases plus bootstrap intervals for AUC, F1 and balanced accuracy.
+
+    ``predicted``: the algorithm's calls (bool per case, from ``config.label_socket``), given exactly when the
+    config has a label socket; the thresholded metrics are then computed from them, and ``threshold`` is null.
+    """
     y = np.asarray(labels, dtype=np.int64)
     p = np.asarray(likelihoods, dtype=np.float64)
+    calls, how = _calls(p, predicted, config)
     n = len(y)
     both = 0 < y.sum() < n
-    point = _threshold_rows(y[None, :], (p >= config.threshold)[None, :])
+    point = _threshold_rows(y[None, :], calls[None, :])
     out: dict[str, Any] = {
         "auc": float(roc_auc_score(y, p)) if both else None,
         **{k: _value(v[0]) for k, v in point.items()},
-        "threshold": config.threshold,
+        **how,
         "n_cases": n,
         "n_positive": int(y.sum()),
     }
     if config.bootstrap_samples and n:
         idx = np.random.default_rng(config.seed).integers(0, n, size=(config.bootstrap_samples, n))
         yb, pb = y[idx], p[idx]
-        rows = _threshold_rows(yb, pb >= config.threshold)
+        rows = _threshold_rows(yb, calls[idx])
         auc_ci, auc_valid = _interval(_auc_rows(yb, pb), config.confidence_level)
         out["auc_ci"] = auc_ci
         out["f1_score_ci"] = _interval(rows["f1_score"], config.confidence_level)[0]
@@ -114,6 +137,15 @@ def aggregate(labels: np.ndarray, likelihoods: np.ndarray, config: Classificatio
     return out
 
 
-def case_result(label: int, likelihood: float, config: ClassificationConfig) -> dict[str, Any]:
-    """The case's entry in metrics.json: its label, the likelihood and the label it implies at the threshold."""
-    return {"label": int(label), "likelihood": likelihood, "predicted_label": int(likelihood >= config.threshold)}
+def case_result(
+    label: int, likelihood: float, config: ClassificationConfig, predicted: bool | None = None
+) -> dict[str, Any]:
+    """The case's entry in metrics.json: its label, the likelihood and the predicted label.
+
+    The predicted label is the algorithm's call (``predicted``, from the label socket) when the config has a
+    ``label_socket``, else the label the likelihood implies at the threshold.
+    """
+    if (predicted is None) != (config.label_socket is None):
+        raise ValueError("a predicted label is given exactly when the config has a label_socket")
+    call = likelihood >= config.threshold if predicted is None else predicted
+    return {"label": int(label), "likelihood": likelihood, "predicted_label": int(call)}

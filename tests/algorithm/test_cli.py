@@ -52,7 +52,7 @@ def test_the_container_task_comes_from_the_environment(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert (
         result.stderr.strip()
-        == "error: unknown task 'nope'; choose one of midog, help, nuclei, all or give --task-file"
+        == "error: unknown task 'nope'; choose one of midog, help, nuclei, label, all or give --task-file"
     )
     env["ALGORITHM_TASK"] = "help"
     assert (

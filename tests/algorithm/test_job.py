@@ -15,7 +15,7 @@ from algorithm.classify import SlideModel
 from algorithm.classify.estimators import FeatureValue
 from algorithm.errors import ConfigError, SlideError
 from algorithm.features import FeatureConfig
-from algorithm.interface.tasks import ALL, HELP, MIDOG
+from algorithm.interface.tasks import ALL, HELP, LABEL, MIDOG
 from algorithm.job import JobOptions, run_job
 from algorithm.models import (
     DetectorConfig,
@@ -27,6 +27,7 @@ from algorithm.models import (
     save_checkpoint,
 )
 from algorithm.stain import get_normaliser
+from tests.algorithm.label_models import write_label_models
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
 
@@ -53,6 +54,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         torch.manual_seed(0)
         unet = build_unet(unet_config)
     save_checkpoint(folder / "nuclei.pt", "nuclei", unet_config.to_dict(), unet, extra={"stain": stain})
+    write_label_models(folder, stain)
     return folder
 
 
@@ -195,6 +197,21 @@ def test_slide_level_task_writes_its_four_outputs(tmp_path: Path, model_dir: Pat
     assert np.allclose(image.GetSpacing(), (result.tumour.heatmap.heatmap.mpp / 1000,) * 2)
     assert np.array_equal(sitk.GetArrayFromImage(image), result.tumour.heatmap.heatmap.probability)
     assert result.detections is None  # the task asks for no mitoses: the detector does not run
+
+
+def test_label_task_writes_the_likelihood_and_the_call(tmp_path: Path, model_dir: Path) -> None:
+    slide = write_pyramid_tiff(tmp_path / "slide.tiff", blob_image(1200, 800), mpp=0.5, tile=128)
+    result = run_job(
+        JobOptions(input=slide, output=tmp_path / "out", task=LABEL, model_dir=model_dir), log=lambda _: None
+    )
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["slide-label-likelihood.json", "slide-label.json"]
+    assert result.label is not None and len(result.label.patches.probabilities) > 0
+    likelihood = json.loads((out / "slide-label-likelihood.json").read_text())
+    assert likelihood == result.label.prediction.likelihood and 0 <= likelihood <= 1
+    assert (out / "slide-label.json").read_text().strip() in ("true", "false")
+    assert json.loads((out / "slide-label.json").read_text()) == (likelihood >= 0.5)
+    assert result.detections is None and result.tumour is None  # only the label's models run
 
 
 def test_all_task_is_deterministic(tmp_path: Path, model_dir: Path) -> None:

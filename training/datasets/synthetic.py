@@ -21,6 +21,12 @@ from training.datasets.annotations import SlideAnnotations
 from training.datasets.midog import read_midog_database
 
 
+def synthetic_domain(slide: Path) -> str | None:
+    """The scanner of a synthetic slide (from its ``<stem>.truth.json``), None for other slides."""
+    truth = slide.with_name(f"{slide.stem}.truth.json")
+    return str(json.loads(truth.read_text())["scanner"]["name"]) if truth.is_file() else None
+
+
 def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
     """Every slide of a ``python -m training synth`` folder, annotated, its scanner as the domain and its truth's
     confounders as ``confounders``."""

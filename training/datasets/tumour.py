@@ -12,7 +12,6 @@ Synthetic slides' ``<stem>.truth.json`` also gives the scanner (the domain).
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +24,7 @@ from algorithm.errors import ConfigError
 from algorithm.features import major_axis
 from algorithm.io.atomic import write_bytes_atomic
 from algorithm.slide import SLIDE_SUFFIXES, open_slide
+from training.datasets.synthetic import synthetic_domain
 
 MASK_NAMES = ("{stem}.tumour-mask.png", "{stem}.mask.png", "{stem}.png")
 LABELS_HEADER = ("slide", "label", "major_axis_um")
@@ -102,9 +102,7 @@ def read_tumour_folder(folder: str | Path, masks: str | Path | None = None) -> l
             )
         with open_slide(path) as slide:
             (width, height), mpp = slide.dimensions, slide.mpp_at(1.0)
-        truth = path.with_name(f"{path.stem}.truth.json")
-        domain = json.loads(truth.read_text())["scanner"]["name"] if truth.is_file() else None
-        item = TumourSlide(path, mask, width, height, mpp, domain)
+        item = TumourSlide(path, mask, width, height, mpp, synthetic_domain(path))
         sx, sy = item.mask_downsample
         if abs(sx - sy) > 0.02 * max(sx, sy):
             raise ConfigError(
@@ -122,11 +120,11 @@ def write_labels_csv(path: Path, rows: list[tuple[str, int, float]]) -> None:
 
 
 def read_labels_csv(path: str | Path) -> dict[str, tuple[int, float | None]]:
-    """``slide`` -> (label, major axis in um or None). Labels: 1/0, tumour/normal, true/false."""
+    """``slide`` -> (label, major axis in um or None). Labels: 1/0, tumour/normal, positive/negative, true/false."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: labels file not found")
-    truthy = {"1": 1, "tumour": 1, "tumor": 1, "true": 1, "0": 0, "normal": 0, "false": 0}
+    truthy = {"1": 1, "tumour": 1, "tumor": 1, "true": 1, "positive": 1, "0": 0, "normal": 0, "false": 0, "negative": 0}
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or "slide" not in reader.fieldnames or "label" not in reader.fieldnames:
@@ -137,7 +135,8 @@ def read_labels_csv(path: str | Path) -> dict[str, tuple[int, float | None]]:
             value = str(row["label"]).strip().lower()
             if value not in truthy:
                 raise ConfigError(
-                    f"{path}, line {line}: label {row['label']!r} is not 1/0, tumour/normal or true/false"
+                    f"{path}, line {line}: label {row['label']!r} is not 1/0, tumour/normal, "
+                    "positive/negative or true/false"
                 )
             axis_text = (row.get("major_axis_um") or "").strip()
             try:

@@ -6,12 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from algorithm.errors import ConfigError
 from algorithm.models.segmenter import ARCHITECTURES, SegmenterConfig
 from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
-from training.datasets.tumour import TumourSlide, read_tumour_folder
+from training.datasets.tumour import read_tumour_folder
+from training.folds import fold_split
 from training.segmenter.train import SegmenterTrainOptions, train_segmenter
 from training.stain_target import fit_target, stain_augment
 
@@ -69,29 +67,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="epochs without a better validation IoU before the learning rate halves (default 2)",
     )
     add_run_arguments(train)
-
-
-def fold_split(
-    slides: list[TumourSlide], folds: int, fold: int, seed: int
-) -> tuple[list[TumourSlide], list[TumourSlide]]:
-    """(training, validation) slides of fold ``fold`` of ``folds``: tumour and normal slides dealt out
-    separately after a seeded shuffle, so every fold has its share of each."""
-    if folds < 2 or not 0 <= fold < folds or folds > len(slides):
-        raise ConfigError(
-            f"--folds {folds} --fold {fold}: need 2 <= folds <= {len(slides)} slides and 0 <= fold < folds"
-        )
-    rng = np.random.default_rng(seed)
-    assigned: dict[int, int] = {}
-    position = 0
-    for label in (1, 0):
-        members = [i for i, s in enumerate(slides) if s.label == label]
-        for i in rng.permutation(members):
-            assigned[int(i)] = position % folds
-            position += 1
-    return (
-        [s for i, s in enumerate(slides) if assigned[i] != fold],
-        [s for i, s in enumerate(slides) if assigned[i] == fold],
-    )
 
 
 def run(args: argparse.Namespace) -> int:

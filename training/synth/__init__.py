@@ -6,6 +6,7 @@ A slide is a pure function of a :class:`SynthConfig` and the region asked for:
     cfg = SynthConfig(seed=3, width=8000, height=6000, scanner="B", label="tumour")
     rgb = render_region(cfg, x=1000, y=2000, width=512, height=512)            # uint8 (512, 512, 3)
     conc = render_concentrations(cfg, 1000, 2000, 512, 512)                    # float32 (512, 512, 2): H, E
+    red_blood = render_region(cfg.replace(haemoglobin=1.0), 1000, 2000, 512, 512)  # cherry-red red cells
     same_tissue_other_scanner = render_region(cfg.replace(scanner="D"), 1000, 2000, 512, 512)
     thumb = render_region(cfg, 0, 0, 500, 375, downsample=16)                  # lower levels directly
     rgb, nuclei = render_region_with_nuclei(cfg, 1000, 2000, 512, 512)         # + bool (512, 512) nuclei truth

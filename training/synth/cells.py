@@ -17,7 +17,9 @@ patch of pixels around it (local bounding box), the batch is evaluated as
 (N, P, P) arrays and each patch is added into the tile by slicing. Channels:
 ``h_tex`` (haematoxylin modulated by the chromatin texture), ``h_flat``
 (haematoxylin as drawn), ``e_add`` (eosin) and ``cover`` (how much the cell
-hides the background eosin). :func:`draw_nuclei_mask` marks, from the same
+hides the background eosin); canvases that ask for it (``SynthConfig.haemoglobin``
+above 0) also get ``hb``, the red cells' eosin again, which the renderer turns into
+their haemoglobin. :func:`draw_nuclei_mask` marks, from the same
 shapes on the same patches, which level-0 pixels are nucleus (the truth for
 nuclei segmentation).
 """
@@ -43,6 +45,9 @@ from training.synth.shapes import Blob
 MAX_CELL_DOWNSAMPLE = 8.0
 
 CHANNELS = ("h_tex", "h_flat", "e_add", "cover")
+# The red cells' eosin once more, on canvases that ask for it: where their haemoglobin is
+# (training.synth.render colours it when SynthConfig.haemoglobin > 0; without it, no arithmetic changes).
+HAEMOGLOBIN = "hb"
 N_UNIFORMS = 20
 
 # MIDOG boxes: 50 px at 0.25 um/px, i.e. 12.5 um, centred on the cell.
@@ -75,6 +80,17 @@ KINDS: tuple[CellKind, ...] = (
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}
 
+# Positive slides (SynthConfig.positive, a slide-level label): every tumour nucleus of the slide
+# changes a little, drawn from the same uniforms as on the negative slide of the same seed. Each
+# shift is smaller than the nuclei's own spread on a negative slide (semi-axes 3.4-5.6 um, some
+# 1.4x larger; 15% hyperchromatic; nucleoli in 75%), so no nucleus or small region shows the label
+# plainly: a model finds it only by pooling many tumour cells, as a weakly supervised slide
+# classifier must. Other cell kinds, the layout, the specials and the confounders do not change.
+POSITIVE_NUCLEUS_SCALE = 1.18  # both semi-axes of a tumour nucleus (area x1.39)
+POSITIVE_HYPER_SHARE = 0.35  # hyperchromatic tumour nuclei (negative slides: 0.15)
+POSITIVE_TEXTURE = 0.8  # the granular share of the chromatin: coarser (negative slides: 0.7)
+POSITIVE_NUCLEOLUS_SHARE = 0.9  # tumour nuclei with a visible nucleolus (negative slides: 0.75)
+
 
 def acceptance(kind: str, f: Fields) -> np.ndarray:
     """Probability that a lattice site holds a cell of ``kind`` (the layout's say)."""
@@ -102,7 +118,7 @@ def _lattice_sites(
     """Site indices and jittered centres of ``kind`` whose cells can touch [x0, x1) x [y0, y1)."""
     s = layout.px(kind.spacing_um)
     sy = s * math.sqrt(3.0) / 2.0
-    margin = layout.px(kind.extent_um) + kind.jitter * s + 1.0
+    margin = layout.px(_extent_um(layout, kind)) + kind.jitter * s + 1.0
     j = np.arange(math.floor((y0 - margin) / sy) - 1, math.ceil((y1 + margin) / sy) + 1)
     i = np.arange(math.floor((x0 - margin) / s) - 1, math.ceil((x1 + margin) / s) + 1)
     jj_grid, ii_grid = np.meshgrid(j, i, indexing="ij")
@@ -114,6 +130,13 @@ def _lattice_sites(
     cy = (jj + 0.5 + kind.jitter * (2.0 * u[:, 2] - 1.0)) * sy
     near = (cx > x0 - margin) & (cx < x1 + margin) & (cy > y0 - margin) & (cy < y1 + margin)
     return cx[near], cy[near], u[near], ii[near], jj[near]
+
+
+def _extent_um(layout: Layout, kind: CellKind) -> float:
+    """The largest radius a cell of ``kind`` can reach on this slide: tumour nuclei reach further on positive ones."""
+    if layout.positive and kind.name == "tumour":
+        return kind.extent_um * POSITIVE_NUCLEUS_SCALE
+    return kind.extent_um
 
 
 def _kind_seed(seed: int, kind: str) -> int:
@@ -172,9 +195,14 @@ def _params(
     if kind == "tumour":
         a = px(3.4) + px(2.2) * u[:, 3]
         a = np.where(u[:, 4] > 0.93, a * 1.4, a)
+        hyper_cut, tex, nucleolus_cut = 0.85, 0.7, 0.75
+        if layout.positive:  # the same uniforms, other thresholds and sizes (see POSITIVE_NUCLEUS_SCALE)
+            a = a * POSITIVE_NUCLEUS_SCALE
+            hyper_cut, tex = 1.0 - POSITIVE_HYPER_SHARE, POSITIVE_TEXTURE
+            nucleolus_cut = POSITIVE_NUCLEOLUS_SHARE
         b = a * (0.68 + 0.27 * u[:, 5])
         dark = 1.25 + 0.5 * u[:, 11]
-        hyper = u[:, 12] > 0.85
+        hyper = u[:, 12] > hyper_cut
         dark = np.where(hyper, dark * 1.3, dark)
         p.update(
             a=a,
@@ -187,8 +215,8 @@ def _params(
             dark=dark,
             pale=np.where(hyper, 0.1, 0.4),
             rim=np.full(n, 0.45),
-            tex=np.full(n, 0.7),
-            nuc=np.where(u[:, 13] < 0.75, 0.9, 0.0),
+            tex=np.full(n, tex),
+            nuc=np.where(u[:, 13] < nucleolus_cut, 0.9, 0.0),
             nuc_r=px(0.6) + zero,
             nuc_x=0.35 * a * u[:, 14] * np.cos(2 * math.pi * u[:, 15]),
             nuc_y=0.35 * b * u[:, 14] * np.sin(2 * math.pi * u[:, 15]),
@@ -309,7 +337,7 @@ def regular_cells(
     empty = np.zeros(0)
     sites = []
     for kind in KINDS:
-        if _relevant(layout, kind.name, bounds, layout.px(kind.extent_um + kind.spacing_um)):
+        if _relevant(layout, kind.name, bounds, layout.px(_extent_um(layout, kind) + kind.spacing_um)):
             sites.append(_lattice_sites(layout, kind, x0, y0, x1, y1))
         else:
             sites.append((empty, empty, np.zeros((0, 3)), empty.astype(np.int64), empty.astype(np.int64)))
@@ -582,11 +610,15 @@ class PatchGrid:
 
 
 class Canvas(PatchGrid):
-    """Per-channel accumulators of one output grid (see :class:`PatchGrid` for its pixels)."""
+    """Per-channel accumulators of one output grid (see :class:`PatchGrid` for its pixels).
 
-    def __init__(self, x0: float, y0: float, width: int, height: int, downsample: float):
+    ``haemoglobin``: also accumulate the red cells' haemoglobin (channel :data:`HAEMOGLOBIN`).
+    """
+
+    def __init__(self, x0: float, y0: float, width: int, height: int, downsample: float, haemoglobin: bool = False):
         super().__init__(x0, y0, width, height, downsample)
-        self.acc = {c: np.zeros((height, width), dtype=np.float32) for c in CHANNELS}
+        names = CHANNELS + (HAEMOGLOBIN,) if haemoglobin else CHANNELS
+        self.acc = {c: np.zeros((height, width), dtype=np.float32) for c in names}
 
     def add(self, origin: tuple[np.ndarray, np.ndarray], **channels: np.ndarray) -> None:
         """Add (N, P, P) patches of each channel at their origins (clipped to the canvas).
@@ -694,9 +726,13 @@ def ellipse_patches(canvas: Canvas, p: dict[str, np.ndarray], reach: np.ndarray)
 def _draw_rbc(canvas: Canvas, p: dict[str, np.ndarray]) -> None:
     if len(p["x"]) == 0:
         return
+    haemoglobin = HAEMOGLOBIN in canvas.acc
     for origin, f, _, _, dn, inside in ellipse_patches(canvas, p, p["a"]):
         pallor = 1.0 - 0.4 * np.exp(-((dn / 0.5) ** 2))
-        canvas.add(origin, e_add=f["eo"] * inside * pallor, cover=0.5 * inside)
+        eosin = f["eo"] * inside * pallor
+        # Haemoglobin goes with the eosin: as much as the cell is thick (the pale centre has less).
+        extra = {HAEMOGLOBIN: eosin} if haemoglobin else {}
+        canvas.add(origin, e_add=eosin, cover=0.5 * inside, **extra)
 
 
 def _special_bodies(blobs: np.ndarray, dx: np.ndarray, dy: np.ndarray, d: float) -> tuple[np.ndarray, np.ndarray]:
@@ -824,10 +860,12 @@ def _mark(mask: np.ndarray, origin: tuple[np.ndarray, np.ndarray], inside: np.nd
 
 
 @lru_cache(maxsize=64)
-def mean_cell(kind_name: str, mpp: float) -> dict[str, float]:
+def mean_cell(kind_name: str, mpp: float, positive: bool = False) -> dict[str, float]:
     """Expected channel integrals (level-0 px^2) of one cell of ``kind_name``: drawn,
-    not guessed, from 400 sample cells so the mean field matches the cells."""
-    layout = Layout(0, 1 << 20, 1 << 20, mpp, "tumour", 0.0, None, (), (), (), (0.0, 1.0))
+    not guessed, from 400 sample cells so the mean field matches the cells (``positive``:
+    those of a positive slide, so its low-resolution levels show its tumour nuclei too).
+    :data:`HAEMOGLOBIN` included (0 but for red cells)."""
+    layout = Layout(0, 1 << 20, 1 << 20, mpp, "tumour", 0.0, None, (), (), (), (0.0, 1.0), positive=positive)
     n = 400
     u = hash_uniform(derive_seed(0, "mean-cell", kind_name), np.arange(n)[:, None], 0, np.arange(N_UNIFORMS)[None, :])
     spacing = layout.px(40.0)
@@ -836,20 +874,23 @@ def mean_cell(kind_name: str, mpp: float) -> dict[str, float]:
     ones = np.ones(n, dtype=np.float32)
     f = Fields(*(ones * v for v in (1, 1, 1, 0, 0, 0, 0, 0, 0.5)))
     p = _params(layout, kind_name, cx, cy, u, f, (0, 0, 1, 1))
-    canvas = Canvas(0.0, 0.0, int(20 * spacing) + 1, int(20 * spacing) + 1, 1.0)
+    canvas = Canvas(0.0, 0.0, int(20 * spacing) + 1, int(20 * spacing) + 1, 1.0, haemoglobin=True)
     draw_cells(canvas, {kind_name: p}, None)
     return {c: float(a.sum(dtype=np.float64)) / n for c, a in canvas.acc.items()}
 
 
-def mean_field(layout: Layout, f: Fields, d: float) -> dict[str, np.ndarray]:
-    """Expected channel densities per output pixel from the acceptance fields."""
-    out = {c: np.zeros(f.tissue.shape, dtype=np.float32) for c in CHANNELS}
+def mean_field(layout: Layout, f: Fields, d: float, haemoglobin: bool = False) -> dict[str, np.ndarray]:
+    """Expected channel densities per output pixel from the acceptance fields (``haemoglobin``: with
+    :data:`HAEMOGLOBIN`, as a :class:`Canvas` that asks for it)."""
+    names = CHANNELS + (HAEMOGLOBIN,) if haemoglobin else CHANNELS
+    out = {c: np.zeros(f.tissue.shape, dtype=np.float32) for c in names}
     for kind in KINDS:
         s = layout.px(kind.spacing_um)
         site_area = s * s * math.sqrt(3.0) / 2.0
         density = acceptance(kind.name, f) / np.float32(site_area)
-        for c, m in mean_cell(kind.name, layout.mpp).items():
-            if m:
+        positive = layout.positive and kind.name == "tumour"  # the other kinds are the same on either slide
+        for c, m in mean_cell(kind.name, layout.mpp, positive).items():
+            if m and c in out:
                 out[c] += density * np.float32(m)
     out["cover"] = np.minimum(out["cover"], 1.0)
     return out

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import logging
 import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError
-from training.synth.config import LABELS, MAX_CONFOUNDERS, MAX_DENSITY, SynthConfig, pick
+from algorithm.io.atomic import write_bytes_atomic
+from training.synth.config import LABELS, MAX_CONFOUNDERS, MAX_DENSITY, MAX_HAEMOGLOBIN, SynthConfig, pick
 from training.synth.generate import generate_slide, slide_name
 from training.synth.noise import derive_seed
 from training.synth.pyramid import COMPRESSIONS, TILE_SIZES, TiffOptions, tile_count
 from training.synth.scanners import SCANNERS, get_scanner
 
+logger = logging.getLogger(__name__)
+
 NAME = "synth"
+SLIDE_LABELS = "slide-labels.csv"
+SLIDE_LABELS_HEADER = ("slide", "label")
+POSITIVE_CHOICES = ("no", "yes", "random")
 HELP = "write synthetic H&E whole slides with known truth"
 DESCRIPTION = """\
 Write N synthetic H&E whole-slide images (pyramidal tiled TIFF that OpenSlide
@@ -28,6 +37,8 @@ reads, with mpp) and their truth, into --out:
   <name>.tumour-mask.png   truth tumour region, low resolution (0/255)
   <name>.tissue-mask.png   tissue, low resolution (0/255)
   <name>.nuclei-mask.tiff  with --nuclei-masks: every nucleus drawn, level-0 grid (0/255, tiled TIFF)
+  slide-labels.csv         with --positive yes|random: slide,label (1 positive, 0 negative) per slide
+                           written, merged with the rows already there (a slide's row replaced)
 
 Slide i is a pure function of seed S+i and the options: the same command gives
 the same bytes. Names are synth-<seed, 6 digits>.
@@ -37,6 +48,13 @@ size; --mitoses-per-mm2 2:8 draws each slide's density from [2, 8] (from its see
 Confounders (pyknotic and apoptotic cells, hyperchromatic and tangentially cut nuclei,
 dark spindle nuclei, plasma cells, lymphocyte clusters, debris) at realistic densities;
 --confounders scales them (0: none, the slides of earlier versions).
+Slide-level label (weakly supervised slide classifiers): --positive yes makes every tumour
+nucleus of the slide a little larger, more often hyperchromatic, coarser, with more nucleoli:
+the same tissue as the negative slide of that seed, a change no single region shows plainly.
+It needs tumour (--label tumour); --positive random draws it per slide from the seed.
+Blood colour: --haemoglobin 1 adds the haemoglobin's own colour to the red cells (vessel
+lumens, bleeds): cherry red, as real H&E blood and as blood filters expect; 0 (the default)
+keeps eosin-only, magenta red cells, the slides of earlier versions.
 
 example:
   python -m training synth --out data/synth --count 8 --seed 100 --size 6000x4000 --mitoses-per-mm2 2:8
@@ -176,6 +194,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "included, red cells not), 0/255 on the slide's level-0 grid (a tiled TIFF with the slide's tiles and "
         "resolution), for nuclei segmentation training",
     )
+    p.add_argument(
+        "--positive",
+        choices=POSITIVE_CHOICES,
+        default="no",
+        help="slide-level label: on positive slides every tumour nucleus is a little larger, more often "
+        "hyperchromatic, with coarser chromatin and more nucleoli (subtle: seen only over many cells); it needs "
+        "tumour, so use --label tumour; random: from the seed. yes or random also write <out>/"
+        + SLIDE_LABELS
+        + " (slide,label: 1 positive, 0 negative), merged with its rows already there (default no: none, the "
+        "slides of earlier versions)",
+    )
+    p.add_argument(
+        "--haemoglobin",
+        type=_bounded(float, 0.0, MAX_HAEMOGLOBIN, "--haemoglobin"),
+        default=0.0,
+        metavar="H",
+        help="haemoglobin colour of the red cells (vessel lumens, bleeds): 1 gives realistic cherry-red blood, "
+        "which blood filters see; 0: eosin only, magenta, the slides of earlier versions (default 0); recorded "
+        "in the truth file when above 0",
+    )
     p.add_argument("--prefix", default="synth", help="file name prefix (default synth)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -189,6 +227,9 @@ def configs(args: argparse.Namespace) -> list[tuple[SynthConfig, TiffOptions, st
         seed = args.seed + i
         scanner = pick(seed, "scanner", tuple(SCANNERS)) if args.scanner == "random" else args.scanner
         label = pick(seed, "label", LABELS) if args.label == "random" else args.label
+        positive = args.positive == "yes" or (
+            args.positive == "random" and pick(seed, "positive", ("no", "yes")) == "yes"
+        )
         cfg = SynthConfig(
             seed=seed,
             width=args.size[0],
@@ -201,6 +242,8 @@ def configs(args: argparse.Namespace) -> list[tuple[SynthConfig, TiffOptions, st
             blur=args.blur,
             mitoses_per_mm2=_slide_density(args.mitoses_per_mm2, seed),
             confounders=args.confounders,
+            positive=positive,
+            haemoglobin=args.haemoglobin,
         )
         quality = args.jpeg_quality if args.jpeg_quality is not None else get_scanner(scanner).jpeg_quality
         options = TiffOptions(compression=args.compression, jpeg_quality=quality, tile=args.tile)
@@ -230,12 +273,50 @@ def _output_folder(text: str) -> Path:
     return out
 
 
+def read_slide_labels(path: Path) -> dict[str, int]:
+    """``slide`` -> label (1 positive, 0 negative) of a ``slide-labels.csv``; {} when there is none."""
+    if not path.exists():
+        return {}
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise KitError(f"{path}: cannot read the slide labels: {getattr(error, 'strerror', None) or error}") from error
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or tuple(c.strip() for c in rows[0]) != SLIDE_LABELS_HEADER:
+        raise ConfigError(f"{path}: expected the header 'slide,label' (the file --positive writes)")
+    labels: dict[str, int] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 2 or not row[0].strip() or row[1].strip() not in ("0", "1"):
+            raise ConfigError(f"{path}, line {line}: expected 'slide,label' with label 0 or 1, got {','.join(row)!r}")
+        labels[row[0].strip()] = int(row[1])
+    return labels
+
+
+def write_slide_labels(path: Path, labels: dict[str, int]) -> None:
+    """``slide,label`` rows sorted by slide name, written atomically."""
+    lines = [",".join(SLIDE_LABELS_HEADER)] + [f"{name},{labels[name]}" for name in sorted(labels)]
+    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
 def run(args: argparse.Namespace) -> int:
-    """Render every slide asked for, with a progress bar per slide; the exit status."""
+    """Render every slide asked for, with a progress bar per slide; the exit status.
+
+    With ``--positive yes|random`` each slide's label joins ``slide-labels.csv`` as soon as
+    the slide is written (an interrupted run lists the slides it finished).
+    """
     from tqdm import tqdm
 
     jobs = configs(args)
     out = _output_folder(args.out)
+    labels_path = out / SLIDE_LABELS
+    labels = read_slide_labels(labels_path) if args.positive != "no" else None
+    for cfg, _, name in jobs:
+        if cfg.positive and cfg.label != "tumour":
+            logger.warning(
+                f"{name} is positive but its label is {cfg.label}: no tumour nuclei show it (--label tumour)"
+            )
     for cfg, options, name in jobs:
         total = tile_count(cfg.width, cfg.height, options)
         with tqdm(total=total, unit="tile", desc=name, disable=args.quiet, leave=False, dynamic_ncols=True) as bar:
@@ -243,5 +324,11 @@ def run(args: argparse.Namespace) -> int:
                 result = generate_slide(cfg, out, name, options, on_tile=bar.update, nuclei_mask=args.nuclei_masks)
             except OSError as error:
                 raise KitError(f"cannot write {name} into {out}: {error.strerror or error}") from error
+        if labels is not None:
+            labels[name] = int(cfg.positive)
+            try:
+                write_slide_labels(labels_path, labels)
+            except OSError as error:
+                raise KitError(f"cannot write {labels_path}: {error.strerror or error}") from error
         print(result.summary(), flush=True)
     return 0

@@ -14,6 +14,7 @@ LABELS = ("tumour", "normal")
 MAX_SIDE = 200_000
 MAX_DENSITY = 1000.0  # mitoses per mm^2
 MAX_CONFOUNDERS = 20.0  # confounder density multiplier
+MAX_HAEMOGLOBIN = 2.0  # haemoglobin multiplier of the red cells (1: realistic)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,23 @@ class SynthConfig:
     of the look-alikes of real tissue (pyknotic and apoptotic cells, plasma cells,
     lymphocyte clusters, tangential cuts, debris; see :mod:`training.synth.confounders`);
     0 draws none and gives exactly the slides of the kit before they existed.
+
+    ``positive``: a slide-level label for weakly supervised slide classification. On a
+    positive slide every tumour nucleus is a little larger, more often hyperchromatic,
+    with coarser chromatin and more nucleoli (drawn from the same random numbers: the same
+    tissue, other tumour nuclei; see :mod:`training.synth.cells`). The change is within
+    the nuclei's own spread, so no single region shows it plainly; it needs tumour
+    (``label="tumour"``): a normal slide is the same with either value. False (the default)
+    gives the slides of the kit before it existed, byte for byte, and :meth:`to_dict`
+    records it only when true.
+
+    ``haemoglobin``: how much of its own colour the haemoglobin of the red cells (vessel
+    lumens, bleeds) adds to their eosin, in [0, 2]. 1 gives the cherry red of real H&E blood
+    (what blood filters such as :func:`algorithm.tissue.blood_mask` look for); 0 (the default)
+    gives eosin-only, magenta red cells: the slides of the kit before it existed, byte for
+    byte, and :meth:`to_dict` records it only when above 0. It is a third stain (its own
+    optical-density vector, see :mod:`training.synth.render`): the haematoxylin and eosin of
+    every pixel, and every pixel without red cells, are the same with any value.
     """
 
     seed: int = 0
@@ -48,6 +66,8 @@ class SynthConfig:
     blur: float = 0.0
     mitoses_per_mm2: float | None = None
     confounders: float = 1.0
+    positive: bool = False
+    haemoglobin: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -77,6 +97,12 @@ class SynthConfig:
             problems.append(f"mitoses_per_mm2 must be None or in [0, {MAX_DENSITY}], got {self.mitoses_per_mm2!r}")
         if not (isinstance(self.confounders, int | float) and 0.0 <= float(self.confounders) <= MAX_CONFOUNDERS):
             problems.append(f"confounders must be in [0, {MAX_CONFOUNDERS}], got {self.confounders!r}")
+        if not isinstance(self.positive, bool):
+            problems.append(f"positive must be true or false, got {self.positive!r}")
+        if isinstance(self.haemoglobin, bool) or not (
+            isinstance(self.haemoglobin, int | float) and 0.0 <= float(self.haemoglobin) <= MAX_HAEMOGLOBIN
+        ):
+            problems.append(f"haemoglobin must be a number in [0, {MAX_HAEMOGLOBIN:g}], got {self.haemoglobin!r}")
         if not 0.0 <= float(self.blur) <= 20.0:
             problems.append(f"blur must be in [0, 20] pixels, got {self.blur!r}")
         if problems:
@@ -99,8 +125,18 @@ class SynthConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """The config as plain JSON types (recorded in each slide's truth file)."""
-        return dataclasses.asdict(self)
+        """The config as plain JSON types (recorded in each slide's truth file).
+
+        ``positive`` only when true and ``haemoglobin`` only when above 0: the truth file of
+        a slide without either is the one written before the field existed (a missing
+        ``positive`` reads back as false, a missing ``haemoglobin`` as 0).
+        """
+        d = dataclasses.asdict(self)
+        if not self.positive:
+            d.pop("positive")
+        if not self.haemoglobin:
+            d.pop("haemoglobin")
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "synthetic slide configuration") -> SynthConfig:

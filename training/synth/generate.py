@@ -23,7 +23,7 @@ from training.synth.confounders import (
 from training.synth.layout import build_layout, mask_downsample, tissue_mask, tumour_mask
 from training.synth.nuclei_mask import nuclei_mask_name, nuclei_mask_writer
 from training.synth.pyramid import TiffOptions, write_pyramid
-from training.synth.render import blur_sigma, render_region, render_region_with_nuclei
+from training.synth.render import HAEMOGLOBIN_OD, blur_sigma, render_region, render_region_with_nuclei
 from training.synth.scanners import get_scanner
 from training.synth.truth import TRUTH_FORMAT, midog_database, special_list, tumour_axis, write_mask
 
@@ -68,9 +68,11 @@ class SlideResult:
     seconds: float
 
     def summary(self) -> str:
-        """One line for the command's log: size, resolution, scanner, tumour, cell counts, file size, time."""
+        """One line for the command's log: size, resolution, scanner, tumour, positive, cell counts, file size, time."""
         t = self.truth
         tumour = f"tumour (major axis {t['tumour']['major_axis_um']:.0f} um)" if t["label"] == "tumour" else "normal"
+        if t.get("positive"):
+            tumour += ", positive"
         size = self.files.slide.stat().st_size / 1e6
         return (
             f"{self.files.slide.name}: {t['width']}x{t['height']} px @ {t['mpp']} um/px, "
@@ -176,6 +178,9 @@ def truth_document(
     foreground of the nuclei mask (recorded only when ``files`` has one), ``cf`` the
     confounders (default: those of ``config``), listed with their kind under ``confounders``
     (negatives to sample; not in the MIDOG file, which keeps mitoses and imposters only).
+    ``positive`` (beside ``label``, and in ``config``) only on positive slides: read a missing
+    one as false. ``haemoglobin_od`` (the red cells' third stain vector, R G B) only when
+    ``config.haemoglobin`` is above 0, as ``haemoglobin`` in ``config``.
     """
     layout = build_layout(config)
     if cf is None:
@@ -187,12 +192,14 @@ def truth_document(
         "config": config.to_dict(),
         "tiff": options.to_dict(),
         "scanner": get_scanner(config.scanner).to_dict(),
+        **({"haemoglobin_od": list(HAEMOGLOBIN_OD)} if config.haemoglobin else {}),  # absent at 0, as before
         "blur_sigma_px": round(blur_sigma(config), 4),
         "mpp": config.mpp,
         "width": config.width,
         "height": config.height,
         "levels": [{"downsample": d, "width": w, "height": h} for d, w, h in levels],
         "label": config.label,
+        **({"positive": True} if config.positive else {}),  # absent on negatives: their files as before it existed
         "tumour": {
             "major_axis_um": round(axis_um, 3),
             "major_axis_endpoints_px": ends,

@@ -48,6 +48,8 @@ class Layout:
     fibre_angles: tuple[float, float]
     # Coarse map of cells (OCCUPANCY_STEP level-0 px) that may hold tissue; None = everywhere.
     occupancy: np.ndarray | None = None
+    # SynthConfig.positive: the slide-level change of the tumour nuclei (training.synth.cells); not of where things are.
+    positive: bool = False
 
     def px(self, micrometres: float) -> float:
         """Micrometres to level-0 pixels."""
@@ -450,6 +452,7 @@ def _build(content_key: tuple) -> Layout:
         tuple(bleeds),
         fibre_angles,
         _occupancy(final),
+        bool(cfg["positive"]),
     )
 
 

@@ -5,6 +5,13 @@ concentrations (scanner-independent); ``render_region`` turns them into RGB
 with Beer-Lambert, ``I = I0 * exp(-(gain * C) @ M)``, and the scanner's optics
 (Gaussian blur, rendered with a margin so tiles stay seamless).
 
+With ``SynthConfig.haemoglobin`` above 0 the red cells also hold haemoglobin, a third
+"stain" of their own colour (:data:`HAEMOGLOBIN_OD`: it absorbs blue and green, hardly
+red) whose concentration is the red cells' eosin times ``haemoglobin`` times
+:data:`HAEMOGLOBIN_PER_EOSIN`: the concentrations get a third channel and the red cells
+turn from eosin magenta to the cherry red of real H&E blood. Nothing else changes: at 0
+the arithmetic is that of before, and pixels without red cells are the same with any value.
+
 Coordinates follow OpenSlide's ``read_region``: ``(x, y)`` is the level-0
 top-left corner, ``width`` x ``height`` the output size in pixels at
 ``downsample``; output pixel (r, c) covers level-0
@@ -20,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.synth.cells import (
+    HAEMOGLOBIN,
     MAX_CELL_DOWNSAMPLE,
     Canvas,
     Specials,
@@ -39,6 +47,18 @@ from training.synth.texture import base_concentrations
 # How far (um) beyond a region regular cells are checked against mitoses/imposters.
 _SPECIAL_MARGIN_UM = 40.0
 
+# Haemoglobin's optical-density vector (R, G, B; unit), the same under every scanner (it is the
+# tissue's own pigment, not a stain a lab applies): it absorbs blue (the flank of its Soret band)
+# and green (its Q bands) strongly and red hardly at all.
+HAEMOGLOBIN_OD = (0.0401, 0.6217, 0.7822)
+# Haemoglobin concentration per unit of a red cell's eosin at SynthConfig.haemoglobin 1. With it the
+# median pixel of a dense bleed reads (182, 52, 60) RGB on glass and (170, 46, 55) on tumour under
+# scanner A, (207, 43, 61) and (196, 37, 58) under C (eosin only, under A: (190, 98, 130) and
+# (179, 83, 118)); real H&E blood is about (190, 35, 45). The kit's blood filter
+# (algorithm.tissue.blood_mask) marks 60-85 % of a dense bleed's level-0 pixels (the gaps between
+# the cells, their pale centres and the nuclei under them are not red enough) and all of it at 4 um/px.
+HAEMOGLOBIN_PER_EOSIN = 0.9
+
 
 def _check_region(width: int, height: int, downsample: float) -> None:
     if int(width) <= 0 or int(height) <= 0:
@@ -55,7 +75,8 @@ Drawn = tuple[dict[str, dict[str, np.ndarray]], Specials, Confounders] | None
 def render_concentrations(
     config: SynthConfig, x: float, y: float, width: int, height: int, downsample: float = 1.0
 ) -> np.ndarray:
-    """Haematoxylin (channel 0) and eosin (channel 1) concentrations, float32 (height, width, 2)."""
+    """Haematoxylin (channel 0) and eosin (channel 1) concentrations, float32 (height, width, 2); with
+    ``config.haemoglobin`` above 0, (height, width, 3): channel 2 the red cells' haemoglobin."""
     return _concentrations(config, x, y, width, height, downsample)[0]
 
 
@@ -66,7 +87,8 @@ def _concentrations(
     _check_region(width, height, downsample)
     d = float(downsample)
     layout = build_layout(config)
-    out = np.zeros((height, width, 2), dtype=np.float32)
+    haemoglobin = float(config.haemoglobin) > 0.0
+    out = np.zeros((height, width, 3 if haemoglobin else 2), dtype=np.float32)
     if not layout.may_have_content(x, y, x + width * d, y + height * d):
         return out, None
     s = GridSampler(x + (np.arange(width) + 0.5) * d, y + (np.arange(height) + 0.5) * d, d)
@@ -80,7 +102,7 @@ def _concentrations(
         m = layout.px(_SPECIAL_MARGIN_UM)
         sp_all = specials(config)
         cf_all = confounders(config)
-        canvas = Canvas(x, y, width, height, d)
+        canvas = Canvas(x, y, width, height, d, haemoglobin)
         cells = regular_cells(
             layout, x, y, x1, y1, sp_all.near(x - m, y - m, x1 + m, y1 + m), cf_all.near(x - m, y - m, x1 + m, y1 + m)
         )
@@ -89,7 +111,7 @@ def _concentrations(
         draw_confounders(canvas, drawn[2])
         ch = canvas.result()
     else:
-        ch = mean_field(layout, f, d)
+        ch = mean_field(layout, f, d, haemoglobin)
     # Two value noises on unrelated lattices: granular chromatin without lattice-aligned blocks.
     chrom = np.float32(0.5) * (
         s.fbm(derive_seed(layout.seed, "chromatin"), layout.px(1.1), 1)
@@ -101,22 +123,32 @@ def _concentrations(
     cover = np.clip(ch["cover"], 0.0, 1.0)
     out[..., 0] = h * (np.float32(1.0) - cover) + ch["h_tex"] * chrom + ch["h_flat"]
     out[..., 1] = e * (np.float32(1.0) - np.float32(0.8) * cover) + ch["e_add"]
+    if haemoglobin:
+        out[..., 2] = ch[HAEMOGLOBIN] * np.float32(float(config.haemoglobin) * HAEMOGLOBIN_PER_EOSIN)
     return out, drawn
 
 
 def concentrations_to_intensity(conc: np.ndarray, scanner: Scanner) -> np.ndarray:
-    """Beer-Lambert: float32 RGB intensities (0-255 scale) of concentrations (..., 2)."""
-    planes = _intensity_planes(conc[..., 0], conc[..., 1], scanner)
+    """Beer-Lambert: float32 RGB intensities (0-255 scale) of concentrations (..., 2), or (..., 3) with haemoglobin."""
+    planes = _intensity_planes(conc[..., 0], conc[..., 1], scanner, _haemoglobin(conc))
     return np.stack(planes, axis=-1)
 
 
-def _intensity_planes(h: np.ndarray, e: np.ndarray, scanner: Scanner) -> list[np.ndarray]:
-    """One float32 intensity plane per RGB channel: I0_c * exp(-(gH*H*M[0,c] + gE*E*M[1,c]))."""
+def _haemoglobin(conc: np.ndarray) -> np.ndarray | None:
+    """The haemoglobin channel of concentrations, None when they have none."""
+    return np.ascontiguousarray(conc[..., 2]) if conc.shape[-1] > 2 else None
+
+
+def _intensity_planes(h: np.ndarray, e: np.ndarray, scanner: Scanner, hb: np.ndarray | None = None) -> list[np.ndarray]:
+    """One float32 intensity plane per RGB channel: I0_c * exp(-(gH*H*M[0,c] + gE*E*M[1,c])), with
+    ``- Hb * HAEMOGLOBIN_OD[c]`` in the exponent when ``hb`` is given."""
     m = scanner.matrix * np.asarray(scanner.stain_gain, dtype=np.float64)[:, None]
     planes = []
     for c in range(3):
         t = h * np.float32(-m[0, c])
         t -= e * np.float32(m[1, c])
+        if hb is not None:
+            t -= hb * np.float32(HAEMOGLOBIN_OD[c])
         np.exp(t, out=t)
         t *= np.float32(scanner.i0[c])
         planes.append(t)
@@ -127,7 +159,7 @@ def concentrations_to_rgb(conc: np.ndarray, scanner: Scanner | str) -> np.ndarra
     """RGB uint8 of concentrations (no optical blur)."""
     if isinstance(scanner, str):
         scanner = get_scanner(scanner)
-    return _to_uint8(_intensity_planes(conc[..., 0], conc[..., 1], scanner))
+    return _to_uint8(_intensity_planes(conc[..., 0], conc[..., 1], scanner, _haemoglobin(conc)))
 
 
 def _to_uint8(planes: list[np.ndarray]) -> np.ndarray:
@@ -205,7 +237,9 @@ def _render(
     kernel = _gaussian_kernel(sigma) if sigma >= 0.25 else None
     pad = len(kernel) // 2 if kernel is not None else 0
     conc, drawn = _concentrations(config, x - pad * d, y - pad * d, width + 2 * pad, height + 2 * pad, d)
-    planes = _intensity_planes(np.ascontiguousarray(conc[..., 0]), np.ascontiguousarray(conc[..., 1]), scanner)
+    planes = _intensity_planes(
+        np.ascontiguousarray(conc[..., 0]), np.ascontiguousarray(conc[..., 1]), scanner, _haemoglobin(conc)
+    )
     if kernel is not None and len(kernel) > 1:
         planes = [_blur_crop(p, kernel, pad, width, height) for p in planes]
     return _to_uint8(planes), drawn

@@ -38,3 +38,41 @@ def test_one_view_is_the_module_itself() -> None:
 def test_views_other_than_1_2_4_are_refused() -> None:
     with pytest.raises(ConfigError, match="views must be 1, 2 or 4"):
         ProbabilityModel(Lopsided(), views=3)
+
+
+class _Corner(torch.nn.Module):
+    """A classifier that reads the top-left pixel: mirror views see other corners."""
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return tiles[:, 0, 0, 0]
+
+
+@pytest.mark.parametrize("views", [1, 2, 4])
+def test_classifier_views_average_the_logits_of_the_mirror_images(views: int) -> None:
+    from algorithm.engine import ClassifierModel
+
+    tiles = torch.zeros(2, 3, 4, 4)
+    tiles[0, 0, 0, 0], tiles[0, 0, 0, -1], tiles[0, 0, -1, 0], tiles[0, 0, -1, -1] = 4.0, 2.0, 1.0, -3.0
+    tiles[1, 0, 0, 0] = -8.0
+    model = ClassifierModel(_Corner(), views=views)
+    seen = {1: [0], 2: [0, 1], 4: [0, 1, 2, 3]}[views]  # corners: top-left, top-right, bottom-left, bottom-right
+    corners = torch.tensor([[4.0, 2.0, 1.0, -3.0], [-8.0, 0.0, 0.0, 0.0]])
+    expected = torch.sigmoid(corners[:, seen].mean(dim=1))
+    probabilities = model.to_host(model.postprocess(model.forward(tiles)))
+    assert probabilities.shape == (2,)
+    assert probabilities.dtype.name == "float32"
+    assert torch.allclose(torch.from_numpy(probabilities), expected)
+
+
+def test_classifier_with_several_classes_keeps_the_asked_channel() -> None:
+    from algorithm.engine import ClassifierModel
+
+    class Two(torch.nn.Module):
+        def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+            return torch.stack([tiles.mean(dim=(1, 2, 3)), -tiles.mean(dim=(1, 2, 3))], dim=1)
+
+    tiles = torch.full((3, 3, 8, 8), 0.5)
+    model = ClassifierModel(Two(), activation="softmax", channel=1)
+    out = model.to_host(model.postprocess(model.forward(tiles)))
+    assert out.shape == (3,)
+    assert out == pytest.approx(torch.softmax(torch.tensor([0.5, -0.5]), 0)[1].item())

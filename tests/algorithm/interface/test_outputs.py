@@ -74,7 +74,7 @@ def test_image_results_are_written_as_bytes(tmp_path: Path) -> None:
 def test_all_task_is_every_task() -> None:
     from algorithm.interface.tasks import ALL, HELP, NUCLEI, TASKS
 
-    assert set(TASKS) == {"midog", "help", "nuclei", "all"}
+    assert set(TASKS) == {"midog", "help", "nuclei", "label", "all"}
     assert ALL.outputs == {**MIDOG.outputs, **HELP.outputs, **NUCLEI.outputs} and ALL.slide == HELP.slide
     # the slugs the kit's evaluation container reads
     assert HELP.outputs["tumour_probability"].slug == "tumour-likelihood"

@@ -72,7 +72,7 @@ def test_slides_without_masks_are_one_clear_error(tmp_path: Path, capsys: pytest
 
 def test_folds_partition_the_slides_by_label(tmp_path: Path) -> None:
     from training.datasets.tumour import TumourSlide
-    from training.segmenter.command import fold_split
+    from training.folds import fold_split
 
     slides = []
     for i in range(10):

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import openslide
 import pytest
+import tifffile
 from PIL import Image
 
 from training.synth.cells import cells_in_region
 from training.synth.config import SynthConfig
 from training.synth.generate import SlideFiles, generate_slide, mask_downsample
 from training.synth.pyramid import TiffOptions
-from training.synth.render import render_concentrations, render_region
+from training.synth.render import render_concentrations, render_region, render_region_with_nuclei
 from training.synth.scanners import get_scanner
 
 from .conftest import NORMAL, TUMOUR
@@ -146,3 +148,59 @@ def test_slide_files_naming(tmp_path):
         "synth-000001.tumour-mask.png",
         "synth-000001.tissue-mask.png",
     ]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_negative_slides_are_those_written_before_positive_existed(tmp_path):
+    """Digests from the generator before ``positive`` (confounders on): level 0 with its nuclei truth, a
+    mean-field level (downsample 16), every file of a slide (pixels decoded: independent of zlib)."""
+    cfg = SynthConfig(seed=10, width=1100, height=900, label="tumour", mitoses=6, imposters=6, scanner="A")
+    assert cfg == cfg.replace(positive=False)
+    h = hashlib.sha256()
+    for x, y, w, hh, d in ((300, 200, 512, 384, 1.0), (0, 0, 68, 56, 16.0)):  # the tumour at both
+        h.update(render_region(cfg, x, y, w, hh, d).tobytes())
+    h.update(np.packbits(render_region_with_nuclei(cfg, 300, 200, 512, 384)[1]).tobytes())
+    result = generate_slide(cfg, tmp_path, options=TiffOptions(compression="deflate", tile=256, top_max=1024))
+    with tifffile.TiffFile(result.files.slide) as tif:
+        levels = [_sha(page.asarray().tobytes()) for page in tif.pages]
+    f = result.files
+    assert {
+        "regions": h.hexdigest(),
+        "levels": levels,
+        "midog": _sha(f.midog.read_bytes()),
+        "truth": _sha(f.truth.read_bytes()),
+        "tumour": _sha(np.asarray(Image.open(f.tumour_mask)).tobytes()),
+        "tissue": _sha(np.asarray(Image.open(f.tissue_mask)).tobytes()),
+    } == {
+        "regions": "7cbe310bf6e89907c9c825754ed85a8355653ffd3c95888ec6756d071aaccb8a",
+        "levels": [
+            "af9af1dd12ee66145298096cd939dc0383adc73df66bb757b8b27b7c672f915e",
+            "f97d79b1124960818d74879291845e8b31840bf9b3d3d64240636d2a773b7d35",
+        ],
+        "midog": "0009fa8e2f2730c7cb519844aa9d705e68db59e0b1bdb52b23280e71badfdacb",
+        "truth": "f8770dc1aa79839aa822fd36e2c942b40be9f508562cd2f55adf2eefa76fb065",
+        "tumour": "f4c99a61cf1ace79d9610c30fbbde751dad658803b674adff1e86d40690021c0",
+        "tissue": "8810cf1ea7e95841fbc510837e7d908a5d278495e823e0d3646ee184725875d7",
+    }
+    assert "positive" not in json.loads(f.truth.read_text()) and "positive" not in result.summary()
+
+
+def test_positive_slides_are_deterministic_and_the_same_tissue(tmp_path):
+    cfg = SynthConfig(seed=21, width=1200, height=900, label="tumour", mitoses=3, imposters=3, scanner="D")
+    pos = cfg.replace(positive=True)
+    a = generate_slide(pos, tmp_path / "a")
+    b = generate_slide(pos, tmp_path / "b")
+    for fa, fb in zip(a.files.all(), b.files.all(), strict=True):
+        assert fa.read_bytes() == fb.read_bytes(), fa.name
+    neg = generate_slide(cfg, tmp_path / "neg")
+    assert a.files.slide.read_bytes() != neg.files.slide.read_bytes()
+    for name in ("midog", "tumour_mask", "tissue_mask"):  # the same cells and regions
+        assert getattr(a.files, name).read_bytes() == getattr(neg.files, name).read_bytes(), name
+    truth = _truth(a)
+    assert truth["positive"] is True and truth["config"]["positive"] is True and truth["label"] == "tumour"
+    assert list(truth).index("positive") == list(truth).index("label") + 1
+    assert ", positive," in a.summary() and "positive" not in neg.summary()
+    assert "positive" not in _truth(neg) and "positive" not in _truth(neg)["config"]

@@ -1,0 +1,86 @@
+"""``python -m training synth``: the slide-level label (--positive) and its slide-labels.csv."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from algorithm.console import configure_logging, run_main
+from training.synth.command import DESCRIPTION, SLIDE_LABELS, add_arguments, configs, run
+
+SMALL = ["--size", "512x400", "--mitoses", "1", "--imposters", "1", "--label", "tumour", "--quiet"]
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(["--out", "unused", *argv])
+
+
+def main(argv: list[str]) -> int:
+    """``python -m training synth ARGV`` as training.cli runs it (its logging, its error lines), this command only."""
+
+    def synth(argv: list[str] | None) -> int:
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        args = parser.parse_args(argv)
+        configure_logging(quiet=args.quiet)
+        return run(args)
+
+    return run_main(synth, argv)
+
+
+def _positive(out: Path, name: str) -> bool:
+    return json.loads((out / f"{name}.truth.json").read_text()).get("positive", False)
+
+
+def test_positive_yes_writes_and_merges_the_slide_labels(tmp_path):
+    labels = tmp_path / SLIDE_LABELS
+    labels.write_text("slide,label\nsynth-000008,0\nold-slide,1\n")
+    assert main([*SMALL, "--out", str(tmp_path), "--seed", "7", "--count", "2", "--positive", "yes"]) == 0
+    # Merged (old-slide kept), replaced (synth-000008 now positive), sorted by slide name.
+    assert labels.read_text() == "slide,label\nold-slide,1\nsynth-000007,1\nsynth-000008,1\n"
+    assert _positive(tmp_path, "synth-000007") and _positive(tmp_path, "synth-000008")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{SLIDE_LABELS}")]  # no temporary left
+
+
+def test_positive_no_writes_no_labels_and_negative_slides(tmp_path):
+    assert main([*SMALL, "--out", str(tmp_path), "--seed", "7"]) == 0
+    assert not (tmp_path / SLIDE_LABELS).exists()
+    assert not _positive(tmp_path, "synth-000007")
+    assert not any(cfg.positive for cfg, _, _ in configs(_args("--count", "8")))
+
+
+def test_positive_random_draws_both_labels_from_the_seed(tmp_path):
+    drawn = [cfg.positive for cfg, _, _ in configs(_args("--count", "12", "--positive", "random"))]
+    assert set(drawn) == {True, False}
+    assert drawn == [cfg.positive for cfg, _, _ in configs(_args("--count", "12", "--positive", "random"))]
+    assert main([*SMALL, "--out", str(tmp_path), "--seed", "0", "--count", "4", "--positive", "random"]) == 0
+    rows = (tmp_path / SLIDE_LABELS).read_text().splitlines()
+    assert rows[0] == "slide,label" and len(rows) == 5
+    for row in rows[1:]:
+        name, label = row.split(",")
+        assert label == str(int(_positive(tmp_path, name))) == str(int(drawn[int(name[-6:])])), row
+
+
+def test_positive_normal_slide_is_warned_about(tmp_path, capsys):
+    args = [*SMALL, "--out", str(tmp_path), "--seed", "3", "--positive", "yes", "--label", "normal"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "warning: synth-000003 is positive but its label is normal" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / SLIDE_LABELS).read_text() == "slide,label\nsynth-000003,1\n"
+
+
+def test_a_broken_labels_file_is_an_error_before_any_slide(tmp_path, capsys):
+    (tmp_path / SLIDE_LABELS).write_text("name,positive\nx,1\n")
+    assert main([*SMALL, "--out", str(tmp_path), "--positive", "yes"]) == 1
+    assert f"error: {tmp_path / SLIDE_LABELS}: expected the header 'slide,label'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.tiff"))
+
+
+def test_help_names_the_labels_file_and_the_tumour_it_needs():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    assert SLIDE_LABELS in DESCRIPTION and SLIDE_LABELS in text and "--label tumour" in text
