@@ -167,6 +167,9 @@ def test_other_json_numbers_with_rtol_and_exact_otherwise():
     assert not compare({"a": None}, {"a": 0})
     assert compare(float("nan"), float("nan"))
     assert compare(0.5, 0.5)  # a "Float" output socket's whole file
+    assert compare(True, True)  # a "Bool" output socket's whole file (the label task's call)
+    assert not compare(True, False)
+    assert not compare(False, 0)
 
 
 def _write(folder: Path, name: str, value) -> Path:
