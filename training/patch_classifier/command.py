@@ -20,6 +20,7 @@ from training.datasets.labelled import LabelledSlide, read_labelled_folder
 from training.folds import fold_of
 from training.patch_classifier.data import PatchBank
 from training.patch_classifier.train import PatchTrainOptions, predict_patches, train_patch_classifier
+from training.scanner_augment import ScannerAugment
 from training.stain_target import fit_target, target_augmentor
 
 NAME = "patch-classifier"
@@ -71,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--arch", choices=ARCHITECTURES, default="resnet18", help="torchvision network (default resnet18)"
     )
     add_input_arguments(model, tile_size=296, mpp=1.0)
+    model.add_argument(
+        "--scanner-augment",
+        type=float,
+        default=0.0,
+        help="probability of each of blur, JPEG and noise per patch (other scanners' optics), 0 to disable (default 0)",
+    )
     train = parser.add_argument_group("training")
     add_loop_arguments(train)
     parser.set_defaults(epochs=6, iterations=40, batch_size=16)
@@ -115,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     patches = PatchOptions(size=config.tile_size, mpp=config.mpp)
     spec = fit_target(args.stain, args.stain_target, slides[0].path, args.mpp)
     augmentor = target_augmentor(args.stain, spec, args.stain_augment)
+    scanner = ScannerAugment(p=args.scanner_augment) if args.scanner_augment > 0 else None
     options = PatchTrainOptions(
         epochs=args.epochs,
         iterations=args.iterations,
@@ -144,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             train = [i for i in range(len(slides)) if fold[i] != k]
             held = [i for i in range(len(slides)) if fold[i] == k]
             model, history[f"fold{k}"] = train_patch_classifier(
-                bank, train, config, options, augmentor, desc=f"fold {k + 1}/{n_folds}"
+                bank, train, config, options, augmentor, desc=f"fold {k + 1}/{n_folds}", scanner=scanner
             )
             for i in held:
                 oof[i] = predict_patches(model, bank.slides[i].pixels, args.device)
@@ -160,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             },
         )
     model, history["final"] = train_patch_classifier(
-        bank, range(len(slides)), config, options, augmentor, desc="all slides"
+        bank, range(len(slides)), config, options, augmentor, desc="all slides", scanner=scanner
     )
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
     save_checkpoint(

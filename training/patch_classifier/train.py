@@ -1,7 +1,9 @@
 """The patch classifier's training loop: slide labels on patches, BCE, AdamW with a cosine schedule.
 
 Batches are domain- then class-balanced (:class:`PatchBank`), each patch turned by one
-of the square's eight symmetries and, with a stain target, jittered in its stains.
+of the square's eight symmetries and, with a stain target, jittered in its stains; with
+``scanner``, blurred, JPEG-compressed and noised as other scanners would
+(:mod:`training.scanner_augment`).
 After the last step the BatchNorm statistics are measured again over training patches
 (:func:`recalibrate_batch_norm`): torchvision's MobileNet and EfficientNet keep running
 statistics with momentum 0.01, which a few hundred steps from scratch leave far from the
@@ -27,6 +29,7 @@ from algorithm.device import autocast, to_tensor
 from algorithm.models import PatchClassifier, PatchClassifierConfig, build_patch_classifier
 from algorithm.stain.augment import StainAugmentor
 from training.patch_classifier.data import PatchBank
+from training.scanner_augment import ScannerAugment
 
 logger = logging.getLogger(__name__)  # per-epoch records (INFO)
 
@@ -67,6 +70,7 @@ def train_patch_classifier(
     augmentor: StainAugmentor | None = None,
     log: Callable[[str], None] = logger.info,
     desc: str = "",
+    scanner: ScannerAugment | None = None,
 ) -> tuple[PatchClassifier, list[dict[str, float]]]:
     """A classifier trained on the patches of slides ``members`` of ``bank``; the model (eval mode) and its
     per-epoch history."""
@@ -90,6 +94,8 @@ def train_patch_classifier(
             images = symmetries(images, rng)
             if augmentor is not None:
                 images = np.asarray(augmentor.augment(images, rng))
+            if scanner is not None:
+                images = scanner(images, rng)
             targets = torch.from_numpy(labels).to(device)
             with autocast(device, options.amp):
                 logits = model(to_tensor(images, device))

@@ -28,7 +28,8 @@ def slides(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_dir(slides: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "patch-classifier"
     args = ["patch-classifier", "--slides", str(slides), "--labels", str(slides / "slide-labels.csv"), "--smoke"]
-    assert main(["--quiet", *args, "--out", str(out), "--arch", "mobilenet_v3_small", "--tile-size", "128"]) == 0
+    model = ["--arch", "mobilenet_v3_small", "--tile-size", "128", "--scanner-augment", "0.5"]
+    assert main(["--quiet", *args, "--out", str(out), *model]) == 0
     return out
 
 
