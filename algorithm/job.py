@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -114,12 +114,24 @@ def open_device(requested: str) -> tuple[torch.device, str]:
     return device, startup_line(facts)
 
 
-def _needs(outputs: frozenset[str]) -> tuple[bool, bool, bool]:
-    """Which models (detector, segmenter, slide model) these outputs need."""
-    return (
-        "mitotic_figures" in outputs,
-        bool(outputs & {"tumour_heatmap", *SLIDE_RESULTS}),
-        bool(outputs & set(SLIDE_RESULTS)),
+class Needs(NamedTuple):
+    """Which models some outputs need."""
+
+    detector: bool
+    segmenter: bool
+    slide_model: bool
+    nuclei: bool
+    label: bool  # the patch classifier and the label model
+
+
+def _needs(outputs: frozenset[str]) -> Needs:
+    """Which models these outputs need."""
+    return Needs(
+        detector="mitotic_figures" in outputs,
+        segmenter=bool(outputs & {"tumour_heatmap", *SLIDE_RESULTS}),
+        slide_model=bool(outputs & set(SLIDE_RESULTS)),
+        nuclei="nuclei_mask" in outputs,
+        label=bool(outputs & set(LABEL_RESULTS)),
     )
 
 
@@ -128,17 +140,17 @@ class Models:
 
     def __init__(self, outputs: Iterable[str], model_dir: Path | None, device: torch.device) -> None:
         self.outputs = frozenset(outputs)
-        detector, segmenter, slide_model = _needs(self.outputs)
-        self.detector = load_detector(locate_model(model_dir, DETECTOR_FILE), device) if detector else None
-        self.segmenter = load_segmenter(locate_model(model_dir, SEGMENTER_FILE), device) if segmenter else None
-        self.slide_model = load_slide_model(locate_model(model_dir, SLIDE_MODEL_FILE)) if slide_model else None
-        nuclei = "nuclei_mask" in self.outputs
-        self.nuclei = load_nuclei_segmenter(locate_model(model_dir, NUCLEI_FILE), device) if nuclei else None
-        label = bool(self.outputs & set(LABEL_RESULTS))
-        self.patch_classifier = (
-            load_patch_classifier(locate_model(model_dir, PATCH_CLASSIFIER_FILE), device) if label else None
-        )
-        self.label_model = load_label_model(locate_model(model_dir, LABEL_MODEL_FILE)) if label else None
+        need = _needs(self.outputs)
+
+        def located(name: str) -> Path:
+            return locate_model(model_dir, name)
+
+        self.detector = load_detector(located(DETECTOR_FILE), device) if need.detector else None
+        self.segmenter = load_segmenter(located(SEGMENTER_FILE), device) if need.segmenter else None
+        self.slide_model = load_slide_model(located(SLIDE_MODEL_FILE)) if need.slide_model else None
+        self.nuclei = load_nuclei_segmenter(located(NUCLEI_FILE), device) if need.nuclei else None
+        self.patch_classifier = load_patch_classifier(located(PATCH_CLASSIFIER_FILE), device) if need.label else None
+        self.label_model = load_label_model(located(LABEL_MODEL_FILE)) if need.label else None
 
     def select(self, outputs: Iterable[str]) -> Models:
         """These models as a job of ``outputs`` alone would have loaded them (those it does not need: None)."""
@@ -148,14 +160,13 @@ class Models:
             raise KitError(f"no models loaded for {', '.join(sorted(missing))}")
         chosen = copy.copy(self)
         chosen.outputs = wanted
-        detector, segmenter, slide_model = _needs(wanted)
-        chosen.detector = self.detector if detector else None
-        chosen.segmenter = self.segmenter if segmenter else None
-        chosen.slide_model = self.slide_model if slide_model else None
-        chosen.nuclei = self.nuclei if "nuclei_mask" in wanted else None
-        label = bool(wanted & set(LABEL_RESULTS))
-        chosen.patch_classifier = self.patch_classifier if label else None
-        chosen.label_model = self.label_model if label else None
+        need = _needs(wanted)
+        chosen.detector = self.detector if need.detector else None
+        chosen.segmenter = self.segmenter if need.segmenter else None
+        chosen.slide_model = self.slide_model if need.slide_model else None
+        chosen.nuclei = self.nuclei if need.nuclei else None
+        chosen.patch_classifier = self.patch_classifier if need.label else None
+        chosen.label_model = self.label_model if need.label else None
         return chosen
 
 

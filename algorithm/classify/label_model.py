@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from algorithm.classify.storage import library_versions, load_payload, save_payload
-from algorithm.errors import ConfigError
+from algorithm.classify.storage import check_feature_names, library_versions, load_payload, save_payload
 from algorithm.features import PatchFeatureConfig, patch_features
 
 FORMAT = "kit.label-model/1"
@@ -70,11 +69,7 @@ def load_label_model(path: str | os.PathLike[str]) -> LabelModel:
     path = Path(path)
     payload = load_payload(path, FORMAT, _KEYS, "label model", "python -m training label-classifier")
     features = PatchFeatureConfig.from_dict(payload["features"], f"{path}: features")
-    if features.names() != payload["feature_names"]:
-        raise ConfigError(
-            f"{path}: its features differ from the ones this kit computes "
-            f"(trained by kit {payload['versions'].get('kit')}); retrain it"
-        )
+    check_feature_names(path, features.names(), payload)
     return LabelModel(
         classifier=payload["classifier"],
         features=features,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from algorithm.classify.storage import library_versions, load_payload, save_payload
+from algorithm.classify.storage import check_feature_names, library_versions, load_payload, save_payload
 from algorithm.errors import ConfigError
 from algorithm.features import FeatureConfig
 
@@ -88,11 +88,7 @@ def load_slide_model(path: str | os.PathLike[str]) -> SlideModel:
     path = Path(path)
     payload = load_payload(path, FORMAT, _KEYS, "slide model", "python -m training classifier")
     features = FeatureConfig.from_dict(payload["features"], f"{path}: features")
-    if features.names() != payload["feature_names"]:
-        raise ConfigError(
-            f"{path}: its features differ from the ones this kit computes "
-            f"(trained by kit {payload['versions'].get('kit')}); retrain it"
-        )
+    check_feature_names(path, features.names(), payload)
     return SlideModel(
         classifier=payload["classifier"],
         axis_regressor=payload["axis_regressor"],

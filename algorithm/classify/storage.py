@@ -61,3 +61,12 @@ def load_payload(path: str | os.PathLike[str], fmt: str, keys: tuple[str, ...], 
             f"install scikit-learn=={saved} or retrain with {retrain}"
         )
     return payload
+
+
+def check_feature_names(path: Path, names: list[str], payload: dict) -> None:
+    """ConfigError unless the features this kit computes (``names``) are the ones the saved model was trained on."""
+    if names != payload["feature_names"]:
+        raise ConfigError(
+            f"{path}: its features differ from the ones this kit computes "
+            f"(trained by kit {payload['versions'].get('kit')}); retrain it"
+        )

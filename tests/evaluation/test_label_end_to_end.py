@@ -16,12 +16,9 @@ from algorithm.job import JobOptions, run_job
 from evaluation.cli import main as evaluate
 from tests.algorithm.label_models import write_label_models
 from tests.conftest import blob_image, write_pyramid_tiff
+from tests.evaluation.builders import interface
 
 TRUTH = (1, 0, 1, 0, 1, 0)  # slide labels; the (random) models' calls are scored against them
-
-
-def _interface(slug: str, relative_path: str, kind: str, super_kind: str) -> dict:
-    return {"slug": slug, "kind": kind, "super_kind": super_kind, "relative_path": relative_path}
 
 
 def test_slide_labels_are_scored_by_the_evaluation(tmp_path: Path) -> None:
@@ -51,7 +48,7 @@ def test_slide_labels_are_scored_by_the_evaluation(tmp_path: Path) -> None:
                         "file": None,
                         "image": {"name": slide.name},
                         "value": None,
-                        "interface": _interface(LABEL.slide.slug, LABEL.slide.relative_path, "Image", "Image"),
+                        "interface": interface(LABEL.slide.slug, LABEL.slide.relative_path, "Image", "Image"),
                     }
                 ],
                 "outputs": [
@@ -59,7 +56,7 @@ def test_slide_labels_are_scored_by_the_evaluation(tmp_path: Path) -> None:
                         "file": None,
                         "image": None,
                         "value": value,
-                        "interface": _interface(socket.slug, socket.relative_path, socket.kind, "Value"),
+                        "interface": interface(socket.slug, socket.relative_path, socket.kind, "Value"),
                     }
                     for socket, value in ((likelihood_socket, likelihoods[-1]), (label_socket, calls[-1]))
                 ],

@@ -16,12 +16,9 @@ from algorithm.interface.tasks import NUCLEI
 from algorithm.job import BUNDLED_MODELS, NUCLEI_FILE, JobOptions, run_job
 from evaluation.cli import main as evaluate
 from tests.algorithm.nuclei_data import MONUSEG_MPP, TEST_IMAGE, monuseg, monuseg_tiff, train_checkpoint
+from tests.evaluation.builders import interface
 
 CASES = (TEST_IMAGE, "TCGA-A6-6782-01A-01-BS1")
-
-
-def _interface(slug: str, relative_path: str, kind: str, super_kind: str) -> dict:
-    return {"slug": slug, "kind": kind, "super_kind": super_kind, "relative_path": relative_path}
 
 
 def _model_dir(shared_data: Path, tmp_path: Path) -> Path:
@@ -75,7 +72,7 @@ def test_nuclei_masks_are_scored_by_the_evaluation(tmp_path: Path, shared_data: 
                         "file": None,
                         "image": {"name": slide.name},
                         "value": None,
-                        "interface": _interface(NUCLEI.slide.slug, NUCLEI.slide.relative_path, "Image", "Image"),
+                        "interface": interface(NUCLEI.slide.slug, NUCLEI.slide.relative_path, "Image", "Image"),
                     }
                 ],
                 "outputs": [
@@ -83,7 +80,7 @@ def test_nuclei_masks_are_scored_by_the_evaluation(tmp_path: Path, shared_data: 
                         "file": None,
                         "image": {"name": PurePosixPath(socket.relative_path).name},
                         "value": None,
-                        "interface": _interface(socket.slug, folder, socket.kind, "Image"),
+                        "interface": interface(socket.slug, folder, socket.kind, "Image"),
                     }
                 ],
             }

@@ -70,7 +70,7 @@ def _training_rows(path: Path, config: PatchFeatureConfig) -> tuple[list[str], n
         raise ConfigError(f"{path}: not readable JSON ({exc})") from exc
     try:
         names = sorted(data)
-        rows = [[patch_features(data[n]["probabilities"], config)[f] for f in config.names()] for n in names]
+        rows = [list(patch_features(data[n]["probabilities"], config).values()) for n in names]  # names() order
         labels = [int(data[n]["label"]) for n in names]
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path}: not an oof-probabilities.json of python -m training patch-classifier") from exc
