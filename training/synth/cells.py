@@ -756,7 +756,8 @@ def _special_bodies(blobs: np.ndarray, dx: np.ndarray, dy: np.ndarray, d: float)
     return chrom, disc.max(axis=1)
 
 
-def _draw_specials(canvas: Canvas, sp: Specials) -> None:
+def draw_specials(canvas: Canvas, sp: Specials) -> None:
+    """Draw the mitotic figures and imposters of ``sp`` onto ``canvas`` (their chromatin or body, halo, rim)."""
     if len(sp) == 0:
         return
     d = canvas.d
@@ -791,7 +792,7 @@ def draw_cells(canvas: Canvas, cells: dict[str, dict[str, np.ndarray]], sp: Spec
         else:
             _draw_nuclei(canvas, p)
     if sp is not None:
-        _draw_specials(canvas, sp)
+        draw_specials(canvas, sp)
 
 
 # --------------------------------------------------------------------------- nuclei truth

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import io
 import logging
 import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -131,9 +133,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--scanner",
-        choices=[*SCANNERS, "random"],
+        choices=[*SCANNERS, "random", "sampled"],
         default="random",
-        help="virtual scanner (stain colours, optics); random: chosen from the seed (default)",
+        help="virtual scanner (stain colours, optics); random: one of A-D chosen from the seed (default); "
+        "sampled: each slide its own scanner S<seed>, drawn from broad ranges (domain randomisation)",
     )
     p.add_argument(
         "--label",
@@ -225,7 +228,9 @@ def configs(args: argparse.Namespace) -> list[tuple[SynthConfig, TiffOptions, st
     out = []
     for i in range(args.count):
         seed = args.seed + i
-        scanner = pick(seed, "scanner", tuple(SCANNERS)) if args.scanner == "random" else args.scanner
+        scanner = {"random": pick(seed, "scanner", tuple(SCANNERS)), "sampled": f"S{seed}"}.get(
+            args.scanner, args.scanner
+        )
         label = pick(seed, "label", LABELS) if args.label == "random" else args.label
         positive = args.positive == "yes" or (
             args.positive == "random" and pick(seed, "positive", ("no", "yes")) == "yes"
@@ -300,6 +305,19 @@ def write_slide_labels(path: Path, labels: dict[str, int]) -> None:
     write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
 
 
+def add_slide_label(path: Path, name: str, label: int) -> None:
+    """Merge one row into ``path``, read and rewritten under an exclusive lock on its folder: two runs writing
+    slides into one folder keep each other's rows."""
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        labels = read_slide_labels(path)
+        labels[name] = label
+        write_slide_labels(path, labels)
+    finally:
+        os.close(folder)  # releases the lock
+
+
 def run(args: argparse.Namespace) -> int:
     """Render every slide asked for, with a progress bar per slide; the exit status.
 
@@ -311,7 +329,8 @@ def run(args: argparse.Namespace) -> int:
     jobs = configs(args)
     out = _output_folder(args.out)
     labels_path = out / SLIDE_LABELS
-    labels = read_slide_labels(labels_path) if args.positive != "no" else None
+    if args.positive != "no":
+        read_slide_labels(labels_path)  # a broken file is an error before any slide is drawn
     for cfg, _, name in jobs:
         if cfg.positive and cfg.label != "tumour":
             logger.warning(
@@ -324,10 +343,9 @@ def run(args: argparse.Namespace) -> int:
                 result = generate_slide(cfg, out, name, options, on_tile=bar.update, nuclei_mask=args.nuclei_masks)
             except OSError as error:
                 raise KitError(f"cannot write {name} into {out}: {error.strerror or error}") from error
-        if labels is not None:
-            labels[name] = int(cfg.positive)
+        if args.positive != "no":
             try:
-                write_slide_labels(labels_path, labels)
+                add_slide_label(labels_path, name, int(cfg.positive))
             except OSError as error:
                 raise KitError(f"cannot write {labels_path}: {error.strerror or error}") from error
         print(result.summary(), flush=True)

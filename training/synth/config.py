@@ -8,7 +8,7 @@ from typing import Any
 
 from algorithm.errors import ConfigError
 from training.synth.noise import derive_seed
-from training.synth.scanners import SCANNERS
+from training.synth.scanners import SCANNERS, is_scanner
 
 LABELS = ("tumour", "normal")
 MAX_SIDE = 200_000
@@ -79,8 +79,8 @@ class SynthConfig:
                 problems.append(f"{name} must be an integer in [256, {MAX_SIDE}], got {v!r}")
         if not 0.05 <= float(self.mpp) <= 4.0:
             problems.append(f"mpp must be in [0.05, 4] micrometres per pixel, got {self.mpp!r}")
-        if self.scanner not in SCANNERS:
-            problems.append(f"unknown scanner {self.scanner!r}; choose one of {', '.join(SCANNERS)}")
+        if not isinstance(self.scanner, str) or not is_scanner(self.scanner):
+            problems.append(f"unknown scanner {self.scanner!r}; choose one of {', '.join(SCANNERS)}, or S<n> (sampled)")
         if self.label not in LABELS:
             problems.append(f"label must be one of {', '.join(LABELS)}, got {self.label!r}")
         for name in ("mitoses", "imposters"):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from algorithm.console import configure_logging, run_main
 from training.synth.command import DESCRIPTION, SLIDE_LABELS, add_arguments, configs, run
+from training.synth.scanners import get_scanner
 
 SMALL = ["--size", "512x400", "--mitoses", "1", "--imposters", "1", "--label", "tumour", "--quiet"]
 
@@ -84,3 +85,23 @@ def test_help_names_the_labels_file_and_the_tumour_it_needs():
     add_arguments(parser)
     text = " ".join(parser.format_help().split())
     assert SLIDE_LABELS in DESCRIPTION and SLIDE_LABELS in text and "--label tumour" in text
+
+
+def test_scanner_sampled_gives_each_slide_its_own_scanner_recorded_in_its_truth(tmp_path):
+    cfgs = [cfg for cfg, _, _ in configs(_args("--count", "3", "--seed", "40", "--scanner", "sampled"))]
+    assert [c.scanner for c in cfgs] == ["S40", "S41", "S42"]
+    assert main([*SMALL, "--out", str(tmp_path), "--seed", "40", "--scanner", "sampled"]) == 0
+    truth = json.loads((tmp_path / "synth-000040.truth.json").read_text())
+    assert truth["scanner"]["name"] == "S40"
+    assert truth["scanner"]["blur_um"] == get_scanner("S40").blur_um
+
+
+def test_runs_writing_one_folder_at_once_keep_each_others_labels(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training.synth.command import add_slide_label, read_slide_labels
+
+    path = tmp_path / SLIDE_LABELS
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: add_slide_label(path, f"slide-{i:03d}", i % 2), range(64)))
+    assert read_slide_labels(path) == {f"slide-{i:03d}": i % 2 for i in range(64)}
