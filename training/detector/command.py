@@ -13,6 +13,7 @@ from training.datasets import SlideAnnotations, read_midog_database, read_midog_
 from training.datasets.midog import apply_midog_split
 from training.datasets.real_negatives import read_real_negatives
 from training.detector.hard_negatives import MiningConfig
+from training.detector.paste import FigurePaster, figure_stamps, haematoxylin_vector
 from training.detector.sampler import SamplingConfig
 from training.detector.train import TrainOptions, train_detector
 from training.stain_target import fit_target, stain_augment
@@ -49,6 +50,12 @@ read and stain-normalised as every patch is. Unlabelled is not mitosis-free: a
 real figure in them is taught as background, so keep the share small and never
 pass images known to hold mitoses (the real mitotic-figure crops are the
 evaluation set of `detector-score --crops`).
+
+Synthetic figures in real tissue: with --real-negatives, --pasted-share of the
+mitosis patches are a real image's tissue with one of the training slides'
+own mitotic figures pasted in (its chromatin alone, no halo, added in optical
+density along the normalised stains' haematoxylin; training.detector.paste),
+boxed as a mitosis: positives whose surroundings are real.
 
 Validation at realistic density: precision, F1 and the threshold are those at
 --valid-density mitotic figures per mm^2 of tissue (synthetic slides are far
@@ -149,6 +156,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the negative patches drawn from --real-negatives (default 0.1)",
     )
     negatives.add_argument(
+        "--pasted-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the mitosis patches that are --real-negatives tissue with a training slide's synthetic "
+        "figure pasted in (default 0: none)",
+    )
+    negatives.add_argument(
+        "--pasted-per-slide",
+        type=int,
+        default=20,
+        metavar="N",
+        help="figures of each training slide drawn once as stamps to paste (default 20)",
+    )
+    negatives.add_argument(
         "--real-mpp",
         type=float,
         default=0.25,
@@ -202,7 +224,10 @@ def run(args: argparse.Namespace) -> int:
         hard_negative_fraction=mining.share,
         real_fraction=args.real_share if args.real_negatives else 0.0,
         confounder_fraction=args.confounder_share,
+        pasted_fraction=args.pasted_share if args.real_negatives else 0.0,
     )
+    if args.pasted_share > 0 and not args.real_negatives:
+        raise ConfigError("--pasted-share needs --real-negatives: the real images the figures are pasted into")
     train, valid = _load(args)
     real = (
         read_real_negatives(args.real_negatives, args.real_mpp, args.out / "real-negatives")
@@ -214,6 +239,10 @@ def run(args: argparse.Namespace) -> int:
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
     config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
     spec = fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
+    paster = None
+    if sampling.pasted_fraction > 0:
+        stamps = figure_stamps(train, args.mpp, args.pasted_per_slide, args.seed)
+        paster = FigurePaster(stamps, haematoxylin_vector(spec), args.mpp)
     options = TrainOptions(
         epochs=args.epochs,
         iterations=args.iterations,
@@ -230,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
     confounders = sum(len(s.confounders) for s in train)
     print(f"negatives: {args.confounder_share:g} on the slides' {confounders} confounders", end="")
     print(f", {sampling.real_fraction:g} from {len(real)} real images" if real else "")
+    if paster is not None:
+        print(f"positives: {sampling.pasted_fraction:g} pasted into real images ({len(paster.stamps)} figures)")
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
     best = train_detector(
         train,
@@ -244,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
         extra={"command": command},
         mining=mining,
         real=real,
+        paster=paster,
     )
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0

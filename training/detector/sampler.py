@@ -14,20 +14,24 @@ model meets real tissue. The shares of the negatives (hard, real, confounder)
 are taken in that order from one draw; what is left, or a share whose source
 is missing, falls back to an imposter or a random tissue point. With every
 share 0 (the dataclass's default) no draw is made: a seed gives the patches it
-gave before the shares existed. Slides are drawn domain-balanced
-(``training.sampling``).
+gave before the shares existed. With a :class:`~training.detector.paste.FigurePaster`
+and real images, a share of the *positive* patches is a real image's tissue with a
+synthetic figure pasted in (``training.detector.paste``): positives in real context.
+Slides are drawn domain-balanced (``training.sampling``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import ConfigError
-from training.datasets.annotations import SlideAnnotations
+from training.datasets.annotations import MITOSIS, SlideAnnotations
 from training.detector.hard_negatives import HardNegativePool
+from training.detector.paste import FigurePaster
 from training.sampling import SlideSampler
 from training.stain_target import TransformFactory
 
@@ -44,6 +48,8 @@ class SamplingConfig:
     hard_negative_fraction: float = 0.0  # of the negative patches: centred on a mined false positive (pool given)
     real_fraction: float = 0.0  # of the negative patches: from a real image's tissue, no boxes (real images given)
     confounder_fraction: float = 0.0  # of the negative patches: centred on a confounder of the slide (if it has any)
+    pasted_fraction: float = 0.0  # of the mitosis patches: a real image's tissue, a synthetic figure pasted in
+    pasted_box_um: float = 12.5  # a pasted figure's box side (MIDOG's 50 px at 0.25 um/px)
 
     def __post_init__(self) -> None:
         shares = {
@@ -52,6 +58,8 @@ class SamplingConfig:
             "confounder": self.confounder_fraction,
         }
         problems = [f"the {name} share must be in [0, 1], got {v!r}" for name, v in shares.items() if not 0 <= v <= 1]
+        if not 0 <= self.pasted_fraction <= 1:
+            problems.append(f"the pasted-figure share must be in [0, 1], got {self.pasted_fraction!r}")
         if not problems and sum(shares.values()) > 1:
             problems.append(
                 "the hard-negative, real-negative and confounder shares of the negative patches add up to "
@@ -70,8 +78,8 @@ class Patch:
     labels: NDArray[np.int64]  # (K,)
     slide: int  # index into the sampler's slides (its ``real`` sampler's for origin "real")
     domain: str | None
-    # what the patch was centred on: "mitosis", "imposter", "hard" (pool), "confounder", "tissue", or "real" (a real
-    # image's tissue)
+    # what the patch was centred on: "mitosis", "imposter", "hard" (pool), "confounder", "tissue", "real" (a real
+    # image's tissue) or "pasted" (a synthetic figure pasted into a real image's tissue)
     origin: str = "tissue"
 
 
@@ -85,13 +93,16 @@ class PatchSampler(SlideSampler):
         transform_factory: TransformFactory | None = None,
         pool: HardNegativePool | None = None,
         real: list[SlideAnnotations] | None = None,
+        paster: FigurePaster | None = None,
     ) -> None:
         """``pool``: the mined false positives ``config.hard_negative_fraction`` of the negatives are drawn from;
-        ``real``: unannotated real images ``config.real_fraction`` of them are drawn from (transformed alike)."""
+        ``real``: unannotated real images ``config.real_fraction`` of them are drawn from (transformed alike), and
+        ``config.pasted_fraction`` of the positives, ``paster`` pasting a figure into them."""
         super().__init__(slides, transform_factory)
         self.config = config
         self.pool = pool
         self.real = SlideSampler(real, transform_factory) if real else None
+        self.paster = paster
 
     def sample(self, rng: np.random.Generator) -> Patch:
         """One patch: centred (with jitter) on a mitosis, a mined false positive, a confounder, an imposter or a
@@ -100,6 +111,8 @@ class PatchSampler(SlideSampler):
         ann = self.slides[i]
         u = rng.random()
         if u < self.config.mitosis_fraction and len(ann.mitoses):
+            if self._pastes() and rng.random() < self.config.pasted_fraction:
+                return self._pasted_patch(rng)
             centre, origin = ann.mitoses[rng.integers(len(ann.mitoses))], "mitosis"
         else:
             c = self.config
@@ -111,7 +124,7 @@ class PatchSampler(SlideSampler):
                 (i, centre), origin = hard, "hard"
                 ann = self.slides[i]
             elif real_from <= v < confounder_from and self.real is not None:
-                return self._real_patch(rng)
+                return self._real_patch(rng)[0]
             elif confounder_from <= v < shares and len(ann.confounders):
                 centre, origin = ann.confounders[rng.integers(len(ann.confounders))], "confounder"
             elif u < self.config.mitosis_fraction + self.config.imposter_fraction and len(ann.imposters):
@@ -127,20 +140,36 @@ class PatchSampler(SlideSampler):
         boxes, labels = self._targets(ann, x, y, extent, scale)
         return Patch(pixels=pixels, boxes=boxes, labels=labels, slide=i, domain=ann.domain, origin=origin)
 
-    def _real_patch(self, rng: np.random.Generator) -> Patch:
-        """A patch of a real image around a random point of its tissue, kept inside the image where it fits; no
-        boxes (the image is unlabelled)."""
+    def _pastes(self) -> bool:
+        return self.config.pasted_fraction > 0 and self.real is not None and self.paster is not None
+
+    def _real_patch(self, rng: np.random.Generator, jitter: float = 0.0) -> tuple[Patch, NDArray[np.float64]]:
+        """A patch of a real image around a random point of its tissue (offset by up to ``jitter`` tile sizes),
+        kept inside the image where it fits; no boxes (the image is unlabelled). Also the point, in patch pixels."""
         assert self.real is not None, "a real patch without real images: a bug"
         j = self.real.pick(rng)
         centre = self.real.random_tissue_point(j, rng)
         reader = self.real.reader(j)
-        extent = int(round(self.config.tile_size * reader.downsample_for(self.config.mpp)))
+        scale = reader.downsample_for(self.config.mpp)
+        extent = int(round(self.config.tile_size * scale))
+        offset = rng.uniform(-jitter, jitter, 2) * extent if jitter > 0 else np.zeros(2)
         width, height = reader.dimensions
-        x = int(np.clip(round(centre[0] - extent / 2), 0, max(0, width - extent)))
-        y = int(np.clip(round(centre[1] - extent / 2), 0, max(0, height - extent)))
+        x = int(np.clip(round(centre[0] + offset[0] - extent / 2), 0, max(0, width - extent)))
+        y = int(np.clip(round(centre[1] + offset[1] - extent / 2), 0, max(0, height - extent)))
         pixels = self.real.read(j, x, y, extent, self.config.tile_size)
         boxes, labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
-        return Patch(pixels, boxes, labels, slide=j, domain=self.real.slides[j].domain, origin="real")
+        patch = Patch(pixels, boxes, labels, slide=j, domain=self.real.slides[j].domain, origin="real")
+        return patch, (centre - [x, y]) / scale
+
+    def _pasted_patch(self, rng: np.random.Generator) -> Patch:
+        """A real patch with a synthetic figure pasted at a point of its tissue, boxed as a mitosis."""
+        assert self.paster is not None, "a pasted patch without figures: a bug"
+        patch, (cx, cy) = self._real_patch(rng, self.config.jitter)
+        pixels = self.paster(patch.pixels, (float(cx), float(cy)), rng)
+        half = self.config.pasted_box_um / self.config.mpp / 2
+        box = np.array([[cx - half, cy - half, cx + half, cy + half]], np.float32).clip(0, self.config.tile_size)
+        labels = np.array([MITOSIS], np.int64)
+        return dataclasses.replace(patch, pixels=pixels, boxes=box, labels=labels, origin="pasted")
 
     def close(self) -> None:
         """Close every slide and real image opened so far."""

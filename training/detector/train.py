@@ -37,6 +37,7 @@ from algorithm.models.checkpoint import load_state, read_checkpoint
 from algorithm.stain.spec import StainSpec
 from training.datasets.annotations import SlideAnnotations
 from training.detector.hard_negatives import HardNegativeMiner, MiningConfig
+from training.detector.paste import FigurePaster
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
 from training.detector.validate import (
     best_threshold,
@@ -115,13 +116,15 @@ def train_detector(
     log: Callable[[str], None] = logger.info,
     mining: MiningConfig | None = None,
     real: list[SlideAnnotations] | None = None,
+    paster: FigurePaster | None = None,
 ) -> dict[str, Any]:
     """Train, validate each epoch, keep ``last.pt``/``best.pt`` in ``out_dir``; returns the best metrics.
 
     ``stain``: the normalisation target every slide is mapped to; stored in every checkpoint with
     ``extra``, for the container. ``mining``: hard negatives from the model's own false positives
     (off by default); its ``share`` overrides ``sampling.hard_negative_fraction``. ``real``: unannotated real
-    images ``sampling.real_fraction`` of the negative patches come from (``training.datasets.real_negatives``).
+    images ``sampling.real_fraction`` of the negative patches come from (``training.datasets.real_negatives``),
+    and ``sampling.pasted_fraction`` of the positives, ``paster`` pasting synthetic figures into them.
     """
     device = torch.device(options.device)
     torch.manual_seed(options.seed)
@@ -131,7 +134,7 @@ def train_detector(
     sampling = dataclasses.replace(sampling, hard_negative_fraction=mining.share)
     miner = HardNegativeMiner(train, config, mining, stain, device, options.seed)
     factory = transform_factory(stain, config.mpp) if stain else None
-    sampler = PatchSampler(train, sampling, factory, miner.pool, real)
+    sampler = PatchSampler(train, sampling, factory, miner.pool, real, paster)
     valid_mm2 = slides_tissue_mm2(valid) if valid else []
     validation = {
         "slides": len(valid),

@@ -74,3 +74,19 @@ def test_confounder_and_real_negative_options_reach_the_checkpoint(
     too_much = ["--confounder-share", "0.8"]  # with the default 0.3 hard negatives and 0.1 real
     assert main(["detector", "--train", folder, "--out", str(out), *too_much, *shares[2:4]]) == 1
     assert "shares of the negative patches add up to 1.2, more than 1" in capsys.readouterr().err
+
+
+def test_pasted_figures_option_reaches_the_checkpoint_and_needs_real_images(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    Image.fromarray(blob_image(300, 200)).save(tmp_path / "he.png")
+    out = tmp_path / "run"
+    real = ["--real-negatives", str(tmp_path / "he.png")]
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *real, "--pasted-share", "0.4"]) == 0
+    assert "positives: 0.4 pasted into real images (10 figures)" in capsys.readouterr().out
+    assert read_checkpoint(out / "best.pt", "detector")["sampling"]["pasted_fraction"] == 0.4
+    assert main(["detector", "--train", folder, "--out", str(out), "--pasted-share", "0.4"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: --pasted-share needs --real-negatives: the real images the figures are pasted into"
+    )
