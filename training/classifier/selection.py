@@ -11,6 +11,7 @@ out-of-fold accuracy within 5 % (HeLP's score), then by mean relative error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,13 +75,28 @@ class Selection:
     name: str
     model: Any  # fitted on all the data
     report: dict[str, Any]
+    # the chosen candidate's cross-validated likelihoods, one per slide (each from a model that did not see it)
+    cv_likelihood: NDArray[np.float64] | None = None
 
 
-def select_classifier(X: NDArray, y: NDArray, folds: int, seed: int) -> Selection:  # noqa: N803
-    """The tumour classifier with the best mean AUC over stratified folds, refitted on all slides.
+CANDIDATE_NAMES = ("logistic_regression", "svm", "random_forest", "gradient_boosting")
 
-    At least two slides of each class are needed; the number of folds shrinks to what they allow.
+
+def select_classifier(
+    X: NDArray,  # noqa: N803
+    y: NDArray,
+    folds: int,
+    seed: int,
+    only: Sequence[str] | None = None,
+) -> Selection:
+    """The classifier with the best mean AUC over stratified folds, refitted on all slides.
+
+    At least two slides of each class are needed; the number of folds shrinks to what they allow. ``only``: the
+    candidates to consider (names of :data:`CANDIDATE_NAMES`; default all).
     """
+    unknown = sorted(set(only or ()) - set(CANDIDATE_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown classifier(s) {', '.join(unknown)}; choose from {', '.join(CANDIDATE_NAMES)}")
     counts = np.bincount(y, minlength=2)
     if counts.min() < 2:
         raise ConfigError(
@@ -88,19 +104,42 @@ def select_classifier(X: NDArray, y: NDArray, folds: int, seed: int) -> Selectio
         )
     splitter = StratifiedKFold(n_splits=int(min(folds, counts.min())), shuffle=True, random_state=seed)
     smallest = int(counts.min() - -(-counts.min() // splitter.n_splits))  # per class in a training fold
-    candidates = classifier_candidates(seed, smallest)
+    candidates = {k: v for k, v in classifier_candidates(seed, smallest).items() if not only or k in only}
+    if not candidates:
+        raise ConfigError(f"none of the classifiers {', '.join(only or ())} can be fitted on {len(y)} slides")
     report: dict[str, Any] = {"folds": splitter.n_splits, "candidates": {}}
-    best_name, best_auc = "", -1.0
+    best_name, best_auc, best_cv = "", -1.0, np.zeros(len(y))
     for name, candidate in candidates.items():
-        aucs = []
+        aucs, cv = [], np.zeros(len(y))
         for train, test in splitter.split(X, y):
             fitted = clone(candidate).fit(X[train], y[train])
-            aucs.append(roc_auc_score(y[test], fitted.predict_proba(X[test])[:, 1]))
+            cv[test] = fitted.predict_proba(X[test])[:, 1]
+            aucs.append(roc_auc_score(y[test], cv[test]))
         report["candidates"][name] = {"auc_mean": float(np.mean(aucs)), "auc_std": float(np.std(aucs))}
         if np.mean(aucs) > best_auc + 1e-9:
-            best_name, best_auc = name, float(np.mean(aucs))
+            best_name, best_auc, best_cv = name, float(np.mean(aucs)), cv
     report["chosen"] = best_name
-    return Selection(best_name, clone(candidates[best_name]).fit(X, y), report)
+    return Selection(best_name, clone(candidates[best_name]).fit(X, y), report, best_cv)
+
+
+def f1_threshold(likelihood: NDArray[np.float64], y: NDArray[np.int64]) -> float:
+    """The decision threshold with the best F1 over cross-validated ``likelihood``: of the thresholds that reach it,
+    the one in the middle of the widest gap between two slides' likelihoods (the largest margin both ways).
+
+    A model refitted on all slides is surer of them than of a new slide, and a slide model's likelihoods shift
+    with the patch model under it: 0.5 is rarely where the classes part.
+    """
+    values = np.unique(np.asarray(likelihood, dtype=np.float64))
+    if len(values) < 2:
+        return 0.5
+    best: tuple[float, float, float] = (-1.0, -1.0, 0.5)  # (F1, gap, threshold)
+    for low, high in zip(values[:-1], values[1:], strict=True):
+        t = float((low + high) / 2)
+        called = likelihood >= t
+        tp = int((called & (y == 1)).sum())
+        f1 = 2 * tp / (called.sum() + (y == 1).sum()) if tp else 0.0
+        best = max(best, (round(f1, 12), float(high - low), t))
+    return best[2]
 
 
 def _axis_candidates(column: int, axis_columns: list[int], seed: int) -> dict[str, Any]:

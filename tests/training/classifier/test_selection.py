@@ -10,6 +10,7 @@ from training.classifier.selection import (
     Selection,
     axis_within,
     classifier_candidates,
+    f1_threshold,
     select_axis_regressor,
     select_classifier,
 )
@@ -117,3 +118,33 @@ def test_axis_needs_two_tumour_slides_and_an_axis_feature() -> None:
 def test_axis_within_five_percent() -> None:
     truth = np.array([100.0, 100.0, 100.0, 200.0])
     assert axis_within(np.array([105.0, 94.0, 100.0, 189.0]), truth).tolist() == [True, False, True, False]
+
+
+def test_cv_likelihoods_of_the_chosen_candidate_come_with_the_selection(chosen: Selection) -> None:
+    X, y = _separable(6)
+    assert chosen.cv_likelihood is not None and chosen.cv_likelihood.shape == y.shape
+    assert roc_auc_score(y, chosen.cv_likelihood) == 1.0
+    assert ((chosen.cv_likelihood >= 0) & (chosen.cv_likelihood <= 1)).all()
+
+
+@pytest.mark.parametrize(
+    "likelihood, labels, expected",
+    [
+        # separable, shifted low: the middle of the gap between the classes, not 0.5
+        ([0.02, 0.05, 0.1, 0.19, 0.3, 0.45, 0.6], [0, 0, 0, 0, 1, 1, 1], 0.245),
+        # one positive among the negatives: F1 is best with it missed
+        ([0.1, 0.2, 0.25, 0.7, 0.8, 0.9], [0, 1, 0, 0, 1, 1], 0.75),
+        # every slide alike: nothing to part, the usual 0.5
+        ([0.4, 0.4, 0.4], [0, 1, 0], 0.5),
+    ],
+)
+def test_f1_threshold_parts_the_classes_with_the_widest_margin(likelihood, labels, expected) -> None:
+    assert f1_threshold(np.array(likelihood), np.array(labels)) == pytest.approx(expected)
+
+
+def test_only_the_candidates_asked_for_are_considered() -> None:
+    X, y = _separable(6)
+    chosen = select_classifier(X, y, folds=2, seed=0, only=["svm", "logistic_regression"])
+    assert set(chosen.report["candidates"]) == {"svm", "logistic_regression"}
+    with pytest.raises(ConfigError, match="unknown classifier\\(s\\) xgboost; choose from logistic_regression"):
+        select_classifier(X, y, folds=2, seed=0, only=["xgboost"])

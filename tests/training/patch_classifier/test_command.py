@@ -54,7 +54,10 @@ def test_label_classifier_is_fitted_and_scored_through_the_container_path(run_di
     assert main(["--quiet", *args, *test, "--patch-classifier", str(run_dir / "best.pt"), "--ranks", "4"]) == 0
     model = load_label_model(out)
     assert model.features.ranks == 4
-    held = json.loads(out.with_name(out.name + ".report.json").read_text())["held_out"]
+    report = json.loads(out.with_name(out.name + ".report.json").read_text())
+    assert report["threshold"]["chosen_by"] == "best F1 over cross-validated likelihoods"
+    assert model.threshold == report["threshold"]["value"] and 0 < model.threshold < 1
+    held = report["held_out"]
     assert held["slides"] == 4
     assert {"f1", "auc", "accuracy", "patch_accuracy"} <= set(held)
     assert all(0.0 <= r["likelihood"] <= 1.0 for r in held["per_slide"])
@@ -64,6 +67,33 @@ def test_test_options_come_together(run_dir: Path, capsys: pytest.CaptureFixture
     args = ["label-classifier", "--probabilities", str(run_dir / "oof-probabilities.json"), "--out", "x.joblib"]
     assert main([*args, "--test-slides", "somewhere"]) == 1
     assert "give --test-slides, --test-labels and --patch-classifier together" in capsys.readouterr().err
+    assert main([*args, "--valid-slides", "somewhere", "--valid-labels", "labels.csv"]) == 1
+    assert "give --valid-slides, --valid-labels and --patch-classifier together" in capsys.readouterr().err
+
+
+def test_validation_slides_choose_the_threshold(run_dir: Path, slides: Path, tmp_path: Path) -> None:
+    out = tmp_path / "label_model.joblib"
+    args = ["label-classifier", "--probabilities", str(run_dir / "oof-probabilities.json"), "--out", str(out)]
+    valid = ["--valid-slides", str(slides), "--valid-labels", str(slides / "slide-labels.csv")]
+    assert main(["--quiet", *args, *valid, "--patch-classifier", str(run_dir / "best.pt"), "--ranks", "4"]) == 0
+    report = json.loads(out.with_name(out.name + ".report.json").read_text())
+    assert report["threshold"]["chosen_by"] == "best F1 over the validation slides' likelihoods"
+    validation = report["validation"]
+    assert validation["slides"] == 4 and "held_out" not in report
+    likelihoods = sorted(r["likelihood"] for r in validation["per_slide"])
+    assert likelihoods[0] < load_label_model(out).threshold <= likelihoods[-1]  # between two slides' likelihoods
+    assert all(r["positive"] == (r["likelihood"] >= report["threshold"]["value"]) for r in validation["per_slide"])
+
+
+def test_a_given_threshold_is_kept(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "label_model.joblib"
+    args = ["label-classifier", "--probabilities", str(run_dir / "oof-probabilities.json"), "--out", str(out)]
+    assert main([*args, "--threshold", "0.3", "--ranks", "4"]) == 0
+    assert load_label_model(out).threshold == 0.3
+    assert "decision threshold 0.300 (given)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*args, "--threshold", "1.5"])
+    assert "--threshold must be 'cv' or a likelihood in (0, 1), got '1.5'" in capsys.readouterr().err
 
 
 def test_a_missing_slide_is_named(slides: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
