@@ -123,8 +123,9 @@ def select_classifier(
 
 
 def f1_threshold(likelihood: NDArray[np.float64], y: NDArray[np.int64]) -> float:
-    """The decision threshold with the best F1 over cross-validated ``likelihood``: of the thresholds that reach it,
-    the one in the middle of the widest gap between two slides' likelihoods (the largest margin both ways).
+    """The decision threshold with the best F1 over ``likelihood`` (cross-validated, or of validation slides): of
+    the thresholds that reach it, the one in the middle of the widest gap between two slides' likelihoods (the
+    largest margin both ways).
 
     A model refitted on all slides is surer of them than of a new slide, and a slide model's likelihoods shift
     with the patch model under it: 0.5 is rarely where the classes part.
