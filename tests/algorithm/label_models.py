@@ -33,3 +33,13 @@ def write_label_models(folder: Path, stain: Any = None) -> None:
         model = build_patch_classifier(config)
     save_checkpoint(folder / PATCH_CLASSIFIER_FILE, "patch-classifier", config.to_dict(), model, extra={"stain": stain})
     label_model().save(folder / LABEL_MODEL_FILE)
+
+
+def positive_label_slide(folder: Path) -> Path:
+    """A small positive synthetic slide (in ``folder/slide``) and the test label models (in ``folder``): the slide."""
+    from training.synth import SynthConfig, generate_slide
+
+    config = SynthConfig(seed=21, width=1536, height=1024, label="tumour", positive=True, mitoses=2, imposters=2)
+    slide = generate_slide(config, folder / "slide").files.slide
+    write_label_models(folder)
+    return Path(slide)

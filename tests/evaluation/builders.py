@@ -22,6 +22,16 @@ def interface(slug: str, relative_path: str, kind: str = "Anything", super_kind:
     return {"slug": slug, "kind": kind, "super_kind": super_kind, "relative_path": relative_path}
 
 
+def image_input(name: str, slug: str, relative_path: str) -> dict[str, Any]:
+    """A job's input entry for the image ``name`` on the image socket ``slug``."""
+    return {
+        "file": None,
+        "image": {"name": name},
+        "value": None,
+        "interface": interface(slug, relative_path, "Image", "Image"),
+    }
+
+
 def write_mask(path: Path, array: np.ndarray, spacing: tuple[float, float] | None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     image = sitk.GetImageFromArray(array)
@@ -57,14 +67,7 @@ class Submission:
         pk = pk or f"job-{len(self.jobs):04d}"
         entry: dict[str, Any] = {
             "pk": pk,
-            "inputs": [
-                {
-                    "file": None,
-                    "image": {"name": image},
-                    "value": None,
-                    "interface": interface(IMAGE_SOCKET, "images/roi", "Image", "Image"),
-                }
-            ],
+            "inputs": [image_input(image, IMAGE_SOCKET, "images/roi")],
             "outputs": [],
             "status": status,
         }

@@ -16,7 +16,7 @@ from algorithm.job import JobOptions, run_job
 from evaluation.cli import main as evaluate
 from tests.algorithm.label_models import write_label_models
 from tests.conftest import blob_image, write_pyramid_tiff
-from tests.evaluation.builders import interface
+from tests.evaluation.builders import image_input, interface
 
 TRUTH = (1, 0, 1, 0, 1, 0)  # slide labels; the (random) models' calls are scored against them
 
@@ -43,14 +43,7 @@ def test_slide_labels_are_scored_by_the_evaluation(tmp_path: Path) -> None:
             {
                 "pk": pk,
                 "status": "Succeeded",
-                "inputs": [
-                    {
-                        "file": None,
-                        "image": {"name": slide.name},
-                        "value": None,
-                        "interface": interface(LABEL.slide.slug, LABEL.slide.relative_path, "Image", "Image"),
-                    }
-                ],
+                "inputs": [image_input(slide.name, LABEL.slide.slug, LABEL.slide.relative_path)],
                 "outputs": [
                     {
                         "file": None,

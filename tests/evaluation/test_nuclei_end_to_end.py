@@ -16,7 +16,7 @@ from algorithm.interface.tasks import NUCLEI
 from algorithm.job import BUNDLED_MODELS, NUCLEI_FILE, JobOptions, run_job
 from evaluation.cli import main as evaluate
 from tests.algorithm.nuclei_data import MONUSEG_MPP, TEST_IMAGE, monuseg, monuseg_tiff, train_checkpoint
-from tests.evaluation.builders import interface
+from tests.evaluation.builders import image_input, interface
 
 CASES = (TEST_IMAGE, "TCGA-A6-6782-01A-01-BS1")
 
@@ -67,14 +67,7 @@ def test_nuclei_masks_are_scored_by_the_evaluation(tmp_path: Path, shared_data: 
             {
                 "pk": pk,
                 "status": "Succeeded",
-                "inputs": [
-                    {
-                        "file": None,
-                        "image": {"name": slide.name},
-                        "value": None,
-                        "interface": interface(NUCLEI.slide.slug, NUCLEI.slide.relative_path, "Image", "Image"),
-                    }
-                ],
+                "inputs": [image_input(slide.name, NUCLEI.slide.slug, NUCLEI.slide.relative_path)],
                 "outputs": [
                     {
                         "file": None,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from algorithm.classify import LabelPrediction
 from algorithm.cohort.layout import QC_FILE, ROW_FILE
@@ -20,7 +19,7 @@ from algorithm.job import JobOptions, JobResult, run_job
 from algorithm.patches import PatchSelection
 from algorithm.slide_label import LabelAssessment, PatchProbabilities
 from algorithm.tiling.grid import Tile, TileGrid
-from tests.algorithm.label_models import write_label_models
+from tests.algorithm.label_models import positive_label_slide
 
 
 def label_result(probabilities: list[float], likelihood: float, positive: bool) -> JobResult:
@@ -71,21 +70,8 @@ def test_the_label_columns_follow_the_tasks_outputs_with_the_others() -> None:
 @pytest.fixture(scope="module")
 def label_slide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A small positive synthetic slide and the label task's test models."""
-    from training.synth import SynthConfig, generate_slide
-
     folder = tmp_path_factory.mktemp("label-slide")
-    config = SynthConfig(seed=21, width=1536, height=1024, label="tumour", positive=True, mitoses=2, imposters=2)
-    slide = generate_slide(config, folder / "slide").files.slide
-    write_label_models(folder)
-    return Path(slide), folder
-
-
-@pytest.fixture()
-def _torch_threads() -> object:
-    """A worker sets torch's threads for its process: restore them for the other tests."""
-    before = torch.get_num_threads()
-    yield None
-    torch.set_num_threads(before)
+    return positive_label_slide(folder), folder
 
 
 @pytest.mark.usefixtures("_torch_threads")

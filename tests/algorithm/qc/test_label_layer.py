@@ -17,7 +17,7 @@ from algorithm.qc import PatchLayer, QcInput, render_qc
 from algorithm.qc.colours import DROPPED_PATCH, PATCH_ALPHA, patch_colour
 from algorithm.qc.job_view import job_view
 from algorithm.qc.picture import _legend_entries, draw_slide, picture_scale
-from tests.algorithm.label_models import write_label_models
+from tests.algorithm.label_models import positive_label_slide
 
 GLASS = 240
 
@@ -83,15 +83,11 @@ def test_small_patches_are_filled_without_outlines() -> None:
 @pytest.fixture(scope="module")
 def label_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[JobResult, Path]:
     """The label task with the test models on a small positive synthetic slide, and its output folder."""
-    from training.synth import SynthConfig, generate_slide
-
     folder = tmp_path_factory.mktemp("label-job")
-    config = SynthConfig(seed=21, width=1536, height=1024, label="tumour", positive=True, mitoses=2, imposters=2)
-    slide = generate_slide(config, folder / "slide").files.slide
-    write_label_models(folder)
+    slide = positive_label_slide(folder)
     before = torch.get_num_threads()
     try:
-        options = JobOptions(input=Path(slide), output=folder / "out", task=LABEL, model_dir=folder)
+        options = JobOptions(input=slide, output=folder / "out", task=LABEL, model_dir=folder)
         result = run_job(options, log=lambda _: None)
     finally:
         torch.set_num_threads(before)

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -31,13 +30,6 @@ def ring_share(mask: NDArray[np.bool_], centre: tuple[float, float], radius: flo
     yy, xx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]]
     ring = np.abs(np.hypot(xx - centre[0], yy - centre[1]) - radius) <= band
     return float(mask[ring].sum()) / (2 * np.pi * radius * 2)
-
-
-@pytest.fixture()
-def _torch_threads() -> object:
-    before = torch.get_num_threads()
-    yield None
-    torch.set_num_threads(before)
 
 
 @pytest.mark.usefixtures("_torch_threads")
