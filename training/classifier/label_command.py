@@ -15,7 +15,7 @@ from algorithm.console import progress
 from algorithm.errors import ConfigError
 from algorithm.features import PatchFeatureConfig, patch_features
 from algorithm.io.atomic import write_json_atomic
-from algorithm.models import load_patch_classifier
+from algorithm.models import PatchClassifier, PatchClassifierConfig, load_patch_classifier
 from algorithm.slide import open_slide
 from algorithm.slide_label import assess_label
 from algorithm.tissue import tissue_mask
@@ -125,15 +125,22 @@ def _training_rows(path: Path, config: PatchFeatureConfig) -> tuple[list[str], n
     return names, np.array(rows, dtype=np.float64), np.array(labels, dtype=np.int64)
 
 
-def slide_likelihoods(model: LabelModel, folder: Path, labels: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+# a patch classifier as load_patch_classifier gives it: the model, its configuration and the rest of its checkpoint
+LoadedClassifier = tuple[PatchClassifier, PatchClassifierConfig, dict[str, Any]]
+
+
+def slide_likelihoods(
+    model: LabelModel, patch_classifier: LoadedClassifier | None, folder: Path, labels: Path, device: str
+) -> list[dict[str, Any]]:
     """Each labelled slide of ``folder`` through the container's code path (patch selection, stain normalisation,
-    the tile engine, ``model``): its likelihood and patch accuracy."""
+    ``patch_classifier`` on the tile engine, ``model``): its likelihood and patch accuracy."""
+    assert patch_classifier is not None, "slides to score come with --patch-classifier (run checks it)"
     slides = read_labelled_folder(folder, labels)
-    classifier, config, checkpoint = load_patch_classifier(args.patch_classifier, args.device)
+    classifier, config, checkpoint = patch_classifier
     rows: list[dict[str, Any]] = []
     for slide in progress(slides, total=len(slides), desc=f"{folder.name} slides", unit="slide"):
         with open_slide(slide.path) as reader:
-            found = assess_label(reader, tissue_mask(reader), classifier, config, checkpoint, model, args.device)
+            found = assess_label(reader, tissue_mask(reader), classifier, config, checkpoint, model, device)
         p = found.patches.probabilities
         rows.append(
             {
@@ -190,10 +197,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"label classifier: chose {selection.name} ({scores})")
     report: dict[str, Any] = {"classifier": selection.report, "training_slides": names, "seed": args.seed}
     model = LabelModel(selection.model, config, config.names(), report=report)
+    # loaded once for the validation and the test slides (both need it, and only they)
+    patch_classifier = load_patch_classifier(args.patch_classifier, args.device) if args.patch_classifier else None
     if args.threshold != "cv":
         model.threshold, chosen_by = float(args.threshold), "given"
     elif args.valid_slides is not None:
-        rows = slide_likelihoods(model, args.valid_slides, args.valid_labels, args)
+        rows = slide_likelihoods(model, patch_classifier, args.valid_slides, args.valid_labels, args.device)
         model.threshold = f1_threshold(np.array([r["likelihood"] for r in rows]), np.array([r["label"] for r in rows]))
         chosen_by = "best F1 over the validation slides' likelihoods"
         report["validation"] = label_scores(rows, model.threshold)
@@ -206,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"decision threshold {model.threshold:.3f} ({chosen_by})")
     if args.test_slides is not None:
         report["held_out"] = label_scores(
-            slide_likelihoods(model, args.test_slides, args.test_labels, args), model.threshold
+            slide_likelihoods(model, patch_classifier, args.test_slides, args.test_labels, args.device), model.threshold
         )
         print(f"held out: {_summary(report['held_out'])}")
     model.save(args.out)
