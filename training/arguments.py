@@ -22,6 +22,17 @@ def add_input_arguments(model: argparse._ArgumentGroup, tile_size: int, mpp: flo
     model.add_argument("--stain-augment", type=float, default=0.2, help="stain augmentation sigma, 0 to disable")
 
 
+def add_scanner_augment_argument(model: argparse._ArgumentGroup) -> None:
+    """``--scanner-augment P``: other scanners' optics and compression (training.scanner_augment)."""
+    model.add_argument(
+        "--scanner-augment",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of each of blur, JPEG and noise per patch (other scanners' optics), 0 to disable (default 0)",
+    )
+
+
 def add_loop_arguments(train: argparse._ArgumentGroup) -> None:
     """The training loop's length and optimiser step."""
     train.add_argument("--epochs", type=int, default=10)

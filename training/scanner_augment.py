@@ -9,12 +9,25 @@ each: a Gaussian blur (sigma uniform in ``blur``), JPEG at a quality uniform in
 
 from __future__ import annotations
 
+import dataclasses
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter
+
+from algorithm.errors import ConfigError
+
+
+class _HasPixels(Protocol):
+    @property
+    def pixels(self) -> NDArray[np.uint8]: ...
+
+
+P = TypeVar("P", bound=_HasPixels)
 
 
 @dataclass(frozen=True)
@@ -42,3 +55,32 @@ class ScannerAugment:
                 pixels = pixels + rng.normal(0.0, float(rng.uniform(*self.noise)), pixels.shape).astype(np.float32)
             out[i] = np.clip(np.round(pixels), 0, 255).astype(np.uint8)
         return out
+
+
+def patch_scanner_augment(p: float) -> Callable[[P, np.random.Generator], P] | None:
+    """:class:`ScannerAugment` with probability ``p`` for one training patch (a dataclass with
+    ``pixels``, e.g. the detector's); None when ``p`` is 0. Geometry is untouched, so boxes stay."""
+    if not 0 <= p <= 1:
+        raise ConfigError(f"--scanner-augment: a probability in [0, 1], got {p:g}")
+    if p == 0:
+        return None
+    scanner = ScannerAugment(p=p)
+
+    def augment(patch: P, rng: np.random.Generator) -> P:
+        return dataclasses.replace(patch, pixels=scanner(patch.pixels[None], rng)[0])  # type: ignore[type-var]
+
+    return augment
+
+
+def chain(*steps: Callable[[P, np.random.Generator], P] | None) -> Callable[[P, np.random.Generator], P] | None:
+    """The given patch augmentations one after the other (Nones skipped); None when there are none."""
+    present = [step for step in steps if step is not None]
+    if not present:
+        return None
+
+    def augment(patch: P, rng: np.random.Generator) -> P:
+        for step in present:
+            patch = step(patch, rng)
+        return patch
+
+    return augment

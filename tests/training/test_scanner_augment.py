@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from algorithm.errors import ConfigError
 from tests.conftest import blob_image
-from training.scanner_augment import ScannerAugment
+from training.scanner_augment import ScannerAugment, chain, patch_scanner_augment
 
 
 def _batch() -> np.ndarray:
@@ -41,3 +46,35 @@ def test_the_same_generator_gives_the_same_bytes() -> None:
     images = _batch()
     augment = ScannerAugment(p=0.5)
     assert np.array_equal(augment(images, np.random.default_rng(3)), augment(images, np.random.default_rng(3)))
+
+
+@dataclass(frozen=True)
+class _Patch:
+    pixels: NDArray[np.uint8]
+    boxes: np.ndarray
+
+
+def test_a_patch_gets_new_pixels_and_keeps_its_boxes() -> None:
+    patch = _Patch(blob_image(96, 96, seed=1), np.array([[10.0, 10.0, 30.0, 30.0]]))
+    augment = patch_scanner_augment(1.0)
+    assert augment is not None and patch_scanner_augment(0.0) is None
+    out = augment(patch, np.random.default_rng(0))
+    assert out.pixels.shape == patch.pixels.shape and not np.array_equal(out.pixels, patch.pixels)
+    assert out.boxes is patch.boxes
+    assert np.array_equal(out.pixels, augment(patch, np.random.default_rng(0)).pixels)
+
+
+def test_a_probability_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--scanner-augment: a probability in \\[0, 1\\], got 1.5"):
+        patch_scanner_augment(1.5)
+
+
+def test_chain_runs_the_steps_in_order_and_skips_nones() -> None:
+    def add(k: int):  # noqa: ANN202
+        return lambda patch, rng: _Patch(patch.pixels * 10 + k, patch.boxes)
+
+    patch = _Patch(np.zeros((1, 1, 3), np.uint8), np.zeros((0, 4)))
+    assert chain(None, None) is None
+    both = chain(add(1), None, add(2))
+    assert both is not None
+    assert both(patch, np.random.default_rng(0)).pixels[0, 0, 0] == 12  # (0 * 10 + 1) * 10 + 2

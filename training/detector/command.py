@@ -8,7 +8,12 @@ from pathlib import Path
 
 from algorithm.errors import ConfigError
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
-from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
+from training.arguments import (
+    add_input_arguments,
+    add_loop_arguments,
+    add_run_arguments,
+    add_scanner_augment_argument,
+)
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
 from training.datasets.midog import apply_midog_split
 from training.datasets.real_negatives import read_real_negatives
@@ -16,6 +21,7 @@ from training.detector.hard_negatives import MiningConfig
 from training.detector.paste import FigurePaster, figure_stamps, haematoxylin_vector
 from training.detector.sampler import SamplingConfig
 from training.detector.train import TrainOptions, train_detector
+from training.scanner_augment import chain, patch_scanner_augment
 from training.stain_target import fit_target, stain_augment
 
 NAME = "detector"
@@ -85,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--arch", choices=ARCHITECTURES, default="resnet18")
     model.add_argument("--fpn-channels", type=int, default=64)
     add_input_arguments(model, tile_size=256, mpp=0.5)
+    add_scanner_augment_argument(model)
     train = parser.add_argument_group("training")
     add_loop_arguments(train)
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
@@ -270,7 +277,10 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         sampling=sampling,
         stain=spec,
-        patch_augment=stain_augment(args.stain, spec, args.stain_augment),
+        # scanner optics and compression first, as a scanner's come before any colour difference
+        patch_augment=chain(
+            patch_scanner_augment(args.scanner_augment), stain_augment(args.stain, spec, args.stain_augment)
+        ),
         resume=args.resume,
         extra={"command": command},
         mining=mining,

@@ -15,7 +15,12 @@ from algorithm.io.atomic import write_json_atomic
 from algorithm.models import PatchClassifierConfig, save_checkpoint
 from algorithm.models.patch_classifier import ARCHITECTURES
 from algorithm.patches import PatchOptions
-from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
+from training.arguments import (
+    add_input_arguments,
+    add_loop_arguments,
+    add_run_arguments,
+    add_scanner_augment_argument,
+)
 from training.datasets.labelled import LabelledSlide, read_labelled_folder
 from training.folds import fold_of
 from training.patch_classifier.data import PatchBank
@@ -72,12 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--arch", choices=ARCHITECTURES, default="resnet18", help="torchvision network (default resnet18)"
     )
     add_input_arguments(model, tile_size=296, mpp=1.0)
-    model.add_argument(
-        "--scanner-augment",
-        type=float,
-        default=0.0,
-        help="probability of each of blur, JPEG and noise per patch (other scanners' optics), 0 to disable (default 0)",
-    )
+    add_scanner_augment_argument(model)
     train = parser.add_argument_group("training")
     add_loop_arguments(train)
     parser.set_defaults(epochs=6, iterations=40, batch_size=16)

@@ -90,3 +90,15 @@ def test_pasted_figures_option_reaches_the_checkpoint_and_needs_real_images(
     assert capsys.readouterr().err.strip() == (
         "error: --pasted-share needs --real-negatives: the real images the figures are pasted into"
     )
+
+
+def test_scanner_augment_option_reaches_the_checkpoint(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    out = tmp_path / "run"
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "0.5"]) == 0
+    assert json.loads(read_checkpoint(out / "best.pt", "detector")["command"])["scanner_augment"] == 0.5
+    capsys.readouterr()
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "2"]) == 1
+    assert capsys.readouterr().err.strip() == "error: --scanner-augment: a probability in [0, 1], got 2"
