@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="threads reading and normalising tiles (default: the CPUs this process may use)"
     )
     parser.add_argument(
+        "--device-decode",
+        action="store_true",
+        help="decode the slide's stored JPEG tiles on the GPU (nvJPEG) instead of the CPU's cores: for a GPU "
+        "host with few cores; TIFF-family slides whose JPEG the GPU reads as the CPU does, else ignored",
+    )
+    parser.add_argument(
         "--threshold", type=float, help="decision threshold for mitotic figures (default: the model's validated one)"
     )
     parser.add_argument(
@@ -171,6 +177,7 @@ def _options(args: argparse.Namespace, task: Task) -> JobOptions:
         mpp=args.mpp,
         batch_size=args.batch_size,
         workers=args.workers,
+        device_decode=args.device_decode,
         threshold=args.threshold,
     )
 

@@ -66,6 +66,7 @@ class JobOptions:
     mpp: float | None = None
     batch_size: int | None = None  # None: chosen for the device (8 on the CPU, 64 on CUDA)
     workers: int | None = None  # tile readers; None: the CPUs this process may use
+    device_decode: bool = False  # stored JPEG tiles decoded on the GPU (EngineOptions.device_decode)
     threshold: float | None = None  # None: the checkpoint's validated threshold
     nms_radius_um: float = 6.25
 
@@ -194,7 +195,7 @@ class Runtime:
 
 
 def _engine(options: JobOptions) -> EngineOptions:
-    return EngineOptions(batch_size=options.batch_size, workers=options.workers)
+    return EngineOptions(batch_size=options.batch_size, workers=options.workers, device_decode=options.device_decode)
 
 
 def _detect(

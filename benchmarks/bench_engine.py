@@ -200,6 +200,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=16384, help="synthetic slide side in pixels (0.25 um/px)")
     parser.add_argument("--batch-size", type=int, help="default: the engine's choice for the device")
     parser.add_argument("--workers", type=int, help="reader threads (default: the usable cores)")
+    parser.add_argument(
+        "--device-decode", action="store_true", help="decode the stored JPEG tiles on the device (nvJPEG on CUDA)"
+    )
     parser.add_argument("--only", choices=("detection", "segmentation"))
     parser.add_argument(
         "--repeat", type=int, default=3, help="end-to-end and model-only runs, alternated; medians reported (default 3)"
@@ -212,9 +215,10 @@ def main() -> None:
     device = torch.device(args.device)
     args.cache.mkdir(parents=True, exist_ok=True)
     slide = synthetic(args.cache, args.size, 505)
-    engine = EngineOptions(batch_size=args.batch_size, workers=args.workers)
+    engine = EngineOptions(batch_size=args.batch_size, workers=args.workers, device_decode=args.device_decode)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"{slide.name}: device {name}, {cores} cores, torch {torch.__version__}")
+    decode = ", stored tiles decoded on the device" if args.device_decode else ""
+    print(f"{slide.name}: device {name}, {cores} cores, torch {torch.__version__}{decode}")
     results = []
     for kind in ("detection", "segmentation"):
         if args.only and kind != args.only:

@@ -9,15 +9,16 @@
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux1_x86_64 \
 #       -d .whl openslide-python==1.4.7 openslide-bin==4.0.1.2 imagecodecs==2026.3.6 pydicom==3.0.2 \
 #       scikit-learn==1.9.1
-# (39 MB; with the checkout about 62 MB of the device's 64 MiB). About 200 s on an H100. Then, each
+# (39 MB; with the checkout about 62 MB of the device's 64 MiB). About 200 s on an H100 (before the nvJPEG steps). Then, each
 # step logged to OUT_DIR/log.txt (a failing step does not stop the others):
 #   1. the GPU and the CUDA test of the suite (stain normalisation on CUDA vs CPU);
 #   2. the container's test case (midog) run with --device cuda and compared with its
 #      expected output (made on the CPU) at test.sh's GPU tolerances;
 #   3. benchmarks/bench_engine.py --device cuda, and with --cpus 4 (grand-challenge's
-#      default 4 vCPUs) -> OUT_DIR/engine-cuda.json, engine-cuda-4cpus.json;
+#      default 4 vCPUs) -> OUT_DIR/engine-cuda.json, engine-cuda-4cpus.json; both again with
+#      --device-decode (nvJPEG) -> engine-cuda-nvjpeg.json, engine-cuda-4cpus-nvjpeg.json;
 #   4. python -m algorithm --task midog on the 16384^2 benchmark slide, --device cpu and
-#      cuda: wall time of each, outputs compared (CPU expected); the tumour and nuclei
+#      cuda (and cuda --device-decode): wall time of each, outputs compared (CPU expected); the tumour and nuclei
 #      tasks on CPU and CUDA by benchmarks/device_agreement.py -> OUT_DIR/agreement.json;
 #   5. benchmarks/bench_engine.py --device cpu on all cores -> OUT_DIR/engine-cpu.json.
 set -u
@@ -68,12 +69,19 @@ job main test/input "$gpu" && compare test/expected_output "$work/main" --min-pr
 # 3. the engine on CUDA (generates build/bench/bench-16384-505.tiff first)
 step engine-cuda "$py" benchmarks/bench_engine.py --device "$gpu" --json "$out/engine-cuda.json"
 step engine-cuda-4cpus "$py" benchmarks/bench_engine.py --device "$gpu" --cpus 4 --json "$out/engine-cuda-4cpus.json"
+# the same with the stored JPEG tiles decoded on the GPU (nvJPEG; --device-decode)
+step engine-cuda-nvjpeg "$py" benchmarks/bench_engine.py --device "$gpu" --device-decode \
+    --json "$out/engine-cuda-nvjpeg.json"
+step engine-cuda-4cpus-nvjpeg "$py" benchmarks/bench_engine.py --device "$gpu" --cpus 4 --device-decode \
+    --json "$out/engine-cuda-4cpus-nvjpeg.json"
 
 # 4. whole jobs on the benchmark slide, CPU and CUDA
 slide=build/bench/bench-16384-505.tiff
 job midog-cpu "$slide" cpu --task midog
 job midog-cuda "$slide" "$gpu" --task midog
 compare "$work/midog-cpu" "$work/midog-cuda" --min-probability 0.1
+job midog-cuda-nvjpeg "$slide" "$gpu" --task midog --device-decode
+compare "$work/midog-cpu" "$work/midog-cuda-nvjpeg" --min-probability 0.1
 # the tumour and nuclei tasks in-process (their MHA outputs would need SimpleITK, too big to carry)
 step agreement "$py" benchmarks/device_agreement.py --device "$gpu" --json "$out/agreement.json"
 

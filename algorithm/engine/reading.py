@@ -74,7 +74,7 @@ class RegionReader:
         self._cache: dict[Key, _Decoded] = {}
         self._uses: Counter[Key] = Counter()
         for tile in grid.tiles:
-            self._uses.update(self._keys(tile))
+            self._uses.update(self.keys(tile))
         self.decoded = 0  # stored tiles decoded (each once)
 
     @property
@@ -106,7 +106,7 @@ class RegionReader:
         """Stored tiles held now (decoded, still needed)."""
         return len(self._cache)
 
-    def _clipped(self, tile: Tile) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    def clipped(self, tile: Tile) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
         """``tile``'s region (x, y, w, h) in the level's pixels (may pass the edge), and the part of it
         inside the level (x0, y0, x1, y1), empty when it lies wholly outside."""
         w, h = region_size(tile.extent, self.downsample)
@@ -114,8 +114,9 @@ class RegionReader:
         lw, lh = self.level_size
         return (x, y, w, h), (max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh))
 
-    def _keys(self, tile: Tile) -> list[Key]:
-        _, (x0, y0, x1, y1) = self._clipped(tile)
+    def keys(self, tile: Tile) -> list[Key]:
+        """The stored tiles under ``tile``'s region inside the level, row by row ([] without stored tiles)."""
+        _, (x0, y0, x1, y1) = self.clipped(tile)
         if x1 <= x0 or y1 <= y0 or self.native is None:
             return []
         return self.native.tiles_under(self.level, x0, y0, x1 - x0, y1 - y0)
@@ -126,7 +127,7 @@ class RegionReader:
         ``out``: an array of that shape to fill (e.g. a pinned batch slot), returned."""
         if self.factor is not None:
             raise RuntimeError("a tile-wise reader holds shrunk stored tiles: use read_tile")
-        (x, y, w, h), (x0, y0, x1, y1) = self._clipped(tile)
+        (x, y, w, h), (x0, y0, x1, y1) = self.clipped(tile)
         if self.native is None:
             region = self.slide.read_region((tile.x, tile.y), self.level, (w, h))
             if out is None:
@@ -149,10 +150,11 @@ class RegionReader:
             pixels = resample(self.read(tile), tile.extent, self.downsample, tile.size)
             return pixels if self.pixel_map is None else self.pixel_map(pixels)
         k = self.factor
-        (x, y, _, _), (x0, y0, x1, y1) = self._clipped(tile)
+        (x, y, _, _), (x0, y0, x1, y1) = self.clipped(tile)
         w, h = tile.size
         out = np.empty((h, w, 3), dtype=np.uint8)
-        out[...] = self._glass()
+        if (x0, y0, x1, y1) != (x, y, x + w * k, y + h * k):  # partly past the edge (else the stored tiles fill it)
+            out[...] = self._glass()
         if x1 <= x0 or y1 <= y0:
             return out
         assert self.native is not None

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from algorithm.console import progress
 from algorithm.device import as_float, autocast
+from algorithm.engine.device_decode import Compressed, DeviceJpegTiles
 from algorithm.engine.models import TileModel
 from algorithm.engine.pool import available_cpus, ordered_map
 from algorithm.engine.reading import RegionReader
@@ -60,6 +61,7 @@ class EngineOptions:
     amp: bool = True  # mixed precision, on CUDA only
     on_device: bool | None = None  # resample and normalise on the model's device; None: on CUDA only
     cpu_burst: int = 4  # CPU: batches the readers fill between model calls
+    device_decode: bool = False  # on the device path, decode stored JPEG tiles on the device (nvJPEG on CUDA)
 
     def batch_for(self, device: torch.device) -> int:
         """The batch size on ``device``: the option when given, else the device's default."""
@@ -76,11 +78,13 @@ class BatchResult:
 
 @dataclass
 class _Batch:
+    index: int
     tiles: tuple[Tile, ...]
-    pixels: Any  # numpy (N, h, w, 3) uint8, or a pinned torch tensor on CUDA
-    host: NDArray[np.uint8]  # ``pixels`` as numpy (the same memory): what the workers fill
+    pixels: Any  # numpy (N, h, w, 3) uint8, or a pinned torch tensor on CUDA; None when decoding on the device
+    host: NDArray[np.uint8] | None  # ``pixels`` as numpy (the same memory): what the workers fill
     output: Any = None
     copied: Any = None  # CUDA: an event recorded after the copy to the device
+    compressed: Compressed | None = None  # decoding on the device: the new stored tiles' bytes
 
 
 class TileRun:
@@ -107,12 +111,23 @@ class TileRun:
         self._normaliser = stain if isinstance(stain, Normaliser) and stain.has_source else None
         host_map = self._normalise if self._normaliser is not None and not self.on_device else None
         self.reader = RegionReader(slide, grid, host_map, tilewise=not self.on_device)
+        host_transform = stain is not None and self._normaliser is None  # applied tile by tile, on the host
+        self.jpeg = (
+            DeviceJpegTiles.open(self.reader, self._batches(), self.device)
+            if options.device_decode and self.on_device and not host_transform
+            else None
+        )
         workers = options.workers or available_cpus()
         self.workers = workers if self.reader.concurrent else 1
         # CPU: each reader fills a run of consecutive tiles of the batch (neighbours share stored
         # tiles, so readers taking alternate tiles would wait on each other's decodes); CUDA: tile
-        # by tile, the readers running ahead of the device.
-        self.chunk = -(-self.batch_size // self.workers) if self.device.type == "cpu" else 1
+        # by tile, the readers running ahead of the device; decoding on the device: a batch's bytes.
+        if self.jpeg is not None:
+            self.chunk = self.batch_size
+        elif self.device.type == "cpu":
+            self.chunk = -(-self.batch_size // self.workers)
+        else:
+            self.chunk = 1
         self.desc = desc if desc is not None else slide.path.name
         self.stats = EngineStats(device=str(self.device), workers=self.workers, batch_size=self.batch_size)
         self._pinned: list[torch.Tensor] = []
@@ -126,7 +141,13 @@ class TileRun:
         w, h = region_size(tile.extent, self.reader.downsample) if self.on_device else tile.size
         return h, w
 
-    def _new_batch(self, tiles: tuple[Tile, ...]) -> _Batch:
+    def _batches(self) -> list[tuple[Tile, ...]]:
+        tiles = self.grid.tiles
+        return [tuple(tiles[start : start + self.batch_size]) for start in range(0, len(tiles), self.batch_size)]
+
+    def _new_batch(self, index: int, tiles: tuple[Tile, ...]) -> _Batch:
+        if self.jpeg is not None:
+            return _Batch(index, tiles, None, None)
         h, w = self._tile_shape()
         shape = (len(tiles), h, w, 3)
         if self.device.type == "cuda":
@@ -135,14 +156,19 @@ class TileRun:
                 self._pinned.remove(buffer)
             else:
                 buffer = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
-            return _Batch(tiles, buffer, buffer.numpy())
+            return _Batch(index, tiles, buffer, buffer.numpy())
         array = np.empty(shape, dtype=np.uint8)
-        return _Batch(tiles, array, array)
+        return _Batch(index, tiles, array, array)
 
     def _work(self, job: tuple[_Batch, range]) -> tuple[_Batch, range]:
         # Only numpy here, no torch: a torch op in a worker thread may start a team of intra-op
         # threads per worker, which oversubscribes the cores (an H100 host fed 6x slower on 4 cores).
         batch, slots = job
+        if self.jpeg is not None:
+            with self.stats.timing("read"):
+                batch.compressed = self.jpeg.read(batch.index)
+            return job
+        assert batch.host is not None
         host_transform = self.stain is not None and self._normaliser is None  # a tile-wise transform, on the host
         for slot in slots:
             tile, target = batch.tiles[slot], batch.host[slot]
@@ -161,9 +187,8 @@ class TileRun:
 
     def _jobs(self) -> Iterator[tuple[_Batch, range]]:
         """Each batch as runs of consecutive slots, one job each (see :attr:`chunk`)."""
-        tiles = self.grid.tiles
-        for start in range(0, len(tiles), self.batch_size):
-            batch = self._new_batch(tuple(tiles[start : start + self.batch_size]))
+        for index, tiles in enumerate(self._batches()):
+            batch = self._new_batch(index, tiles)
             for first in range(0, len(batch.tiles), self.chunk):
                 yield batch, range(first, min(first + self.chunk, len(batch.tiles)))
 
@@ -184,11 +209,20 @@ class TileRun:
 
     def _prepare(self, batch: _Batch) -> torch.Tensor:
         """uint8 NHWC on the host -> float NCHW in [0, 1] on the device, resampled and normalised there if asked."""
+        if batch.compressed is not None:
+            assert self.jpeg is not None
+            with self.stats.timing("decode"):
+                x = self.jpeg.regions(batch.index, batch.tiles, batch.compressed)
+            return self._on_device(x, batch)
         pixels = batch.pixels if isinstance(batch.pixels, torch.Tensor) else torch.from_numpy(batch.pixels)
         x = pixels.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             batch.copied = torch.cuda.Event()
             batch.copied.record()
+        return self._on_device(x, batch)
+
+    def _on_device(self, x: torch.Tensor, batch: _Batch) -> torch.Tensor:
+        """Resampled and normalised on the device when asked, then float in [0, 1]."""
         if self.on_device:
             tile = batch.tiles[0]
             x = resample_on_device(x, tile.extent, self.reader.downsample, tile.size)
@@ -268,7 +302,7 @@ class TileRun:
         finally:
             filled.close()
             self.stats.seconds = time.perf_counter() - start
-            self.stats.decoded = self.reader.decoded
+            self.stats.decoded = self.reader.decoded if self.jpeg is None else self.jpeg.decoded
 
 
 @contextmanager

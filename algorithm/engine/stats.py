@@ -23,6 +23,7 @@ class EngineStats:
     seconds: float = 0.0
     setup: float = 0.0  # stain table or device map, before the first tile
     read: float = 0.0
+    decode: float = 0.0  # stored tiles decoded and assembled on the device (the consumer's; device_decode)
     normalise: float = 0.0
     model: float = 0.0
     post: float = 0.0
@@ -60,6 +61,7 @@ class EngineStats:
         return {
             "setup": self.setup,
             "read": self.read,
+            "decode": self.decode,
             "normalise": self.normalise,
             "model": self.model,
             "post": self.post,

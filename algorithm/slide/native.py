@@ -56,6 +56,7 @@ _COMPRESSIONS = {
 # Aperio JPEG 2000 YCbCr (33003): OpenSlide converts the colours itself; unverified.
 
 _MINISBLACK, _RGB, _YCBCR = 1, 2, 6
+_JPEG = 7
 
 Decoder = Callable[..., Any]
 
@@ -73,6 +74,7 @@ class _Level:
     decode: Decoder  # tifffile's decode closure for this page
     jpegtables: bytes | None
     grey: bool
+    jpeg: bool  # compressed as JPEG (TIFF compression 7)
 
 
 class NativeTiles(StoredTiles):
@@ -105,11 +107,7 @@ class NativeTiles(StoredTiles):
         A tile with no data (offset or byte count 0) is white glass; data that
         does not decode raises SlideError naming the file and the tile.
         """
-        lv = self._levels[level]
-        if not (0 <= column < lv.columns and 0 <= row < lv.rows):
-            raise IndexError(f"tile ({column}, {row}) is outside level {level}'s {lv.columns} x {lv.rows} grid")
-        index = row * lv.columns + column
-        offset, count = int(lv.offsets[index]), int(lv.bytecounts[index])
+        lv, index, offset, count = self._locate(level, column, row)
         shape = (lv.tile_height, lv.tile_width, 3)
         if offset == 0 or count == 0:
             return np.full(shape, WHITE, dtype=np.uint8)
@@ -130,6 +128,27 @@ class NativeTiles(StoredTiles):
         if not tile.flags.writeable or not tile.flags.c_contiguous:
             tile = tile.copy()  # uncompressed tiles are views of the read-only bytes
         return tile
+
+    def jpeg_stream(self, level: int, column: int, row: int) -> bytes | None:
+        """The stored JPEG tile with the page's shared tables spliced in (TIFF's abbreviated streams:
+        the tables' stream less its end marker, then the tile's less its start marker)."""
+        lv, _, offset, count = self._locate(level, column, row)
+        if not lv.jpeg or lv.grey:
+            return None
+        if offset == 0 or count == 0:
+            return b""
+        data = self._read(offset, count, f"tile ({column}, {row}) of level {level}")
+        if lv.jpegtables and data[:2] == b"\xff\xd8" and lv.jpegtables[-2:] == b"\xff\xd9":
+            return lv.jpegtables[:-2] + data[2:]
+        return data
+
+    def _locate(self, level: int, column: int, row: int) -> tuple[_Level, int, int, int]:
+        """The level, the tile's index in it, and its bytes' offset and count (0: no data)."""
+        lv = self._levels[level]
+        if not (0 <= column < lv.columns and 0 <= row < lv.rows):
+            raise IndexError(f"tile ({column}, {row}) is outside level {level}'s {lv.columns} x {lv.rows} grid")
+        index = row * lv.columns + column
+        return lv, index, int(lv.offsets[index]), int(lv.bytecounts[index])
 
     def _read(self, offset: int, count: int, where: str) -> bytes:
         """``count`` bytes at ``offset``; pread keeps no file position, so threads need no lock."""
@@ -253,4 +272,5 @@ def _describe(page: tifffile.TiffPage) -> _Level:
         decode=page.decode,  # fetched once here, so threads never race on tifffile's cache
         jpegtables=page.jpegtables,
         grey=int(page.photometric) == _MINISBLACK,
+        jpeg=int(page.compression) == _JPEG,
     )

@@ -66,6 +66,12 @@ class StoredTiles(ABC):
         """Stored tile ``(column, row)`` of ``level`` as RGB ``(th, tw, 3)``, edge tiles uncropped;
         SlideError naming the file and the tile when it does not decode."""
 
+    def jpeg_stream(self, level: int, column: int, row: int) -> bytes | None:
+        """Stored tile ``(column, row)`` of ``level`` as one complete JPEG stream (its tables included),
+        for a decoder elsewhere (nvJPEG on a GPU); ``b""`` for a tile with no data (glass); None when
+        the level's tiles are not JPEG (this default: none are)."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """Release the file."""

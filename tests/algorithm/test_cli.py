@@ -79,6 +79,11 @@ def test_a_job_says_where_the_time_went_and_bad_worker_counts_are_one_line(tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert "tiles/s on cpu (2 readers, batch 4;" in result.stderr
+    # --device-decode is for a GPU: on the CPU the job runs as before, the same bytes out
+    same = _run("--input", str(slide), "--output", str(tmp_path / "dd"), "--device", "cpu", "--device-decode")
+    assert same.returncode == 0, same.stderr
+    for path in (tmp_path / "out").rglob("*.json"):
+        assert (tmp_path / "dd" / path.relative_to(tmp_path / "out")).read_bytes() == path.read_bytes()
     bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--workers", "0")
     assert bad.returncode == 1 and bad.stderr.strip() == "error: --workers must be at least 1, got 0"
     assert not (tmp_path / "bad").exists()

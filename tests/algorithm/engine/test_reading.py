@@ -49,7 +49,7 @@ def test_regions_read_into_a_given_array_as_into_a_new_one(tmp_path: Path) -> No
             slot = np.zeros_like(expected)
             assert reader.read(tile, out=slot) is slot
             np.testing.assert_array_equal(slot, expected)
-        (x, y, w, h), (_, _, x1, y1) = reader._clipped(edge)
+        (x, y, w, h), (_, _, x1, y1) = reader.clipped(edge)
         assert x1 < x + w or y1 < y + h  # it does pass the edge
         assert (slot[y1 - y :, :] == WHITE).all() and (slot[:, x1 - x :] == WHITE).all()
 

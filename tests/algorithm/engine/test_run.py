@@ -27,6 +27,7 @@ from algorithm.slide.resample import reduce_box_tensor, resample
 from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.tiling import read_tile, tile_grid
 from algorithm.tissue import tissue_mask
+from tests.algorithm.engine.echo import Echo
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
 
@@ -35,19 +36,6 @@ class MeanColour(torch.nn.Module):
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         return tiles.mean(dim=(2, 3))
-
-
-class Echo:
-    """A tile model whose host output is its input batch, as uint8 NHWC."""
-
-    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
-        return tiles
-
-    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
-        return raw
-
-    def to_host(self, output: torch.Tensor) -> np.ndarray:
-        return (output * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def _threads() -> list[str]:

@@ -1,0 +1,189 @@
+"""Stored JPEG tiles decoded on the model's device (nvJPEG on CUDA): the reader threads only read bytes.
+
+On a GPU host the cores are few (grand-challenge's default is 4 vCPUs) and
+decoding JPEG on them is what feeds the GPU most slowly. torchvision's
+``decode_jpeg`` decodes a list of JPEG streams on the GPU in one call (nvJPEG).
+With ``EngineOptions(device_decode=True)``, on the device path, and where the
+slide's stored tiles at the grid's level are JPEG (TIFF family), the reader
+threads read each stored tile's compressed bytes once (``pread``, no decoding),
+batch by batch; the consumer decodes each batch's new stored tiles on the
+device, keeps them while later grid tiles need them (the plan below), and
+assembles every grid tile's region there (glass past the slide's edge), before
+resampling and normalising on the device as always.
+
+The plan: which stored tiles each batch needs first (read with that batch)
+and last (dropped after it). Batches follow the grid's order, so memory on the
+device is the stored tiles under the rows being read.
+
+On the CPU torchvision decodes with libjpeg-turbo: the same bytes as the host
+path (tested). Before it is used, one stored tile of the slide is decoded both
+ways on the CPU and must agree, so a JPEG variant whose colours the two
+decoders read differently (Aperio's RGB JPEG, which names no colour space)
+stays on the host path; on a GPU the probe's pixels there must agree within
+decoder noise too (nvJPEG's IDCT and chroma upsampling may differ from
+libjpeg-turbo's by a few grey levels).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torchvision.io import ImageReadMode, decode_jpeg
+
+from algorithm.engine.reading import Key, RegionReader
+from algorithm.errors import SlideError
+from algorithm.slide.base import WHITE
+from algorithm.slide.stored_tiles import StoredTiles
+from algorithm.tiling.grid import Tile
+
+_log = logging.getLogger(__name__)
+
+Compressed = list[tuple[Key, bytes]]  # a batch's new stored tiles, as read by a worker
+DEVICE_NOISE = 1.0  # mean grey levels a GPU decoder may differ from libjpeg-turbo on the probe tile
+
+
+class DeviceJpegTiles:
+    """A grid's regions assembled on ``device`` from its stored JPEG tiles, decoded there.
+
+    ``read(k)`` (any thread) gives batch k's new stored tiles' compressed bytes;
+    ``regions(k, tiles, compressed)`` (the consumer, batches in order) decodes
+    them and returns the batch's regions as uint8 ``(N, h, w, 3)`` on the device,
+    what :meth:`RegionReader.read` gives on the host.
+    """
+
+    def __init__(
+        self, reader: RegionReader, stored: StoredTiles, batches: Sequence[Sequence[Tile]], device: torch.device
+    ):
+        self.reader, self.stored, self.device = reader, stored, torch.device(device)
+        self.level = reader.level
+        first: dict[Key, int] = {}
+        last: dict[Key, int] = {}
+        for k, tiles in enumerate(batches):
+            for tile in tiles:
+                for key in reader.keys(tile):
+                    first.setdefault(key, k)
+                    last[key] = k
+        self._new: list[list[Key]] = [[] for _ in batches]
+        self._done: list[list[Key]] = [[] for _ in batches]
+        for key, k in first.items():
+            self._new[k].append(key)
+        for key, k in last.items():
+            self._done[k].append(key)
+        self._cache: dict[Key, torch.Tensor | None] = {}  # None: a tile with no data (glass)
+        self.decoded = 0
+
+    @classmethod
+    def open(
+        cls, reader: RegionReader, batches: Sequence[Sequence[Tile]], device: torch.device
+    ) -> DeviceJpegTiles | None:
+        """The decoder for this grid, or None where the stored tiles are not JPEG the device decodes
+        as the host does (checked on one stored tile, on the CPU)."""
+        stored = reader.native
+        if stored is None:
+            return None
+        probe = _probe(stored, reader.level)
+        if probe is None:
+            return None
+        key, stream = probe
+        device = torch.device(device)
+        try:
+            host = stored.decode(reader.level, *key)
+            on_cpu = _decode([stream], torch.device("cpu"))[0].numpy()
+            there = on_cpu if device.type == "cpu" else _decode([stream], device)[0].cpu().numpy()
+        except (RuntimeError, SlideError) as exc:
+            _log.debug("%s: stored tiles stay on the host: %s", stored.path, exc)
+            return None
+        # the same bytes on the CPU; on a GPU decoder noise only (a colour space read otherwise is off by tens)
+        if not np.array_equal(on_cpu, host) or np.abs(there.astype(np.int16) - host).mean() > DEVICE_NOISE:
+            _log.debug("%s: the device decodes tile %s otherwise than the host: host path", stored.path, key)
+            return None
+        return cls(reader, stored, batches, device)
+
+    @property
+    def cached(self) -> int:
+        """Decoded stored tiles held on the device now."""
+        return len(self._cache)
+
+    def read(self, k: int) -> Compressed:
+        """Batch ``k``'s new stored tiles as compressed bytes (thread-safe: positional reads)."""
+        out: Compressed = []
+        for key in self._new[k]:
+            stream = self.stored.jpeg_stream(self.level, *key)
+            assert stream is not None  # open() checked the level is JPEG
+            out.append((key, stream))
+        return out
+
+    def regions(self, k: int, tiles: Sequence[Tile], compressed: Compressed) -> torch.Tensor:
+        """Batch ``k``'s regions at the read level, uint8 ``(N, h, w, 3)`` on the device."""
+        self._decode_new(compressed)
+        _, _, w, h = self.reader.clipped(tiles[0])[0]
+        out = torch.full((len(tiles), h, w, 3), WHITE, dtype=torch.uint8, device=self.device)
+        tw, th = self.stored.tile_size(self.level)
+        for i, tile in enumerate(tiles):
+            (x, y, _, _), (x0, y0, x1, y1) = self.reader.clipped(tile)
+            for column, row in self.reader.keys(tile):
+                pixels = self._cache[(column, row)]
+                if pixels is None:
+                    continue  # no data: glass, as filled
+                tx, ty = column * tw, row * th
+                xa, xb = max(x0, tx), min(x1, tx + tw)
+                ya, yb = max(y0, ty), min(y1, ty + th)
+                out[i, ya - y : yb - y, xa - x : xb - x] = pixels[ya - ty : yb - ty, xa - tx : xb - tx]
+        for key in self._done[k]:
+            self._cache.pop(key, None)
+        return out
+
+    def _decode_new(self, compressed: Compressed) -> None:
+        present = [(key, stream) for key, stream in compressed if stream]
+        for key, stream in compressed:
+            if not stream:
+                self._cache[key] = None
+        if not present:
+            return
+        try:
+            images = _decode([stream for _, stream in present], self.device)
+        except RuntimeError:
+            images = [self._decode_one(key, stream) for key, stream in present]  # names the bad tile
+        tw, th = self.stored.tile_size(self.level)
+        for (key, _), image in zip(present, images, strict=True):
+            if tuple(image.shape) != (th, tw, 3):
+                raise SlideError(
+                    f"{self.stored.path}: tile {key} of level {self.level} decodes to {image.shape[1]} x "
+                    f"{image.shape[0]} pixels, not the stored tile size {tw} x {th} (the file is corrupt)"
+                )
+            self._cache[key] = image
+        self.decoded += len(present)
+
+    def _decode_one(self, key: Key, stream: bytes) -> torch.Tensor:
+        try:
+            return _decode([stream], self.device)[0]
+        except RuntimeError as exc:
+            raise SlideError(
+                f"{self.stored.path}: cannot decode tile {key} of level {self.level}: {exc} (the file is corrupt)"
+            ) from exc
+
+
+def _decode(streams: list[bytes], device: torch.device) -> list[torch.Tensor]:
+    """JPEG streams -> uint8 ``(h, w, 3)`` tensors on ``device`` (one batched call)."""
+    data = [torch.frombuffer(bytearray(s), dtype=torch.uint8) for s in streams]
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its codecs for TorchCodec's; still there
+        warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
+        images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    return [image.permute(1, 2, 0) for image in images]
+
+
+def _probe(stored: StoredTiles, level: int) -> tuple[Key, bytes] | None:
+    """A stored tile of ``level`` with data, as a JPEG stream; None when the level is not JPEG."""
+    columns, rows = stored.tile_grid(level)
+    for row in range(rows):
+        for column in range(columns):
+            stream = stored.jpeg_stream(level, column, row)
+            if stream is None:
+                return None
+            if stream:
+                return (column, row), stream
+    return None

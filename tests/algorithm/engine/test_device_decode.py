@@ -1,0 +1,132 @@
+"""Stored JPEG tiles decoded on the model's device: here the CPU (libjpeg-turbo, so the host's bytes)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid
+from algorithm.engine import EngineOptions, TileRun
+from algorithm.engine.device_decode import DeviceJpegTiles
+from algorithm.engine.pool import THREAD_PREFIX
+from algorithm.engine.reading import RegionReader
+from algorithm.errors import SlideError
+from algorithm.models import load_detector
+from algorithm.slide import open_slide
+from algorithm.stain.slide_fit import slide_normaliser
+from algorithm.tiling import tile_grid
+from algorithm.tissue import tissue_mask
+from tests.algorithm.engine.echo import Echo
+from tests.conftest import REPO, SHARED_DATA, blob_image, write_pyramid_tiff
+
+
+def _pixels(path: Path, device_decode: bool, size: int = 64, overlap: int = 16, batch: int = 3) -> np.ndarray:
+    with open_slide(path) as slide:
+        grid = tile_grid(slide, size, overlap, mpp=0.5)
+        options = EngineOptions(batch_size=batch, workers=2, on_device=True, device_decode=device_decode)
+        run = TileRun(slide, grid, Echo(), "cpu", options=options)
+        out = np.concatenate([r.output for r in run])
+        assert (run.jpeg is not None) == device_decode
+        if run.jpeg is not None:
+            assert run.jpeg.cached == 0  # every stored tile dropped after its last use
+            native = slide.native_tiles()
+            assert native is not None
+            stored = {k for t in grid.tiles for k in run.reader.keys(t)}
+            with_data = [k for k in stored if native.jpeg_stream(grid.level, *k)]
+            assert run.stats.decoded == len(with_data)  # each stored tile with data decoded once
+            assert run.stats.decode > 0
+        return out
+
+
+def test_device_decoding_gives_the_hosts_bytes_edges_included(tmp_path: Path) -> None:
+    # 900 x 700 at 0.25 um/px in 64 px stored tiles: edge tiles partly past the slide, grid tiles past its edge
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(900, 700, seed=5), mpp=0.25, compression="jpeg")
+    np.testing.assert_array_equal(_pixels(path, True), _pixels(path, False))
+
+
+def test_tiles_with_no_data_are_glass(tmp_path: Path) -> None:
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(512, 512, seed=3), mpp=0.5, compression="jpeg")
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        entry = page.tags["TileByteCounts"]
+        counts_at = entry.valueoffset
+        n = len(page.databytecounts)
+        dtype = np.dtype(tif.byteorder + {3: "u2", 4: "u4", 16: "u8"}[int(entry.dtype)])
+    with open(path, "r+b") as fh:  # the first stored tile: no data
+        fh.seek(counts_at)
+        counts = np.frombuffer(fh.read(n * dtype.itemsize), dtype=dtype).copy()
+        counts[0] = 0
+        fh.seek(counts_at)
+        fh.write(counts.tobytes())
+    device = _pixels(path, True, overlap=0)
+    np.testing.assert_array_equal(device, _pixels(path, False, overlap=0))
+    assert (device[0] == 255).all()  # the first tile: white
+
+
+def test_the_detections_are_the_same(synthetic_slide) -> None:
+    model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
+    found = {}
+    with open_slide(synthetic_slide.files.slide) as slide:
+        mask = tissue_mask(slide)
+        for device_decode in (False, True):
+            options = DetectionOptions(engine=EngineOptions(on_device=True, device_decode=device_decode))
+            grid = detection_grid(slide, config, options, mask)
+            stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
+            found[device_decode] = detect_slide(slide, model, config, options, "cpu", stain, grid)
+    assert len(found[False].candidates) > 0 and found[True].engine.decode > 0
+    np.testing.assert_array_equal(found[True].candidates.points, found[False].candidates.points)
+    np.testing.assert_array_equal(found[True].candidates.scores, found[False].candidates.scores)
+
+
+def test_slides_whose_tiles_are_not_such_jpeg_stay_on_the_host(tmp_path: Path) -> None:
+    deflate = write_pyramid_tiff(tmp_path / "d.tiff", blob_image(300, 200, seed=1), mpp=0.5, compression="deflate")
+    aperio = SHARED_DATA / "wsi" / "cmu-1-small-region.svs"  # RGB JPEG naming no colour space: decoders differ
+    for path in (deflate, aperio):
+        with open_slide(path) as slide:
+            grid = tile_grid(slide, 64, 0, mpp=0.5)
+            reader = RegionReader(slide, grid, tilewise=False)
+            assert DeviceJpegTiles.open(reader, [grid.tiles], torch.device("cpu")) is None
+            run = TileRun(slide, grid, Echo(), "cpu", options=EngineOptions(on_device=True, device_decode=True))
+            assert run.jpeg is None and len(list(run)) > 0
+
+
+def test_a_corrupt_tile_is_one_error_naming_the_file_and_the_tile(tmp_path: Path) -> None:
+    path = write_pyramid_tiff(
+        tmp_path / "broken.tiff", blob_image(1024, 1024, seed=2), mpp=0.5, tile=64, compression="jpeg"
+    )
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        offset = page.dataoffsets[len(page.dataoffsets) // 2]
+    with open(path, "r+b") as fh:  # wreck one stored tile in the middle of the slide
+        fh.seek(offset + 2)
+        fh.write(b"\x00" * 64)
+    with open_slide(path) as slide:
+        grid = tile_grid(slide, 128, 16)
+        options = EngineOptions(batch_size=4, workers=3, on_device=True, device_decode=True)
+        run = TileRun(slide, grid, Echo(), "cpu", options=options)
+        assert run.jpeg is not None
+        with pytest.raises(SlideError, match=r"broken.tiff: cannot decode tile \(\d+, \d+\) of level 0"):
+            list(run)
+    assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+
+def test_jpeg_streams_carry_the_shared_tables(tmp_path: Path) -> None:
+    """Aperio's SVS store tables once per page: the spliced stream decodes as the stored tile does."""
+    from algorithm.engine.device_decode import _decode
+
+    with open_slide(SHARED_DATA / "wsi" / "cmu-1-small-region.svs") as slide:
+        stored = slide.native_tiles()
+        assert stored is not None
+        stream = stored.jpeg_stream(0, 1, 1)
+        assert stream is not None and stream[:2] == b"\xff\xd8" and stream.count(b"\xff\xd8") == 1
+        decoded = _decode([stream], torch.device("cpu"))[0]
+        assert tuple(decoded.shape) == stored.decode(0, 1, 1).shape
+    deflate = write_pyramid_tiff(tmp_path / "d.tiff", blob_image(300, 200, seed=1), mpp=0.5, compression="deflate")
+    with open_slide(deflate) as slide:
+        stored = slide.native_tiles()
+        assert stored is not None and stored.jpeg_stream(0, 0, 0) is None
