@@ -15,13 +15,15 @@ The plan: which stored tiles each batch needs first (read with that batch)
 and last (dropped after it). Batches follow the grid's order, so memory on the
 device is the stored tiles under the rows being read.
 
-On the CPU torchvision decodes with libjpeg-turbo: the same bytes as the host
-path (tested). Before it is used, one stored tile of the slide is decoded both
-ways on the CPU and must agree, so a JPEG variant whose colours the two
-decoders read differently (Aperio's RGB JPEG, which names no colour space)
-stays on the host path; on a GPU the probe's pixels there must agree within
-decoder noise too (nvJPEG's IDCT and chroma upsampling may differ from
-libjpeg-turbo's by a few grey levels).
+On the CPU torchvision decodes with libjpeg-turbo: for TIFF the same bytes as
+the host path (tested); for DICOM, which the host decodes through pydicom and
+Pillow, a level apart in a few pixels (a mean of 1e-5 levels on the real
+DICOM slide). Before it is used, one stored tile of the slide is decoded both
+ways, on the host and on the device, and must agree within decoder noise
+(``DEVICE_NOISE``, a mean grey level), so a JPEG variant whose colours the two
+decoders read differently (Aperio's RGB JPEG, which names no colour space:
+tens of levels off) stays on the host path. nvJPEG's IDCT and chroma
+upsampling may differ from libjpeg-turbo's by a few levels.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from algorithm.tiling.grid import Tile
 _log = logging.getLogger(__name__)
 
 Compressed = list[tuple[Key, bytes]]  # a batch's new stored tiles, as read by a worker
-DEVICE_NOISE = 1.0  # mean grey levels a GPU decoder may differ from libjpeg-turbo on the probe tile
+DEVICE_NOISE = 1.0  # mean grey levels a device's decoder may differ from the host's on the probe tile
 
 
 class DeviceJpegTiles:
@@ -81,7 +83,7 @@ class DeviceJpegTiles:
         cls, reader: RegionReader, batches: Sequence[Sequence[Tile]], device: torch.device
     ) -> DeviceJpegTiles | None:
         """The decoder for this grid, or None where the stored tiles are not JPEG the device decodes
-        as the host does (checked on one stored tile, on the CPU)."""
+        as the host does (checked on one stored tile)."""
         stored = reader.native
         if stored is None:
             return None
@@ -92,13 +94,12 @@ class DeviceJpegTiles:
         device = torch.device(device)
         try:
             host = stored.decode(reader.level, *key)
-            on_cpu = _decode([stream], torch.device("cpu"))[0].numpy()
-            there = on_cpu if device.type == "cpu" else _decode([stream], device)[0].cpu().numpy()
+            there = _decode([stream], device)[0].cpu().numpy()
         except (RuntimeError, SlideError) as exc:
             _log.debug("%s: stored tiles stay on the host: %s", stored.path, exc)
             return None
-        # the same bytes on the CPU; on a GPU decoder noise only (a colour space read otherwise is off by tens)
-        if not np.array_equal(on_cpu, host) or np.abs(there.astype(np.int16) - host).mean() > DEVICE_NOISE:
+        # decoder noise only: a colour space read otherwise is off by tens of levels
+        if there.shape != host.shape or np.abs(there.astype(np.int16) - host).mean() > DEVICE_NOISE:
             _log.debug("%s: the device decodes tile %s otherwise than the host: host path", stored.path, key)
             return None
         return cls(reader, stored, batches, device)

@@ -166,6 +166,7 @@ class _Frames:
                 f"{path}: no decoder for {syntax.name} pixel data is installed "
                 f"({'; '.join(self._decoder.missing_dependencies)})"
             )
+        self.jpeg = syntax == pydicom.uid.JPEGBaseline8Bit  # each frame a whole baseline JPEG stream
         self._encapsulate: Callable[[list[bytes]], bytes] = pydicom.encaps.encapsulate
         self._encapsulated = syntax.is_encapsulated
         self.tile_width, self.tile_height, self._options = _pixel_options(path, dataset)
@@ -567,6 +568,7 @@ class DicomTiles(StoredTiles):
     def __init__(self, path: Path, levels: list[_Level], frames: list[_Frames]) -> None:
         super().__init__(path, levels)
         self._frames = frames
+        self._jpeg = [all(f.jpeg for f, _ in lv.tiles) for lv in levels]  # per level: every frame JPEG
 
     def decode(self, level: int, column: int, row: int) -> NDArray[np.uint8]:
         """Tile ``(column, row)`` of ``level`` as RGB ``(th, tw, 3)``, edge tiles uncropped.
@@ -581,6 +583,16 @@ class DicomTiles(StoredTiles):
             return np.full((lv.tile_height, lv.tile_width, 3), WHITE, dtype=np.uint8)
         frames, frame = lv.tiles[index]
         return frames.decode(frame)
+
+    def jpeg_stream(self, level: int, column: int, row: int) -> bytes | None:
+        """The frame as stored: under JPEG Baseline each frame is a whole JPEG stream."""
+        if not self._jpeg[level]:
+            return None
+        index = int(self._levels[level].grid[row, column])
+        if index < 0:
+            return b""
+        frames, frame = self._levels[level].tiles[index]
+        return frames.read(frame)
 
     def close(self) -> None:
         """Close every instance's file."""
