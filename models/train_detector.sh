@@ -29,6 +29,9 @@ synth --out data/synth/test --count 3 --seed 3003 --scanner D
 # the held-out test at real density (issue 12): 8 slides of 8192^2, 3-5 mitotic figures per mm^2, scanners C and D
 synth --out data/synth/test-real-density --count 4 --seed 3100 --scanner C --size 8192x8192 --mitoses-per-mm2 3:5
 synth --out data/synth/test-real-density --count 4 --seed 3104 --scanner D --size 8192x8192 --mitoses-per-mm2 3:5
+# and 8 more at real density, each from its own sampled scanner (added after the bundled model was trained)
+synth --out data/synth/test-sampled-real-density --count 8 --seed 3200 --scanner sampled --size 8192x8192 \
+    --mitoses-per-mm2 3:5
 # MoNuSeg: five images are training negatives, the other five never seen, for the false-positive proxy
 monuseg=("$real"/nuclei/monuseg/images/*.jpg)
 "$py" -m training detector --train data/synth/train --valid data/synth/valid --out "$run" \
@@ -38,5 +41,6 @@ monuseg=("$real"/nuclei/monuseg/images/*.jpg)
     --real-negatives "${monuseg[@]:0:5}" "$real/he/tiatoolbox-target.png" "$real/he/stardist-histo.jpg"
 "$py" -m training detector-score --model "$run/best.pt" --slides data/synth/test
 "$py" -m training detector-score --model "$run/best.pt" --slides data/synth/test-real-density
+"$py" -m training detector-score --model "$run/best.pt" --slides data/synth/test-sampled-real-density
 "$py" -m training detector-score --model "$run/best.pt" --crops "$real/mitosis/midog25-mitotic-figure-crops.tiff" \
     --real-images "${monuseg[@]:5}" --out "$run/real-crops.json"
