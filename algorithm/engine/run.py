@@ -111,10 +111,10 @@ class TileRun:
         self._normaliser = stain if isinstance(stain, Normaliser) and stain.has_source else None
         host_map = self._normalise if self._normaliser is not None and not self.on_device else None
         self.reader = RegionReader(slide, grid, host_map, tilewise=not self.on_device)
-        host_transform = stain is not None and self._normaliser is None  # applied tile by tile, on the host
+        self._host_transform = stain is not None and self._normaliser is None  # tile by tile, on the host
         self.jpeg = (
             DeviceJpegTiles.open(self.reader, self._batches(), self.device)
-            if options.device_decode and self.on_device and not host_transform
+            if options.device_decode and self.on_device and not self._host_transform
             else None
         )
         workers = options.workers or available_cpus()
@@ -169,7 +169,7 @@ class TileRun:
                 batch.compressed = self.jpeg.read(batch.index)
             return job
         assert batch.host is not None
-        host_transform = self.stain is not None and self._normaliser is None  # a tile-wise transform, on the host
+        host_transform = self._host_transform
         for slot in slots:
             tile, target = batch.tiles[slot], batch.host[slot]
             with self.stats.timing("read"):  # the reader's stain map is timed apart, as "normalise"

@@ -21,7 +21,7 @@ from algorithm.slide import open_slide
 from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
-from tests.algorithm.engine.echo import Echo
+from tests.algorithm.engine.helpers import Echo, slide_with_a_broken_tile
 from tests.conftest import REPO, SHARED_DATA, blob_image, write_pyramid_tiff
 
 
@@ -108,15 +108,7 @@ def test_slides_whose_tiles_are_not_such_jpeg_stay_on_the_host(tmp_path: Path) -
 
 
 def test_a_corrupt_tile_is_one_error_naming_the_file_and_the_tile(tmp_path: Path) -> None:
-    path = write_pyramid_tiff(
-        tmp_path / "broken.tiff", blob_image(1024, 1024, seed=2), mpp=0.5, tile=64, compression="jpeg"
-    )
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        offset = page.dataoffsets[len(page.dataoffsets) // 2]
-    with open(path, "r+b") as fh:  # wreck one stored tile in the middle of the slide
-        fh.seek(offset + 2)
-        fh.write(b"\x00" * 64)
+    path = slide_with_a_broken_tile(tmp_path)
     with open_slide(path) as slide:
         grid = tile_grid(slide, 128, 16)
         options = EngineOptions(batch_size=4, workers=3, on_device=True, device_decode=True)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 import torch
 
 from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid
@@ -27,7 +26,7 @@ from algorithm.slide.resample import reduce_box_tensor, resample
 from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.tiling import read_tile, tile_grid
 from algorithm.tissue import tissue_mask
-from tests.algorithm.engine.echo import Echo
+from tests.algorithm.engine.helpers import Echo, slide_with_a_broken_tile
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
 
@@ -118,15 +117,7 @@ def test_device_resampling_near_the_host_for_other_factors() -> None:
 
 
 def test_a_tile_that_cannot_be_read_mid_slide_stops_everything(tmp_path: Path) -> None:
-    path = write_pyramid_tiff(
-        tmp_path / "broken.tiff", blob_image(1024, 1024, seed=2), mpp=0.5, tile=64, compression="jpeg"
-    )
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        offset = page.dataoffsets[len(page.dataoffsets) // 2]
-    with open(path, "r+b") as fh:  # wreck one stored tile's JPEG header in the middle of the slide
-        fh.seek(offset)
-        fh.write(b"\x00" * 64)
+    path = slide_with_a_broken_tile(tmp_path)
     with open_slide(path) as slide:
         grid = tile_grid(slide, 128, 16)
         run = TileRun(slide, grid, Echo(), "cpu", options=EngineOptions(batch_size=4, workers=3))
