@@ -96,11 +96,11 @@ class DeviceJpegTiles:
             host = stored.decode(reader.level, *key)
             there = _decode([stream], device)[0].cpu().numpy()
         except (RuntimeError, SlideError) as exc:
-            _log.debug("%s: stored tiles stay on the host: %s", stored.path, exc)
+            _log.info("%s: stored tiles decoded on the host: %s", stored.path, exc)
             return None
         # decoder noise only: a colour space read otherwise is off by tens of levels
         if there.shape != host.shape or np.abs(there.astype(np.int16) - host).mean() > DEVICE_NOISE:
-            _log.debug("%s: the device decodes tile %s otherwise than the host: host path", stored.path, key)
+            _log.info("%s: the device decodes tile %s otherwise than the host: decoded on the host", stored.path, key)
             return None
         return cls(reader, stored, batches, device)
 

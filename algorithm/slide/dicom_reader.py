@@ -575,24 +575,30 @@ class DicomTiles(StoredTiles):
 
         Glass (white) where no frame is stored (a sparse tiling).
         """
-        lv = self._levels[level]
-        if not (0 <= column < lv.columns and 0 <= row < lv.rows):
-            raise IndexError(f"tile ({column}, {row}) is outside level {level}'s {lv.columns} x {lv.rows} grid")
-        index = int(lv.grid[row, column])
-        if index < 0:
+        stored = self._frame(level, column, row)
+        if stored is None:
+            lv = self._levels[level]
             return np.full((lv.tile_height, lv.tile_width, 3), WHITE, dtype=np.uint8)
-        frames, frame = lv.tiles[index]
+        frames, frame = stored
         return frames.decode(frame)
 
     def jpeg_stream(self, level: int, column: int, row: int) -> bytes | None:
         """The frame as stored: under JPEG Baseline each frame is a whole JPEG stream."""
         if not self._jpeg[level]:
             return None
-        index = int(self._levels[level].grid[row, column])
-        if index < 0:
+        stored = self._frame(level, column, row)
+        if stored is None:
             return b""
-        frames, frame = self._levels[level].tiles[index]
+        frames, frame = stored
         return frames.read(frame)
+
+    def _frame(self, level: int, column: int, row: int) -> tuple[_Frames, int] | None:
+        """The instance's frames and the frame index of tile ``(column, row)``; None where none is stored."""
+        lv = self._levels[level]
+        if not (0 <= column < lv.columns and 0 <= row < lv.rows):
+            raise IndexError(f"tile ({column}, {row}) is outside level {level}'s {lv.columns} x {lv.rows} grid")
+        index = int(lv.grid[row, column])
+        return None if index < 0 else lv.tiles[index]
 
     def close(self) -> None:
         """Close every instance's file."""
