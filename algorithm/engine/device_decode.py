@@ -123,17 +123,15 @@ class DeviceJpegTiles:
         self._decode_new(compressed)
         _, _, w, h = self.reader.clipped(tiles[0])[0]
         out = torch.full((len(tiles), h, w, 3), WHITE, dtype=torch.uint8, device=self.device)
-        tw, th = self.stored.tile_size(self.level)
         for i, tile in enumerate(tiles):
             (x, y, _, _), (x0, y0, x1, y1) = self.reader.clipped(tile)
-            for column, row in self.reader.keys(tile):
-                pixels = self._cache[(column, row)]
-                if pixels is None:
-                    continue  # no data: glass, as filled
-                tx, ty = column * tw, row * th
-                xa, xb = max(x0, tx), min(x1, tx + tw)
-                ya, yb = max(y0, ty), min(y1, ty + th)
-                out[i, ya - y : yb - y, xa - x : xb - x] = pixels[ya - ty : yb - ty, xa - tx : xb - tx]
+            if x1 <= x0 or y1 <= y0:
+                continue  # wholly past the edge: glass, as filled
+            inside = out[i, y0 - y : y1 - y, x0 - x : x1 - x]  # as RegionReader.read fills it on the host
+            for key, into, part in self.stored.pieces(self.level, x0, y0, x1 - x0, y1 - y0):
+                pixels = self._cache[key]
+                if pixels is not None:  # None: no data, glass as filled
+                    inside[into] = pixels[part]
         for key in self._done[k]:
             self._cache.pop(key, None)
         return out

@@ -1,6 +1,6 @@
 """A pyramid's levels as the grids of tiles a file stores, whatever decodes them.
 
-The tile engine reads slides through this interface (``tiles_under``,
+The tile engine reads slides through this interface (``tiles_under``, ``pieces``,
 ``decode``, ``read_region``) so that each stored tile is decoded once however
 many overlapping grid tiles need it. TIFF-family files (:mod:`.native`, tifffile
 + imagecodecs) and DICOM (:mod:`.dicom_reader`, pydicom) provide it; a subclass
@@ -18,6 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
+
+Window = tuple[slice, slice]  # (rows, columns) of an array
+Piece = tuple[tuple[int, int], Window, Window]  # a stored tile's (column, row), where its part goes, where it lies
 
 
 class Geometry(Protocol):
@@ -123,17 +126,25 @@ class StoredTiles(ABC):
         ``tile(column, row)`` supplies each stored tile (default: decode it; a caller may serve them
         from a cache); ``out`` receives the pixels (default: a new array).
         """
-        lv = self._levels[level]
-        keys = self.tiles_under(level, x, y, width, height)
         out = np.empty((height, width, 3), dtype=np.uint8) if out is None else out
         get = tile or (lambda column, row: self.decode(level, column, row))
+        for key, into, part in self.pieces(level, x, y, width, height):
+            out[into] = get(*key)[part]
+        return out
+
+    def pieces(self, level: int, x: int, y: int, width: int, height: int) -> list[Piece]:
+        """What :meth:`read_region` copies: for each stored tile under the in-bounds rectangle, its
+        ``(column, row)``, where its part goes in the rectangle and where that part lies in the stored
+        tile (each ``(rows, columns)`` slices), so any array library can assemble the region."""
+        lv = self._levels[level]
         tw, th = lv.tile_width, lv.tile_height
-        for column, row in keys:
-            stored = get(column, row)
+        out: list[Piece] = []
+        for column, row in self.tiles_under(level, x, y, width, height):
             tx, ty = column * tw, row * th
             xa, xb = max(x, tx), min(x + width, tx + tw)
             ya, yb = max(y, ty), min(y + height, ty + th)
-            out[ya - y : yb - y, xa - x : xb - x] = stored[ya - ty : yb - ty, xa - tx : xb - tx]
+            into = (slice(ya - y, yb - y), slice(xa - x, xb - x))
+            out.append(((column, row), into, (slice(ya - ty, yb - ty), slice(xa - tx, xb - tx))))
         return out
 
     def __enter__(self) -> StoredTiles:
