@@ -1,4 +1,5 @@
-"""The engine tests' shared parts: a tile model that echoes its input, a slide with a broken tile."""
+"""The engine tests' shared parts: a tile model that echoes its input, a slide with a broken tile, and the
+bundled detector over a slide as a job runs it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import numpy as np
 import tifffile
 import torch
 
-from tests.conftest import blob_image, write_pyramid_tiff
+from algorithm.detection.slide import DetectionOptions, SlideDetections, detect_slide, detection_grid
+from algorithm.engine import EngineOptions
+from algorithm.models import load_detector
+from algorithm.slide import open_slide
+from algorithm.stain.slide_fit import slide_normaliser
+from algorithm.tissue import tissue_mask
+from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
 
 class Echo:
@@ -35,3 +42,15 @@ def slide_with_a_broken_tile(folder: Path) -> Path:
         fh.seek(offset)
         fh.write(b"\x00" * 64)
     return path
+
+
+def detections(path: Path, engine: EngineOptions) -> SlideDetections:
+    """The bundled detector over ``path``'s tissue on the CPU as a job runs it (its grid, the slide's fitted
+    stain normaliser), through an engine with ``engine``'s options."""
+    model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
+    options = DetectionOptions(engine=engine)
+    with open_slide(path) as slide:
+        mask = tissue_mask(slide)
+        grid = detection_grid(slide, config, options, mask)
+        stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
+        return detect_slide(slide, model, config, options, "cpu", stain, grid)

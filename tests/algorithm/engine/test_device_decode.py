@@ -10,19 +10,15 @@ import pytest
 import tifffile
 import torch
 
-from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid
 from algorithm.engine import EngineOptions, TileRun
 from algorithm.engine.device_decode import DeviceJpegTiles
 from algorithm.engine.pool import THREAD_PREFIX
 from algorithm.engine.reading import RegionReader
 from algorithm.errors import SlideError
-from algorithm.models import load_detector
 from algorithm.slide import open_slide
-from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.tiling import tile_grid
-from algorithm.tissue import tissue_mask
-from tests.algorithm.engine.helpers import Echo, slide_with_a_broken_tile
-from tests.conftest import REPO, SHARED_DATA, blob_image, write_pyramid_tiff
+from tests.algorithm.engine.helpers import Echo, detections, slide_with_a_broken_tile
+from tests.conftest import SHARED_DATA, blob_image, write_pyramid_tiff
 
 
 def _pixels(
@@ -81,15 +77,12 @@ def test_tiles_with_no_data_are_glass(tmp_path: Path) -> None:
 
 
 def test_the_detections_are_the_same(synthetic_slide) -> None:
-    model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
-    found = {}
-    with open_slide(synthetic_slide.files.slide) as slide:
-        mask = tissue_mask(slide)
-        for device_decode in (False, True):
-            options = DetectionOptions(engine=EngineOptions(on_device=True, device_decode=device_decode))
-            grid = detection_grid(slide, config, options, mask)
-            stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
-            found[device_decode] = detect_slide(slide, model, config, options, "cpu", stain, grid)
+    found = {
+        device_decode: detections(
+            synthetic_slide.files.slide, EngineOptions(on_device=True, device_decode=device_decode)
+        )
+        for device_decode in (False, True)
+    }
     assert len(found[False].candidates) > 0 and found[True].engine.decode > 0
     np.testing.assert_array_equal(found[True].candidates.points, found[False].candidates.points)
     np.testing.assert_array_equal(found[True].candidates.scores, found[False].candidates.scores)

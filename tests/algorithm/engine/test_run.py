@@ -19,15 +19,14 @@ from algorithm.engine import (
 from algorithm.engine.pool import THREAD_PREFIX
 from algorithm.engine.run import resample_on_device, torch_threads
 from algorithm.errors import SlideError
-from algorithm.models import SegmenterConfig, load_detector
+from algorithm.models import SegmenterConfig
 from algorithm.segmentation import SegmentationOptions, segment_slide
 from algorithm.slide import open_slide
 from algorithm.slide.resample import reduce_box_tensor, resample
-from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.tiling import read_tile, tile_grid
 from algorithm.tissue import tissue_mask
-from tests.algorithm.engine.helpers import Echo, slide_with_a_broken_tile
-from tests.conftest import REPO, blob_image, write_pyramid_tiff
+from tests.algorithm.engine.helpers import Echo, detections, slide_with_a_broken_tile
+from tests.conftest import blob_image, write_pyramid_tiff
 
 
 class MeanColour(torch.nn.Module):
@@ -62,16 +61,10 @@ def test_batches_come_in_grid_order_with_the_tiles_read_resampled_and_transforme
 
 
 def test_same_input_same_bytes_whatever_the_workers(synthetic_slide) -> None:
-    model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
     outputs = []
     for workers, batch, burst in ((1, 8, 1), (2, 8, 4), (4, 8, 3)):
-        with open_slide(synthetic_slide.files.slide) as slide:
-            mask = tissue_mask(slide)
-            engine = EngineOptions(batch_size=batch, workers=workers, cpu_burst=burst)
-            options = DetectionOptions(engine=engine)
-            grid = detection_grid(slide, config, options, mask)
-            stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
-            found = detect_slide(slide, model, config, options, "cpu", stain, grid)
+        engine = EngineOptions(batch_size=batch, workers=workers, cpu_burst=burst)
+        found = detections(synthetic_slide.files.slide, engine)
         c = found.candidates
         outputs.append(np.concatenate([c.points.ravel(), c.scores, c.labels]).tobytes())
     assert len(found.candidates) > 0
@@ -80,15 +73,10 @@ def test_same_input_same_bytes_whatever_the_workers(synthetic_slide) -> None:
 
 def test_the_device_path_on_the_cpu_gives_the_same_detections(synthetic_slide) -> None:
     """What CUDA runs (raw regions resampled and stain-normalised on the device), checked here on the CPU."""
-    model, config, checkpoint = load_detector(REPO / "models" / "detector.pt")
-    found = {}
-    with open_slide(synthetic_slide.files.slide) as slide:
-        mask = tissue_mask(slide)
-        for on_device in (False, True):
-            options = DetectionOptions(engine=EngineOptions(on_device=on_device))
-            grid = detection_grid(slide, config, options, mask)
-            stain = slide_normaliser(checkpoint["stain"], slide, mask, grid.level, pixels=grid.pixels)
-            found[on_device] = detect_slide(slide, model, config, options, "cpu", stain, grid).candidates
+    found = {
+        on_device: detections(synthetic_slide.files.slide, EngineOptions(on_device=on_device)).candidates
+        for on_device in (False, True)
+    }
     host, device = found[False], found[True]
     # the same input bytes (reduce_box_tensor, the same stain map): the same candidates
     assert len(host) > 0

@@ -53,13 +53,20 @@ def test_hard_negative_and_density_options_reach_the_checkpoint(
     assert "hard-negative share must be in [0, 1], got 2.0" in capsys.readouterr().err
 
 
+@pytest.fixture()
+def real_image(tmp_path: Path) -> Path:
+    """A stand-in for a real H&E image with no mitosis labels (a PNG)."""
+    path = tmp_path / "he.png"
+    Image.fromarray(blob_image(300, 200)).save(path)
+    return path
+
+
 def test_confounder_and_real_negative_options_reach_the_checkpoint(
-    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    synthetic_slide, real_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = str(synthetic_slide.files.slide.parent)
-    Image.fromarray(blob_image(300, 200)).save(tmp_path / "he.png")
     out = tmp_path / "run"
-    shares = ["--confounder-share", "0.3", "--real-negatives", str(tmp_path / "he.png"), "--real-share", "0.2"]
+    shares = ["--confounder-share", "0.3", "--real-negatives", str(real_image), "--real-share", "0.2"]
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *shares]) == 0
     assert "negatives: 0.3 on the slides'" in capsys.readouterr().out
     checkpoint = read_checkpoint(out / "best.pt", "detector")
@@ -77,12 +84,11 @@ def test_confounder_and_real_negative_options_reach_the_checkpoint(
 
 
 def test_pasted_figures_option_reaches_the_checkpoint_and_needs_real_images(
-    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    synthetic_slide, real_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = str(synthetic_slide.files.slide.parent)
-    Image.fromarray(blob_image(300, 200)).save(tmp_path / "he.png")
     out = tmp_path / "run"
-    real = ["--real-negatives", str(tmp_path / "he.png")]
+    real = ["--real-negatives", str(real_image)]
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *real, "--pasted-share", "0.4"]) == 0
     assert "positives: 0.4 pasted into real images (10 figures)" in capsys.readouterr().out
     assert read_checkpoint(out / "best.pt", "detector")["sampling"]["pasted_fraction"] == 0.4
