@@ -26,7 +26,7 @@ from algorithm.slide.base import SlideReader
 from algorithm.stain import StainAugmentor, get_normaliser, sample_slide_pixels
 from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.stain.spec import StainSpec
-from algorithm.tissue import tissue_mask
+from algorithm.tissue import TissueMask, tissue_mask
 
 TransformFactory = Callable[[SlideReader], BatchTransform]
 
@@ -52,10 +52,16 @@ def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) 
 
 
 def transform_factory(spec: StainSpec | None, mpp: float) -> TransformFactory:
-    """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none)."""
+    """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none). An image
+    too small for the tissue detector (a crop of a few dozen microns) is fitted on all of it, as
+    ``detector-score --crops`` detects on it."""
 
     def factory(slide: SlideReader) -> BatchTransform:
-        normaliser = slide_normaliser(spec, slide, tissue_mask(slide), slide.level_for(mpp))
+        mask = tissue_mask(slide)
+        if not mask.mask.any():
+            width, height = slide.dimensions
+            mask = TissueMask(np.ones((1, 1), bool), (float(width), float(height)))
+        normaliser = slide_normaliser(spec, slide, mask, slide.level_for(mpp))
         if normaliser is None:
             return lambda pixels: pixels
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from algorithm.errors import ConfigError
+from algorithm.models import load_detector
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
 from training.arguments import (
     add_input_arguments,
@@ -17,8 +19,10 @@ from training.arguments import (
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
 from training.datasets.midog import apply_midog_split
 from training.datasets.real_negatives import read_real_negatives
+from training.detector.crops import CROPS_MPP, parse_pages
 from training.detector.hard_negatives import MiningConfig
 from training.detector.paste import FigurePaster, figure_stamps, haematoxylin_vector
+from training.detector.real_figures import read_real_figures
 from training.detector.sampler import SamplingConfig
 from training.detector.train import TrainOptions, train_detector
 from training.scanner_augment import chain, patch_scanner_augment
@@ -63,13 +67,22 @@ own mitotic figures pasted in (its chromatin alone, no halo, added in optical
 density along the normalised stains' haematoxylin; training.detector.paste),
 boxed as a mitosis: positives whose surroundings are real.
 
+Real figures: with --real-negatives and --real-figures (a TIFF stack of crops
+each centred on a real mitotic figure), --real-figure-share of the mitosis
+patches are a real image's tissue with a crop's centre (a disc, soft-edged)
+blended in, boxed as a mitosis; the same share of the negative patches is
+real tissue with a disc of other real tissue blended in, unboxed, so the
+disc's edge proves nothing. Train on some pages
+(--real-figure-pages) and score the rest: detector-score --crops ... --pages.
+
 Validation at realistic density: precision, F1 and the threshold are those at
 --valid-density mitotic figures per mm^2 of tissue (synthetic slides are far
 denser), overall and per scanner; the checkpoint records the density.
 
 Writes to --out: best.pt (load it with python -m algorithm --model-dir, after
 renaming to detector.pt), last.pt (for --resume), history.json, and
-real-negatives/ (the PNG/JPEG real images as TIFFs, converted once).
+real-negatives/ (the PNG/JPEG real images as TIFFs, converted once) and
+real-figures/ (the crops trained on, one TIFF each).
 
 examples:
   python -m training detector --train data/synth/train --valid data/synth/valid --out runs/detector
@@ -97,6 +110,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     add_run_arguments(train)
     train.add_argument("--resume", action="store_true", help="continue from --out/last.pt")
+    train.add_argument(
+        "--init",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="fine-tune: start from this detector checkpoint's weights (e.g. models/detector.pt), its architecture, "
+        "tile size, resolution and stain target (these options are then ignored); a fresh optimiser and schedule",
+    )
     hard = parser.add_argument_group("hard negatives and validation density")
     defaults = MiningConfig()
     hard.add_argument(
@@ -178,6 +198,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="figures of each training slide drawn once as stamps to paste (default 20)",
     )
     negatives.add_argument(
+        "--real-figures",
+        type=Path,
+        metavar="TIFF",
+        help="a multi-page TIFF of crops each centred on a real mitotic figure (at --real-figure-mpp): with "
+        "--real-negatives, --real-figure-share of the mitosis patches blend one's centre into real tissue, and that "
+        "share of the negatives a disc of other real tissue (training.detector.real_figures)",
+    )
+    negatives.add_argument(
+        "--real-figure-pages",
+        metavar="PAGES",
+        help="the pages of --real-figures to train on, e.g. 1,3,5-7 (default all); score the others with "
+        "detector-score --crops ... --pages",
+    )
+    negatives.add_argument(
+        "--real-figure-share",
+        type=float,
+        default=0.2,
+        metavar="SHARE",
+        help="share of the mitosis patches that are a --real-figures crop blended into real tissue (default 0.2)",
+    )
+    negatives.add_argument(
+        "--real-figure-mpp",
+        type=float,
+        default=CROPS_MPP,
+        metavar="UM",
+        help=f"microns per pixel of --real-figures (default {CROPS_MPP:g}, MIDOG 2025's crops)",
+    )
+    negatives.add_argument(
         "--real-mpp",
         type=float,
         default=0.25,
@@ -232,9 +280,20 @@ def run(args: argparse.Namespace) -> int:
         real_fraction=args.real_share if args.real_negatives else 0.0,
         confounder_fraction=args.confounder_share,
         pasted_fraction=args.pasted_share if args.real_negatives else 0.0,
+        real_figure_fraction=args.real_figure_share if args.real_figures else 0.0,
     )
     if args.pasted_share > 0 and not args.real_negatives:
         raise ConfigError("--pasted-share needs --real-negatives: the real images the figures are pasted into")
+    if args.real_figures and not args.real_negatives:
+        raise ConfigError("--real-figures needs --real-negatives: the real images the figures are blended into")
+    if args.real_figure_pages and not args.real_figures:
+        raise ConfigError("--real-figure-pages needs --real-figures")
+    pages = parse_pages(args.real_figure_pages) if args.real_figure_pages else None
+    figures = (
+        read_real_figures(args.real_figures, pages, args.real_figure_mpp, args.out / "real-figures")
+        if args.real_figures
+        else []
+    )
     train, valid = _load(args)
     real = (
         read_real_negatives(args.real_negatives, args.real_mpp, args.out / "real-negatives")
@@ -244,12 +303,21 @@ def run(args: argparse.Namespace) -> int:
     if args.smoke:
         train, valid = train[:2], valid[:1]
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
-    config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
-    spec = fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
+    init = None
+    if args.init is not None:
+        if args.resume:
+            raise ConfigError("give --init (a fresh run from a checkpoint's weights) or --resume, not both")
+        start, config, checkpoint = load_detector(args.init)
+        init, spec = start.state_dict(), checkpoint.get("stain")
+        print(f"fine-tuning {args.init} ({config.arch}, {config.tile_size} px at {config.mpp:g} um/px)")
+    else:
+        config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
+        spec = fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
+    sampling = dataclasses.replace(sampling, tile_size=config.tile_size, mpp=config.mpp)
     paster = None
     if sampling.pasted_fraction > 0:
-        stamps = figure_stamps(train, args.mpp, args.pasted_per_slide, args.seed)
-        paster = FigurePaster(stamps, haematoxylin_vector(spec), args.mpp)
+        stamps = figure_stamps(train, config.mpp, args.pasted_per_slide, args.seed)
+        paster = FigurePaster(stamps, haematoxylin_vector(spec), config.mpp)
     options = TrainOptions(
         epochs=args.epochs,
         iterations=args.iterations,
@@ -268,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
     print(f", {sampling.real_fraction:g} from {len(real)} real images" if real else "")
     if paster is not None:
         print(f"positives: {sampling.pasted_fraction:g} pasted into real images ({len(paster.stamps)} figures)")
+    if figures:
+        print(f"positives: {sampling.real_figure_fraction:g} real figures blended into real images ({len(figures)})")
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
     best = train_detector(
         train,
@@ -286,6 +356,8 @@ def run(args: argparse.Namespace) -> int:
         mining=mining,
         real=real,
         paster=paster,
+        figures=figures,
+        init=init,
     )
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0

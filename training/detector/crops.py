@@ -119,6 +119,25 @@ def read_crop_stack(path: Path) -> list[NDArray[np.uint8]]:
     return crops
 
 
+def parse_pages(text: str, count: int | None = None) -> list[int]:
+    """1-based page numbers from ``"1,3,5-8"`` (sorted, unique); ConfigError for anything else, or for a page past
+    ``count`` when given."""
+    pages: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            lo = int(first)
+            hi = int(last) if last else lo
+            if lo < 1 or hi < lo:
+                raise ValueError(part)
+            pages.update(range(lo, hi + 1))
+    except ValueError:
+        raise ConfigError(f"pages {text!r}: expected 1-based page numbers and ranges, e.g. 1,3,5-8") from None
+    if count is not None and max(pages) > count:
+        raise ConfigError(f"pages {text!r}: the stack has {count} pages")
+    return sorted(pages)
+
+
 def write_crop(pixels: NDArray[np.uint8], mpp: float, path: Path) -> Path:
     """One crop as a TIFF at ``mpp`` that the kit's reader opens, as a job's input would be."""
     write_image(path, pixels, mpp)
@@ -150,14 +169,22 @@ def score_crop(path: Path, page: int, detector: Detector, radius_um: float = MID
 
 
 def score_crops(
-    path: Path, detector: Detector, mpp: float = CROPS_MPP, radius_um: float = MIDOG_RADIUS_UM
+    path: Path,
+    detector: Detector,
+    mpp: float = CROPS_MPP,
+    radius_um: float = MIDOG_RADIUS_UM,
+    pages: Sequence[int] | None = None,
 ) -> list[CropResult]:
-    """Every page of the stack written as a TIFF at ``mpp`` (in a temporary folder) and scored."""
+    """Every page of the stack (or the 1-based ``pages``) written as a TIFF at ``mpp`` (in a temporary folder) and
+    scored."""
     crops = read_crop_stack(path)
+    chosen = list(pages) if pages is not None else list(range(1, len(crops) + 1))
+    if any(not 1 <= p <= len(crops) for p in chosen):
+        raise ConfigError(f"{path}: pages {chosen} asked for, the stack has {len(crops)}")
     with tempfile.TemporaryDirectory(prefix="crops-") as work:
         return [
-            score_crop(write_crop(pixels, mpp, Path(work) / f"crop-{k:03d}.tiff"), k, detector, radius_um)
-            for k, pixels in enumerate(crops, 1)
+            score_crop(write_crop(crops[k - 1], mpp, Path(work) / f"crop-{k:03d}.tiff"), k, detector, radius_um)
+            for k in chosen
         ]
 
 

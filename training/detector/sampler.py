@@ -17,6 +17,9 @@ share 0 (the dataclass's default) no draw is made: a seed gives the patches it
 gave before the shares existed. With a :class:`~training.detector.paste.FigurePaster`
 and real images, a share of the *positive* patches is a real image's tissue with a
 synthetic figure pasted in (``training.detector.paste``): positives in real context.
+With crops of real mitotic figures, a share of the positive patches is a real image's
+tissue with a real figure's disc blended in, and the same share of the negatives is real
+tissue with a disc of other real tissue blended in, unboxed (``training.detector.real_figures``).
 Slides are drawn domain-balanced (``training.sampling``).
 """
 
@@ -32,6 +35,7 @@ from algorithm.errors import ConfigError
 from training.datasets.annotations import MITOSIS, SlideAnnotations
 from training.detector.hard_negatives import HardNegativePool
 from training.detector.paste import FigurePaster
+from training.detector.real_figures import DISC_RADIUS_UM, FEATHER_UM, blend_disc, match_stain_density
 from training.sampling import SlideSampler
 from training.stain_target import TransformFactory
 
@@ -50,6 +54,9 @@ class SamplingConfig:
     confounder_fraction: float = 0.0  # of the negative patches: centred on a confounder of the slide (if it has any)
     pasted_fraction: float = 0.0  # of the mitosis patches: a real image's tissue, a synthetic figure pasted in
     pasted_box_um: float = 12.5  # a pasted figure's box side (MIDOG's 50 px at 0.25 um/px)
+    # of the mitosis patches: a real figure's disc blended into a real image's tissue (real figures given); the
+    # same share of the negatives is real tissue with a disc of other real tissue blended in, unboxed
+    real_figure_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         shares = {
@@ -60,6 +67,13 @@ class SamplingConfig:
         problems = [f"the {name} share must be in [0, 1], got {v!r}" for name, v in shares.items() if not 0 <= v <= 1]
         if not 0 <= self.pasted_fraction <= 1:
             problems.append(f"the pasted-figure share must be in [0, 1], got {self.pasted_fraction!r}")
+        if not 0 <= self.real_figure_fraction <= 1:
+            problems.append(f"the real-figure share must be in [0, 1], got {self.real_figure_fraction!r}")
+        if self.pasted_fraction + self.real_figure_fraction > 1:
+            problems.append(
+                f"the pasted-figure and real-figure shares of the mitosis patches add up to "
+                f"{self.pasted_fraction + self.real_figure_fraction:g}, more than 1"
+            )
         if not problems and sum(shares.values()) > 1:
             problems.append(
                 "the hard-negative, real-negative and confounder shares of the negative patches add up to "
@@ -79,7 +93,8 @@ class Patch:
     slide: int  # index into the sampler's slides (its ``real`` sampler's for origin "real")
     domain: str | None
     # what the patch was centred on: "mitosis", "imposter", "hard" (pool), "confounder", "tissue", "real" (a real
-    # image's tissue) or "pasted" (a synthetic figure pasted into a real image's tissue)
+    # image's tissue), "pasted" (a synthetic figure pasted into a real image's tissue), "real-figure" (a real
+    # figure's disc blended into a real image's tissue) or "real-disc" (a disc of other real tissue, no box)
     origin: str = "tissue"
 
 
@@ -94,15 +109,19 @@ class PatchSampler(SlideSampler):
         pool: HardNegativePool | None = None,
         real: list[SlideAnnotations] | None = None,
         paster: FigurePaster | None = None,
+        figures: list[SlideAnnotations] | None = None,
     ) -> None:
         """``pool``: the mined false positives ``config.hard_negative_fraction`` of the negatives are drawn from;
         ``real``: unannotated real images ``config.real_fraction`` of them are drawn from (transformed alike), and
-        ``config.pasted_fraction`` of the positives, ``paster`` pasting a figure into them."""
+        ``config.pasted_fraction`` of the positives, ``paster`` pasting a figure into them; ``figures``: crops
+        centred on real mitotic figures (``training.detector.real_figures``), ``config.real_figure_fraction`` of
+        the positives blending one into a real image."""
         super().__init__(slides, transform_factory)
         self.config = config
         self.pool = pool
         self.real = SlideSampler(real, transform_factory) if real else None
         self.paster = paster
+        self.figures = SlideSampler(figures, transform_factory) if figures else None
 
     def sample(self, rng: np.random.Generator) -> Patch:
         """One patch: centred (with jitter) on a mitosis, a mined false positive, a confounder, an imposter or a
@@ -111,10 +130,18 @@ class PatchSampler(SlideSampler):
         ann = self.slides[i]
         u = rng.random()
         if u < self.config.mitosis_fraction and len(ann.mitoses):
-            if self._pastes() and rng.random() < self.config.pasted_fraction:
+            if self._blends():
+                w = rng.random()
+                if w < self.config.real_figure_fraction:
+                    return self._real_figure_patch(rng)
+                if self._pastes() and w < self.config.real_figure_fraction + self.config.pasted_fraction:
+                    return self._pasted_patch(rng)
+            elif self._pastes() and rng.random() < self.config.pasted_fraction:
                 return self._pasted_patch(rng)
             centre, origin = ann.mitoses[rng.integers(len(ann.mitoses))], "mitosis"
         else:
+            if self._blends() and rng.random() < self.config.real_figure_fraction:
+                return self._real_disc_patch(rng)  # as many as the real-figure positives: a disc is no cue
             c = self.config
             shares = c.hard_negative_fraction + c.real_fraction + c.confounder_fraction
             v = rng.random() if shares > 0 else 1.0  # no draw without shares: the seeds' patches of before
@@ -142,6 +169,9 @@ class PatchSampler(SlideSampler):
 
     def _pastes(self) -> bool:
         return self.config.pasted_fraction > 0 and self.real is not None and self.paster is not None
+
+    def _blends(self) -> bool:
+        return self.config.real_figure_fraction > 0 and self.real is not None and self.figures is not None
 
     def _real_patch(self, rng: np.random.Generator, jitter: float = 0.0) -> tuple[Patch, NDArray[np.float64]]:
         """A patch of a real image around a random point of its tissue (offset by up to ``jitter`` tile sizes),
@@ -171,11 +201,50 @@ class PatchSampler(SlideSampler):
         labels = np.array([MITOSIS], np.int64)
         return dataclasses.replace(patch, pixels=pixels, boxes=box, labels=labels, origin="pasted")
 
+    def _real_figure_patch(self, rng: np.random.Generator) -> Patch:
+        """A real patch with a real figure's disc blended in at a point of its tissue, boxed as a mitosis."""
+        assert self.figures is not None, "a real-figure patch without real figures: a bug"
+        patch, (cx, cy) = self._real_patch(rng, self.config.jitter)
+        j = self.figures.pick(rng)
+        reader = self.figures.reader(j)
+        width, height = reader.dimensions
+        side = min(width, height)
+        size = max(1, int(round(side / reader.downsample_for(self.config.mpp))))
+        piece = self.figures.read(j, (width - side) // 2, (height - side) // 2, side, size)
+        if rng.random() < 0.5:
+            piece = match_stain_density(piece, patch.pixels)
+        pixels = self._blend(patch.pixels, piece, (float(cx), float(cy)), rng)
+        half = self.config.pasted_box_um / self.config.mpp / 2
+        box = np.array([[cx - half, cy - half, cx + half, cy + half]], np.float32).clip(0, self.config.tile_size)
+        labels = np.array([MITOSIS], np.int64)
+        return dataclasses.replace(patch, pixels=pixels, boxes=box, labels=labels, origin="real-figure")
+
+    def _real_disc_patch(self, rng: np.random.Generator) -> Patch:
+        """A real patch with a disc of (another) real image's tissue blended in as a figure's would be: no box."""
+        assert self.real is not None and self.figures is not None, "a real-disc patch without real images: a bug"
+        patch, (cx, cy) = self._real_patch(rng)
+        donor, _ = self._real_patch(rng)
+        # the same size of piece as a figure's, from the middle of the donor patch
+        reader = self.figures.reader(0)
+        size = max(1, int(round(min(reader.dimensions) / reader.downsample_for(self.config.mpp))))
+        start = (donor.pixels.shape[0] - size) // 2
+        piece = donor.pixels[start : start + size, start : start + size]
+        pixels = self._blend(patch.pixels, piece, (float(cx), float(cy)), rng)
+        return dataclasses.replace(patch, pixels=pixels, origin="real-disc")
+
+    def _blend(
+        self, pixels: NDArray[np.uint8], piece: NDArray[np.uint8], centre: tuple[float, float], rng: np.random.Generator
+    ) -> NDArray[np.uint8]:
+        radius, feather = float(rng.uniform(*DISC_RADIUS_UM)) / self.config.mpp, FEATHER_UM / self.config.mpp
+        return blend_disc(pixels, piece, centre, min(radius, piece.shape[0] / 2 - feather), feather)
+
     def close(self) -> None:
         """Close every slide and real image opened so far."""
         super().close()
         if self.real is not None:
             self.real.close()
+        if self.figures is not None:
+            self.figures.close()
 
     def _hard_negative(self, i: int, rng: np.random.Generator) -> tuple[int, NDArray[np.float64]] | None:
         """A pool entry: of slide ``i`` if it has some, else of a slide of its domain, else of any; None while

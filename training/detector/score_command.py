@@ -17,6 +17,7 @@ from training.detector.crops import (
     CROPS_MPP,
     Detector,
     crops_report,
+    parse_pages,
     read_crop_stack,
     report_table,
     score_crops,
@@ -79,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crops", type=Path, metavar="TIFF", help="a multi-page TIFF of crops, each centred on a real mitotic figure"
     )
     real.add_argument(
+        "--pages",
+        metavar="PAGES",
+        help="only these pages of --crops, e.g. 2,4,6-8 (default all): the ones a detector was not trained on "
+        "(training detector --real-figure-pages)",
+    )
+    real.add_argument(
         "--crops-mpp",
         type=float,
         default=CROPS_MPP,
@@ -114,14 +121,20 @@ def run(args: argparse.Namespace) -> int:
     for name, mpp in (("--crops-mpp", args.crops_mpp), ("--real-mpp", args.real_mpp)):
         if mpp <= 0:
             raise ConfigError(f"{name} must be positive microns per pixel, got {mpp:g}")
+    if args.pages and args.crops is None:
+        raise ConfigError("--pages needs --crops")
+    pages = None
     if args.crops is not None:
-        read_crop_stack(args.crops)  # a bad file fails before the model loads
+        stack = read_crop_stack(args.crops)  # a bad file fails before the model loads
+        pages = parse_pages(args.pages, len(stack)) if args.pages else None
     device = torch.device(args.device)
     model, config, checkpoint = load_detector(args.model, device)
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
     if real:
         detector = Detector(model, config, checkpoint.get("stain"), threshold, device)
-        crops = score_crops(args.crops, detector, args.crops_mpp, args.radius_um) if args.crops is not None else []
+        crops = (
+            score_crops(args.crops, detector, args.crops_mpp, args.radius_um, pages) if args.crops is not None else []
+        )
         images = score_real_images(args.real_images, detector, args.real_mpp) if args.real_images else []
         report = crops_report(str(args.model), detector, crops, images, args.radius_um)
         print(report_table(report))

@@ -117,6 +117,8 @@ def train_detector(
     mining: MiningConfig | None = None,
     real: list[SlideAnnotations] | None = None,
     paster: FigurePaster | None = None,
+    figures: list[SlideAnnotations] | None = None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Train, validate each epoch, keep ``last.pt``/``best.pt`` in ``out_dir``; returns the best metrics.
 
@@ -124,7 +126,10 @@ def train_detector(
     ``extra``, for the container. ``mining``: hard negatives from the model's own false positives
     (off by default); its ``share`` overrides ``sampling.hard_negative_fraction``. ``real``: unannotated real
     images ``sampling.real_fraction`` of the negative patches come from (``training.datasets.real_negatives``),
-    and ``sampling.pasted_fraction`` of the positives, ``paster`` pasting synthetic figures into them.
+    and ``sampling.pasted_fraction`` of the positives, ``paster`` pasting synthetic figures into them;
+    ``figures``: crops of real mitotic figures, ``sampling.real_figure_fraction`` of the positives blending one
+    into a real image (``training.detector.real_figures``). ``init``: weights to start from (fine-tuning; a fresh
+    optimiser and schedule).
     """
     device = torch.device(options.device)
     torch.manual_seed(options.seed)
@@ -134,7 +139,7 @@ def train_detector(
     sampling = dataclasses.replace(sampling, hard_negative_fraction=mining.share)
     miner = HardNegativeMiner(train, config, mining, stain, device, options.seed)
     factory = transform_factory(stain, config.mpp) if stain else None
-    sampler = PatchSampler(train, sampling, factory, miner.pool, real, paster)
+    sampler = PatchSampler(train, sampling, factory, miner.pool, real, paster, figures)
     valid_mm2 = slides_tissue_mm2(valid) if valid else []
     validation = {
         "slides": len(valid),
@@ -145,7 +150,10 @@ def train_detector(
         "density_per_mm2": options.valid_density or mitotic_density(valid, valid_mm2),
     }
     weight = density_weight(valid, valid_mm2, options.valid_density)
-    model = build_detector(config).to(device)
+    model = build_detector(config)
+    if init is not None:
+        model.load_state_dict(init)
+    model = model.to(device)
     optimizer = _optimizer(model, options)
     scheduler = _schedule(optimizer, options)
     scaler = torch.amp.GradScaler("cuda", enabled=options.amp and device.type == "cuda")
@@ -213,6 +221,7 @@ def train_detector(
             "validation": validation,
             "sampling": asdict(sampling),
             "real_negatives": [r.file_name for r in real or []],
+            "real_figures": [f.file_name for f in figures or []],
         }
         if record.get("f1", -1.0) > best["f1"] or not valid:
             best = record

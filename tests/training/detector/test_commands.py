@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
+import torch
 from PIL import Image
 
 from algorithm.models.checkpoint import read_checkpoint
@@ -28,6 +31,44 @@ def test_smoke_training_then_scoring(synthetic_slide, tmp_path: Path, capsys: py
     overall = report["overall"]
     assert overall["tp"] + overall["fn"] == len(truth["mitoses"])
     assert set(report["domains"]) == {"B"}
+
+
+def test_init_fine_tunes_from_a_checkpoint_with_its_config_and_stain_target(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    first = tmp_path / "first"
+    small = ["--fpn-channels", "32", "--tile-size", "128"]
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(first), *small]) == 0
+    start = read_checkpoint(first / "best.pt", "detector")
+    tuned = tmp_path / "tuned"
+    # lr 0: the weights stay the starting checkpoint's (batch-norm statistics move); its config wins
+    assert (
+        main(
+            [
+                "detector",
+                "--smoke",
+                "--train",
+                folder,
+                "--out",
+                str(tuned),
+                "--init",
+                str(first / "best.pt"),
+                "--lr",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert f"fine-tuning {first / 'best.pt'} (resnet18, 128 px at 0.5 um/px)" in capsys.readouterr().out
+    end = read_checkpoint(tuned / "best.pt", "detector")
+    assert end["config"] == start["config"] and end["stain"].target[0].tolist() == start["stain"].target[0].tolist()
+    weights = [k for k in start["state_dict"] if "running_" not in k and "num_batches" not in k]  # not BN's stats
+    assert weights and all(torch.equal(end["state_dict"][k], start["state_dict"][k]) for k in weights)
+    assert main(["detector", "--train", folder, "--out", str(tuned), "--init", str(first / "best.pt"), "--resume"]) == 1
+    assert "give --init (a fresh run from a checkpoint's weights) or --resume, not both" in capsys.readouterr().err
+    assert main(["detector", "--train", folder, "--out", str(tuned), "--init", str(tmp_path / "none.pt")]) == 1
+    assert "none.pt" in capsys.readouterr().err
 
 
 def test_missing_data_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,6 +137,29 @@ def test_pasted_figures_option_reaches_the_checkpoint_and_needs_real_images(
     assert capsys.readouterr().err.strip() == (
         "error: --pasted-share needs --real-negatives: the real images the figures are pasted into"
     )
+
+
+def test_real_figures_options_reach_the_checkpoint_and_need_real_images(
+    synthetic_slide, real_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    out = tmp_path / "run"
+    stack = tmp_path / "crops.tiff"
+    tifffile.imwrite(stack, np.stack([blob_image(400, 400, seed=k)[100:228, 100:228] for k in range(3)]))
+    real = ["--real-negatives", str(real_image)]
+    figures = ["--real-figures", str(stack), "--real-figure-pages", "1,3", "--real-figure-share", "0.3"]
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *real, *figures]) == 0
+    assert "positives: 0.3 real figures blended into real images (2)" in capsys.readouterr().out
+    checkpoint = read_checkpoint(out / "best.pt", "detector")
+    assert checkpoint["sampling"]["real_figure_fraction"] == 0.3
+    assert checkpoint["real_figures"] == ["crops.tiff page 1", "crops.tiff page 3"]
+    assert main(["detector", "--train", folder, "--out", str(out), *figures]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: --real-figures needs --real-negatives: the real images the figures are blended into"
+    )
+    bad_pages = [*real, *figures[:2], "--real-figure-pages", "x"]
+    assert main(["detector", "--train", folder, "--out", str(out), *bad_pages]) == 1
+    assert "expected 1-based page numbers" in capsys.readouterr().err
 
 
 def test_scanner_augment_option_reaches_the_checkpoint(

@@ -11,10 +11,11 @@ import tifffile
 import torch
 from PIL import Image
 
+from algorithm.errors import ConfigError
 from algorithm.models import DetectorConfig, build_detector, save_checkpoint
 from tests.conftest import blob_image
 from training.cli import main
-from training.detector.crops import Detector, read_crop_stack, score_crops, score_real_images
+from training.detector.crops import Detector, parse_pages, read_crop_stack, score_crops, score_real_images
 
 
 class DarkestSpot(torch.nn.Module):
@@ -57,6 +58,24 @@ def test_a_crop_counts_when_a_call_lies_within_the_radius_of_its_centre(tmp_path
     assert results[1].best_score is None and results[2].best_score is None
     # the radius is in micrometres: at 0.5 um/px the same corner spot is 34 um away, at 0.1 um/px 6.8 um
     assert [r.found for r in score_crops(stack, detector, mpp=0.1)] == [True, True, False]
+
+
+def test_pages_choose_which_crops_are_scored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64)), _crop((16, 16)), _crop(None)])
+    detector = Detector(DarkestSpot(), DetectorConfig(tile_size=64, mpp=0.5), None, 0.5, torch.device("cpu"))
+    assert [(r.page, r.found) for r in score_crops(stack, detector, mpp=0.25, pages=[1, 3])] == [(1, True), (3, False)]
+    with pytest.raises(ConfigError, match=r"crops.tiff: pages \[4\] asked for, the stack has 3"):
+        score_crops(stack, detector, mpp=0.25, pages=[4])
+
+
+def test_parse_pages_reads_lists_and_ranges_and_rejects_the_rest() -> None:
+    assert parse_pages("1,3,5-7") == [1, 3, 5, 6, 7]
+    assert parse_pages(" 4 , 2,2 ") == [2, 4]
+    for bad in ("0", "3-1", "a", "1,,2", "-2"):
+        with pytest.raises(ConfigError, match="expected 1-based page numbers and ranges"):
+            parse_pages(bad)
+    with pytest.raises(ConfigError, match="the stack has 16 pages"):
+        parse_pages("2,17", 16)
 
 
 def test_real_images_give_calls_per_mm2_of_tissue(tmp_path: Path) -> None:
@@ -112,6 +131,11 @@ def test_bad_crop_files_are_one_clear_error(
     assert "grey.tiff: page 1 is not an RGB uint8 image" in capsys.readouterr().err
     assert main(["detector-score", "--model", str(untrained)]) == 1
     assert "give --slides folders, or --crops and/or --real-images" in capsys.readouterr().err
+    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64))])
+    assert main(["detector-score", "--model", str(untrained), "--crops", str(stack), "--pages", "2"]) == 1
+    assert capsys.readouterr().err.strip() == "error: pages '2': the stack has 1 pages"
+    assert main(["detector-score", "--model", str(untrained), "--real-images", str(stack), "--pages", "1"]) == 1
+    assert capsys.readouterr().err.strip() == "error: --pages needs --crops"
 
 
 def test_the_real_crops_read_as_sixteen_rgb_pages(shared_data: Path) -> None:
