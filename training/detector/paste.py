@@ -112,20 +112,31 @@ def paste(
     h, c = stamp.haematoxylin, stamp.cover
     if blur_px > 0:
         h, c = gaussian_filter(h, blur_px), gaussian_filter(c, blur_px)
-    size = h.shape[0]
-    x0 = int(round(centre[0] - size / 2))
-    y0 = int(round(centre[1] - size / 2))
-    height, width = pixels.shape[:2]
-    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + size, width), min(y0 + size, height)
     out = pixels.copy()
-    if xa >= xb or ya >= yb:
+    where = square_overlap(h.shape[0], centre, pixels.shape[:2])
+    if where is None:
         return out
-    src = (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0))
-    od = rgb_to_od(pixels[ya:yb, xa:xb])
+    dst, src = where
+    od = rgb_to_od(pixels[dst])
     vector = np.asarray(haematoxylin, dtype=np.float64)
     od = od * (1.0 - OCCLUSION * c[src][..., None]) + strength * h[src][..., None] * vector
-    out[ya:yb, xa:xb] = od_to_rgb(od)
+    out[dst] = od_to_rgb(od)
     return out
+
+
+Slices = tuple[slice, slice]
+
+
+def square_overlap(size: int, centre: tuple[float, float], shape: tuple[int, ...]) -> tuple[Slices, Slices] | None:
+    """Where a ``size`` square centred at ``centre`` (x, y) lands in an image of ``shape`` (H, W, ...): the
+    image's slices and the square's, clipped at the edges; None when it misses the image."""
+    x0 = int(round(centre[0] - size / 2))
+    y0 = int(round(centre[1] - size / 2))
+    height, width = shape[:2]
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + size, width), min(y0 + size, height)
+    if xa >= xb or ya >= yb:
+        return None
+    return (slice(ya, yb), slice(xa, xb)), (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0))
 
 
 class FigurePaster:

@@ -32,6 +32,7 @@ from algorithm.errors import ConfigError
 from algorithm.stain.optical_density import od_to_rgb, rgb_to_od
 from training.datasets.annotations import MITOSIS, SlideAnnotations
 from training.detector.crops import read_crop_stack, write_crop
+from training.detector.paste import square_overlap
 
 REAL_FIGURE_DOMAIN = "real-figure"  # the domain of real-figure crops
 DISC_RADIUS_UM = (10.0, 15.0)  # a pasted disc's radius, drawn per paste (a 128 px crop at 0.25 um/px is 32 um)
@@ -95,17 +96,13 @@ def blend_disc(
 ) -> NDArray[np.uint8]:
     """``pixels`` (H, W, 3) with the disc of ``radius`` px at the middle of the square ``piece`` blended in, its
     middle at ``centre`` (x, y in pixels; clipped at the edges)."""
-    size = piece.shape[0]
-    alpha = disc_alpha(size, radius, feather)[..., None]
-    x0 = int(round(centre[0] - size / 2))
-    y0 = int(round(centre[1] - size / 2))
-    height, width = pixels.shape[:2]
-    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + size, width), min(y0 + size, height)
     out = pixels.copy()
-    if xa >= xb or ya >= yb:
+    where = square_overlap(piece.shape[0], centre, pixels.shape[:2])
+    if where is None:
         return out
-    src = (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0))
-    under = pixels[ya:yb, xa:xb].astype(np.float32)
+    dst, src = where
+    alpha = disc_alpha(piece.shape[0], radius, feather)[..., None]
+    under = pixels[dst].astype(np.float32)
     mixed = under + alpha[src] * (piece[src].astype(np.float32) - under)
-    out[ya:yb, xa:xb] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    out[dst] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return out

@@ -130,13 +130,11 @@ class PatchSampler(SlideSampler):
         ann = self.slides[i]
         u = rng.random()
         if u < self.config.mitosis_fraction and len(ann.mitoses):
-            if self._blends():
-                w = rng.random()
-                if w < self.config.real_figure_fraction:
-                    return self._real_figure_patch(rng)
-                if self._pastes() and w < self.config.real_figure_fraction + self.config.pasted_fraction:
-                    return self._pasted_patch(rng)
-            elif self._pastes() and rng.random() < self.config.pasted_fraction:
+            w = rng.random() if self._blends() or self._pastes() else 1.0  # no draw without them, as before
+            real_figures = self.config.real_figure_fraction if self._blends() else 0.0
+            if w < real_figures:
+                return self._real_figure_patch(rng)
+            if self._pastes() and w < real_figures + self.config.pasted_fraction:
                 return self._pasted_patch(rng)
             centre, origin = ann.mitoses[rng.integers(len(ann.mitoses))], "mitosis"
         else:
