@@ -72,8 +72,8 @@ each centred on a real mitotic figure), --real-figure-share of the mitosis
 patches are a real image's tissue with a crop's centre (a disc, soft-edged)
 blended in, boxed as a mitosis; the same share of the negative patches is
 real tissue with a disc of other real tissue blended in, unboxed, so the
-disc's edge proves nothing. Train on some pages
-(--real-figure-pages) and score the rest: detector-score --crops ... --pages.
+disc's edge proves nothing. Train on some pages (--real-figure-pages) and
+score the rest: detector-score --crops ... --pages.
 
 Validation at realistic density: precision, F1 and the threshold are those at
 --valid-density mitotic figures per mm^2 of tissue (synthetic slides are far
@@ -89,6 +89,10 @@ examples:
   python -m training detector --smoke --train data/synth/train --out /tmp/smoke
   python -m training detector --train data/synth/train --valid data/synth/valid --out runs/detector \\
       --real-negatives ../shared/data/nuclei/monuseg/images --real-share 0.1
+  python -m training detector --init models/detector.pt --epochs 3 --lr 2e-4 --out runs/tuned \\
+      --train data/synth/train --valid data/synth/valid \\
+      --real-negatives ../shared/data/nuclei/monuseg/images \\
+      --real-figures ../shared/data/mitosis/midog25-mitotic-figure-crops.tiff --real-figure-pages 1,3,5,7
 """
 
 
