@@ -138,6 +138,14 @@ def parse_pages(text: str, count: int | None = None) -> list[int]:
     return sorted(pages)
 
 
+def stack_pages(path: Path, count: int, pages: Sequence[int] | None) -> list[int]:
+    """``pages`` (1-based) of the ``count``-page stack at ``path``, all when None; ConfigError for one past it."""
+    chosen = list(pages) if pages is not None else list(range(1, count + 1))
+    if any(not 1 <= p <= count for p in chosen):
+        raise ConfigError(f"{path}: pages {chosen} asked for, the stack has {count}")
+    return chosen
+
+
 def write_crop(pixels: NDArray[np.uint8], mpp: float, path: Path) -> Path:
     """One crop as a TIFF at ``mpp`` that the kit's reader opens, as a job's input would be."""
     write_image(path, pixels, mpp)
@@ -178,9 +186,7 @@ def score_crops(
     """Every page of the stack (or the 1-based ``pages``) written as a TIFF at ``mpp`` (in a temporary folder) and
     scored."""
     crops = read_crop_stack(path)
-    chosen = list(pages) if pages is not None else list(range(1, len(crops) + 1))
-    if any(not 1 <= p <= len(crops) for p in chosen):
-        raise ConfigError(f"{path}: pages {chosen} asked for, the stack has {len(crops)}")
+    chosen = stack_pages(path, len(crops), pages)
     with tempfile.TemporaryDirectory(prefix="crops-") as work:
         return [
             score_crop(write_crop(crops[k - 1], mpp, Path(work) / f"crop-{k:03d}.tiff"), k, detector, radius_um)

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from algorithm.errors import ConfigError
 from algorithm.stain.optical_density import od_to_rgb, rgb_to_od
 from training.datasets.annotations import MITOSIS, SlideAnnotations
-from training.detector.crops import read_crop_stack, write_crop
+from training.detector.crops import read_crop_stack, stack_pages, write_crop
 from training.detector.paste import square_overlap
 
 REAL_FIGURE_DOMAIN = "real-figure"  # the domain of real-figure crops
@@ -45,9 +45,7 @@ def read_real_figures(path: Path, pages: Sequence[int] | None, mpp: float, work:
     if mpp <= 0:
         raise ConfigError(f"the real figures' resolution must be positive microns per pixel, got {mpp:g}")
     crops = read_crop_stack(path)
-    chosen = list(pages) if pages is not None else list(range(1, len(crops) + 1))
-    if any(not 1 <= p <= len(crops) for p in chosen):
-        raise ConfigError(f"{path}: pages {chosen} asked for, the stack has {len(crops)}")
+    chosen = stack_pages(path, len(crops), pages)
     work.mkdir(parents=True, exist_ok=True)
     slides = []
     for page in chosen:
@@ -84,7 +82,8 @@ def match_stain_density(piece: NDArray[np.uint8], reference: NDArray[np.uint8]) 
 
 
 def disc_alpha(size: int, radius: float, feather: float) -> NDArray[np.float32]:
-    """A ``(size, size)`` weight: 1 inside ``radius`` of the centre, falling linearly to 0 over ``feather`` px."""
+    """A ``(size, size)`` weight around the centre: 1 out to ``radius - feather / 2`` px, 0 from
+    ``radius + feather / 2``, linear between."""
     centre = (size - 1) / 2
     yy, xx = np.mgrid[:size, :size]
     distance = np.hypot(xx - centre, yy - centre)
