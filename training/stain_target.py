@@ -58,9 +58,8 @@ def transform_factory(spec: StainSpec | None, mpp: float) -> TransformFactory:
 
     def factory(slide: SlideReader) -> BatchTransform:
         mask = tissue_mask(slide)
-        if not mask.mask.any():
-            width, height = slide.dimensions
-            mask = TissueMask(np.ones((1, 1), bool), (float(width), float(height)))
+        if mask.is_empty:
+            mask = TissueMask.whole(*slide.dimensions)
         normaliser = slide_normaliser(spec, slide, mask, slide.level_for(mpp))
         if normaliser is None:
             return lambda pixels: pixels

@@ -38,6 +38,11 @@ class TissueMask:
     mask: NDArray[np.bool_]
     downsample: tuple[float, float]  # level-0 pixels per mask pixel, (x, y)
 
+    @classmethod
+    def whole(cls, width: int, height: int) -> TissueMask:
+        """A mask calling all of a ``width`` x ``height`` (level-0 pixels) image tissue: one mask pixel."""
+        return cls(np.ones((1, 1), bool), (float(width), float(height)))
+
     @property
     def fraction(self) -> float:
         """The share of the mask's pixels that are tissue (0 for an empty mask)."""

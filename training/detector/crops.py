@@ -162,7 +162,7 @@ def score_crop(path: Path, page: int, detector: Detector, radius_um: float = MID
     """Detect on one crop's TIFF (the whole crop as tissue) and match its centre within ``radius_um``."""
     with open_slide(path) as slide:
         width, height = slide.dimensions
-        whole = TissueMask(np.ones((1, 1), bool), (float(width), float(height)))
+        whole = TissueMask.whole(width, height)
         found = slide_detections(slide, whole, detector.model, detector.config, detector.stain, detector.device)
         radius_px = units.um_to_pixels(radius_um, slide.mpp)
     points, scores = _mitoses(found.candidates)

@@ -78,3 +78,9 @@ def test_box_fraction_is_exact_on_a_known_mask() -> None:
     assert tm.box_fractions(np.array([[0, 0, 40, 40]]))[0] == pytest.approx(0.5)
     assert tm.box_fractions(np.array([[12, 0, 16, 8]]))[0] == pytest.approx(0.5)
     assert tm.area_px() == pytest.approx(50 * 16)
+
+
+def test_a_whole_mask_calls_every_pixel_of_the_image_tissue() -> None:
+    whole = TissueMask.whole(40, 24)
+    assert not whole.is_empty and whole.fraction == 1.0 and whole.area_px() == 40 * 24
+    assert whole.box_fractions(np.array([[0.0, 0.0, 40.0, 24.0], [10.0, 5.0, 8.0, 8.0]])).tolist() == [1.0, 1.0]
