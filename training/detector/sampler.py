@@ -171,20 +171,24 @@ class PatchSampler(SlideSampler):
     def _blends(self) -> bool:
         return self.config.real_figure_fraction > 0 and self.real is not None and self.figures is not None
 
-    def _real_patch(self, rng: np.random.Generator, jitter: float = 0.0) -> tuple[Patch, NDArray[np.float64]]:
+    def _real_patch(
+        self, rng: np.random.Generator, jitter: float = 0.0, size: int | None = None
+    ) -> tuple[Patch, NDArray[np.float64]]:
         """A patch of a real image around a random point of its tissue (offset by up to ``jitter`` tile sizes),
-        kept inside the image where it fits; no boxes (the image is unlabelled). Also the point, in patch pixels."""
+        kept inside the image where it fits; no boxes (the image is unlabelled). Also the point, in patch pixels.
+        ``size``: the patch's side in pixels (default the tile size)."""
         assert self.real is not None, "a real patch without real images: a bug"
+        size = size or self.config.tile_size
         j = self.real.pick(rng)
         centre = self.real.random_tissue_point(j, rng)
         reader = self.real.reader(j)
         scale = reader.downsample_for(self.config.mpp)
-        extent = int(round(self.config.tile_size * scale))
+        extent = int(round(size * scale))
         offset = rng.uniform(-jitter, jitter, 2) * extent if jitter > 0 else np.zeros(2)
         width, height = reader.dimensions
         x = int(np.clip(round(centre[0] + offset[0] - extent / 2), 0, max(0, width - extent)))
         y = int(np.clip(round(centre[1] + offset[1] - extent / 2), 0, max(0, height - extent)))
-        pixels = self.real.read(j, x, y, extent, self.config.tile_size)
+        pixels = self.real.read(j, x, y, extent, size)
         boxes, labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
         patch = Patch(pixels, boxes, labels, slide=j, domain=self.real.slides[j].domain, origin="real")
         return patch, (centre - [x, y]) / scale
@@ -204,10 +208,8 @@ class PatchSampler(SlideSampler):
         assert self.figures is not None, "a real-figure patch without real figures: a bug"
         patch, (cx, cy) = self._real_patch(rng, self.config.jitter)
         j = self.figures.pick(rng)
-        reader = self.figures.reader(j)
-        width, height = reader.dimensions
-        side = min(width, height)
-        size = max(1, int(round(side / reader.downsample_for(self.config.mpp))))
+        width, height = self.figures.reader(j).dimensions
+        side, size = self._figure_square(j)
         piece = self.figures.read(j, (width - side) // 2, (height - side) // 2, side, size)
         if rng.random() < 0.5:
             piece = match_stain_density(piece, patch.pixels)
@@ -221,14 +223,16 @@ class PatchSampler(SlideSampler):
         """A real patch with a disc of (another) real image's tissue blended in as a figure's would be: no box."""
         assert self.real is not None and self.figures is not None, "a real-disc patch without real images: a bug"
         patch, (cx, cy) = self._real_patch(rng)
-        donor, _ = self._real_patch(rng)
-        # the same size of piece as a figure's, from the middle of the donor patch
-        reader = self.figures.reader(0)
-        size = max(1, int(round(min(reader.dimensions) / reader.downsample_for(self.config.mpp))))
-        start = (donor.pixels.shape[0] - size) // 2
-        piece = donor.pixels[start : start + size, start : start + size]
-        pixels = self._blend(patch.pixels, piece, (float(cx), float(cy)), rng)
+        piece, _ = self._real_patch(rng, size=self._figure_square(0)[1])  # a figure's size of other real tissue
+        pixels = self._blend(patch.pixels, piece.pixels, (float(cx), float(cy)), rng)
         return dataclasses.replace(patch, pixels=pixels, origin="real-disc")
+
+    def _figure_square(self, j: int) -> tuple[int, int]:
+        """Real figure ``j``'s central square: its side in the crop's pixels and in patch pixels."""
+        assert self.figures is not None, "a real figure without real figures: a bug"
+        reader = self.figures.reader(j)
+        side = min(reader.dimensions)
+        return side, max(1, int(round(side / reader.downsample_for(self.config.mpp))))
 
     def _blend(
         self, pixels: NDArray[np.uint8], piece: NDArray[np.uint8], centre: tuple[float, float], rng: np.random.Generator
