@@ -102,15 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
         "else 4743; 0: a free one, logged)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="invoke: the address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 64 on a GPU)")
+    parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)")
     parser.add_argument(
         "--workers", type=int, help="threads reading and normalising tiles (default: the CPUs this process may use)"
     )
     parser.add_argument(
         "--device-decode",
-        action="store_true",
-        help="decode the slide's stored JPEG tiles on the GPU (nvJPEG) instead of the CPU's cores: for a GPU "
-        "host with few cores; TIFF-family slides whose JPEG the GPU reads as the CPU does, else ignored",
+        action=argparse.BooleanOptionalAction,
+        help="decode the slide's stored JPEG tiles on the GPU (nvJPEG) rather than on the CPU's cores (default: "
+        "on with a GPU; TIFF-family and DICOM slides whose JPEG the GPU reads as the CPU does, else ignored)",
     )
     parser.add_argument(
         "--threshold", type=float, help="decision threshold for mitotic figures (default: the model's validated one)"

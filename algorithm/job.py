@@ -25,10 +25,11 @@ import torch
 from algorithm.classify import load_label_model, load_slide_model
 from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
 from algorithm.device import describe, resolve_device
-from algorithm.engine import EngineOptions
+from algorithm.engine import ClassifierModel, DetectionModel, EngineOptions, ProbabilityModel, TileModel
+from algorithm.engine.warmup import WarmUp, warm_up
 from algorithm.errors import ConfigError, KitError
 from algorithm.interface.annotations import multiple_points
-from algorithm.interface.inputs import find_input
+from algorithm.interface.inputs import JobInput, find_input
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import Task
 from algorithm.models import load_detector, load_nuclei_segmenter, load_patch_classifier, load_segmenter
@@ -64,9 +65,9 @@ class JobOptions:
     model_dir: Path | None = None  # None: /opt/ml/model if present, else the bundled models
     device: str = "auto"
     mpp: float | None = None
-    batch_size: int | None = None  # None: chosen for the device (8 on the CPU, 64 on CUDA)
+    batch_size: int | None = None  # None: chosen for the device (8 on the CPU, 256 on CUDA)
     workers: int | None = None  # tile readers; None: the CPUs this process may use
-    device_decode: bool = False  # stored JPEG tiles decoded on the GPU (EngineOptions.device_decode)
+    device_decode: bool | None = None  # stored JPEG tiles decoded on the GPU; None: on CUDA (EngineOptions)
     threshold: float | None = None  # None: the checkpoint's validated threshold
     nms_radius_um: float = 6.25
 
@@ -170,6 +171,18 @@ class Models:
         chosen.label_model = self.label_model if need.label else None
         return chosen
 
+    def tile_models(self) -> list[tuple[TileModel, tuple[int, int]]]:
+        """The loaded networks as the engine runs them, each with its tile's (h, w): what :func:`warm_up` runs."""
+        found: list[tuple[TileModel, tuple[int, int]]] = []
+        if self.detector is not None:
+            found.append((DetectionModel(self.detector[0]), (self.detector[1].tile_size,) * 2))
+        for loaded in (self.segmenter, self.nuclei):
+            if loaded is not None:
+                found.append((ProbabilityModel(loaded[0]), (loaded[1].tile_size,) * 2))
+        if self.patch_classifier is not None:
+            found.append((ClassifierModel(self.patch_classifier[0]), (self.patch_classifier[1].tile_size,) * 2))
+        return found
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -187,15 +200,22 @@ class Runtime:
         device: str = "auto",
         log: Callable[[str], None] = logger.info,
     ) -> Runtime:
-        """Open the device (logging the start-up line) and load the models all ``tasks`` need."""
+        """Open the device (logging the start-up line), load the models all ``tasks`` need and warm the device up."""
         opened, line = open_device(device)
         log(line)
         outputs = {result for task in tasks for result in task.outputs}
-        return cls(opened, Models(outputs, model_dir, opened), line)
+        models = Models(outputs, model_dir, opened)
+        _warm_up(models, EngineOptions(), opened).wait()  # before the first request, not during it
+        return cls(opened, models, line)
 
 
 def _engine(options: JobOptions) -> EngineOptions:
     return EngineOptions(batch_size=options.batch_size, workers=options.workers, device_decode=options.device_decode)
+
+
+def _warm_up(models: Models, engine: EngineOptions, device: torch.device) -> WarmUp:
+    """The device warmed up for ``models`` at the engine's batch size, in a thread (nothing on the CPU)."""
+    return warm_up(models.tile_models(), device, engine.batch_for(device), engine.decode_on(device), engine.amp)
 
 
 def _detect(
@@ -245,8 +265,25 @@ def run_job(
     job_input = find_input(options.input, options.task)
     if runtime is None:
         models = Models(options.task.outputs, options.model_dir, device)
+        warm = _warm_up(models, _engine(options), device)  # beside the tissue mask and the stain fit
     else:
         models = runtime.models.select(options.task.outputs)
+        warm = WarmUp()  # warmed when the runtime was loaded
+    try:
+        return _run(options, log, started, job_input, models, device)
+    finally:
+        warm.wait()
+
+
+def _run(
+    options: JobOptions,
+    log: Callable[[str], None],
+    started: float,
+    job_input: JobInput,
+    models: Models,
+    device: torch.device,
+) -> JobResult:
+    """The job's slide through its models, and its outputs written (``run_job`` after the models are loaded)."""
     results: dict[str, Any] = {}
     detections = tumour = None
     nuclei: NucleiSegmentation | None = None

@@ -201,7 +201,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="default: the engine's choice for the device")
     parser.add_argument("--workers", type=int, help="reader threads (default: the usable cores)")
     parser.add_argument(
-        "--device-decode", action="store_true", help="decode the stored JPEG tiles on the device (nvJPEG on CUDA)"
+        "--device-decode",
+        action=argparse.BooleanOptionalAction,
+        help="decode the stored JPEG tiles on the device (nvJPEG; default: on CUDA)",
     )
     parser.add_argument("--only", choices=("detection", "segmentation"))
     parser.add_argument(
@@ -217,7 +219,7 @@ def main() -> None:
     slide = synthetic(args.cache, args.size, 505)
     engine = EngineOptions(batch_size=args.batch_size, workers=args.workers, device_decode=args.device_decode)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    decode = ", stored tiles decoded on the device" if args.device_decode else ""
+    decode = ", stored tiles decoded on the device" if engine.decode_on(device) else ""
     print(f"{slide.name}: device {name}, {cores} cores, torch {torch.__version__}{decode}")
     results = []
     for kind in ("detection", "segmentation"):

@@ -5,9 +5,9 @@
 Runs, in this one process, the tumour task (heatmap, tumour probability, major
 axis) on the benchmark slide and the nuclei task on an ROI, once on the CPU and
 once on ``--device``, and prints the largest differences beside the tolerances
-the container's test states (test.sh: heatmap voxels within 0.02, the
-probability and the axis within 0.02 + 2 %, at most 0.1 % of mask pixels
-different). Detections are compared on whole jobs instead
+the container's test states for a GPU (test.sh, ``compare_outputs.py --gpu``:
+heatmap voxels within 0.05, for nvJPEG's decoding of the slide; the probability
+and the axis within 0.02 + 2 %, at most 0.1 % of mask pixels different). Detections are compared on whole jobs instead
 (``benchmarks/gpu_check.sh``: ``test/compare_outputs.py`` on ``python -m
 algorithm`` outputs). No files are written, so SimpleITK (the MHA writer) is
 not needed. Exit status 1 when a difference is over its tolerance.
@@ -37,7 +37,7 @@ from algorithm.tissue import tissue_mask  # noqa: E402
 from algorithm.tumour import assess_tumour  # noqa: E402
 from benchmarks.common import synthetic  # noqa: E402
 
-HEATMAP_ATOL = 0.02
+HEATMAP_ATOL = 0.05  # compare_outputs.GPU.probability_atol
 VALUE_ATOL, VALUE_RTOL = 0.02, 0.02
 MASK_FRACTION = 0.001
 

@@ -227,6 +227,28 @@ def test_command_line_pass_fail_and_unreadable(tmp_path):
     assert run.returncode == 2 and "non-negative" in run.stderr
 
 
+def test_the_gpu_preset_allows_what_a_gpu_changes_and_explicit_options_win(tmp_path):
+    # what an H100 changed against the CPU: a candidate kept 1 um away (an NMS near-tie under
+    # mixed precision), a candidate 0.027 higher (nvJPEG), a new candidate at the score floor
+    gpu = [
+        (0.1, 0.2, 0.91, MF),
+        (0.3, 0.05, 0.62, MF),
+        (0.31 + 0.0007, 0.05 + 0.0007, 0.2, NMF),
+        (0.45, 0.4, 0.097, NMF),
+    ]
+    gpu[0] = (0.1, 0.2, 0.91 + 0.027, MF)
+    expected = _write(tmp_path, "cpu.json", points_doc(BASE))
+    actual = _write(tmp_path, "gpu.json", points_doc(gpu + [(0.6, 0.6, 0.08, NMF)]))
+    assert _cli(str(expected), str(actual)).returncode == 1  # strict by default
+    run = _cli(str(expected), str(actual), "--gpu")
+    assert run.returncode == 0, run.stdout
+    assert _cli(str(expected), str(actual), "--gpu", "--probability-atol", "0.02").returncode == 1
+    assert _cli(str(expected), str(actual), "--gpu", "--distance-mm", "0.0005").returncode == 1
+    # beyond the preset: a mitotic figure 3 um away is another detection
+    far = _write(tmp_path, "far.json", points_doc([(0.1 + 0.003, 0.2, 0.91, MF), *BASE[1:]]))
+    assert _cli(str(expected), str(far), "--gpu").returncode == 1
+
+
 def test_many_points_are_fast(tmp_path):
     import random
     import time

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default="auto", help="auto (CUDA if the worker has a GPU), cpu, cuda (default: auto)"
     )
     parser.add_argument("--mpp", type=float, help="microns per pixel, for slides whose files do not say")
-    parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 64 on a GPU)")
+    parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)")
     parser.add_argument("--readers", type=int, help="tile-reading threads per job (the single job's --workers)")
     parser.add_argument("--threshold", type=float, help="decision threshold for mitotic figures (default: the model's)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and debug messages")

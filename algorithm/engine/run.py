@@ -11,7 +11,9 @@ timing, and memory is bounded by the batches in flight whatever the slide.
 - CUDA: the workers read up to ``prefetch`` batches ahead; the consumer
   launches batch k+1 before it collects batch k, so reading, copying, computing
   and collecting overlap; resampling and stain normalisation run on the device
-  (the direct map: no CPU table).
+  (the direct map: no CPU table); stored JPEG tiles are decoded there too
+  (``device_decode``), and a short last batch is padded to the batch size, so
+  that every batch has the one shape the job warmed up (``warmup.py``).
 - CPU: the model already uses every core, and readers working beside it slow
   its threads more than they save, so the workers fill a burst of batches
   between model calls (each a run of neighbouring tiles, which share stored
@@ -37,9 +39,10 @@ from numpy.typing import NDArray
 from algorithm.console import progress
 from algorithm.device import as_float, autocast
 from algorithm.engine.device_decode import Compressed, DeviceJpegTiles
-from algorithm.engine.models import TileModel
+from algorithm.engine.models import ClassifierModel, DetectionModel, ProbabilityModel, TileModel
 from algorithm.engine.pool import available_cpus, ordered_map
 from algorithm.engine.reading import RegionReader
+from algorithm.engine.retinanet import TileDetections
 from algorithm.engine.stats import EngineStats
 from algorithm.slide.base import SlideReader
 from algorithm.slide.resample import reduce_box_tensor, region_size
@@ -48,24 +51,29 @@ from algorithm.stain.pixel_map import serial
 from algorithm.tiling.grid import Tile, TileGrid
 
 TileTransform = Callable[[NDArray[np.uint8]], NDArray[np.uint8]]
-DEFAULT_BATCH = {"cpu": 8, "cuda": 64}
+DEFAULT_BATCH = {"cpu": 8, "cuda": 256}
 
 
 @dataclass(frozen=True)
 class EngineOptions:
     """How a run uses the machine; the defaults suit both the CPU and CUDA."""
 
-    batch_size: int | None = None  # None: 8 on the CPU, 64 on CUDA
+    batch_size: int | None = None  # None: 8 on the CPU, 256 on CUDA
     workers: int | None = None  # reader threads; None: the CPUs this process may use
     prefetch: int = 2  # batches read ahead
     amp: bool = True  # mixed precision, on CUDA only
     on_device: bool | None = None  # resample and normalise on the model's device; None: on CUDA only
     cpu_burst: int = 4  # CPU: batches the readers fill between model calls
-    device_decode: bool = False  # on the device path, decode stored JPEG tiles on the device (nvJPEG on CUDA)
+    device_decode: bool | None = None  # decode stored JPEG tiles on the device (nvJPEG); None: on CUDA
+    pad: bool | None = None  # a short last batch padded to the batch size (one shape: see warmup.py); None: on CUDA
 
     def batch_for(self, device: torch.device) -> int:
         """The batch size on ``device``: the option when given, else the device's default."""
         return self.batch_size or DEFAULT_BATCH.get(device.type, 8)
+
+    def decode_on(self, device: torch.device) -> bool:
+        """Whether stored JPEG tiles are decoded on ``device``: the option when given, else on CUDA."""
+        return self.device_decode if self.device_decode is not None else device.type == "cuda"
 
 
 @dataclass
@@ -106,6 +114,9 @@ class TileRun:
         self.batch_size = options.batch_for(self.device)
         self.on_device = options.on_device if options.on_device is not None else self.device.type == "cuda"
         self.stain = stain
+        # the kit's adapters' outputs can be cut back to the real tiles; a model's own cannot
+        padded = options.pad if options.pad is not None else self.device.type == "cuda"
+        self.pad = padded and isinstance(model, (DetectionModel, ProbabilityModel, ClassifierModel))
         # A fitted normaliser's map depends on each pixel alone: on the host the reader applies it to
         # each stored tile once (see RegionReader); on the device the consumer applies it per batch.
         self._normaliser = stain if isinstance(stain, Normaliser) and stain.has_source else None
@@ -114,7 +125,7 @@ class TileRun:
         self._host_transform = stain is not None and self._normaliser is None  # tile by tile, on the host
         self.jpeg = (
             DeviceJpegTiles.open(self.reader, self._batches(), self.device)
-            if options.device_decode and self.on_device and not self._host_transform
+            if options.decode_on(self.device) and self.on_device and not self._host_transform
             else None
         )
         workers = options.workers or available_cpus()
@@ -235,10 +246,14 @@ class TileRun:
     def _launch(self, batch: _Batch) -> None:
         with torch.inference_mode():
             x = self._prepare(batch)
+            n = x.shape[0]
+            if self.pad and n < self.batch_size:  # the shape the device has run (and warmed up) before
+                x = torch.cat([x, x.new_zeros((self.batch_size - n, *x.shape[1:]))])
             with self.stats.timing("model"), autocast(self.device, self.options.amp):
                 raw = self.model.forward(x)
             with self.stats.timing("post"):
-                batch.output = self.model.postprocess(raw)
+                output = self.model.postprocess(raw)
+                batch.output = first_tiles(output, n) if x.shape[0] > n else output
 
     def _collect(self, batch: _Batch) -> BatchResult:
         with self.stats.timing("post"), torch.inference_mode():
@@ -303,6 +318,16 @@ class TileRun:
             filled.close()
             self.stats.seconds = time.perf_counter() - start
             self.stats.decoded = self.reader.decoded if self.jpeg is None else self.jpeg.decoded
+
+
+def first_tiles(output: Any, n: int) -> Any:
+    """The results of a padded batch's first ``n`` tiles: detections, or a per-tile tensor."""
+    if isinstance(output, TileDetections):
+        keep = output.tile < n
+        return TileDetections(output.boxes[keep], output.scores[keep], output.labels[keep], output.tile[keep])
+    if isinstance(output, torch.Tensor):
+        return output[:n]
+    raise TypeError(f"cannot cut a padded batch's {type(output).__name__} back to its tiles")
 
 
 @contextmanager

@@ -13,10 +13,12 @@ from sklearn.linear_model import LogisticRegression
 
 from algorithm.classify import SlideModel
 from algorithm.classify.estimators import FeatureValue
+from algorithm.engine import ClassifierModel, DetectionModel, ProbabilityModel
+from algorithm.engine.warmup import warm_up
 from algorithm.errors import ConfigError, SlideError
 from algorithm.features import FeatureConfig
 from algorithm.interface.tasks import ALL, HELP, LABEL, MIDOG
-from algorithm.job import JobOptions, run_job
+from algorithm.job import JobOptions, Models, run_job
 from algorithm.models import (
     DetectorConfig,
     SegmenterConfig,
@@ -235,3 +237,16 @@ def test_missing_slide_model_fails_before_reading_the_slide(tmp_path: Path, mode
     with pytest.raises(ConfigError, match=r"slide_model\.joblib: model file not found"):
         run_job(JobOptions(input=unread, output=tmp_path / "out", task=HELP, model_dir=partial), log=lambda _: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_warm_up_runs_every_loaded_network_at_its_tile_size(model_dir: Path) -> None:
+    """What a job on a GPU warms up beside its tissue mask: each loaded network at its own tile shape."""
+    models = Models([*ALL.outputs, *LABEL.outputs], model_dir, torch.device("cpu"))
+    found = models.tile_models()
+    kinds = [(type(model), shape) for model, shape in found]
+    assert kinds[:3] == [(DetectionModel, (128, 128)), (ProbabilityModel, (64, 64)), (ProbabilityModel, (64, 64))]
+    assert len(kinds) == 4 and kinds[3][0] is ClassifierModel
+    warm = warm_up(found, torch.device("cpu"), batch_size=2, decode=False, force=True)
+    warm.wait()
+    assert warm.done  # the real networks ran (on the CPU here)
+    assert Models(MIDOG.outputs, model_dir, torch.device("cpu")).tile_models()[0][1] == (128, 128)

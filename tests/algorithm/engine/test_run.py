@@ -13,11 +13,12 @@ from algorithm.engine import (
     DetectionModel,
     EngineOptions,
     ProbabilityModel,
+    TileDetections,
     TileRun,
     load_torchscript,
 )
 from algorithm.engine.pool import THREAD_PREFIX
-from algorithm.engine.run import resample_on_device, torch_threads
+from algorithm.engine.run import first_tiles, resample_on_device, torch_threads
 from algorithm.errors import SlideError
 from algorithm.models import SegmenterConfig
 from algorithm.segmentation import SegmentationOptions, segment_slide
@@ -207,3 +208,38 @@ def test_torch_runs_single_threaded_only_while_the_cpu_readers_fill_a_batch(blob
         assert torch.get_num_threads() == 1
         raise RuntimeError("restored even so")
     assert torch.get_num_threads() == before
+
+
+def test_a_padded_short_last_batch_gives_the_same_detections(synthetic_slide) -> None:
+    """CUDA pads a slide's short last batch to the batch size (one shape, warmed up): checked here on the CPU."""
+    found = {
+        pad: detections(synthetic_slide.files.slide, EngineOptions(batch_size=7, pad=pad)) for pad in (False, True)
+    }
+    assert found[True].tiles % 7, "the grid must end in a short batch"
+    plain, padded = found[False].candidates, found[True].candidates
+    assert len(plain) > 0 and len(padded) == len(plain)
+    np.testing.assert_allclose(padded.points, plain.points, atol=1e-3)
+    np.testing.assert_allclose(padded.scores, plain.scores, atol=1e-5)
+
+
+def test_a_models_own_output_is_never_padded(blob_slide: Path) -> None:
+    """The engine cannot cut a model's own output back to the real tiles, so it gives such a model short batches."""
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 16, mpp=0.5)
+        assert len(grid) % 6
+        results = list(TileRun(slide, grid, Echo(), "cpu", options=EngineOptions(batch_size=6, pad=True)))
+    assert [len(r.output) for r in results] == [len(r.tiles) for r in results]
+
+
+def test_first_tiles_keeps_a_padded_batchs_real_tiles() -> None:
+    found = TileDetections(
+        boxes=torch.arange(12, dtype=torch.float32).reshape(3, 4),
+        scores=torch.tensor([0.9, 0.8, 0.7]),
+        labels=torch.tensor([1, 1, 2]),
+        tile=torch.tensor([0, 3, 5]),
+    )
+    kept = first_tiles(found, 4)
+    assert kept.tile.tolist() == [0, 3] and kept.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert first_tiles(torch.zeros(6, 2, 2), 4).shape == (4, 2, 2)
+    with pytest.raises(TypeError, match="cannot cut"):
+        first_tiles([1, 2, 3], 2)

@@ -1,0 +1,28 @@
+"""algorithm.device: choosing the device, mixed precision on CUDA only, tiles as floats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from algorithm.device import as_float, autocast, resolve_device
+from algorithm.errors import ConfigError
+
+
+def test_autocast_is_a_no_op_on_the_cpu() -> None:
+    with autocast(torch.device("cpu"), True):
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_as_float_gives_nchw_in_unit_range() -> None:
+    tiles = torch.from_numpy(np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3))
+    x = as_float(tiles)
+    assert x.shape == (2, 3, 4, 5) and x.dtype == torch.float32
+    assert torch.equal(x[1, 2, 3, 4], tiles[1, 3, 4, 2].float() / 255)
+
+
+def test_resolve_device_rejects_unknown_names() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="unknown device"):
+        resolve_device("tpu")
