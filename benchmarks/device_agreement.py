@@ -7,9 +7,9 @@ axis) on the benchmark slide and the nuclei task on an ROI, once on the CPU and
 once on ``--device``, and prints the largest differences beside the tolerances
 the container's test states for a GPU (test.sh, ``compare_outputs.py --gpu``:
 heatmap voxels within 0.05, for nvJPEG's decoding of the slide; the probability
-and the axis within 0.02 + 2 %, at most 0.1 % of mask pixels different). Detections are compared on whole jobs instead
-(``benchmarks/gpu_check.sh``: ``test/compare_outputs.py`` on ``python -m
-algorithm`` outputs). No files are written, so SimpleITK (the MHA writer) is
+and the axis within 0.02 + 2 %, at most 0.1 % of mask pixels different).
+Detections are compared on whole jobs instead (``benchmarks/gpu_check.sh``:
+``test/compare_outputs.py --gpu`` on ``python -m algorithm`` outputs). No files are written, so SimpleITK (the MHA writer) is
 not needed. Exit status 1 when a difference is over its tolerance.
 """
 
