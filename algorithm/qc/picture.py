@@ -153,7 +153,8 @@ def _patch_boxes(
     return kept, colours.patch_colours(layer.probabilities), dropped, grey
 
 
-def _font(size: int = FONT_SIZE) -> Font:
+def label_font(size: int = FONT_SIZE) -> Font:
+    """Pillow's default font at ``size`` (its fixed bitmap font where Pillow lacks FreeType)."""
     try:
         return ImageFont.load_default(size=size)
     except (ImportError, OSError, TypeError):  # Pillow without FreeType: the fixed bitmap font
@@ -252,7 +253,7 @@ def _swatch(draw: ImageDraw.ImageDraw, key: str, x: int, y: int, h: int) -> int:
 def render_qc(qc: QcInput) -> Image.Image:
     """The QC picture: the slide with its layers (top-left, at the thumbnail's scale), legend and caption below."""
     slide = draw_slide(qc)
-    font = _font()
+    font = label_font()
     line_h = FONT_SIZE + 6
     width = max(slide.width, LEGEND_MIN_WIDTH)
     # lay the legend's entries out in rows that fit the width

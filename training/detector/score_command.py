@@ -4,13 +4,15 @@ mitotic-figure crops and calls per mm^2 of unlabelled real tissue."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import sys
 from pathlib import Path
 
 import torch
 
 from algorithm.errors import ConfigError
-from algorithm.io.atomic import write_json_atomic
+from algorithm.io.atomic import write_bytes_atomic, write_json_atomic
 from algorithm.models import load_detector
 from training.datasets import read_synthetic_folder
 from training.detector.crops import (
@@ -23,6 +25,7 @@ from training.detector.crops import (
     score_crops,
     score_real_images,
 )
+from training.detector.gallery import mistakes, render_gallery
 from training.detector.validate import (
     density_weight,
     detect_validation_slides,
@@ -53,8 +56,13 @@ and the recall; --real-images, real H&E images without mitosis labels
 per mm^2 of their tissue (a false-positive proxy: real tumours hold 3-5).
 Prints a short table; --out writes the JSON report (in either mode).
 
+--gallery PNG (with --slides) draws the mistakes: crops of the highest-scoring
+false calls and of the missed figures, each with its score, scanner and slide.
+
 examples:
   python -m training detector-score --model models/detector.pt --slides data/synth/test
+  python -m training detector-score --model models/detector.pt --slides data/synth/test-real-density \
+      --gallery mistakes.png
   python -m training detector-score --model models/detector.pt \\
       --crops ../shared/data/mitosis/midog25-mitotic-figure-crops.tiff \\
       --real-images ../shared/data/nuclei/monuseg/images --out crops.json
@@ -108,6 +116,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="microns per pixel of PNG/JPEG real images (default 0.25, MoNuSeg's 40x)",
     )
     parser.add_argument("--out", type=Path, metavar="JSON", help="also write the report to this JSON file")
+    parser.add_argument(
+        "--gallery",
+        type=Path,
+        metavar="PNG",
+        help="with --slides: a picture of the highest-scoring false calls and the missed figures",
+    )
+    parser.add_argument(
+        "--gallery-size", type=int, default=16, metavar="N", help="crops per kind in --gallery (default 16)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name} must be positive microns per pixel, got {mpp:g}")
     if args.pages and args.crops is None:
         raise ConfigError("--pages needs --crops")
+    if args.gallery is not None and not args.slides:
+        raise ConfigError("--gallery draws the mistakes on --slides")
+    if args.gallery_size < 1:
+        raise ConfigError(f"--gallery-size must be at least 1, got {args.gallery_size}")
     pages = None
     if args.crops is not None:
         stack = read_crop_stack(args.crops)  # a bad file fails before the model loads
@@ -158,4 +179,12 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2))
     if args.out is not None:
         write_json_atomic(args.out, report)
+    if args.gallery is not None:
+        false_calls, missed = mistakes(found, slides, threshold, args.radius_um)
+        rows = [("false calls, highest score first", false_calls), ("missed figures, lowest score first", missed)]
+        picture = render_gallery(rows, config.mpp, args.gallery_size)
+        data = io.BytesIO()
+        picture.save(data, format="PNG")
+        write_bytes_atomic(args.gallery, data.getvalue())
+        print(f"gallery: {args.gallery} ({len(false_calls)} false calls, {len(missed)} missed)", file=sys.stderr)
     return 0
