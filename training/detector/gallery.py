@@ -26,9 +26,8 @@ from algorithm.detection.slide import SlideDetections
 from algorithm.qc.picture import label_font
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
-from training.datasets.annotations import SlideAnnotations
+from training.datasets.annotations import MITOSIS, SlideAnnotations
 
-MITOSIS = 1
 CROP_UM = 40.0  # side of each crop: a figure (~10 um) and its neighbourhood
 CELL_PX = 128  # crop side in the picture
 CAPTION_PX = 30
