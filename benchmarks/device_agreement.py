@@ -9,8 +9,9 @@ the container's test states for a GPU (test.sh, ``compare_outputs.py --gpu``:
 heatmap voxels within 0.05, for nvJPEG's decoding of the slide; the probability
 and the axis within 0.02 + 2 %, at most 0.1 % of mask pixels different).
 Detections are compared on whole jobs instead (``benchmarks/gpu_check.sh``:
-``test/compare_outputs.py --gpu`` on ``python -m algorithm`` outputs). No files are written, so SimpleITK (the MHA writer) is
-not needed. Exit status 1 when a difference is over its tolerance.
+``test/compare_outputs.py --gpu`` on ``python -m algorithm`` outputs). No files
+are written, so SimpleITK (the MHA writer) is not needed. Exit status 1 when a
+difference is over its tolerance.
 """
 
 from __future__ import annotations
