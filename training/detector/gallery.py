@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
-from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 
 from algorithm.detection.slide import SlideDetections
 from algorithm.qc.picture import label_font
@@ -58,34 +58,20 @@ def mistakes(
         c = detections.candidates
         mpp = np.asarray(detections.mpp, dtype=np.float64)
         figures = c.labels == MITOSIS
-        calls = figures & (c.scores >= threshold)
-        truth_um = truth.mitoses * mpp
+        points, scores = c.points[figures], c.scores[figures]
+        near = cdist(truth.mitoses * mpp, points * mpp) <= radius_um  # (figures, candidates)
         domain = truth.domain or "-"
-        if calls.any():
-            near = _nearest(truth_um, c.points[calls] * mpp)
-            for point, score, distance in zip(c.points[calls], c.scores[calls], near, strict=True):
-                if distance > radius_um:
-                    false_calls.append(
-                        Example(truth.slide_path, (float(point[0]), float(point[1])), float(score), domain)
-                    )
-        candidates_um = c.points[figures] * mpp
-        for point, point_um in zip(truth.mitoses, truth_um, strict=True):
-            within = np.hypot(*(candidates_um - point_um).T) <= radius_um if len(candidates_um) else np.zeros(0, bool)
-            scores = c.scores[figures][within]
-            best = float(scores.max()) if len(scores) else None
-            if best is None or best < threshold:
-                missed.append(Example(truth.slide_path, (float(point[0]), float(point[1])), best, domain))
+        for point, score, hit in zip(points, scores, near.any(axis=0), strict=True):
+            if score >= threshold and not hit:
+                false_calls.append(Example(truth.slide_path, (float(point[0]), float(point[1])), float(score), domain))
+        best = np.max(np.where(near, scores, -np.inf), axis=1, initial=-np.inf)  # each figure's best candidate
+        for point, score in zip(truth.mitoses, best, strict=True):
+            if score < threshold:
+                found_score = None if score == -np.inf else float(score)
+                missed.append(Example(truth.slide_path, (float(point[0]), float(point[1])), found_score, domain))
     false_calls.sort(key=lambda e: (-(e.score or 0.0), e.slide.name, e.point))
     missed.sort(key=lambda e: (e.score if e.score is not None else -1.0, e.slide.name, e.point))
     return false_calls, missed
-
-
-def _nearest(targets_um: NDArray[np.float64], points_um: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Each point's distance to its nearest target (inf without targets)."""
-    if len(targets_um) == 0:
-        return np.full(len(points_um), np.inf)
-    distance, _ = cKDTree(targets_um).query(points_um)
-    return np.asarray(distance, dtype=np.float64)
 
 
 def render_gallery(rows: list[tuple[str, list[Example]]], mpp: float, limit: int = 16) -> Image.Image:
