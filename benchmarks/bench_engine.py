@@ -32,6 +32,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,10 @@ from algorithm.models import load_detector, load_segmenter  # noqa: E402
 from algorithm.segmentation import SegmentationOptions, segment_slide, segmentation_grid  # noqa: E402
 from algorithm.segmentation.heatmap import HeatmapStitcher  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
+from algorithm.slide.base import SlideReader  # noqa: E402
 from algorithm.stain.slide_fit import slide_normaliser  # noqa: E402
-from algorithm.tissue import tissue_mask  # noqa: E402
+from algorithm.tiling.grid import TileGrid  # noqa: E402
+from algorithm.tissue import TissueMask, tissue_mask  # noqa: E402
 from benchmarks.common import synthetic  # noqa: E402
 
 
@@ -102,6 +105,46 @@ def model_only(model, batches: list[torch.Tensor], device: torch.device, amp: bo
     return time.perf_counter() - start
 
 
+@dataclass
+class SlideJob:
+    """One kind's work on a slide as the job sets it up: its grid, its tile model and checkpoint, and the
+    job's own call (``run(stain)``: ``detect_slide`` / ``segment_slide``, returning the engine's statistics)."""
+
+    grid: TileGrid
+    tile_model: DetectionModel | ProbabilityModel
+    checkpoint: dict[str, Any]
+    run: Callable[[TileTransform | None], EngineStats]
+
+    def fitted(self, slide: SlideReader, mask: TissueMask) -> TileTransform | None:
+        """A freshly fitted stain normaliser: the Normaliser itself, not a wrapper (the engine takes its
+        fixed-map fast path for it)."""
+        return slide_normaliser(self.checkpoint.get("stain"), slide, mask, self.grid.level, pixels=self.grid.pixels)
+
+
+def slide_job(
+    kind: str, slide: SlideReader, mask: TissueMask, models: Path, device: torch.device, engine: EngineOptions
+) -> SlideJob:
+    """Detection or segmentation on ``slide`` with the bundled model in ``models``, set up as the job does."""
+    if kind == "detection":
+        detector, det_config, checkpoint = load_detector(models / "detector.pt", device)
+        det_options = DetectionOptions(engine=engine)
+        grid = detection_grid(slide, det_config, det_options, mask)
+
+        def detect(stain: TileTransform | None) -> EngineStats:
+            return detect_slide(slide, detector, det_config, det_options, device, stain, grid).engine
+
+        return SlideJob(grid, DetectionModel(detector, det_options.candidate_threshold), checkpoint, detect)
+    segmenter, seg_config, checkpoint = load_segmenter(models / "segmenter.pt", device)
+    seg_options = SegmentationOptions(engine=engine)
+    grid = segmentation_grid(slide, seg_config, seg_options, mask)
+    stitcher = HeatmapStitcher(slide.dimensions, grid.scale * seg_options.heatmap_factor)
+
+    def segment(stain: TileTransform | None) -> EngineStats:
+        return segment_slide(slide, segmenter, seg_config, seg_options, device, stain, mask, grid).engine
+
+    return SlideJob(grid, ProbabilityModel(segmenter, size=stitcher.tile_size(grid.tiles[0])), checkpoint, segment)
+
+
 def measure(
     kind: str, slide_path: Path, models: Path, device: torch.device, engine: EngineOptions, repeat: int = 1
 ) -> dict:
@@ -109,34 +152,12 @@ def measure(
         start = time.perf_counter()
         mask = tissue_mask(slide)
         t_mask = time.perf_counter() - start
-        tile_model: DetectionModel | ProbabilityModel
-        # the job's own call for this kind, given a stain transform; returns the engine's statistics
-        run_slide: Callable[[TileTransform | None], EngineStats]
-        if kind == "detection":
-            detector, det_config, checkpoint = load_detector(models / "detector.pt", device)
-            det_options = DetectionOptions(engine=engine)
-            grid = detection_grid(slide, det_config, det_options, mask)
-            tile_model = DetectionModel(detector, det_options.candidate_threshold)
-
-            def run_slide(stain: TileTransform | None) -> EngineStats:
-                return detect_slide(slide, detector, det_config, det_options, device, stain, grid).engine
-        else:
-            segmenter, seg_config, checkpoint = load_segmenter(models / "segmenter.pt", device)
-            seg_options = SegmentationOptions(engine=engine)
-            grid = segmentation_grid(slide, seg_config, seg_options, mask)
-            stitcher = HeatmapStitcher(slide.dimensions, grid.scale * seg_options.heatmap_factor)
-            tile_model = ProbabilityModel(segmenter, size=stitcher.tile_size(grid.tiles[0]))
-
-            def run_slide(stain: TileTransform | None) -> EngineStats:
-                return segment_slide(slide, segmenter, seg_config, seg_options, device, stain, mask, grid).engine
-
-        def fitted() -> TileTransform | None:
-            # The Normaliser itself, not a wrapper: the engine takes its fixed-map fast path for it.
-            return slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
+        job = slide_job(kind, slide, mask, models, device, engine)
+        grid, tile_model, run_slide = job.grid, job.tile_model, job.run
 
         def end_to_end() -> tuple[float, EngineStats]:
             """One job-like run with a freshly fitted normaliser (its colour table fills inside)."""
-            stain = fitted()
+            stain = job.fitted(slide, mask)
             sync(device)
             start = time.perf_counter()
             stats = run_slide(stain)
@@ -144,7 +165,7 @@ def measure(
             return time.perf_counter() - start, stats
 
         start = time.perf_counter()
-        stain = fitted()
+        stain = job.fitted(slide, mask)
         t_fit = time.perf_counter() - start
         # producer only: the engine with a model that does nothing
         start = time.perf_counter()

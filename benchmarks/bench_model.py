@@ -28,16 +28,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algorithm.detection.slide import DetectionOptions, detection_grid  # noqa: E402
 from algorithm.device import autocast  # noqa: E402
-from algorithm.engine import DetectionModel, EngineOptions, ProbabilityModel  # noqa: E402
-from algorithm.models import load_detector, load_segmenter  # noqa: E402
-from algorithm.segmentation import SegmentationOptions, segmentation_grid  # noqa: E402
-from algorithm.segmentation.heatmap import HeatmapStitcher  # noqa: E402
+from algorithm.engine import EngineOptions  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
-from algorithm.stain.slide_fit import slide_normaliser  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
-from benchmarks.bench_engine import prepared, sync  # noqa: E402
+from benchmarks.bench_engine import prepared, slide_job, sync  # noqa: E402
 from benchmarks.common import synthetic  # noqa: E402
 
 
@@ -45,21 +40,9 @@ def tiles_and_model(kind: str, slide_path: Path, models: Path, device: torch.dev
     """All of the slide's tiles for ``kind`` as one (N, 3, H, W) float tensor on the device, and its tile model."""
     with open_slide(slide_path) as slide:
         mask = tissue_mask(slide)
-        model: Any
-        if kind == "detection":
-            detector, config, checkpoint = load_detector(models / "detector.pt", device)
-            options = DetectionOptions()
-            grid = detection_grid(slide, config, options, mask)
-            model = DetectionModel(detector, options.candidate_threshold)
-        else:
-            segmenter, seg_config, checkpoint = load_segmenter(models / "segmenter.pt", device)
-            seg_options = SegmentationOptions()
-            grid = segmentation_grid(slide, seg_config, seg_options, mask)
-            stitcher = HeatmapStitcher(slide.dimensions, grid.scale * seg_options.heatmap_factor)
-            model = ProbabilityModel(segmenter, size=stitcher.tile_size(grid.tiles[0]))
-        stain = slide_normaliser(checkpoint.get("stain"), slide, mask, grid.level, pixels=grid.pixels)
-        batches = prepared(slide, grid, stain, EngineOptions(batch_size=64), device)
-    return torch.cat(batches), model
+        job = slide_job(kind, slide, mask, models, device, EngineOptions())
+        batches = prepared(slide, job.grid, job.fitted(slide, mask), EngineOptions(batch_size=64), device)
+    return torch.cat(batches), job.tile_model
 
 
 @contextlib.contextmanager
