@@ -67,11 +67,13 @@ class CropResult:
     found: bool  # a mitotic-figure call at or above the threshold within the radius of the centre
     best_score: float | None  # the highest mitotic-figure candidate score within the radius (any score), if any
     calls: int  # mitotic-figure calls at or above the threshold anywhere in the crop
+    best_point: tuple[float, float] | None = None  # where that candidate is, (x, y) in the crop's pixels
 
     def as_dict(self) -> dict[str, Any]:
         """JSON values."""
         best = None if self.best_score is None else round(self.best_score, 4)
-        return {"page": self.page, "found": self.found, "best_score": best, "calls": self.calls}
+        point = None if self.best_point is None else [round(v, 1) for v in self.best_point]
+        return {"page": self.page, "found": self.found, "best_score": best, "best_point": point, "calls": self.calls}
 
 
 @dataclass(frozen=True)
@@ -167,12 +169,13 @@ def score_crop(path: Path, page: int, detector: Detector, radius_um: float = MID
         radius_px = units.um_to_pixels(radius_um, slide.mpp)
     points, scores = _mitoses(found.candidates)
     near = np.hypot(points[:, 0] - width / 2, points[:, 1] - height / 2) <= radius_px
-    best = float(scores[near].max()) if near.any() else None
+    best = int(np.flatnonzero(near)[np.argmax(scores[near])]) if near.any() else None
     return CropResult(
         page=page,
         found=bool((scores[near] >= detector.threshold).any()),
-        best_score=best,
+        best_score=None if best is None else float(scores[best]),
         calls=int((scores >= detector.threshold).sum()),
+        best_point=None if best is None else (float(points[best, 0]), float(points[best, 1])),
     )
 
 

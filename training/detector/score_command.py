@@ -9,7 +9,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
+from PIL import Image
 
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_bytes_atomic, write_json_atomic
@@ -25,6 +28,7 @@ from training.detector.crops import (
     score_crops,
     score_real_images,
 )
+from training.detector.crops_picture import render_crops
 from training.detector.gallery import mistakes, render_gallery
 from training.detector.validate import (
     density_weight,
@@ -56,8 +60,10 @@ and the recall; --real-images, real H&E images without mitosis labels
 per mm^2 of their tissue (a false-positive proxy: real tumours hold 3-5).
 Prints a short table; --out writes the JSON report (in either mode).
 
---gallery PNG (with --slides) draws the mistakes: crops of the highest-scoring
-false calls and of the missed figures, each with its score, scanner and slide.
+--gallery PNG draws what was scored: with --slides, the mistakes (crops of
+the highest-scoring false calls and of the missed figures, each with its
+score, scanner and slide); with --crops, every crop with the matching circle
+round its centre (green: found), a cross on its best candidate and its score.
 
 examples:
   python -m training detector-score --model models/detector.pt --slides data/synth/test
@@ -65,7 +71,7 @@ examples:
       --gallery mistakes.png
   python -m training detector-score --model models/detector.pt \\
       --crops ../shared/data/mitosis/midog25-mitotic-figure-crops.tiff \\
-      --real-images ../shared/data/nuclei/monuseg/images --out crops.json
+      --real-images ../shared/data/nuclei/monuseg/images --out crops.json --gallery crops.png
 """
 
 
@@ -120,7 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gallery",
         type=Path,
         metavar="PNG",
-        help="with --slides: a picture of the highest-scoring false calls and the missed figures",
+        help="a picture: with --slides, of the highest-scoring false calls and the missed figures; with --crops, "
+        "of every crop and its best candidate",
     )
     parser.add_argument(
         "--gallery-size", type=int, default=16, metavar="N", help="crops per kind in --gallery (default 16)"
@@ -140,11 +147,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name} must be positive microns per pixel, got {mpp:g}")
     if args.pages and args.crops is None:
         raise ConfigError("--pages needs --crops")
-    if args.gallery is not None and not args.slides:
-        raise ConfigError("--gallery draws the mistakes on --slides")
+    if args.gallery is not None and not args.slides and args.crops is None:
+        raise ConfigError("--gallery draws the mistakes on --slides or the crops of --crops")
     if args.gallery_size < 1:
         raise ConfigError(f"--gallery-size must be at least 1, got {args.gallery_size}")
     pages = None
+    stack: list[NDArray[np.uint8]] = []
     if args.crops is not None:
         stack = read_crop_stack(args.crops)  # a bad file fails before the model loads
         pages = parse_pages(args.pages, len(stack)) if args.pages else None
@@ -161,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
         print(report_table(report))
         if args.out is not None:
             write_json_atomic(args.out, report)
+        if args.gallery is not None:
+            shown = [stack[c.page - 1] for c in crops]
+            _save_png(args.gallery, render_crops(shown, crops, args.crops_mpp, args.radius_um, threshold))
+            print(f"gallery: {args.gallery} ({sum(c.found for c in crops)} of {len(crops)} found)", file=sys.stderr)
         return 0
     slides = [s for folder in args.slides for s in read_synthetic_folder(folder)]
     density = args.density if args.density is not None else checkpoint.get("validation", {}).get("density_per_mm2")
@@ -182,9 +194,13 @@ def run(args: argparse.Namespace) -> int:
     if args.gallery is not None:
         false_calls, missed = mistakes(found, slides, threshold, args.radius_um)
         rows = [("false calls, highest score first", false_calls), ("missed figures, lowest score first", missed)]
-        picture = render_gallery(rows, config.mpp, args.gallery_size)
-        data = io.BytesIO()
-        picture.save(data, format="PNG")
-        write_bytes_atomic(args.gallery, data.getvalue())
+        _save_png(args.gallery, render_gallery(rows, config.mpp, args.gallery_size))
         print(f"gallery: {args.gallery} ({len(false_calls)} false calls, {len(missed)} missed)", file=sys.stderr)
     return 0
+
+
+def _save_png(path: Path, picture: Image.Image) -> None:
+    """``picture`` written as a PNG, whole or not at all."""
+    data = io.BytesIO()
+    picture.save(data, format="PNG")
+    write_bytes_atomic(path, data.getvalue())

@@ -12,8 +12,9 @@ import torch
 from PIL import Image
 
 from algorithm.errors import ConfigError
-from algorithm.models import DetectorConfig, build_detector, save_checkpoint
+from algorithm.models import DetectorConfig
 from tests.conftest import blob_image
+from tests.training.detector.conftest import crop_image, crop_stack
 from training.cli import main
 from training.detector.crops import Detector, parse_pages, read_crop_stack, score_crops, score_real_images
 
@@ -33,24 +34,9 @@ class DarkestSpot(torch.nn.Module):
         return found
 
 
-def _crop(dark_at: tuple[int, int] | None) -> np.ndarray:
-    crop = np.full((128, 128, 3), 235, np.uint8)
-    if dark_at is not None:
-        yy, xx = np.mgrid[0:128, 0:128]
-        crop[np.hypot(xx - dark_at[0], yy - dark_at[1]) < 6] = (40, 20, 70)
-    return crop
-
-
-def _stack(path: Path, pages: list[np.ndarray]) -> Path:
-    with tifffile.TiffWriter(path) as tif:
-        for page in pages:
-            tif.write(page, photometric="rgb")
-    return path
-
-
 def test_a_crop_counts_when_a_call_lies_within_the_radius_of_its_centre(tmp_path: Path) -> None:
     # centre: found; 17 um from the centre: a call, not found; blank: nothing
-    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64)), _crop((16, 16)), _crop(None)])
+    stack = crop_stack(tmp_path / "crops.tiff", [crop_image((64, 64)), crop_image((16, 16)), crop_image(None)])
     detector = Detector(DarkestSpot(), DetectorConfig(tile_size=64, mpp=0.5), None, 0.5, torch.device("cpu"))
     results = score_crops(stack, detector, mpp=0.25)
     assert [(r.page, r.found, r.calls) for r in results] == [(1, True, 1), (2, False, 1), (3, False, 0)]
@@ -61,7 +47,7 @@ def test_a_crop_counts_when_a_call_lies_within_the_radius_of_its_centre(tmp_path
 
 
 def test_pages_choose_which_crops_are_scored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64)), _crop((16, 16)), _crop(None)])
+    stack = crop_stack(tmp_path / "crops.tiff", [crop_image((64, 64)), crop_image((16, 16)), crop_image(None)])
     detector = Detector(DarkestSpot(), DetectorConfig(tile_size=64, mpp=0.5), None, 0.5, torch.device("cpu"))
     assert [(r.page, r.found) for r in score_crops(stack, detector, mpp=0.25, pages=[1, 3])] == [(1, True), (3, False)]
     with pytest.raises(ConfigError, match=r"crops.tiff: pages \[4\] asked for, the stack has 3"):
@@ -90,19 +76,10 @@ def test_real_images_give_calls_per_mm2_of_tissue(tmp_path: Path) -> None:
     assert result.calls >= 1 and result.per_mm2 == pytest.approx(result.calls / result.tissue_mm2)
 
 
-@pytest.fixture(scope="module")
-def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small randomly initialised detector checkpoint with a decision threshold."""
-    config = DetectorConfig(tile_size=64, mpp=0.5)
-    path = tmp_path_factory.mktemp("model") / "detector.pt"
-    save_checkpoint(path, "detector", config.to_dict(), build_detector(config), extra={"threshold": 0.5})
-    return path
-
-
 def test_the_crops_command_prints_a_table_and_writes_json(
     untrained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64)), _crop((30, 90)), _crop(None)])
+    stack = crop_stack(tmp_path / "crops.tiff", [crop_image((64, 64)), crop_image((30, 90)), crop_image(None)])
     out = tmp_path / "report.json"
     assert main(["detector-score", "--model", str(untrained), "--crops", str(stack), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -131,7 +108,7 @@ def test_bad_crop_files_are_one_clear_error(
     assert "grey.tiff: page 1 is not an RGB uint8 image" in capsys.readouterr().err
     assert main(["detector-score", "--model", str(untrained)]) == 1
     assert "give --slides folders, or --crops and/or --real-images" in capsys.readouterr().err
-    stack = _stack(tmp_path / "crops.tiff", [_crop((64, 64))])
+    stack = crop_stack(tmp_path / "crops.tiff", [crop_image((64, 64))])
     assert main(["detector-score", "--model", str(untrained), "--crops", str(stack), "--pages", "2"]) == 1
     assert capsys.readouterr().err.strip() == "error: pages '2': the stack has 1 pages"
     assert main(["detector-score", "--model", str(untrained), "--real-images", str(stack), "--pages", "1"]) == 1
@@ -141,3 +118,13 @@ def test_bad_crop_files_are_one_clear_error(
 def test_the_real_crops_read_as_sixteen_rgb_pages(shared_data: Path) -> None:
     crops = read_crop_stack(shared_data / "mitosis" / "midog25-mitotic-figure-crops.tiff")
     assert len(crops) == 16 and all(c.shape == (128, 128, 3) and c.dtype == np.uint8 for c in crops)
+
+
+def test_a_crop_records_where_its_best_candidate_is(tmp_path: Path) -> None:
+    stack = crop_stack(tmp_path / "crops.tiff", [crop_image((70, 60)), crop_image(None)])
+    detector = Detector(DarkestSpot(), DetectorConfig(tile_size=64, mpp=0.5), None, 0.5, torch.device("cpu"))
+    spot, blank = score_crops(stack, detector, mpp=0.25)
+    # on the spot (radius 6 px; the detector marks one of its darkest pixels, on its 0.5 um grid)
+    assert spot.best_point is not None and np.hypot(spot.best_point[0] - 70, spot.best_point[1] - 60) <= 6 + 2
+    assert blank.best_point is None and blank.as_dict()["best_point"] is None
+    assert spot.as_dict()["best_point"] == [round(v, 1) for v in spot.best_point]

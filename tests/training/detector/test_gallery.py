@@ -73,7 +73,7 @@ def test_detector_score_writes_the_gallery(synthetic_slide, tmp_path: Path, caps
     assert "gallery: " in capsys.readouterr().err
     with Image.open(gallery) as picture:
         assert picture.format == "PNG" and picture.width == COLUMNS * CELL_PX
-    assert main(["detector-score", "--model", model, "--crops", str(gallery), "--gallery", str(gallery)]) == 1
-    assert "--gallery draws the mistakes on --slides" in capsys.readouterr().err
+    assert main(["detector-score", "--model", model, "--real-images", str(gallery), "--gallery", str(gallery)]) == 1
+    assert "--gallery draws the mistakes on --slides or the crops of --crops" in capsys.readouterr().err
     assert main([*args, "--gallery-size", "0"]) == 1
     assert "--gallery-size must be at least 1, got 0" in capsys.readouterr().err

@@ -1,0 +1,37 @@
+"""Shared by the detector's tests: small crop stacks and an untrained detector checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from algorithm.models import DetectorConfig, build_detector, save_checkpoint
+
+
+def crop_image(dark_at: tuple[int, int] | None) -> np.ndarray:
+    """A 128 px crop of pale glass with a dark disc (radius 6 px) at ``dark_at``, or none."""
+    crop = np.full((128, 128, 3), 235, np.uint8)
+    if dark_at is not None:
+        yy, xx = np.mgrid[0:128, 0:128]
+        crop[np.hypot(xx - dark_at[0], yy - dark_at[1]) < 6] = (40, 20, 70)
+    return crop
+
+
+def crop_stack(path: Path, pages: list[np.ndarray]) -> Path:
+    """``pages`` written as a multi-page RGB TIFF at ``path``."""
+    with tifffile.TiffWriter(path) as tif:
+        for page in pages:
+            tif.write(page, photometric="rgb")
+    return path
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small randomly initialised detector checkpoint with a decision threshold."""
+    config = DetectorConfig(tile_size=64, mpp=0.5)
+    path = tmp_path_factory.mktemp("model") / "detector.pt"
+    save_checkpoint(path, "detector", config.to_dict(), build_detector(config), extra={"threshold": 0.5})
+    return path
