@@ -62,14 +62,18 @@ class SlideSampler:
             self._readers[i] = open_slide(path)
         return self._readers[i]
 
-    def read(self, i: int, x: int, y: int, extent: int, size: int) -> NDArray[np.uint8]:
-        """``extent`` level-0 pixels at ``(x, y)`` as a ``size`` square patch, transformed."""
-        reader = self.reader(i)
-        pixels = reader.read_extent((x, y), (extent, extent), (size, size))
+    def read(self, i: int, x: int, y: int, extent: int, size: int, transform: bool = True) -> NDArray[np.uint8]:
+        """``extent`` level-0 pixels at ``(x, y)`` as a ``size`` square patch, transformed (``transform=False``: as
+        the slide stores them, for :meth:`transform` later)."""
+        pixels = self.reader(i).read_extent((x, y), (extent, extent), (size, size))
+        return self.transform(i, pixels) if transform else pixels
+
+    def transform(self, i: int, pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """``(h, w, 3)`` pixels through slide ``i``'s pixel transform (its stain normalisation), if any."""
         if self._transform_factory is None:
             return pixels
         if i not in self._transforms:
-            self._transforms[i] = self._transform_factory(reader)
+            self._transforms[i] = self._transform_factory(self.reader(i))
         return self._transforms[i](pixels[None])[0]
 
     def random_tissue_point(self, i: int, rng: np.random.Generator) -> NDArray[np.float64]:

@@ -223,6 +223,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the mitosis patches that are a --real-figures crop blended into real tissue (default 0.2)",
     )
     negatives.add_argument(
+        "--real-figure-raw",
+        action="store_true",
+        help="blend each --real-figures disc into the real image's stored pixels and stain-normalise the patch "
+        "with the image's own fit, as a job sees a figure in a slide (default: crop and image each normalised on "
+        "its own fit, then blended)",
+    )
+    negatives.add_argument(
         "--real-figure-mpp",
         type=float,
         default=CROPS_MPP,
@@ -285,11 +292,14 @@ def run(args: argparse.Namespace) -> int:
         confounder_fraction=args.confounder_share,
         pasted_fraction=args.pasted_share if args.real_negatives else 0.0,
         real_figure_fraction=args.real_figure_share if args.real_figures else 0.0,
+        real_figure_raw=args.real_figure_raw,
     )
     if args.pasted_share > 0 and not args.real_negatives:
         raise ConfigError("--pasted-share needs --real-negatives: the real images the figures are pasted into")
     if args.real_figures and not args.real_negatives:
         raise ConfigError("--real-figures needs --real-negatives: the real images the figures are blended into")
+    if args.real_figure_raw and not args.real_figures:
+        raise ConfigError("--real-figure-raw needs --real-figures")
     if args.real_figure_pages and not args.real_figures:
         raise ConfigError("--real-figure-pages needs --real-figures")
     pages = parse_pages(args.real_figure_pages) if args.real_figure_pages else None
@@ -341,7 +351,11 @@ def run(args: argparse.Namespace) -> int:
     if paster is not None:
         print(f"positives: {sampling.pasted_fraction:g} pasted into real images ({len(paster.stamps)} figures)")
     if figures:
-        print(f"positives: {sampling.real_figure_fraction:g} real figures blended into real images ({len(figures)})")
+        where = "stored pixels, then normalised" if sampling.real_figure_raw else "normalised pixels"
+        print(
+            f"positives: {sampling.real_figure_fraction:g} real figures blended into real images ({len(figures)}; "
+            f"{where})"
+        )
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
     best = train_detector(
         train,

@@ -167,14 +167,21 @@ def score_crop(path: Path, page: int, detector: Detector, radius_um: float = MID
         whole = TissueMask.whole(width, height)
         found = slide_detections(slide, whole, detector.model, detector.config, detector.stain, detector.device)
         radius_px = units.um_to_pixels(radius_um, slide.mpp)
-    points, scores = _mitoses(found.candidates)
-    near = np.hypot(points[:, 0] - width / 2, points[:, 1] - height / 2) <= radius_px
+    return match_centre(found.candidates, page, (width, height), radius_px, detector.threshold)
+
+
+def match_centre(
+    candidates: Candidates, page: int, size: tuple[int, int], radius_px: float, threshold: float
+) -> CropResult:
+    """A crop's result from the candidates of the image it is in, the figure at that image's middle."""
+    points, scores = _mitoses(candidates)
+    near = np.hypot(points[:, 0] - size[0] / 2, points[:, 1] - size[1] / 2) <= radius_px
     best = int(np.flatnonzero(near)[np.argmax(scores[near])]) if near.any() else None
     return CropResult(
         page=page,
-        found=bool((scores[near] >= detector.threshold).any()),
+        found=bool((scores[near] >= threshold).any()),
         best_score=None if best is None else float(scores[best]),
-        calls=int((scores >= detector.threshold).sum()),
+        calls=int((scores >= threshold).sum()),
         best_point=None if best is None else (float(points[best, 0]), float(points[best, 1])),
     )
 

@@ -57,6 +57,9 @@ class SamplingConfig:
     # of the mitosis patches: a real figure's disc blended into a real image's tissue (real figures given); the
     # same share of the negatives is real tissue with a disc of other real tissue blended in, unboxed
     real_figure_fraction: float = 0.0
+    # blend a real figure's disc into the real image's stored pixels and normalise the whole patch with the
+    # image's own fit, as a job sees a figure in a slide (else: each normalised on its own fit, then blended)
+    real_figure_raw: bool = False
 
     def __post_init__(self) -> None:
         shares = {
@@ -172,11 +175,11 @@ class PatchSampler(SlideSampler):
         return self.config.real_figure_fraction > 0 and self.real is not None and self.figures is not None
 
     def _real_patch(
-        self, rng: np.random.Generator, jitter: float = 0.0, size: int | None = None
+        self, rng: np.random.Generator, jitter: float = 0.0, size: int | None = None, transform: bool = True
     ) -> tuple[Patch, NDArray[np.float64]]:
         """A patch of a real image around a random point of its tissue (offset by up to ``jitter`` tile sizes),
         kept inside the image where it fits; no boxes (the image is unlabelled). Also the point, in patch pixels.
-        ``size``: the patch's side in pixels (default the tile size)."""
+        ``size``: the patch's side in pixels (default the tile size); ``transform=False``: stored pixels."""
         assert self.real is not None, "a real patch without real images: a bug"
         size = size or self.config.tile_size
         j = self.real.pick(rng)
@@ -188,7 +191,7 @@ class PatchSampler(SlideSampler):
         width, height = reader.dimensions
         x = int(np.clip(round(centre[0] + offset[0] - extent / 2), 0, max(0, width - extent)))
         y = int(np.clip(round(centre[1] + offset[1] - extent / 2), 0, max(0, height - extent)))
-        pixels = self.real.read(j, x, y, extent, size)
+        pixels = self.real.read(j, x, y, extent, size, transform)
         boxes, labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
         patch = Patch(pixels, boxes, labels, slide=j, domain=self.real.slides[j].domain, origin="real")
         return patch, (centre - [x, y]) / scale
@@ -206,14 +209,17 @@ class PatchSampler(SlideSampler):
     def _real_figure_patch(self, rng: np.random.Generator) -> Patch:
         """A real patch with a real figure's disc blended in at a point of its tissue, boxed as a mitosis."""
         assert self.figures is not None, "a real-figure patch without real figures: a bug"
-        patch, (cx, cy) = self._real_patch(rng, self.config.jitter)
+        raw = self.config.real_figure_raw
+        patch, (cx, cy) = self._real_patch(rng, self.config.jitter, transform=not raw)
         j = self.figures.pick(rng)
         width, height = self.figures.reader(j).dimensions
         side, size = self._figure_square(j)
-        piece = self.figures.read(j, (width - side) // 2, (height - side) // 2, side, size)
+        piece = self.figures.read(j, (width - side) // 2, (height - side) // 2, side, size, transform=not raw)
         if rng.random() < 0.5:
             piece = match_stain_density(piece, patch.pixels)
         pixels = self._blend(patch.pixels, piece, (float(cx), float(cy)), rng)
+        if raw:
+            pixels = self._real_transform(patch.slide, pixels)
         half = self.config.pasted_box_um / self.config.mpp / 2
         box = np.array([[cx - half, cy - half, cx + half, cy + half]], np.float32).clip(0, self.config.tile_size)
         labels = np.array([MITOSIS], np.int64)
@@ -222,10 +228,18 @@ class PatchSampler(SlideSampler):
     def _real_disc_patch(self, rng: np.random.Generator) -> Patch:
         """A real patch with a disc of (another) real image's tissue blended in as a figure's would be: no box."""
         assert self.real is not None and self.figures is not None, "a real-disc patch without real images: a bug"
-        patch, (cx, cy) = self._real_patch(rng)
-        piece, _ = self._real_patch(rng, size=self._figure_square(0)[1])  # a figure's size of other real tissue
+        raw = self.config.real_figure_raw
+        patch, (cx, cy) = self._real_patch(rng, transform=not raw)
+        size = self._figure_square(0)[1]
+        piece, _ = self._real_patch(rng, size=size, transform=not raw)  # a figure's size of other real tissue
         pixels = self._blend(patch.pixels, piece.pixels, (float(cx), float(cy)), rng)
+        if raw:
+            pixels = self._real_transform(patch.slide, pixels)
         return dataclasses.replace(patch, pixels=pixels, origin="real-disc")
+
+    def _real_transform(self, j: int, pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        assert self.real is not None, "a real patch without real images: a bug"
+        return self.real.transform(j, pixels)
 
     def _figure_square(self, j: int) -> tuple[int, int]:
         """Real figure ``j``'s central square: its side in the crop's pixels and in patch pixels."""

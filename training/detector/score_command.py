@@ -20,6 +20,7 @@ from algorithm.models import load_detector
 from training.datasets import read_synthetic_folder
 from training.detector.crops import (
     CROPS_MPP,
+    CropResult,
     Detector,
     crops_report,
     parse_pages,
@@ -30,6 +31,7 @@ from training.detector.crops import (
 )
 from training.detector.crops_picture import render_crops
 from training.detector.gallery import mistakes, render_gallery
+from training.detector.in_field import score_crops_in_field
 from training.detector.validate import (
     density_weight,
     detect_validation_slides,
@@ -58,6 +60,9 @@ mitotic figure is called within --radius-um of its centre at the threshold,
 and the recall; --real-images, real H&E images without mitosis labels
 (folders or files; PNG/JPEG at --real-mpp), reports the mitotic-figure calls
 per mm^2 of their tissue (a false-positive proxy: real tumours hold 3-5).
+--in-field IMAGE (with --crops) blends each crop's centre into the middle of
+a real H&E image and detects on the whole field instead: a real figure among
+real neighbours, with the field's tissue mask and stain fit, as in a slide.
 Prints a short table; --out writes the JSON report (in either mode).
 
 --gallery PNG draws what was scored: with --slides, the mistakes (crops of
@@ -107,6 +112,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"microns per pixel of the crops (default {CROPS_MPP:g}, MIDOG 2025's)",
     )
     real.add_argument(
+        "--in-field",
+        type=Path,
+        metavar="IMAGE",
+        help="with --crops: blend each crop's centre into the middle of this real H&E image (at --real-mpp) and "
+        "detect on the whole field, as in a slide, instead of each crop alone (training.detector.in_field)",
+    )
+    real.add_argument(
         "--real-images",
         type=Path,
         nargs="+",
@@ -147,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name} must be positive microns per pixel, got {mpp:g}")
     if args.pages and args.crops is None:
         raise ConfigError("--pages needs --crops")
+    if args.in_field is not None and args.crops is None:
+        raise ConfigError("--in-field needs --crops")
+    if args.in_field is not None and not args.in_field.is_file():
+        raise ConfigError(f"{args.in_field}: no such file")
     if args.gallery is not None and not args.slides and args.crops is None:
         raise ConfigError("--gallery draws the mistakes on --slides or the crops of --crops")
     if args.gallery_size < 1:
@@ -161,17 +177,22 @@ def run(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
     if real:
         detector = Detector(model, config, checkpoint.get("stain"), threshold, device)
-        crops = (
-            score_crops(args.crops, detector, args.crops_mpp, args.radius_um, pages) if args.crops is not None else []
-        )
+        crops: list[CropResult] = []
+        shown, shown_mpp = stack, args.crops_mpp
+        if args.in_field is not None:
+            crops, shown, shown_mpp = score_crops_in_field(
+                args.crops, detector, args.in_field, args.real_mpp, args.crops_mpp, args.radius_um, pages
+            )
+        elif args.crops is not None:
+            crops = score_crops(args.crops, detector, args.crops_mpp, args.radius_um, pages)
+            shown = [stack[c.page - 1] for c in crops]
         images = score_real_images(args.real_images, detector, args.real_mpp) if args.real_images else []
         report = crops_report(str(args.model), detector, crops, images, args.radius_um)
         print(report_table(report))
         if args.out is not None:
             write_json_atomic(args.out, report)
         if args.gallery is not None:
-            shown = [stack[c.page - 1] for c in crops]
-            _save_png(args.gallery, render_crops(shown, crops, args.crops_mpp, args.radius_um, threshold))
+            _save_png(args.gallery, render_crops(shown, crops, shown_mpp, args.radius_um, threshold))
             print(f"gallery: {args.gallery} ({sum(c.found for c in crops)} of {len(crops)} found)", file=sys.stderr)
         return 0
     slides = [s for folder in args.slides for s in read_synthetic_folder(folder)]

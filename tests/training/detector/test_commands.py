@@ -149,9 +149,17 @@ def test_real_figures_options_reach_the_checkpoint_and_need_real_images(
     real = ["--real-negatives", str(real_image)]
     figures = ["--real-figures", str(stack), "--real-figure-pages", "1,3", "--real-figure-share", "0.3"]
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *real, *figures]) == 0
-    assert "positives: 0.3 real figures blended into real images (2)" in capsys.readouterr().out
+    assert "positives: 0.3 real figures blended into real images (2; normalised pixels)" in capsys.readouterr().out
     checkpoint = read_checkpoint(out / "best.pt", "detector")
-    assert checkpoint["sampling"]["real_figure_fraction"] == 0.3
+    assert checkpoint["sampling"]["real_figure_fraction"] == 0.3 and not checkpoint["sampling"]["real_figure_raw"]
+    raw = tmp_path / "raw"
+    assert (
+        main(["detector", "--smoke", "--train", folder, "--out", str(raw), *real, *figures, "--real-figure-raw"]) == 0
+    )
+    assert "(2; stored pixels, then normalised)" in capsys.readouterr().out
+    assert read_checkpoint(raw / "best.pt", "detector")["sampling"]["real_figure_raw"] is True
+    assert main(["detector", "--train", folder, "--out", str(out), *real, "--real-figure-raw"]) == 1
+    assert capsys.readouterr().err.strip() == "error: --real-figure-raw needs --real-figures"
     assert checkpoint["real_figures"] == ["crops.tiff page 1", "crops.tiff page 3"]
     assert main(["detector", "--train", folder, "--out", str(out), *figures]) == 1
     assert capsys.readouterr().err.strip() == (

@@ -137,3 +137,31 @@ def test_a_crop_too_small_for_the_tissue_detector_is_normalised_on_all_its_pixel
         assert not tissue_mask(slide).mask.any()  # 32 um: no tissue as a job sees it
         tile = slide.read_region((0, 0), 0, (128, 128))
         assert not np.array_equal(transform_factory(spec, 0.25)(slide)(tile[None])[0], tile)  # fitted, not skipped
+
+
+def test_raw_blending_normalises_the_figure_with_the_tissue_it_lands_in(tmp_path: Path) -> None:
+    """--real-figure-raw: the crop goes into the real image's stored pixels and the patch through the image's own
+    transform; otherwise the crop through its own transform first. Here the real image's transform inverts colours
+    and the crops' keeps them, so a blue figure comes out blue only when blended after its own transform."""
+    Image.fromarray(np.full((300, 400, 3), PINK, np.uint8)).save(tmp_path / "real.png")
+    real = read_real_negatives([tmp_path / "real.png"], 0.25, tmp_path / "work")
+    figures = read_real_figures(_stack(tmp_path / "crops.tiff"), None, 0.25, tmp_path / "figures")
+
+    def factory(reader: object) -> object:
+        invert = "real" in str(getattr(reader, "path", ""))
+        return (lambda batch: 255 - batch) if invert else (lambda batch: batch)
+
+    def bluest(raw: bool) -> list[int]:
+        """Each real-figure patch's largest blue-minus-red: the blue figure's, where it stays blue."""
+        config = SamplingConfig(
+            tile_size=64, mpp=0.5, mitosis_fraction=1.0, real_figure_fraction=1.0, jitter=0.3, real_figure_raw=raw
+        )
+        sampler = PatchSampler([_synthetic(tmp_path)], config, factory, real=real, figures=figures)  # type: ignore[arg-type]
+        rng = np.random.default_rng(2)
+        patches = [p for p in (sampler.sample(rng) for _ in range(20)) if p.origin == "real-figure"]
+        sampler.close()
+        assert patches and all((p.pixels[0, 0] == 255 - np.array(PINK)).all() for p in patches)  # inverted tissue
+        return [int((p.pixels[..., 2].astype(int) - p.pixels[..., 0]).max()) for p in patches]
+
+    assert max(bluest(raw=False)) > 40  # the crop through its own (identity) transform: a blue figure
+    assert max(bluest(raw=True)) < 40  # through the tissue's (inverting) transform: none blue
