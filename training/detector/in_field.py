@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from algorithm.detection.slide import slide_detections
+from algorithm.errors import ConfigError
 from algorithm.slide import open_slide, units
 from algorithm.tissue import tissue_mask
 from training.datasets.real_negatives import open_real_image
@@ -37,6 +38,7 @@ from training.detector.real_figures import FEATHER_UM, blend_disc
 from training.detector.validate import MIDOG_RADIUS_UM
 
 FIELD_DISC_UM = 12.0  # the radius of a crop's disc in the field (training draws 10-15 um)
+MAX_FIELD_PX = 4096 * 4096  # a field is read whole and written again per crop: an image, not a slide
 
 
 def in_field(crop: NDArray[np.uint8], field: NDArray[np.uint8], crop_mpp: float, field_mpp: float) -> NDArray[np.uint8]:
@@ -70,6 +72,12 @@ def score_crops_in_field(
     middles: list[NDArray[np.uint8]] = []
     with tempfile.TemporaryDirectory(prefix="in-field-") as work:
         with open_real_image(field, field_mpp, Path(work)) as slide:
+            width, height = slide.dimensions
+            if width * height > MAX_FIELD_PX:
+                raise ConfigError(
+                    f"{field}: {width} x {height} px is too large for a field, which is read whole: give an image "
+                    f"of at most {MAX_FIELD_PX // 4096} x 4096 px (e.g. a region cut from a slide)"
+                )
             pixels = slide.read_region((0, 0), 0, slide.dimensions)
             field_mpp = float(slide.mpp[0])
         for k in chosen:

@@ -56,6 +56,13 @@ def test_in_field_needs_crops_and_a_field(untrained: Path, tmp_path: Path, capsy
     assert capsys.readouterr().err.strip() == "error: --in-field needs --crops"
     assert main([*base, "--crops", str(stack), "--in-field", str(tmp_path / "none.png")]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none.png'}: no such file"
+    huge = tmp_path / "huge.png"
+    Image.new("RGB", (4097, 4096), PINK).save(huge)
+    assert main([*base, "--crops", str(stack), "--in-field", str(huge)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {huge}: 4097 x 4096 px is too large for a field, which is read whole: give an image of at most "
+        "4096 x 4096 px (e.g. a region cut from a slide)"
+    )
     gallery = tmp_path / "in-field.png"
     assert main([*base, "--crops", str(stack), "--in-field", str(field), "--gallery", str(gallery)]) == 0
     assert "recall: " in capsys.readouterr().out and gallery.is_file()
