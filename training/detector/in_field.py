@@ -12,6 +12,7 @@ mitosis labels: look at the picture, ``--gallery``).
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,11 +42,16 @@ FIELD_DISC_UM = 12.0  # the radius of a crop's disc in the field (training draws
 MAX_FIELD_PX = 4096 * 4096  # a field is read whole and written again per crop: an image, not a slide
 
 
+def field_side(crop: NDArray[np.uint8], crop_mpp: float, field_mpp: float) -> int:
+    """The side of ``crop``'s square in the field's pixels."""
+    return max(1, int(round(min(crop.shape[:2]) * crop_mpp / field_mpp)))
+
+
 def in_field(crop: NDArray[np.uint8], field: NDArray[np.uint8], crop_mpp: float, field_mpp: float) -> NDArray[np.uint8]:
     """``field`` with ``crop``'s centre (resized to the field's resolution) blended in at the field's middle as a
     soft-edged disc of ``FIELD_DISC_UM``."""
     side = min(crop.shape[:2])
-    size = max(1, int(round(side * crop_mpp / field_mpp)))
+    size = field_side(crop, crop_mpp, field_mpp)
     piece = crop[:side, :side]
     if size != side:
         piece = np.asarray(Image.fromarray(piece).resize((size, size), Image.Resampling.LANCZOS))
@@ -89,16 +95,11 @@ def score_crops_in_field(
                 radius_px = units.um_to_pixels(radius_um, slide.mpp)
             h, w = composite.shape[:2]
             result = match_centre(found.candidates, k, (w, h), radius_px, detector.threshold)
-            half = int(round(min(crops[k - 1].shape[:2]) * mpp / field_mpp / 2))
+            half = field_side(crops[k - 1], mpp, field_mpp) // 2
             x0, y0 = max(0, w // 2 - half), max(0, h // 2 - half)
             if result.best_point is not None:  # in the middle's own pixels, as the picture draws it
-                result = CropResult(
-                    result.page,
-                    result.found,
-                    result.best_score,
-                    result.calls,
-                    (result.best_point[0] - x0, result.best_point[1] - y0),
-                )
+                best_x, best_y = result.best_point
+                result = dataclasses.replace(result, best_point=(best_x - x0, best_y - y0))
             results.append(result)
             middles.append(composite[y0 : h // 2 + half, x0 : w // 2 + half])
     return results, middles, field_mpp

@@ -1,4 +1,4 @@
-"""Shared by the detector's tests: small crop stacks and an untrained detector checkpoint."""
+"""Shared by the detector's tests: small crop stacks, a trivial detector and an untrained detector checkpoint."""
 
 from __future__ import annotations
 
@@ -7,8 +7,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from algorithm.models import DetectorConfig, build_detector, save_checkpoint
+
+
+class DarkestSpot(torch.nn.Module):
+    """A real, if trivial, detector: one mitotic-figure box on each tile's darkest pixel, scored by its darkness."""
+
+    def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        grey = tiles.float().mean(dim=1)
+        grey = grey / 255 if grey.max() > 1 else grey
+        found = []
+        for tile in grey:
+            at = int(tile.argmin())
+            y, x = divmod(at, tile.shape[1])
+            box = torch.tensor([[x - 4.0, y - 4.0, x + 4.0, y + 4.0]])
+            found.append({"boxes": box, "scores": (1 - tile.min()).reshape(1), "labels": torch.tensor([1])})
+        return found
 
 
 def crop_image(dark_at: tuple[int, int] | None) -> np.ndarray:

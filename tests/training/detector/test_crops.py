@@ -14,24 +14,9 @@ from PIL import Image
 from algorithm.errors import ConfigError
 from algorithm.models import DetectorConfig
 from tests.conftest import blob_image
-from tests.training.detector.conftest import crop_image, crop_stack
+from tests.training.detector.conftest import DarkestSpot, crop_image, crop_stack
 from training.cli import main
 from training.detector.crops import Detector, parse_pages, read_crop_stack, score_crops, score_real_images
-
-
-class DarkestSpot(torch.nn.Module):
-    """A real, if trivial, detector: one mitotic-figure box on each tile's darkest pixel, scored by its darkness."""
-
-    def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        grey = tiles.float().mean(dim=1)
-        grey = grey / 255 if grey.max() > 1 else grey
-        found = []
-        for tile in grey:
-            at = int(tile.argmin())
-            y, x = divmod(at, tile.shape[1])
-            box = torch.tensor([[x - 4.0, y - 4.0, x + 4.0, y + 4.0]])
-            found.append({"boxes": box, "scores": (1 - tile.min()).reshape(1), "labels": torch.tensor([1])})
-        return found
 
 
 def test_a_crop_counts_when_a_call_lies_within_the_radius_of_its_centre(tmp_path: Path) -> None:

@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 
 from algorithm.models import DetectorConfig
-from tests.training.detector.conftest import crop_image, crop_stack
-from tests.training.detector.test_crops import DarkestSpot
+from tests.training.detector.conftest import DarkestSpot, crop_image, crop_stack
 from training.cli import main
 from training.detector.crops import Detector
 from training.detector.in_field import FIELD_DISC_UM, in_field, score_crops_in_field
