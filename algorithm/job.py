@@ -12,10 +12,11 @@ that once as a :class:`Runtime` and hands it to every job.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -184,6 +185,27 @@ class Models:
         return found
 
 
+class PhaseClock:
+    """Seconds per phase of a job (opening the device, loading the models, each task...), for its summary line:
+    where a job's time went beyond the tile engine's own split."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the block's wall time to ``name``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def line(self) -> str:
+        """'device 0.3 s, models 0.2 s, ...' in the order the phases ran."""
+        return ", ".join(f"{name} {value:.1f} s" for name, value in self.seconds.items())
+
+
 @dataclass(frozen=True)
 class Runtime:
     """A device and the models of one or more tasks, made once and reused by every job given it."""
@@ -213,9 +235,16 @@ def _engine(options: JobOptions) -> EngineOptions:
     return EngineOptions(batch_size=options.batch_size, workers=options.workers, device_decode=options.device_decode)
 
 
-def _warm_up(models: Models, engine: EngineOptions, device: torch.device) -> WarmUp:
-    """The device warmed up for ``models`` at the engine's batch size, in a thread (nothing on the CPU)."""
-    return warm_up(models.tile_models(), device, engine.batch_for(device), engine.decode_on(device), engine.amp)
+def _warm_up(models: Models, engine: EngineOptions, device: torch.device, decode: bool = True) -> WarmUp:
+    """The device warmed up for ``models`` at the engine's batch size, in a thread (nothing on the CPU);
+    ``decode``: its JPEG decoder too, when the engine will decode there."""
+    decoder = decode and engine.decode_on(device)
+    return warm_up(models.tile_models(), device, engine.batch_for(device), decoder, engine.amp)
+
+
+def _warm_decoder(engine: EngineOptions, device: torch.device) -> WarmUp:
+    """The device's JPEG decoder set up in a thread, when the engine will decode there (nothing on the CPU)."""
+    return warm_up([], device, engine.batch_for(device), engine.decode_on(device), engine.amp)
 
 
 def _detect(
@@ -257,22 +286,29 @@ def run_job(
 ) -> JobResult:
     """Run one job. Without ``runtime`` it opens the device and loads the task's models itself."""
     started = time.perf_counter()
-    if runtime is None:
-        device, line = open_device(options.device)
-        log(line)
-    else:
-        device = runtime.device
-    job_input = find_input(options.input, options.task)
-    if runtime is None:
-        models = Models(options.task.outputs, options.model_dir, device)
-        warm = _warm_up(models, _engine(options), device)  # beside the tissue mask and the stain fit
-    else:
-        models = runtime.models.select(options.task.outputs)
-        warm = WarmUp()  # warmed when the runtime was loaded
+    clock = PhaseClock()
+    warming: list[WarmUp] = []  # threads that set the device up beside the host's work (none on the CPU)
     try:
-        return _run(options, log, started, job_input, models, device)
+        if runtime is None:
+            with clock.phase("device"):
+                device, line = open_device(options.device)
+            log(line)
+            # nvJPEG's set-up (about a second on an H100) from now, beside loading the models, the tissue
+            # mask and the stain fit: started with the networks' warm-up it held the engine's start back
+            warming.append(_warm_decoder(_engine(options), device))
+        else:
+            device = runtime.device
+        job_input = find_input(options.input, options.task)
+        if runtime is None:
+            with clock.phase("models"):
+                models = Models(options.task.outputs, options.model_dir, device)
+            warming.append(_warm_up(models, _engine(options), device, decode=False))
+        else:
+            models = runtime.models.select(options.task.outputs)  # warmed when the runtime was loaded
+        return _run(options, log, started, job_input, models, device, clock)
     finally:
-        warm.wait()
+        for warm in warming:
+            warm.wait()
 
 
 def _run(
@@ -282,6 +318,7 @@ def _run(
     job_input: JobInput,
     models: Models,
     device: torch.device,
+    clock: PhaseClock,
 ) -> JobResult:
     """The job's slide through its models, and its outputs written (``run_job`` after the models are loaded)."""
     results: dict[str, Any] = {}
@@ -289,33 +326,39 @@ def _run(
     nuclei: NucleiSegmentation | None = None
     label: LabelAssessment | None = None
     with open_slide(job_input.slide, mpp=options.mpp) as slide:
-        mask = tissue_mask(slide)
+        with clock.phase("tissue mask"):
+            mask = tissue_mask(slide)
         if models.detector is not None:
-            detections, found, threshold = _detect(slide, mask, models, options, device)
+            with clock.phase("mitotic figures"):
+                detections, found, threshold = _detect(slide, mask, models, options, device)
             results.update(found)
             log(f"{job_input.name}: {detections.summary(threshold)}")
         if models.segmenter is not None:
             segmenter, config, checkpoint = models.segmenter
             segmentation = SegmentationOptions(engine=_engine(options))
-            tumour = assess_tumour(
-                slide, mask, segmenter, config, checkpoint.get("stain"), models.slide_model, device, segmentation
-            )
+            with clock.phase("tumour"):
+                tumour = assess_tumour(
+                    slide, mask, segmenter, config, checkpoint.get("stain"), models.slide_model, device, segmentation
+                )
             results.update(tumour.results(slide.mpp))
             log(f"{job_input.name}: {tumour.summary()}")
         if models.nuclei is not None:
-            nuclei = _nuclei(slide, mask, models, options, device)
+            with clock.phase("nuclei"):
+                nuclei = _nuclei(slide, mask, models, options, device)
             results.update(nuclei.results(slide.mpp))
             log(f"{job_input.name}: {nuclei.summary()}")
         if models.patch_classifier is not None:
-            label = _label(slide, mask, models, options, device)
+            with clock.phase("slide label"):
+                label = _label(slide, mask, models, options, device)
             results.update(label.results())
             log(f"{job_input.name}: {label.summary()}")
         mpp = slide.mpp
         dimensions = slide.dimensions
-    written = write_outputs(options.output, options.task, results)
+    with clock.phase("outputs"):
+        written = write_outputs(options.output, options.task, results)
     seconds = time.perf_counter() - started
     files = f"{len(written)} output{'' if len(written) == 1 else 's'}"
-    log(f"{job_input.name}: {files} written in {seconds:.1f} s (slide {mpp[0]:.3f} um/px)")
+    log(f"{job_input.name}: {files} written in {seconds:.1f} s (slide {mpp[0]:.3f} um/px; {clock.line()})")
     return JobResult(
         detections,
         tumour,

@@ -24,7 +24,9 @@
 #      benchmarks/bench_model.py (the models alone by batch size, with and without cuDNN's
 #      autotuner, and torch's profiler table) into the log;
 #   4. python -m algorithm --task midog on the 16384^2 benchmark slide, --device cpu and
-#      cuda (and cuda --no-device-decode): wall time of each, outputs compared (CPU expected, --gpu);
+#      cuda (and cuda --no-device-decode): wall time of each (the first two twice), outputs compared
+#      (CPU expected, --gpu); the summary line splits each job's time (device, models, tissue mask...);
+#      the CUDA job once more under cProfile (profile-cuda; its main thread's cumulative table in the log);
 #      the tumour and nuclei tasks on CPU and CUDA by benchmarks/device_agreement.py
 #      -> OUT_DIR/agreement.json;
 #   5. benchmarks/bench_engine.py --device cpu on all cores -> OUT_DIR/engine-cpu.json.
@@ -92,6 +94,14 @@ slide=build/bench/bench-16384-505.tiff
 job midog-cpu "$slide" cpu --task midog
 job midog-cuda "$slide" "$gpu" --task midog
 compare "$work/midog-cpu" "$work/midog-cuda"
+job midog-cpu-again "$slide" cpu --task midog  # each job once more: their times vary from run to run
+job midog-cuda-again "$slide" "$gpu" --task midog
+# where the CUDA job's wall time went: its main thread's profile (cumulative), into the log
+rm -rf "$work/profiled"
+step profile-cuda "$py" -m cProfile -o "$work/cuda.prof" -m algorithm --input "$slide" --output "$work/profiled" \
+    --device "$gpu" --task midog
+step profile-report "$py" -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats('cumulative').print_stats(70)" \
+    "$work/cuda.prof"
 job midog-cuda-host "$slide" "$gpu" --task midog --no-device-decode
 compare "$work/midog-cpu" "$work/midog-cuda-host"
 # the tumour and nuclei tasks in-process (their MHA outputs would need SimpleITK, too big to carry)

@@ -18,11 +18,11 @@ coder) and settings, and reproduces torchvision's semantics exactly, but for the
   then drop the scores <= ``score_thresh`` (the top-k of the scores over the threshold is
   the top-k of all scores with those under it dropped); decode and clip all tiles' boxes
   in one call;
-* one ``batched_nms`` for the batch, grouped by ``tile * num_classes + label``, and the
-  per-tile cap of ``detections_per_img`` from a stable sort by tile (NMS returns the
-  boxes by decreasing score) -- no Python loop over images. (``batched_nms`` picks its own
-  strategy: one NMS with per-group coordinate offsets up to 1000 boxes on a CPU / 5000 on
-  CUDA, beyond that one NMS per group: per (tile, class), no longer per image.)
+* NMS for the batch grouped by ``tile * num_classes + label`` (``grouped_nms.py``:
+  torchvision's ``batched_nms`` on the CPU, elsewhere a few NMS calls over chunks of whole
+  groups, where ``batched_nms`` would loop over the groups), and the per-tile cap of
+  ``detections_per_img`` from a stable sort by tile (NMS returns the boxes by decreasing
+  score) -- no Python loop over images.
 
 ``forward`` is ``postprocess(head_outputs(images))``; the two halves are public so a
 caller can time them apart or overlap one batch's post-processing with the next's network.
@@ -46,6 +46,8 @@ from torch import nn
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import boxes as box_ops
+
+from algorithm.engine.grouped_nms import grouped_nms
 
 __all__ = ["TileDetections", "HeadOutputs", "BatchedRetinaNet", "detections_from_dicts", "torchvision_detections"]
 
@@ -240,7 +242,7 @@ class BatchedRetinaNet(nn.Module):
         boxes = box_ops.clip_boxes_to_image(boxes, raw.image_size)
 
         # class-wise NMS per tile in one call; keep is sorted by decreasing score
-        keep = box_ops.batched_nms(boxes, scores, tile * num_classes + labels, float(model.nms_thresh))
+        keep = grouped_nms(boxes, scores, tile * num_classes + labels, float(model.nms_thresh))
         # group by tile keeping the score order, then cap each tile at detections_per_img
         kept_tile, order = torch.sort(tile[keep], stable=True)
         keep = keep[order]

@@ -123,11 +123,13 @@ class TileRun:
         host_map = self._normalise if self._normaliser is not None and not self.on_device else None
         self.reader = RegionReader(slide, grid, host_map, tilewise=not self.on_device)
         self._host_transform = stain is not None and self._normaliser is None  # tile by tile, on the host
+        opening = time.perf_counter()  # the device decoder's plan and probe: part of the set-up
         self.jpeg = (
             DeviceJpegTiles.open(self.reader, self._batches(), self.device)
             if options.decode_on(self.device) and self.on_device and not self._host_transform
             else None
         )
+        opening = time.perf_counter() - opening
         workers = options.workers or available_cpus()
         self.workers = workers if self.reader.concurrent else 1
         # CPU: each reader fills a run of consecutive tiles of the batch (neighbours share stored
@@ -141,6 +143,7 @@ class TileRun:
             self.chunk = 1
         self.desc = desc if desc is not None else slide.path.name
         self.stats = EngineStats(device=str(self.device), workers=self.workers, batch_size=self.batch_size)
+        self.stats.setup = opening if self.jpeg is not None else 0.0
         self._pinned: list[torch.Tensor] = []
 
     # ----- producers (worker threads) -------------------------------------------------

@@ -21,7 +21,7 @@ class EngineStats:
     batch_size: int = 1
     tiles: int = 0
     seconds: float = 0.0
-    setup: float = 0.0  # stain table or device map, before the first tile
+    setup: float = 0.0  # before the first tile: stain table or device map, the device decoder's plan and probe
     read: float = 0.0
     decode: float = 0.0  # stored tiles decoded and assembled on the device (the consumer's; device_decode)
     normalise: float = 0.0

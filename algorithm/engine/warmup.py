@@ -26,6 +26,9 @@ import torch
 from algorithm.device import autocast
 from algorithm.engine.models import TileModel
 
+DECODE_BATCH = 32  # JPEGs in the decoder's warm-up call
+DECODE_SIDE = 512  # their side: the larger of the stored tile sizes slides use (256, 512)
+
 
 class WarmUp:
     """The warm-up thread (none on the CPU); :meth:`wait` before the process may exit."""
@@ -77,11 +80,13 @@ def warm_up(
     return warm
 
 
-def _decode_once(device: torch.device) -> None:
-    """A small JPEG decoded on ``device``: sets up the device's decoder (nvJPEG on CUDA)."""
+def _decode_once(device: torch.device, count: int = DECODE_BATCH, side: int = DECODE_SIDE) -> None:
+    """``count`` JPEGs of a stored tile's size decoded on ``device`` in one call: sets up the device's decoder
+    (nvJPEG on CUDA) and its buffers for a batch of stored tiles, not just for one small image."""
     from torchvision.io import decode_jpeg, encode_jpeg
 
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its codecs for TorchCodec's; still there
         warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
-        stream = encode_jpeg(torch.full((3, 16, 16), 200, dtype=torch.uint8))
-        decode_jpeg([stream], device=device)
+        ramp = (torch.arange(side) % 256).to(torch.uint8).expand(side, side)  # some detail, a few KB compressed
+        stream = encode_jpeg(torch.stack([ramp, ramp.T, 255 - ramp]), quality=90)
+        decode_jpeg([stream] * count, device=device)

@@ -16,6 +16,7 @@ to fit is left as it is, with a warning: the model still runs.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,11 +64,11 @@ def sample_slide_pixels(
     ds = float(slide.level_downsamples[level])
     span = tile_size * ds  # level-0 pixels a tile covers
     per_tile = max(1, -(-n_pixels // len(chosen)))
+    corners = [
+        (int(round((col + 0.5) * sx - span / 2)), int(round((row + 0.5) * sy - span / 2))) for row, col in chosen
+    ]
     parts = []
-    for row, col in chosen:
-        cx, cy = (col + 0.5) * sx, (row + 0.5) * sy
-        x0, y0 = int(round(cx - span / 2)), int(round(cy - span / 2))
-        tile = slide.read_region((x0, y0), level, (tile_size, tile_size))
+    for (x0, y0), tile in zip(corners, _read_tiles(slide, corners, level, tile_size), strict=True):
         keep = _tile_mask(m, (sx, sy), x0, y0, ds, tile_size)
         px = tile.reshape(-1, 3)[keep.reshape(-1)]
         if len(px) > per_tile:
@@ -77,6 +78,21 @@ def sample_slide_pixels(
     if len(pixels) > n_pixels:
         pixels = pixels[np.sort(rng.choice(len(pixels), size=n_pixels, replace=False))]
     return pixels
+
+
+def _read_tiles(slide: SlideReader, corners: list[tuple[int, int]], level: int, tile_size: int) -> list[np.ndarray]:
+    """The tiles at ``corners`` (level-0 pixels), read in parallel where the reader allows it (a job's
+    stain fit waited on 32 reads one after another), in the order given."""
+    from algorithm.engine.pool import available_cpus  # here: the stain package does not import the engine
+
+    def read(corner: tuple[int, int]) -> np.ndarray:
+        return slide.read_region(corner, level, (tile_size, tile_size))
+
+    workers = min(len(corners), available_cpus()) if getattr(slide, "concurrent_reads", False) else 1
+    if workers <= 1:
+        return [read(corner) for corner in corners]
+    with ThreadPoolExecutor(workers, thread_name_prefix="kit-stain-fit") as pool:
+        return list(pool.map(read, corners))
 
 
 def fit_to_slide(

@@ -26,6 +26,7 @@ from algorithm.models import (
     build_detector,
     build_segmenter,
     build_unet,
+    load_detector,
     save_checkpoint,
 )
 from algorithm.stain import get_normaliser
@@ -250,3 +251,29 @@ def test_the_warm_up_runs_every_loaded_network_at_its_tile_size(model_dir: Path)
     warm.wait()
     assert warm.done  # the real networks ran (on the CPU here)
     assert Models(MIDOG.outputs, model_dir, torch.device("cpu")).tile_models()[0][1] == (128, 128)
+
+
+def test_the_decoder_warms_up_before_the_models_load(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nvJPEG's set-up (about a second on an H100) starts as soon as the device is open, beside the models' loading;
+    the networks' warm-up follows the models, without the decoder."""
+    import algorithm.job as job
+
+    events: list[tuple[str, ...]] = []
+
+    def recording_warm_up(models, device, batch_size, decode=True, amp=True, force=False):
+        events.append(("warm-up", str(len(models)), str(decode)))
+        return warm_up(models, device, batch_size, decode, amp, force=True)  # on the CPU too, as on CUDA
+
+    def recording_load(path, device):
+        events.append(("load", Path(path).name))
+        return load_detector(path, device)
+
+    monkeypatch.setattr(job, "warm_up", recording_warm_up)
+    monkeypatch.setattr(job, "load_detector", recording_load)
+    slide = write_pyramid_tiff(tmp_path / "slide.tiff", blob_image(600, 400), mpp=0.5, tile=128)
+    options = JobOptions(input=slide, output=tmp_path / "out", task=MIDOG, model_dir=model_dir, device_decode=True)
+    run_job(options, log=lambda _: None)
+    assert events == [("warm-up", "0", "True"), ("load", "detector.pt"), ("warm-up", "1", "False")]
+    assert (tmp_path / "out" / "mitotic-figures.json").is_file()

@@ -256,3 +256,17 @@ def test_torchvision_detections_adapter() -> None:
     from_dicts = detections_from_dicts(detector([torch.zeros(1)] * 3))
     assert from_dicts.tile.tolist() == det.tile.tolist() and torch.equal(from_dicts.boxes, det.boxes)
     assert detections_from_dicts([]).boxes.shape == (0, 4)
+
+
+def test_chunked_nms_in_the_batch_gives_torchvision_detections(
+    he_tiles: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the GPU's NMS path (chunks of whole groups, grouped_nms.py) on the CPU, small chunks: still torchvision's
+    import functools
+
+    from algorithm.engine import grouped_nms, retinanet
+
+    monkeypatch.setattr(retinanet, "grouped_nms", functools.partial(grouped_nms.grouped_nms, chunk=300))
+    model = _random_detector(seed=1)
+    ours = _compare(model, he_tiles, score_thresh=0.005)
+    assert len(ours) > 1000

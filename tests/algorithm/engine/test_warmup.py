@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 
 from algorithm.engine.warmup import warm_up
@@ -53,3 +54,21 @@ def test_a_failure_is_left_for_the_job_to_meet() -> None:
     warm = warm_up([(model, (8, 8)), (after, (8, 8))], torch.device("cpu"), batch_size=2, force=True)
     warm.wait()  # no exception here: the job's own run reports the problem
     assert not warm.done and not after.calls
+
+
+def test_the_decoder_warms_up_on_a_batch_of_stored_tile_sized_jpegs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.io
+
+    calls: list[tuple[int, str]] = []
+    decode = torchvision.io.decode_jpeg
+
+    def recording(streams, device="cpu", **kwargs):
+        calls.append((len(streams), str(device)))
+        images = decode(streams, device=device, **kwargs)
+        assert all(tuple(image.shape) == (3, 512, 512) for image in images)
+        return images
+
+    monkeypatch.setattr(torchvision.io, "decode_jpeg", recording)
+    warm = warm_up([], torch.device("cpu"), batch_size=4, decode=True, force=True)
+    warm.wait()
+    assert warm.done and calls == [(32, "cpu")]

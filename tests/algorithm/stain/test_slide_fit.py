@@ -57,3 +57,32 @@ def test_fit_to_synthetic_slide_recovers_the_scanner(synthetic_slide):
             # Measured (32 tiles): Macenko 1.2 / 6.0, Vahadane 0.9 / 4.0 degrees. JPEG chroma
             # subsampling and the tinted glass (I0 != 255) pull faint-eosin directions off E.
             assert angles[0] < 3 and angles[1] < 10, angles
+
+
+def test_parallel_reads_sample_the_same_pixels_as_one_by_one(synthetic_slide, monkeypatch):
+    """The 32 tiles are read in parallel where the reader allows it: the same pixels as reading them in turn."""
+    import threading
+
+    from algorithm.slide import open_slide
+    from algorithm.tissue import tissue_mask
+
+    path, _ = synthetic_slide
+    with open_slide(path) as slide:
+        assert slide.concurrent_reads
+        mask = tissue_mask(slide)
+        threads: set[str] = set()
+        read_region = slide.read_region
+
+        def recording(*args, **kwargs):
+            threads.add(threading.current_thread().name)
+            return read_region(*args, **kwargs)
+
+        monkeypatch.setattr(slide, "read_region", recording)
+        monkeypatch.setattr("algorithm.engine.pool.available_cpus", lambda: 4)
+        parallel = sample_slide_pixels(slide, mask, n_pixels=20_000, seed=1)
+        assert len(threads) > 1 and all(name.startswith("kit-stain-fit") for name in threads)
+        threads.clear()
+        monkeypatch.setattr(slide, "concurrent_reads", False)
+        one_by_one = sample_slide_pixels(slide, mask, n_pixels=20_000, seed=1)
+        assert threads == {threading.current_thread().name}
+    assert np.array_equal(parallel, one_by_one)
