@@ -3,16 +3,14 @@
 #
 #     benchmarks/gpu_check.sh OUT_DIR
 #
-# Wheels in .whl/ (packages the machine lacks: openslide-python, openslide-bin,
-# imagecodecs, pydicom, scikit-learn) are installed first into /tmp/site; fetch them with
-#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux1_x86_64 \
-#       -d .whl openslide-python==1.4.7 openslide-bin==4.0.1.2 imagecodecs==2026.3.6 pydicom==3.0.2 \
-#       scikit-learn==1.9.1
-# (39 MB; with the checkout over the device's 64 MiB: imagecodecs travels slimmed to the codecs
-# slides use, its wheel rezipped without the AVIF, JPEG XL, JPEG XR, LERC, SZ3 ... modules and
-# libraries). About 310 s on an H100 (one start of the machine: about 30 s more). Then, each
-# step logged to OUT_DIR/log.txt (a failing step does not stop the others; GPU_CHECK_SKIP='model|engine-cpu'
+# Wheels in .whl/ (packages the machine lacks: openslide-python, openslide-bin, imagecodecs,
+# pydicom, scikit-learn) are installed first into /tmp/site: benchmarks/gpu_wheels.sh fetches them
+# (19 MB, imagecodecs slimmed to the codecs slides use, so the checkout and the wheels stay under the
+# device's 64 MiB; carry [".whl"]).
+# About 310 s on an H100 (one start of the machine: 30-60 s more); the steps most runs need, in about
+# 150 s, skipping the rest (a profile of the CUDA job costs 15 s more):
+#   GPU_CHECK_SKIP='engine-cuda-host|engine-cuda-4cpus-host|model|engine-cpu|midog-cuda-host|compare midog-cuda-host|profile-cuda|profile-report'
+# Then, each step logged to OUT_DIR/log.txt (a failing step does not stop the others; GPU_CHECK_SKIP='model|engine-cpu'
 # skips the steps so named, to fit what is left of a device budget):
 #   1. the GPU and the versions;
 #   2. the container's test case (midog) run with --device cuda and compared with its
