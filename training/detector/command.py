@@ -230,6 +230,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its own fit, then blended)",
     )
     negatives.add_argument(
+        "--island-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of all patches cut to a small square island of tissue around their cell (--island-um), glass "
+        "around it: small images, e.g. crops of a high-power field, as a job sees them (default 0)",
+    )
+    negatives.add_argument(
+        "--island-um",
+        default="24:96",
+        metavar="LO:HI",
+        help="the island's side in microns, drawn uniformly from LO to HI (default 24:96)",
+    )
+    negatives.add_argument(
         "--real-figure-mpp",
         type=float,
         default=CROPS_MPP,
@@ -293,6 +307,8 @@ def run(args: argparse.Namespace) -> int:
         pasted_fraction=args.pasted_share if args.real_negatives else 0.0,
         real_figure_fraction=args.real_figure_share if args.real_figures else 0.0,
         real_figure_raw=args.real_figure_raw,
+        island_fraction=args.island_share,
+        island_um=_island_um(args.island_um),
     )
     if args.pasted_share > 0 and not args.real_negatives:
         raise ConfigError("--pasted-share needs --real-negatives: the real images the figures are pasted into")
@@ -356,6 +372,9 @@ def run(args: argparse.Namespace) -> int:
             f"positives: {sampling.real_figure_fraction:g} real figures blended into real images ({len(figures)}; "
             f"{where})"
         )
+    if sampling.island_fraction > 0:
+        low, high = sampling.island_um
+        print(f"islands: {sampling.island_fraction:g} of the patches cut to {low:g}-{high:g} um of tissue in glass")
     command = json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str)
     best = train_detector(
         train,
@@ -379,3 +398,14 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"best: {json.dumps(best)}  ->  {args.out / 'best.pt'}")
     return 0
+
+
+def _island_um(text: str) -> tuple[float, float]:
+    """``--island-um``: '24:96' -> (24.0, 96.0); one number: that side always."""
+    try:
+        parts = [float(part) for part in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or not 0 < parts[0] <= parts[-1]:
+        raise ConfigError(f"--island-um must be microns LO:HI with 0 < LO <= HI, or one side, got {text!r}")
+    return (parts[0], parts[-1])

@@ -20,6 +20,10 @@ synthetic figure pasted in (``training.detector.paste``): positives in real cont
 With crops of real mitotic figures, a share of the positive patches is a real image's
 tissue with a real figure's disc blended in, and the same share of the negatives is real
 tissue with a disc of other real tissue blended in, unboxed (``training.detector.real_figures``).
+A share of all patches (``island_fraction``) is cut to a small square island of tissue
+around the cell it is centred on, glass around it: a small image (a crop of a high-power
+field, like MIDOG 2025's 32 um crops of real figures) reaches a job as a tile of glass
+with a little tissue, a context the slides never show.
 Slides are drawn domain-balanced (``training.sampling``).
 """
 
@@ -60,6 +64,8 @@ class SamplingConfig:
     # blend a real figure's disc into the real image's stored pixels and normalise the whole patch with the
     # image's own fit, as a job sees a figure in a slide (else: each normalised on its own fit, then blended)
     real_figure_raw: bool = False
+    island_fraction: float = 0.0  # of all patches: cut to a small tissue island around their cell, glass around
+    island_um: tuple[float, float] = (24.0, 96.0)  # the island's side, drawn uniformly in this range (microns)
 
     def __post_init__(self) -> None:
         shares = {
@@ -72,6 +78,11 @@ class SamplingConfig:
             problems.append(f"the pasted-figure share must be in [0, 1], got {self.pasted_fraction!r}")
         if not 0 <= self.real_figure_fraction <= 1:
             problems.append(f"the real-figure share must be in [0, 1], got {self.real_figure_fraction!r}")
+        if not 0 <= self.island_fraction <= 1:
+            problems.append(f"the island share must be in [0, 1], got {self.island_fraction!r}")
+        low, high = self.island_um
+        if not 0 < low <= high:
+            problems.append(f"the island's side range must be 0 < low <= high microns, got {low!r}:{high!r}")
         if self.pasted_fraction + self.real_figure_fraction > 1:
             problems.append(
                 f"the pasted-figure and real-figure shares of the mitosis patches add up to "
@@ -99,6 +110,8 @@ class Patch:
     # image's tissue), "pasted" (a synthetic figure pasted into a real image's tissue), "real-figure" (a real
     # figure's disc blended into a real image's tissue) or "real-disc" (a disc of other real tissue, no box)
     origin: str = "tissue"
+    focus: tuple[float, float] | None = None  # where that is, (x, y) in patch pixels
+    island: bool = False  # cut to a tissue island with glass around it (SamplingConfig.island_fraction)
 
 
 class PatchSampler(SlideSampler):
@@ -128,7 +141,15 @@ class PatchSampler(SlideSampler):
 
     def sample(self, rng: np.random.Generator) -> Patch:
         """One patch: centred (with jitter) on a mitosis, a mined false positive, a confounder, an imposter or a
-        random tissue point, or a real image's tissue, as the fractions say."""
+        random tissue point, or a real image's tissue, as the fractions say; a share of them cut to an island."""
+        patch = self._sample(rng)
+        share = self.config.island_fraction
+        if share > 0 and rng.random() < share:  # no draw without the share: the seeds' patches of before
+            side = rng.uniform(*self.config.island_um) / self.config.mpp
+            patch = island(patch, side, rng)
+        return patch
+
+    def _sample(self, rng: np.random.Generator) -> Patch:
         i = self.pick(rng)
         ann = self.slides[i]
         u = rng.random()
@@ -166,7 +187,8 @@ class PatchSampler(SlideSampler):
         y = int(round(centre[1] + offset[1] - extent / 2))
         pixels = self.read(i, x, y, extent, self.config.tile_size)
         boxes, labels = self._targets(ann, x, y, extent, scale)
-        return Patch(pixels=pixels, boxes=boxes, labels=labels, slide=i, domain=ann.domain, origin=origin)
+        focus = (float((centre[0] - x) / scale), float((centre[1] - y) / scale))
+        return Patch(pixels, boxes, labels, slide=i, domain=ann.domain, origin=origin, focus=focus)
 
     def _pastes(self) -> bool:
         return self.config.pasted_fraction > 0 and self.real is not None and self.paster is not None
@@ -193,8 +215,10 @@ class PatchSampler(SlideSampler):
         y = int(np.clip(round(centre[1] + offset[1] - extent / 2), 0, max(0, height - extent)))
         pixels = self.real.read(j, x, y, extent, size, transform)
         boxes, labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
-        patch = Patch(pixels, boxes, labels, slide=j, domain=self.real.slides[j].domain, origin="real")
-        return patch, (centre - [x, y]) / scale
+        point = (centre - [x, y]) / scale
+        focus = (float(point[0]), float(point[1]))
+        patch = Patch(pixels, boxes, labels, slide=j, domain=self.real.slides[j].domain, origin="real", focus=focus)
+        return patch, point
 
     def _pasted_patch(self, rng: np.random.Generator) -> Patch:
         """A real patch with a synthetic figure pasted at a point of its tissue, boxed as a mitosis."""
@@ -303,4 +327,28 @@ def augment(patch: Patch, rng: np.random.Generator) -> Patch:
     if rng.random() < 0.5:  # transpose: with the flips, all eight symmetries of the square
         pixels = pixels.transpose(1, 0, 2)
         boxes = boxes[:, [1, 0, 3, 2]]
-    return Patch(np.ascontiguousarray(pixels), boxes, patch.labels, patch.slide, patch.domain, patch.origin)
+    return dataclasses.replace(patch, pixels=np.ascontiguousarray(pixels), boxes=boxes, focus=None)  # focus not moved
+
+
+GLASS = 255  # what the engine reads past a slide's edge (algorithm.slide.base.WHITE)
+
+
+def island(patch: Patch, side: float, rng: np.random.Generator) -> Patch:
+    """``patch`` cut to a square island of tissue ``side`` patch pixels wide, glass around it; the island
+    holds the patch's focus (its centred cell) in its middle half and stays inside the patch. Boxes whose
+    centre falls outside the island are dropped, the others clipped to it."""
+    height, width = patch.pixels.shape[:2]
+    side = int(np.clip(round(side), 8, min(height, width)))
+    fx, fy = patch.focus if patch.focus is not None else (width / 2, height / 2)
+    shift = rng.uniform(-side / 4, side / 4, 2)
+    x0 = int(np.clip(round(fx - side / 2 + shift[0]), 0, width - side))
+    y0 = int(np.clip(round(fy - side / 2 + shift[1]), 0, height - side))
+    x1, y1 = x0 + side, y0 + side
+    pixels = np.full_like(patch.pixels, GLASS)
+    pixels[y0:y1, x0:x1] = patch.pixels[y0:y1, x0:x1]
+    centres = (patch.boxes[:, :2] + patch.boxes[:, 2:]) / 2
+    inside = (centres[:, 0] >= x0) & (centres[:, 0] < x1) & (centres[:, 1] >= y0) & (centres[:, 1] < y1)
+    boxes = patch.boxes[inside].copy()
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(x0, x1)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(y0, y1)
+    return dataclasses.replace(patch, pixels=pixels, boxes=boxes, labels=patch.labels[inside], island=True)

@@ -180,3 +180,19 @@ def test_scanner_augment_option_reaches_the_checkpoint(
     capsys.readouterr()
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "2"]) == 1
     assert capsys.readouterr().err.strip() == "error: --scanner-augment: a probability in [0, 1], got 2"
+
+
+def test_island_options_reach_the_checkpoint(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    out = tmp_path / "run"
+    islands = ["--island-share", "0.25", "--island-um", "30:60"]
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *islands]) == 0
+    assert "islands: 0.25 of the patches cut to 30-60 um of tissue in glass" in capsys.readouterr().out
+    sampling = read_checkpoint(out / "best.pt", "detector")["sampling"]
+    assert sampling["island_fraction"] == 0.25 and tuple(sampling["island_um"]) == (30.0, 60.0)
+    assert main(["detector", "--train", folder, "--out", str(out), "--island-um", "60:30"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: --island-um must be microns LO:HI with 0 < LO <= HI, or one side, got '60:30'"
+    )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,45 @@ def test_real_negatives_come_from_the_real_images_with_no_boxes(tmp_path: Path) 
     assert not any((p.pixels == (90, 160, 110)).all(axis=-1).any() for p in patches if p.origin != "real")
     assert sorted(built) == sorted([ann.slide_path, real[0].slide_path])  # normalised like the slides, once each
     sampler.close()
+
+
+def test_islands_keep_the_centred_cell_in_a_square_of_tissue_with_glass_around(tmp_path: Path) -> None:
+    from training.detector.sampler import GLASS
+
+    ann = _slide(tmp_path, "a.tiff", "A", [(400.0, 300.0), (700.0, 500.0)])
+    config = SamplingConfig(tile_size=128, mpp=0.5, mitosis_fraction=1.0, jitter=0.3, island_fraction=1.0)
+    sampler = PatchSampler([ann], dataclasses.replace(config, island_um=(20.0, 20.0)))  # 40 patch px
+    plain = PatchSampler([ann], dataclasses.replace(config, island_fraction=0.0))
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        patch = sampler.sample(rng)
+        assert patch.island and patch.focus is not None
+        tissue = np.argwhere((patch.pixels != GLASS).any(axis=-1))
+        (y0, x0), (y1, x1) = tissue.min(axis=0), tissue.max(axis=0) + 1
+        assert y1 - y0 <= 40 and x1 - x0 <= 40  # one square island; glass everywhere else
+        assert x0 <= patch.focus[0] < x0 + 40 and y0 <= patch.focus[1] < y0 + 40
+        assert len(patch.boxes) >= 1 and patch.labels.tolist().count(1) >= 1  # its mitosis kept, boxed
+        centres = (patch.boxes[:, :2] + patch.boxes[:, 2:]) / 2
+        assert np.all((centres >= np.array([x0, y0]) - 1e-3) & (centres <= np.array([x0 + 40, y0 + 40])))
+    # the patch it was cut from: the same pixels inside the island
+    a, b = sampler.sample(np.random.default_rng(7)), plain.sample(np.random.default_rng(7))
+    inside = (a.pixels != GLASS).any(axis=-1)
+    assert np.array_equal(a.pixels[inside], b.pixels[inside]) and not b.island
+
+
+def test_island_drops_the_boxes_outside_it() -> None:
+    from training.detector.sampler import island
+
+    pixels = np.full((64, 64, 3), 100, np.uint8)
+    boxes = np.array([[20, 20, 30, 30], [50, 50, 60, 60]], np.float32)  # centres (25, 25) and (55, 55)
+    patch = Patch(pixels, boxes, np.array([1, 2]), 0, None, focus=(25.0, 25.0))
+    cut = island(patch, 16, np.random.default_rng(0))
+    assert cut.labels.tolist() == [1] and cut.boxes.shape == (1, 4)
+    assert (cut.pixels == 100).all(axis=-1).sum() == 16 * 16
+
+
+def test_island_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="the island share must be in"):
+        SamplingConfig(island_fraction=2.0)
+    with pytest.raises(ConfigError, match="side range"):
+        SamplingConfig(island_um=(50.0, 20.0))
