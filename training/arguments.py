@@ -6,6 +6,17 @@ import argparse
 from pathlib import Path
 
 
+def parse_range(text: str) -> tuple[float, float] | None:
+    """An option's 'LO:HI', or one number D as (D, D); None when the text is neither (bounds are the caller's)."""
+    parts = text.split(":")
+    if len(parts) > 2:
+        return None
+    try:
+        return float(parts[0]), float(parts[-1])
+    except ValueError:
+        return None
+
+
 def add_input_arguments(model: argparse._ArgumentGroup, tile_size: int, mpp: float) -> None:
     """What the model sees: tile size, resolution, and the stain normalisation and augmentation."""
     model.add_argument(

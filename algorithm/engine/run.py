@@ -143,7 +143,7 @@ class TileRun:
             self.chunk = 1
         self.desc = desc if desc is not None else slide.path.name
         self.stats = EngineStats(device=str(self.device), workers=self.workers, batch_size=self.batch_size)
-        self.stats.setup = opening if self.jpeg is not None else 0.0
+        self.stats.setup = opening
         self._pinned: list[torch.Tensor] = []
 
     # ----- producers (worker threads) -------------------------------------------------

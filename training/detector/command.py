@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from algorithm.errors import ConfigError
@@ -15,6 +16,7 @@ from training.arguments import (
     add_loop_arguments,
     add_run_arguments,
     add_scanner_augment_argument,
+    parse_range,
 )
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
 from training.datasets.midog import apply_midog_split
@@ -402,10 +404,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _island_um(text: str) -> tuple[float, float]:
     """``--island-um``: '24:96' -> (24.0, 96.0); one number: that side always."""
-    try:
-        parts = [float(part) for part in text.split(":")]
-    except ValueError:
-        parts = []
-    if len(parts) not in (1, 2) or not 0 < parts[0] <= parts[-1]:
+    low, high = parse_range(text) or (math.nan, math.nan)
+    if not 0 < low <= high:
         raise ConfigError(f"--island-um must be microns LO:HI with 0 < LO <= HI, or one side, got {text!r}")
-    return (parts[0], parts[-1])
+    return low, high

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError
 from algorithm.io.atomic import write_bytes_atomic
+from training.arguments import parse_range
 from training.synth.config import LABELS, MAX_CONFOUNDERS, MAX_DENSITY, MAX_HAEMOGLOBIN, SynthConfig, pick
 from training.synth.generate import generate_slide, slide_name
 from training.synth.noise import derive_seed
@@ -75,11 +76,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def _density(text: str) -> tuple[float, float]:
     """``--mitoses-per-mm2``: a density D (as (D, D)) or a range LO:HI."""
-    parts = text.split(":")
-    try:
-        lo, hi = (float(parts[0]), float(parts[-1])) if len(parts) <= 2 else (math.nan, math.nan)
-    except ValueError:
-        lo = hi = math.nan
+    lo, hi = parse_range(text) or (math.nan, math.nan)
     if not (0.0 <= lo <= hi <= MAX_DENSITY):
         raise argparse.ArgumentTypeError(
             f"--mitoses-per-mm2 must be a density D or a range LO:HI within [0, {MAX_DENSITY:g}], got {text!r}"
