@@ -52,9 +52,8 @@ def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) 
 
 
 def transform_factory(spec: StainSpec | None, mpp: float) -> TransformFactory:
-    """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none). An image
-    too small for the tissue detector (a crop of a few dozen microns) is fitted on all of it, as
-    ``detector-score --crops`` detects on it."""
+    """Each slide's normalisation to ``spec``, fitted at the level the model reads (identity if none); on its
+    tissue as a job's is (a crop of a few dozen microns included), on all of it where no tissue is found."""
 
     def factory(slide: SlideReader) -> BatchTransform:
         mask = tissue_mask(slide)

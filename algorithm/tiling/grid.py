@@ -29,7 +29,7 @@ class Tile:
     y: int
     extent: tuple[int, int]  # level-0 pixels covered, (w, h)
     size: tuple[int, int]  # pixels delivered, (w, h)
-    tissue: float  # tissue fraction, 0..1
+    tissue: float  # tissue fraction of the tile's part inside the image, 0..1
 
     @property
     def scale(self) -> float:
@@ -104,7 +104,12 @@ def tile_grid(
     extent = int(round(tile_size * scale))
     origins = [(int(round(x * scale)), int(round(y * scale))) for y in ys for x in xs]
     if mask is not None and origins:
-        boxes = np.array([(x, y, extent, extent) for x, y in origins], dtype=np.float64)
+        # tissue over the tile's part inside the image: tiles lie flush with the edges, so only an image
+        # smaller than one tile has a tile past its edge, and there glass that is not the image's is no reason
+        # to leave its tissue out
+        boxes = np.array(
+            [(x, y, max(1, min(extent, w0 - x)), max(1, min(extent, h0 - y))) for x, y in origins], dtype=np.float64
+        )
         fractions = mask.box_fractions(boxes)
     else:
         fractions = np.ones(len(origins))

@@ -26,6 +26,7 @@ from algorithm.tissue.blood import blood_mask
 
 Method = Literal["saturation", "optical-density"]
 
+MIN_SIDE = 16  # the low-resolution view's longer side, at the least (a small image's tissue is not 2 px)
 # Otsu's threshold is clipped to these bands (signal units)
 SATURATION_BAND = (0.07, 0.12)  # HSV saturation, 0..1: tinted glass ~0.04, pale stroma from ~0.07
 OPTICAL_DENSITY_BAND = (0.08, 0.25)  # summed RGB OD above glass: glass noise < 0.05, pale stroma > 0.15
@@ -100,6 +101,9 @@ def tissue_mask_from_rgb(
     if remove_blood:
         mask &= ~blood_mask(rgb)
     pixel_um2 = _pixel_area_um2(downsample, mpp)
+    # A patch or crop (under four specks' area, e.g. a 32 um crop round one cell) would be one speck itself
+    # and the job would analyse nothing: there a speck is at most a quarter of the image.
+    min_object_um2 = min(min_object_um2, mask.size * pixel_um2 / 4)
     min_object = max(1, int(round(min_object_um2 / pixel_um2)))
     max_hole = max(1, int(round(max_hole_um2 / pixel_um2)))
     mask = morphology.remove_small_objects(mask, max_size=min_object - 1)
@@ -126,7 +130,8 @@ def tissue_mask(
     w0, h0 = slide.dimensions
     if slide.has_mpp:
         scale = max(1.0, slide.downsample_for(target_mpp))
-        side = min(max_size, int(round(max(w0, h0) / scale)))
+        # at least MIN_SIDE px (or the image's own size) for a small image: a 32 um crop is 4 px at 8 um/px
+        side = min(max_size, max(int(round(max(w0, h0) / scale)), min(MIN_SIDE, max(w0, h0))))
     else:
         side = min(max_size, 2048)
     rgb = slide.get_thumbnail(max(1, side))

@@ -10,10 +10,9 @@ threshold, as ``python -m algorithm --task midog`` runs it:
   figure (MIDOG 2025's 16 crops of 128 x 128 px at about 0.25 um/px). Each
   page is written as a TIFF at ``mpp`` and detected; a crop counts as found
   when a mitotic-figure call at or above the threshold lies within 7.5 um
-  (MIDOG's radius) of its centre. One difference from a job: a 32 um crop is
-  smaller than the tissue detector's smallest object (5000 um^2), so the job's
-  tissue mask of a lone crop is empty and the job would analyse nothing,
-  whatever the model; the whole crop is taken as tissue instead.
+  (MIDOG's radius) of its centre. The job's own tissue mask decides what is
+  analysed, as in a job (an image this small keeps specks down to a quarter of
+  its area, and its one tile's tissue is measured over the image).
 - **real images** without mitosis labels (MoNuSeg's H&E): the job's tissue
   mask and detection; mitotic-figure calls per mm^2 of tissue. Unlabelled
   real tissue holds a few figures per mm^2 at most, so this is a
@@ -39,7 +38,7 @@ from algorithm.errors import ConfigError
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide, units
 from algorithm.stain.spec import StainSpec
-from algorithm.tissue import TissueMask, tissue_mask
+from algorithm.tissue import tissue_mask
 from training.datasets.annotations import MITOSIS
 from training.datasets.real_negatives import open_real_image, real_image_files
 from training.detector.validate import MIDOG_RADIUS_UM, tissue_mm2
@@ -161,11 +160,11 @@ def _mitoses(candidates: Candidates) -> tuple[NDArray[np.float64], NDArray[np.fl
 
 
 def score_crop(path: Path, page: int, detector: Detector, radius_um: float = MIDOG_RADIUS_UM) -> CropResult:
-    """Detect on one crop's TIFF (the whole crop as tissue) and match its centre within ``radius_um``."""
+    """Detect on one crop's TIFF as a job does (its tissue mask) and match its centre within ``radius_um``."""
     with open_slide(path) as slide:
         width, height = slide.dimensions
-        whole = TissueMask.whole(width, height)
-        found = slide_detections(slide, whole, detector.model, detector.config, detector.stain, detector.device)
+        mask = tissue_mask(slide)
+        found = slide_detections(slide, mask, detector.model, detector.config, detector.stain, detector.device)
         radius_px = units.um_to_pixels(radius_um, slide.mpp)
     return match_centre(found.candidates, page, (width, height), radius_px, detector.threshold)
 

@@ -54,8 +54,7 @@ own), true figures weighted as validation weights them.
 
 Real tissue (instead of --slides): --crops, a multi-page TIFF of crops each
 centred on a real mitotic figure (each page written as a TIFF at --crops-mpp
-and detected by the job's code, the whole crop taken as tissue: a lone crop is
-below the tissue detector's smallest object), reports per crop whether a
+and detected by the job's code, its tissue mask included), reports per crop whether a
 mitotic figure is called within --radius-um of its centre at the threshold,
 and the recall; --real-images, real H&E images without mitosis labels
 (folders or files; PNG/JPEG at --real-mpp), reports the mitotic-figure calls

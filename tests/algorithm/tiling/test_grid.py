@@ -9,7 +9,7 @@ from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.tiling import read_tile, tile_grid
 from algorithm.tiling.grid import _starts
-from algorithm.tissue import tissue_mask
+from algorithm.tissue import TissueMask, tissue_mask
 from tests.conftest import blob_image, write_pyramid_tiff
 
 
@@ -85,3 +85,13 @@ def test_bad_grid_arguments(slide) -> None:
         tile_grid(slide, 128, 0, level=1, mpp=1.0)
     with pytest.raises(ConfigError, match="level 9"):
         tile_grid(slide, 128, 0, level=9)
+
+
+def test_an_image_smaller_than_a_tile_counts_tissue_over_the_image(tmp_path: Path) -> None:
+    # 100 x 100 px of tissue under one 256 px tile: 15 % of the tile, all of the image
+    image = np.full((100, 100, 3), (170, 90, 160), np.uint8)
+    with open_slide(write_pyramid_tiff(tmp_path / "small.tiff", image, mpp=0.5, levels=1)) as small:
+        grid = tile_grid(small, 256, 32, mpp=0.5, mask=TissueMask.whole(100, 100), min_tissue=0.5)
+        assert len(grid) == 1 and grid.tiles[0].tissue == 1.0
+        half = TissueMask(mask=np.arange(100)[None, :].repeat(100, 0) < 50, downsample=(1.0, 1.0))
+        assert tile_grid(small, 256, 32, mpp=0.5, mask=half, min_tissue=0.4).tiles[0].tissue == 0.5

@@ -84,3 +84,30 @@ def test_a_whole_mask_calls_every_pixel_of_the_image_tissue() -> None:
     whole = TissueMask.whole(40, 24)
     assert not whole.is_empty and whole.fraction == 1.0 and whole.area_px() == 40 * 24
     assert whole.box_fractions(np.array([[0.0, 0.0, 40.0, 24.0], [10.0, 5.0, 8.0, 8.0]])).tolist() == [1.0, 1.0]
+
+
+def test_an_image_smaller_than_a_speck_keeps_its_tissue() -> None:
+    # a lone 32 um crop round one cell (1,024 um^2, under the 5,000 um^2 speck size) is tissue, not a speck:
+    # a speck there is at most a quarter of the image
+    crop = np.full((128, 128, 3), (190, 120, 180), np.uint8)  # 0.25 um/px: stroma...
+    crop[44:84, 44:84] = (80, 40, 110)  # ...round a dark nucleus
+    assert tissue_mask_from_rgb(crop, (1.0, 1.0), (0.25, 0.25)).mask.all()
+    # in a larger image the same speck size still drops what is small beside it
+    image = blob_image(600, 400)
+    image[10:13, 10:13] = (150, 60, 140)
+    assert not tissue_mask_from_rgb(image, (1.0, 1.0), (2.0, 2.0)).mask[11, 11]
+
+
+def test_a_real_crop_is_tissue_to_the_job(shared_data: Path, tmp_path: Path) -> None:
+    # MIDOG 2025's 32 um crops round a mitotic figure: the job's mask (at least 16 px, not 4) and the detector's
+    # one tile (6 % of its area, all of it tissue) take it in; before, a job analysed nothing
+    from algorithm.detection.slide import DetectionOptions, detection_grid
+    from algorithm.models import DetectorConfig
+    from training.detector.crops import read_crop_stack, write_crop
+
+    crop = read_crop_stack(shared_data / "mitosis" / "midog25-mitotic-figure-crops.tiff")[9]
+    with open_slide(write_crop(crop, 0.25, tmp_path / "crop.tiff")) as slide:
+        mask = tissue_mask(slide)
+        assert max(mask.mask.shape) >= 16 and mask.box_fractions(np.array([[0.0, 0.0, 128.0, 128.0]]))[0] > 0.9
+        grid = detection_grid(slide, DetectorConfig(tile_size=256, mpp=0.5), DetectionOptions(), mask)
+    assert len(grid) == 1 and grid.tiles[0].tissue > 0.9

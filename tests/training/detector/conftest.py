@@ -27,9 +27,13 @@ class DarkestSpot(torch.nn.Module):
         return found
 
 
+STROMA = (205, 160, 200)
+
+
 def crop_image(dark_at: tuple[int, int] | None) -> np.ndarray:
-    """A 128 px crop of pale glass with a dark disc (radius 6 px) at ``dark_at``, or none."""
-    crop = np.full((128, 128, 3), 235, np.uint8)
+    """A 128 px crop of pale stroma with a dark disc (radius 6 px) at ``dark_at``, or none (all tissue, as a real
+    crop round a cell is)."""
+    crop = np.full((128, 128, 3), STROMA, np.uint8)
     if dark_at is not None:
         yy, xx = np.mgrid[0:128, 0:128]
         crop[np.hypot(xx - dark_at[0], yy - dark_at[1]) < 6] = (40, 20, 70)
