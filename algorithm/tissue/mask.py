@@ -129,9 +129,10 @@ def tissue_mask(
     """Tissue mask of a slide at about ``target_mpp`` microns per pixel (at most ``max_size`` px)."""
     w0, h0 = slide.dimensions
     if slide.has_mpp:
+        longest = max(w0, h0)
         scale = max(1.0, slide.downsample_for(target_mpp))
         # at least MIN_SIDE px (or the image's own size) for a small image: a 32 um crop is 4 px at 8 um/px
-        side = min(max_size, max(int(round(max(w0, h0) / scale)), min(MIN_SIDE, max(w0, h0))))
+        side = min(max_size, max(int(round(longest / scale)), min(MIN_SIDE, longest)))
     else:
         side = min(max_size, 2048)
     rgb = slide.get_thumbnail(max(1, side))

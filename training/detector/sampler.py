@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import ConfigError
+from algorithm.slide.base import WHITE
 from training.datasets.annotations import MITOSIS, SlideAnnotations
 from training.detector.hard_negatives import HardNegativePool
 from training.detector.paste import FigurePaster
@@ -330,7 +331,7 @@ def augment(patch: Patch, rng: np.random.Generator) -> Patch:
     return dataclasses.replace(patch, pixels=np.ascontiguousarray(pixels), boxes=boxes, focus=None)  # focus not moved
 
 
-GLASS = 255  # what the engine reads past a slide's edge (algorithm.slide.base.WHITE)
+GLASS = WHITE  # an island's surroundings: what the engine reads past a slide's edge
 
 
 def island(patch: Patch, side: float, rng: np.random.Generator) -> Patch:
