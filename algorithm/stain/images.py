@@ -9,12 +9,14 @@ Convention (numpy and torch alike): uint8 RGB, channels last.
 
 Results come back with the input's type, shape and (torch) device. Inputs are
 only ever read: numpy arrays are wrapped with ``torch.from_numpy`` (no copy)
-and never written.
+and never written; a read-only array is copied first (torch would warn about
+it, and silencing the warning meant changing the process's warning filters
+from the tile engine's reader threads, which ``warnings.catch_warnings`` does
+not make safe).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -67,10 +69,8 @@ def as_image_batch(images: ImageLike) -> ImageBatch:
         raise ValueError(f"expected uint8 RGB shaped (H, W, 3), (N, H, W, 3) or (P, 3) with channels last, got {shape}")
     t: torch.Tensor
     if isinstance(images, np.ndarray):
-        with warnings.catch_warnings():
-            # Read-only arrays are fine: nothing here writes to the input.
-            warnings.filterwarnings("ignore", message=".*not writable.*")
-            t = torch.from_numpy(np.ascontiguousarray(images))
+        array = np.ascontiguousarray(images)
+        t = torch.from_numpy(array if array.flags.writeable else array.copy())
     else:
         t = images
     n_images = shape[0] if len(shape) == 4 else 1
