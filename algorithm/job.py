@@ -69,6 +69,7 @@ class JobOptions:
     batch_size: int | None = None  # None: chosen for the device (8 on the CPU, 256 on CUDA)
     workers: int | None = None  # tile readers; None: the CPUs this process may use
     device_decode: bool | None = None  # stored JPEG tiles decoded on the GPU; None: on CUDA (EngineOptions)
+    jpeg_scaling: bool | None = None  # host: JPEG tiles shrunk while decoding; None: for detection (EngineOptions)
     threshold: float | None = None  # None: the checkpoint's validated threshold
     nms_radius_um: float = 6.25
 
@@ -232,7 +233,12 @@ class Runtime:
 
 
 def _engine(options: JobOptions) -> EngineOptions:
-    return EngineOptions(batch_size=options.batch_size, workers=options.workers, device_decode=options.device_decode)
+    return EngineOptions(
+        batch_size=options.batch_size,
+        workers=options.workers,
+        device_decode=options.device_decode,
+        jpeg_scaling=options.jpeg_scaling,
+    )
 
 
 def _warm_up(models: Models, engine: EngineOptions, device: torch.device, decode: bool = True) -> WarmUp:

@@ -34,7 +34,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,8 @@ def measure(
         t_mask = time.perf_counter() - start
         job = slide_job(kind, slide, mask, models, device, engine)
         grid, tile_model, run_slide = job.grid, job.tile_model, job.run
+        # the producer-only runs' model does nothing: read the tiles as the job's model has them read
+        engine = replace(engine, jpeg_scaling=engine.scales_jpeg(tile_model))
 
         def end_to_end() -> tuple[float, EngineStats]:
             """One job-like run with a freshly fitted normaliser (its colour table fills inside)."""
@@ -239,6 +241,11 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         help="decode the stored JPEG tiles on the device (nvJPEG; default: on CUDA)",
     )
+    parser.add_argument(
+        "--jpeg-scaling",
+        action=argparse.BooleanOptionalAction,
+        help="shrink stored JPEG tiles while decoding them on the host (default: as the job, for detection only)",
+    )
     parser.add_argument("--only", choices=("detection", "segmentation"))
     parser.add_argument(
         "--repeat", type=int, default=3, help="end-to-end and model-only runs, alternated; medians reported (default 3)"
@@ -251,10 +258,18 @@ def main() -> None:
     device = torch.device(args.device)
     args.cache.mkdir(parents=True, exist_ok=True)
     slide = synthetic(args.cache, args.size, 505)
-    engine = EngineOptions(batch_size=args.batch_size, workers=args.workers, device_decode=args.device_decode)
+    engine = EngineOptions(
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device_decode=args.device_decode,
+        jpeg_scaling=args.jpeg_scaling,
+    )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     decode = ", stored tiles decoded on the device" if engine.decode_on(device) else ""
-    print(f"{slide.name}: device {name}, {cores} cores, torch {torch.__version__}{decode}")
+    scaling = {None: "", True: ", JPEG tiles shrunk while decoding", False: ", JPEG tiles box-shrunk"}[
+        args.jpeg_scaling
+    ]
+    print(f"{slide.name}: device {name}, {cores} cores, torch {torch.__version__}{decode}{scaling}")
     results = []
     for kind in ("detection", "segmentation"):
         if args.only and kind != args.only:

@@ -21,9 +21,10 @@ Pillow, a level apart in a few pixels (a mean of 1e-5 levels on the real
 DICOM slide). Before it is used, one stored tile of the slide is decoded both
 ways, on the host and on the device, and must agree within decoder noise
 (``DEVICE_NOISE``, a mean grey level), so a JPEG variant whose colours the two
-decoders read differently (Aperio's RGB JPEG, which names no colour space:
-tens of levels off) stays on the host path. nvJPEG's IDCT and chroma
-upsampling may differ from libjpeg-turbo's by a few levels.
+decoders read differently stays on the host path. (Aperio's RGB JPEG names no
+colour space in its stream; the reader's stream carries an Adobe marker saying
+RGB, which libjpeg-turbo honours; whether nvJPEG does, the probe tells.)
+nvJPEG's IDCT and chroma upsampling may differ from libjpeg-turbo's by a few levels.
 """
 
 from __future__ import annotations

@@ -66,10 +66,22 @@ class EngineOptions:
     cpu_burst: int = 4  # CPU: batches the readers fill between model calls
     device_decode: bool | None = None  # decode stored JPEG tiles on the device (nvJPEG); None: on CUDA
     pad: bool | None = None  # a short last batch padded to the batch size (one shape: see warmup.py); None: on CUDA
+    # host: stored JPEG tiles shrunk by 2, 4 or 8 while they decode (DCT scaling, within decoder noise of the
+    # box shrink, twice as fast; see algorithm.slide.jpeg_scaling); False: the box shrink's bytes exactly;
+    # None: for detection models only (see scales_jpeg)
+    jpeg_scaling: bool | None = None
 
     def batch_for(self, device: torch.device) -> int:
         """The batch size on ``device``: the option when given, else the device's default."""
         return self.batch_size or DEFAULT_BATCH.get(device.type, 8)
+
+    def scales_jpeg(self, model: object) -> bool:
+        """Whether the host shrinks JPEG tiles while decoding them for ``model``: the option when given,
+        else for detection models only. On the 16384^2 benchmark slide the detector's detections stayed
+        within 0.03 um and 0.009 (issue 11's tolerance: 0.5 um, 0.02), but 1,562 of the tumour heatmap's
+        voxels moved by over 0.02 (up to 0.08; benchmarks/jpeg_scaling_agreement.py): probability maps
+        keep the box shrink's bytes."""
+        return self.jpeg_scaling if self.jpeg_scaling is not None else isinstance(model, DetectionModel)
 
     def decode_on(self, device: torch.device) -> bool:
         """Whether stored JPEG tiles are decoded on ``device``: the option when given, else on CUDA."""
@@ -121,7 +133,7 @@ class TileRun:
         # each stored tile once (see RegionReader); on the device the consumer applies it per batch.
         self._normaliser = stain if isinstance(stain, Normaliser) and stain.has_source else None
         host_map = self._normalise if self._normaliser is not None and not self.on_device else None
-        self.reader = RegionReader(slide, grid, host_map, tilewise=not self.on_device)
+        self.reader = RegionReader(slide, grid, host_map, not self.on_device, options.scales_jpeg(model))
         self._host_transform = stain is not None and self._normaliser is None  # tile by tile, on the host
         opening = time.perf_counter()  # the device decoder's plan and probe: part of the set-up
         self.jpeg = (

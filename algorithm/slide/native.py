@@ -56,6 +56,8 @@ _COMPRESSIONS = {
 # Aperio JPEG 2000 YCbCr (33003): OpenSlide converts the colours itself; unverified.
 
 _MINISBLACK, _RGB, _YCBCR = 1, 2, 6
+# JPEG's APP14 "Adobe" segment with colour transform 0: the three channels are RGB, not YCbCr
+_ADOBE_RGB = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00"
 _JPEG = 7
 
 Decoder = Callable[..., Any]
@@ -75,6 +77,7 @@ class _Level:
     jpegtables: bytes | None
     grey: bool
     jpeg: bool  # compressed as JPEG (TIFF compression 7)
+    rgb_jpeg: bool  # JPEG of RGB samples (photometric RGB, as Aperio's): the stream itself does not say so
 
 
 class NativeTiles(StoredTiles):
@@ -131,7 +134,9 @@ class NativeTiles(StoredTiles):
 
     def jpeg_stream(self, level: int, column: int, row: int) -> bytes | None:
         """The stored JPEG tile with the page's shared tables spliced in (TIFF's abbreviated streams:
-        the tables' stream less its end marker, then the tile's less its start marker)."""
+        the tables' stream less its end marker, then the tile's less its start marker). JPEG of RGB
+        samples gets an Adobe marker saying so (libjpeg reads an unmarked 3-channel JPEG as YCbCr,
+        where the TIFF's photometric tag says RGB)."""
         lv, _, offset, count = self._locate(level, column, row)
         if not lv.jpeg or lv.grey:
             return None
@@ -139,7 +144,9 @@ class NativeTiles(StoredTiles):
             return b""
         data = self._read(offset, count, f"tile ({column}, {row}) of level {level}")
         if lv.jpegtables and data[:2] == b"\xff\xd8" and lv.jpegtables[-2:] == b"\xff\xd9":
-            return lv.jpegtables[:-2] + data[2:]
+            data = lv.jpegtables[:-2] + data[2:]
+        if lv.rgb_jpeg and data[:2] == b"\xff\xd8" and data[2:4] != _ADOBE_RGB[:2]:  # not marked already
+            data = data[:2] + _ADOBE_RGB + data[2:]
         return data
 
     def _locate(self, level: int, column: int, row: int) -> tuple[_Level, int, int, int]:
@@ -273,4 +280,5 @@ def _describe(page: tifffile.TiffPage) -> _Level:
         jpegtables=page.jpegtables,
         grey=int(page.photometric) == _MINISBLACK,
         jpeg=int(page.compression) == _JPEG,
+        rgb_jpeg=int(page.compression) == _JPEG and int(page.photometric) == _RGB,
     )

@@ -9,6 +9,7 @@ supplies its levels' geometry and ``decode``, this class the rest.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
+from algorithm.slide.base import WHITE
+from algorithm.slide.jpeg_scaling import SCALES, decode_scaled
 
+PROBE_NOISE = 0.5  # mean grey levels Pillow's full-size decode may differ from decode()'s on a probe tile
 Window = tuple[slice, slice]  # (rows, columns) of an array
 Piece = tuple[tuple[int, int], Window, Window]  # a stored tile's (column, row), where its part goes, where it lies
 
@@ -63,6 +67,8 @@ class StoredTiles(ABC):
     def __init__(self, path: Path, levels: Sequence[Geometry]) -> None:
         self.path = Path(path)
         self._levels = levels
+        self._scales: dict[int, bool] = {}  # per level: whether Pillow reads its JPEG as decode() does
+        self._scales_lock = threading.Lock()
 
     @abstractmethod
     def decode(self, level: int, column: int, row: int) -> NDArray[np.uint8]:
@@ -74,6 +80,53 @@ class StoredTiles(ABC):
         for a decoder elsewhere (nvJPEG on a GPU); ``b""`` for a tile with no data (glass); None when
         the level's tiles are not JPEG (this default: none are)."""
         return None
+
+    def decode_scaled(self, level: int, column: int, row: int, factor: int) -> NDArray[np.uint8] | None:
+        """Stored tile ``(column, row)`` of ``level`` shrunk by ``factor`` while it decodes (libjpeg's DCT
+        scaling, see :mod:`.jpeg_scaling`), ``(th / factor, tw / factor, 3)``, edge tiles uncropped; None
+        where that does not apply (the level is not JPEG, ``factor`` is not 2, 4 or 8 dividing the tiles,
+        or Pillow does not read the level's JPEG as :meth:`decode` does): the caller decodes and shrinks.
+        SlideError naming the file and the tile when it does not decode."""
+        tw, th = self.tile_size(level)
+        if factor not in SCALES or tw % factor or th % factor or not self._scales_agree(level):
+            return None
+        stream = self.jpeg_stream(level, column, row)
+        if stream is None:
+            return None
+        if not stream:  # no data stored: glass
+            return np.full((th // factor, tw // factor, 3), WHITE, dtype=np.uint8)
+        where = f"tile ({column}, {row}) of level {level}"
+        try:
+            pixels = decode_scaled(stream, factor)
+        except Exception as exc:  # Pillow raises many kinds (OSError for a truncated stream)
+            raise SlideError(f"{self.path}: cannot decode {where}: {exc} (the file is corrupt)") from exc
+        if pixels.shape[:2] != (th // factor, tw // factor):
+            raise SlideError(
+                f"{self.path}: {where} decodes to {pixels.shape[1] * factor} x {pixels.shape[0] * factor} "
+                f"pixels, not the stored tile size {tw} x {th} (the file is corrupt)"
+            )
+        return pixels
+
+    def _scales_agree(self, level: int) -> bool:
+        """Whether Pillow decodes ``level``'s JPEG tiles at full size as :meth:`decode` does (mean difference
+        under :data:`PROBE_NOISE` on the level's middle stored tile), checked once per level: a JPEG whose
+        colour space the stream does not name may be read as another by a second decoder."""
+        with self._scales_lock:
+            if level not in self._scales:
+                self._scales[level] = self._probe(level)
+            return self._scales[level]
+
+    def _probe(self, level: int) -> bool:
+        columns, rows = self.tile_grid(level)
+        stream = self.jpeg_stream(level, columns // 2, rows // 2)
+        if not stream:  # not JPEG, or no data to compare
+            return False
+        try:
+            ours = decode_scaled(stream, 1)
+            theirs = self.decode(level, columns // 2, rows // 2)
+        except Exception:  # noqa: BLE001 - a tile that does not decode is reported when it is read
+            return False
+        return ours.shape == theirs.shape and float(np.abs(ours.astype(np.int16) - theirs).mean()) < PROBE_NOISE
 
     @abstractmethod
     def close(self) -> None:

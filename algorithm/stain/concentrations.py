@@ -91,6 +91,31 @@ class ConcentrationSolver:
             a2 = torch.where(interior, i2, a2)
         return a1, a2
 
+    def solve_pair_numpy(self, b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`solve_pair` for float32 numpy arrays (the CPU stain map's), leaving its inputs alone.
+
+        The same candidates and choice; the interior solution is two products and a sum where torch fuses
+        one multiply-add, so a concentration may differ from torch's in its last bit.
+        """
+        g11, g12, g22, det, f32 = self.g11, self.g12, self.g22, self.det, np.float32
+        if self.solver == "pinv":
+            if self.singular:
+                a1 = (b1 * f32(1.0 / g11)).clip(min=0) if g11 > 0 else np.zeros_like(b1)
+                return a1, np.zeros_like(b2)
+            a1 = (b1 * f32(g22 / det) + b2 * f32(-g12 / det)).clip(min=0)
+            return a1, (b2 * f32(g11 / det) + b1 * f32(-g12 / det)).clip(min=0)
+        r1, r2 = b1 - f32(self.lam), b2 - f32(self.lam)
+        f1 = (r1 * f32(1.0 / g11)).clip(min=0) if g11 > 0 else np.zeros_like(r1)
+        f2 = (r2 * f32(1.0 / g22)).clip(min=0) if g22 > 0 else np.zeros_like(r2)
+        use_f1 = f1 * f32(g12) >= r2
+        a1, a2 = f1 * use_f1, f2 * ~use_f1
+        if self.singular:
+            return a1, a2
+        i1 = r1 * f32(g22 / det) + r2 * f32(-g12 / det)
+        i2 = r2 * f32(g11 / det) + r1 * f32(-g12 / det)
+        interior = (i1 >= 0) & (i2 >= 0)
+        return np.where(interior, i1, a1), np.where(interior, i2, a2)
+
 
 def concentrations_from_correlations(
     b: torch.Tensor,

@@ -197,11 +197,10 @@ class MemoTable:
 
     A slide's tiles hold far fewer distinct colours than 2^24 and repeat them
     endlessly, so each colour is computed once, when first seen (the direct
-    map on the missing colours, de-duplicated), and gathered from the table
-    ever after. No up-front build, never more work than the full table, and
-    exactly its values (the same map on the same colours). Safe to share
-    between threads: two threads that miss the same colour write the same word.
-    CPU only (numpy).
+    map on the missing colours), and gathered from the table ever after. No
+    up-front build, never more work than the full table, and exactly its
+    values (the same map on the same colours). Safe to share between threads:
+    two threads that miss the same colour write the same word. CPU only (numpy).
     """
 
     MISSING = 0  # a filled entry is [r, g, b, 1] read as int32: never 0 (the 1 is never stored in pixels)
@@ -220,12 +219,17 @@ class MemoTable:
         words = np.take(self.table, idx)
         missing = words == self.MISSING
         if missing.any():
-            colours = np.unique(idx[missing])
+            # A tile's few hundred new colours are mapped with their repeats: mapping a colour twice costs
+            # less than de-duplicating (a sort), the map's cost being mostly per call. Beyond one map step
+            # (a slide's first tiles), de-duplicated: repeats would cost whole extra steps.
+            repeats = idx[missing]
+            colours = np.unique(repeats) if len(repeats) > CPU_CHUNK else repeats
             rgb = np.stack((colours & 255, (colours >> 8) & 255, colours >> 16), axis=1).astype(np.uint8)
             mapped = np.ones((len(colours), 4), np.uint8)
             mapped[:, :3] = self.pixel_map(torch.from_numpy(rgb)).numpy()
-            self.table[colours] = mapped.view(np.int32).reshape(-1)
-            words[missing] = np.take(self.table, idx[missing])
+            new = mapped.view(np.int32).reshape(-1)
+            self.table[colours] = new  # a repeated colour writes the same word again
+            words[missing] = new if colours is repeats else np.take(self.table, repeats)
         return words
 
     def __call__(self, px: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from algorithm.engine.reading import RegionReader
 from algorithm.slide import open_slide
@@ -88,7 +89,7 @@ def test_tiles_cut_from_shrunk_mapped_stored_tiles_equal_each_region_read_and_re
     )
     with open_slide(path) as slide:
         grid = tile_grid(slide, 40, 8, mpp=mpp)  # overlapping tiles, the last ones past the slide's edge
-        tilewise = RegionReader(slide, grid, _colour_map)
+        tilewise = RegionReader(slide, grid, _colour_map, jpeg_scaling=False)
         plain = RegionReader(slide, grid, tilewise=False)
         assert tilewise.factor == factor
         with ThreadPoolExecutor(3) as pool:
@@ -102,3 +103,26 @@ def test_tiles_cut_from_shrunk_mapped_stored_tiles_equal_each_region_read_and_re
             assert native is not None
             columns, rows = native.tile_grid(grid.level)
             assert tilewise.decoded == columns * rows  # each stored tile decoded (and shrunk, mapped) once
+
+
+@pytest.mark.parametrize(("mpp", "factor"), [(0.5, 2), (1.0, 4)])
+def test_jpeg_tiles_shrunk_while_decoding_are_the_exact_tiles_within_decoder_noise(
+    tmp_path: Path, shared_data: Path, mpp: float, factor: int
+) -> None:
+    he = np.asarray(Image.open(shared_data / "he" / "tiatoolbox-target.png").convert("RGB"))  # real H&E
+    path = write_pyramid_tiff(tmp_path / "s.tiff", he[:706, :1002], mpp=0.25, tile=64, levels=1, compression="jpeg")
+    with open_slide(path) as slide:
+        grid = tile_grid(slide, 40, 8, mpp=mpp)
+        scaled = RegionReader(slide, grid, _colour_map)  # the default
+        exact = RegionReader(slide, grid, _colour_map, jpeg_scaling=False)
+        assert scaled.factor == exact.factor == factor
+        with ThreadPoolExecutor(3) as pool:
+            tiles = list(pool.map(scaled.read_tile, grid.tiles))
+        difference = np.stack(
+            [np.abs(got.astype(np.int16) - exact.read_tile(tile)) for tile, got in zip(grid.tiles, tiles, strict=True)]
+        )
+        assert 0 < difference.mean() < 1.0 and np.percentile(difference, 99) <= 4
+        native = slide.native_tiles()
+        assert native is not None
+        columns, rows = native.tile_grid(grid.level)
+        assert scaled.decoded == columns * rows and scaled.cached == 0  # still each stored tile decoded once

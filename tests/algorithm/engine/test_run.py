@@ -20,13 +20,13 @@ from algorithm.engine import (
 from algorithm.engine.pool import THREAD_PREFIX
 from algorithm.engine.run import first_tiles, resample_on_device, torch_threads
 from algorithm.errors import SlideError
-from algorithm.models import SegmenterConfig
+from algorithm.models import SegmenterConfig, load_detector
 from algorithm.segmentation import SegmentationOptions, segment_slide
 from algorithm.slide import open_slide
 from algorithm.slide.resample import reduce_box_tensor, resample
 from algorithm.tiling import read_tile, tile_grid
 from algorithm.tissue import tissue_mask
-from tests.algorithm.engine.helpers import Echo, detections, slide_with_a_broken_tile
+from tests.algorithm.engine.helpers import REPO, Echo, detections, slide_with_a_broken_tile
 from tests.conftest import blob_image, write_pyramid_tiff
 
 
@@ -75,7 +75,9 @@ def test_same_input_same_bytes_whatever_the_workers(synthetic_slide) -> None:
 def test_the_device_path_on_the_cpu_gives_the_same_detections(synthetic_slide) -> None:
     """What CUDA runs (raw regions resampled and stain-normalised on the device), checked here on the CPU."""
     found = {
-        on_device: detections(synthetic_slide.files.slide, EngineOptions(on_device=on_device)).candidates
+        on_device: detections(
+            synthetic_slide.files.slide, EngineOptions(on_device=on_device, jpeg_scaling=False)
+        ).candidates
         for on_device in (False, True)
     }
     host, device = found[False], found[True]
@@ -83,6 +85,23 @@ def test_the_device_path_on_the_cpu_gives_the_same_detections(synthetic_slide) -
     assert len(host) > 0
     np.testing.assert_array_equal(device.points, host.points)
     np.testing.assert_array_equal(device.scores, host.scores)
+
+
+def test_jpeg_scaling_gives_the_box_shrinks_detections_within_decoder_noise(synthetic_slide) -> None:
+    """Issue 11's tolerance for a faster decoder: the same detections within 0.5 um and 0.02 probability."""
+    found = {
+        scaling: detections(synthetic_slide.files.slide, EngineOptions(jpeg_scaling=scaling))
+        for scaling in (False, True)
+    }
+    threshold = float(load_detector(REPO / "models" / "detector.pt")[2]["threshold"])  # the bundled model's
+    exact, scaled = found[False].candidates, found[True].candidates
+    assert (exact.scores >= threshold).sum() > 0
+    tolerance_px = 0.5 / 0.25  # the slide is at 0.25 um/px
+    for ours, theirs in ((exact, scaled), (scaled, exact)):  # each detection has its twin in the other run
+        kept = ours.scores >= threshold
+        for point, score in zip(ours.points[kept], ours.scores[kept], strict=True):
+            near = np.hypot(*(theirs.points - point).T) <= tolerance_px
+            assert near.any() and np.abs(theirs.scores[near] - score).min() <= 0.02, (point, score)
 
 
 @pytest.mark.parametrize("k", [2, 4])
@@ -243,3 +262,11 @@ def test_first_tiles_keeps_a_padded_batchs_real_tiles() -> None:
     assert first_tiles(torch.zeros(6, 2, 2), 4).shape == (4, 2, 2)
     with pytest.raises(TypeError, match="cannot cut"):
         first_tiles([1, 2, 3], 2)
+
+
+def test_jpeg_scaling_defaults_to_detection_models_only() -> None:
+    detector, heatmap = DetectionModel(torch.nn.Identity(), 0.05), ProbabilityModel(torch.nn.Identity())
+    assert EngineOptions().scales_jpeg(detector) and not EngineOptions().scales_jpeg(heatmap)
+    assert not EngineOptions().scales_jpeg(MeanColour())  # a participant's own model: the exact bytes
+    assert EngineOptions(jpeg_scaling=True).scales_jpeg(heatmap)
+    assert not EngineOptions(jpeg_scaling=False).scales_jpeg(detector)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from algorithm.errors import ConfigError
 from algorithm.stain import StainNormaliser, get_normaliser
 from algorithm.stain.errors import StainFitError
+from algorithm.stain.stain_normaliser import StainMap
 
 staintools = pytest.importorskip("staintools")
 
@@ -86,6 +88,23 @@ def test_fit_source_lookup_table_equals_direct_computation(source_img, target_im
     assert np.array_equal(norm.transform(colours[:1]), norm.transform(colours)[:1])
     norm.use_lut = True
     assert np.array_equal(norm.transform(colours), direct_all)
+
+
+@pytest.mark.parametrize("method", ["macenko", "vahadane"])
+def test_the_cpus_numpy_map_and_the_gpus_torch_map_agree_within_a_level(source_img, target_img, method):
+    """The CPU maps in numpy (cheap small calls from the tile engine's readers), a GPU in torch."""
+    norm = get_normaliser(method).fit(target_img).fit_source(source_img)
+    cpu = norm.fixed_map("cpu")
+    assert isinstance(cpu, StainMap) and cpu.on_cpu
+    gpu_code = copy.copy(cpu)
+    gpu_code.on_cpu = False  # the torch code a GPU runs, here on the CPU
+    colours = torch.from_numpy(np.random.default_rng(6).integers(0, 256, (1 << 18, 3), dtype=np.uint8))
+    difference = np.abs(cpu(colours).numpy().astype(np.int16) - gpu_code(colours).numpy())
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+    block = cpu.apply_block(1 << 16, 1 << 17, torch.device("cpu")).numpy()  # the full table's broadcast path
+    ramps = np.arange(1 << 16, 1 << 17)
+    rgb = np.stack((ramps & 255, (ramps >> 8) & 255, ramps >> 16), axis=1).astype(np.uint8)
+    np.testing.assert_array_equal(block, cpu(torch.from_numpy(rgb)).numpy())
 
 
 def test_fixed_source_on_the_same_image_equals_per_image(source_img, target_img):
