@@ -17,9 +17,9 @@ blocks, a tile's pixels depend only on the blocks under it. Each stored tile is
 then shrunk once, and mapped once by a per-pixel colour map (the slide's fixed
 stain normalisation), before the grid tiles are cut from it: the same bytes as
 reading, shrinking and mapping each overlapping tile, with each pixel shrunk and
-mapped once instead of once per tile that covers it. A JPEG stored tile is by
-default shrunk while it decodes (libjpeg's DCT scaling: twice as fast, within
-decoder noise of the box shrink; ``jpeg_scaling=False`` for the box's bytes).
+mapped once instead of once per tile that covers it. With ``jpeg_scaling`` (the
+engine's default for detection) a JPEG stored tile is shrunk while it decodes
+(libjpeg's DCT scaling: twice as fast, within decoder noise of the box shrink).
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ size alone, less than half the time of decoding and shrinking it (measured:
 The pixels are not the box average's bytes, but the same image within decoder
 noise: on the benchmark slide's tiles the two differ by 0.5 levels on average,
 99 % of values by at most 2, the largest differences at sharp edges (like those
-between two JPEG decoders). The tile engine uses it by default where the grid is
-a power-of-two shrink of the stored tiles (``EngineOptions.jpeg_scaling``).
-Pillow, already the kit's image library, exposes it as ``Image.draft``.
+between two JPEG decoders). The tile engine uses it where the grid is a
+power-of-two shrink of the stored tiles, by default for detection only
+(``EngineOptions.scales_jpeg``: a probability map moves by more). Pillow,
+already the kit's image library, exposes it as ``Image.draft``.
 """
 
 from __future__ import annotations

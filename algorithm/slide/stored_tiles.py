@@ -109,8 +109,8 @@ class StoredTiles(ABC):
 
     def _scales_agree(self, level: int) -> bool:
         """Whether Pillow decodes ``level``'s JPEG tiles at full size as :meth:`decode` does (mean difference
-        under :data:`PROBE_NOISE` on the level's middle stored tile), checked once per level: a JPEG whose
-        colour space the stream does not name may be read as another by a second decoder."""
+        under :data:`PROBE_NOISE` on one stored tile with data, from the middle one on), checked once per
+        level: a JPEG whose colour space the stream does not name may be read as another by a second decoder."""
         with self._scales_lock:
             if level not in self._scales:
                 self._scales[level] = self._probe(level)
@@ -118,12 +118,19 @@ class StoredTiles(ABC):
 
     def _probe(self, level: int) -> bool:
         columns, rows = self.tile_grid(level)
-        stream = self.jpeg_stream(level, columns // 2, rows // 2)
-        if not stream:  # not JPEG, or no data to compare
-            return False
+        middle = rows // 2 * columns + columns // 2
+        for step in range(columns * rows):  # the middle tile, then on in row order, wrapping round
+            row, column = divmod((middle + step) % (columns * rows), columns)
+            stream = self.jpeg_stream(level, column, row)
+            if stream is None:  # not JPEG
+                return False
+            if stream:
+                break
+        else:
+            return False  # no tile has data
         try:
             ours = decode_scaled(stream, 1)
-            theirs = self.decode(level, columns // 2, rows // 2)
+            theirs = self.decode(level, column, row)
         except Exception:  # noqa: BLE001 - a tile that does not decode is reported when it is read
             return False
         return ours.shape == theirs.shape and float(np.abs(ours.astype(np.int16) - theirs).mean()) < PROBE_NOISE

@@ -97,3 +97,19 @@ def test_a_corrupt_tile_raises_naming_the_file_and_the_tile(tmp_path: Path) -> N
         assert native.decode_scaled(0, 1, 1, 2) is not None  # its neighbours still decode
         with pytest.raises(SlideError, match=r"corrupt\.tiff: cannot decode tile \(2, 1\) of level 0"):
             native.decode_scaled(0, 2, 1, 2)
+
+
+def test_a_level_whose_jpeg_pillow_reads_otherwise_is_left_to_the_caller(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = np.asarray(Image.open(shared_data / "he" / "tiatoolbox-target.png").convert("RGB"))[:200, :300]
+    path = write_pyramid_tiff(tmp_path / "s.tiff", image, tile=64, levels=1, compression="jpeg")
+    with open_slide(path) as slide:
+        native = slide.native_tiles()
+        assert native is not None
+        decode = native.decode
+        # as if the slide's own decoder read the colours otherwise (an unmarked colour space): checked once
+        monkeypatch.setattr(native, "decode", lambda level, column, row: 255 - decode(level, column, row))
+        assert native.decode_scaled(0, 1, 1, 2) is None
+        monkeypatch.setattr(native, "decode", decode)
+        assert native.decode_scaled(0, 1, 1, 2) is None  # the level's verdict stands
