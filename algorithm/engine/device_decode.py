@@ -88,7 +88,7 @@ class DeviceJpegTiles:
         stored = reader.native
         if stored is None:
             return None
-        probe = _probe(stored, reader.level)
+        probe = stored.jpeg_sample(reader.level)
         if probe is None:
             return None
         key, stream = probe
@@ -174,16 +174,3 @@ def _decode(streams: list[bytes], device: torch.device) -> list[torch.Tensor]:
         warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
         images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
     return [image.permute(1, 2, 0) for image in images]
-
-
-def _probe(stored: StoredTiles, level: int) -> tuple[Key, bytes] | None:
-    """A stored tile of ``level`` with data, as a JPEG stream; None when the level is not JPEG."""
-    columns, rows = stored.tile_grid(level)
-    for row in range(rows):
-        for column in range(columns):
-            stream = stored.jpeg_stream(level, column, row)
-            if stream is None:
-                return None
-            if stream:
-                return (column, row), stream
-    return None

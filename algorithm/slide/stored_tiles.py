@@ -109,28 +109,34 @@ class StoredTiles(ABC):
 
     def _scales_agree(self, level: int) -> bool:
         """Whether Pillow decodes ``level``'s JPEG tiles at full size as :meth:`decode` does (mean difference
-        under :data:`PROBE_NOISE` on one stored tile with data, from the middle one on), checked once per
-        level: a JPEG whose colour space the stream does not name may be read as another by a second decoder."""
+        under :data:`PROBE_NOISE` on :meth:`jpeg_sample`'s tile), checked once per level: a JPEG whose colour
+        space the stream does not name may be read as another by a second decoder."""
         with self._scales_lock:
             if level not in self._scales:
                 self._scales[level] = self._probe(level)
             return self._scales[level]
 
-    def _probe(self, level: int) -> bool:
+    def jpeg_sample(self, level: int) -> tuple[tuple[int, int], bytes] | None:
+        """The first stored tile of ``level`` with data, row by row, as ``((column, row), JPEG stream)``, for
+        checking a second decoder against :meth:`decode`; None when the level is not JPEG or holds no data."""
         columns, rows = self.tile_grid(level)
-        middle = rows // 2 * columns + columns // 2
-        for step in range(columns * rows):  # the middle tile, then on in row order, wrapping round
-            row, column = divmod((middle + step) % (columns * rows), columns)
-            stream = self.jpeg_stream(level, column, row)
-            if stream is None:  # not JPEG
-                return False
-            if stream:
-                break
-        else:
-            return False  # no tile has data
+        for row in range(rows):
+            for column in range(columns):
+                stream = self.jpeg_stream(level, column, row)
+                if stream is None:
+                    return None
+                if stream:
+                    return (column, row), stream
+        return None
+
+    def _probe(self, level: int) -> bool:
+        sample = self.jpeg_sample(level)
+        if sample is None:
+            return False
+        key, stream = sample
         try:
             ours = decode_scaled(stream, 1)
-            theirs = self.decode(level, column, row)
+            theirs = self.decode(level, *key)
         except Exception:  # noqa: BLE001 - a tile that does not decode is reported when it is read
             return False
         return ours.shape == theirs.shape and float(np.abs(ours.astype(np.int16) - theirs).mean()) < PROBE_NOISE
