@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from algorithm.stain.base import Normaliser, Params
 from algorithm.stain.concentrations import DEFAULT_LAMBDA, ConcentrationSolver, check_solver, get_concentrations
@@ -101,16 +102,23 @@ class StainMap(PixelMap):
         scaled = np.asarray(target_matrix, np.float64) * np.asarray(scale, np.float64).reshape(2, 1)
         self.rows = torch.as_tensor(scaled, dtype=torch.float32, device=device)
         self.on_cpu = self.tables.device.type == "cpu"
+        # what the numpy code reads (on the CPU views of the tensors above), taken once
+        self._tables_np: NDArray[np.float32] = self.tables.cpu().numpy()
+        self._rows_np: NDArray[np.float32] = self.rows.cpu().numpy()
 
     def apply(self, px: torch.Tensor) -> torch.Tensor:
         """Correlations by table, exact two-stain lasso, rendered with the target stains."""
         if self.on_cpu:
-            channels = px.numpy().T
-            b1, b2 = (t[0][channels[0]] + t[1][channels[1]] + t[2][channels[2]] for t in self.tables.numpy())
-            return torch.from_numpy(self._render_numpy(b1, b2))
+            return torch.from_numpy(self.apply_numpy(px.numpy()))
         b1, b2 = correlations(px, self.tables)
         a1, a2 = self.solve.solve_pair(b1, b2)
         return render(a1, a2, self.rows)
+
+    def apply_numpy(self, px: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """:meth:`apply` in numpy (the CPU's code), numpy in and out."""
+        channels = px.T
+        b1, b2 = (t[0][channels[0]] + t[1][channels[1]] + t[2][channels[2]] for t in self._tables_np)
+        return self._render_numpy(b1, b2)
 
     def apply_block(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
         """Whole red ramps by broadcasting (the full-table build); other blocks as :meth:`apply`."""
@@ -121,9 +129,7 @@ class StainMap(PixelMap):
         if self.on_cpu:
             ramps = np.arange(start >> 8, stop >> 8)
             green, blue = ramps & 255, ramps >> 8
-            b1, b2 = (
-                (t[0][None, :] + t[1][green][:, None] + t[2][blue][:, None]).reshape(-1) for t in self.tables.numpy()
-            )
+            b1, b2 = ((t[0][None, :] + t[1][green][:, None] + t[2][blue][:, None]).reshape(-1) for t in self._tables_np)
             return torch.from_numpy(self._render_numpy(b1, b2))
         hi = torch.arange(start >> 8, stop >> 8, device=device)
         g, b = hi & 255, hi >> 8
@@ -138,7 +144,7 @@ class StainMap(PixelMap):
     def _render_numpy(self, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
         """:func:`render` of the concentrations solved from correlations, in numpy."""
         a1, a2 = self.solve.solve_pair_numpy(b1, b2)
-        rows = self.rows.numpy()
+        rows = self._rows_np
         od = a1[:, None] * rows[0] + a2[:, None] * rows[1]
         out = np.exp(-od)
         out *= np.float32(I0)

@@ -126,3 +126,67 @@ def test_jpeg_tiles_shrunk_while_decoding_are_the_exact_tiles_within_decoder_noi
         assert native is not None
         columns, rows = native.tile_grid(grid.level)
         assert scaled.decoded == columns * rows and scaled.cached == 0  # still each stored tile decoded once
+
+
+class _CountingMap:
+    """``_colour_map``, counting its calls and the stored tiles it was given."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.tiles = 0
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.tiles += 1 if pixels.ndim == 3 else pixels.shape[0]
+        return _colour_map(pixels)
+
+
+def test_a_run_of_tiles_prefetched_maps_its_new_stored_tiles_in_one_call_with_the_same_bytes(tmp_path: Path) -> None:
+    """A worker about to read neighbouring tiles decodes the stored tiles no one has claimed and maps them
+    together (the memo table's fixed cost per call, paid once per run); what it reads is unchanged."""
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1002, 706, seed=5), mpp=0.25, tile=64, levels=1)
+    with open_slide(path) as slide:
+        grid = tile_grid(slide, 40, 8, mpp=0.5)  # shrink 2, overlapping, the last tiles past the edge
+        counting = _CountingMap()
+        reader = RegionReader(slide, grid, counting, jpeg_scaling=False)
+        plain = RegionReader(slide, grid, _colour_map, jpeg_scaling=False)
+        run = grid.tiles[:6]
+        reader.prefetch(run)
+        under = {key for tile in run for key in reader.keys(tile)}
+        assert counting.calls == 1 and counting.tiles == len(under) == reader.decoded > 1
+        reader.prefetch(run)  # nothing new to claim
+        assert counting.calls == 1
+        for tile in run:
+            np.testing.assert_array_equal(reader.read_tile(tile), plain.read_tile(tile))
+        assert counting.calls == 1  # the run's tiles found every stored tile they need mapped
+
+        # workers prefetching their own runs and reading them: the same tiles, each stored tile decoded once
+        reader = RegionReader(slide, grid, _colour_map, jpeg_scaling=False)
+        runs = [grid.tiles[i : i + 4] for i in range(0, len(grid.tiles), 4)]
+
+        def read_run(tiles: list[Tile]) -> list[np.ndarray]:
+            reader.prefetch(tiles)
+            return [reader.read_tile(tile) for tile in tiles]
+
+        with ThreadPoolExecutor(3) as pool:
+            got = [tile for run_tiles in pool.map(read_run, runs) for tile in run_tiles]
+        for tile, pixels in zip(grid.tiles, got, strict=True):
+            np.testing.assert_array_equal(pixels, plain.read_tile(tile), err_msg=f"tile {tile.index}")
+        native = slide.native_tiles()
+        assert native is not None
+        columns, rows = native.tile_grid(grid.level)
+        assert reader.decoded == columns * rows and reader.cached == 0
+
+
+def test_a_stored_tile_that_cannot_be_read_in_a_prefetch_fails_its_readers_without_a_hang(tmp_path: Path) -> None:
+    from algorithm.errors import SlideError
+    from tests.algorithm.engine.helpers import slide_with_a_broken_tile
+
+    with open_slide(slide_with_a_broken_tile(tmp_path)) as slide:
+        grid = tile_grid(slide, 128, 16)
+        reader = RegionReader(slide, grid, _colour_map)
+        with pytest.raises(SlideError, match="broken.tiff"):
+            reader.prefetch(grid.tiles)  # the whole grid as one run: the broken tile is among them
+        for tile in grid.tiles:  # claimed by that prefetch: each read re-raises its error, none waits forever
+            with pytest.raises(SlideError, match="broken.tiff"):
+                reader.read_tile(tile)
