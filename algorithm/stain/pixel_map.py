@@ -227,9 +227,9 @@ class MemoTable:
         words = np.take(self.table, idx)
         missing = words == self.MISSING
         if missing.any():
-            # A tile's few hundred new colours are mapped with their repeats: mapping a colour twice costs
-            # less than de-duplicating (a sort), the map's cost being mostly per call. Beyond one map step
-            # (a slide's first tiles), de-duplicated: repeats would cost whole extra steps.
+            # A call's few hundred new colours are mapped with their repeats, by the map's numpy code in this
+            # thread: mapping a colour twice costs less than de-duplicating (a sort), the cost being mostly
+            # per call. Beyond one map step (a slide's first tiles), de-duplicated and mapped in steps.
             repeats = idx[missing]
             colours = distinct(repeats) if len(repeats) > CPU_CHUNK else repeats
             rgb = np.stack((colours & 255, (colours >> 8) & 255, colours >> 16), axis=1).astype(np.uint8)
