@@ -95,6 +95,10 @@ ENV ALGORITHM_TASK=${TASK} \
     XDG_CACHE_HOME=/tmp/.cache \
     TORCH_HOME=/tmp/.cache/torch \
     MPLCONFIGDIR=/tmp/.cache/matplotlib
+# glibc's large blocks (a model's activations, freed after every batch) on 2 MiB pages where the kernel allows
+# THP: on 4 KiB pages the CPU detector took ~26,000 page faults a batch, ~10 % of its time
+# (benchmarks/bench_malloc.py). Outputs are unchanged: only where memory comes from.
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /opt/app
 USER algorithm
 ENTRYPOINT ["/opt/venv/bin/python", "-m", "algorithm"]
