@@ -47,6 +47,7 @@ def child(batches: int) -> None:
         job = slide_job("detection", slide, mask, ROOT / "models", device, EngineOptions())
         tiles = prepared(slide, job.grid, job.fitted(slide, mask), EngineOptions(), device)[: batches + 1]
     model: Any = job.tile_model  # the detector's DetectionModel
+    # bench_engine.model_only's loop, with the page faults counted after its warm-up, not with it
     with torch.inference_mode():
         model.to_host(model.postprocess(model.forward(tiles[0])))  # warm-up
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

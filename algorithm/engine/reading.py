@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -200,21 +200,33 @@ class RegionReader:
         """
         if self.factor is None or self.pixel_map is None:
             return
-        keys = list(dict.fromkeys(key for tile in tiles for key in self.keys(tile)))
+        claimed = self._claim(dict.fromkeys(key for tile in tiles for key in self.keys(tile)))
+        if claimed:
+            self._fill(claimed)
+
+    def _claim(self, keys: Iterable[Key]) -> dict[Key, _Decoded]:
+        """Entries for those of ``keys`` no worker has claimed yet, now this worker's to fill."""
         with self._lock:
             claimed = {key: _Decoded() for key in keys if key not in self._cache}
             self._cache.update(claimed)
-        if not claimed:
-            return
+        return claimed
+
+    def _fill(self, claimed: dict[Key, _Decoded]) -> None:
+        """Decode the claimed stored tiles (tile-wise: shrunk, then mapped in one call) and hand them to the
+        workers waiting on them; a failure is raised here and in each of them."""
         try:
-            shrunk = [self._shrunk(*key) for key in claimed]
-            for entry, pixels in zip(claimed.values(), self._map_all(shrunk), strict=True):
-                entry.pixels = pixels
+            if self.factor is None:
+                assert self.native is not None
+                pixels = [self.native.decode(self.level, *key) for key in claimed]
+            else:
+                pixels = self._map_all([self._shrunk(*key) for key in claimed])
+            for entry, tile in zip(claimed.values(), pixels, strict=True):
+                entry.pixels = tile
             with self._lock:
                 self.decoded += len(claimed)
         except BaseException as exc:
             for entry in claimed.values():
-                entry.error = exc  # the workers waiting on any of them stop with the same error
+                entry.error = exc
             raise
         finally:
             for entry in claimed.values():
@@ -222,16 +234,12 @@ class RegionReader:
 
     def _map_all(self, stored: list[NDArray[np.uint8]]) -> list[NDArray[np.uint8]]:
         """``pixel_map`` of each stored tile: one call for tiles of one shape (a map of each pixel alone)."""
-        assert self.pixel_map is not None
+        if self.pixel_map is None:
+            return stored
         if len(stored) == 1 or len({p.shape for p in stored}) > 1:
             return [self.pixel_map(p) for p in stored]
         # copies: a view would keep the whole stack alive while any one of its tiles is still cached
         return [tile.copy() for tile in self.pixel_map(np.stack(stored))]
-
-    def _prepared(self, column: int, row: int) -> NDArray[np.uint8]:
-        """A stored tile as grid tiles need it: glass past the level's edge, shrunk by k, mapped."""
-        pixels = self._shrunk(column, row)
-        return pixels if self.pixel_map is None else self.pixel_map(pixels)
 
     def _shrunk(self, column: int, row: int) -> NDArray[np.uint8]:
         """A stored tile with glass past the level's edge, shrunk by k (not mapped)."""
@@ -260,25 +268,14 @@ class RegionReader:
             self._release(key)
 
     def _get(self, key: Key) -> NDArray[np.uint8]:
-        with self._lock:
+        with self._lock:  # claim it, or find the worker's entry that did
             entry = self._cache.get(key)
             owner = entry is None
             if owner:
                 entry = self._cache[key] = _Decoded()
         assert entry is not None
         if owner:
-            try:
-                if self.factor is None:
-                    entry.pixels = self.native.decode(self.level, *key)  # type: ignore[union-attr]
-                else:
-                    entry.pixels = self._prepared(*key)
-                with self._lock:
-                    self.decoded += 1
-            except BaseException as exc:
-                entry.error = exc
-                raise
-            finally:
-                entry.ready.set()
+            self._fill({key: entry})
         else:
             entry.ready.wait()
             if entry.error is not None:

@@ -8,11 +8,13 @@ import pytest
 from PIL import Image
 
 from algorithm.engine.reading import RegionReader
+from algorithm.errors import SlideError
 from algorithm.slide import open_slide
 from algorithm.slide.base import WHITE
 from algorithm.slide.resample import resample
 from algorithm.tiling import tile_grid
 from algorithm.tiling.grid import Tile
+from tests.algorithm.engine.helpers import slide_with_a_broken_tile
 from tests.conftest import blob_image, write_pyramid_tiff
 
 
@@ -179,9 +181,6 @@ def test_a_run_of_tiles_prefetched_maps_its_new_stored_tiles_in_one_call_with_th
 
 
 def test_a_stored_tile_that_cannot_be_read_in_a_prefetch_fails_its_readers_without_a_hang(tmp_path: Path) -> None:
-    from algorithm.errors import SlideError
-    from tests.algorithm.engine.helpers import slide_with_a_broken_tile
-
     with open_slide(slide_with_a_broken_tile(tmp_path)) as slide:
         grid = tile_grid(slide, 128, 16)
         reader = RegionReader(slide, grid, _colour_map)
