@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid
+from algorithm.device import as_float
 from algorithm.engine import (
     DetectionModel,
     EngineOptions,
@@ -18,7 +19,7 @@ from algorithm.engine import (
     load_torchscript,
 )
 from algorithm.engine.pool import THREAD_PREFIX
-from algorithm.engine.run import first_tiles, resample_on_device, torch_threads
+from algorithm.engine.run import _store, first_tiles, resample_on_device, torch_threads
 from algorithm.errors import SlideError
 from algorithm.models import SegmenterConfig, load_detector
 from algorithm.segmentation import SegmentationOptions, segment_slide
@@ -59,6 +60,36 @@ def test_batches_come_in_grid_order_with_the_tiles_read_resampled_and_transforme
     assert run.stats.tiles == len(grid) and run.stats.tiles_per_second > 0
     assert "tiles/s" in run.stats.line()
     assert not _threads()
+
+
+def test_the_cpu_model_gets_as_floats_bytes_and_layout(blob_slide: Path) -> None:
+    # the CPU readers write float slots: the model's input must be exactly as_float of the uint8 tiles
+    class Keep:
+        def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+            return tiles
+
+        def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+            return raw
+
+        def to_host(self, output: torch.Tensor) -> torch.Tensor:
+            return output.clone()
+
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 16, mpp=0.5)
+        stain = lambda px: 255 - px  # noqa: E731 - a host transform tile by tile
+        run = TileRun(slide, grid, Keep(), "cpu", stain=stain, options=EngineOptions(batch_size=5))
+        for result in run:
+            uint8 = np.stack([255 - read_tile(slide, grid, tile) for tile in result.tiles])
+            expected = as_float(torch.from_numpy(uint8))
+            assert result.output.dtype == torch.float32 and result.output.stride() == expected.stride()
+            assert torch.equal(result.output, expected)
+
+
+def test_float_slots_hold_as_floats_bytes_for_every_level() -> None:
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
+    slot = np.empty(levels.shape, np.float32)
+    _store(slot, levels)
+    assert torch.equal(torch.from_numpy(slot).permute(0, 3, 1, 2), as_float(torch.from_numpy(levels)))
 
 
 def test_same_input_same_bytes_whatever_the_workers(synthetic_slide) -> None:
