@@ -16,8 +16,11 @@ For detection (RetinaNet, 256 px tiles at 0.5 um/px) and segmentation (FPN,
   the grid and a freshly fitted normaliser (its colour table fills inside),
   tiles/s;
 - the ratio end-to-end / model-only (aim: <= 1.05 on the CPU): the two are
-  measured ``--repeat`` times, alternated, and their medians compared; and the
-  engine's own time split (last end-to-end run);
+  measured ``--repeat`` times, alternated, and their medians compared; on the
+  CPU also paired batch by batch (:class:`Twin`: each batch's model-only time
+  taken right after its end-to-end pass, so that the machine's drift between
+  runs, 5-10 % on a shared 2-core VM, cancels), the median of ``--repeat``
+  such runs; and the engine's own time split (last end-to-end run);
 - the per-slide set-up before the engine (tissue mask, stain fit), for scale.
 
 ``--cpus N`` restricts the whole process to N cores (affinity, torch threads,
@@ -49,6 +52,7 @@ from algorithm.engine import (  # noqa: E402
     EngineOptions,
     EngineStats,
     ProbabilityModel,
+    TileModel,
     TileRun,
     TileTransform,
 )
@@ -107,15 +111,46 @@ def model_only(model, batches: list[torch.Tensor], device: torch.device, amp: bo
     return time.perf_counter() - start
 
 
+class Twin:
+    """The job's tile model, each batch run a second time right after, on the same tiles, timed.
+
+    Pairs end-to-end with model-only batch by batch (0.4 s apart on the CPU), so that the
+    machine's drift, which here moves whole runs by 5-10 %, hits both alike. The twin finds its
+    input in the cache (which flatters model-only, so the ratio errs high). CPU only: on CUDA
+    it would stall the engine's overlap.
+    """
+
+    def __init__(self, inner: TileModel, device: torch.device) -> None:
+        self.inner, self.device = inner, device
+        self.seconds = 0.0
+        self._tiles: torch.Tensor | None = None
+
+    def forward(self, tiles: torch.Tensor) -> Any:
+        self._tiles = tiles
+        return self.inner.forward(tiles)
+
+    def postprocess(self, raw: Any) -> Any:
+        return self.inner.postprocess(raw)
+
+    def to_host(self, output: Any) -> Any:
+        host = self.inner.to_host(output)
+        assert self._tiles is not None
+        start = time.perf_counter()
+        self.inner.to_host(self.inner.postprocess(self.inner.forward(self._tiles)))
+        self.seconds += time.perf_counter() - start
+        return host
+
+
 @dataclass
 class SlideJob:
     """One kind's work on a slide as the job sets it up: its grid, its tile model and checkpoint, and the
-    job's own call (``run(stain)``: ``detect_slide`` / ``segment_slide``, returning the engine's statistics)."""
+    job's own call (``run(stain, model)``: ``detect_slide`` / ``segment_slide``, with the job's model or
+    ``model`` in its place, returning the engine's statistics)."""
 
     grid: TileGrid
     tile_model: DetectionModel | ProbabilityModel
     checkpoint: dict[str, Any]
-    run: Callable[[TileTransform | None], EngineStats]
+    run: Callable[[TileTransform | None, TileModel | None], EngineStats]  # (stain, tile model or the job's)
 
     def fitted(self, slide: SlideReader, mask: TissueMask) -> TileTransform | None:
         """A freshly fitted stain normaliser: the Normaliser itself, not a wrapper (the engine takes its
@@ -131,20 +166,27 @@ def slide_job(
         detector, det_config, checkpoint = load_detector(models / "detector.pt", device)
         det_options = DetectionOptions(engine=engine)
         grid = detection_grid(slide, det_config, det_options, mask)
+        det_model = DetectionModel(detector, det_options.candidate_threshold)
+        # a wrapped model reads its tiles as the job's model has them read
+        wrapped = replace(det_options, engine=replace(engine, jpeg_scaling=engine.scales_jpeg(det_model)))
 
-        def detect(stain: TileTransform | None) -> EngineStats:
-            return detect_slide(slide, detector, det_config, det_options, device, stain, grid).engine
+        def detect(stain: TileTransform | None, model: TileModel | None = None) -> EngineStats:
+            if model is None:
+                return detect_slide(slide, detector, det_config, det_options, device, stain, grid).engine
+            return detect_slide(slide, model, det_config, wrapped, device, stain, grid).engine
 
-        return SlideJob(grid, DetectionModel(detector, det_options.candidate_threshold), checkpoint, detect)
+        return SlideJob(grid, det_model, checkpoint, detect)
     segmenter, seg_config, checkpoint = load_segmenter(models / "segmenter.pt", device)
     seg_options = SegmentationOptions(engine=engine)
     grid = segmentation_grid(slide, seg_config, seg_options, mask)
     stitcher = HeatmapStitcher(slide.dimensions, grid.scale * seg_options.heatmap_factor)
+    seg_model = ProbabilityModel(segmenter, size=stitcher.tile_size(grid.tiles[0]), views=seg_options.views)
 
-    def segment(stain: TileTransform | None) -> EngineStats:
-        return segment_slide(slide, segmenter, seg_config, seg_options, device, stain, mask, grid).engine
+    def segment(stain: TileTransform | None, model: TileModel | None = None) -> EngineStats:
+        chosen = segmenter if model is None else model
+        return segment_slide(slide, chosen, seg_config, seg_options, device, stain, mask, grid).engine
 
-    return SlideJob(grid, ProbabilityModel(segmenter, size=stitcher.tile_size(grid.tiles[0])), checkpoint, segment)
+    return SlideJob(grid, seg_model, checkpoint, segment)
 
 
 def measure(
@@ -164,7 +206,7 @@ def measure(
             stain = job.fitted(slide, mask)
             sync(device)
             start = time.perf_counter()
-            stats = run_slide(stain)
+            stats = run_slide(stain, None)
             sync(device)
             return time.perf_counter() - start, stats
 
@@ -193,7 +235,16 @@ def measure(
             seconds, stats = end_to_end()
             e2e_runs.append(seconds)
             model_runs.append(model_only(tile_model, batches, device, engine.amp and device.type == "cuda"))
+        # paired, on the CPU: each batch's model-only time measured right after its end-to-end pass
+        paired_runs = []
+        for _ in range(repeat if device.type == "cpu" else 0):
+            twin = Twin(tile_model, device)
+            stain = job.fitted(slide, mask)
+            start = time.perf_counter()
+            run_slide(stain, twin)
+            paired_runs.append(((time.perf_counter() - start - twin.seconds), twin.seconds))
     end_to_end_s, model_seconds = statistics.median(e2e_runs), statistics.median(model_runs)
+    paired = [e / m for e, m in paired_runs]
     n = len(grid)
     return {
         "kind": kind,
@@ -211,6 +262,9 @@ def measure(
         "ratio": end_to_end_s / model_seconds,
         "ratio_without_setup": (end_to_end_s - stats.setup) / model_seconds,
         "ratios_per_repeat": [e / m for e, m in zip(e2e_runs, model_runs, strict=True)],
+        "paired_ratio": statistics.median(paired) if paired else None,
+        "paired_ratios": paired,
+        "paired_runs_s": paired_runs,
         "split": stats.split(),
         "decoded_stored_tiles": stats.decoded,
         "slide_setup": {"tissue_mask_s": t_mask, "stain_fit_s": t_fit},
@@ -296,6 +350,11 @@ def main() -> None:
             f"  end-to-end / model-only = {r['ratio']:.3f} (medians; aim <= 1.05 on the CPU); "
             f"without the engine's set-up {r['ratio_without_setup']:.3f}; each repeat {per_repeat}"
         )
+        if r["paired_ratio"] is not None:
+            each = ", ".join(f"{x:.3f}" for x in r["paired_ratios"])
+            print(
+                f"  paired, batch by batch: end-to-end / model-only = {r['paired_ratio']:.3f} (median; each run {each})"
+            )
         print(f"  engine split (s): {split}")
         print(
             f"  per-slide set-up before the engine: tissue mask {r['slide_setup']['tissue_mask_s']:.2f} s, "
