@@ -120,14 +120,19 @@ class Twin:
     it would stall the engine's overlap.
     """
 
-    def __init__(self, inner: TileModel, device: torch.device) -> None:
-        self.inner, self.device = inner, device
-        self.seconds = 0.0
+    def __init__(self, inner: TileModel) -> None:
+        self.inner = inner
+        self.seconds = 0.0  # the twins: forward, post-processing and results to the host
+        self.forward_seconds = 0.0  # the network alone, inside the engine
+        self.twin_forward_seconds = 0.0  # the network alone, in the twins
         self._tiles: torch.Tensor | None = None
 
     def forward(self, tiles: torch.Tensor) -> Any:
         self._tiles = tiles
-        return self.inner.forward(tiles)
+        start = time.perf_counter()
+        raw = self.inner.forward(tiles)
+        self.forward_seconds += time.perf_counter() - start
+        return raw
 
     def postprocess(self, raw: Any) -> Any:
         return self.inner.postprocess(raw)
@@ -136,7 +141,9 @@ class Twin:
         host = self.inner.to_host(output)
         assert self._tiles is not None
         start = time.perf_counter()
-        self.inner.to_host(self.inner.postprocess(self.inner.forward(self._tiles)))
+        raw = self.inner.forward(self._tiles)
+        self.twin_forward_seconds += time.perf_counter() - start
+        self.inner.to_host(self.inner.postprocess(raw))
         self.seconds += time.perf_counter() - start
         return host
 
@@ -236,13 +243,14 @@ def measure(
             e2e_runs.append(seconds)
             model_runs.append(model_only(tile_model, batches, device, engine.amp and device.type == "cuda"))
         # paired, on the CPU: each batch's model-only time measured right after its end-to-end pass
-        paired_runs = []
+        paired_runs, networks = [], (0.0, 0.0)
         for _ in range(repeat if device.type == "cpu" else 0):
-            twin = Twin(tile_model, device)
+            twin = Twin(tile_model)
             stain = job.fitted(slide, mask)
             start = time.perf_counter()
             run_slide(stain, twin)
             paired_runs.append(((time.perf_counter() - start - twin.seconds), twin.seconds))
+            networks = (twin.forward_seconds, twin.twin_forward_seconds)
     end_to_end_s, model_seconds = statistics.median(e2e_runs), statistics.median(model_runs)
     paired = [e / m for e, m in paired_runs]
     n = len(grid)
@@ -265,6 +273,7 @@ def measure(
         "paired_ratio": statistics.median(paired) if paired else None,
         "paired_ratios": paired,
         "paired_runs_s": paired_runs,
+        "paired_network_s": {"in_engine": networks[0], "twin": networks[1]},
         "split": stats.split(),
         "decoded_stored_tiles": stats.decoded,
         "slide_setup": {"tissue_mask_s": t_mask, "stain_fit_s": t_fit},
@@ -352,8 +361,11 @@ def main() -> None:
         )
         if r["paired_ratio"] is not None:
             each = ", ".join(f"{x:.3f}" for x in r["paired_ratios"])
+            net = r["paired_network_s"]
             print(
-                f"  paired, batch by batch: end-to-end / model-only = {r['paired_ratio']:.3f} (median; each run {each})"
+                f"  paired, batch by batch: end-to-end / model-only = {r['paired_ratio']:.3f} (median; "
+                f"each run {each}); the network alone in the last: {net['in_engine']:.2f} s inside the "
+                f"engine, {net['twin']:.2f} s in its twins"
             )
         print(f"  engine split (s): {split}")
         print(
