@@ -314,8 +314,8 @@ def main() -> None:
         "--repeat",
         type=int,
         default=5,
-        help="end-to-end and model-only runs, alternated; medians reported (default 5: a run here varies by "
-        "about 4 %%, as much as the engine's whole overhead)",
+        help="end-to-end and model-only runs, alternated, and paired runs on the CPU; medians reported (default "
+        "5: whole runs on a shared 2-core VM drift by 5-10 %%, more than the engine's whole overhead)",
     )
     parser.add_argument("--models", type=Path, default=ROOT / "models")
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
