@@ -67,9 +67,11 @@ class SlideDetections:
 def detection_grid(
     slide: SlideReader, config: DetectorConfig, options: DetectionOptions, mask: TissueMask | None = None
 ) -> TileGrid:
-    """The detector's tissue tiles at its resolution, neighbours sharing an eighth of a tile unless ``options`` says."""
+    """The detector's tissue tiles at its resolution, neighbours sharing an eighth of a tile unless ``options``
+    says; an image smaller than a tile (a crop round one cell) centred in its tile, so that the detector sees
+    glass on every side of it rather than the tile's border."""
     overlap = config.tile_size // 8 if options.overlap is None else options.overlap
-    return tissue_grid(slide, config.tile_size, config.mpp, overlap, mask, options.min_tissue)
+    return tissue_grid(slide, config.tile_size, config.mpp, overlap, mask, options.min_tissue, centred=True)
 
 
 def detect_slide(
@@ -90,7 +92,7 @@ def detect_slide(
     grid = detection_grid(slide, config, options) if grid is None else grid
     tile_model = model if isinstance(model, TileModel) else DetectionModel(model, options.candidate_threshold)
     run = TileRun(slide, grid, tile_model, device, transform, options.engine)
-    raw = Candidates.concat([slide_candidates(result.tiles, result.output) for result in run])
+    raw = inside(Candidates.concat([slide_candidates(result.tiles, result.output) for result in run]), slide.dimensions)
     radius_px = units.um_to_pixels(options.nms_radius_um, slide.mpp)
     kept = raw.take(classwise_distance_nms(raw.points, raw.scores, raw.labels, radius_px))
     order = np.lexsort((kept.points[:, 1], kept.points[:, 0], -kept.scores))  # stable, deterministic output
@@ -103,6 +105,12 @@ def detect_slide(
         seconds=time.perf_counter() - start,
         engine=run.stats,
     )
+
+
+def inside(candidates: Candidates, size: tuple[int, int]) -> Candidates:
+    """The candidates whose centre lies on the slide (a tile past a small image's edge sees only glass there)."""
+    x, y = candidates.points[:, 0], candidates.points[:, 1]
+    return candidates.take(np.flatnonzero((x >= 0) & (y >= 0) & (x < size[0]) & (y < size[1])))
 
 
 def slide_detections(

@@ -60,10 +60,11 @@ class TileGrid:
         return iter(self.tiles)
 
 
-def _starts(length: int, tile: int, stride: int) -> list[int]:
-    """Tile origins along one axis: regular steps, the last one flush with the edge."""
+def _starts(length: int, tile: int, stride: int, centred: bool = False) -> list[int]:
+    """Tile origins along one axis: regular steps, the last one flush with the edge. An axis shorter than a
+    tile gets one tile, from 0, or ``centred`` on it (starting before 0)."""
     if length <= tile:
-        return [0]
+        return [-((tile - length) // 2) if centred else 0]
     starts = list(range(0, length - tile, stride))
     starts.append(length - tile)
     return starts
@@ -78,11 +79,16 @@ def tile_grid(
     mpp: float | None = None,
     mask: TissueMask | None = None,
     min_tissue: float = 0.05,
+    centred: bool = False,
 ) -> TileGrid:
     """Lay a grid at ``level`` or at ``mpp`` microns per pixel (default level 0).
 
     ``overlap`` is in tile pixels. With a mask, tiles whose tissue fraction is
-    below ``min_tissue`` are left out.
+    below ``min_tissue`` are left out. ``centred``: an image smaller than a
+    tile (e.g. a 32 um crop) lies in the middle of its one tile, glass all
+    round, instead of in its top-left corner, where a detector sees the cells
+    at the tile's border with half their context missing; its origin is then
+    negative.
     """
     if tile_size <= 0 or not 0 <= overlap < tile_size:
         raise ConfigError(f"tile size {tile_size} with overlap {overlap}: need 0 <= overlap < size")
@@ -100,16 +106,14 @@ def tile_grid(
     # grid in delivered pixels, mapped to level 0 by ``scale``
     width, height = max(1, math.ceil(w0 / scale)), max(1, math.ceil(h0 / scale))
     stride = tile_size - overlap
-    xs, ys = _starts(width, tile_size, stride), _starts(height, tile_size, stride)
+    xs, ys = _starts(width, tile_size, stride, centred), _starts(height, tile_size, stride, centred)
     extent = int(round(tile_size * scale))
     origins = [(int(round(x * scale)), int(round(y * scale))) for y in ys for x in xs]
     if mask is not None and origins:
         # tissue over the tile's part inside the image: tiles lie flush with the edges, so only an image
         # smaller than one tile has a tile past its edge, and there glass that is not the image's is no reason
         # to leave its tissue out
-        boxes = np.array(
-            [(x, y, max(1, min(extent, w0 - x)), max(1, min(extent, h0 - y))) for x, y in origins], dtype=np.float64
-        )
+        boxes = np.array([_inside(x, y, extent, w0, h0) for x, y in origins], dtype=np.float64)
         fractions = mask.box_fractions(boxes)
     else:
         fractions = np.ones(len(origins))
@@ -123,6 +127,12 @@ def tile_grid(
     )
 
 
+def _inside(x: int, y: int, extent: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """The part of the square tile at ``(x, y)`` inside a ``width`` x ``height`` image, as (x, y, w, h)."""
+    x0, y0 = max(x, 0), max(y, 0)
+    return x0, y0, max(1, min(x + extent, width) - x0), max(1, min(y + extent, height) - y0)
+
+
 def tissue_grid(
     slide: SlideReader,
     tile_size: int,
@@ -130,7 +140,9 @@ def tissue_grid(
     overlap: int,
     mask: TissueMask | None = None,
     min_tissue: float = 0.05,
+    centred: bool = False,
 ) -> TileGrid:
-    """A model's grid: ``tile_size`` tiles at ``mpp``, only where there is tissue (mask made if not given)."""
+    """A model's grid: ``tile_size`` tiles at ``mpp``, only where there is tissue (mask made if not given);
+    ``centred``: see :func:`tile_grid`."""
     mask = tissue_mask(slide) if mask is None else mask
-    return tile_grid(slide, tile_size, overlap, mpp=mpp, mask=mask, min_tissue=min_tissue)
+    return tile_grid(slide, tile_size, overlap, mpp=mpp, mask=mask, min_tissue=min_tissue, centred=centred)

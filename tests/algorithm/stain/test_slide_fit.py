@@ -86,3 +86,34 @@ def test_parallel_reads_sample_the_same_pixels_as_one_by_one(synthetic_slide, mo
         one_by_one = sample_slide_pixels(slide, mask, n_pixels=20_000, seed=1)
         assert threads == {threading.current_thread().name}
     assert np.array_equal(parallel, one_by_one)
+
+
+def test_black_padding_does_not_move_the_fit(shared_data, tmp_path):
+    """A real H&E field padded with black bands (as MIDOG 2025's crops at a slide's edge are) fits as the field
+    alone: black is no stain, and kept it tripled the haematoxylin percentile (every tile then rendered pale)."""
+    from PIL import Image
+
+    from algorithm.slide import open_slide
+    from algorithm.stain.slide_fit import is_padding
+    from algorithm.tissue import tissue_mask
+    from training.synth.pyramid import write_image
+
+    image = shared_data / "nuclei" / "monuseg" / "images" / "TCGA-EJ-A46H-01A-03-TSC.jpg"
+    field = np.asarray(Image.open(image).convert("RGB"))[:384, :384]
+    band = np.zeros((96, 384, 3), np.uint8)
+    padded = np.concatenate([band, field, band])  # a third of it black
+    assert is_padding(padded).mean() > 0.3 and not is_padding(field).any()
+    fits = []
+    for name, pixels in (("field", field), ("padded", padded)):
+        write_image(tmp_path / f"{name}.tiff", pixels, 0.25)
+        with open_slide(tmp_path / f"{name}.tiff") as slide:
+            mask = tissue_mask(slide)  # the job's own mask takes the black bands for tissue
+            if name == "padded":
+                assert mask.mask[0].all() and mask.mask[-1].all()
+            norm = fit_to_slide(get_normaliser("macenko"), slide, mask)
+        assert isinstance(norm, StainNormaliser)
+        assert norm.stain_matrix_source is not None and norm.max_concentrations_source is not None
+        fits.append((norm.stain_matrix_source, norm.max_concentrations_source))
+    (m_field, c_field), (m_padded, c_padded) = fits
+    assert all(angle_between_deg(m_field[i], m_padded[i]) < 2 for i in range(2))
+    np.testing.assert_allclose(c_padded, c_field, rtol=0.05)

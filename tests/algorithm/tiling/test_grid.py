@@ -17,6 +17,8 @@ def test_starts_cover_the_axis_flush_with_the_edge() -> None:
     assert _starts(1000, 512, 448) == [0, 448, 488]
     assert _starts(512, 512, 448) == [0]
     assert _starts(100, 512, 448) == [0]
+    assert _starts(100, 512, 448, centred=True) == [-206]  # 206 + 100 + 206 = 512
+    assert _starts(1000, 512, 448, centred=True) == [0, 448, 488]  # longer axes as before
     for length in range(513, 3000, 97):
         starts = _starts(length, 512, 448)
         assert starts[-1] + 512 == length
@@ -95,3 +97,21 @@ def test_an_image_smaller_than_a_tile_counts_tissue_over_the_image(tmp_path: Pat
         assert len(grid) == 1 and grid.tiles[0].tissue == 1.0
         half = TissueMask(mask=np.arange(100)[None, :].repeat(100, 0) < 50, downsample=(1.0, 1.0))
         assert tile_grid(small, 256, 32, mpp=0.5, mask=half, min_tissue=0.4).tiles[0].tissue == 0.5
+
+
+def test_a_small_image_centred_in_its_tile_reads_glass_all_round(tmp_path: Path) -> None:
+    """``centred``: a 100 x 60 px image (0.25 um/px) in the middle of its one 256 px tile at 0.5 um/px;
+    the tissue fraction is still the image's."""
+    image = np.full((60, 100, 3), (170, 90, 160), np.uint8)
+    path = write_pyramid_tiff(tmp_path / "small.tiff", image, mpp=0.25, levels=1)
+    with open_slide(path) as small:
+        mask = TissueMask.whole(100, 60)
+        assert [(t.x, t.y) for t in tile_grid(small, 256, 32, mpp=0.5, mask=mask)] == [(0, 0)]
+        grid = tile_grid(small, 256, 32, mpp=0.5, mask=mask, centred=True)
+        tile = grid.tiles[0]
+        assert len(grid) == 1 and tile.tissue == 1.0
+        assert (tile.x, tile.y) == (-2 * 103, -2 * 113)  # (256 - 50) / 2 and (256 - 30) / 2 tile px, in level-0 px
+        pixels = read_tile(small, grid, tile)
+    stained = (pixels != 255).any(axis=-1)
+    rows, cols = np.flatnonzero(stained.any(axis=1)), np.flatnonzero(stained.any(axis=0))
+    assert (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) == (113, 143, 103, 153)

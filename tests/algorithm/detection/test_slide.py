@@ -1,0 +1,62 @@
+"""Whole-slide detection's grid and candidates: a small image centred in its tile, nothing called off the image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from algorithm.detection.predict import Candidates
+from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, inside
+from algorithm.engine.models import HostDetections
+from algorithm.models.detector import DetectorConfig
+from algorithm.slide import open_slide
+from algorithm.tissue import tissue_mask
+from tests.conftest import blob_image, write_pyramid_tiff
+
+
+class CentreAndCorner:
+    """A tile model that calls two figures in every tile: at its centre and 4 px from its top-left corner."""
+
+    def __init__(self) -> None:
+        self.tiles: list[NDArray[np.uint8]] = []
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return tiles
+
+    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw
+
+    def to_host(self, output: torch.Tensor) -> HostDetections:
+        self.tiles.extend((output * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+        n, size = output.shape[0], output.shape[-1]
+        centre = [size / 2 - 4, size / 2 - 4, size / 2 + 4, size / 2 + 4]
+        boxes = np.array([centre, [0, 0, 8, 8]] * n, np.float32)
+        return HostDetections(boxes, np.full(2 * n, 0.9), np.ones(2 * n, np.int64), np.repeat(np.arange(n), 2))
+
+
+def test_a_crop_smaller_than_a_tile_is_centred_and_nothing_is_called_off_it(tmp_path: Path) -> None:
+    """A 128 px crop at 0.25 um/px is 64 px of a 256 px tile at 0.5: it lies in the tile's middle (the detector
+    sees glass, not the tile's border, round its cells), and a call in the glass past its edge is dropped."""
+    path = write_pyramid_tiff(tmp_path / "crop.tiff", blob_image(128, 128, seed=1), mpp=0.25, levels=1)
+    config = DetectorConfig(tile_size=256, mpp=0.5)
+    model = CentreAndCorner()
+    with open_slide(path) as crop:
+        grid = detection_grid(crop, config, DetectionOptions(), tissue_mask(crop))
+        assert [(t.x, t.y) for t in grid] == [(-192, -192)]  # (256 - 64) / 2 tile px, 2 level-0 px each
+        found = detect_slide(crop, model, config, grid=grid)
+    np.testing.assert_array_equal(found.candidates.points, [[64.0, 64.0]])  # the crop's centre; the corner's gone
+    assert found.raw_candidates == 1
+    (tile,) = model.tiles
+    stained = np.any(tile < 230, axis=-1)
+    rows, cols = np.flatnonzero(stained.any(axis=1)), np.flatnonzero(stained.any(axis=0))
+    assert min(rows[0], cols[0]) >= 96 and max(rows[-1], cols[-1]) < 160  # the crop, mid-tile
+    assert (tile[:96] == tile[0, 0]).all() and (tile[160:] == tile[0, 0]).all()  # glass above and below
+
+
+def test_inside_keeps_the_candidates_on_the_slide() -> None:
+    points = np.array([[0.0, 0.0], [-0.5, 10.0], [99.9, 49.9], [100.0, 10.0], [10.0, 50.0]])
+    kept = inside(Candidates(points, np.arange(5.0), np.ones(5, np.int64)), (100, 50))
+    np.testing.assert_array_equal(kept.scores, [0.0, 2.0])
