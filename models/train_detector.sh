@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild the bundled reference detector (models/detector.pt) from nothing, with the kit's own commands.
 # Data: synthetic slides (python -m training synth). Scanners A and B train; C and 4 sampled scanners validate;
-# C and D (never seen in training) are the held-out test. CPU: about 100 minutes on 2 cores (three trainings,
+# C and D (never seen in training) are the held-out test. CPU: about 170 minutes on 2 cores (five trainings,
 # slides and scorings included).
-# Three steps:
+# Four steps and a soup:
 # 1. RUN-base: trained from scratch. Hard negatives: every 100 steps the model's own false positives on 4
 #    training slides (16 tiles each) are mined and 30% of the negative patches centred on them; validation F1
 #    and the threshold are taken at a realistic 4 mitotic figures per mm^2 of tissue (the synthetic slides hold
@@ -11,19 +11,23 @@
 #    (pyknotic, apoptotic, plasma cells, lymphocyte clusters..., listed in their truth), 10% from real H&E with
 #    no mitosis labels (five of MoNuSeg's images at 0.25 um/px, two more real H&E images). Unlabelled is not
 #    mitosis-free: a real figure there is taught as background, hence the small share.
-# 2. RUN: step 1's best checkpoint fine-tuned for 5 epochs at a tenth of the rate, with twice the confounder
+# 2. RUN-step2: step 1's best checkpoint fine-tuned for 5 epochs at a tenth of the rate, with twice the confounder
 #    negatives (the base model's false calls were lymphocyte clusters), scanner augmentation (blur, JPEG,
 #    noise: scanner C's softer optics) and 30% of the mitosis patches real figures (the odd pages of
 #    mitosis/midog25-mitotic-figure-crops.tiff blended into real tissue as stored, the patch then normalised
 #    with the tissue's own fit: --real-figure-raw), the epoch and threshold chosen on 8 slides of 8192^2 at
 #    their own 3-5 figures per mm^2.
-# 3. RUN: step 2's best fine-tuned again for 4 epochs with step 2's options and fresh patches (seed 1), chosen the
-#    same way. RUN/best.pt is the bundled model.
+# 3. RUN-step3: step 2's best fine-tuned again for 4 epochs with step 2's options and fresh patches (seed 1),
+#    chosen the same way.
+# 4. Two more fine-tunes of step 3's best: seed 2 with the same options (RUN-step4b), seed 3 with twice the stain
+#    augmentation (RUN-step4c); each alone trades scanner C's precision against real figures' scores. RUN: the
+#    model soup of steps 3, 4b and 4c (their weights averaged, the threshold chosen on the validation slides at
+#    their own density). RUN/best.pt is the bundled model.
 # The even pages of the crops never train: the last scorings are the real figures the model never saw, alone
 # and blended into three held-out MoNuSeg fields (--in-field). The
 # MoNuSeg calls per mm^2 are on the five MoNuSeg images not trained as negatives. he/'s other images are left
 # out: pen-marked slide thumbnails, and images of unknown resolution.
-#   models/train_detector.sh [RUN_DIR]     (default runs/detector-v1; steps 1 and 2 go to RUN_DIR-base, -step2)
+#   models/train_detector.sh [RUN_DIR]     (default runs/detector-v1; the steps go to RUN_DIR-base, -step2 ...)
 #   KIT_SHARED: the shared data's folder (default ../shared, beside the checkout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,18 +59,26 @@ crops="$real/mitosis/midog25-mitotic-figure-crops.tiff"
     --epochs 8 --iterations 150 --batch-size 8 --lr 1e-3 --seed 0 \
     --hard-negatives 0.3 --mine-every 100 --mine-floor 0.3 --mine-slides 4 --mine-tiles 16 --valid-density 4 \
     --confounder-share 0.2 --real-share 0.1 --real-mpp 0.25 --real-negatives "${negatives[@]}"
-# step 2: fine-tuned, chosen at real density
-"$py" -m training detector --train data/synth/train --valid data/synth/valid-real-density --out "$run-step2" \
-    --init "$run-base/best.pt" --epochs 5 --iterations 150 --batch-size 8 --lr 1e-4 --seed 0 \
-    --hard-negatives 0.3 --mine-every 100 --mine-floor 0.3 --mine-slides 4 --mine-tiles 16 --valid-density 0 \
-    --confounder-share 0.4 --scanner-augment 0.5 --real-share 0.1 --real-mpp 0.25 --real-negatives "${negatives[@]}" \
-    --real-figures "$crops" --real-figure-pages 1,3,5,7,9,11,13,15 --real-figure-share 0.3 --real-figure-raw
-# step 3: step 2 again from its best, 4 epochs of fresh patches
-"$py" -m training detector --train data/synth/train --valid data/synth/valid-real-density --out "$run" \
-    --init "$run-step2/best.pt" --epochs 4 --iterations 150 --batch-size 8 --lr 1e-4 --seed 1 \
-    --hard-negatives 0.3 --mine-every 100 --mine-floor 0.3 --mine-slides 4 --mine-tiles 16 --valid-density 0 \
-    --confounder-share 0.4 --scanner-augment 0.5 --real-share 0.1 --real-mpp 0.25 --real-negatives "${negatives[@]}" \
-    --real-figures "$crops" --real-figure-pages 1,3,5,7,9,11,13,15 --real-figure-share 0.3 --real-figure-raw
+# steps 2-4: fine-tunes of the step before at a tenth of the rate, the epoch and threshold chosen at real density,
+# with twice the confounders, scanner augmentation and the odd pages' real figures; 4 epochs of fresh patches each
+# (step 2: 5); step 4 twice from step 3, another seed each, one with twice the stain augmentation
+tune() {  # tune INIT OUT SEED [OPTION...]  (a later option wins: argparse keeps the last)
+    local init="$1" out="$2" seed="$3"
+    shift 3
+    "$py" -m training detector --train data/synth/train --valid data/synth/valid-real-density --out "$out" \
+        --init "$init" --epochs 4 --iterations 150 --batch-size 8 --lr 1e-4 --seed "$seed" \
+        --hard-negatives 0.3 --mine-every 100 --mine-floor 0.3 --mine-slides 4 --mine-tiles 16 --valid-density 0 \
+        --confounder-share 0.4 --scanner-augment 0.5 --real-share 0.1 --real-mpp 0.25 \
+        --real-negatives "${negatives[@]}" --real-figures "$crops" --real-figure-pages 1,3,5,7,9,11,13,15 \
+        --real-figure-share 0.3 --real-figure-raw "$@"
+}
+tune "$run-base/best.pt" "$run-step2" 0 --epochs 5
+tune "$run-step2/best.pt" "$run-step3" 1
+tune "$run-step3/best.pt" "$run-step4b" 2
+tune "$run-step3/best.pt" "$run-step4c" 3 --stain-augment 0.4
+# the soup: steps 3, 4b and 4c averaged, its threshold chosen on the validation slides
+"$py" -m training detector-soup --models "$run-step3/best.pt" "$run-step4b/best.pt" "$run-step4c/best.pt" \
+    --valid data/synth/valid-real-density --out "$run/best.pt"
 "$py" -m training detector-score --model "$run/best.pt" --slides data/synth/test
 "$py" -m training detector-score --model "$run/best.pt" --slides data/synth/test-real-density --gallery "$run/mistakes.png"
 "$py" -m training detector-score --model "$run/best.pt" --slides data/synth/test-sampled-real-density

@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "training.synth.command",
     "training.detector.command",
     "training.detector.score_command",
+    "training.detector.soup_command",
     "training.segmenter.command",
     "training.segmenter.heatmaps_command",
     "training.classifier.command",

@@ -44,8 +44,8 @@ from training.detector.validate import (
     density_weight,
     detect_validation_slides,
     domain_scores,
-    mitotic_density,
     slides_tissue_mm2,
+    validation_record,
 )
 from training.stain_target import transform_factory
 
@@ -141,14 +141,7 @@ def train_detector(
     factory = transform_factory(stain, config.mpp) if stain else None
     sampler = PatchSampler(train, sampling, factory, miner.pool, real, paster, figures)
     valid_mm2 = slides_tissue_mm2(valid) if valid else []
-    validation = {
-        "slides": len(valid),
-        "mitoses": sum(len(v.mitoses) for v in valid),
-        "tissue_mm2": sum(valid_mm2),
-        "annotated_density_per_mm2": mitotic_density(valid, valid_mm2),
-        # the density the threshold is chosen at: the one asked for, else the slides' own
-        "density_per_mm2": options.valid_density or mitotic_density(valid, valid_mm2),
-    }
+    validation = validation_record(valid, valid_mm2, options.valid_density)
     weight = density_weight(valid, valid_mm2, options.valid_density)
     model = build_detector(config)
     if init is not None:

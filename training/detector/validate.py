@@ -159,6 +159,19 @@ def mitotic_density(truths: list[SlideAnnotations], areas_mm2: list[float]) -> f
     return sum(len(t.mitoses) for t in truths) / area if area > 0 else 0.0
 
 
+def validation_record(slides: list[SlideAnnotations], areas_mm2: list[float], density: float | None) -> dict:
+    """What a checkpoint records of the slides its threshold was chosen on, and the density it was chosen at
+    (``density``; None: the slides' own)."""
+    own = mitotic_density(slides, areas_mm2)
+    return {
+        "slides": len(slides),
+        "mitoses": sum(len(s.mitoses) for s in slides),
+        "tissue_mm2": sum(areas_mm2),
+        "annotated_density_per_mm2": own,
+        "density_per_mm2": density or own,
+    }
+
+
 def density_weight(truths: list[SlideAnnotations], areas_mm2: list[float], density: float | None) -> float:
     """What each true figure of these slides counts for so their scores are those at ``density`` figures
     per mm^2 of tissue; 1 for None, or when the slides have no figures or no tissue."""
