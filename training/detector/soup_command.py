@@ -12,14 +12,7 @@ from algorithm.errors import ConfigError
 from algorithm.models import build_detector, save_checkpoint
 from training.datasets import read_synthetic_folder
 from training.detector.soup import average_state, read_ingredients
-from training.detector.validate import (
-    best_threshold,
-    density_weight,
-    detect_validation_slides,
-    domain_scores,
-    slides_tissue_mm2,
-    validation_record,
-)
+from training.detector.validate import slides_tissue_mm2, validate_detector, validation_record
 
 NAME = "detector-soup"
 HELP = "average fine-tuned detector checkpoints into one (a model soup), its threshold chosen on validation slides"
@@ -76,10 +69,7 @@ def run(args: argparse.Namespace) -> int:
     stain = first.checkpoint.get("stain")
     density = args.valid_density or None
     areas = slides_tissue_mm2(slides)
-    found = detect_validation_slides(model, first.config, slides, device, stain)
-    threshold, score = best_threshold(found, slides, density_weight(slides, areas, density))
-    domains = domain_scores(found, slides, areas, threshold, density)
-    metrics = {"threshold": threshold, **score.as_dict(), "domains": domains}
+    metrics = validate_detector(model, first.config, slides, areas, density, device, stain)
     record = [i.record() for i in ingredients]
     save_checkpoint(
         args.out,
@@ -90,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         extra={
             "stain": stain,
             "validation": validation_record(slides, areas, density),
-            "threshold": threshold,
+            "threshold": metrics["threshold"],
             "soup": record,
             "command": json.dumps({k: v for k, v in vars(args).items() if k != "run"}, default=str),
         },
@@ -98,9 +88,10 @@ def run(args: argparse.Namespace) -> int:
     for r in record:
         own = "" if r["f1"] is None else f"F1 {r['f1']:.3f} at {r['threshold']} on its own validation, "
         print(f"  {r['file']}: {own}sha256 {r['sha256'][:12]}")
-    per_scanner = ", ".join(f"{d} {v['f1']:.3f}" for d, v in domains.items())
+    m = metrics
+    per_scanner = ", ".join(f"{d} {v['f1']:.3f}" for d, v in m["domains"].items())
     print(
-        f"soup of {len(ingredients)}: F1 {score.f1:.3f} at threshold {threshold} on {len(slides)} slides "
-        f"({score.tp} / {score.fp} / {score.fn}; {per_scanner}) -> {args.out}"
+        f"soup of {len(ingredients)}: F1 {m['f1']:.3f} at threshold {m['threshold']} on {len(slides)} slides "
+        f"({m['tp']} / {m['fp']} / {m['fn']}; {per_scanner}) -> {args.out}"
     )
     return 0

@@ -39,14 +39,7 @@ from training.datasets.annotations import SlideAnnotations
 from training.detector.hard_negatives import HardNegativeMiner, MiningConfig
 from training.detector.paste import FigurePaster
 from training.detector.sampler import Patch, PatchSampler, SamplingConfig, augment
-from training.detector.validate import (
-    best_threshold,
-    density_weight,
-    detect_validation_slides,
-    domain_scores,
-    slides_tissue_mm2,
-    validation_record,
-)
+from training.detector.validate import slides_tissue_mm2, validate_detector, validation_record
 from training.stain_target import transform_factory
 
 logger = logging.getLogger(__name__)  # per-epoch records (INFO)
@@ -142,7 +135,6 @@ def train_detector(
     sampler = PatchSampler(train, sampling, factory, miner.pool, real, paster, figures)
     valid_mm2 = slides_tissue_mm2(valid) if valid else []
     validation = validation_record(valid, valid_mm2, options.valid_density)
-    weight = density_weight(valid, valid_mm2, options.valid_density)
     model = build_detector(config)
     if init is not None:
         model.load_state_dict(init)
@@ -202,10 +194,7 @@ def train_detector(
             mined = miner.rounds[rounds_before:]
             record.update({"mined": sum(r["false_positives"] for r in mined), "pool": len(miner.pool)})
         if valid and ((epoch + 1) % options.validate_every == 0 or epoch + 1 == options.epochs):
-            found = detect_validation_slides(model, config, valid, device, stain)
-            threshold, score = best_threshold(found, valid, weight)
-            domains = domain_scores(found, valid, valid_mm2, threshold, options.valid_density)
-            record.update({"threshold": threshold, **score.as_dict(), "domains": domains})
+            record.update(validate_detector(model, config, valid, valid_mm2, options.valid_density, device, stain))
         history.append(record)
         log(_log_line(record))
         saved = {

@@ -17,6 +17,7 @@ scanner's own density.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,6 +137,23 @@ def best_threshold(
         if score.f1 > best[1].f1:
             best = (round(float(threshold), 2), score)
     return best
+
+
+def validate_detector(
+    model: torch.nn.Module,
+    config: DetectorConfig,
+    slides: list[SlideAnnotations],
+    areas_mm2: list[float],
+    density: float | None,
+    device: torch.device | str = "cpu",
+    stain: StainSpec | None = None,
+) -> dict[str, Any]:
+    """A detector's validation as a checkpoint records it: the threshold with the best F1 at ``density``
+    (None: the slides' own), the scores there, and per domain."""
+    found = detect_validation_slides(model, config, slides, device, stain)
+    threshold, score = best_threshold(found, slides, density_weight(slides, areas_mm2, density))
+    domains = domain_scores(found, slides, areas_mm2, threshold, density)
+    return {"threshold": threshold, **score.as_dict(), "domains": domains}
 
 
 def tissue_mm2(slide: SlideReader, mask: TissueMask) -> float:
