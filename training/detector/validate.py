@@ -16,6 +16,7 @@ scanner's own density.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,12 +205,14 @@ def domain_scores(
     threshold: float,
     density: float | None = None,
     radius_um: float = MIDOG_RADIUS_UM,
+    summary: Callable[[DetectionScore], dict[str, Any]] = DetectionScore.as_dict,
 ) -> dict[str, dict]:
-    """Per domain (scanner): slides, own density, and the scores at ``threshold`` (at ``density`` if given)."""
+    """Per domain (scanner): slides, own density, and the scores at ``threshold`` (at ``density`` if given),
+    as ``summary`` puts them."""
     out: dict[str, dict] = {}
     for domain in sorted({str(t.domain) for t in truths}):
         keep = [k for k, t in enumerate(truths) if str(t.domain) == domain]
         found, truth, areas = [detections[k] for k in keep], [truths[k] for k in keep], [areas_mm2[k] for k in keep]
         score = score_slides(found, truth, threshold, radius_um, density_weight(truth, areas, density))
-        out[domain] = {"slides": len(keep), "density_per_mm2": mitotic_density(truth, areas), **score.as_dict()}
+        out[domain] = {"slides": len(keep), "density_per_mm2": mitotic_density(truth, areas), **summary(score)}
     return out

@@ -31,6 +31,10 @@ def test_smoke_training_then_scoring(synthetic_slide, tmp_path: Path, capsys: py
     overall = report["overall"]
     assert overall["tp"] + overall["fn"] == len(truth["mitoses"])
     assert set(report["domains"]) == {"B"}
+    # one slide: every resample is that slide, the interval is the F1 itself
+    for scores in (overall, report["domains"]["B"]):
+        assert scores["f1_interval"] == pytest.approx([scores["f1"]] * 2)
+    assert report["f1_interval"].startswith("95% bootstrap interval over slides")
 
 
 def test_init_fine_tunes_from_a_checkpoint_with_its_config_and_stain_target(
