@@ -29,12 +29,9 @@ def f1_interval(
     weighted by ``score.weight``); (F1, F1) without slides."""
     if not score.per_slide:
         return score.f1, score.f1
-    counts = np.array([[s["tp"], s["fp"], s["fn"]] for s in score.per_slide], dtype=np.float64)
+    counts = np.array([[s["tp"], s["fp"], s["fn"]] for s in score.per_slide], dtype=np.int64)
     picks = np.random.default_rng(seed).integers(0, len(counts), size=(resamples, len(counts)))
-    tp, fp, fn = counts[picks].sum(axis=1).T
-    tp, fn = score.weight * tp, score.weight * fn
-    denominator = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denominator, out=np.ones_like(tp), where=denominator > 0)
+    f1 = [DetectionScore(tp, fp, fn, weight=score.weight).f1 for tp, fp, fn in counts[picks].sum(axis=1).tolist()]
     low, high = np.quantile(f1, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
 
