@@ -16,7 +16,14 @@ from algorithm.models import DetectorConfig
 from tests.conftest import blob_image
 from tests.training.detector.conftest import DarkestSpot, crop_image, crop_stack
 from training.cli import main
-from training.detector.crops import Detector, parse_pages, read_crop_stack, score_crops, score_real_images
+from training.detector.crops import (
+    Detector,
+    parse_pages,
+    read_crop_stack,
+    recall_interval,
+    score_crops,
+    score_real_images,
+)
 
 
 def test_a_crop_counts_when_a_call_lies_within_the_radius_of_its_centre(tmp_path: Path) -> None:
@@ -74,7 +81,15 @@ def test_the_crops_command_prints_a_table_and_writes_json(
     assert [c["page"] for c in crops["per_crop"]] == [1, 2, 3] and crops["total"] == 3
     assert crops["found"] == sum(c["found"] for c in crops["per_crop"])
     assert f"recall: {crops['found']} of 3 real mitotic figures" in printed
+    low, high = crops["recall_interval"]
+    assert low <= crops["recall"] <= high and high - low > 0.4  # three crops say little
     assert len([line for line in printed.splitlines() if line.strip()[:1].isdigit()]) == 3  # a row per crop
+
+
+def test_the_recall_interval_is_wilsons() -> None:
+    assert recall_interval(7, 16) == pytest.approx([0.2310, 0.6682], abs=1e-4)
+    assert recall_interval(16, 16)[1] == 1.0 and recall_interval(0, 16)[0] == 0.0
+    assert recall_interval(12, 16)[0] > recall_interval(7, 16)[0]
 
 
 def test_bad_crop_files_are_one_clear_error(
