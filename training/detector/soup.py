@@ -59,7 +59,7 @@ def read_ingredients(paths: Sequence[Path]) -> list[Ingredient]:
     ingredients = []
     for path in paths:
         model, config, checkpoint = load_detector(path)
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state = model.state_dict()  # detached tensors; the model itself is not kept
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         ingredients.append(Ingredient(Path(path), state, config, checkpoint, digest))
     first = ingredients[0]
