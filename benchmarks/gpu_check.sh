@@ -7,8 +7,8 @@
 # pydicom, scikit-learn) are installed first into /tmp/site: benchmarks/gpu_wheels.sh fetches them
 # (19 MB, imagecodecs slimmed to the codecs slides use, so the checkout and the wheels stay under the
 # device's 64 MiB; carry [".whl"]).
-# About 310 s on an H100 (one start of the machine: 30-60 s more); the steps most runs need, in about
-# 150 s, skipping the rest (a profile of the CUDA job costs 15 s more):
+# About 370 s on an H100 (one start of the machine: 30-60 s more); the steps most runs need, in about
+# 210 s, skipping the rest (a profile of the CUDA job costs 15 s more):
 #   GPU_CHECK_SKIP='engine-cuda-host|engine-cuda-4cpus-host|model|engine-cpu|midog-cuda-host|compare midog-cuda-host|profile-cuda|profile-report'
 # Then, each step logged to OUT_DIR/log.txt (a failing step does not stop the others; GPU_CHECK_SKIP='model|engine-cpu'
 # skips the steps so named, to fit what is left of a device budget):
@@ -19,6 +19,8 @@
 #      decoded by nvJPEG), and with --cpus 4 (grand-challenge's default 4 vCPUs)
 #      -> OUT_DIR/engine-cuda.json, engine-cuda-4cpus.json; both again decoding on the host's
 #      cores (--no-device-decode) -> engine-cuda-host.json, engine-cuda-4cpus-host.json;
+#      the heatmap alone in batches of 16 and 32 -> engine-cuda-seg16.json, engine-cuda-seg32.json, and
+#      under cProfile (its table, by own time, in the log);
 #      benchmarks/bench_model.py (the models alone by batch size, with and without cuDNN's
 #      autotuner, and torch's profiler table) into the log;
 #   4. python -m algorithm --task midog on the 16384^2 benchmark slide, --device cpu and
@@ -84,6 +86,17 @@ step engine-cuda-host "$py" benchmarks/bench_engine.py --device "$gpu" --no-devi
     --json "$out/engine-cuda-host.json"
 step engine-cuda-4cpus-host "$py" benchmarks/bench_engine.py --device "$gpu" --cpus 4 --no-device-decode \
     --json "$out/engine-cuda-4cpus-host.json"
+# the heatmap's 76 tiles are one batch at 256: the same in batches of 16 and 32 (5 and 3 batches), to see
+# whether its ratio is that one batch's latency or would overlap like detection's
+step engine-cuda-seg16 "$py" benchmarks/bench_engine.py --device "$gpu" --only segmentation --batch-size 16 \
+    --json "$out/engine-cuda-seg16.json"
+step engine-cuda-seg32 "$py" benchmarks/bench_engine.py --device "$gpu" --only segmentation --batch-size 32 \
+    --json "$out/engine-cuda-seg32.json"
+# and where its consumer thread's time goes (the main thread: reading is on other threads)
+step profile-seg "$py" -m cProfile -o "$work/seg.prof" benchmarks/bench_engine.py --device "$gpu" --only segmentation \
+    --repeat 1
+step profile-seg-report "$py" -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats('tottime').print_stats(40)" \
+    "$work/seg.prof"
 # the models alone: batch sizes, cuDNN's autotuner off and on, and the profiler's table
 step model "$py" benchmarks/bench_model.py --device "$gpu" --profile
 
