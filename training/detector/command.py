@@ -232,6 +232,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its own fit, then blended)",
     )
     negatives.add_argument(
+        "--real-figure-warp",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="turn each --real-figures crop by a random angle and magnify it by up to +/- SHARE (e.g. 0.15) before "
+        "it is blended: other angles to the pixel grid and other sizes than the crops' own (default 0: as stored)",
+    )
+    negatives.add_argument(
         "--island-share",
         type=float,
         default=0.0,
@@ -309,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
         pasted_fraction=args.pasted_share if args.real_negatives else 0.0,
         real_figure_fraction=args.real_figure_share if args.real_figures else 0.0,
         real_figure_raw=args.real_figure_raw,
+        real_figure_warp=args.real_figure_warp,
         island_fraction=args.island_share,
         island_um=_island_um(args.island_um),
     )
@@ -318,6 +327,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--real-figures needs --real-negatives: the real images the figures are blended into")
     if args.real_figure_raw and not args.real_figures:
         raise ConfigError("--real-figure-raw needs --real-figures")
+    if args.real_figure_warp and not args.real_figures:
+        raise ConfigError("--real-figure-warp needs --real-figures")
     if args.real_figure_pages and not args.real_figures:
         raise ConfigError("--real-figure-pages needs --real-figures")
     pages = parse_pages(args.real_figure_pages) if args.real_figure_pages else None
@@ -370,9 +381,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"positives: {sampling.pasted_fraction:g} pasted into real images ({len(paster.stamps)} figures)")
     if figures:
         where = "stored pixels, then normalised" if sampling.real_figure_raw else "normalised pixels"
+        warp = sampling.real_figure_warp
+        warped = f"; turned and sized {1 - warp:g}-{1 + warp:g}x" if warp > 0 else ""
         print(
             f"positives: {sampling.real_figure_fraction:g} real figures blended into real images ({len(figures)}; "
-            f"{where})"
+            f"{where}{warped})"
         )
     if sampling.island_fraction > 0:
         low, high = sampling.island_um

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from skimage.transform import SimilarityTransform, warp
 
 from algorithm.errors import ConfigError
 from algorithm.stain.optical_density import od_to_rgb, rgb_to_od
@@ -79,6 +80,25 @@ def match_stain_density(piece: NDArray[np.uint8], reference: NDArray[np.uint8]) 
         np.median(od_piece.reshape(-1, 3), axis=0), 1e-3
     )
     return np.asarray(od_to_rgb(od_piece * scale), dtype=np.uint8)
+
+
+def rotate_and_scale(piece: NDArray[np.uint8], degrees: float, scale: float) -> NDArray[np.uint8]:
+    """``piece`` (a square, a figure at its middle) turned by ``degrees`` and magnified by ``scale`` about its
+    middle, the same size; bilinear, mirrored where the turn brings in what lies outside the piece.
+
+    The eight flips and quarter turns of a patch leave a figure's size and its angle to the pixel grid as they
+    were: 8 real figures are then 64 views. Any angle and a size drawn around the figure's own are what another
+    cell cut at another angle, or another scanner's magnification, would show.
+    """
+    centre = (np.asarray(piece.shape[1::-1], np.float64) - 1) / 2
+    # output -> input coordinates (what warp wants): about the middle, turned back and shrunk back
+    to_input = (
+        SimilarityTransform(translation=-centre)
+        + SimilarityTransform(rotation=np.deg2rad(degrees), scale=1.0 / scale)
+        + SimilarityTransform(translation=centre)
+    )
+    out = warp(piece, to_input, order=1, mode="symmetric", preserve_range=True)
+    return np.asarray(np.clip(np.rint(out), 0, 255), dtype=np.uint8)
 
 
 def disc_alpha(size: int, radius: float, feather: float) -> NDArray[np.float32]:

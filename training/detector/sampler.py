@@ -40,7 +40,13 @@ from algorithm.slide.base import WHITE
 from training.datasets.annotations import MITOSIS, SlideAnnotations
 from training.detector.hard_negatives import HardNegativePool
 from training.detector.paste import FigurePaster
-from training.detector.real_figures import DISC_RADIUS_UM, FEATHER_UM, blend_disc, match_stain_density
+from training.detector.real_figures import (
+    DISC_RADIUS_UM,
+    FEATHER_UM,
+    blend_disc,
+    match_stain_density,
+    rotate_and_scale,
+)
 from training.sampling import SlideSampler
 from training.stain_target import TransformFactory
 
@@ -65,6 +71,9 @@ class SamplingConfig:
     # blend a real figure's disc into the real image's stored pixels and normalise the whole patch with the
     # image's own fit, as a job sees a figure in a slide (else: each normalised on its own fit, then blended)
     real_figure_raw: bool = False
+    # a real figure turned by a random angle and magnified by up to +/- this share before it is blended (0: as
+    # read): 8 real figures are otherwise 8 sizes at 8 angles to the pixel grid (real_figures.rotate_and_scale)
+    real_figure_warp: float = 0.0
     island_fraction: float = 0.0  # of all patches: cut to a small tissue island around their cell, glass around
     island_um: tuple[float, float] = (24.0, 96.0)  # the island's side, drawn uniformly in this range (microns)
 
@@ -79,6 +88,8 @@ class SamplingConfig:
             problems.append(f"the pasted-figure share must be in [0, 1], got {self.pasted_fraction!r}")
         if not 0 <= self.real_figure_fraction <= 1:
             problems.append(f"the real-figure share must be in [0, 1], got {self.real_figure_fraction!r}")
+        if not 0 <= self.real_figure_warp < 1:
+            problems.append(f"the real figures' size change must be in [0, 1), got {self.real_figure_warp!r}")
         if not 0 <= self.island_fraction <= 1:
             problems.append(f"the island share must be in [0, 1], got {self.island_fraction!r}")
         low, high = self.island_um
@@ -242,7 +253,12 @@ class PatchSampler(SlideSampler):
         piece = self.figures.read(j, (width - side) // 2, (height - side) // 2, side, size, transform=not raw)
         if rng.random() < 0.5:
             piece = match_stain_density(piece, patch.pixels)
-        pixels = self._blend(patch.pixels, piece, (float(cx), float(cy)), rng)
+        warp, reach = self.config.real_figure_warp, 1.0
+        if warp > 0:  # no draw without it: the seeds' patches of before
+            scale = float(rng.uniform(1 - warp, 1 + warp))
+            piece = rotate_and_scale(piece, float(rng.uniform(0, 360)), scale)
+            reach = min(1.0, scale)  # a shrunk crop's own pixels reach this share of the way to its edge
+        pixels = self._blend(patch.pixels, piece, (float(cx), float(cy)), rng, reach)
         if raw:
             pixels = self._real_transform(patch.slide, pixels)
         half = self.config.pasted_box_um / self.config.mpp / 2
@@ -274,10 +290,17 @@ class PatchSampler(SlideSampler):
         return side, max(1, int(round(side / reader.downsample_for(self.config.mpp))))
 
     def _blend(
-        self, pixels: NDArray[np.uint8], piece: NDArray[np.uint8], centre: tuple[float, float], rng: np.random.Generator
+        self,
+        pixels: NDArray[np.uint8],
+        piece: NDArray[np.uint8],
+        centre: tuple[float, float],
+        rng: np.random.Generator,
+        reach: float = 1.0,
     ) -> NDArray[np.uint8]:
+        """``piece``'s disc blended into ``pixels`` at ``centre``, its radius drawn, within ``reach`` of the
+        piece's half side (the disc holds none of a shrunk piece's mirrored edge)."""
         radius, feather = float(rng.uniform(*DISC_RADIUS_UM)) / self.config.mpp, FEATHER_UM / self.config.mpp
-        return blend_disc(pixels, piece, centre, min(radius, piece.shape[0] / 2 - feather), feather)
+        return blend_disc(pixels, piece, centre, min(radius, reach * piece.shape[0] / 2 - feather), feather)
 
     def close(self) -> None:
         """Close every slide and real image opened so far."""

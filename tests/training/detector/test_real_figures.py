@@ -22,6 +22,7 @@ from training.detector.real_figures import (
     disc_alpha,
     match_stain_density,
     read_real_figures,
+    rotate_and_scale,
 )
 from training.detector.sampler import PatchSampler, SamplingConfig
 from training.stain_target import transform_factory
@@ -119,6 +120,53 @@ def test_real_figure_patches_box_a_blended_figure_and_disc_negatives_carry_none(
         assert p.boxes.shape == (0, 4) and p.labels.shape == (0,)
         assert (p.pixels == PINK).all()  # a disc of the (all pink) real tissue: no figure, no box
     sampler.close()
+
+
+def test_rotate_and_scale_turns_and_sizes_a_figure_about_the_middle() -> None:
+    piece = np.full((41, 41, 3), 200, np.uint8)
+    piece[18:23, 10:31] = BLUE  # a bar 21 px wide and 5 tall through the middle
+    assert np.array_equal(rotate_and_scale(piece, 0.0, 1.0), piece)  # the identity: the same bytes
+    assert np.array_equal(rotate_and_scale(piece, 90.0, 1.0), np.rot90(piece))  # a quarter turn: a standing bar
+
+    def extent(image: np.ndarray) -> tuple[int, int]:
+        blue = np.argwhere(image[..., 2].astype(int) - image[..., 0] > 40)
+        return int(np.ptp(blue[:, 1])) + 1, int(np.ptp(blue[:, 0])) + 1  # (width, height)
+
+    turned = rotate_and_scale(piece, 37.0, 1.0)
+    blue = np.argwhere(turned[..., 2].astype(int) - turned[..., 0] > 40)
+    assert np.allclose(blue.mean(axis=0), (20, 20), atol=0.5)  # still centred
+    assert 0.5 < extent(turned)[1] / extent(turned)[0] < 1.2  # neither lying nor standing
+    assert extent(rotate_and_scale(piece, 0.0, 1.3))[0] in (27, 28)  # 21 px x 1.3
+    assert extent(rotate_and_scale(piece, 0.0, 0.7))[0] in (14, 15)  # shrunk: the edges mirror in, plain grey
+    assert rotate_and_scale(piece, 37.0, 1.1).shape == piece.shape
+
+
+def test_warped_real_figures_change_and_stay_in_their_box(tmp_path: Path) -> None:
+    Image.fromarray(np.full((300, 400, 3), PINK, np.uint8)).save(tmp_path / "real.png")
+    real = read_real_negatives([tmp_path / "real.png"], 0.25, tmp_path / "work")
+    figures = read_real_figures(_stack(tmp_path / "crops.tiff"), None, 0.25, tmp_path / "figures")
+
+    def patches(warp: float) -> list:
+        config = SamplingConfig(
+            tile_size=64, mpp=0.5, mitosis_fraction=1.0, real_figure_fraction=1.0, jitter=0.3, real_figure_warp=warp
+        )
+        sampler = PatchSampler([_synthetic(tmp_path)], config, real=real, figures=figures)
+        rng = np.random.default_rng(11)
+        drawn = [sampler.sample(rng) for _ in range(30)]
+        sampler.close()
+        return drawn
+
+    plain, warped = patches(0.0), patches(0.3)
+    assert all(p.origin == "real-figure" for p in plain + warped)
+    assert any(not np.array_equal(a.pixels, b.pixels) for a, b in zip(plain, warped, strict=True))
+    for p in warped:
+        x1, y1, x2, y2 = p.boxes[0]
+        blue = np.argwhere(p.pixels[..., 2].astype(int) - p.pixels[..., 0] > 10)  # a 3 px dot, interpolated
+        assert len(blue), "no figure blended in"
+        cy, cx = blue.mean(axis=0)
+        assert x1 - 2 <= cx <= x2 + 2 and y1 - 2 <= cy <= y2 + 2  # turned and sized about its middle: in its box
+    with pytest.raises(ConfigError, match="size change must be in"):
+        SamplingConfig(real_figure_warp=1.0)
 
 
 def test_real_figure_share_is_checked_with_the_pasted_share() -> None:
