@@ -157,13 +157,16 @@ def test_real_figures_options_reach_the_checkpoint_and_need_real_images(
     checkpoint = read_checkpoint(out / "best.pt", "detector")
     assert checkpoint["sampling"]["real_figure_fraction"] == 0.3 and not checkpoint["sampling"]["real_figure_raw"]
     raw = tmp_path / "raw"
-    assert (
-        main(["detector", "--smoke", "--train", folder, "--out", str(raw), *real, *figures, "--real-figure-raw"]) == 0
-    )
-    assert "(2; stored pixels, then normalised)" in capsys.readouterr().out
-    assert read_checkpoint(raw / "best.pt", "detector")["sampling"]["real_figure_raw"] is True
+    warped = ["--real-figure-raw", "--real-figure-warp", "0.2"]
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(raw), *real, *figures, *warped]) == 0
+    assert "(2; stored pixels, then normalised; turned and sized 0.8-1.2x)" in capsys.readouterr().out
+    sampling = read_checkpoint(raw / "best.pt", "detector")["sampling"]
+    assert sampling["real_figure_raw"] is True and sampling["real_figure_warp"] == 0.2
+    assert checkpoint["sampling"]["real_figure_warp"] == 0.0
     assert main(["detector", "--train", folder, "--out", str(out), *real, "--real-figure-raw"]) == 1
     assert capsys.readouterr().err.strip() == "error: --real-figure-raw needs --real-figures"
+    assert main(["detector", "--train", folder, "--out", str(out), *real, "--real-figure-warp", "0.2"]) == 1
+    assert capsys.readouterr().err.strip() == "error: --real-figure-warp needs --real-figures"
     assert checkpoint["real_figures"] == ["crops.tiff page 1", "crops.tiff page 3"]
     assert main(["detector", "--train", folder, "--out", str(out), *figures]) == 1
     assert capsys.readouterr().err.strip() == (
