@@ -60,6 +60,11 @@ step() {  # step NAME COMMAND...: run it, log its output, its exit status and it
     return $rc
 }
 
+profile_table() {  # profile_table NAME PROFILE ORDER LINES: a cProfile file's first LINES rows by ORDER, into the log
+    step "$1" "$py" -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats(sys.argv[2]).print_stats(int(sys.argv[3]))" \
+        "$2" "$3" "$4"
+}
+
 job() {  # job NAME INPUT DEVICE ARGS...: python -m algorithm into $work/NAME
     local name="$1" input="$2" device="$3"
     shift 3
@@ -95,8 +100,7 @@ step engine-cuda-seg32 "$py" benchmarks/bench_engine.py --device "$gpu" --only s
 # and where its consumer thread's time goes (the main thread: reading is on other threads)
 step profile-seg "$py" -m cProfile -o "$work/seg.prof" benchmarks/bench_engine.py --device "$gpu" --only segmentation \
     --repeat 1
-step profile-seg-report "$py" -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats('tottime').print_stats(40)" \
-    "$work/seg.prof"
+profile_table profile-seg-report "$work/seg.prof" tottime 40
 # the models alone: batch sizes, cuDNN's autotuner off and on, and the profiler's table
 step model "$py" benchmarks/bench_model.py --device "$gpu" --profile
 
@@ -111,8 +115,7 @@ job midog-cuda-again "$slide" "$gpu" --task midog
 rm -rf "$work/profiled"
 step profile-cuda "$py" -m cProfile -o "$work/cuda.prof" -m algorithm --input "$slide" --output "$work/profiled" \
     --device "$gpu" --task midog
-step profile-report "$py" -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats('cumulative').print_stats(70)" \
-    "$work/cuda.prof"
+profile_table profile-report "$work/cuda.prof" cumulative 70
 job midog-cuda-host "$slide" "$gpu" --task midog --no-device-decode
 compare "$work/midog-cpu" "$work/midog-cuda-host"
 # the tumour and nuclei tasks in-process (their MHA outputs would need SimpleITK, too big to carry)
