@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -46,6 +47,7 @@ from algorithm.tiling.grid import Tile
 _log = logging.getLogger(__name__)
 
 Compressed = list[tuple[Key, bytes]]  # a batch's new stored tiles, as read by a worker
+Box = tuple[int, int, int, int]
 DEVICE_NOISE = 1.0  # mean grey levels a device's decoder may differ from the host's on the probe tile
 
 
@@ -120,22 +122,62 @@ class DeviceJpegTiles:
         return out
 
     def regions(self, k: int, tiles: Sequence[Tile], compressed: Compressed) -> torch.Tensor:
-        """Batch ``k``'s regions at the read level, uint8 ``(N, h, w, 3)`` on the device."""
+        """Batch ``k``'s regions at the read level, uint8 ``(N, h, w, 3)`` on the device.
+
+        Copied from a mosaic of the stored tiles under the batch, one copy per run of regions evenly spaced
+        along a row (a strided view of the mosaic), not one per region and stored-tile piece: on CUDA each copy
+        is a kernel launch from this (the consumer's) thread. For 256 regions of 256 px over 512 px stored
+        tiles, 24 copies, fills and stacks instead of 339 (counted with torch's profiler on the CPU, where the
+        mosaic's two extra copies of the stored tiles make it slower: this path is CUDA's by default)."""
         self._decode_new(compressed)
-        _, _, w, h = self.reader.clipped(tiles[0])[0]
+        boxes = [self.reader.clipped(tile) for tile in tiles]
+        _, _, w, h = boxes[0][0]
         out = torch.full((len(tiles), h, w, 3), WHITE, dtype=torch.uint8, device=self.device)
-        for i, tile in enumerate(tiles):
-            (x, y, _, _), (x0, y0, x1, y1) = self.reader.clipped(tile)
-            if x1 <= x0 or y1 <= y0:
-                continue  # wholly past the edge: glass, as filled
-            inside = out[i, y0 - y : y1 - y, x0 - x : x1 - x]  # as RegionReader.read fills it on the host
-            for key, into, part in self.stored.pieces(self.level, x0, y0, x1 - x0, y1 - y0):
-                pixels = self._cache[key]
-                if pixels is not None:  # None: no data, glass as filled
-                    inside[into] = pixels[part]
+        inside = [b for _, b in boxes if b[2] > b[0] and b[3] > b[1]]
+        if inside:
+            self._copy(out, boxes, self._mosaic(inside))
         for key in self._done[k]:
             self._cache.pop(key, None)
         return out
+
+    def _mosaic(self, inside: Sequence[Box]) -> _Mosaic:
+        """The cached stored tiles under the in-level parts ``inside`` as one image: the rows and columns of
+        stored tiles they touch, side by side (glass where a tile has no data or is not held)."""
+        tw, th = self.stored.tile_size(self.level)
+        columns = sorted({c for x0, _, x1, _ in inside for c in range(x0 // tw, (x1 - 1) // tw + 1)})
+        rows = sorted({r for _, y0, _, y1 in inside for r in range(y0 // th, (y1 - 1) // th + 1)})
+        glass = torch.full((th, tw, 3), WHITE, dtype=torch.uint8, device=self.device)
+        held = [self._cache.get((c, r)) for r in rows for c in columns]
+        tiles = torch.stack([glass if t is None else t for t in held]).view(len(rows), len(columns), th, tw, 3)
+        pixels = tiles.permute(0, 2, 1, 3, 4).reshape(len(rows) * th, len(columns) * tw, 3)
+        return _Mosaic(pixels, _slots(columns), _slots(rows), tw, th)
+
+    def _copy(self, out: torch.Tensor, boxes: Sequence[tuple[Box, Box]], mosaic: _Mosaic) -> None:
+        """Each region's in-level part from ``mosaic`` into ``out``: the regions wholly inside the level in
+        runs (evenly spaced along a row, as a grid's are), one strided view each; the others one by one."""
+        _, h, w, _ = out.shape
+        run: list[tuple[int, int, int]] = []  # (index, mosaic x, mosaic y) of consecutive regions
+
+        def flush() -> None:
+            if run:
+                i, x, y = run[0]
+                step = run[1][1] - x if len(run) > 1 else 0
+                out[i : i + len(run)] = mosaic.windows(x, y, len(run), step, w, h)
+                run.clear()
+
+        for i, ((x, y, _, _), (x0, y0, x1, y1)) in enumerate(boxes):
+            if (x0, y0, x1, y1) != (x, y, x + w, y + h):  # partly or wholly past the level's edge
+                flush()
+                if x1 > x0 and y1 > y0:
+                    mx, my = mosaic.at(x0, y0)
+                    out[i, y0 - y : y1 - y, x0 - x : x1 - x] = mosaic.pixels[my : my + y1 - y0, mx : mx + x1 - x0]
+                continue
+            mx, my = mosaic.at(x, y)
+            step = mx - run[-1][1] if run else 0
+            if run and (my != run[-1][2] or step <= 0 or (len(run) > 1 and step != run[1][1] - run[0][1])):
+                flush()
+            run.append((i, mx, my))
+        flush()
 
     def _decode_new(self, compressed: Compressed) -> None:
         present = [(key, stream) for key, stream in compressed if stream]
@@ -165,6 +207,35 @@ class DeviceJpegTiles:
             raise SlideError(
                 f"{self.stored.path}: cannot decode tile {key} of level {self.level}: {exc} (the file is corrupt)"
             ) from exc
+
+
+def _slots(held: list[int]) -> dict[int, int]:
+    """Each held stored tile's place along the mosaic's axis."""
+    return {t: j for j, t in enumerate(held)}
+
+
+@dataclass(frozen=True)
+class _Mosaic:
+    """Stored tiles side by side: ``pixels`` ``(rows * th, columns * tw, 3)``; ``columns``/``rows``: a stored
+    tile's place in it, by its column/row in the level."""
+
+    pixels: torch.Tensor
+    columns: dict[int, int]
+    rows: dict[int, int]
+    tw: int
+    th: int
+
+    def at(self, x: int, y: int) -> tuple[int, int]:
+        """The mosaic's pixel holding the level's pixel ``(x, y)`` (its stored tile held)."""
+        return self.columns[x // self.tw] * self.tw + x % self.tw, self.rows[y // self.th] * self.th + y % self.th
+
+    def windows(self, x: int, y: int, n: int, step: int, w: int, h: int) -> torch.Tensor:
+        """``n`` windows of ``w`` x ``h`` pixels, the first at ``(x, y)``, each ``step`` pixels right of the one
+        before: a strided view ``(n, h, w, 3)`` (no copy). A region's stored tiles are consecutive in the level,
+        and so in the mosaic: a window is the region."""
+        p = self.pixels
+        row, pixel, channel = p.stride()
+        return p.as_strided((n, h, w, 3), (step * pixel, row, pixel, channel), p.storage_offset() + y * row + x * pixel)
 
 
 def _decode(streams: list[bytes], device: torch.device) -> list[torch.Tensor]:
