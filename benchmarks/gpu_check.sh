@@ -20,7 +20,8 @@
 #      -> OUT_DIR/engine-cuda.json, engine-cuda-4cpus.json; both again decoding on the host's
 #      cores (--no-device-decode) -> engine-cuda-host.json, engine-cuda-4cpus-host.json;
 #      the heatmap alone in batches of 16 and 32 -> engine-cuda-seg16.json, engine-cuda-seg32.json, and
-#      under cProfile (its table, by own time, in the log);
+#      under cProfile (its table, by own time, in the log); benchmarks/bench_device_regions.py
+#      (the regions cut from nvJPEG's stored tiles: copies and milliseconds per batch) into the log;
 #      benchmarks/bench_model.py (the models alone by batch size, with and without cuDNN's
 #      autotuner, and torch's profiler table) into the log;
 #   4. python -m algorithm --task midog on the 16384^2 benchmark slide, --device cpu and
@@ -101,6 +102,8 @@ step engine-cuda-seg32 "$py" benchmarks/bench_engine.py --device "$gpu" --only s
 step profile-seg "$py" -m cProfile -o "$work/seg.prof" benchmarks/bench_engine.py --device "$gpu" --only segmentation \
     --repeat 1
 profile_table profile-seg-report "$work/seg.prof" tottime 40
+# the consumer's cutting of regions from nvJPEG-decoded stored tiles: copies per batch and milliseconds
+step device-regions "$py" benchmarks/bench_device_regions.py --device "$gpu"
 # the models alone: batch sizes, cuDNN's autotuner off and on, and the profiler's table
 step model "$py" benchmarks/bench_model.py --device "$gpu" --profile
 
