@@ -30,6 +30,7 @@ class SlideAnnotations:
     # Look-alikes that are not annotated cells (the synthetic generator's truth lists them): centres to sample
     # negative patches on, never boxes; (0, 2) for datasets without them (MIDOG).
     confounders: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))  # (M, 2) x, y
+    confounder_kinds: list[str] = field(default_factory=list)  # (M,) each confounder's kind ("pyknotic"...)
 
     @property
     def slide_path(self) -> Path:

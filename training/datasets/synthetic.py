@@ -3,7 +3,8 @@
 Each ``<name>.midog.json`` is a one-image MIDOG database; the scanner named in
 ``<name>.truth.json`` is the slide's domain, and its ``confounders`` (pyknotic,
 apoptotic, plasma cells, lymphocyte clusters...: look-alikes the MIDOG file
-leaves out) the slide's confounder centres, for the sampler's negative patches.
+leaves out) the slide's confounder centres and kinds, for the sampler's negative
+patches and for naming what a detector's false calls sit on.
 Slides written before confounders existed have none.
 """
 
@@ -29,7 +30,7 @@ def synthetic_domain(slide: Path) -> str | None:
 
 def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
     """Every slide of a ``python -m training synth`` folder, annotated, its scanner as the domain and its truth's
-    confounders as ``confounders``."""
+    confounders as ``confounders`` (their kinds as ``confounder_kinds``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: slide folder not found")
@@ -44,6 +45,7 @@ def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
             doc = json.loads(truth.read_text())
             slide.domain = doc["scanner"]["name"]
             slide.confounders = _confounder_centres(truth, doc.get("confounders", []))
+            slide.confounder_kinds = [str(e.get("kind", "confounder")) for e in doc.get("confounders", [])]
         if slide.path is None or not slide.path.is_file():
             raise ConfigError(f"{db}: its slide {slide.file_name} is not in {folder}")
         slides.append(slide)

@@ -22,6 +22,7 @@ def test_confounders_come_from_the_slides_truth(tmp_path: Path) -> None:
     expected = np.array([[c["x"], c["y"]] for c in truth["confounders"]])
     assert slide.confounders.shape == (len(truth["confounders"]), 2)
     np.testing.assert_array_equal(slide.confounders, expected)
+    assert slide.confounder_kinds == [c["kind"] for c in truth["confounders"]]
     assert (len(slide.mitoses), len(slide.imposters)) == (3, 3)  # the MIDOG file's cells, unchanged
     assert slide.domain == "A"
 
@@ -33,7 +34,7 @@ def test_slides_without_confounders_have_an_empty_array(tmp_path: Path) -> None:
     del truth["confounders"]  # a slide written before confounders existed
     result.files.truth.write_text(json.dumps(truth))
     (slide,) = read_synthetic_folder(tmp_path)
-    assert slide.confounders.shape == (0, 2)
+    assert slide.confounders.shape == (0, 2) and slide.confounder_kinds == []
 
 
 def test_a_malformed_confounder_is_one_clear_error(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Shared by the detector's tests: small crop stacks, a trivial detector and an untrained detector checkpoint."""
+"""Shared by the detector's tests: small crop stacks, a trivial detector, an untrained detector checkpoint and
+detections as given."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import pytest
 import tifffile
 import torch
 
+from algorithm.detection.predict import Candidates
+from algorithm.detection.slide import SlideDetections
 from algorithm.models import DetectorConfig, build_detector, save_checkpoint
+
+
+def detections_at(
+    points: list[tuple[float, float]], scores: list[float], labels: list[int], mpp: float = 0.25
+) -> SlideDetections:
+    """A slide's detections as given (level-0 points at ``mpp`` um per pixel), for scoring code's tests."""
+    candidates = Candidates(np.array(points, dtype=np.float64).reshape(-1, 2), np.array(scores), np.array(labels))
+    return SlideDetections(candidates, (mpp, mpp), tiles=1, tiles_total=1, raw_candidates=len(scores), seconds=0.0)
 
 
 class DarkestSpot(torch.nn.Module):

@@ -35,6 +35,8 @@ def test_smoke_training_then_scoring(synthetic_slide, tmp_path: Path, capsys: py
     for scores in (overall, report["domains"]["B"]):
         assert scores["f1_interval"] == pytest.approx([scores["f1"]] * 2)
     assert report["f1_interval"].startswith("95% bootstrap interval over slides")
+    false_calls = report["false_calls_on"]  # per domain, by what they lie on (training/detector/false_calls.py)
+    assert set(false_calls) <= {"B"} and all(n > 0 for kinds in false_calls.values() for n in kinds.values())
 
 
 def test_init_fine_tunes_from_a_checkpoint_with_its_config_and_stain_target(

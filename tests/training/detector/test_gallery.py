@@ -8,19 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from algorithm.detection.predict import Candidates
-from algorithm.detection.slide import SlideDetections
 from tests.conftest import blob_image, write_pyramid_tiff
+from tests.training.detector.conftest import detections_at
 from training.cli import main
 from training.datasets.annotations import SlideAnnotations
 from training.detector.gallery import CELL_PX, COLUMNS, FALSE_CALL, MISSED, mistakes, render_gallery
 
 MPP = 0.25  # um per level-0 pixel: the 7.5 um radius is 30 px
-
-
-def _found(points: list[tuple[float, float]], scores: list[float], labels: list[int]) -> SlideDetections:
-    candidates = Candidates(np.array(points, dtype=np.float64).reshape(-1, 2), np.array(scores), np.array(labels))
-    return SlideDetections(candidates, (MPP, MPP), tiles=1, tiles_total=1, raw_candidates=len(scores), seconds=0.0)
 
 
 def _truth(path: Path, figures: list[tuple[float, float]], domain: str = "C") -> SlideAnnotations:
@@ -30,7 +24,7 @@ def _truth(path: Path, figures: list[tuple[float, float]], domain: str = "C") ->
 
 def test_mistakes_are_unmatched_calls_and_figures_without_a_call(tmp_path: Path) -> None:
     slide = tmp_path / "slide.tiff"
-    found = _found(
+    found = detections_at(
         # a hit (20 px = 5 um off), a false call far away, one below the threshold, one of another class
         [(100, 100), (500, 300), (700, 500), (300, 80)],
         [0.9, 0.8, 0.3, 0.95],
@@ -45,14 +39,14 @@ def test_mistakes_are_unmatched_calls_and_figures_without_a_call(tmp_path: Path)
 
 
 def test_false_calls_come_highest_score_first_across_slides(tmp_path: Path) -> None:
-    a, b = _found([(100, 100)], [0.7], [1]), _found([(200, 200), (400, 400)], [0.6, 0.9], [1, 1])
+    a, b = detections_at([(100, 100)], [0.7], [1]), detections_at([(200, 200), (400, 400)], [0.6, 0.9], [1, 1])
     false_calls, missed = mistakes([a, b], [_truth(tmp_path / "a", []), _truth(tmp_path / "b", [])], 0.5, 7.5)
     assert [e.score for e in false_calls] == [0.9, 0.7, 0.6] and not missed
 
 
 def test_the_gallery_draws_each_mistake_from_its_slide(tmp_path: Path) -> None:
     slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(800, 600, seed=3), mpp=MPP, tile=128)
-    found = _found([(500, 300), (40, 30)], [0.8, 0.7], [1, 1])
+    found = detections_at([(500, 300), (40, 30)], [0.8, 0.7], [1, 1])
     false_calls, missed = mistakes([found], [_truth(slide, [(200, 200)])], 0.5, 7.5)
     picture = render_gallery([("false calls", false_calls), ("missed", missed)], mpp=0.5, limit=1)
     assert picture.width == COLUMNS * CELL_PX
