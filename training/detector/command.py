@@ -51,6 +51,8 @@ current model is run (the container's detection, on --device) over
 --mine-tiles tiles of each of --mine-slides training slides; its calls scoring
 --mine-floor or more that are not within 7.5 um of a true mitosis are pooled,
 and --hard-negatives of the negative patches are centred on them.
+--mine-scanner shows the model those tiles through softer optics (blur, JPEG,
+noise), so that the mistakes an unseen scanner would bring out are mined too.
 
 Confounders and real tissue as negatives: --confounder-share of the negative
 patches are centred on the slides' confounders (pyknotic and apoptotic cells,
@@ -160,6 +162,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.tiles,
         metavar="N",
         help=f"detector tiles per slide per round (default {defaults.tiles})",
+    )
+    hard.add_argument(
+        "--mine-scanner",
+        type=float,
+        default=defaults.scanner,
+        metavar="P",
+        help="while mining, show the model each tile blurred, JPEG-compressed and noised, each with probability P "
+        "(as --scanner-augment does to patches): the mistakes a softer scanner brings out (default 0: as stored)",
     )
     negatives = parser.add_argument_group("confounders and real tissue as negatives")
     negatives.add_argument(
@@ -307,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
         floor=args.mine_floor,
         slides=args.mine_slides,
         tiles=args.mine_tiles,
+        scanner=args.mine_scanner,
     )
     sampling = SamplingConfig(
         tile_size=args.tile_size,

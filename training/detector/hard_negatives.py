@@ -10,7 +10,9 @@ MIDOG's 7.5 um from every true mitosis are its false positives (issue 12 found
 the bundled detector's to be mostly lymphocyte-like small dark nuclei and
 fibroblast nuclei, cells never planted as imposters). They go into a :class:`HardNegativePool`
 (per slide, highest scores first, at most ``per_slide``), and the patch sampler
-centres ``share`` of its negative patches on them.
+centres ``share`` of its negative patches on them. With ``scanner`` > 0 the model
+sees the mined tiles blurred, compressed and noised (``scanner_view.py``): the
+mistakes a softer scanner than the training ones brings out.
 
 Cost of a round: inference over at most ``slides * tiles`` detector tiles
 (default 4 x 16 = 64), plus, the first time a slide is mined, its tissue mask
@@ -36,7 +38,7 @@ import torch
 from numpy.typing import NDArray
 
 from algorithm.detection.slide import DetectionOptions, SlideDetections, detect_slide, detection_grid
-from algorithm.engine import TileTransform
+from algorithm.engine import DetectionModel, TileTransform
 from algorithm.errors import ConfigError
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide, units
@@ -45,7 +47,9 @@ from algorithm.stain.spec import StainSpec
 from algorithm.tiling import TileGrid
 from algorithm.tissue import tissue_mask
 from training.datasets.annotations import MITOSIS, SlideAnnotations
+from training.detector.scanner_view import ScannerView
 from training.detector.validate import MIDOG_RADIUS_UM
+from training.scanner_augment import ScannerAugment
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class MiningConfig:
     tiles: int = 16  # detector tiles per slide per round (drawn afresh each round)
     per_slide: int = 64  # most false positives kept per slide (highest scores first)
     radius_um: float = MIDOG_RADIUS_UM  # a call this close to a true mitosis is a hit, not a false positive
+    # probability of each of blur, JPEG and noise on the tiles the model sees while mining (scanner_view.py):
+    # mistakes a softer scanner brings out; 0: the slides as stored
+    scanner: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -71,6 +78,8 @@ class MiningConfig:
                 problems.append(f"mining {name} must be at least 1, got {getattr(self, name)!r}")
         if self.radius_um <= 0:
             problems.append(f"the matching radius must be positive, got {self.radius_um!r}")
+        if not 0.0 <= self.scanner <= 1.0:
+            problems.append(f"the mining scanner augmentation must be a probability in [0, 1], got {self.scanner!r}")
         if problems:
             raise ConfigError("invalid hard-negative mining: " + "; ".join(problems))
 
@@ -236,11 +245,21 @@ class HardNegativeMiner:
             tiles = self._tiles(prepared.grid, i, number)
             if not len(tiles):
                 return 0, 0
-            found = detect_slide(slide, model, self.config, self.options, self.device, prepared.transform, tiles)
+            seen = self._seen_by(model, i, number)
+            found = detect_slide(slide, seen, self.config, self.options, self.device, prepared.transform, tiles)
         points, scores = false_positives(found, ann, self.mining.floor, self.mining.radius_um)
         regions = np.array([(t.x, t.y, t.extent[0], t.extent[1]) for t in tiles], np.float64)
         self.pool.update(i, regions, points, scores)
         return len(tiles), len(points)
+
+    def _seen_by(self, model: torch.nn.Module, i: int, number: int) -> torch.nn.Module | ScannerView:
+        """``model``, or with ``scanner`` set, ``model`` seeing slide ``i``'s tiles of round ``number`` through
+        another scanner's optics (drawn from a seed of the run, the round and the slide)."""
+        if self.mining.scanner <= 0:
+            return model
+        rng = np.random.default_rng([self.seed, number, i, 1])
+        tile_model = DetectionModel(model, self.options.candidate_threshold)
+        return ScannerView(tile_model, ScannerAugment(p=self.mining.scanner), rng)
 
     def _prepare(self, i: int, slide: Any) -> _Prepared:
         if i not in self._prepared:

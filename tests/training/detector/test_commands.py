@@ -89,10 +89,11 @@ def test_hard_negative_and_density_options_reach_the_checkpoint(
     folder = str(synthetic_slide.files.slide.parent)
     out = tmp_path / "run"
     mine = ["--hard-negatives", "0.25", "--mine-every", "1", "--mine-tiles", "2", "--mine-floor", "0.2"]
+    mine += ["--mine-scanner", "0.5"]
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *mine, "--valid-density", "3"]) == 0
     checkpoint = read_checkpoint(out / "best.pt", "detector")
     hard = checkpoint["hard_negatives"]
-    assert (hard["share"], hard["every"], hard["floor"], hard["tiles"]) == (0.25, 1, 0.2, 2)
+    assert (hard["share"], hard["every"], hard["floor"], hard["tiles"], hard["scanner"]) == (0.25, 1, 0.2, 2, 0.5)
     assert [(r["step"], r["tiles"]) for r in hard["rounds"]] == [(1, 2)]  # smoke: 2 steps, none after the last
     assert checkpoint["validation"]["density_per_mm2"] == 3.0
     capsys.readouterr()

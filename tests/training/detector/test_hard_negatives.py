@@ -153,3 +153,21 @@ def test_sampler_without_hard_negatives_draws_what_it_always_drew(tmp_path: Path
     for _ in range(20):
         p, q = with_pool.sample(a), without.sample(b)
         assert np.array_equal(p.pixels, q.pixels) and p.origin == q.origin != "hard"
+
+
+def test_mining_through_another_scanners_optics_pools_other_calls_the_same_each_time(
+    slide: SlideAnnotations,
+) -> None:
+    model = _eager_detector()
+
+    def pooled(scanner: float) -> np.ndarray:
+        mining = MiningConfig(share=0.5, floor=0.76, tiles=8, per_slide=1000, scanner=scanner)
+        miner = HardNegativeMiner([slide], CONFIG, mining, seed=4)
+        miner.mine_slide(model, 0)
+        return miner.pool.entries(0)[0]
+
+    stored, softer = pooled(0.0), pooled(1.0)
+    assert len(softer) and not np.array_equal(stored, softer)  # the model called other places on blurred tiles
+    assert np.array_equal(softer, pooled(1.0))  # seeded by the run, the round and the slide
+    with pytest.raises(ConfigError, match="mining scanner augmentation must be a probability"):
+        MiningConfig(scanner=1.5)
