@@ -44,17 +44,17 @@ def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
         if truth.is_file():
             doc = json.loads(truth.read_text())
             slide.domain = doc["scanner"]["name"]
-            slide.confounders = _confounder_centres(truth, doc.get("confounders", []))
-            slide.confounder_kinds = [str(e.get("kind", "confounder")) for e in doc.get("confounders", [])]
+            slide.confounders, slide.confounder_kinds = _confounders(truth, doc.get("confounders", []))
         if slide.path is None or not slide.path.is_file():
             raise ConfigError(f"{db}: its slide {slide.file_name} is not in {folder}")
         slides.append(slide)
     return slides
 
 
-def _confounder_centres(truth: Path, entries: list[dict[str, Any]]) -> NDArray[np.float64]:
-    """The ``(x, y)`` level-0 centres of a truth file's confounder entries, (M, 2)."""
+def _confounders(truth: Path, entries: list[dict[str, Any]]) -> tuple[NDArray[np.float64], list[str]]:
+    """The ``(x, y)`` level-0 centres of a truth file's confounder entries, (M, 2), and their kinds."""
     try:
-        return np.array([[float(e["x"]), float(e["y"])] for e in entries], dtype=np.float64).reshape(-1, 2)
+        centres = np.array([[float(e["x"]), float(e["y"])] for e in entries], dtype=np.float64).reshape(-1, 2)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{truth}: a confounder entry without a numeric x and y ({exc!r})") from exc
+    return centres, [str(e.get("kind", "confounder")) for e in entries]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.spatial.distance import cdist
 
 from algorithm.detection.slide import SlideDetections
@@ -30,24 +31,27 @@ def false_call_kinds(
     ``radius_um`` (its kind), else ``UNLISTED``; kinds by count, most first. The false calls are the gallery's:
     farther than the radius from every true figure (score_detection's one-to-one matching also counts a second
     call beside a found figure as false)."""
-    mpp = {truth.slide_path: np.asarray(d.mpp, np.float64) for d, truth in zip(found, truths, strict=True)}
-    by_slide = {truth.slide_path: truth for truth in truths}
+    # each slide's listed objects in microns and their kinds, once
+    listed = {truth.slide_path: _listed_um(truth, d.mpp) for d, truth in zip(found, truths, strict=True)}
     counts: dict[str, Counter[str]] = {}
     for call in mistakes(found, truths, threshold, radius_um)[0]:
-        truth = by_slide[call.slide]
-        objects = np.concatenate([truth.imposters, truth.confounders]).reshape(-1, 2)
-        kinds = [IMPOSTER] * len(truth.imposters) + _kinds(truth)
+        objects_um, kinds, scale = listed[call.slide]
         kind = UNLISTED
-        if len(objects):
-            scale = mpp[call.slide]
-            distances = cdist(np.array([call.point]) * scale, objects * scale)[0]
+        if len(objects_um):
+            distances = cdist(np.array([call.point]) * scale, objects_um)[0]
             nearest = int(distances.argmin())
             kind = kinds[nearest] if distances[nearest] <= radius_um else UNLISTED
         counts.setdefault(call.domain, Counter())[kind] += 1
     return {domain: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for domain, c in sorted(counts.items())}
 
 
-def _kinds(truth: SlideAnnotations) -> list[str]:
-    """Each confounder's kind; "confounder" where the truth names none."""
+def _listed_um(
+    truth: SlideAnnotations, mpp: tuple[float, float]
+) -> tuple[NDArray[np.float64], list[str], NDArray[np.float64]]:
+    """The imposters and confounders a slide's truth lists, ``(K, 2)`` in microns, their kinds ("confounder" where
+    the truth names none), and the slide's microns per pixel."""
+    scale = np.asarray(mpp, np.float64)
+    objects = np.concatenate([truth.imposters, truth.confounders]).reshape(-1, 2)
     named = list(truth.confounder_kinds)
-    return named + ["confounder"] * (len(truth.confounders) - len(named))
+    kinds = [IMPOSTER] * len(truth.imposters) + named + ["confounder"] * (len(truth.confounders) - len(named))
+    return objects * scale, kinds, scale
