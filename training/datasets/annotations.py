@@ -31,6 +31,9 @@ class SlideAnnotations:
     # negative patches on, never boxes; (0, 2) for datasets without them (MIDOG).
     confounders: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))  # (M, 2) x, y
     confounder_kinds: list[str] = field(default_factory=list)  # (M,) each confounder's kind ("pyknotic"...)
+    # each mitosis's phase and place ("telophase, outside tumour"), in the order of ``mitoses``, where the dataset
+    # records them (synthetic slides' truth); empty otherwise
+    mitosis_kinds: list[str] = field(default_factory=list)
 
     @property
     def slide_path(self) -> Path:

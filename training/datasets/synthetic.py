@@ -4,8 +4,9 @@ Each ``<name>.midog.json`` is a one-image MIDOG database; the scanner named in
 ``<name>.truth.json`` is the slide's domain, and its ``confounders`` (pyknotic,
 apoptotic, plasma cells, lymphocyte clusters...: look-alikes the MIDOG file
 leaves out) the slide's confounder centres and kinds, for the sampler's negative
-patches and for naming what a detector's false calls sit on.
-Slides written before confounders existed have none.
+patches and for naming what a detector's false calls sit on; its ``mitoses`` give
+each figure's phase and whether it lies in tumour, for naming the figures a
+detector misses. Slides written before confounders existed have none.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def synthetic_domain(slide: Path) -> str | None:
 
 def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
     """Every slide of a ``python -m training synth`` folder, annotated, its scanner as the domain and its truth's
-    confounders as ``confounders`` (their kinds as ``confounder_kinds``)."""
+    confounders as ``confounders`` (their kinds as ``confounder_kinds``), its figures' phases and places as
+    ``mitosis_kinds``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: slide folder not found")
@@ -45,6 +47,7 @@ def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
             doc = json.loads(truth.read_text())
             slide.domain = doc["scanner"]["name"]
             slide.confounders, slide.confounder_kinds = _confounders(truth, doc.get("confounders", []))
+            slide.mitosis_kinds = _mitosis_kinds(truth, doc.get("mitoses", []), slide.mitoses)
         if slide.path is None or not slide.path.is_file():
             raise ConfigError(f"{db}: its slide {slide.file_name} is not in {folder}")
         slides.append(slide)
@@ -58,3 +61,26 @@ def _confounders(truth: Path, entries: list[dict[str, Any]]) -> tuple[NDArray[np
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{truth}: a confounder entry without a numeric x and y ({exc!r})") from exc
     return centres, [str(e.get("kind", "confounder")) for e in entries]
+
+
+def _mitosis_kinds(truth: Path, entries: list[dict[str, Any]], mitoses: NDArray[np.float64]) -> list[str]:
+    """``"<phase>, in tumour"`` or ``"<phase>, outside tumour"`` for each of ``mitoses`` (the MIDOG file's centres),
+    from the truth's entry within a pixel of it (a MIDOG box is centred on its figure to the nearest pixel); empty
+    where the truth records no phases (files of older versions)."""
+    if not entries or any("phase" not in e for e in entries):
+        return []
+    try:
+        centres = np.array([[float(e["x"]), float(e["y"])] for e in entries], dtype=np.float64).reshape(-1, 2)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{truth}: a mitosis entry without a numeric x and y ({exc!r})") from exc
+    if len(centres) != len(mitoses):
+        raise ConfigError(f"{truth}: {len(centres)} mitoses, but its MIDOG file boxes {len(mitoses)}")
+    kinds = []
+    for point in mitoses:
+        distances = np.hypot(*(centres - point).T)  # not empty: as many entries as mitoses
+        nearest = int(distances.argmin())
+        if distances[nearest] > 1.0:
+            raise ConfigError(f"{truth}: no mitosis entry at the MIDOG box centred on {point.tolist()}")
+        entry = entries[nearest]
+        kinds.append(f"{entry['phase']}, {'in' if entry.get('in_tumour') else 'outside'} tumour")
+    return kinds

@@ -30,10 +30,10 @@ from training.detector.crops import (
     score_real_images,
 )
 from training.detector.crops_picture import render_crops
-from training.detector.false_calls import false_call_kinds
 from training.detector.gallery import mistakes, render_gallery
 from training.detector.in_field import score_crops_in_field
 from training.detector.interval import INTERVAL_DESCRIPTION, with_interval
+from training.detector.mistake_kinds import false_call_kinds, missed_kinds
 from training.detector.validate import (
     density_weight,
     detect_validation_slides,
@@ -57,7 +57,8 @@ bootstrap interval over slides (f1_interval: a few held-out slides hold few
 figures, and two or three changing side move F1 by 0.05-0.1), and per domain
 the false calls counted by what the truth lists where they lie
 (false_calls_on: an imposter, a confounder's kind, or "none listed": an
-ordinary nucleus or tissue).
+ordinary nucleus or tissue) and the missed figures by phase and place
+(missed: "telophase, outside tumour"...).
 
 Real tissue (instead of --slides): --crops, a multi-page TIFF of crops each
 centred on a real mitotic figure (each page written as a TIFF at --crops-mpp
@@ -216,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
         "domains": domain_scores(found, slides, areas, threshold, density or None, args.radius_um, with_interval),
         "f1_interval": INTERVAL_DESCRIPTION,
         "false_calls_on": false_call_kinds(found, slides, threshold, args.radius_um),
+        "missed": missed_kinds(found, slides, threshold, args.radius_um),
     }
     print(json.dumps(report, indent=2))
     if args.out is not None:

@@ -1,4 +1,5 @@
-"""The synthetic-slide folder reader (training/datasets/synthetic.py): confounders from the truth file."""
+"""The synthetic-slide folder reader (training/datasets/synthetic.py): confounders and figures' kinds from the
+truth file."""
 
 from __future__ import annotations
 
@@ -43,4 +44,29 @@ def test_a_malformed_confounder_is_one_clear_error(tmp_path: Path) -> None:
     truth["confounders"] = [{"kind": "pyknotic", "x": 10.0}]
     result.files.truth.write_text(json.dumps(truth))
     with pytest.raises(ConfigError, match=r"s\.truth\.json: a confounder entry without a numeric x and y"):
+        read_synthetic_folder(tmp_path)
+
+
+def test_each_mitosis_gets_its_phase_and_place_from_the_truth(tmp_path: Path) -> None:
+    result = generate_slide(SynthConfig(width=2048, height=2048, seed=8, mitoses=6, imposters=4), tmp_path, name="s")
+    (slide,) = read_synthetic_folder(tmp_path)
+    truth = json.loads(result.files.truth.read_text())
+    place = {True: "in tumour", False: "outside tumour"}
+    by_centre = {(round(m["x"]), round(m["y"])): f"{m['phase']}, {place[m['in_tumour']]}" for m in truth["mitoses"]}
+    # the MIDOG file's box centres, in its own order, each named by the truth's figure there
+    assert slide.mitosis_kinds == [by_centre[(round(x), round(y))] for x, y in slide.mitoses]
+    assert len(slide.mitosis_kinds) == 6
+
+
+def test_a_truth_without_phases_names_none_and_a_mismatch_is_one_clear_error(tmp_path: Path) -> None:
+    result = generate_slide(SynthConfig(width=1024, height=1024, seed=9, mitoses=3, imposters=1), tmp_path, name="s")
+    truth = json.loads(result.files.truth.read_text())
+    for m in truth["mitoses"]:
+        del m["phase"]  # a truth file of an older version
+    result.files.truth.write_text(json.dumps(truth))
+    (slide,) = read_synthetic_folder(tmp_path)
+    assert slide.mitosis_kinds == []
+    truth["mitoses"] = [{"x": 1.0, "y": 1.0, "phase": "anaphase", "in_tumour": True}] * 3  # not where the boxes are
+    result.files.truth.write_text(json.dumps(truth))
+    with pytest.raises(ConfigError, match=r"s\.truth\.json: no mitosis entry at the MIDOG box centred on"):
         read_synthetic_folder(tmp_path)

@@ -35,8 +35,12 @@ def test_smoke_training_then_scoring(synthetic_slide, tmp_path: Path, capsys: py
     for scores in (overall, report["domains"]["B"]):
         assert scores["f1_interval"] == pytest.approx([scores["f1"]] * 2)
     assert report["f1_interval"].startswith("95% bootstrap interval over slides")
-    false_calls = report["false_calls_on"]  # per domain, by what they lie on (training/detector/false_calls.py)
+    false_calls = report["false_calls_on"]  # per domain, by what they lie on (training/detector/mistake_kinds.py)
     assert set(false_calls) <= {"B"} and all(n > 0 for kinds in false_calls.values() for n in kinds.values())
+    missed = report["missed"].get("B", {})  # by phase and place; a figure matched to a call is not missed
+    phases = {m["phase"] for m in truth["mitoses"]}
+    assert all(kind.split(", ")[0] in phases and kind.endswith(" tumour") for kind in missed)
+    assert sum(missed.values()) <= overall["fn"]
 
 
 def test_init_fine_tunes_from_a_checkpoint_with_its_config_and_stain_target(

@@ -1,4 +1,5 @@
-"""The false calls counted by what the synthetic truth lists where they lie (training/detector/false_calls.py)."""
+"""The mistakes counted by the synthetic truth: false calls by what lies there, missed figures by phase and place
+(training/detector/mistake_kinds.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from tests.training.detector.conftest import detections_at
 from training.datasets.annotations import IMPOSTER as IMPOSTER_LABEL
 from training.datasets.annotations import MITOSIS, SlideAnnotations
-from training.detector.false_calls import IMPOSTER, UNLISTED, false_call_kinds
+from training.detector.mistake_kinds import IMPOSTER, UNLISTED, UNNAMED_FIGURE, false_call_kinds, missed_kinds
 
 
 def _truth(path: Path, domain: str, confounders: list[tuple[float, float]], kinds: list[str]) -> SlideAnnotations:
@@ -40,3 +41,15 @@ def test_false_calls_are_counted_by_the_imposter_or_confounder_they_lie_on(tmp_p
 def test_confounders_without_kinds_count_as_confounders(tmp_path: Path) -> None:
     truth = _truth(tmp_path / "a", "C", [(600, 300)], [])
     assert false_call_kinds([detections_at([(600, 300)], [0.9], [1])], [truth], 0.5, 7.5) == {"C": {"confounder": 1}}
+
+
+def test_missed_figures_are_counted_by_phase_and_place(tmp_path: Path) -> None:
+    points = np.array([(100.0, 100.0), (300.0, 100.0), (500.0, 100.0), (700.0, 100.0)])
+    kinds = ["telophase, outside tumour", "metaphase, in tumour", "telophase, outside tumour", "anaphase, in tumour"]
+    truth = SlideAnnotations("s", 800, 600, points, np.full(4, MITOSIS), domain="C", path=tmp_path / "a")
+    truth.mitosis_kinds = kinds
+    # the metaphase found; the first telophase called below the threshold; the anaphase's call 10 um off (too far)
+    found = detections_at([(300, 100), (100, 100), (700, 140)], [0.9, 0.4, 0.9], [1, 1, 1])
+    unnamed = SlideAnnotations("t", 800, 600, points[:1], np.full(1, MITOSIS), domain="D", path=tmp_path / "b")
+    missed = missed_kinds([found, detections_at([], [], [])], [truth, unnamed], threshold=0.5, radius_um=7.5)
+    assert missed == {"C": {"telophase, outside tumour": 2, "anaphase, in tumour": 1}, "D": {UNNAMED_FIGURE: 1}}
