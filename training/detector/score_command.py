@@ -30,6 +30,7 @@ from training.detector.crops import (
     score_real_images,
 )
 from training.detector.crops_picture import render_crops
+from training.detector.flips import FlipFusion
 from training.detector.gallery import mistakes, render_gallery
 from training.detector.in_field import score_crops_in_field
 from training.detector.interval import INTERVAL_DESCRIPTION, with_interval
@@ -101,6 +102,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0: the slides' own)",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--flips",
+        action="store_true",
+        help="test-time flips: each tile detected as is, mirrored, upside down and both, the views' calls fused "
+        "(a call in one view keeps a quarter of its score; training/detector/flips.py); 4x the model's time",
+    )
     real = parser.add_argument_group("real tissue (instead of --slides)")
     real.add_argument(
         "--crops", type=Path, metavar="TIFF", help="a multi-page TIFF of crops, each centred on a real mitotic figure"
@@ -181,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         pages = parse_pages(args.pages, len(stack)) if args.pages else None
     device = torch.device(args.device)
     model, config, checkpoint = load_detector(args.model, device)
+    if args.flips:
+        model = FlipFusion(model).eval()
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
     if real:
         detector = Detector(model, config, checkpoint.get("stain"), threshold, device)
@@ -195,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
             shown = [stack[c.page - 1] for c in crops]
         images = score_real_images(args.real_images, detector, args.real_mpp) if args.real_images else []
         report = crops_report(str(args.model), detector, crops, images, args.radius_um)
+        report["flips"] = args.flips
         print(report_table(report))
         if args.out is not None:
             write_json_atomic(args.out, report)
@@ -209,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     weight = density_weight(slides, areas, density or None)
     report = {
         "model": str(args.model),
+        "flips": args.flips,
         "threshold": threshold,
         "radius_um": args.radius_um,
         "density_per_mm2": density or mitotic_density(slides, areas),

@@ -210,3 +210,17 @@ def test_island_options_reach_the_checkpoint(
     assert capsys.readouterr().err.strip() == (
         "error: --island-um must be microns LO:HI with 0 < LO <= HI, or one side, got '60:30'"
     )
+
+
+def test_detector_score_with_flips_runs_the_four_views(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(synthetic_slide.files.slide.parent)
+    out = tmp_path / "run"
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["detector-score", "--model", str(out / "best.pt"), "--slides", folder, "--flips"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["flips"] is True
+    truth = json.loads(synthetic_slide.files.truth.read_text())
+    assert report["overall"]["tp"] + report["overall"]["fn"] == len(truth["mitoses"])
