@@ -56,11 +56,15 @@ def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
 
 def _confounders(truth: Path, entries: list[dict[str, Any]]) -> tuple[NDArray[np.float64], list[str]]:
     """The ``(x, y)`` level-0 centres of a truth file's confounder entries, (M, 2), and their kinds."""
+    return _centres(truth, entries, "confounder"), [str(e.get("kind", "confounder")) for e in entries]
+
+
+def _centres(truth: Path, entries: list[dict[str, Any]], what: str) -> NDArray[np.float64]:
+    """The ``(x, y)`` level-0 centres of a truth file's entries of one kind (``what``), (M, 2)."""
     try:
-        centres = np.array([[float(e["x"]), float(e["y"])] for e in entries], dtype=np.float64).reshape(-1, 2)
+        return np.array([[float(e["x"]), float(e["y"])] for e in entries], dtype=np.float64).reshape(-1, 2)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{truth}: a confounder entry without a numeric x and y ({exc!r})") from exc
-    return centres, [str(e.get("kind", "confounder")) for e in entries]
+        raise ConfigError(f"{truth}: a {what} entry without a numeric x and y ({exc!r})") from exc
 
 
 def _mitosis_kinds(truth: Path, entries: list[dict[str, Any]], mitoses: NDArray[np.float64]) -> list[str]:
@@ -69,10 +73,7 @@ def _mitosis_kinds(truth: Path, entries: list[dict[str, Any]], mitoses: NDArray[
     where the truth records no phases (files of older versions)."""
     if not entries or any("phase" not in e for e in entries):
         return []
-    try:
-        centres = np.array([[float(e["x"]), float(e["y"])] for e in entries], dtype=np.float64).reshape(-1, 2)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{truth}: a mitosis entry without a numeric x and y ({exc!r})") from exc
+    centres = _centres(truth, entries, "mitosis")
     if len(centres) != len(mitoses):
         raise ConfigError(f"{truth}: {len(centres)} mitoses, but its MIDOG file boxes {len(mitoses)}")
     kinds = []

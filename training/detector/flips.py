@@ -76,5 +76,5 @@ def _unflip(
     if left_right:
         boxes[:, [0, 2]] = width - found["boxes"][:, [2, 0]]
     if upside_down:
-        boxes[:, [1, 3]] = height - boxes[:, [3, 1]].clone()
+        boxes[:, [1, 3]] = height - boxes[:, [3, 1]]  # indexing by a list copies: no overlap
     return {"boxes": boxes, "scores": found["scores"], "labels": found["labels"]}
