@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 import torch
 
 from algorithm.classify import load_label_model, load_slide_model
-from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
+from algorithm.detection.slide import DetectionOptions, SlideDetections, detection_model, slide_detections
 from algorithm.device import describe, resolve_device
-from algorithm.engine import ClassifierModel, DetectionModel, EngineOptions, ProbabilityModel, TileModel
+from algorithm.engine import ClassifierModel, EngineOptions, ProbabilityModel, TileModel
 from algorithm.engine.warmup import WarmUp, warm_up
 from algorithm.errors import ConfigError, KitError
 from algorithm.interface.annotations import multiple_points
@@ -177,7 +177,7 @@ class Models:
         """The loaded networks as the engine runs them, each with its tile's (h, w): what :func:`warm_up` runs."""
         found: list[tuple[TileModel, tuple[int, int]]] = []
         if self.detector is not None:
-            found.append((DetectionModel(self.detector[0]), (self.detector[1].tile_size,) * 2))
+            found.append((detection_model(*self.detector[:2]), (self.detector[1].tile_size,) * 2))
         for loaded in (self.segmenter, self.nuclei):
             if loaded is not None:
                 found.append((ProbabilityModel(loaded[0]), (loaded[1].tile_size,) * 2))

@@ -46,9 +46,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid  # noqa: E402
+from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, detection_model  # noqa: E402
 from algorithm.engine import (  # noqa: E402
-    DetectionModel,
     EngineOptions,
     EngineStats,
     ProbabilityModel,
@@ -155,7 +154,7 @@ class SlideJob:
     ``model`` in its place, returning the engine's statistics)."""
 
     grid: TileGrid
-    tile_model: DetectionModel | ProbabilityModel
+    tile_model: TileModel
     checkpoint: dict[str, Any]
     run: Callable[[TileTransform | None, TileModel | None], EngineStats]  # (stain, tile model or the job's)
 
@@ -173,7 +172,7 @@ def slide_job(
         detector, det_config, checkpoint = load_detector(models / "detector.pt", device)
         det_options = DetectionOptions(engine=engine)
         grid = detection_grid(slide, det_config, det_options, mask)
-        det_model = DetectionModel(detector, det_options.candidate_threshold)
+        det_model = detection_model(detector, det_config, det_options.candidate_threshold)
         # a wrapped model reads its tiles as the job's model has them read
         wrapped = replace(det_options, engine=replace(engine, jpeg_scaling=engine.scales_jpeg(det_model)))
 

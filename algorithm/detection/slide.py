@@ -38,6 +38,9 @@ class DetectionOptions:
     engine: EngineOptions = EngineOptions()
 
 
+VIEW_RADIUS_UM = 5.0  # test-time views: calls whose centres lie this close are one call (inside one figure)
+
+
 @dataclass
 class SlideDetections:
     """A slide's detections after NMS, with the tiles analysed, the candidates before NMS and the timings."""
@@ -74,6 +77,14 @@ def detection_grid(
     return tissue_grid(slide, config.tile_size, config.mpp, overlap, mask, options.min_tissue, centred=True)
 
 
+def detection_model(model: torch.nn.Module | TileModel, config: DetectorConfig, min_score: float = 0.05) -> TileModel:
+    """The detector as the engine runs it: a tile model as it is; a torch detector with the test-time views its
+    config names (``config.views``), calls scoring under ``min_score`` dropped."""
+    if isinstance(model, TileModel):
+        return model
+    return DetectionModel(model, min_score, views=config.views, radius_px=VIEW_RADIUS_UM / config.mpp)
+
+
 def detect_slide(
     slide: SlideReader,
     model: torch.nn.Module | TileModel,
@@ -86,11 +97,11 @@ def detect_slide(
     """Detect over the slide's tissue; ``transform`` maps uint8 tiles (stain normalisation).
 
     ``model``: the kit's RetinaNet, any torch detector returning torchvision's
-    dicts, or a :class:`~algorithm.engine.TileModel`.
+    dicts (both run with ``config.views``), or a :class:`~algorithm.engine.TileModel`.
     """
     start = time.perf_counter()
     grid = detection_grid(slide, config, options) if grid is None else grid
-    tile_model = model if isinstance(model, TileModel) else DetectionModel(model, options.candidate_threshold)
+    tile_model = detection_model(model, config, options.candidate_threshold)
     run = TileRun(slide, grid, tile_model, device, transform, options.engine)
     raw = inside(Candidates.concat([slide_candidates(result.tiles, result.output) for result in run]), slide.dimensions)
     radius_px = units.um_to_pixels(options.nms_radius_um, slide.mpp)

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from torchvision.models.detection import RetinaNet
 
 from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections, detections_from_dicts
+from algorithm.engine.views import MIRRORS, check_views, fuse_detections, stack_views
 from algorithm.errors import ConfigError
 
 
@@ -74,36 +75,51 @@ class DetectionModel:
     or torchvision's list of ``{"boxes", "scores", "labels"}`` dicts, one per
     tile. A torchvision ``RetinaNet`` is run through
     :class:`~algorithm.engine.retinanet.BatchedRetinaNet` (post-processing for
-    the whole batch at once; same detections). Detections scoring below
-    ``min_score`` are dropped.
+    the whole batch at once; same detections). ``views``: 1, or 2 / 4 to detect
+    each tile and its mirror images in one batch and fuse the views' calls
+    (centres within ``radius_px`` tile pixels; :mod:`algorithm.engine.views`:
+    ``views`` times the model's work). Detections scoring below ``min_score``
+    (after fusion) are dropped.
     """
 
-    def __init__(self, module: torch.nn.Module, min_score: float = 0.05, batched: bool = True) -> None:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        min_score: float = 0.05,
+        batched: bool = True,
+        views: int = 1,
+        radius_px: float = 10.0,
+    ) -> None:
         if batched and isinstance(module, RetinaNet):
             module = BatchedRetinaNet(module)
         self.module = module
         self.min_score = float(min_score)
+        self.views, self.radius_px = check_views(views), float(radius_px)
 
     def forward(self, tiles: torch.Tensor) -> Any:
-        """Raw outputs: a torchvision RetinaNet's heads only (decoded for the whole batch in ``postprocess``)."""
-        if isinstance(self.module, BatchedRetinaNet):
-            return self.module.head_outputs(tiles)
-        return self.module(tiles)
+        """Raw outputs of the batch's views: a torchvision RetinaNet's heads only (decoded for the whole batch in
+        ``postprocess``)."""
+        seen = stack_views(tiles, self.views)
+        raw = self.module.head_outputs(seen) if isinstance(self.module, BatchedRetinaNet) else self.module(seen)
+        return raw if self.views == 1 else _Views(raw, len(tiles), (tiles.shape[-2], tiles.shape[-1]))
 
     def postprocess(self, raw: Any) -> TileDetections:
-        """Boxes, scores and labels of the whole batch, at or above ``min_score``."""
-        if isinstance(self.module, BatchedRetinaNet):
-            found = self.module.postprocess(raw)
-        elif isinstance(raw, TileDetections):
-            found = raw
-        elif isinstance(raw, (list, tuple)):
-            found = detections_from_dicts(raw)
+        """Boxes, scores and labels of the whole batch (its views fused), at or above ``min_score``."""
+        if isinstance(raw, _Views):
+            found = fuse_detections(self._decoded(raw.raw), raw.tiles, self.views, raw.size, self.radius_px)
         else:
-            raise ConfigError(
-                f"a detection model must return TileDetections or a list of dicts, got {type(raw).__name__}"
-            )
+            found = self._decoded(raw)
         keep = found.scores >= self.min_score
         return TileDetections(found.boxes[keep], found.scores[keep], found.labels[keep], found.tile[keep])
+
+    def _decoded(self, raw: Any) -> TileDetections:
+        if isinstance(self.module, BatchedRetinaNet):
+            return self.module.postprocess(raw)
+        if isinstance(raw, TileDetections):
+            return raw
+        if isinstance(raw, (list, tuple)):
+            return detections_from_dicts(raw)
+        raise ConfigError(f"a detection model must return TileDetections or a list of dicts, got {type(raw).__name__}")
 
     def to_host(self, output: TileDetections) -> HostDetections:
         """The batch's detections as numpy, with the tile each belongs to."""
@@ -115,7 +131,13 @@ class DetectionModel:
         )
 
 
-MIRRORS: dict[int, tuple[tuple[int, ...], ...]] = {1: ((),), 2: ((), (-1,)), 4: ((), (-1,), (-2,), (-2, -1))}
+@dataclass
+class _Views:
+    """A raw output of ``views`` x ``tiles`` tiles (view after view) of ``size`` (h, w), for ``postprocess``."""
+
+    raw: Any
+    tiles: int
+    size: tuple[int, int]
 
 
 class ProbabilityModel:
@@ -139,10 +161,8 @@ class ProbabilityModel:
     ) -> None:
         if activation not in ("sigmoid", "softmax", None):
             raise ConfigError(f"activation must be sigmoid, softmax or None, got {activation!r}")
-        if views not in MIRRORS:
-            raise ConfigError(f"views must be 1, 2 or 4, got {views!r}")
         self.module, self.size, self.activation, self.channel = module, size, activation, channel
-        self.views = views
+        self.views = check_views(views)
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         """The module's maps (logits or probabilities, per its ``activation``), averaged over the views."""

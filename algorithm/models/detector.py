@@ -23,6 +23,7 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from algorithm.configs import config_values
+from algorithm.engine.views import MIRRORS
 from algorithm.errors import ConfigError
 
 CLASS_NAMES = {1: "mitotic figure", 2: "non-mitotic figure"}
@@ -40,6 +41,7 @@ class DetectorConfig:
     mpp: float = 0.5  # microns per pixel of the tiles the model sees
     anchor_sizes: tuple[int, ...] = (16, 32, 64, 128)  # one per pyramid level, in tile pixels
     class_names: dict[int, str] = field(default_factory=lambda: dict(CLASS_NAMES))
+    views: int = 1  # test-time views fused per tile: 1, or 2 / 4 mirror images (algorithm/engine/views.py)
 
     @property
     def num_classes(self) -> int:
@@ -68,6 +70,8 @@ class DetectorConfig:
                 values[key] = {int(k): str(v) for k, v in values[key].items()}
         except (TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{source}: {key}: {values[key]!r} is not what to_dict writes ({exc})") from exc
+        if values.get("views", 1) not in MIRRORS:
+            raise ConfigError(f"{source}: views: {values['views']!r}; a detector runs 1, 2 or 4 views")
         return cls(**values)
 
 

@@ -111,6 +111,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--arch", choices=ARCHITECTURES, default="resnet18")
     model.add_argument("--fpn-channels", type=int, default=64)
+    model.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4),
+        help="test-time views the detector runs with, recorded in its config: 1 (the tile), 2 (and mirrored), 4 "
+        "(and upside down, both), the views' calls fused (algorithm/engine/views.py); validation, the threshold, "
+        "hard-negative mining and the container all run them (default: --init's, else 1)",
+    )
     add_input_arguments(model, tile_size=256, mpp=0.5)
     add_scanner_augment_argument(model)
     train = parser.add_argument_group("training")
@@ -367,6 +375,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
         spec = fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
+    if args.views is not None:
+        config = dataclasses.replace(config, views=args.views)
     sampling = dataclasses.replace(sampling, tile_size=config.tile_size, mpp=config.mpp)
     paster = None
     if sampling.pasted_fraction > 0:
@@ -398,6 +408,8 @@ def run(args: argparse.Namespace) -> int:
             f"positives: {sampling.real_figure_fraction:g} real figures blended into real images ({len(figures)}; "
             f"{where}{warped})"
         )
+    if config.views > 1:
+        print(f"test-time views: {config.views} (validation, threshold and mining fuse them, as the container does)")
     if sampling.island_fraction > 0:
         low, high = sampling.island_um
         print(f"islands: {sampling.island_fraction:g} of the patches cut to {low:g}-{high:g} um of tissue in glass")

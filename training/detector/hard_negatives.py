@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from algorithm.detection.slide import DetectionOptions, SlideDetections, detect_slide, detection_grid
-from algorithm.engine import DetectionModel, TileTransform
+from algorithm.detection.slide import DetectionOptions, SlideDetections, detect_slide, detection_grid, detection_model
+from algorithm.engine import TileTransform
 from algorithm.errors import ConfigError
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide, units
@@ -258,7 +258,7 @@ class HardNegativeMiner:
         if self.mining.scanner <= 0:
             return model
         rng = np.random.default_rng([self.seed, number, i, 1])
-        tile_model = DetectionModel(model, self.options.candidate_threshold)
+        tile_model = detection_model(model, self.config, self.options.candidate_threshold)
         return ScannerView(tile_model, ScannerAugment(p=self.mining.scanner), rng)
 
     def _prepare(self, i: int, slide: Any) -> _Prepared:

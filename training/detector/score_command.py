@@ -4,6 +4,7 @@ mitotic-figure crops and calls per mm^2 of unlabelled real tissue."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import sys
@@ -30,7 +31,6 @@ from training.detector.crops import (
     score_real_images,
 )
 from training.detector.crops_picture import render_crops
-from training.detector.flips import FlipFusion
 from training.detector.gallery import mistakes, render_gallery
 from training.detector.in_field import score_crops_in_field
 from training.detector.interval import INTERVAL_DESCRIPTION, with_interval
@@ -103,10 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--flips",
-        action="store_true",
-        help="test-time flips: each tile detected as is, mirrored, upside down and both, the views' calls fused "
-        "(a call in one view keeps a quarter of its score; training/detector/flips.py); 4x the model's time",
+        "--views",
+        type=int,
+        choices=(1, 2, 4),
+        help="test-time views instead of the checkpoint's: 1 (the tile), 2 (and mirrored), 4 (and upside down, "
+        "both), the views' calls fused (a call seen in one view keeps 1/views of its score; "
+        "algorithm/engine/views.py); views times the model's time",
     )
     real = parser.add_argument_group("real tissue (instead of --slides)")
     real.add_argument(
@@ -188,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
         pages = parse_pages(args.pages, len(stack)) if args.pages else None
     device = torch.device(args.device)
     model, config, checkpoint = load_detector(args.model, device)
-    if args.flips:
-        model = FlipFusion(model).eval()
+    if args.views is not None:
+        config = dataclasses.replace(config, views=args.views)
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
     if real:
         detector = Detector(model, config, checkpoint.get("stain"), threshold, device)
@@ -204,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
             shown = [stack[c.page - 1] for c in crops]
         images = score_real_images(args.real_images, detector, args.real_mpp) if args.real_images else []
         report = crops_report(str(args.model), detector, crops, images, args.radius_um)
-        report["flips"] = args.flips
+        report["views"] = config.views
         print(report_table(report))
         if args.out is not None:
             write_json_atomic(args.out, report)
@@ -219,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     weight = density_weight(slides, areas, density or None)
     report = {
         "model": str(args.model),
-        "flips": args.flips,
+        "views": config.views,
         "threshold": threshold,
         "radius_um": args.radius_um,
         "density_per_mm2": density or mitotic_density(slides, areas),

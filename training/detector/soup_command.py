@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,7 +26,8 @@ architecture trained to one stain target.
 
 The soup's decision threshold is chosen on --valid as training chooses it (the
 best F1 at --valid-density figures per mm^2 of tissue, default the slides' own),
-with the container's own detection. The checkpoint written to --out records
+with the container's own detection and the test-time views of --views
+(default the ingredients'). The checkpoint written to --out records
 the ingredients (file, sha256, their own validation F1 and threshold), the
 validation slides and the soup's scores there; load it with python -m
 algorithm --model-dir after renaming it to detector.pt.
@@ -51,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PER_MM2",
         help="mitotic figures per mm^2 of tissue the threshold is chosen at (default 0: the slides' own)",
     )
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4),
+        help="test-time views of the soup, recorded in its config, its threshold chosen with them: 1 (the tile), "
+        "2 (and mirrored), 4 (and upside down, both), the views' calls fused (algorithm/engine/views.py; "
+        "default: the ingredients')",
+    )
     parser.add_argument("--device", default="cpu", help="where the validation detection runs (default cpu)")
     parser.add_argument("--out", type=Path, required=True, metavar="PT", help="the soup's checkpoint")
 
@@ -62,19 +72,20 @@ def run(args: argparse.Namespace) -> int:
     ingredients = read_ingredients(args.models)
     slides = [s for folder in args.valid for s in read_synthetic_folder(folder)]  # each holds slides, or fails
     first = ingredients[0]
-    model = build_detector(first.config)
+    config = first.config if args.views is None else dataclasses.replace(first.config, views=args.views)
+    model = build_detector(config)
     model.load_state_dict(average_state([i.state for i in ingredients]))
     device = torch.device(args.device)
     model = model.to(device).eval()
     stain = first.checkpoint.get("stain")
     density = args.valid_density or None
     areas = slides_tissue_mm2(slides)
-    metrics = validate_detector(model, first.config, slides, areas, density, device, stain)
+    metrics = validate_detector(model, config, slides, areas, density, device, stain)
     record = [i.record() for i in ingredients]
     save_checkpoint(
         args.out,
         "detector",
-        first.config.to_dict(),
+        config.to_dict(),
         model,
         metrics=metrics,
         extra={
@@ -90,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {r['file']}: {own}sha256 {r['sha256'][:12]}")
     m = metrics
     per_scanner = ", ".join(f"{d} {v['f1']:.3f}" for d, v in m["domains"].items())
+    views = "" if config.views == 1 else f" ({config.views} views)"
     print(
-        f"soup of {len(ingredients)}: F1 {m['f1']:.3f} at threshold {m['threshold']} on {len(slides)} slides "
-        f"({m['tp']} / {m['fp']} / {m['fn']}; {per_scanner}) -> {args.out}"
+        f"soup of {len(ingredients)}{views}: F1 {m['f1']:.3f} at threshold {m['threshold']} on {len(slides)} "
+        f"slides ({m['tp']} / {m['fp']} / {m['fn']}; {per_scanner}) -> {args.out}"
     )
     return 0

@@ -9,7 +9,7 @@ import torch
 from numpy.typing import NDArray
 
 from algorithm.detection.predict import Candidates
-from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, inside
+from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, detection_model, inside
 from algorithm.engine.models import HostDetections
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide
@@ -54,6 +54,32 @@ def test_a_crop_smaller_than_a_tile_is_centred_and_nothing_is_called_off_it(tmp_
     rows, cols = np.flatnonzero(stained.any(axis=1)), np.flatnonzero(stained.any(axis=0))
     assert min(rows[0], cols[0]) >= 96 and max(rows[-1], cols[-1]) < 160  # the crop, mid-tile
     assert (tile[:96] == tile[0, 0]).all() and (tile[160:] == tile[0, 0]).all()  # glass above and below
+
+
+class OffCentre(torch.nn.Module):
+    """A torch detector calling one figure in every tile, off the tile's centre (its mirror images call it
+    elsewhere)."""
+
+    def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        box = torch.tensor([[106.0, 116.0, 114.0, 124.0]])  # centre (110, 120) in tile pixels
+        return [{"boxes": box, "scores": torch.tensor([0.8]), "labels": torch.tensor([1])} for _ in tiles]
+
+
+def test_the_config_s_views_are_run_and_fused(tmp_path: Path) -> None:
+    """A detector config with 4 views runs the tile and its mirror images: a call the model makes in one view
+    only (here: wherever the view puts the same pixels) keeps a quarter of its score, at four places."""
+    path = write_pyramid_tiff(tmp_path / "crop.tiff", blob_image(128, 128, seed=1), mpp=0.25, levels=1)
+    plain, flipped = DetectorConfig(tile_size=256, mpp=0.5), DetectorConfig(tile_size=256, mpp=0.5, views=4)
+    assert detection_model(OffCentre(), flipped).views == 4
+    assert detection_model(OffCentre(), flipped).radius_px == 10.0  # 5 um at 0.5 um/px
+    with open_slide(path) as crop:
+        one = detect_slide(crop, OffCentre(), plain).candidates
+        four = detect_slide(crop, OffCentre(), flipped).candidates
+    # tile (-192, -192) at 2 level-0 px per tile px; the crop spans tile px 96-160
+    np.testing.assert_array_equal(one.points, [[28.0, 48.0]])
+    np.testing.assert_allclose(one.scores, [0.8])
+    assert sorted(map(tuple, four.points.tolist())) == [(28.0, 48.0), (28.0, 80.0), (100.0, 48.0), (100.0, 80.0)]
+    np.testing.assert_allclose(four.scores, [0.2] * 4)
 
 
 def test_inside_keeps_the_candidates_on_the_slide() -> None:

@@ -11,6 +11,7 @@ import tifffile
 import torch
 from PIL import Image
 
+from algorithm.models import load_detector
 from algorithm.models.checkpoint import read_checkpoint
 from tests.conftest import blob_image
 from training.cli import main
@@ -212,15 +213,21 @@ def test_island_options_reach_the_checkpoint(
     )
 
 
-def test_detector_score_with_flips_runs_the_four_views(
+def test_detector_score_runs_the_checkpoints_views_or_those_asked_for(
     synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = str(synthetic_slide.files.slide.parent)
     out = tmp_path / "run"
-    assert main(["detector", "--smoke", "--train", folder, "--out", str(out)]) == 0
+    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), "--views", "4"]) == 0
+    assert load_detector(out / "best.pt")[1].views == 4
     capsys.readouterr()
-    assert main(["detector-score", "--model", str(out / "best.pt"), "--slides", folder, "--flips"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["flips"] is True
+    assert main(["detector-score", "--model", str(out / "best.pt"), "--slides", folder]) == 0
+    four = json.loads(capsys.readouterr().out)
+    assert four["views"] == 4
+    assert main(["detector-score", "--model", str(out / "best.pt"), "--slides", folder, "--views", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["views"] == 1
+    assert one["overall"]["tp"] + one["overall"]["fn"] == four["overall"]["tp"] + four["overall"]["fn"]
+    report = four
     truth = json.loads(synthetic_slide.files.truth.read_text())
     assert report["overall"]["tp"] + report["overall"]["fn"] == len(truth["mitoses"])

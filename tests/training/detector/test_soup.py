@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -74,6 +75,24 @@ def test_the_command_writes_the_mean_with_a_threshold_chosen_on_the_slides(
     assert saved["validation"]["mitoses"] == len(synthetic_slide.truth["mitoses"])
     assert saved["threshold"] in np.round(np.arange(0.1, 0.951, 0.05), 2).tolist() + [0.5]
     assert saved["metrics"]["threshold"] == saved["threshold"] and "B" in saved["metrics"]["domains"]
+
+
+def test_a_soup_with_views_records_them_in_its_config(
+    synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = checkpoint(tmp_path / "a.pt", 0), checkpoint(tmp_path / "b.pt", 1)
+    folder = str(synthetic_slide.files.slide.parent)
+    plain, flipped = tmp_path / "plain.pt", tmp_path / "flipped.pt"
+    assert main(["detector-soup", "--models", str(a), str(b), "--valid", folder, "--out", str(plain)]) == 0
+    args = ["detector-soup", "--models", str(a), str(b), "--valid", folder, "--out", str(flipped), "--views", "4"]
+    assert main(args) == 0
+    assert "soup of 2 (4 views): F1 " in capsys.readouterr().out
+    (model, config, saved), (_, plain_config, plain_saved) = load_detector(flipped), load_detector(plain)
+    assert (config.views, plain_config.views) == (4, 1)
+    assert config == dataclasses.replace(plain_config, views=4)  # the same detector otherwise
+    mean = average_state([load_detector(p)[0].state_dict() for p in (a, b)])
+    assert all(torch.equal(v, mean[k]) for k, v in model.state_dict().items())
+    assert saved["validation"] == plain_saved["validation"]
 
 
 def test_bad_input_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
