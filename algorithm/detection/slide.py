@@ -52,6 +52,7 @@ class SlideDetections:
     raw_candidates: int
     seconds: float
     engine: EngineStats = field(default_factory=EngineStats)
+    views: int = 1  # test-time views each tile was detected in
 
     def points_mm(self) -> NDArray[np.float64]:
         """The candidates' centres in millimetres, as grand-challenge's outputs want them."""
@@ -61,8 +62,9 @@ class SlideDetections:
         """One log line: tiles, figures of ``label`` at or above ``threshold``, candidates, time and engine figures."""
         c = self.candidates
         found = int(((c.labels == label) & (c.scores >= threshold)).sum())
+        views = f" ({self.views} views each)" if self.views > 1 else ""
         return (
-            f"{self.tiles} of {self.tiles_total} tiles with tissue, {found} mitotic figures "
+            f"{self.tiles} of {self.tiles_total} tiles with tissue{views}, {found} mitotic figures "
             f"({len(c)} candidates), {self.seconds:.1f} s; {self.engine.line()}"
         )
 
@@ -82,7 +84,8 @@ def detection_model(model: torch.nn.Module | TileModel, config: DetectorConfig, 
     config names (``config.views``), calls scoring under ``min_score`` dropped."""
     if isinstance(model, TileModel):
         return model
-    return DetectionModel(model, min_score, views=config.views, radius_px=VIEW_RADIUS_UM / config.mpp)
+    views = getattr(config, "views", 1)  # a participant's own config may not name any: one view
+    return DetectionModel(model, min_score, views=views, radius_px=VIEW_RADIUS_UM / config.mpp)
 
 
 def detect_slide(
@@ -115,6 +118,7 @@ def detect_slide(
         raw_candidates=len(raw),
         seconds=time.perf_counter() - start,
         engine=run.stats,
+        views=tile_model.views if isinstance(tile_model, DetectionModel) else 1,
     )
 
 

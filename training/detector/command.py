@@ -16,6 +16,7 @@ from training.arguments import (
     add_loop_arguments,
     add_run_arguments,
     add_scanner_augment_argument,
+    add_views_argument,
     parse_range,
 )
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
@@ -111,13 +112,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--arch", choices=ARCHITECTURES, default="resnet18")
     model.add_argument("--fpn-channels", type=int, default=64)
-    model.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 4),
-        help="test-time views the detector runs with, recorded in its config: 1 (the tile), 2 (and mirrored), 4 "
-        "(and upside down, both), the views' calls fused (algorithm/engine/views.py); validation, the threshold, "
-        "hard-negative mining and the container all run them (default: --init's, else 1)",
+    add_views_argument(
+        model,
+        "recorded in the detector's config: validation, the threshold, hard-negative mining and the container "
+        "all run them (default: --init's, else 1)",
     )
     add_input_arguments(model, tile_size=256, mpp=0.5)
     add_scanner_augment_argument(model)

@@ -18,6 +18,7 @@ from PIL import Image
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_bytes_atomic, write_json_atomic
 from algorithm.models import load_detector
+from training.arguments import add_views_argument
 from training.datasets import read_synthetic_folder
 from training.detector.crops import (
     CROPS_MPP,
@@ -102,14 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0: the slides' own)",
     )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 4),
-        help="test-time views instead of the checkpoint's: 1 (the tile), 2 (and mirrored), 4 (and upside down, "
-        "both), the views' calls fused (a call seen in one view keeps 1/views of its score; "
-        "algorithm/engine/views.py); views times the model's time",
-    )
+    add_views_argument(parser, "instead of the checkpoint's (default: its own)")
     real = parser.add_argument_group("real tissue (instead of --slides)")
     real.add_argument(
         "--crops", type=Path, metavar="TIFF", help="a multi-page TIFF of crops, each centred on a real mitotic figure"

@@ -11,6 +11,7 @@ import torch
 
 from algorithm.errors import ConfigError
 from algorithm.models import build_detector, save_checkpoint
+from training.arguments import add_views_argument
 from training.datasets import read_synthetic_folder
 from training.detector.soup import average_state, read_ingredients
 from training.detector.validate import slides_tissue_mm2, validate_detector, validation_record
@@ -53,13 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PER_MM2",
         help="mitotic figures per mm^2 of tissue the threshold is chosen at (default 0: the slides' own)",
     )
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 4),
-        help="test-time views of the soup, recorded in its config, its threshold chosen with them: 1 (the tile), "
-        "2 (and mirrored), 4 (and upside down, both), the views' calls fused (algorithm/engine/views.py; "
-        "default: the ingredients')",
+    add_views_argument(
+        parser, "the soup's, recorded in its config, its threshold chosen with them (default: the ingredients')"
     )
     parser.add_argument("--device", default="cpu", help="where the validation detection runs (default cpu)")
     parser.add_argument("--out", type=Path, required=True, metavar="PT", help="the soup's checkpoint")

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from algorithm.detection.predict import Candidates
 from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, detection_model, inside
-from algorithm.engine.models import HostDetections
+from algorithm.engine.models import DetectionModel, HostDetections
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide
 from algorithm.tissue import tissue_mask
@@ -70,11 +70,14 @@ def test_the_config_s_views_are_run_and_fused(tmp_path: Path) -> None:
     only (here: wherever the view puts the same pixels) keeps a quarter of its score, at four places."""
     path = write_pyramid_tiff(tmp_path / "crop.tiff", blob_image(128, 128, seed=1), mpp=0.25, levels=1)
     plain, flipped = DetectorConfig(tile_size=256, mpp=0.5), DetectorConfig(tile_size=256, mpp=0.5, views=4)
-    assert detection_model(OffCentre(), flipped).views == 4
-    assert detection_model(OffCentre(), flipped).radius_px == 10.0  # 5 um at 0.5 um/px
+    model = detection_model(OffCentre(), flipped)
+    assert isinstance(model, DetectionModel) and model.views == 4
+    assert model.radius_px == 10.0  # 5 um at 0.5 um/px
     with open_slide(path) as crop:
-        one = detect_slide(crop, OffCentre(), plain).candidates
-        four = detect_slide(crop, OffCentre(), flipped).candidates
+        plain_found, flipped_found = detect_slide(crop, OffCentre(), plain), detect_slide(crop, OffCentre(), flipped)
+    one, four = plain_found.candidates, flipped_found.candidates
+    assert "1 of 1 tiles with tissue, " in plain_found.summary()
+    assert "1 of 1 tiles with tissue (4 views each), " in flipped_found.summary()
     # tile (-192, -192) at 2 level-0 px per tile px; the crop spans tile px 96-160
     np.testing.assert_array_equal(one.points, [[28.0, 48.0]])
     np.testing.assert_allclose(one.scores, [0.8])

@@ -150,6 +150,16 @@ def test_batched_fusion_gives_the_plain_algorithms_calls(views: int) -> None:
     _assert_same(got, expected)
 
 
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_the_views_as_one_batch_or_one_after_another_give_the_same_calls(one_batch: bool) -> None:
+    tiles = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    model = DetectionModel(Scattered(), views=4, radius_px=6.0, one_batch=one_batch)
+    raw = model.forward(tiles)
+    assert len(raw.passes) == (1 if one_batch else 4)
+    with torch.inference_mode():
+        _assert_same(model.postprocess(raw), _reference(Scattered(), tiles, 4, 6.0, 0.05))
+
+
 def test_chunks_of_tiles_give_the_same_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     tiles = torch.rand(5, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     whole = _run(DetectionModel(Scattered(), views=4, radius_px=6.0), tiles)
@@ -205,7 +215,8 @@ def test_views_other_than_1_2_4_are_refused() -> None:
         DetectionModel(DarkestPixel(), views=3)
 
 
-def test_the_bundled_detector_fused_in_one_batch_gives_the_plain_algorithms_calls(shared_data: Path) -> None:
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_the_bundled_detector_fused_gives_the_plain_algorithms_calls(shared_data: Path, one_batch: bool) -> None:
     bundled = REPO / "models" / "detector.pt"
     if not bundled.is_file():
         pytest.skip(f"bundled detector missing: {bundled}")
@@ -219,7 +230,7 @@ def test_the_bundled_detector_fused_in_one_batch_gives_the_plain_algorithms_call
         .div(255)
     )
     radius = 5.0 / config.mpp
-    got = _run(DetectionModel(model, 0.05, views=4, radius_px=radius), tiles)  # BatchedRetinaNet on 12 tiles
+    got = _run(DetectionModel(model, 0.05, views=4, radius_px=radius, one_batch=one_batch), tiles)
     with torch.inference_mode():
         expected = _reference(model, tiles, 4, radius, 0.05)  # torchvision's own forward, view by view
     assert len(got) > 0
