@@ -165,11 +165,19 @@ class SlideJob:
 
 
 def slide_job(
-    kind: str, slide: SlideReader, mask: TissueMask, models: Path, device: torch.device, engine: EngineOptions
+    kind: str,
+    slide: SlideReader,
+    mask: TissueMask,
+    models: Path,
+    device: torch.device,
+    engine: EngineOptions,
+    views: int | None = None,
 ) -> SlideJob:
-    """Detection or segmentation on ``slide`` with the bundled model in ``models``, set up as the job does."""
+    """Detection or segmentation on ``slide`` with the bundled model in ``models``, set up as the job does
+    (``views``: the detector's test-time views instead of its checkpoint's)."""
     if kind == "detection":
         detector, det_config, checkpoint = load_detector(models / "detector.pt", device)
+        det_config = det_config if views is None else replace(det_config, views=views)
         det_options = DetectionOptions(engine=engine)
         grid = detection_grid(slide, det_config, det_options, mask)
         det_model = detection_model(detector, det_config, det_options.candidate_threshold)
@@ -196,13 +204,19 @@ def slide_job(
 
 
 def measure(
-    kind: str, slide_path: Path, models: Path, device: torch.device, engine: EngineOptions, repeat: int = 1
+    kind: str,
+    slide_path: Path,
+    models: Path,
+    device: torch.device,
+    engine: EngineOptions,
+    repeat: int = 1,
+    views: int | None = None,
 ) -> dict:
     with open_slide(slide_path) as slide:
         start = time.perf_counter()
         mask = tissue_mask(slide)
         t_mask = time.perf_counter() - start
-        job = slide_job(kind, slide, mask, models, device, engine)
+        job = slide_job(kind, slide, mask, models, device, engine, views)
         grid, tile_model, run_slide = job.grid, job.tile_model, job.run
         # the producer-only runs' model does nothing: read the tiles as the job's model has them read
         engine = replace(engine, jpeg_scaling=engine.scales_jpeg(tile_model))
@@ -255,6 +269,7 @@ def measure(
     n = len(grid)
     return {
         "kind": kind,
+        "views": getattr(tile_model, "views", 1),
         "tiles": n,
         "batch_size": stats.batch_size,
         "workers": stats.workers,
@@ -310,6 +325,12 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=("detection", "segmentation"))
     parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4),
+        help="the detector's test-time views instead of its checkpoint's (the bundled detector's: 4)",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=5,
@@ -340,11 +361,12 @@ def main() -> None:
     for kind in ("detection", "segmentation"):
         if args.only and kind != args.only:
             continue
-        r = measure(kind, slide, args.models, device, engine, args.repeat)
+        r = measure(kind, slide, args.models, device, engine, args.repeat, args.views)
         results.append(r)
         split = ", ".join(f"{k} {v:.2f}" for k, v in r["split"].items())
         print(
-            f"\n{kind}: {r['tiles']} tiles, batch {r['batch_size']}, {r['workers']} readers, "
+            f"\n{kind}: {r['tiles']} tiles, {r['views']} view(s) each, batch {r['batch_size']}, "
+            f"{r['workers']} readers, "
             f"{r['decoded_stored_tiles']} stored tiles decoded"
         )
         print(

@@ -87,6 +87,9 @@ job main test/input "$gpu" && compare test/expected_output "$work/main"
 # 3. the engine on CUDA (generates build/bench/bench-16384-505.tiff first)
 step engine-cuda "$py" benchmarks/bench_engine.py --device "$gpu" --json "$out/engine-cuda.json"
 step engine-cuda-4cpus "$py" benchmarks/bench_engine.py --device "$gpu" --cpus 4 --json "$out/engine-cuda-4cpus.json"
+# the bundled detector runs 4 test-time views as one batch: the same with one view, for what the views cost
+step engine-cuda-views1 "$py" benchmarks/bench_engine.py --device "$gpu" --only detection --views 1 \
+    --json "$out/engine-cuda-views1.json"
 # the same with the stored JPEG tiles decoded by the reader threads on the host's cores
 step engine-cuda-host "$py" benchmarks/bench_engine.py --device "$gpu" --no-device-decode \
     --json "$out/engine-cuda-host.json"

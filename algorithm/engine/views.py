@@ -1,7 +1,8 @@
 """Test-time views: a tile and its mirror images, and a detector's calls over them fused into one per figure.
 
-A tile is seen as it is and mirrored (``MIRRORS``: left-right; upside down; both), all views of a batch in
-one ``(views x N)`` batch on the device. For a detector, each view's boxes are mapped back onto the tile
+A tile is seen as it is and mirrored (``MIRRORS``: left-right; upside down; both), all views of a batch
+stacked as one ``(views x N)`` batch (a GPU runs it at once; a CPU, view by view: ``DetectionModel``). For a
+detector, each view's boxes are mapped back onto the tile
 and grouped per tile and label, greedily by score as NMS groups boxes, but by the distance of their
 centres (within ``radius_px``); a group counts one box per view (that view's best) and becomes one
 detection: the mean of those boxes, scored by the sum of their scores over the number of views. A call

@@ -28,6 +28,10 @@ def test_light_detector_trains_one_step_and_predicts() -> None:
 def test_config_round_trip() -> None:
     config = DetectorConfig(arch="resnet34", fpn_channels=32, stages=(2, 3, 4), anchor_sizes=(8, 16, 32, 64, 128))
     assert DetectorConfig.from_dict(config.to_dict()) == config
+    assert DetectorConfig.from_dict({**config.to_dict(), "views": 4}).views == 4
+    old = config.to_dict()
+    del old["views"]  # a checkpoint from before test-time views: one view
+    assert DetectorConfig.from_dict(old).views == 1
 
 
 def test_bad_configs() -> None:
@@ -35,6 +39,8 @@ def test_bad_configs() -> None:
         build_detector(DetectorConfig(arch="vgg"))
     with pytest.raises(ConfigError, match="anchor sizes"):
         build_detector(DetectorConfig(anchor_sizes=(16, 32)))
+    with pytest.raises(ConfigError, match=r"^x\.pt: config: views: 3; a detector runs 1, 2 or 4 views$"):
+        DetectorConfig.from_dict({**DetectorConfig().to_dict(), "views": 3}, source="x.pt: config")
 
 
 def test_checkpoint_round_trip_half(tmp_path: Path) -> None:
