@@ -17,7 +17,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -71,6 +71,7 @@ class JobOptions:
     device_decode: bool | None = None  # stored JPEG tiles decoded on the GPU; None: on CUDA (EngineOptions)
     jpeg_scaling: bool | None = None  # host: JPEG tiles shrunk while decoding; None: for detection (EngineOptions)
     threshold: float | None = None  # None: the checkpoint's validated threshold
+    views: int | None = None  # the detector's test-time views; None: the checkpoint's
     nms_radius_um: float = 6.25
 
 
@@ -258,6 +259,7 @@ def _detect(
 ) -> tuple[SlideDetections, dict[str, Any], float]:
     assert models.detector is not None, "detection without a detector: a bug, not a user error"
     model, config, checkpoint = models.detector
+    config = config if options.views is None else replace(config, views=options.views)
     threshold = options.threshold if options.threshold is not None else float(checkpoint.get("threshold", 0.5))
     detection = DetectionOptions(nms_radius_um=options.nms_radius_um, engine=_engine(options))
     found = slide_detections(slide, mask, model, config, checkpoint.get("stain"), device, detection)

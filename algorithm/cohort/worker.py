@@ -49,6 +49,7 @@ class WorkerSettings:
     batch_size: int | None = None
     readers: int | None = None  # tile readers per job (the single job's --workers)
     threshold: float | None = None
+    views: int | None = None  # the detector's test-time views; None: the checkpoint's
     threads: int | None = None  # torch intra-op threads; None: torch's default in the worker
     qc: bool = False
     qc_side: int = 1024
@@ -109,6 +110,7 @@ class SlideWorker:
                 batch_size=s.batch_size,
                 workers=s.readers,
                 threshold=s.threshold,
+                views=s.views,
             )
             result = run_job(options, log=logger.debug, runtime=self.runtime)
             row.status, row.name, row.seconds = DONE, result.name, result.seconds

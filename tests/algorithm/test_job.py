@@ -163,6 +163,24 @@ def test_command_line_job(tmp_path: Path, model_dir: Path) -> None:
     assert (tmp_path / "out" / "mitotic-figures.json").exists()
 
 
+def test_views_override_the_detectors_own(tmp_path: Path) -> None:
+    """The job runs the checkpoint's test-time views (the bundled detector's 4) unless told otherwise; with 1 it
+    detects each tile once: other candidates, and the detection line says which."""
+    slide = write_pyramid_tiff(tmp_path / "slide.tiff", blob_image(600, 400), mpp=0.25, tile=128)
+    found = {}
+    for views in (None, 1):
+        options = JobOptions(
+            input=slide, output=tmp_path / f"out-{views}", task=MIDOG, model_dir=REPO / "models", views=views
+        )
+        lines: list[str] = []
+        result = run_job(options, log=lines.append)
+        assert result.detections is not None
+        found[views] = result.detections.candidates
+        (line,) = [line for line in lines if "tiles with tissue" in line]
+        assert ("(4 views each)" in line) == (views is None), line
+    assert len(found[1]) > 0 and not np.array_equal(found[None].scores, found[1].scores)
+
+
 def test_cuda_asked_for_but_absent_is_an_error(tmp_path: Path, model_dir: Path) -> None:
     import torch
 
