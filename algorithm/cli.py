@@ -57,6 +57,19 @@ examples:
 """
 
 
+def add_views_argument(parser: argparse.ArgumentParser) -> None:
+    """``--views``: the detector's test-time views instead of its checkpoint's (a job's and a cohort's option)."""
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4),
+        help="the mitotic-figure detector's test-time views: 1 (the tile), 2 (and mirrored), 4 (and upside down, "
+        "both), their calls fused (default: the checkpoint's, which its threshold was chosen with; the bundled "
+        "detector's 4: one view runs about 3.4x faster on a CPU and makes several times the false calls on a "
+        "softer scanner, models/MODEL_CARD.md)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's options (also what ``--help`` prints)."""
     parser = argparse.ArgumentParser(
@@ -123,15 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threshold", type=float, help="decision threshold for mitotic figures (default: the model's validated one)"
     )
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 4),
-        help="the mitotic-figure detector's test-time views: 1 (the tile), 2 (and mirrored), 4 (and upside down, "
-        "both), their calls fused (default: the checkpoint's, which its threshold was chosen with; the bundled "
-        "detector's 4: one view runs about 3.4x faster on a CPU and makes several times the false calls on a "
-        "softer scanner, models/MODEL_CARD.md)",
-    )
+    add_views_argument(parser)
     parser.add_argument(
         "--inspect",
         type=Path,

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from algorithm.cli import add_views_argument
 from algorithm.console import configure_logging
 from algorithm.errors import ConfigError
 
@@ -89,15 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)")
     parser.add_argument("--readers", type=int, help="tile-reading threads per job (the single job's --workers)")
     parser.add_argument("--threshold", type=float, help="decision threshold for mitotic figures (default: the model's)")
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 4),
-        help="the mitotic-figure detector's test-time views: 1 (the tile), 2 (and mirrored), 4 (and upside down, "
-        "both), their calls fused (default: the checkpoint's, which its threshold was chosen with; the bundled "
-        "detector's 4: one view runs about 3.4x faster on a CPU and makes several times the false calls on a "
-        "softer scanner, models/MODEL_CARD.md)",
-    )
+    add_views_argument(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and debug messages")
     parser.add_argument("--quiet", action="store_true", help="only warnings, errors and the summary")
     return parser
