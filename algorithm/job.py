@@ -17,7 +17,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -259,7 +259,7 @@ def _detect(
 ) -> tuple[SlideDetections, dict[str, Any], float]:
     assert models.detector is not None, "detection without a detector: a bug, not a user error"
     model, config, checkpoint = models.detector
-    config = config if options.views is None else replace(config, views=options.views)
+    config = config.with_views(options.views)
     threshold = options.threshold if options.threshold is not None else float(checkpoint.get("threshold", 0.5))
     detection = DetectionOptions(nms_radius_um=options.nms_radius_um, engine=_engine(options))
     found = slide_detections(slide, mask, model, config, checkpoint.get("stain"), device, detection)

@@ -177,7 +177,7 @@ def slide_job(
     (``views``: the detector's test-time views instead of its checkpoint's)."""
     if kind == "detection":
         detector, det_config, checkpoint = load_detector(models / "detector.pt", device)
-        det_config = det_config if views is None else replace(det_config, views=views)
+        det_config = det_config.with_views(views)
         det_options = DetectionOptions(engine=engine)
         grid = detection_grid(slide, det_config, det_options, mask)
         det_model = detection_model(detector, det_config, det_options.candidate_threshold)

@@ -118,8 +118,7 @@ class DetectionModel:
                 found = self._decoded(part)
                 parts.append(TileDetections(found.boxes, found.scores, found.labels, found.tile + offset))
                 offset += count
-            joined = TileDetections(*(torch.cat(column) for column in zip(*(_fields(p) for p in parts), strict=True)))
-            found = fuse_detections(joined, raw.tiles, self.views, raw.size, self.radius_px)
+            found = fuse_detections(TileDetections.concat(parts), raw.tiles, self.views, raw.size, self.radius_px)
         else:
             found = self._decoded(raw)
         keep = found.scores >= self.min_score
@@ -155,10 +154,6 @@ class _Views:
     passes: list[tuple[Any, int]]
     tiles: int
     size: tuple[int, int]
-
-
-def _fields(found: TileDetections) -> tuple[torch.Tensor, ...]:
-    return found.boxes, found.scores, found.labels, found.tile
 
 
 class ProbabilityModel:

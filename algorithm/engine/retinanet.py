@@ -74,6 +74,16 @@ class TileDetections:
             tile=torch.zeros((0,), dtype=torch.int64, device=device),
         )
 
+    @classmethod
+    def concat(cls, parts: Sequence[TileDetections]) -> TileDetections:
+        """All parts' detections in one, in the parts' order (tile indices as each part has them)."""
+        return cls(
+            boxes=torch.cat([p.boxes for p in parts]),
+            scores=torch.cat([p.scores for p in parts]),
+            labels=torch.cat([p.labels for p in parts]),
+            tile=torch.cat([p.tile for p in parts]),
+        )
+
     def to(self, device: torch.device | str) -> TileDetections:
         """The same detections on ``device``."""
         return TileDetections(

@@ -59,7 +59,7 @@ def fuse_detections(
     padded = _Padded(tile[order], boxes[order], scores[order], found.labels[order], found.tile[order] // tiles, tiles)
     step = max(1, PAIRS_PER_CHUNK // (padded.width * padded.width))
     parts = [padded.fuse(start, min(start + step, tiles), views, radius_px) for start in range(0, tiles, step)]
-    return TileDetections(*(torch.cat(column) for column in zip(*parts, strict=True)))
+    return TileDetections.concat(parts)
 
 
 def _unflipped(boxes: torch.Tensor, view: torch.Tensor, views: int, size: tuple[int, int]) -> torch.Tensor:
@@ -105,7 +105,7 @@ class _Padded:
         self.boxes, self.scores, self.labels, self.view = rows(boxes), rows(scores), rows(labels), rows(view)
         self.valid = rows(torch.ones_like(tile, dtype=torch.bool), False)
 
-    def fuse(self, start: int, stop: int, views: int, radius_px: float) -> tuple[torch.Tensor, ...]:
+    def fuse(self, start: int, stop: int, views: int, radius_px: float) -> TileDetections:
         """Tiles ``start:stop`` fused: boxes, scores, labels and tile index of each group, tile by tile."""
         boxes, scores, labels = self.boxes[start:stop], self.scores[start:stop], self.labels[start:stop]
         valid, view = self.valid[start:stop], self.view[start:stop]
@@ -132,7 +132,7 @@ class _Padded:
         fused_boxes = member_boxes.sum(2) / present.sum(2).clamp(min=1)[..., None]
         fused_scores = member_scores.sum(2) / views
         tile = torch.arange(start, stop, device=valid.device)[:, None].expand(n, k)
-        return fused_boxes[seed], fused_scores[seed], labels[seed], tile[seed]
+        return TileDetections(fused_boxes[seed], fused_scores[seed], labels[seed], tile[seed])
 
 
 def _greedy_seeds(near: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ counts the background in ``num_classes``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -42,6 +42,10 @@ class DetectorConfig:
     anchor_sizes: tuple[int, ...] = (16, 32, 64, 128)  # one per pyramid level, in tile pixels
     class_names: dict[int, str] = field(default_factory=lambda: dict(CLASS_NAMES))
     views: int = 1  # test-time views fused per tile: 1, or 2 / 4 mirror images (algorithm/engine/views.py)
+
+    def with_views(self, views: int | None) -> DetectorConfig:
+        """This config with ``views`` test-time views; as it is for None (an option left at its default)."""
+        return self if views is None else replace(self, views=views)
 
     @property
     def num_classes(self) -> int:

@@ -373,8 +373,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = DetectorConfig(arch=args.arch, fpn_channels=args.fpn_channels, tile_size=args.tile_size, mpp=args.mpp)
         spec = fit_target(args.stain, args.stain_target, train[0].slide_path, args.mpp)
-    if args.views is not None:
-        config = dataclasses.replace(config, views=args.views)
+    config = config.with_views(args.views)
     sampling = dataclasses.replace(sampling, tile_size=config.tile_size, mpp=config.mpp)
     paster = None
     if sampling.pasted_fraction > 0:

@@ -4,7 +4,6 @@ mitotic-figure crops and calls per mm^2 of unlabelled real tissue."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import sys
@@ -184,8 +183,7 @@ def run(args: argparse.Namespace) -> int:
         pages = parse_pages(args.pages, len(stack)) if args.pages else None
     device = torch.device(args.device)
     model, config, checkpoint = load_detector(args.model, device)
-    if args.views is not None:
-        config = dataclasses.replace(config, views=args.views)
+    config = config.with_views(args.views)
     threshold = args.threshold if args.threshold is not None else float(checkpoint.get("threshold", 0.5))
     if real:
         detector = Detector(model, config, checkpoint.get("stain"), threshold, device)

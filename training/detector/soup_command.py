@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     ingredients = read_ingredients(args.models)
     slides = [s for folder in args.valid for s in read_synthetic_folder(folder)]  # each holds slides, or fails
     first = ingredients[0]
-    config = first.config if args.views is None else dataclasses.replace(first.config, views=args.views)
+    config = first.config.with_views(args.views)
     model = build_detector(config)
     model.load_state_dict(average_state([i.state for i in ingredients]))
     device = torch.device(args.device)
