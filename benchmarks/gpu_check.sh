@@ -7,8 +7,9 @@
 # pydicom, scikit-learn) are installed first into /tmp/site: benchmarks/gpu_wheels.sh fetches them
 # (19 MB, imagecodecs slimmed to the codecs slides use, so the checkout and the wheels stay under the
 # device's 64 MiB; carry [".whl"]).
-# About 370 s on an H100 (one start of the machine: 30-60 s more); the steps most runs need, in about
-# 210 s, skipping the rest (a profile of the CUDA job costs 15 s more):
+# About 450 s on an H200 (one start of the machine: 30-60 s more; with the bundled 4-view detector each CPU
+# job takes ~33 s); the steps most runs need, in about 320 s, skipping the rest (a profile of the CUDA job
+# costs 15 s more):
 #   GPU_CHECK_SKIP='engine-cuda-host|engine-cuda-4cpus-host|model|engine-cpu|midog-cuda-host|compare midog-cuda-host|profile-cuda|profile-report'
 # Then, each step logged to OUT_DIR/log.txt (a failing step does not stop the others; GPU_CHECK_SKIP='model|engine-cpu'
 # skips the steps so named, to fit what is left of a device budget):
@@ -31,6 +32,8 @@
 #      the tumour and nuclei tasks on CPU and CUDA by benchmarks/device_agreement.py
 #      -> OUT_DIR/agreement.json;
 #   5. benchmarks/bench_engine.py --device cpu on all cores -> OUT_DIR/engine-cpu.json.
+# At the end the log and the JSON files are packed into OUT_DIR/gpu-check.tar.gz (the device tool brings
+# back at most 8 files), OUT_DIR/summary.txt beside it.
 set -u
 out="${1:?usage: benchmarks/gpu_check.sh OUT_DIR}"
 mkdir -p "$out"
@@ -84,7 +87,9 @@ torchvision.__version__, torch.cuda.get_device_name(), len(os.sched_getaffinity(
 # 2. the container's test cases on CUDA, against outputs made on the CPU (test.sh's GPU tolerances)
 job main test/input "$gpu" && compare test/expected_output "$work/main"
 
-# 3. the engine on CUDA (generates build/bench/bench-16384-505.tiff first)
+# 3. the engine on CUDA, on the benchmark slide (generated once into build/bench, ~40 s)
+step slide "$py" -c "import sys; sys.path.insert(0, '.'); from pathlib import Path; \
+from benchmarks.common import synthetic; print(synthetic(Path('build/bench'), 16384, 505))"
 step engine-cuda "$py" benchmarks/bench_engine.py --device "$gpu" --json "$out/engine-cuda.json"
 step engine-cuda-4cpus "$py" benchmarks/bench_engine.py --device "$gpu" --cpus 4 --json "$out/engine-cuda-4cpus.json"
 # the bundled detector runs 4 test-time views as one batch: the same with one view, for what the views cost
@@ -101,9 +106,10 @@ step engine-cuda-seg16 "$py" benchmarks/bench_engine.py --device "$gpu" --only s
     --json "$out/engine-cuda-seg16.json"
 step engine-cuda-seg32 "$py" benchmarks/bench_engine.py --device "$gpu" --only segmentation --batch-size 32 \
     --json "$out/engine-cuda-seg32.json"
-# and where its consumer thread's time goes (the main thread: reading is on other threads)
+# and where its consumer thread's time goes (the main thread: reading is on other threads); 5 repeats,
+# so that the first run's start-up (CUDA's lazy kernels, nvJPEG) is not most of the table
 step profile-seg "$py" -m cProfile -o "$work/seg.prof" benchmarks/bench_engine.py --device "$gpu" --only segmentation \
-    --repeat 1
+    --repeat 5
 profile_table profile-seg-report "$work/seg.prof" tottime 40
 # the consumer's cutting of regions from nvJPEG-decoded stored tiles: copies per batch and milliseconds
 step device-regions "$py" benchmarks/bench_device_regions.py --device "$gpu"
@@ -130,4 +136,6 @@ step agreement "$py" benchmarks/device_agreement.py --device "$gpu" --json "$out
 # 5. the engine on all CPU cores (one repeat: the CPU's figures for scale)
 step engine-cpu "$py" benchmarks/bench_engine.py --device cpu --repeat 1 --json "$out/engine-cpu.json"
 grep -E "^=== .*exit|tiles/s|ratio|split|PASS|FAIL|matched|written in|tumour|autotune" "$log" >"$out/summary.txt"
+# the device tool brings back at most 8 files: the log and the JSON figures in one archive, the summary beside it
+(cd "$out" && tar -czf gpu-check.tar.gz log.txt ./*.json 2>/dev/null; rm -f log.txt ./*.json)
 rm -rf "$work"
