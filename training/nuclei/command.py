@@ -41,11 +41,14 @@ Cross-validation by image: --folds K deals the images out into K folds
 (seeded); --fold I trains on all but fold I and scores fold I; --fold all runs
 every fold, so every image is scored once by a model that never saw it, and
 reports IoU and Dice per image and pooled (all pixels of all held-out images),
-and the instance count (connected components) against the truth's.
+and the instance count (connected components) against the truth's; --fold none
+trains one model on every image (the model to bundle: --fold all's pooled score
+is its recipe's estimate) and scores nothing.
 
 A fold whose model.pt exists is scored, not trained again. Writes to --out:
 fold-I/model.pt (copy one to nuclei.pt for python -m algorithm),
-fold-I/scores.json, and with --fold all, report.json (per image, pooled).
+fold-I/scores.json, and with --fold all, report.json (per image, pooled);
+with --fold none, all/model.pt.
 
 --score MODEL trains nothing and scores a checkpoint (e.g. the bundled
 models/nuclei.pt) on every image it was not trained on.
@@ -53,6 +56,8 @@ models/nuclei.pt) on every image it was not trained on.
 examples:
   python -m training nuclei --images ../shared/data/nuclei/monuseg/images \\
       --masks ../shared/data/nuclei/monuseg/masks --folds 5 --fold all --out runs/nuclei
+  python -m training nuclei --images ../shared/data/nuclei/monuseg/images \
+      --masks ../shared/data/nuclei/monuseg/masks --fold none --out runs/nuclei
   python -m training nuclei --images imgs/ --masks masks/ --folds 5 --fold 0 --steps 200 --out runs/nuclei
   python -m training nuclei --images imgs/ --masks masks/ --score models/nuclei.pt --out runs/bundled
 """
@@ -74,7 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument("--image-mpp", type=float, default=0.25, help="um/px of images without tags (default 0.25)")
     data.add_argument("--folds", type=int, default=5, help="cross-validation folds by image (default 5)")
-    data.add_argument("--fold", default="all", help="the fold to hold out, or 'all' (default all)")
+    data.add_argument(
+        "--fold",
+        default="all",
+        help="the fold to hold out, 'all' (each in turn; default) or 'none' (one model on every image, not scored)",
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--widths", default="16,32,64,128", help="U-Net channels per level (default 16,32,64,128)")
     model.add_argument("--tile-size", type=int, default=256, help="tile size the job runs (default 256)")
@@ -110,13 +119,16 @@ def fold_of(pairs: list[NucleiPair], folds: int, seed: int) -> list[int]:
     return assigned
 
 
-def _folds(value: str, folds: int) -> list[int]:
+def _folds(value: str, folds: int) -> list[int | None]:
+    """The folds to hold out in turn; None: none (one model trained on every image)."""
     if value == "all":
         return list(range(folds))
+    if value == "none":
+        return [None]
     try:
         fold = int(value)
     except ValueError as exc:
-        raise ConfigError(f"--fold {value!r}: a number below --folds, or 'all'") from exc
+        raise ConfigError(f"--fold {value!r}: a number below --folds, 'all' or 'none'") from exc
     if not 0 <= fold < folds:
         raise ConfigError(f"--fold {fold}: must be below --folds {folds}")
     return [fold]
@@ -161,24 +173,30 @@ def run(args: argparse.Namespace) -> int:
     for fold in _folds(args.fold, args.folds):
         train_pairs = [p for p, f in zip(pairs, assigned, strict=True) if f != fold] + added
         held = [p for p, f in zip(pairs, assigned, strict=True) if f == fold]
-        out = args.out / f"fold-{fold}"
+        out = args.out / ("all" if fold is None else f"fold-{fold}")
+        name = "all images" if fold is None else f"fold {fold}"
         images_dir = args.out / "images"
         spec = fit_target(args.stain, None, as_tiff(train_pairs[0].image, args.image_mpp, images_dir), config.mpp)
         normalise = transform_factory(spec, config.mpp)
         images = [load_image(p, config.mpp, args.image_mpp, images_dir, normalise) for p in train_pairs]
-        scoring = ", ".join(p.name for p in held)
-        print(f"fold {fold}: training on {len(images)} images ({len(added)} added), scoring {scoring}")
+        scoring = ", ".join(p.name for p in held) or "none"
+        print(f"{name}: training on {len(images)} images ({len(added)} added), scoring {scoring}")
         extra = {"command": command, "fold": fold, "training_images": [p.name for p in train_pairs]}
         if (out / "model.pt").exists() and not args.smoke:
-            print(f"fold {fold}: {out / 'model.pt'} exists, not trained again (delete it to retrain)")
+            print(f"{name}: {out / 'model.pt'} exists, not trained again (delete it to retrain)")
         else:
             augment = stain_augment(args.stain, spec, args.stain_augment)
             train_nuclei(images, config, options, out, spec, augment, extra)
+        if fold is None:
+            print(f"{out / 'model.pt'}: trained on every image, none left to score (--fold all: the recipe's score)")
+            continue
         fold_scores = score_model(out / "model.pt", held, args.image_mpp, images_dir, args.device)
         write_json_atomic(out / "scores.json", {"fold": fold, "images": [s.as_dict() for s in fold_scores]})
         for s in fold_scores:
             print(f"  {s.line()}")
         scores += fold_scores
+    if not scores:
+        return 0
     total = pooled(scores)
     print(f"held-out {len(scores)} images: {total.line()}")
     if args.fold == "all":

@@ -119,3 +119,28 @@ def test_score_a_checkpoint_on_the_images_it_never_saw(monuseg_crops: tuple[Path
     scored = json.loads((tmp_path / "scored" / "scores.json").read_text())
     fold = json.loads((tmp_path / "run" / "fold-2" / "scores.json").read_text())
     assert scored["images"] == fold["images"]  # the same held-out image, the same figures
+
+
+def test_fold_none_trains_one_model_on_every_image_and_scores_none(
+    monuseg_crops: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, masks = monuseg_crops
+    out = tmp_path / "run"
+    argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--folds", "3", "--fold", "none"]
+    assert main([*argv, "--out", str(out), "--smoke", "--image-mpp", "0.25"]) == 0
+    _, _, checkpoint = load_nuclei_segmenter(out / "all" / "model.pt")
+    assert sorted(checkpoint["training_images"]) == sorted(p.stem for p in images.iterdir())
+    assert checkpoint["fold"] is None
+    assert not (out / "all" / "scores.json").exists() and not (out / "report.json").exists()
+    assert "none left to score" in capsys.readouterr().out
+    # such a model has no image left to be scored on: one line naming it
+    assert main([*argv, "--score", str(out / "all" / "model.pt"), "--out", str(tmp_path / "scored")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing left to score" in err[0] and "model.pt" in err[0]
+
+
+def test_a_fold_that_is_not_a_number_all_or_none_is_refused(monuseg_crops: tuple[Path, Path], tmp_path: Path) -> None:
+    images, masks = monuseg_crops
+    argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--fold", "some"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--smoke"]) == 1
+    assert not (tmp_path / "run").exists()
