@@ -5,7 +5,7 @@
 # the container's own inference, so every image is scored once (report.json: per image and pooled): the
 # recipe's estimate. Then the same recipe once more on all ten images (--fold none -> all/model.pt): the
 # bundled model, which has no image of these left to be scored on.
-# CPU: about 13 minutes per model on 2 cores (1200 steps of 8 crops of 192 px at 0.5 um/px), 6 models.
+# CPU: 6-13 minutes per model on 2 cores, by the day's machine (1200 steps of 8 crops of 192 px at 0.5 um/px), 6 models.
 #   models/train_nuclei.sh [RUN_DIR]     (default runs/nuclei)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -50,16 +50,17 @@ fold-I/model.pt (copy one to nuclei.pt for python -m algorithm),
 fold-I/scores.json, and with --fold all, report.json (per image, pooled);
 with --fold none, all/model.pt.
 
---score MODEL trains nothing and scores a checkpoint (e.g. the bundled
-models/nuclei.pt) on every image it was not trained on.
+--score MODEL trains nothing and scores a checkpoint (e.g. a fold's model.pt;
+the bundled models/nuclei.pt saw every MoNuSeg image) on every image it was not
+trained on.
 
 examples:
   python -m training nuclei --images ../shared/data/nuclei/monuseg/images \\
       --masks ../shared/data/nuclei/monuseg/masks --folds 5 --fold all --out runs/nuclei
-  python -m training nuclei --images ../shared/data/nuclei/monuseg/images \
+  python -m training nuclei --images ../shared/data/nuclei/monuseg/images \\
       --masks ../shared/data/nuclei/monuseg/masks --fold none --out runs/nuclei
   python -m training nuclei --images imgs/ --masks masks/ --folds 5 --fold 0 --steps 200 --out runs/nuclei
-  python -m training nuclei --images imgs/ --masks masks/ --score models/nuclei.pt --out runs/bundled
+  python -m training nuclei --images imgs/ --masks masks/ --score runs/nuclei/fold-0/model.pt --out runs/fold-0
 """
 
 
@@ -104,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="MODEL",
         help="train nothing: score this checkpoint on every image it was not trained on (its checkpoint "
-        "lists them), e.g. the bundled models/nuclei.pt",
+        "lists them), e.g. a fold's model.pt",
     )
 
 
