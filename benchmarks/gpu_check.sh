@@ -82,7 +82,8 @@ compare() {  # compare EXPECTED ACTUAL: at test.sh's GPU tolerances
 
 step gpu nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 step versions "$py" -c "import os, torch, torchvision, openslide, imagecodecs, sklearn; print(torch.__version__, \
-torchvision.__version__, torch.cuda.get_device_name(), len(os.sched_getaffinity(0)), 'cores')"
+torchvision.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA', \
+len(os.sched_getaffinity(0)), 'cores')"
 
 # 2. the container's test cases on CUDA, against outputs made on the CPU (test.sh's GPU tolerances)
 job main test/input "$gpu" && compare test/expected_output "$work/main"
