@@ -46,6 +46,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from algorithm.cli import add_views_argument  # noqa: E402
 from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, detection_model  # noqa: E402
 from algorithm.engine import (  # noqa: E402
     EngineOptions,
@@ -324,12 +325,7 @@ def main() -> None:
         help="shrink stored JPEG tiles while decoding them on the host (default: as the job, for detection only)",
     )
     parser.add_argument("--only", choices=("detection", "segmentation"))
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 4),
-        help="the detector's test-time views instead of its checkpoint's (the bundled detector's: 4)",
-    )
+    add_views_argument(parser, "instead of the checkpoint's (the bundled detector's: 4)")
     parser.add_argument(
         "--repeat",
         type=int,

@@ -44,18 +44,6 @@ def add_scanner_augment_argument(model: argparse._ArgumentGroup) -> None:
     )
 
 
-def add_views_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
-    """``--views 1|2|4``: a detector's test-time views (algorithm/engine/views.py); ``what``: what the number
-    does in this command, its default included."""
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 4),
-        help="test-time views: 1 (the tile), 2 (and mirrored), 4 (and upside down, both), the views' calls fused "
-        f"(a call seen in one view keeps 1/views of its score; views times the model's time); {what}",
-    )
-
-
 def add_loop_arguments(train: argparse._ArgumentGroup) -> None:
     """The training loop's length and optimiser step."""
     train.add_argument("--epochs", type=int, default=10)

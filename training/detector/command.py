@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+from algorithm.cli import add_views_argument
 from algorithm.errors import ConfigError
 from algorithm.models import load_detector
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
@@ -16,7 +17,6 @@ from training.arguments import (
     add_loop_arguments,
     add_run_arguments,
     add_scanner_augment_argument,
-    add_views_argument,
     parse_range,
 )
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
