@@ -18,7 +18,8 @@ timing, and memory is bounded by the batches in flight whatever the slide.
   its threads more than they save, so the workers fill a burst of batches
   between model calls (each a run of neighbouring tiles, which share stored
   tiles), applying the stain map through a table memoised per colour, and
-  write each tile as the model's float input (no conversion between calls).
+  write each tile as the model's float input (no conversion between calls),
+  into the float slots of batches already collected (no fresh pages to fault).
 
 Any model that follows :class:`~algorithm.engine.models.TileModel` runs here:
 the kit's detector and segmenter, or a participant's own.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,7 @@ class _Batch:
     index: int
     tiles: tuple[Tile, ...]
     pixels: Any  # numpy (N, h, w, 3) uint8, or a pinned torch tensor on CUDA; None when decoding on the device
-    host: NDArray[np.uint8] | None  # ``pixels`` as numpy (the same memory): what the workers fill
+    host: NDArray[Any] | None  # ``pixels`` as numpy (the same memory): what the workers fill (uint8 or float)
     output: Any = None
     copied: Any = None  # CUDA: an event recorded after the copy to the device
     compressed: Compressed | None = None  # decoding on the device: the new stored tiles' bytes
@@ -160,6 +161,12 @@ class TileRun:
         self._pinned: list[torch.Tensor] = []
         # CPU, host reading: the workers fill float slots, so the consumer has nothing to convert
         self._float_slots = self.device.type == "cpu" and not self.on_device and self.jpeg is None
+        # CPU: a collected batch's float slots are filled again by a later batch of its shape, unless the
+        # model's host output may view them (the kit's adapters' outputs are checked; a model's own are not
+        # trusted): a fresh 6 MB batch costs its page faults, 1-10 ms, as much as reading its tiles
+        self._spare: list[NDArray[Any]] = []
+        self._recycle = self._float_slots and isinstance(model, (DetectionModel, ProbabilityModel, ClassifierModel))
+        self.allocated = 0  # batch buffers allocated on the host (pinned or float slots; recycled ones not counted)
 
     # ----- producers (worker threads) -------------------------------------------------
     def _tile_shape(self) -> tuple[int, int]:
@@ -180,15 +187,17 @@ class TileRun:
         h, w = self._tile_shape()
         shape = (len(tiles), h, w, 3)
         if self.device.type == "cuda":
-            buffer = next((b for b in self._pinned if tuple(b.shape) == shape), None)
-            if buffer is not None:
-                self._pinned.remove(buffer)
-            else:
+            buffer = _take_shaped(self._pinned, shape)
+            if buffer is None:
                 buffer = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+                self.allocated += 1
             return _Batch(index, tiles, buffer, buffer.numpy())
         # the CPU's model input itself: the workers write each tile as float (see _store), in parallel,
         # instead of the consumer converting the whole batch between model calls
-        array = np.empty(shape, dtype=np.float32 if self._float_slots else np.uint8)
+        array = _take_shaped(self._spare, shape)
+        if array is None:
+            array = np.empty(shape, dtype=np.float32 if self._float_slots else np.uint8)
+            self.allocated += 1
         return _Batch(index, tiles, array, array)
 
     def _work(self, job: tuple[_Batch, range]) -> tuple[_Batch, range]:
@@ -286,6 +295,8 @@ class TileRun:
         if batch.copied is not None:
             batch.copied.synchronize()  # the copy is done: the pinned buffer may be refilled
             self._pinned.append(batch.pixels)
+        elif self._recycle and batch.host is not None and not _may_view(output, batch.host):
+            self._spare.append(batch.host)
         self.stats.tiles += len(batch.tiles)
         return BatchResult(batch.tiles, output)
 
@@ -352,6 +363,21 @@ def _store(target: NDArray[Any], pixels: NDArray[np.uint8]) -> None:
         target[...] = pixels
     else:
         np.divide(pixels, np.float32(255.0), out=target, dtype=np.float32)
+
+
+def _take_shaped(buffers: list[Any], shape: tuple[int, ...]) -> Any:
+    """A buffer of ``shape`` taken out of ``buffers``, or None."""
+    for i, buffer in enumerate(buffers):
+        if tuple(buffer.shape) == shape:
+            return buffers.pop(i)
+    return None
+
+
+def _may_view(output: Any, buffer: NDArray[Any]) -> bool:
+    """Whether a host output (an array, or a dataclass of arrays such as ``HostDetections``) may share
+    memory with ``buffer``: then the buffer must not be filled again."""
+    values = [getattr(output, f.name) for f in fields(output)] if is_dataclass(output) else [output]
+    return any(isinstance(v, np.ndarray) and np.may_share_memory(v, buffer) for v in values)
 
 
 def first_tiles(output: Any, n: int) -> Any:

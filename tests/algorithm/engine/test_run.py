@@ -85,6 +85,26 @@ def test_the_cpu_model_gets_as_floats_bytes_and_layout(blob_slide: Path) -> None
             assert torch.equal(result.output, expected)
 
 
+def test_cpu_batches_fill_their_float_slots_again_unless_the_output_may_view_them(blob_slide: Path) -> None:
+    class Doubled(torch.nn.Module):  # a new tensor: the slots may be filled again
+        def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+            return tiles[:, :1] * 2
+
+    options = EngineOptions(batch_size=4, workers=2, cpu_burst=1)
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 16, mpp=0.5)
+        batches = -(-len(grid) // 4)
+        assert batches >= 5 and len(grid) % 4, "several full batches and a short last one"
+        for module, factor in ((Doubled(), 2.0), (torch.nn.Identity(), 1.0)):  # Identity: the output views its input
+            run = TileRun(slide, grid, ProbabilityModel(module, activation=None), "cpu", options=options)
+            for result in list(run):  # all kept: a buffer filled again too early would change earlier outputs
+                tiles = np.stack([read_tile(slide, grid, tile) for tile in result.tiles])
+                expected = factor * as_float(torch.from_numpy(tiles))[:, 0].numpy()
+                np.testing.assert_array_equal(result.output, expected)
+            # one buffer for the full batches and one for the short last batch, or one per batch
+            assert run.allocated == (2 if factor == 2.0 else batches)
+
+
 def test_float_slots_hold_as_floats_bytes_for_every_level() -> None:
     levels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
     slot = np.empty(levels.shape, np.float32)
