@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from algorithm import __version__
 from algorithm.console import configure_logging, debugging
-from algorithm.engine.views import MIRRORS
 from algorithm.errors import ConfigError, KitError
 from algorithm.interface.inputs import choose_task
 from algorithm.interface.tasks import TASKS, Task, load_tasks
+from algorithm.options import add_views_argument
 from algorithm.slide import SLIDE_SUFFIXES, open_slide
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
@@ -56,27 +56,6 @@ examples:
   python -m algorithm --api-method invoke --port 4743   serve grand-challenge's invoke API
   python -m algorithm cohort --input slides/ --output out/   many slides on Ray (see: cohort --help)
 """
-
-
-JOB_VIEWS = (
-    "instead of the checkpoint's (default: its own, which its threshold was chosen with; the bundled detector's 4: "
-    "one view runs about 3.4x faster on a CPU and makes several times the false calls on a softer scanner, "
-    "models/MODEL_CARD.md)"
-)
-
-
-def add_views_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = JOB_VIEWS) -> None:
-    """``--views 1|2|4``: the detector's test-time views (:mod:`algorithm.engine.views`), one option for the job,
-    the cohort, the training commands and the benchmarks; ``what``: what the number does in this command, its
-    default included."""
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=tuple(MIRRORS),
-        help="the mitotic-figure detector's test-time views: 1 (the tile), 2 (and mirrored), 4 (and upside down, "
-        "both), their calls fused (a call seen in one view keeps 1/views of its score; views times the network's "
-        f"work); {what}",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,7 +46,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algorithm.cli import add_views_argument  # noqa: E402
 from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, detection_model  # noqa: E402
 from algorithm.engine import (  # noqa: E402
     EngineOptions,
@@ -57,6 +56,7 @@ from algorithm.engine import (  # noqa: E402
     TileTransform,
 )
 from algorithm.models import load_detector, load_segmenter  # noqa: E402
+from algorithm.options import add_views_argument  # noqa: E402
 from algorithm.segmentation import SegmentationOptions, segment_slide, segmentation_grid  # noqa: E402
 from algorithm.segmentation.heatmap import HeatmapStitcher  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402

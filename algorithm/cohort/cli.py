@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from algorithm.cli import add_views_argument
 from algorithm.console import configure_logging
 from algorithm.errors import ConfigError
+from algorithm.options import add_views_argument
 
 DESCRIPTION = """\
 Run the algorithm on a cohort of slides (hundreds, before uploading; a whole test

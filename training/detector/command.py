@@ -8,10 +8,10 @@ import json
 import math
 from pathlib import Path
 
-from algorithm.cli import add_views_argument
 from algorithm.errors import ConfigError
 from algorithm.models import load_detector
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
+from algorithm.options import add_views_argument
 from training.arguments import (
     add_input_arguments,
     add_loop_arguments,

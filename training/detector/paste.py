@@ -33,8 +33,9 @@ from algorithm.stain.extractor import order_and_normalise
 from algorithm.stain.optical_density import od_to_rgb, rgb_to_od
 from algorithm.stain.spec import StainSpec
 from training.datasets.annotations import SlideAnnotations
-from training.synth.cells import MITOSIS, Canvas, Specials, draw_specials, specials
 from training.synth.config import SynthConfig
+from training.synth.drawing import Canvas, draw_specials
+from training.synth.specials import MITOSIS, Specials, specials
 
 # Ruifrok and Johnston's haematoxylin OD vector: the stains of patches that are not normalised
 RUIFROK_HAEMATOXYLIN = (0.650, 0.704, 0.286)

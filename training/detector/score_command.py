@@ -14,10 +14,10 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
-from algorithm.cli import add_views_argument
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_bytes_atomic, write_json_atomic
 from algorithm.models import load_detector
+from algorithm.options import add_views_argument
 from training.datasets import read_synthetic_folder
 from training.detector.crops import (
     CROPS_MPP,

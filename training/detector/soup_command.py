@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from algorithm.cli import add_views_argument
 from algorithm.errors import ConfigError
 from algorithm.models import build_detector, save_checkpoint
+from algorithm.options import add_views_argument
 from training.datasets import read_synthetic_folder
 from training.detector.soup import average_state, read_ingredients
 from training.detector.validate import slides_tissue_mm2, validate_detector, validation_record

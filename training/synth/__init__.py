@@ -14,22 +14,24 @@ A slide is a pure function of a :class:`SynthConfig` and the region asked for:
 and :func:`generate_slide` writes ``<name>.tiff`` (pyramidal, OpenSlide-readable)
 with its truth files (see :mod:`training.synth.truth`). Modules, in pipeline
 order: config, scanners (stain matrices), noise (coordinate-hashed textures),
-shapes and layout (regions), cells (nuclei, mitoses, imposters; which pixels
-are nucleus), confounders (pyknotic and apoptotic cells, plasma cells, lymphocyte
-clusters, tangential cuts, dark spindle nuclei, debris: look-alikes to reject),
-texture (stroma, cytoplasm), render (Beer-Lambert), pyramid
-(TIFF writer), truth, nuclei_mask (the level-0 nuclei mask, streamed),
+shapes and layout (regions), specials (mitoses and imposters, placed once per
+slide), cells (the regular cells' lattice and parameters), drawing (cells onto
+channels; which pixels are nucleus; the mean field of low levels), confounders
+(pyknotic and apoptotic cells, plasma cells, lymphocyte clusters, tangential
+cuts, dark spindle nuclei, debris: look-alikes to reject), texture (stroma,
+cytoplasm), render (Beer-Lambert), pyramid (TIFF writer), truth, nuclei_mask (the level-0 nuclei mask, streamed),
 generate, command (``python -m training synth``).
 """
 
-from training.synth.cells import BOX_UM, IMPOSTER, MITOSIS, Specials, cells_in_region, draw_nuclei_mask, specials
 from training.synth.config import SynthConfig
 from training.synth.confounders import CONFOUNDER_NAMES, Confounders, confounders
+from training.synth.drawing import draw_nuclei_mask
 from training.synth.generate import SlideFiles, SlideResult, generate_slide, slide_name
 from training.synth.layout import build_layout, tissue_mask, tumour_mask
 from training.synth.pyramid import TiffOptions, write_pyramid
 from training.synth.render import (
     blur_sigma,
+    cells_in_region,
     concentrations_to_intensity,
     concentrations_to_rgb,
     render_concentrations,
@@ -37,6 +39,7 @@ from training.synth.render import (
     render_region_with_nuclei,
 )
 from training.synth.scanners import SCANNERS, Scanner, get_scanner
+from training.synth.specials import BOX_UM, IMPOSTER, MITOSIS, Specials, specials
 
 __all__ = [
     "BOX_UM",

@@ -28,7 +28,7 @@ class SynthConfig:
     scanner's own optics.
 
     ``mitoses_per_mm2``: when set, the number of mitotic figures is this density times
-    the slide's tissue area (``round``; :func:`training.synth.cells.tissue_area_mm2`),
+    the slide's tissue area (``round``; :func:`training.synth.layout.tissue_area_mm2`),
     so density is realistic on any slide size, and ``mitoses`` is ignored; None (the
     default) keeps the fixed ``mitoses`` count. ``confounders`` multiplies the density
     of the look-alikes of real tissue (pyknotic and apoptotic cells, plasma cells,

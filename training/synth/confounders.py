@@ -55,20 +55,20 @@ from typing import Any
 
 import numpy as np
 
-from training.synth.cells import (
+from training.synth.config import SynthConfig
+from training.synth.drawing import (
     Canvas,
     PatchGrid,
-    _buckets,
-    _draw_nuclei,
-    _mark,
-    _nucleus_distance,
-    _nucleus_reach,
+    buckets,
+    draw_nuclei,
     ellipse_patches,
-    specials,
+    mark,
+    nucleus_distance,
+    nucleus_reach,
 )
-from training.synth.config import SynthConfig
 from training.synth.layout import PointSampler, build_layout, fields
 from training.synth.noise import derive_seed
+from training.synth.specials import specials
 
 
 @dataclass(frozen=True)
@@ -570,7 +570,7 @@ def draw_confounders(canvas: Canvas, c: Confounders) -> None:
     _draw_cytoplasm(canvas, c.cyto)
     p = _nucleus_params(c)
     if len(p["x"]):
-        _draw_nuclei(canvas, p)
+        draw_nuclei(canvas, p)
 
 
 def _draw_cytoplasm(canvas: Canvas, cyto: dict[str, np.ndarray]) -> None:
@@ -587,18 +587,18 @@ def _draw_cytoplasm(canvas: Canvas, cyto: dict[str, np.ndarray]) -> None:
 
 def mark_nuclei(mask: np.ndarray, c: Confounders, x: float, y: float) -> None:
     """OR into ``mask`` (the level-0 region at (x, y)) the confounders' nuclear parts, debris excepted:
-    the pixels inside each drawn outline, as :func:`training.synth.cells.draw_nuclei_mask` marks nuclei."""
+    the pixels inside each drawn outline, as :func:`training.synth.drawing.draw_nuclei_mask` marks nuclei."""
     if len(c) == 0:
         return
     p = _nucleus_params(c, only_nuclei=True)
     if len(p["x"]) == 0:
         return
     grid = PatchGrid(x, y, mask.shape[1], mask.shape[0], 1.0)
-    for idx, radius in _buckets(_nucleus_reach(p, grid.d), grid.d):
+    for idx, radius in buckets(nucleus_reach(p, grid.d), grid.d):
         q = {k: v[idx] for k, v in p.items()}
         dx, dy, origin = grid.patches(q["x"], q["y"], radius)
         f = {k: v.astype(np.float32)[:, None, None] for k, v in q.items() if k not in ("x", "y")}
-        _mark(mask, origin, _nucleus_distance(dx, dy, f) <= 1.0)
+        mark(mask, origin, nucleus_distance(dx, dy, f) <= 1.0)
 
 
 # --------------------------------------------------------------------------- truth

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from algorithm.io.atomic import write_json_atomic
-from training.synth.cells import IMPOSTER, MITOSIS, Specials, specials
 from training.synth.config import SynthConfig
 from training.synth.confounders import (
     CONFOUNDER_KINDS,
@@ -25,6 +24,7 @@ from training.synth.nuclei_mask import nuclei_mask_name, nuclei_mask_writer
 from training.synth.pyramid import TiffOptions, write_pyramid
 from training.synth.render import HAEMOGLOBIN_OD, blur_sigma, render_region, render_region_with_nuclei
 from training.synth.scanners import get_scanner
+from training.synth.specials import IMPOSTER, MITOSIS, Specials, specials
 from training.synth.truth import TRUTH_FORMAT, midog_database, special_list, tumour_axis, write_mask
 
 

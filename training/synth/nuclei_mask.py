@@ -5,7 +5,7 @@ uint8, 255 on every nucleus the renderer drew, 0 elsewhere; pixel (r, c) is
 level-0 pixel (x = c, y = r). Its tiles are the slide's level-0 tiles, deflated,
 and it carries the slide's resolution (pixels per centimetre, as the slide's
 level 0), so a viewer or reader lays it on the slide. What counts as a nucleus:
-:func:`training.synth.cells.draw_nuclei_mask`.
+:func:`training.synth.drawing.draw_nuclei_mask`.
 
 tifffile writes it: ``TiffWriter.write`` takes the tiles as an iterator, and the
 slide's own writer is already consuming the render, so the mask is written by a

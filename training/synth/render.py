@@ -26,22 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.synth.cells import (
-    HAEMOGLOBIN,
-    MAX_CELL_DOWNSAMPLE,
-    Canvas,
-    Specials,
-    draw_cells,
-    draw_nuclei_mask,
-    mean_field,
-    regular_cells,
-    specials,
-)
+from training.synth.cells import regular_cells
 from training.synth.config import SynthConfig
 from training.synth.confounders import Confounders, confounders, draw_confounders, mark_nuclei
+from training.synth.drawing import HAEMOGLOBIN, MAX_CELL_DOWNSAMPLE, Canvas, draw_cells, draw_nuclei_mask, mean_field
 from training.synth.layout import GridSampler, build_layout, fields
 from training.synth.noise import derive_seed
 from training.synth.scanners import Scanner, get_scanner
+from training.synth.specials import Specials, specials
 from training.synth.texture import base_concentrations
 
 # How far (um) beyond a region regular cells are checked against mitoses/imposters.
@@ -214,7 +206,7 @@ def render_region_with_nuclei(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Level-0 RGB (as :func:`render_region`) and, from the same pass, its nuclei mask: bool (height, width).
 
-    The mask holds exactly the nuclei this render drew (see :func:`training.synth.cells.draw_nuclei_mask`
+    The mask holds exactly the nuclei this render drew (see :func:`training.synth.drawing.draw_nuclei_mask`
     for what counts as one), sharp: the scanner's blur softens the pixels, not the truth.
     """
     rgb, drawn = _render(config, x, y, width, height, 1.0)
@@ -243,3 +235,15 @@ def _render(
     if kernel is not None and len(kernel) > 1:
         planes = [_blur_crop(p, kernel, pad, width, height) for p in planes]
     return _to_uint8(planes), drawn
+
+
+def cells_in_region(config: SynthConfig, x: float, y: float, width: float, height: float) -> dict[str, np.ndarray]:
+    """Centres (N, 2) of the regular cells of each kind centred in the level-0 box, placed as the renderer
+    places them (clear of the slide's specials and confounders), for checks."""
+    layout = build_layout(config)
+    cells = regular_cells(layout, x, y, x + width, y + height, specials(config), confounders(config))
+    out = {}
+    for name, p in cells.items():
+        inside = (p["x"] >= x) & (p["x"] < x + width) & (p["y"] >= y) & (p["y"] < y + height)
+        out[name] = np.stack([p["x"][inside], p["y"][inside]], axis=1)
+    return out

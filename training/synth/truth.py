@@ -24,7 +24,7 @@ from PIL import Image
 
 from algorithm.features.axis import major_axis
 from algorithm.io.atomic import write_bytes_atomic
-from training.synth.cells import BOX_UM, IMPOSTER, MITOSIS, PHASES, Specials
+from training.synth.specials import BOX_UM, IMPOSTER, MITOSIS, PHASES, Specials
 
 TRUTH_FORMAT = "training.synth.truth/1"
 CATEGORIES = [{"id": MITOSIS, "name": "mitotic figure"}, {"id": IMPOSTER, "name": "not mitotic figure"}]

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from algorithm.errors import ConfigError
-from training.synth.cells import MITOSIS, cells_in_region, specials
 from training.synth.command import add_arguments, configs
 from training.synth.config import SynthConfig
 from training.synth.confounders import CONFOUNDER_KINDS, CONFOUNDER_NAMES, confounders, mark_nuclei
 from training.synth.generate import generate_slide
 from training.synth.layout import PointSampler, build_layout, fields, grid_for, tissue_area_mm2
-from training.synth.render import render_concentrations, render_region, render_region_with_nuclei
+from training.synth.render import cells_in_region, render_concentrations, render_region, render_region_with_nuclei
+from training.synth.specials import MITOSIS, specials
 
 from .conftest import NORMAL, TUMOUR, recorded_for_this_machine
 

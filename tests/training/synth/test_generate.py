@@ -9,11 +9,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from training.synth.cells import cells_in_region
 from training.synth.config import SynthConfig
 from training.synth.generate import SlideFiles, generate_slide, mask_downsample
 from training.synth.pyramid import TiffOptions
-from training.synth.render import render_concentrations, render_region, render_region_with_nuclei
+from training.synth.render import cells_in_region, render_concentrations, render_region, render_region_with_nuclei
 from training.synth.scanners import get_scanner
 
 from .conftest import NORMAL, TUMOUR

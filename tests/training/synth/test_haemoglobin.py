@@ -13,9 +13,10 @@ from scipy.ndimage import binary_dilation
 
 from algorithm.errors import ConfigError
 from algorithm.tissue.blood import blood_mask
-from training.synth.cells import HAEMOGLOBIN, KINDS, mean_cell
+from training.synth.cells import KINDS
 from training.synth.command import DESCRIPTION, add_arguments, configs
 from training.synth.config import SynthConfig
+from training.synth.drawing import HAEMOGLOBIN, mean_cell
 from training.synth.generate import generate_slide
 from training.synth.layout import Fields, build_layout, fields, grid_for
 from training.synth.render import (

@@ -13,12 +13,11 @@ from PIL import Image
 
 from training.cli import main
 from training.synth import generate, nuclei_mask
-from training.synth.cells import cells_in_region
 from training.synth.config import SynthConfig
 from training.synth.generate import SlideResult, generate_slide
 from training.synth.nuclei_mask import nuclei_mask_writer
 from training.synth.pyramid import TiffOptions
-from training.synth.render import render_concentrations, render_region, render_region_with_nuclei
+from training.synth.render import cells_in_region, render_concentrations, render_region, render_region_with_nuclei
 
 from .conftest import recorded_for_this_machine
 

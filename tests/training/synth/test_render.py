@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.synth.cells import specials
 from training.synth.layout import build_layout
 from training.synth.render import concentrations_to_rgb, render_concentrations, render_region
 from training.synth.scanners import get_scanner
+from training.synth.specials import specials
 
 from .conftest import NORMAL, TUMOUR
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from skimage.draw import ellipse
 
-from training.synth.cells import specials
+from training.synth.specials import specials
 from training.synth.truth import box_size_px, midog_database, png_bytes, tumour_axis
 
 from .conftest import TUMOUR
