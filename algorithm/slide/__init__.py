@@ -1,9 +1,9 @@
 """Whole-slide reading: one interface over OpenSlide, tifffile, SimpleITK and pydicom.
 
-``open_slide(path)`` picks the backend: ITK formats by suffix, DICOM (a ``.dcm``
-file, a file with DICOM's marker, or a folder of them: one slide's series) with
-pydicom, everything else OpenSlide first (pyramids, vendor formats) and tifffile
-when OpenSlide refuses.
+``open_slide(path)`` picks the backend: ITK formats by suffix, plain pictures
+(PNG, JPEG, BMP) with Pillow, DICOM (a ``.dcm`` file, a file with DICOM's marker,
+or a folder of them: one slide's series) with pydicom, everything else OpenSlide
+first (pyramids, vendor formats) and tifffile when OpenSlide refuses.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from algorithm.errors import SlideError
 from algorithm.slide.base import SlideReader
 from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_folder
+from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
 from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
 from algorithm.slide.openslide_reader import OpenSlideReader
 from algorithm.slide.tiff_reader import TiffReader
@@ -51,6 +52,8 @@ def open_slide(path: str | os.PathLike[str], mpp: tuple[float, float] | float | 
     name = path.name.lower()
     if name.endswith(ITK_SUFFIXES):
         return ITKReader(path, mpp)
+    if name.endswith(IMAGE_SUFFIXES):
+        return ImageReader(path, mpp)
     if is_dicom_file(path):
         return _probed(DicomReader(path, mpp))
     try:
