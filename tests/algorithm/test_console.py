@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from algorithm.cli import main
-from algorithm.console import LOGGERS, configure_logging, run_main
+from algorithm.console import configure_logging, run_main
 from algorithm.errors import SlideError
 from tests.conftest import write_pyramid_tiff
 
@@ -36,17 +35,6 @@ def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert run_main(main, ["--debug"]) == 1
     assert "Traceback" in capsys.readouterr().err
-
-
-@pytest.fixture()
-def kit_logging() -> Iterator[None]:
-    """The kit's loggers as configure_logging leaves them, reset afterwards (they are process-wide)."""
-    yield
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.setLevel(logging.NOTSET)
-        logger.propagate = True
 
 
 def test_the_command_lines_logging_levels(capsys: pytest.CaptureFixture[str], kit_logging: None) -> None:

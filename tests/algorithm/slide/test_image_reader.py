@@ -58,7 +58,9 @@ def test_a_broken_picture_is_one_clear_error(tmp_path: Path) -> None:
         assert "\n" not in str(info.value)
 
 
-def test_the_job_runs_on_a_picture_given_its_resolution(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_job_runs_on_a_picture_given_its_resolution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kit_logging: None
+) -> None:
     Image.fromarray(blob_image(300, 240, seed=3)).save(tmp_path / "patch.png")
     out = tmp_path / "out"
     args = ["--input", str(tmp_path / "patch.png"), "--output", str(out), "--task", "nuclei", "--quiet"]
