@@ -14,7 +14,7 @@ from algorithm.errors import ConfigError, KitError
 from algorithm.interface.inputs import choose_task
 from algorithm.interface.tasks import TASKS, Task, load_tasks
 from algorithm.options import add_views_argument
-from algorithm.slide import SLIDE_SUFFIXES, open_slide
+from algorithm.slide import open_slide, slide_files
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
 
@@ -196,10 +196,7 @@ def _options(args: argparse.Namespace, task: Task) -> JobOptions:
 
 def _slides_under(path: Path) -> list[Path]:
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES))
-        if not found:
-            raise KitError(f"{path}: no slide files found (looked for {', '.join(SLIDE_SUFFIXES)})")
-        return found
+        return slide_files(path)
     return [path]
 
 

@@ -5,7 +5,8 @@ for mitotic figures the points named "mitotic figure" and all points; a Float's 
 (the tumour's probability and major axis, the label task's slide likelihood); the axis
 line's length; the label task's Bool call as 1 or 0; for the heatmap the share of tissue
 at or above 0.5; for the nuclei mask the share of its pixels. ``tiles`` counts the tiles
-and patches the models ran on: the detector's, the segmenter's and the patch classifier's.
+and patches the models ran on: the detector's, the segmenter's, the nuclei U-Net's and the
+patch classifier's.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def output_values(output: Path, task: Task, result: JobResult) -> dict[str, Valu
 
 
 def tiles_analysed(result: JobResult) -> int:
-    """Tiles the models ran on: the detector's, the segmenter's and the label task's patches."""
+    """Tiles the models ran on: the detector's, the segmenter's, the nuclei U-Net's and the label task's patches."""
     tiles = 0 if result.detections is None else result.detections.tiles
     tiles += 0 if result.tumour is None else result.tumour.heatmap.tiles
+    tiles += 0 if result.nuclei is None else result.nuclei.segmentation.tiles
     return tiles + (0 if result.label is None else len(result.label.patches.selection.grid))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError
-from algorithm.slide import SLIDE_SUFFIXES
+from algorithm.slide import IMAGE_SUFFIXES, SLIDE_SUFFIXES, slide_files
 
 SLIDE_COLUMN = "slide"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -31,7 +31,7 @@ class CohortSlide:
 def job_id(path: Path) -> str:
     """A slide's job id before de-duplication: its name less the slide suffix, unsafe characters as ``_``."""
     name = path.name
-    for suffix in sorted(SLIDE_SUFFIXES, key=len, reverse=True):
+    for suffix in sorted(SLIDE_SUFFIXES + IMAGE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
             break
@@ -52,16 +52,7 @@ def _with_ids(paths: list[Path]) -> list[CohortSlide]:
 
 def slides_in_folder(folder: Path, exclude: Path | None = None) -> list[CohortSlide]:
     """Every slide file under ``folder`` (recursively, not under ``exclude``: the output), in sorted order."""
-    found = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.name.lower().endswith(SLIDE_SUFFIXES)
-        and (exclude is None or not p.is_relative_to(exclude))
-    )
-    if not found:
-        raise KitError(f"{folder}: no slide files found (looked for {', '.join(SLIDE_SUFFIXES)})")
-    return _with_ids(found)
+    return _with_ids(slide_files(folder, exclude))
 
 
 def slides_in_csv(path: Path) -> list[CohortSlide]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from algorithm.errors import SlideError
+from algorithm.errors import KitError, SlideError
 from algorithm.slide.base import SlideReader
 from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_folder
 from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
@@ -19,7 +19,7 @@ from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
 from algorithm.slide.openslide_reader import OpenSlideReader
 from algorithm.slide.tiff_reader import TiffReader
 
-__all__ = ["SlideReader", "SlideError", "open_slide", "SLIDE_SUFFIXES"]
+__all__ = ["SlideReader", "SlideError", "open_slide", "slide_files", "SLIDE_SUFFIXES", "IMAGE_SUFFIXES"]
 
 SLIDE_SUFFIXES = (
     ".tif",
@@ -34,6 +34,28 @@ SLIDE_SUFFIXES = (
     ".svslide",
     ".dcm",
 ) + ITK_SUFFIXES
+
+
+def slide_files(folder: Path, exclude: Path | None = None) -> list[Path]:
+    """Every slide file under ``folder`` (recursively; not under ``exclude``), sorted. Pictures (PNG, JPEG,
+    BMP) are not slides here: a folder of figures or thumbnails beside slides must not become jobs."""
+    found = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.name.lower().endswith(SLIDE_SUFFIXES)
+        and (exclude is None or not p.is_relative_to(exclude))
+    )
+    if not found:
+        pictures = sum(1 for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+        hint = (
+            f"; its {pictures} picture(s) (PNG, JPEG, BMP) are not searched for in folders: give each by name "
+            "(a cohort: in a CSV's 'slide' column)"
+            if pictures
+            else ""
+        )
+        raise KitError(f"{folder}: no slide files found (looked for {', '.join(SLIDE_SUFFIXES)}){hint}")
+    return found
 
 
 def open_slide(path: str | os.PathLike[str], mpp: tuple[float, float] | float | None = None) -> SlideReader:

@@ -1,4 +1,4 @@
-"""The cohort row's columns for the label task: read back from the outputs the job wrote."""
+"""The cohort row's columns (read back from the outputs the job wrote) and its tiles, for the label and nuclei tasks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from algorithm.classify import LabelPrediction
 from algorithm.cohort.layout import QC_FILE, ROW_FILE
@@ -14,12 +15,13 @@ from algorithm.cohort.record import DONE, SlideRow, output_values, table_columns
 from algorithm.cohort.slides import CohortSlide
 from algorithm.cohort.worker import SlideWorker, WorkerSettings
 from algorithm.interface.outputs import write_outputs
-from algorithm.interface.tasks import LABEL, MIDOG, Task
+from algorithm.interface.tasks import LABEL, MIDOG, NUCLEI, Task
 from algorithm.job import JobOptions, JobResult, run_job
 from algorithm.patches import PatchSelection
 from algorithm.slide_label import LabelAssessment, PatchProbabilities
 from algorithm.tiling.grid import Tile, TileGrid
 from tests.algorithm.label_models import positive_label_slide
+from tests.conftest import blob_image
 
 
 def label_result(probabilities: list[float], likelihood: float, positive: bool) -> JobResult:
@@ -94,3 +96,12 @@ def test_a_label_job_fills_its_row(tmp_path: Path, label_slide: tuple[Path, Path
     assert row.values == values and row.tiles == patches  # the cohort's row is the single job's
     assert SlideRow.load(tmp_path / "cohort" / "s" / ROW_FILE) == row
     assert (tmp_path / "cohort" / "s" / QC_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.usefixtures("_torch_threads")
+def test_a_nuclei_job_counts_the_u_nets_tiles(tmp_path: Path) -> None:
+    picture = tmp_path / "patch.png"
+    Image.fromarray(blob_image(400, 300, seed=2)).save(picture)
+    result = run_job(JobOptions(input=picture, output=tmp_path / "out", task=NUCLEI, mpp=0.25), log=lambda _: None)
+    assert result.nuclei is not None and result.nuclei.segmentation.tiles > 0
+    assert tiles_analysed(result) == result.nuclei.segmentation.tiles

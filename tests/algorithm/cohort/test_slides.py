@@ -10,7 +10,7 @@ from tests.algorithm.cohort.conftest import cohort
 
 
 def test_a_folder_lists_its_slides_sorted_with_safe_unique_job_ids(tmp_path: Path) -> None:
-    for name in ("b.tiff", "a.svs", "sub/a.tiff", "notes.txt", "x y+z.ome.tiff"):
+    for name in ("b.tiff", "a.svs", "sub/a.tiff", "notes.txt", "x y+z.ome.tiff", "thumbnail.png"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     slides = list_slides(tmp_path)
@@ -33,6 +33,7 @@ def test_job_ids_are_grand_challenge_pks() -> None:
     assert job_id(Path("001.tiff")) == "001"
     assert job_id(Path("_hidden.svs")) == "hidden"
     assert job_id(Path("é.tif")) == "slide"
+    assert job_id(Path("patch-3.PNG")) == "patch-3" and job_id(Path("crop.jpeg")) == "crop"
 
 
 def test_a_csv_lists_slides_relative_to_itself_in_its_order(tmp_path: Path) -> None:
@@ -60,7 +61,11 @@ def test_bad_csvs_are_one_clear_error(tmp_path: Path, content: str | bytes, mess
 def test_missing_or_empty_inputs_are_errors(tmp_path: Path) -> None:
     with pytest.raises(KitError, match=r"nowhere: input not found"):
         list_slides(tmp_path / "nowhere")
-    with pytest.raises(KitError, match=r"no slide files found"):
+    with pytest.raises(KitError, match=r"no slide files found") as info:
+        list_slides(tmp_path)
+    assert "picture" not in str(info.value)
+    (tmp_path / "patch.png").write_bytes(b"")  # pictures are named, not searched for: the message says how
+    with pytest.raises(KitError, match=r"its 1 picture\(s\) \(PNG, JPEG, BMP\) are not searched for in folders"):
         list_slides(tmp_path)
     (tmp_path / "list.txt").write_text("slide\n")
     with pytest.raises(ConfigError, match=r"list\.txt: expected a folder of slides or a \.csv"):
