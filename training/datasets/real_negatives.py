@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from algorithm.errors import ConfigError
-from algorithm.slide import open_slide
+from algorithm.slide import IMAGE_SUFFIXES, open_slide
 from algorithm.slide.base import SlideReader
 from training.datasets.annotations import SlideAnnotations
 from training.nuclei.data import NUCLEI_MASK_SUFFIX, open_image
 
 REAL_DOMAIN = "real"  # the domain of real-negative slides
-PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # converted to a TIFF with a resolution first
 SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms")  # opened as they are
 
 
@@ -46,11 +45,11 @@ def real_image_files(paths: Sequence[Path]) -> list[Path]:
                 p
                 for p in sorted(path.iterdir())
                 if p.is_file()
-                and p.suffix.lower() in PILLOW_SUFFIXES + SLIDE_SUFFIXES
+                and p.suffix.lower() in IMAGE_SUFFIXES + SLIDE_SUFFIXES
                 and not p.stem.endswith(NUCLEI_MASK_SUFFIX)
             ]
             if not found:
-                raise ConfigError(f"{path}: no images in the folder ({', '.join(PILLOW_SUFFIXES + SLIDE_SUFFIXES)})")
+                raise ConfigError(f"{path}: no images in the folder ({', '.join(IMAGE_SUFFIXES + SLIDE_SUFFIXES)})")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -65,7 +64,7 @@ def real_image_files(paths: Sequence[Path]) -> list[Path]:
 def open_real_image(path: Path, mpp: float, work: Path) -> SlideReader:
     """A real image opened with the kit's reader: PNG/JPEG as a TIFF copy at ``mpp`` in ``work``, slide files as
     they are (ConfigError if one carries no resolution)."""
-    if path.suffix.lower() in PILLOW_SUFFIXES:
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # pictures: converted to a TIFF with a resolution first
         return open_image(path, mpp, work)
     slide = open_slide(path)
     if not slide.has_mpp:

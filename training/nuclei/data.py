@@ -29,12 +29,13 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from algorithm.errors import ConfigError
+from algorithm.slide import IMAGE_SUFFIXES as PICTURE_SUFFIXES
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from training.stain_target import TransformFactory
 from training.synth.pyramid import write_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+IMAGE_SUFFIXES = (*PICTURE_SUFFIXES, ".tif", ".tiff")  # the pictures Pillow opens, and TIFF images
 NUCLEI_MASK_SUFFIX = ".nuclei-mask"  # <stem>.nuclei-mask.tiff: the mask of <stem>.tiff (training.synth)
 
 
