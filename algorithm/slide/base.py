@@ -12,7 +12,6 @@ import math
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -20,16 +19,13 @@ from numpy.typing import ArrayLike, NDArray
 from algorithm.errors import SlideError
 from algorithm.slide import units
 from algorithm.slide.resample import region_size, resample
-
-if TYPE_CHECKING:
-    from algorithm.slide.stored_tiles import StoredTiles
+from algorithm.slide.stored_tiles import WHITE, StoredTiles
+from algorithm.slide.thumbnail import thumbnail_size, thumbnail_strips
 
 # Physically plausible microns per pixel for microscopy (40x ~ 0.12, 1x ~ 10,
 # low-resolution masks up to ~100). Outside it the tag is a screen default
 # (72 dpi = 352.8 um/px) or garbage, which we treat as "no resolution".
 PLAUSIBLE_MPP = (0.01, 100.0)
-
-WHITE = 255
 
 
 class SlideReader(ABC):
@@ -170,9 +166,11 @@ class SlideReader(ABC):
 
     def get_thumbnail(self, max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
         """The whole slide shrunk to fit ``max_size``, read from the best level in strips."""
-        from algorithm.slide.thumbnail import thumbnail
-
-        return thumbnail(self, max_size)
+        w0, h0 = self.dimensions
+        size = thumbnail_size((w0, h0), max_size)
+        level = self.best_level_for_downsample(min(w0 / size[0], h0 / size[1]))
+        width, height = self.level_dimensions[level]
+        return thumbnail_strips(lambda y, rows: self._read_level(level, 0, y, width, rows), (width, height), size)
 
     # --- stored tiles, decoded in parallel ----------------------------------
     def _is_native_tiff(self) -> bool:

@@ -33,8 +33,7 @@ import tifffile
 from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
-from algorithm.slide.base import WHITE
-from algorithm.slide.stored_tiles import StoredTiles
+from algorithm.slide.stored_tiles import WHITE, StoredTiles
 
 _log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
-from algorithm.slide.base import WHITE
 from algorithm.slide.jpeg_scaling import SCALES, decode_scaled
+
+WHITE = 255  # glass: what a slide shows where it stores no tissue (regions past its edge, tiles it left out)
 
 PROBE_NOISE = 0.5  # mean grey levels Pillow's full-size decode may differ from decode()'s on a probe tile
 Window = tuple[slice, slice]  # (rows, columns) of an array

@@ -1,22 +1,22 @@
 """Whole-slide thumbnails in bounded memory.
 
-Reads the best pyramid level in horizontal strips and area-averages each strip
+Reads one pyramid level in horizontal strips and area-averages each strip
 into its rows of the output, so a single-level 50k x 50k TIFF is never held whole.
+:meth:`SlideReader.get_thumbnail <algorithm.slide.base.SlideReader.get_thumbnail>`
+chooses the level and reads the strips.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-if TYPE_CHECKING:
-    from algorithm.slide.base import SlideReader
-
 STRIP_PIXELS = 16_000_000  # level pixels read per strip (~48 MB RGB)
+ReadRows = Callable[[int, int], NDArray[np.uint8]]  # (first row, rows) -> those whole rows of the level
 
 
 def thumbnail_size(dimensions: tuple[int, int], max_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -28,12 +28,10 @@ def thumbnail_size(dimensions: tuple[int, int], max_size: int | tuple[int, int])
     return max(1, round(w0 * scale)), max(1, round(h0 * scale))
 
 
-def thumbnail(slide: SlideReader, max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
-    """The whole slide area-averaged to fit ``max_size``, read in strips of the best level to bound memory."""
-    w0, h0 = slide.dimensions
-    tw, th = thumbnail_size((w0, h0), max_size)
-    level = slide.best_level_for_downsample(min(w0 / tw, h0 / th))
-    lw, lh = slide.level_dimensions[level]
+def thumbnail_strips(read_rows: ReadRows, level_size: tuple[int, int], size: tuple[int, int]) -> NDArray[np.uint8]:
+    """A level of ``level_size`` area-averaged to ``size``, its rows read by ``read_rows`` a strip at a time."""
+    lw, lh = level_size
+    tw, th = size
     sy = lh / th  # level rows per output row
     rows_per_strip = max(1, int(STRIP_PIXELS / max(lw, 1) / max(sy, 1.0)))
     out = np.empty((th, tw, 3), dtype=np.uint8)
@@ -41,7 +39,7 @@ def thumbnail(slide: SlideReader, max_size: int | tuple[int, int]) -> NDArray[np
         r1 = min(th, r0 + rows_per_strip)
         y0 = int(math.floor(r0 * sy))
         y1 = min(lh, int(math.ceil(r1 * sy)))
-        strip = slide._read_level(level, 0, y0, lw, y1 - y0)
+        strip = read_rows(y0, y1 - y0)
         box = (0.0, r0 * sy - y0, float(lw), r1 * sy - y0)
         resized = Image.fromarray(strip).resize((tw, r1 - r0), Image.Resampling.BOX, box=box)
         out[r0:r1] = np.asarray(resized)
