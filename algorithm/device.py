@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import os
 import sys
 
 import numpy as np
@@ -16,6 +17,14 @@ import torch
 from numpy.typing import NDArray
 
 from algorithm.errors import ConfigError
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; a container's ``--cpuset-cpus``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def gpu_visible() -> bool:

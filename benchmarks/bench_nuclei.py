@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algorithm.engine.pool import available_cpus  # noqa: E402
+from algorithm.device import available_cpus  # noqa: E402
 from algorithm.models import load_nuclei_segmenter  # noqa: E402
 from algorithm.nuclei import segment_nuclei  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402

@@ -24,7 +24,7 @@ import algorithm
 from algorithm.cohort.record import FAILED, SlideRow
 from algorithm.cohort.slides import CohortSlide
 from algorithm.cohort.worker import SlideWorker, WorkerSettings
-from algorithm.engine.pool import available_cpus
+from algorithm.device import available_cpus
 from algorithm.errors import ConfigError, KitError
 
 RAY_PIN = "ray==2.60.0"  # requirements-dev.txt's

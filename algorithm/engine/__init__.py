@@ -16,7 +16,6 @@ from algorithm.engine.models import (
     TileModel,
     load_torchscript,
 )
-from algorithm.engine.pool import available_cpus
 from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections
 from algorithm.engine.run import BatchResult, EngineOptions, TileRun, TileTransform
 from algorithm.engine.stats import EngineStats
@@ -35,5 +34,4 @@ __all__ = [
     "TileDetections",
     "BatchedRetinaNet",
     "load_torchscript",
-    "available_cpus",
 ]

@@ -13,7 +13,6 @@ same. Either way no thread outlives the iteration.
 from __future__ import annotations
 
 import itertools
-import os
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,14 +22,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 THREAD_PREFIX = "kit-tiles"
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask; a container's ``--cpuset-cpus``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def ordered_map(

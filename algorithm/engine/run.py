@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from algorithm.console import progress
-from algorithm.device import as_float, autocast
+from algorithm.device import as_float, autocast, available_cpus
 from algorithm.engine.device_decode import Compressed, DeviceJpegTiles
 from algorithm.engine.models import ClassifierModel, DetectionModel, ProbabilityModel, TileModel
-from algorithm.engine.pool import available_cpus, ordered_map
+from algorithm.engine.pool import ordered_map
 from algorithm.engine.reading import RegionReader
 from algorithm.engine.retinanet import TileDetections
 from algorithm.engine.stats import EngineStats

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from algorithm.device import available_cpus
 from algorithm.stain.base import Normaliser
 from algorithm.stain.errors import StainFitError
 from algorithm.stain.sampling import DEFAULT_N_PIXELS
@@ -94,7 +95,6 @@ def is_padding(rgb: np.ndarray) -> np.ndarray:
 def _read_tiles(slide: SlideReader, corners: list[tuple[int, int]], level: int, tile_size: int) -> list[np.ndarray]:
     """The tiles at ``corners`` (level-0 pixels), read in parallel where the reader allows it (a job's
     stain fit waited on 32 reads one after another), in the order given."""
-    from algorithm.engine.pool import available_cpus  # here: the stain package does not import the engine
 
     def read(corner: tuple[int, int]) -> np.ndarray:
         return slide.read_region(corner, level, (tile_size, tile_size))

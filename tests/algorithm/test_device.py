@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from algorithm.device import as_float, autocast, resolve_device
+from algorithm.device import as_float, autocast, available_cpus, resolve_device
 from algorithm.errors import ConfigError
 
 
@@ -26,3 +26,15 @@ def test_resolve_device_rejects_unknown_names() -> None:
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match="unknown device"):
         resolve_device("tpu")
+
+
+def test_available_cpus_follows_the_affinity_mask() -> None:
+    import os
+
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        assert available_cpus() == 1
+    finally:
+        os.sched_setaffinity(0, before)
+    assert available_cpus() == len(before)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from algorithm.engine.pool import THREAD_PREFIX, available_cpus, ordered_map
+from algorithm.engine.pool import THREAD_PREFIX, ordered_map
 
 
 def _pool_threads() -> list[threading.Thread]:
@@ -71,15 +71,3 @@ def test_closing_early_leaves_no_threads() -> None:
     assert next(results) == 0
     results.close()
     assert not _pool_threads()
-
-
-def test_available_cpus_follows_the_affinity_mask() -> None:
-    import os
-
-    before = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, {min(before)})
-        assert available_cpus() == 1
-    finally:
-        os.sched_setaffinity(0, before)
-    assert available_cpus() == len(before)

@@ -78,7 +78,7 @@ def test_parallel_reads_sample_the_same_pixels_as_one_by_one(synthetic_slide, mo
             return read_region(*args, **kwargs)
 
         monkeypatch.setattr(slide, "read_region", recording)
-        monkeypatch.setattr("algorithm.engine.pool.available_cpus", lambda: 4)
+        monkeypatch.setattr("algorithm.stain.slide_fit.available_cpus", lambda: 4)
         parallel = sample_slide_pixels(slide, mask, n_pixels=20_000, seed=1)
         assert len(threads) > 1 and all(name.startswith("kit-stain-fit") for name in threads)
         threads.clear()
