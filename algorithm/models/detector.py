@@ -23,7 +23,7 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from algorithm.configs import config_values
-from algorithm.engine.views import MIRRORS
+from algorithm.engine.views import check_views
 from algorithm.errors import ConfigError
 
 CLASS_NAMES = {1: "mitotic figure", 2: "non-mitotic figure"}
@@ -74,8 +74,10 @@ class DetectorConfig:
                 values[key] = {int(k): str(v) for k, v in values[key].items()}
         except (TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{source}: {key}: {values[key]!r} is not what to_dict writes ({exc})") from exc
-        if values.get("views", 1) not in MIRRORS:
-            raise ConfigError(f"{source}: views: {values['views']!r}; a detector runs 1, 2 or 4 views")
+        try:
+            check_views(values.get("views", 1))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
         return cls(**values)
 
 

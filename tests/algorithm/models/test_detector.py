@@ -39,7 +39,9 @@ def test_bad_configs() -> None:
         build_detector(DetectorConfig(arch="vgg"))
     with pytest.raises(ConfigError, match="anchor sizes"):
         build_detector(DetectorConfig(anchor_sizes=(16, 32)))
-    with pytest.raises(ConfigError, match=r"^x\.pt: config: views: 3; a detector runs 1, 2 or 4 views$"):
+    with pytest.raises(
+        ConfigError, match=r"^x\.pt: config: views must be 1, 2 or 4 \(the tile and its mirror images\), got 3$"
+    ):
         DetectorConfig.from_dict({**DetectorConfig().to_dict(), "views": 3}, source="x.pt: config")
 
 
