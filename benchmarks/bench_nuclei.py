@@ -35,7 +35,8 @@ from algorithm.nuclei import segment_nuclei  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
 from benchmarks.common import run_job  # noqa: E402
-from training.nuclei.data import as_tiff, find_pairs  # noqa: E402
+from training.datasets.pictures import as_tiff  # noqa: E402
+from training.nuclei.data import find_pairs  # noqa: E402
 
 AIM_SECONDS = 5.0
 

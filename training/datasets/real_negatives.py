@@ -6,9 +6,9 @@ boxes), read through the kit's own reader at the detector's resolution and
 stain-normalised like every other patch, so real nuclei, stroma and
 artefacts become background. PNG/JPEG images are written once as lossless
 tiled TIFFs with their resolution (``mpp``: MoNuSeg's 40x is about 0.25
-um/px) and opened as a job opens its input (``training.nuclei.data``'s
-conversion); TIFF, SVS and other slide files are opened as they are and
-must carry their own resolution.
+um/px) and opened as a job opens its input (``training.datasets.pictures``);
+TIFF, SVS and other slide files are opened as they are and must carry their
+own resolution.
 
 The risk: these images are unlabelled, not mitosis-free. A real mitotic
 figure in one (a few per mm^2 in a tumour) becomes a negative, teaching the
@@ -27,7 +27,8 @@ from algorithm.errors import ConfigError
 from algorithm.slide import IMAGE_SUFFIXES, open_slide
 from algorithm.slide.base import SlideReader
 from training.datasets.annotations import SlideAnnotations
-from training.nuclei.data import NUCLEI_MASK_SUFFIX, open_image
+from training.datasets.pictures import open_image
+from training.synth.nuclei_mask import NUCLEI_MASK_SUFFIX
 
 REAL_DOMAIN = "real"  # the domain of real-negative slides
 SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms")  # opened as they are

@@ -12,7 +12,8 @@ import numpy as np
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import UNetConfig
-from training.nuclei.data import NucleiPair, as_tiff, find_pairs, load_image
+from training.datasets.pictures import as_tiff
+from training.nuclei.data import NucleiPair, find_pairs, load_image
 from training.nuclei.score import NucleiScore, pooled, score_model
 from training.nuclei.train import NucleiTrainOptions, train_nuclei
 from training.stain_target import fit_target, stain_augment, transform_factory

@@ -18,7 +18,6 @@ training target (fractions at nucleus borders).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,12 @@ from PIL import Image
 
 from algorithm.errors import ConfigError
 from algorithm.slide import IMAGE_SUFFIXES as PICTURE_SUFFIXES
-from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
+from training.datasets.pictures import open_image
 from training.stain_target import TransformFactory
-from training.synth.pyramid import write_image
+from training.synth.nuclei_mask import NUCLEI_MASK_SUFFIX
 
 IMAGE_SUFFIXES = (*PICTURE_SUFFIXES, ".tif", ".tiff")  # the pictures Pillow opens, and TIFF images
-NUCLEI_MASK_SUFFIX = ".nuclei-mask"  # <stem>.nuclei-mask.tiff: the mask of <stem>.tiff (training.synth)
 
 
 @dataclass(frozen=True)
@@ -129,35 +127,11 @@ def _tiff_mask(path: Path) -> NDArray[Any]:
     return array
 
 
-def as_tiff(image: Path, mpp: float, work: Path) -> Path:
-    """An image (PNG, JPEG, TIFF...) as a TIFF the kit's readers open: itself if it is one, else a lossless
-    tiled copy at ``mpp`` in ``work`` (named by the source's content, so a changed image is converted again)."""
-    if image.suffix.lower() in (".tif", ".tiff"):
-        return image
-    try:
-        with Image.open(image) as opened:
-            pixels = np.asarray(opened.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{image}: cannot read the image ({exc})") from exc
-    digest = hashlib.sha256(image.read_bytes()).hexdigest()[:12]
-    path = work / f"{image.stem}.{digest}.{mpp:g}um.tiff"
-    if not path.exists():
-        work.mkdir(parents=True, exist_ok=True)
-        write_image(path, pixels, mpp)
-    return path
-
-
 def model_grid(slide: SlideReader, mpp: float) -> tuple[int, int]:
     """The image's size ``(w, h)`` at the model's ``mpp`` (rounded)."""
     ds = slide.downsample_for(mpp)
     w, h = slide.dimensions
     return max(1, int(round(w / ds))), max(1, int(round(h / ds)))
-
-
-def open_image(image: Path, image_mpp: float, work: Path) -> SlideReader:
-    """An image opened with the container's reader (its TIFF copy at ``image_mpp`` if converted)."""
-    path = as_tiff(image, image_mpp, work)
-    return open_slide(path, mpp=None if path == image else image_mpp)
 
 
 def load_image(

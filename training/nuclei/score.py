@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from training.nuclei.data import NucleiPair, open_image, read_mask
+from training.datasets.pictures import open_image
+from training.nuclei.data import NucleiPair, read_mask
 
 
 @dataclass(frozen=True)

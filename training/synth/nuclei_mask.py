@@ -30,6 +30,7 @@ import tifffile
 from algorithm.io.atomic import atomic_path
 
 ZLIB_LEVEL = 6
+NUCLEI_MASK_SUFFIX = ".nuclei-mask"  # <stem>.nuclei-mask.tiff: the mask of the slide <stem>.tiff
 QUEUE_TILES = 16  # tiles rendered but not yet compressed, at most (a 512 px tile is 256 kB)
 
 
@@ -39,7 +40,7 @@ class _Aborted(Exception):
 
 def nuclei_mask_name(slide_stem: str) -> str:
     """The mask's file name for the slide ``<slide_stem>.tiff``."""
-    return f"{slide_stem}.nuclei-mask.tiff"
+    return f"{slide_stem}{NUCLEI_MASK_SUFFIX}.tiff"
 
 
 class MaskTiles:
