@@ -48,7 +48,10 @@ def load_payload(path: str | os.PathLike[str], fmt: str, keys: tuple[str, ...], 
     try:
         payload = joblib.load(path)
     except Exception as exc:  # unpickling raises anything
-        raise ConfigError(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from exc
+        text = str(exc).strip()
+        detail = text.splitlines()[0] if text else type(exc).__name__
+        why = "the file is empty" if path.stat().st_size == 0 else f"damaged, or not written by joblib.dump: {detail}"
+        raise ConfigError(f"{path}: not a readable {what} ({why})") from exc
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise ConfigError(f"{path}: not a {what} of this kit (expected format {fmt})")
     missing = [key for key in keys if key not in payload]

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -249,6 +251,18 @@ def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = 
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location=torch.device(device))
     except (RuntimeError, ValueError, OSError) as exc:
-        why = str(exc).splitlines()[0] if str(exc) else repr(exc)
-        raise ConfigError(f"{path}: not a TorchScript model file ({why})") from exc
+        raise ConfigError(f"{path}: not a TorchScript model file ({_not_torchscript(Path(path), exc)})") from exc
     return module.eval()
+
+
+def _not_torchscript(path: Path, exc: Exception) -> str:
+    """Why ``torch.jit.load(path)`` failed, in the user's terms rather than torch's archive reader's."""
+    if not path.is_file():
+        return "file not found"
+    if not zipfile.is_zipfile(path):
+        return "not a file torch.jit.save wrote"
+    with zipfile.ZipFile(path) as archive:
+        if not any(name.endswith("constants.pkl") for name in archive.namelist()):
+            return "a file torch.save wrote, not TorchScript: save a scripted or traced module with torch.jit.save"
+    text = str(exc)
+    return text.splitlines()[0].split(". ")[0] if text else repr(exc)  # torch's first sentence

@@ -8,6 +8,8 @@ the architecture — is a ConfigError naming the file.
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,7 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors alike
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ConfigError(f"{path}: not a readable model checkpoint ({type(exc).__name__}: {first_line})") from exc
+        raise ConfigError(f"{path}: not a readable model checkpoint ({_unreadable(path, exc)})") from exc
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise ConfigError(f"{path}: not a checkpoint of this kit (no config and weights inside)")
     if payload.get("kind") != kind:
@@ -71,6 +72,23 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     if payload.get("stain") is not None:  # the stain target the model was trained to, read once, here
         payload["stain"] = StainSpec.from_dict(payload["stain"], f"{path}: stain")
     return payload
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in the user's terms (torch's own message for a file
+    it did not write, or for a pickled object, advises loading with ``weights_only=False``: running the file's
+    code, which the kit never does)."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    if not zipfile.is_zipfile(path):
+        return "not a file torch.save wrote"
+    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
+        return (
+            "it holds Python objects besides tensors and plain data, such as a whole pickled model; the kit "
+            "loads weights only and never runs a file's code: save what python -m training saves"
+        )
+    text = str(exc).strip()
+    return f"damaged: {type(exc).__name__}: {text.splitlines()[0]}" if text else f"damaged: {type(exc).__name__}"
 
 
 def load_state(path: str | os.PathLike[str], model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -142,9 +142,15 @@ def test_other_feature_names_are_refused(model: SlideModel, tmp_path: Path) -> N
 def test_random_bytes_are_not_a_model(tmp_path: Path) -> None:
     path = tmp_path / "noise.joblib"
     path.write_bytes(np.random.default_rng(1).bytes(300))
-    with pytest.raises(ConfigError, match="not a readable slide model") as error:
+    with pytest.raises(
+        ConfigError, match=r"not a readable slide model \(damaged, or not written by joblib\.dump: "
+    ) as error:
         load_slide_model(path)
-    assert str(path) in str(error.value)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+    empty = tmp_path / "empty.joblib"
+    empty.touch()
+    with pytest.raises(ConfigError, match=r"empty\.joblib: not a readable slide model \(the file is empty\)$"):
+        load_slide_model(empty)
 
 
 def test_other_joblib_content_is_not_a_model(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from algorithm.engine import (
 )
 from algorithm.engine.pool import THREAD_PREFIX
 from algorithm.engine.run import _store, first_tiles, resample_on_device, torch_threads
-from algorithm.errors import SlideError
+from algorithm.errors import ConfigError, SlideError
 from algorithm.models import SegmenterConfig, load_detector
 from algorithm.segmentation import SegmentationOptions, segment_slide
 from algorithm.slide import open_slide
@@ -230,8 +230,14 @@ def test_a_torchscript_probability_model_plugs_into_the_heatmap(tmp_path: Path, 
         heatmap = segment_slide(slide, module, config, SegmentationOptions()).heatmap
     tissue = heatmap.probability[heatmap.tissue]
     assert heatmap.tissue.any() and 0.45 < tissue.mean() < 0.75
-    with pytest.raises(Exception, match="not a TorchScript"):
+    with pytest.raises(ConfigError, match=r"not a TorchScript model file \(not a file torch\.jit\.save wrote\)$"):
         load_torchscript(blob_slide)
+    weights = tmp_path / "weights.pt"
+    torch.save(Redness().state_dict(), weights)
+    with pytest.raises(ConfigError, match=r"weights\.pt: not a TorchScript model file \(a file torch\.save wrote, not"):
+        load_torchscript(weights)
+    with pytest.raises(ConfigError, match=r"absent\.pt: not a TorchScript model file \(file not found\)$"):
+        load_torchscript(tmp_path / "absent.pt")
 
 
 def test_probability_model_pools_and_picks_a_channel() -> None:

@@ -65,8 +65,18 @@ def test_checkpoint_errors_name_the_file(tmp_path: Path) -> None:
         load_detector(tmp_path / "absent.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ConfigError, match=r"junk\.pt: not a readable model checkpoint"):
+    with pytest.raises(
+        ConfigError, match=r"^[^\n]*junk\.pt: not a readable model checkpoint \(not a file torch\.save wrote\)$"
+    ):
         load_detector(junk)
+    empty = tmp_path / "empty.pt"
+    empty.touch()
+    with pytest.raises(ConfigError, match=r"empty\.pt: not a readable model checkpoint \(the file is empty\)$"):
+        load_detector(empty)
+    pickled = tmp_path / "pickled.pt"  # a whole module pickled, not weights: never unpickled by the kit
+    torch.save(build_detector(DetectorConfig(tile_size=128)), pickled)
+    with pytest.raises(ConfigError, match=r"pickled\.pt: not a readable model checkpoint \(it holds Python objects"):
+        load_detector(pickled)
     config = DetectorConfig(tile_size=128)
     other = tmp_path / "other.pt"
     save_checkpoint(other, "segmenter", config.to_dict(), build_detector(config))
