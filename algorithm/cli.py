@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from algorithm.console import configure_logging, debugging
 from algorithm.errors import ConfigError, KitError
 from algorithm.interface.inputs import choose_task
 from algorithm.interface.tasks import TASKS, Task, load_tasks
+from algorithm.io.atomic import write_bytes_atomic
 from algorithm.options import add_views_argument
 from algorithm.slide import open_slide, slide_files
 from algorithm.tiling import tile_grid
@@ -20,6 +22,8 @@ from algorithm.tissue import tissue_mask
 
 if TYPE_CHECKING:
     from algorithm.job import JobOptions
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Run the pathology algorithm on whole-slide images, as grand-challenge runs the
@@ -51,6 +55,7 @@ examples:
   python -m algorithm --task help --input slide.tiff --output out/   tumour likelihood, axis, heatmap
   python -m algorithm --task nuclei --input roi.tiff --output out/   nuclei mask (MHA on the image's grid)
   python -m algorithm --task label --input slide.tiff --output out/   slide-label likelihood and call
+  python -m algorithm --task all --input slide.tiff --output out/ --qc out.png   and a picture of it all
   python -m algorithm --inspect slide.tiff      check that a slide opens: levels, resolution, tissue
   python -m algorithm --inspect /input          the same for every slide in a folder
   python -m algorithm --api-method invoke --port 4743   serve grand-challenge's invoke API
@@ -126,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_views_argument(parser)
     parser.add_argument(
+        "--qc",
+        type=Path,
+        metavar="PNG",
+        help="also draw the job's QC picture to this file: the slide's thumbnail with the tissue outline, the "
+        "mitotic figures coloured by score, the tumour heatmap and axis, the nuclei mask, the label task's "
+        "patches, a caption with each output's figure (as `cohort --qc`; no second inference; exec mode only)",
+    )
+    parser.add_argument(
         "--inspect",
         type=Path,
         metavar="PATH",
@@ -166,13 +179,32 @@ def main(argv: list[str] | None = None) -> int:
     from algorithm.job import run_job
     from algorithm.serve import api_method, port_from_env, serve
 
-    if api_method(args.api_method) == "invoke":
+    invoke = api_method(args.api_method) == "invoke"
+    if args.qc is not None:
+        _check_qc_path(args.qc, invoke)
+    if invoke:
         port = args.port if args.port is not None else port_from_env()
         if not 0 <= port <= 65535:
             raise ConfigError(f"--port must be 0-65535, got {port}")
         return serve(_options(args, tasks[0]), tasks, host=args.host, port=port, debug=debugging(argv))
-    run_job(_options(args, choose_task(args.input, tasks)))
+    task = choose_task(args.input, tasks)
+    result = run_job(_options(args, task))
+    if args.qc is not None:
+        from algorithm.qc.job_view import job_picture
+
+        write_bytes_atomic(args.qc, job_picture(result, task, args.output, args.mpp))
+        logger.info("QC picture: %s", args.qc)
     return 0
+
+
+def _check_qc_path(path: Path, invoke: bool) -> None:
+    """Refuse a --qc that cannot be written before the job runs (no outputs then a failure)."""
+    if invoke:
+        raise ConfigError("--qc draws one job's picture: not with --api-method invoke")
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--qc {path}: the picture is a PNG; name it <something>.png")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--qc {path}: folder {path.parent} not found")
 
 
 def _options(args: argparse.Namespace, task: Task) -> JobOptions:

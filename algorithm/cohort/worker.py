@@ -12,7 +12,6 @@ are then byte-identical to that command's.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
@@ -22,17 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from algorithm.cohort.layout import QC_FILE, ROW_FILE, CohortLayout
-from algorithm.cohort.record import DONE, FAILED, SlideRow, output_values, tiles_analysed
+from algorithm.cohort.record import DONE, FAILED, SlideRow
 from algorithm.cohort.slides import CohortSlide
 from algorithm.console import error_line
 from algorithm.errors import KitError
 from algorithm.interface.tasks import Task
 from algorithm.io.atomic import write_bytes_atomic
-from algorithm.qc.job_view import job_view
-from algorithm.qc.picture import render_qc
+from algorithm.qc.figures import output_values, tiles_analysed
+from algorithm.qc.job_view import job_picture
 
 if TYPE_CHECKING:
-    from algorithm.job import JobResult, Runtime
+    from algorithm.job import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +116,8 @@ class SlideWorker:
             row.tiles = tiles_analysed(result)
             row.values = output_values(output, s.task, result)
             if s.qc:
-                self._picture(result, output, row, staging / QC_FILE)
+                picture = job_picture(result, s.task, output, s.mpp, s.qc_side)  # no second inference
+                write_bytes_atomic(staging / QC_FILE, picture)
             row.save(staging / ROW_FILE)
             self.layout.commit(staging, slide.job)
         except Exception as exc:  # noqa: BLE001 - one slide's failure, whatever it is, must not stop the cohort
@@ -125,19 +125,3 @@ class SlideWorker:
             row.status, row.error = FAILED, _one_line(exc)
             row.values, row.tiles = {}, None
         return row
-
-    def _picture(self, result: JobResult, output: Path, row: SlideRow, path: Path) -> None:
-        """Draw the slide's QC picture from the job's result and outputs (no second inference)."""
-        caption = [
-            f"{result.dimensions[0]} x {result.dimensions[1]} px at {result.mpp[0]:.3f} um/px; "
-            f"{row.tiles} tiles in {row.seconds or 0:.1f} s",
-            "; ".join(f"{k} {_text(v)}" for k, v in row.values.items()),
-        ]
-        view = job_view(result, self.settings.task, output, self.settings.mpp, self.settings.qc_side, caption)
-        data = io.BytesIO()
-        render_qc(view).save(data, format="PNG")
-        write_bytes_atomic(path, data.getvalue())
-
-
-def _text(value: float | int | None) -> str:
-    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)

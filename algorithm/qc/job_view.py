@@ -9,6 +9,7 @@ the job's own. Only the thumbnail is read from the slide again.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,8 @@ import numpy as np
 from algorithm.errors import KitError
 from algorithm.interface.annotations import ABOVE
 from algorithm.interface.tasks import Task
-from algorithm.qc.picture import MaskLayer, PatchLayer, QcInput
+from algorithm.qc.figures import Value, output_values, tiles_analysed
+from algorithm.qc.picture import MaskLayer, PatchLayer, QcInput, render_qc
 from algorithm.slide import open_slide, units
 
 if TYPE_CHECKING:
@@ -107,3 +109,23 @@ def job_view(
         patches=patches,
         caption=caption,
     )
+
+
+def job_picture(
+    result: JobResult, task: Task, output: Path, mpp: float | None = None, side: int = THUMBNAIL_SIDE
+) -> bytes:
+    """A finished job's QC picture as PNG bytes, its caption the slide's size and resolution, the tiles its
+    models ran on, its time and each output's figure (:mod:`algorithm.qc.figures`): what ``python -m algorithm
+    --qc`` and the cohort's ``--qc`` write."""
+    caption = [
+        f"{result.dimensions[0]} x {result.dimensions[1]} px at {result.mpp[0]:.3f} um/px; "
+        f"{tiles_analysed(result)} tiles in {result.seconds:.1f} s",
+        "; ".join(f"{k} {_text(v)}" for k, v in output_values(output, task, result).items()),
+    ]
+    data = io.BytesIO()
+    render_qc(job_view(result, task, output, mpp, side, caption)).save(data, format="PNG")
+    return data.getvalue()
+
+
+def _text(value: Value) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PIL import Image
+
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
 
@@ -87,3 +89,27 @@ def test_a_job_says_where_the_time_went_and_bad_worker_counts_are_one_line(tmp_p
     bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--workers", "0")
     assert bad.returncode == 1 and bad.stderr.strip() == "error: --workers must be at least 1, got 0"
     assert not (tmp_path / "bad").exists()
+
+
+def test_qc_draws_the_jobs_picture_and_a_bad_qc_path_stops_before_the_job(tmp_path: Path) -> None:
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1200, 800), mpp=0.25, tile=128, compression="jpeg")
+    out, picture = tmp_path / "out", tmp_path / "qc.png"
+    result = _run("--input", str(slide), "--output", str(out), "--device", "cpu", "--qc", str(picture))
+    assert result.returncode == 0, result.stderr
+    assert (out / "mitotic-figures.json").is_file()
+    with Image.open(picture) as image:  # the thumbnail (at most 1024 px) above its legend and caption
+        assert image.format == "PNG" and image.width == 1024 and image.height > 1024 * 800 // 1200
+    assert f"QC picture: {picture}" in result.stderr
+    for qc, message in (
+        (
+            tmp_path / "none" / "qc.png",
+            f"error: --qc {tmp_path / 'none' / 'qc.png'}: folder {tmp_path / 'none'} not found",
+        ),
+        (tmp_path / "qc.jpg", f"error: --qc {tmp_path / 'qc.jpg'}: the picture is a PNG; name it <something>.png"),
+    ):
+        bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--qc", str(qc))
+        assert bad.returncode == 1 and bad.stderr.strip() == message
+        assert not (tmp_path / "bad").exists()  # refused before the job: no outputs
+    invoke = _run("--api-method", "invoke", "--qc", str(picture))
+    assert invoke.returncode == 1
+    assert invoke.stderr.strip() == "error: --qc draws one job's picture: not with --api-method invoke"

@@ -11,13 +11,14 @@ from PIL import Image
 
 from algorithm.classify import LabelPrediction
 from algorithm.cohort.layout import QC_FILE, ROW_FILE
-from algorithm.cohort.record import DONE, SlideRow, output_values, table_columns, tiles_analysed, value_columns
+from algorithm.cohort.record import DONE, SlideRow, table_columns, value_columns
 from algorithm.cohort.slides import CohortSlide
 from algorithm.cohort.worker import SlideWorker, WorkerSettings
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import LABEL, MIDOG, NUCLEI, Task
 from algorithm.job import JobOptions, JobResult, run_job
 from algorithm.patches import PatchSelection
+from algorithm.qc.figures import output_values, tiles_analysed
 from algorithm.slide_label import LabelAssessment, PatchProbabilities
 from algorithm.tiling.grid import Tile, TileGrid
 from tests.algorithm.label_models import positive_label_slide
