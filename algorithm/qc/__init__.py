@@ -4,7 +4,8 @@
 the detected mitotic figures (circles coloured by score), the major axis line, the
 nuclei mask where there is one, the label task's patches coloured by probability (and
 its call in the caption) where it ran, and a legend; ``job_view.py`` gathers those layers
-from what a job already computed (no second inference); ``index.py`` writes the
+from what a job already computed (no second inference) and ``figures.py`` the caption's
+figures, read back from the outputs it wrote; ``index.py`` writes the
 sortable page that shows every slide's picture and its row of the cohort table.
 """
 
