@@ -22,6 +22,7 @@ from algorithm.tissue import tissue_mask
 
 if TYPE_CHECKING:
     from algorithm.job import JobOptions
+    from algorithm.slide.base import SlideReader
 
 logger = logging.getLogger(__name__)
 
@@ -243,8 +244,19 @@ def inspect(path: Path, mpp: float | None = None, tile_size: int = 512) -> str:
             lines.append(f"  resolution  {mx:.4f} x {my:.4f} um/px ({w * mx / 1000:.2f} x {h * my / 1000:.2f} mm)")
         else:
             lines.append("  resolution  unknown (pass --mpp)")
+        lines.append(f"  stored      {_stored_tiles(slide)}")
         mask = tissue_mask(slide)
         grid = tile_grid(slide, tile_size, tile_size // 8, mask=mask)
         lines.append(f"  tissue      {100 * mask.fraction:.1f} % of the slide")
         lines.append(f"  tiles       {len(grid)} of {grid.candidates} ({tile_size} px, level-0) contain tissue")
     return "\n".join(lines)
+
+
+def _stored_tiles(slide: SlideReader) -> str:
+    """How the tile engine reads this slide: each stored tile decoded once, or regions through the reader."""
+    stored = slide.native_tiles()
+    if stored is None:
+        return f"none read directly: the tile engine reads regions through {slide.backend}"
+    w, h = stored.tile_size(0)
+    kind = "JPEG: with --device cuda, nvJPEG may decode them" if stored.jpeg_sample(0) else "not JPEG"
+    return f"{w} x {h} px tiles, each decoded once by the tile engine ({kind})"

@@ -25,6 +25,15 @@ def test_inspect_a_slide(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "0.5000 x 0.5000 um/px" in result.stdout
     assert "levels      1200x800, 600x400, 300x200" in result.stdout
+    assert "stored      128 x 128 px tiles, each decoded once by the tile engine (not JPEG)" in result.stdout
+    jpeg = write_pyramid_tiff(tmp_path / "j.tiff", blob_image(600, 400), mpp=0.5, tile=256, compression="jpeg")
+    picture = tmp_path / "p.png"
+    Image.fromarray(blob_image(300, 200)).save(picture)
+    result = _run("--inspect", str(picture), "--mpp", "0.5")
+    assert result.returncode == 0, result.stderr
+    assert "stored      none read directly: the tile engine reads regions through pillow" in result.stdout
+    result = _run("--inspect", str(jpeg))
+    assert "256 x 256 px tiles, each decoded once by the tile engine (JPEG: with --device cuda" in result.stdout
 
 
 def test_inspect_folder_reports_every_bad_slide_in_one_line(shared_data: Path) -> None:
