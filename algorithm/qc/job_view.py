@@ -108,6 +108,7 @@ def job_view(
         nuclei=nuclei,
         patches=patches,
         caption=caption,
+        outputs=frozenset(task.outputs),
     )
 
 

@@ -78,6 +78,9 @@ class QcInput:
     nuclei: MaskLayer | None = None
     patches: PatchLayer | None = None  # the label task's, when it ran
     caption: Sequence[str] = ()  # lines under the legend (the slide's figures)
+    # the task's outputs (``Task.outputs``' names): the legend lists the layers they make, "(none)" where one is
+    # empty, and leaves out the others (a nuclei job's picture does not list a heatmap); None: every layer
+    outputs: frozenset[str] | None = None
 
 
 def picture_scale(qc: QcInput) -> tuple[float, float]:
@@ -199,8 +202,16 @@ def draw_slide(qc: QcInput) -> Image.Image:
     return image
 
 
+LAYER_OUTPUTS = {  # a legend entry's layer -> the task output that makes it
+    "heatmap": "tumour_heatmap",
+    "figures": "mitotic_figures",
+    "axis": "tumour_major_axis_line",
+    "nuclei": "nuclei_mask",
+}
+
+
 def _legend_entries(qc: QcInput) -> list[tuple[str, str]]:
-    """(key, label) per legend entry, in drawing order; absent layers say so."""
+    """(key, label) per legend entry, in drawing order; the task's empty layers say so, others are left out."""
 
     def label(text: str, present: bool) -> str:
         return text if present else f"{text} (none)"
@@ -212,6 +223,8 @@ def _legend_entries(qc: QcInput) -> list[tuple[str, str]]:
         ("axis", label("major axis", qc.axis_line_px is not None)),
         ("nuclei", label("nuclei mask", qc.nuclei is not None)),
     ]
+    if qc.outputs is not None:
+        entries = [(key, text) for key, text in entries if key not in LAYER_OUTPUTS or LAYER_OUTPUTS[key] in qc.outputs]
     if qc.patches is not None:  # the label task's entries only where it ran
         entries.append(("patches", f"patch probability 0-1 ({len(qc.patches.probabilities)} patches)"))
         entries.append(("dropped", f"tissue patches dropped by the filters ({len(qc.patches.dropped)})"))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from algorithm.interface.tasks import MIDOG
 from algorithm.qc import MaskLayer, QcInput, render_qc
 from algorithm.qc.colours import score_colour
 from algorithm.qc.job_view import written_figures
-from algorithm.qc.picture import FIGURE_RADIUS_PX, draw_slide
+from algorithm.qc.picture import FIGURE_RADIUS_PX, _legend_entries, draw_slide
 from algorithm.slide import open_slide
 
 
@@ -90,5 +91,22 @@ def test_every_layer_is_drawn_where_it_belongs_and_the_legend_says_so() -> None:
     assert tuple(slide[40, 50]) == (255, 0, 255)  # the axis line crosses level-0 (500, 400)
     picture = render_qc(qc)
     assert picture.width >= 200 and picture.height > 100 + 3 * 14  # legend and caption below
+    every = [text for _, text in _legend_entries(qc)]
+    assert every == [
+        "tissue outline",
+        "tumour heatmap 0-1",
+        "mitotic figures (1), score 0-1",
+        "major axis",
+        "nuclei mask",
+    ]
+    # a job's picture lists its task's layers only, an empty one as such
+    nuclei_job = replace(qc, outputs=frozenset({"nuclei_mask"}))
+    assert [text for _, text in _legend_entries(nuclei_job)] == ["tissue outline", "nuclei mask"]
+    normal = replace(qc, axis_line_px=None, outputs=frozenset({"tumour_heatmap", "tumour_major_axis_line"}))
+    assert [text for _, text in _legend_entries(normal)] == [
+        "tissue outline",
+        "tumour heatmap 0-1",
+        "major axis (none)",
+    ]
     bare = render_qc(QcInput(name="glass.tiff", dimensions=(2000, 1000), thumbnail=thumb))
     assert np.array_equal(np.asarray(bare)[:100, :200], thumb)  # without layers, the thumbnail as it is
