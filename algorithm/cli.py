@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
     invoke = api_method(args.api_method) == "invoke"
     if args.qc is not None:
-        _check_qc_path(args.qc, invoke)
+        _check_qc_path(args.qc, invoke, args.output)
     if invoke:
         port = args.port if args.port is not None else port_from_env()
         if not 0 <= port <= 65535:
@@ -198,13 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _check_qc_path(path: Path, invoke: bool) -> None:
-    """Refuse a --qc that cannot be written before the job runs (no outputs then a failure)."""
+def _check_qc_path(path: Path, invoke: bool, output: Path) -> None:
+    """Refuse a --qc that cannot be written before the job runs (no outputs then a failure); its folder may
+    be the job's output folder, which the job makes."""
     if invoke:
         raise ConfigError("--qc draws one job's picture: not with --api-method invoke")
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--qc {path}: the picture is a PNG; name it <something>.png")
-    if not path.parent.is_dir():
+    if not path.parent.is_dir() and path.parent.resolve() != output.resolve():
         raise ConfigError(f"--qc {path}: folder {path.parent} not found")
 
 

@@ -119,6 +119,9 @@ def test_qc_draws_the_jobs_picture_and_a_bad_qc_path_stops_before_the_job(tmp_pa
         bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--qc", str(qc))
         assert bad.returncode == 1 and bad.stderr.strip() == message
         assert not (tmp_path / "bad").exists()  # refused before the job: no outputs
+    inside = _run("--input", str(slide), "--output", str(tmp_path / "new"), "--qc", str(tmp_path / "new" / "qc.png"))
+    assert inside.returncode == 0, inside.stderr  # the output folder the job makes may hold the picture
+    assert (tmp_path / "new" / "qc.png").is_file() and (tmp_path / "new" / "mitotic-figures.json").is_file()
     invoke = _run("--api-method", "invoke", "--qc", str(picture))
     assert invoke.returncode == 1
     assert invoke.stderr.strip() == "error: --qc draws one job's picture: not with --api-method invoke"
