@@ -263,6 +263,19 @@ def _swatch(draw: ImageDraw.ImageDraw, key: str, x: int, y: int, h: int) -> int:
     return 26
 
 
+def _wrapped(text: str, width: float, measure: ImageDraw.ImageDraw, font: Font) -> list[str]:
+    """``text`` in lines no wider than ``width``, broken after "; " or ", " where it can, else at a space."""
+    lines: list[str] = []
+    while measure.textlength(text, font=font) > width:
+        fits = [i + 1 for i, c in enumerate(text) if c == " " and measure.textlength(text[:i], font=font) <= width]
+        breaks = [i for i in fits if text[i - 2] in ";,"] or fits
+        if not breaks:
+            break  # one word wider than the picture: left as it is
+        lines.append(text[: breaks[-1]].rstrip())
+        text = text[breaks[-1] :]
+    return [*lines, text]
+
+
 def render_qc(qc: QcInput) -> Image.Image:
     """The QC picture: the slide with its layers (top-left, at the thumbnail's scale), legend and caption below."""
     slide = draw_slide(qc)
@@ -280,7 +293,8 @@ def render_qc(qc: QcInput) -> Image.Image:
             x, row = PAD, row + 1
         placed.append((key, text, x, row))
         x += item
-    title = [qc.name, *([] if qc.patches is None else [qc.patches.title()]), *qc.caption]
+    lines = [qc.name, *([] if qc.patches is None else [qc.patches.title()]), *qc.caption]
+    title = [part for line in lines for part in _wrapped(line, width - 2 * PAD, measure, font)]
     height = slide.height + PAD + (row + 1) * line_h + len(title) * line_h + PAD
     picture = Image.new("RGB", (width, height), (255, 255, 255))
     picture.paste(slide, (0, 0))

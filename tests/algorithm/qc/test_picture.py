@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from algorithm.cohort.layout import QC_FILE
 from algorithm.cohort.slides import CohortSlide
@@ -15,7 +15,7 @@ from algorithm.interface.tasks import MIDOG
 from algorithm.qc import MaskLayer, QcInput, render_qc
 from algorithm.qc.colours import score_colour
 from algorithm.qc.job_view import written_figures
-from algorithm.qc.picture import FIGURE_RADIUS_PX, _legend_entries, draw_slide
+from algorithm.qc.picture import FIGURE_RADIUS_PX, _legend_entries, _wrapped, draw_slide, label_font
 from algorithm.slide import open_slide
 
 
@@ -110,3 +110,18 @@ def test_every_layer_is_drawn_where_it_belongs_and_the_legend_says_so() -> None:
     ]
     bare = render_qc(QcInput(name="glass.tiff", dimensions=(2000, 1000), thumbnail=thumb))
     assert np.array_equal(np.asarray(bare)[:100, :200], thumb)  # without layers, the thumbnail as it is
+
+
+def test_a_long_caption_wraps_to_the_pictures_width() -> None:
+    font = label_font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    caption = "; ".join(f"figure_{i} {i / 7:.4g}" for i in range(30))
+    lines = _wrapped(caption, 300, measure, font)
+    assert len(lines) > 1 and all(measure.textlength(line, font=font) <= 300 for line in lines)
+    assert all(line.endswith(";") for line in lines[:-1])  # broken between the figures, not inside one
+    assert " ".join(lines) == caption
+    assert _wrapped("short", 300, measure, font) == ["short"]
+    thumb = np.full((100, 200, 3), 240, np.uint8)
+    one = render_qc(QcInput(name="s.tiff", dimensions=(2000, 1000), thumbnail=thumb, caption=["short"]))
+    long = render_qc(QcInput(name="s.tiff", dimensions=(2000, 1000), thumbnail=thumb, caption=[caption]))
+    assert long.width == one.width and long.height > one.height  # more lines, not a wider picture
