@@ -15,7 +15,7 @@ from algorithm.errors import ConfigError, KitError
 from algorithm.interface.inputs import choose_task
 from algorithm.interface.tasks import TASKS, Task, load_tasks
 from algorithm.io.atomic import write_bytes_atomic
-from algorithm.options import add_views_argument
+from algorithm.options import add_views_argument, microns_per_pixel, probability
 from algorithm.slide import open_slide, slide_files
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "probability maps, which it moves by more)",
     )
     parser.add_argument(
-        "--threshold", type=float, help="decision threshold for mitotic figures (default: the model's validated one)"
+        "--threshold",
+        type=probability,
+        help="decision threshold for mitotic figures (default: the model's validated one)",
     )
     add_views_argument(parser)
     parser.add_argument(
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="print what the reader sees in a slide (or every slide in a folder) and exit",
     )
-    parser.add_argument("--mpp", type=float, help="microns per pixel, for slides whose file does not say")
+    parser.add_argument("--mpp", type=microns_per_pixel, help="microns per pixel, for slides whose file does not say")
     parser.add_argument("--tile-size", type=int, default=512, help="tile size in pixels for --inspect's grid")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and debug messages")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors (no summary lines)")
@@ -175,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.output.exists() and not args.output.is_dir():
+        raise ConfigError(f"--output {args.output}: a file, not a folder")
     tasks = load_tasks(args.task, args.task_file)
     # torch: imported only when a job runs or is served (fast --help)
     from algorithm.job import run_job

@@ -1,11 +1,14 @@
 """Command-line options that several commands share, defined once: the job (``python -m algorithm``),
-the cohort, the detector's training and scoring commands and the benchmarks."""
+the cohort, the detector's training and scoring commands and the benchmarks; and the argument types that
+check a resolution or a probability where it is typed, before any work starts."""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 from algorithm.engine.views import MIRRORS
+from algorithm.slide.base import PLAUSIBLE_MPP
 
 JOB_VIEWS = (
     "instead of the checkpoint's (default: its own, which its threshold was chosen with; the bundled detector's 4: "
@@ -26,3 +29,30 @@ def add_views_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "both), their calls fused (a call seen in one view keeps 1/views of its score; views times the network's "
         f"work); {what}",
     )
+
+
+def microns_per_pixel(text: str) -> float:
+    """argparse type: a resolution in microns per pixel, within what microscopy gives (``PLAUSIBLE_MPP``)."""
+    value = _number(text)
+    lo, hi = PLAUSIBLE_MPP
+    if not lo <= value <= hi:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"microns per pixel between {lo:g} and {hi:g} (40x: about 0.25), got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1] (a decision threshold)."""
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a probability in [0, 1], got {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite number, got {text}")
+    return value

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from algorithm.options import microns_per_pixel
+
 
 def parse_range(text: str) -> tuple[float, float] | None:
     """An option's 'LO:HI', or one number D as (D, D); None when the text is neither (bounds are the caller's)."""
@@ -22,7 +24,9 @@ def add_input_arguments(model: argparse._ArgumentGroup, tile_size: int, mpp: flo
     model.add_argument(
         "--tile-size", type=int, default=tile_size, help=f"tile size the model sees (default {tile_size})"
     )
-    model.add_argument("--mpp", type=float, default=mpp, help=f"microns per pixel the model sees (default {mpp:g})")
+    model.add_argument(
+        "--mpp", type=microns_per_pixel, default=mpp, help=f"microns per pixel the model sees (default {mpp:g})"
+    )
     model.add_argument(
         "--stain",
         choices=("macenko", "vahadane", "reinhard", "none"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from algorithm.console import configure_logging
 from algorithm.errors import ConfigError
-from algorithm.options import add_views_argument
+from algorithm.options import add_views_argument, microns_per_pixel, probability
 
 DESCRIPTION = """\
 Run the algorithm on a cohort of slides (hundreds, before uploading; a whole test
@@ -86,10 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA if the worker has a GPU), cpu, cuda (default: auto)"
     )
-    parser.add_argument("--mpp", type=float, help="microns per pixel, for slides whose files do not say")
+    parser.add_argument("--mpp", type=microns_per_pixel, help="microns per pixel, for slides whose files do not say")
     parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)")
     parser.add_argument("--readers", type=int, help="tile-reading threads per job (the single job's --workers)")
-    parser.add_argument("--threshold", type=float, help="decision threshold for mitotic figures (default: the model's)")
+    parser.add_argument(
+        "--threshold", type=probability, help="decision threshold for mitotic figures (default: the model's)"
+    )
     add_views_argument(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and debug messages")
     parser.add_argument("--quiet", action="store_true", help="only warnings, errors and the summary")

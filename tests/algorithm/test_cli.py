@@ -125,3 +125,24 @@ def test_qc_draws_the_jobs_picture_and_a_bad_qc_path_stops_before_the_job(tmp_pa
     invoke = _run("--api-method", "invoke", "--qc", str(picture))
     assert invoke.returncode == 1
     assert invoke.stderr.strip() == "error: --qc draws one job's picture: not with --api-method invoke"
+
+
+def test_a_resolution_or_threshold_out_of_range_and_a_file_as_output_are_refused_before_the_job(tmp_path: Path) -> None:
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(400, 300), mpp=0.25, tile=128)
+    out = tmp_path / "out"
+    for option, value, message in (
+        ("--mpp", "-1", "argument --mpp: microns per pixel between 0.01 and 100 (40x: about 0.25), got -1"),
+        ("--mpp", "nan", "argument --mpp: a finite number, got nan"),
+        ("--threshold", "1.5", "argument --threshold: a probability in [0, 1], got 1.5"),
+    ):
+        result = _run("--input", str(slide), "--output", str(out), option, value)
+        assert result.returncode == 2 and result.stderr.strip().endswith(f"python -m algorithm: error: {message}")
+        assert "Traceback" not in result.stderr
+    cohort = _run("cohort", "--input", str(tmp_path), "--output", str(out), "--mpp", "0")
+    assert cohort.returncode == 2 and "argument --mpp: microns per pixel between 0.01 and 100" in cohort.stderr
+    assert not out.exists()
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    result = _run("--input", str(slide), "--output", str(taken))
+    assert result.returncode == 1 and result.stderr.strip() == f"error: --output {taken}: a file, not a folder"
+    assert taken.read_text() == "not a folder"

@@ -11,7 +11,7 @@ from pathlib import Path
 from algorithm.errors import ConfigError
 from algorithm.models import load_detector
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
-from algorithm.options import add_views_argument
+from algorithm.options import add_views_argument, microns_per_pixel
 from training.arguments import (
     add_input_arguments,
     add_loop_arguments,
@@ -278,7 +278,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     negatives.add_argument(
         "--real-mpp",
-        type=float,
+        type=microns_per_pixel,
         default=0.25,
         metavar="UM",
         help="microns per pixel of the PNG/JPEG real images (default 0.25, MoNuSeg's 40x)",

@@ -17,7 +17,7 @@ from PIL import Image
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_bytes_atomic, write_json_atomic
 from algorithm.models import load_detector
-from algorithm.options import add_views_argument
+from algorithm.options import add_views_argument, microns_per_pixel, probability
 from training.datasets import read_synthetic_folder
 from training.detector.crops import (
     CROPS_MPP,
@@ -92,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     parser.add_argument("--model", type=Path, required=True, help="detector checkpoint (.pt)")
     parser.add_argument("--slides", type=Path, nargs="+", default=[], help="folders of synthetic slides")
-    parser.add_argument("--threshold", type=float, help="decision threshold (default: the checkpoint's)")
+    parser.add_argument("--threshold", type=probability, help="decision threshold (default: the checkpoint's)")
     parser.add_argument("--radius-um", type=float, default=7.5, help="matching radius (default 7.5, MIDOG's)")
     parser.add_argument(
         "--density",
@@ -137,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     real.add_argument(
         "--real-mpp",
-        type=float,
+        type=microns_per_pixel,
         default=0.25,
         metavar="UM",
         help="microns per pixel of PNG/JPEG real images (default 0.25, MoNuSeg's 40x)",

@@ -12,6 +12,7 @@ import numpy as np
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import UNetConfig
+from algorithm.options import microns_per_pixel
 from training.datasets.pictures import as_tiff
 from training.nuclei.data import NucleiPair, find_pairs, load_image
 from training.nuclei.score import NucleiScore, pooled, score_model
@@ -79,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folders of more training pairs in every fold, never scored (e.g. synthetic slides made with "
         "`synth --nuclei-masks`: <stem>.tiff beside <stem>.nuclei-mask.tiff)",
     )
-    data.add_argument("--image-mpp", type=float, default=0.25, help="um/px of images without tags (default 0.25)")
+    data.add_argument(
+        "--image-mpp", type=microns_per_pixel, default=0.25, help="um/px of images without tags (default 0.25)"
+    )
     data.add_argument("--folds", type=int, default=5, help="cross-validation folds by image (default 5)")
     data.add_argument(
         "--fold",
@@ -89,7 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--widths", default="16,32,64,128", help="U-Net channels per level (default 16,32,64,128)")
     model.add_argument("--tile-size", type=int, default=256, help="tile size the job runs (default 256)")
-    model.add_argument("--mpp", type=float, default=0.5, help="microns per pixel the model sees (default 0.5)")
+    model.add_argument(
+        "--mpp", type=microns_per_pixel, default=0.5, help="microns per pixel the model sees (default 0.5)"
+    )
     model.add_argument("--stain", choices=("macenko", "vahadane", "reinhard", "none"), default="macenko")
     model.add_argument("--stain-augment", type=float, default=0.2, help="stain augmentation sigma, 0 to disable")
     train = parser.add_argument_group("training")

@@ -47,6 +47,9 @@ def test_mpp_override(shared_data: Path) -> None:
     with open_slide(shared_data / "openslide" / "boxes.tiff", mpp=0.25) as slide:
         assert slide.mpp == (0.25, 0.25)
         assert slide.pixels_to_mm([[400, 800]]) == pytest.approx(np.array([[0.1, 0.2]]))
+    for bad in (-1.0, 0.0, float("nan"), 250.0, (0.25, 0.0)):
+        with pytest.raises(SlideError, match=r"boxes\.tiff: microns per pixel must be between 0\.01 and 100, got "):
+            open_slide(shared_data / "openslide" / "boxes.tiff", mpp=bad)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,30 @@
+"""The shared command-line argument types: a resolution and a probability checked where they are typed."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from algorithm.options import microns_per_pixel, probability
+
+
+def test_microns_per_pixel_takes_a_microscopes_range() -> None:
+    assert microns_per_pixel("0.25") == 0.25 and microns_per_pixel("100") == 100.0 and microns_per_pixel("0.01") == 0.01
+    for text, why in (
+        ("0", "between 0.01 and 100"),
+        ("-0.5", "between 0.01 and 100"),
+        ("352.8", "between 0.01 and 100"),  # 72 dpi: a screen's, not a microscope's
+        ("nan", "a finite number"),
+        ("inf", "a finite number"),
+        ("0.25um", "a number"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            microns_per_pixel(text)
+
+
+def test_probability_is_in_the_unit_interval() -> None:
+    assert probability("0") == 0.0 and probability("0.65") == 0.65 and probability("1") == 1.0
+    for text in ("-0.1", "1.5", "nan", "high"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            probability(text)
