@@ -15,7 +15,7 @@ from algorithm.errors import ConfigError, KitError
 from algorithm.interface.inputs import choose_task
 from algorithm.interface.tasks import TASKS, Task, load_tasks
 from algorithm.io.atomic import write_bytes_atomic
-from algorithm.options import add_views_argument, microns_per_pixel, probability
+from algorithm.options import add_views_argument, microns_per_pixel, output_folder, probability
 from algorithm.slide import open_slide, slide_files
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("/input"),
         help="a slide file or grand-challenge input folder (default: /input)",
     )
-    parser.add_argument("--output", type=Path, default=Path("/output"), help="output folder (default: /output)")
+    parser.add_argument(
+        "--output", type=output_folder, default=Path("/output"), help="output folder (default: /output)"
+    )
     parser.add_argument(
         "--model-dir",
         type=Path,
@@ -177,8 +179,6 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.output.exists() and not args.output.is_dir():
-        raise ConfigError(f"--output {args.output}: a file, not a folder")
     tasks = load_tasks(args.task, args.task_file)
     # torch: imported only when a job runs or is served (fast --help)
     from algorithm.job import run_job

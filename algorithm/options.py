@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from algorithm.engine.views import MIRRORS
 from algorithm.slide.base import PLAUSIBLE_MPP
@@ -46,6 +47,14 @@ def probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"a probability in [0, 1], got {text}")
     return value
+
+
+def output_folder(text: str) -> Path:
+    """argparse type: a folder to write into, made if absent; refused when a file stands at the path."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return path
 
 
 def _number(text: str) -> float:

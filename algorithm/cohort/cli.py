@@ -8,7 +8,7 @@ from pathlib import Path
 
 from algorithm.console import configure_logging
 from algorithm.errors import ConfigError
-from algorithm.options import add_views_argument, microns_per_pixel, probability
+from algorithm.options import add_views_argument, microns_per_pixel, output_folder, probability
 
 DESCRIPTION = """\
 Run the algorithm on a cohort of slides (hundreds, before uploading; a whole test
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a folder of slides (searched recursively) or a .csv with a "
         "'slide' column (paths relative to the CSV; a grand-challenge input folder per row works too)",
     )
-    parser.add_argument("--output", type=Path, required=True, help="the cohort's output folder")
+    parser.add_argument("--output", type=output_folder, required=True, help="the cohort's output folder")
     default_task = os.environ.get("ALGORITHM_TASK", "midog")
     parser.add_argument(
         "--task",

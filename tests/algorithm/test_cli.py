@@ -143,6 +143,9 @@ def test_a_resolution_or_threshold_out_of_range_and_a_file_as_output_are_refused
     assert not out.exists()
     taken = tmp_path / "a-file"
     taken.write_text("not a folder")
-    result = _run("--input", str(slide), "--output", str(taken))
-    assert result.returncode == 1 and result.stderr.strip() == f"error: --output {taken}: a file, not a folder"
+    for command in ([], ["cohort"]):
+        result = _run(*command, "--input", str(slide), "--output", str(taken))
+        assert result.returncode == 2 and result.stderr.strip().endswith(
+            f"argument --output: {taken} is a file, not a folder"
+        )
     assert taken.read_text() == "not a folder"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
-from algorithm.options import microns_per_pixel, probability
+from algorithm.options import microns_per_pixel, output_folder, probability
 
 
 def test_microns_per_pixel_takes_a_microscopes_range() -> None:
@@ -28,3 +29,11 @@ def test_probability_is_in_the_unit_interval() -> None:
     for text in ("-0.1", "1.5", "nan", "high"):
         with pytest.raises(argparse.ArgumentTypeError):
             probability(text)
+
+
+def test_an_output_folder_may_be_absent_but_not_a_file(tmp_path: Path) -> None:
+    assert output_folder(str(tmp_path / "new")) == tmp_path / "new"  # made by the command later
+    assert output_folder(str(tmp_path)) == tmp_path
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(argparse.ArgumentTypeError, match="taken is a file, not a folder"):
+        output_folder(str(tmp_path / "taken"))
