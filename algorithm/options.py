@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from algorithm.engine.views import MIRRORS
-from algorithm.slide.base import PLAUSIBLE_MPP
+from algorithm.slide.base import PLAUSIBLE_MPP, plausible_mpp
 
 JOB_VIEWS = (
     "instead of the checkpoint's (default: its own, which its threshold was chosen with; the bundled detector's 4: "
@@ -35,8 +35,8 @@ def add_views_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 def microns_per_pixel(text: str) -> float:
     """argparse type: a resolution in microns per pixel, within what microscopy gives (``PLAUSIBLE_MPP``)."""
     value = _number(text)
-    lo, hi = PLAUSIBLE_MPP
-    if not lo <= value <= hi:  # NaN fails too
+    if not plausible_mpp(value):
+        lo, hi = PLAUSIBLE_MPP
         raise argparse.ArgumentTypeError(f"microns per pixel between {lo:g} and {hi:g} (40x: about 0.25), got {text}")
     return value
 

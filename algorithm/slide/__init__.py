@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from algorithm.errors import KitError, SlideError
-from algorithm.slide.base import PLAUSIBLE_MPP, SlideReader
+from algorithm.slide.base import PLAUSIBLE_MPP, SlideReader, plausible_mpp
 from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_folder
 from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
 from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
@@ -63,8 +63,8 @@ def open_slide(path: str | os.PathLike[str], mpp: tuple[float, float] | float | 
     path = Path(path)
     if isinstance(mpp, (int, float)):
         mpp = (float(mpp), float(mpp))
-    lo, hi = PLAUSIBLE_MPP
-    if mpp is not None and not all(lo <= m <= hi for m in mpp):  # NaN fails too
+    if mpp is not None and not all(plausible_mpp(m) for m in mpp):
+        lo, hi = PLAUSIBLE_MPP
         raise SlideError(f"{path}: microns per pixel must be between {lo:g} and {hi:g}, got {mpp[0]:g} x {mpp[1]:g}")
     if not path.exists():
         raise SlideError(f"{path}: no such file")

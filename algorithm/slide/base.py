@@ -28,6 +28,11 @@ from algorithm.slide.thumbnail import thumbnail_size, thumbnail_strips
 PLAUSIBLE_MPP = (0.01, 100.0)
 
 
+def plausible_mpp(value: float) -> bool:
+    """Whether ``value`` can be a microscope's microns per pixel: finite and within :data:`PLAUSIBLE_MPP`."""
+    return math.isfinite(value) and PLAUSIBLE_MPP[0] <= value <= PLAUSIBLE_MPP[1]
+
+
 class SlideReader(ABC):
     """A whole-slide image opened for region reads."""
 
@@ -95,8 +100,7 @@ class SlideReader(ABC):
             raise SlideError(
                 f"{self.path}: the file has no resolution information (microns per pixel); give it explicitly (--mpp)"
             )
-        lo, hi = PLAUSIBLE_MPP
-        if not all(math.isfinite(v) and lo <= v <= hi for v in mpp):
+        if not all(plausible_mpp(v) for v in mpp):
             raise SlideError(
                 f"{self.path}: its resolution tag says {mpp[0]:.4g} x {mpp[1]:.4g} um per pixel, "
                 "which is not a microscope's (likely a default); give it explicitly (--mpp)"
