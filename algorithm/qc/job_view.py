@@ -113,15 +113,23 @@ def job_view(
 
 
 def job_picture(
-    result: JobResult, task: Task, output: Path, mpp: float | None = None, side: int = THUMBNAIL_SIDE
+    result: JobResult,
+    task: Task,
+    output: Path,
+    mpp: float | None = None,
+    side: int = THUMBNAIL_SIDE,
+    values: dict[str, Value] | None = None,
 ) -> bytes:
     """A finished job's QC picture as PNG bytes, its caption the slide's size and resolution, the tiles its
     models ran on, its time and each output's figure (:mod:`algorithm.qc.figures`): what ``python -m algorithm
-    --qc`` and the cohort's ``--qc`` write."""
+    --qc`` and the cohort's ``--qc`` write. ``values``: the outputs' figures when the caller has read them
+    already (the cohort's row), else read here."""
+    if values is None:
+        values = output_values(output, task, result)
     caption = [
         f"{result.dimensions[0]} x {result.dimensions[1]} px at {result.mpp[0]:.3f} um/px; "
         f"{tiles_analysed(result)} tiles in {result.seconds:.1f} s",
-        "; ".join(f"{k} {_text(v)}" for k, v in output_values(output, task, result).items()),
+        "; ".join(f"{k} {_text(v)}" for k, v in values.items()),
     ]
     data = io.BytesIO()
     render_qc(job_view(result, task, output, mpp, side, caption)).save(data, format="PNG")
