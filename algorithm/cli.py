@@ -15,7 +15,7 @@ from algorithm.errors import ConfigError, KitError
 from algorithm.interface.inputs import choose_task
 from algorithm.interface.tasks import TASKS, Task, load_tasks
 from algorithm.io.atomic import write_bytes_atomic
-from algorithm.options import add_views_argument, microns_per_pixel, output_folder, probability
+from algorithm.options import add_views_argument, microns_per_pixel, output_folder, positive_int, probability
 from algorithm.slide import open_slide, slide_files
 from algorithm.tiling import tile_grid
 from algorithm.tissue import tissue_mask
@@ -111,9 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         "else 4743; 0: a free one, logged)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="invoke: the address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)")
     parser.add_argument(
-        "--workers", type=int, help="threads reading and normalising tiles (default: the CPUs this process may use)"
+        "--batch-size", type=positive_int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help="threads reading and normalising tiles (default: the CPUs this process may use)",
     )
     parser.add_argument(
         "--device-decode",
@@ -149,8 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="print what the reader sees in a slide (or every slide in a folder) and exit",
     )
-    parser.add_argument("--mpp", type=microns_per_pixel, help="microns per pixel, for slides whose file does not say")
-    parser.add_argument("--tile-size", type=int, default=512, help="tile size in pixels for --inspect's grid")
+    parser.add_argument(
+        "--mpp",
+        type=microns_per_pixel,
+        help="microns per pixel for slides whose file does not say (pictures, some DICOM and TIFF); a "
+        "file's own resolution is kept, with a warning when it differs",
+    )
+    parser.add_argument("--tile-size", type=positive_int, default=512, help="tile size in pixels for --inspect's grid")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and debug messages")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors (no summary lines)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -175,10 +184,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 failed += 1
         return 1 if failed else 0
-    for name in ("batch_size", "workers"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     tasks = load_tasks(args.task, args.task_file)
     # torch: imported only when a job runs or is served (fast --help)
     from algorithm.job import run_job
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.qc is not None:
         from algorithm.qc.job_view import job_picture
 
-        write_bytes_atomic(args.qc, job_picture(result, task, args.output, args.mpp))
+        write_bytes_atomic(args.qc, job_picture(result, task, args.output))
         logger.info("QC picture: %s", args.qc)
     return 0
 
@@ -209,8 +214,11 @@ def _check_qc_path(path: Path, invoke: bool, output: Path) -> None:
         raise ConfigError("--qc draws one job's picture: not with --api-method invoke")
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--qc {path}: the picture is a PNG; name it <something>.png")
-    if not path.parent.is_dir() and path.parent.resolve() != output.resolve():
-        raise ConfigError(f"--qc {path}: folder {path.parent} not found")
+    if path.parent.resolve() == output.resolve() or path.parent.is_dir():
+        return
+    if path.parent.exists():
+        raise ConfigError(f"--qc {path}: {path.parent} is a file, not a folder")
+    raise ConfigError(f"--qc {path}: folder {path.parent} not found")
 
 
 def _options(args: argparse.Namespace, task: Task) -> JobOptions:
@@ -240,7 +248,7 @@ def _slides_under(path: Path) -> list[Path]:
 
 def inspect(path: Path, mpp: float | None = None, tile_size: int = 512) -> str:
     """A short human-readable account of a slide: format, levels, resolution, tissue, tiles."""
-    with open_slide(path, mpp=mpp) as slide:
+    with open_slide(path, default_mpp=mpp) as slide:
         w, h = slide.dimensions
         levels = ", ".join(f"{lw}x{lh}" for lw, lh in slide.level_dimensions)
         lines = [f"{path}", f"  reader      {slide.backend}", f"  size        {w} x {h} px", f"  levels      {levels}"]

@@ -333,7 +333,7 @@ def _run(
     detections = tumour = None
     nuclei: NucleiSegmentation | None = None
     label: LabelAssessment | None = None
-    with open_slide(job_input.slide, mpp=options.mpp) as slide:
+    with open_slide(job_input.slide, default_mpp=options.mpp) as slide:
         with clock.phase("tissue mask"):
             mask = tissue_mask(slide)
         if models.detector is not None:

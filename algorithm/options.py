@@ -1,11 +1,12 @@
 """Command-line options that several commands share, defined once: the job (``python -m algorithm``),
 the cohort, the detector's training and scoring commands and the benchmarks; and the argument types that
-check a resolution or a probability where it is typed, before any work starts."""
+check a resolution, a probability, a count or an output folder where it is typed, before any work starts."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 from algorithm.engine.views import MIRRORS
@@ -49,11 +50,32 @@ def probability(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a batch size, a count of threads or workers, a size in pixels)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, got {text}")
+    return value
+
+
 def output_folder(text: str) -> Path:
-    """argparse type: a folder to write into, made if absent; refused when a file stands at the path."""
+    """argparse type: a folder to write into, made if absent; refused before any work when it cannot be: a file
+    at the path or above it, or a folder this process may not write in."""
     path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    if path.exists():
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{text}: no permission to write in this folder")
+        return path
+    above = next(parent for parent in path.absolute().parents if parent.exists())
+    if not above.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} cannot be made: {above} is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} cannot be made: no permission to write in {above}")
     return path
 
 

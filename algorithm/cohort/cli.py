@@ -8,7 +8,7 @@ from pathlib import Path
 
 from algorithm.console import configure_logging
 from algorithm.errors import ConfigError
-from algorithm.options import add_views_argument, microns_per_pixel, output_folder, probability
+from algorithm.options import add_views_argument, microns_per_pixel, output_folder, positive_int, probability
 
 DESCRIPTION = """\
 Run the algorithm on a cohort of slides (hundreds, before uploading; a whole test
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", help="join this Ray cluster (as `ray start --head` prints it) instead of a local one"
     )
     parser.add_argument(
-        "--workers", type=int, help="Ray workers, each loading the models once (default: one per GPU, else 2)"
+        "--workers", type=positive_int, help="Ray workers, each loading the models once (default: one per GPU, else 2)"
     )
     parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray CPUs each worker reserves (default: 1)")
     parser.add_argument(
@@ -72,13 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         help="torch threads per worker (default: what python -m algorithm uses here, so the outputs are "
         "byte-identical to it; fewer run several CPU workers faster, changing the last bits of scores)",
     )
     parser.add_argument("--qc", action="store_true", help="draw each slide's QC picture and write index.html")
     parser.add_argument(
-        "--qc-size", type=int, default=1024, help="the QC picture's longer side in pixels (default: 1024)"
+        "--qc-size", type=positive_int, default=1024, help="the QC picture's longer side in pixels (default: 1024)"
     )
     parser.add_argument(
         "--model-dir", type=Path, help="the task's models (default: /opt/ml/model, else the bundled ones)"
@@ -86,9 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA if the worker has a GPU), cpu, cuda (default: auto)"
     )
-    parser.add_argument("--mpp", type=microns_per_pixel, help="microns per pixel, for slides whose files do not say")
-    parser.add_argument("--batch-size", type=int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)")
-    parser.add_argument("--readers", type=int, help="tile-reading threads per job (the single job's --workers)")
+    parser.add_argument(
+        "--mpp",
+        type=microns_per_pixel,
+        help="microns per pixel for slides whose file does not say (pictures, some DICOM and TIFF); a "
+        "file's own resolution is kept, with a warning when it differs",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="tiles per model call (default: 8 on the CPU, 256 on a GPU)"
+    )
+    parser.add_argument(
+        "--readers", type=positive_int, help="tile-reading threads per job (the single job's --workers)"
+    )
     parser.add_argument(
         "--threshold", type=probability, help="decision threshold for mitotic figures (default: the model's)"
     )
@@ -116,10 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     configure_logging(quiet=args.quiet, debug=args.debug)
-    for name in ("batch_size", "readers", "threads", "qc_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     slides = list_slides(args.input.resolve(), args.output.resolve())  # bad input: one line before anything starts
     tasks = load_tasks(args.task, args.task_file)
     if len(tasks) != 1:

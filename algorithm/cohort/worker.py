@@ -116,7 +116,7 @@ class SlideWorker:
             row.tiles = tiles_analysed(result)
             row.values = output_values(output, s.task, result)
             if s.qc:
-                picture = job_picture(result, s.task, output, s.mpp, s.qc_side, row.values)  # no second inference
+                picture = job_picture(result, s.task, output, s.qc_side, row.values)  # no second inference
                 write_bytes_atomic(staging / QC_FILE, picture)
             row.save(staging / ROW_FILE)
             self.layout.commit(staging, slide.job)

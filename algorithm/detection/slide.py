@@ -59,13 +59,15 @@ class SlideDetections:
         return units.pixels_to_mm(self.candidates.points, self.mpp)
 
     def summary(self, threshold: float = 0.5, label: int = 1) -> str:
-        """One log line: tiles, figures of ``label`` at or above ``threshold``, candidates, time and engine figures."""
+        """One log line: tiles, figures of ``label`` at or above ``threshold``, the candidates of ``label`` (what
+        the outputs list; other classes, such as imposters, are not written), time and engine figures."""
         c = self.candidates
-        found = int(((c.labels == label) & (c.scores >= threshold)).sum())
+        mine = c.labels == label
+        found = int((mine & (c.scores >= threshold)).sum())
         views = f" ({self.views} views each)" if self.views > 1 else ""
         return (
             f"{self.tiles} of {self.tiles_total} tiles with tissue{views}, {found} mitotic figures "
-            f"({len(c)} candidates), {self.seconds:.1f} s; {self.engine.line()}"
+            f"({int(mine.sum())} candidates), {self.seconds:.1f} s; {self.engine.line()}"
         )
 
 

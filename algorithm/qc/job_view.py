@@ -72,14 +72,13 @@ def job_view(
     result: JobResult,
     task: Task,
     output: Path,
-    mpp: float | None = None,
     side: int = THUMBNAIL_SIDE,
     caption: Sequence[str] = (),
 ) -> QcInput:
-    """The picture's input for a finished job whose outputs are in ``output`` (``mpp``: the job's --mpp)."""
+    """The picture's input for a finished job whose outputs are in ``output`` (its resolution: the job's)."""
     if result.slide is None:
         raise KitError("the job result names no slide: nothing to draw a QC picture on")
-    with open_slide(result.slide, mpp=mpp) as slide:
+    with open_slide(result.slide) as slide:  # a thumbnail needs no resolution
         thumbnail = slide.get_thumbnail(side)
     figures, scores = written_figures(output, task, result.mpp)
     tissue = None if result.mask is None else MaskLayer(result.mask.mask, result.mask.downsample)
@@ -116,7 +115,6 @@ def job_picture(
     result: JobResult,
     task: Task,
     output: Path,
-    mpp: float | None = None,
     side: int = THUMBNAIL_SIDE,
     values: dict[str, Value] | None = None,
 ) -> bytes:
@@ -132,7 +130,7 @@ def job_picture(
         "; ".join(f"{k} {_text(v)}" for k, v in values.items()),
     ]
     data = io.BytesIO()
-    render_qc(job_view(result, task, output, mpp, side, caption)).save(data, format="PNG")
+    render_qc(job_view(result, task, output, side, caption)).save(data, format="PNG")
     return data.getvalue()
 
 

@@ -8,6 +8,8 @@ first (pyramids, vendor formats) and tifffile when OpenSlide refuses.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
 from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
 from algorithm.slide.openslide_reader import OpenSlideReader
 from algorithm.slide.tiff_reader import TiffReader
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["SlideReader", "SlideError", "open_slide", "slide_files", "SLIDE_SUFFIXES", "IMAGE_SUFFIXES"]
 
@@ -58,14 +62,41 @@ def slide_files(folder: Path, exclude: Path | None = None) -> list[Path]:
     return found
 
 
-def open_slide(path: str | os.PathLike[str], mpp: tuple[float, float] | float | None = None) -> SlideReader:
-    """Open a slide for reading; ``mpp`` overrides (or supplies) its microns per pixel."""
+def open_slide(
+    path: str | os.PathLike[str],
+    mpp: tuple[float, float] | float | None = None,
+    default_mpp: tuple[float, float] | float | None = None,
+) -> SlideReader:
+    """Open a slide for reading. ``mpp`` overrides its microns per pixel; ``default_mpp`` (the commands'
+    ``--mpp``) supplies them only where the file states no plausible resolution of its own, and a file's own
+    that disagrees with it is kept, with a warning naming both."""
     path = Path(path)
+    override, default = _checked_mpp(path, mpp), _checked_mpp(path, default_mpp)
+    reader = _opened(path, override)
+    if default is not None and override is None:
+        if not reader.has_mpp:
+            reader.supply_mpp(default)
+        elif not all(math.isclose(own, given, rel_tol=0.01) for own, given in zip(reader.mpp, default, strict=True)):
+            _log.warning(
+                "%s: the file says %.4g um/px; --mpp %.4g is for files that do not say, so the file's is used",
+                path,
+                reader.mpp[0],
+                default[0],
+            )
+    return reader
+
+
+def _checked_mpp(path: Path, mpp: tuple[float, float] | float | None) -> tuple[float, float] | None:
     if isinstance(mpp, (int, float)):
         mpp = (float(mpp), float(mpp))
     if mpp is not None and not all(plausible_mpp(m) for m in mpp):
         lo, hi = PLAUSIBLE_MPP
         raise SlideError(f"{path}: microns per pixel must be between {lo:g} and {hi:g}, got {mpp[0]:g} x {mpp[1]:g}")
+    return mpp
+
+
+def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
+    """The reader for ``path``'s format, probed (a corrupt file fails here, not mid-slide)."""
     if not path.exists():
         raise SlideError(f"{path}: no such file")
     if path.is_dir():

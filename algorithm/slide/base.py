@@ -90,6 +90,10 @@ class SlideReader(ABC):
             return False
         return True
 
+    def supply_mpp(self, mpp: tuple[float, float]) -> None:
+        """Use ``mpp`` from now on, as if given when opened: for a file without a plausible resolution of its own."""
+        self._mpp_override = mpp
+
     @property
     def mpp(self) -> tuple[float, float]:
         """Level-0 microns per pixel ``(x, y)``; raises SlideError if the file has none."""

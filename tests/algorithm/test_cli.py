@@ -95,9 +95,10 @@ def test_a_job_says_where_the_time_went_and_bad_worker_counts_are_one_line(tmp_p
     assert same.returncode == 0, same.stderr
     for path in (tmp_path / "out").rglob("*.json"):
         assert (tmp_path / "dd" / path.relative_to(tmp_path / "out")).read_bytes() == path.read_bytes()
-    bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--workers", "0")
-    assert bad.returncode == 1 and bad.stderr.strip() == "error: --workers must be at least 1, got 0"
-    assert not (tmp_path / "bad").exists()
+    for option in ("--workers", "--batch-size"):
+        bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), option, "0")
+        assert bad.returncode == 2 and bad.stderr.strip().endswith(f"error: argument {option}: at least 1, got 0")
+        assert not (tmp_path / "bad").exists()
 
 
 def test_qc_draws_the_jobs_picture_and_a_bad_qc_path_stops_before_the_job(tmp_path: Path) -> None:
@@ -115,6 +116,7 @@ def test_qc_draws_the_jobs_picture_and_a_bad_qc_path_stops_before_the_job(tmp_pa
             f"error: --qc {tmp_path / 'none' / 'qc.png'}: folder {tmp_path / 'none'} not found",
         ),
         (tmp_path / "qc.jpg", f"error: --qc {tmp_path / 'qc.jpg'}: the picture is a PNG; name it <something>.png"),
+        (slide / "qc.png", f"error: --qc {slide / 'qc.png'}: {slide} is a file, not a folder"),
     ):
         bad = _run("--input", str(slide), "--output", str(tmp_path / "bad"), "--qc", str(qc))
         assert bad.returncode == 1 and bad.stderr.strip() == message
@@ -147,5 +149,11 @@ def test_a_resolution_or_threshold_out_of_range_and_a_file_as_output_are_refused
         result = _run(*command, "--input", str(slide), "--output", str(taken))
         assert result.returncode == 2 and result.stderr.strip().endswith(
             f"argument --output: {taken} is a file, not a folder"
+        )
+    under = taken / "out"  # a folder that cannot be made: refused before the job, not after it
+    for command in ([], ["cohort"]):
+        result = _run(*command, "--input", str(slide), "--output", str(under))
+        assert result.returncode == 2 and result.stderr.strip().endswith(
+            f"argument --output: {under} cannot be made: {taken} is a file, not a folder"
         )
     assert taken.read_text() == "not a folder"

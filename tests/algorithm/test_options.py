@@ -1,13 +1,15 @@
-"""The shared command-line argument types: a resolution and a probability checked where they are typed."""
+"""The shared command-line argument types: a resolution, a probability, a count and an output folder checked
+where they are typed."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
 
-from algorithm.options import microns_per_pixel, output_folder, probability
+from algorithm.options import microns_per_pixel, output_folder, positive_int, probability
 
 
 def test_microns_per_pixel_takes_a_microscopes_range() -> None:
@@ -37,3 +39,22 @@ def test_an_output_folder_may_be_absent_but_not_a_file(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("x")
     with pytest.raises(argparse.ArgumentTypeError, match="taken is a file, not a folder"):
         output_folder(str(tmp_path / "taken"))
+    with pytest.raises(argparse.ArgumentTypeError, match="new cannot be made: .*taken is a file, not a folder"):
+        output_folder(str(tmp_path / "taken" / "deeper" / "new"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
+def test_an_output_folder_must_be_writable(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    with pytest.raises(argparse.ArgumentTypeError, match="no permission to write in this folder"):
+        output_folder(str(locked))
+    with pytest.raises(argparse.ArgumentTypeError, match=f"cannot be made: no permission to write in {locked}"):
+        output_folder(str(locked / "new"))
+
+
+def test_positive_int_is_a_whole_number_of_at_least_one() -> None:
+    assert positive_int("1") == 1 and positive_int("256") == 256
+    for text, why in (("0", "at least 1, got 0"), ("-5", "at least 1"), ("2.5", "a whole number"), ("x", "whole")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            positive_int(text)

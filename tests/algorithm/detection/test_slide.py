@@ -9,7 +9,14 @@ import torch
 from numpy.typing import NDArray
 
 from algorithm.detection.predict import Candidates
-from algorithm.detection.slide import DetectionOptions, detect_slide, detection_grid, detection_model, inside
+from algorithm.detection.slide import (
+    DetectionOptions,
+    SlideDetections,
+    detect_slide,
+    detection_grid,
+    detection_model,
+    inside,
+)
 from algorithm.engine.models import DetectionModel, HostDetections
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide
@@ -89,3 +96,10 @@ def test_inside_keeps_the_candidates_on_the_slide() -> None:
     points = np.array([[0.0, 0.0], [-0.5, 10.0], [99.9, 49.9], [100.0, 10.0], [10.0, 50.0]])
     kept = inside(Candidates(points, np.arange(5.0), np.ones(5, np.int64)), (100, 50))
     np.testing.assert_array_equal(kept.scores, [0.0, 2.0])
+
+
+def test_the_summary_counts_the_candidates_the_outputs_list() -> None:
+    """Imposters (class 2) are detected but never written: the log's candidates are the figures' class only."""
+    candidates = Candidates(np.zeros((4, 2)), np.array([0.9, 0.3, 0.8, 0.1]), np.array([1, 1, 2, 2]))
+    found = SlideDetections(candidates, (0.25, 0.25), tiles=3, tiles_total=5, raw_candidates=9, seconds=1.0)
+    assert "3 of 5 tiles with tissue, 1 mitotic figures (2 candidates)" in found.summary(threshold=0.5)

@@ -52,6 +52,29 @@ def test_mpp_override(shared_data: Path) -> None:
             open_slide(shared_data / "openslide" / "boxes.tiff", mpp=bad)
 
 
+def test_a_default_mpp_is_for_files_that_do_not_say(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The commands' --mpp: a file's own resolution wins (with a warning when they disagree); a file without
+    one takes it."""
+    image = blob_image(300, 200)
+    tagged = write_pyramid_tiff(tmp_path / "tagged.tiff", image, mpp=0.5, levels=1)
+    untagged = write_pyramid_tiff(tmp_path / "untagged.tiff", image, mpp=None, levels=1)
+    with caplog.at_level("WARNING"):
+        with open_slide(tagged, default_mpp=0.5) as slide:
+            assert slide.mpp == (0.5, 0.5)
+        assert not caplog.records  # they agree: nothing to say
+        with open_slide(tagged, default_mpp=0.25) as slide:
+            assert slide.mpp == (0.5, 0.5)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tagged}: the file says 0.5 um/px; --mpp 0.25 is for files that do not say, so the file's is used"
+    ]
+    with open_slide(untagged, default_mpp=0.25) as slide:
+        assert slide.mpp == (0.25, 0.25)
+    with open_slide(untagged) as slide, pytest.raises(SlideError, match="no resolution information"):
+        _ = slide.mpp
+    with pytest.raises(SlideError, match="microns per pixel must be between"):
+        open_slide(untagged, default_mpp=0.0)
+
+
 @pytest.mark.parametrize(
     ("name", "problem"),
     [("unreadable.svs", "corrupt or truncated"), ("unopenable.tiff", "52479")],
