@@ -19,6 +19,7 @@ from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_fo
 from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
 from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
 from algorithm.slide.openslide_reader import OpenSlideReader
+from algorithm.slide.tiff_check import TIFF_SUFFIXES, is_tiff, truncation
 from algorithm.slide.tiff_reader import TiffReader
 
 _log = logging.getLogger(__name__)
@@ -112,9 +113,16 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
         return ImageReader(path, mpp)
     if is_dicom_file(path):
         return _probed(DicomReader(path, mpp))
+    damage = truncation(path)  # a slide cut short: say so, not what each reader makes of it
+    if damage is not None:
+        raise SlideError(f"{path}: {damage}")
     try:
         reader: SlideReader = OpenSlideReader(path, mpp)
     except SlideError as openslide_error:
+        if name.endswith(TIFF_SUFFIXES) and not is_tiff(path):
+            raise SlideError(
+                f"{path}: not a slide: a {path.suffix} file is a TIFF, and this one does not start as one"
+            ) from openslide_error
         if not name.endswith((".tif", ".tiff")):
             raise
         try:

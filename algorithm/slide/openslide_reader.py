@@ -10,8 +10,8 @@ from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
 from algorithm.slide.base import SlideReader
+from algorithm.slide.tiff_check import TIFF_SUFFIXES
 
-NATIVE_SUFFIXES = (".tif", ".tiff", ".svs")
 NATIVE_VENDORS = ("generic-tiff", "aperio")
 
 
@@ -68,7 +68,7 @@ class OpenSlideReader(SlideReader):
     def _is_native_tiff(self) -> bool:
         # TIFF-family files whose tiles tifffile can locate; other vendors' layouts are OpenSlide's alone
         vendor = self._slide.properties.get("openslide.vendor")
-        return self.path.suffix.lower() in NATIVE_SUFFIXES and vendor in NATIVE_VENDORS
+        return self.path.suffix.lower() in TIFF_SUFFIXES and vendor in NATIVE_VENDORS
 
     def close(self) -> None:
         """Release the stored tiles and OpenSlide's handle."""
