@@ -16,7 +16,7 @@ import numpy as np
 
 from evaluation.config import Config
 from evaluation.ground_truth import CaseTruth, load_ground_truth
-from evaluation.masks import foreground, read_mask, resample_to
+from evaluation.masks import check_same_extent, foreground, read_mask, resample_to
 from evaluation.metrics import classification, detection, major_axis, segmentation
 from evaluation.predictions import Job, find_image_output, join_to_ground_truth, load_json_output, read_predictions
 from evaluation.report import build_metrics
@@ -31,6 +31,7 @@ def _segmentation_counts(job: Job, truth: CaseTruth, config: Config) -> dict[str
     truth_fg = foreground(truth_mask.array, truth_label)
     path, label = find_image_output(job, cfg.socket)
     pred_mask = read_mask(path, label)
+    check_same_extent(pred_mask, label, truth_mask, truth_label)
     pred_fg = foreground(pred_mask.array, label, cfg.threshold)
     on_grid = resample_to(pred_fg, pred_mask.spacing_mm, truth_fg.shape, truth_mask.spacing_mm)
     return segmentation.counts(truth_fg, on_grid)
@@ -63,6 +64,8 @@ def run_evaluation(input_dir: Path, ground_truth_dir: Path, config: Config) -> E
     """Score the submission in ``input_dir``; the metrics and what they were computed from."""
     truth = load_ground_truth(ground_truth_dir, config)
     pairs = join_to_ground_truth(read_predictions(input_dir, config), truth)
+    lengths = [c.major_axis_mm for c in truth.cases.values() if c.major_axis_mm is not None]
+    longest_truth_mm = max(lengths) if lengths else None
 
     results: list[dict[str, Any]] = []
     det_cases: list[detection.DetectionCase] = []
@@ -100,7 +103,7 @@ def run_evaluation(input_dir: Path, ground_truth_dir: Path, config: Config) -> E
         if "major_axis" in config.metrics and case.major_axis_mm is not None:  # None: a normal slide
             cfg_m = config.major_axis
             value, label = load_json_output(job, cfg_m.socket)
-            predicted = validate_length_mm(value, label, cfg_m.unit)
+            predicted = validate_length_mm(value, label, cfg_m.unit, longest_truth_mm)
             axis_pred.append(predicted)
             axis_truth.append(case.major_axis_mm)
             result["major_axis"] = major_axis.case_result(predicted, case.major_axis_mm, cfg_m)

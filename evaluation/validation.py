@@ -149,10 +149,19 @@ def validate_bool(value: Any, label: str) -> bool:
     return value
 
 
-def validate_length_mm(value: Any, label: str, unit: str) -> float:
+# A length longer than this (and than LENGTH_RATIO times every ground-truth length) is in the wrong unit:
+# a glass slide is 75 x 25 mm, so no tumour's axis is longer.
+MAX_LENGTH_MM = 100.0
+LENGTH_RATIO = 100.0
+
+
+def validate_length_mm(value: Any, label: str, unit: str, longest_truth_mm: float | None = None) -> float:
     """A length in ``unit`` ("mm" or "um"): one finite, non-negative number; returned in millimetres.
 
-    ``unit`` has no default: it comes from the socket's definition (``MajorAxisConfig.unit``).
+    ``unit`` has no default: it comes from the socket's definition (``MajorAxisConfig.unit``). With
+    ``longest_truth_mm`` (the ground truth's longest length), a length beyond both :data:`MAX_LENGTH_MM` and
+    :data:`LENGTH_RATIO` times it is refused as being in the wrong unit (micrometres where millimetres belong
+    are 1000 times too long), as coordinates beyond the image are refused as pixels.
     """
     name = {"mm": "millimetres", "um": "micrometres"}[unit]
     if not _is_number(value):
@@ -161,4 +170,14 @@ def validate_length_mm(value: Any, label: str, unit: str) -> float:
         )
     if value < 0:
         raise EvaluationError(f"{label}: a length cannot be negative, got {value!r}")
-    return float(value) * MILLIMETRES_PER_UNIT[unit]
+    length_mm = float(value) * MILLIMETRES_PER_UNIT[unit]
+    if longest_truth_mm is not None and length_mm > max(MAX_LENGTH_MM, LENGTH_RATIO * longest_truth_mm):
+        smaller = "micrometres" if unit == "mm" else "a smaller unit"
+        given = f"{value:g} {unit}" + ("" if unit == "mm" else f" ({length_mm:g} mm)")
+        raise EvaluationError(
+            f"{label}: a length of {given} is longer than any slide "
+            f"({MAX_LENGTH_MM:g} mm) and over {LENGTH_RATIO:g} times the longest ground-truth length "
+            f"({longest_truth_mm:g} mm): you need to provide the length in {name} (major_axis.unit {unit!r}), "
+            f"not {smaller}"
+        )
+    return length_mm

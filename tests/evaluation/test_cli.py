@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 import pytest
 from grand_challenge_metrics.scorers import score_detection
 
@@ -241,6 +242,68 @@ def test_major_axis_in_micrometres_and_normal_slides_left_out(submission):
     assert metrics["aggregates"]["classification"]["auc"] == 1.0
     by_case = {c["case"]: c for c in metrics["results"]}
     assert "major_axis" not in by_case["003"] and by_case["001"]["major_axis"]["within_tolerance"]
+
+
+def test_major_axis_in_the_wrong_unit_is_refused_not_scored(submission, capsys):
+    """Micrometres where the config says millimetres are 1000 times too long: refused, naming the job and unit."""
+    submission.config({"metrics": ["major_axis"], "major_axis": {"socket": "tumour-major-axis", "unit": "mm"}})
+    submission.slides_csv("case,label,major_axis_mm\n001.tiff,1,13.3\n002.tiff,1,18.8\n003.tiff,0,\n")
+    for image, axis_um in (("001.tiff", 13_400.0), ("002.tiff", 18_900.0), ("003.tiff", 0.0)):
+        submission.job(image, {"tumour-major-axis": axis_um})
+    submission.write_predictions()
+    assert submission.run() == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0] == (
+        "evaluation failed: job job-0000 (image '001.tiff') output 'tumour-major-axis' (tumour-major-axis.json): "
+        "a length of 13400 mm is longer than any slide (100 mm) and over 100 times the longest ground-truth "
+        "length (18.8 mm): you need to provide the length in millimetres (major_axis.unit 'mm'), not micrometres"
+    )
+    assert not submission.output_dir.exists()
+
+
+def test_a_long_but_plausible_major_axis_is_scored(submission):
+    """Wrong by 10 times, or beyond 100 mm but within 100 times the truth: a bad prediction, scored as one."""
+    submission.config({"metrics": ["major_axis"], "major_axis": {"socket": "tumour-major-axis", "unit": "mm"}})
+    submission.slides_csv("case,label,major_axis_mm\n001.tiff,1,1.5\n002.tiff,1,2.0\n")
+    for image, axis_mm in (("001.tiff", 15.0), ("002.tiff", 150.0)):  # 150 mm < 100 x 2.0 mm
+        submission.job(image, {"tumour-major-axis": axis_mm})
+    submission.write_predictions()
+    assert submission.run() == 0
+    axis = submission.metrics()["aggregates"]["major_axis"]
+    assert axis["accuracy"] == 0.0 and axis["mean_relative_error"] == pytest.approx((9.0 + 74.0) / 2)
+
+
+def _segmentation_submission(submission, spacing: tuple[float, float]) -> None:
+    submission.config({"metrics": ["segmentation"], "segmentation": {"socket": "nuclei-segmentation"}})
+    truth = np.zeros((48, 64), np.uint8)
+    truth[10:30, 20:40] = 1
+    submission.truth_mask("001.mha", truth, (0.001, 0.001))
+    prediction = truth[::2, ::2]  # half resolution: 32 x 24 pixels over the same 0.064 x 0.048 mm
+    submission.job("001.tiff", masks={"nuclei-segmentation": (prediction, spacing)})
+    submission.write_predictions()
+
+
+def test_a_mask_spacing_in_the_wrong_unit_is_refused_naming_both_spacings(submission, capsys):
+    _segmentation_submission(submission, (2.0, 2.0))  # micrometres written as ITK's millimetres
+    assert submission.run() == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "evaluation failed: job job-0000 (image '001.tiff') output 'nuclei-segmentation' (result.mha): "
+        "covers 64 x 48 mm (32 x 24 pixels, spacing 2 x 2 mm) but ground truth mask "
+    ), lines[0]
+    assert lines[0].endswith(
+        "001.mha covers 0.064 x 0.048 mm (64 x 48 pixels, spacing 0.001 x 0.001 mm): "
+        "the spacing looks like micrometres; a mask's spacing is in millimetres per pixel"
+    ), lines[0]
+    assert not submission.output_dir.exists()
+
+
+def test_a_mask_at_another_resolution_over_the_same_extent_is_scored(submission):
+    _segmentation_submission(submission, (0.002, 0.002))
+    assert submission.run() == 0
+    assert submission.metrics()["results"][0]["segmentation"]["dice"] == 1.0
 
 
 def test_unknown_length_unit_is_refused(submission, capsys):

@@ -123,3 +123,23 @@ def test_length():
         validate_length_mm("12 mm", LABEL, "mm")
     with pytest.raises(EvaluationError, match="expected a length in micrometres"):
         validate_length_mm(None, LABEL, "um")
+
+
+def test_length_in_the_wrong_unit_is_refused_against_the_slide_and_the_truth():
+    # 13.4 mm written in micrometres where the socket's unit is millimetres:
+    with pytest.raises(EvaluationError) as err:
+        validate_length_mm(13_400, LABEL, "mm", longest_truth_mm=18.8)
+    assert str(err.value) == (
+        f"{LABEL}: a length of 13400 mm is longer than any slide (100 mm) and over 100 times the longest "
+        "ground-truth length (18.8 mm): you need to provide the length in millimetres (major_axis.unit 'mm'), "
+        "not micrometres"
+    )
+    # nanometres where micrometres belong:
+    with pytest.raises(
+        EvaluationError, match=r"a length of 1\.34e\+07 um \(13400 mm\) is longer .* not a smaller unit"
+    ):
+        validate_length_mm(13_400_000, LABEL, "um", longest_truth_mm=18.8)
+    # Long but plausible: within the largest slide, or within 100 times the truth.
+    assert validate_length_mm(99.0, LABEL, "mm", longest_truth_mm=0.5) == 99.0
+    assert validate_length_mm(150.0, LABEL, "mm", longest_truth_mm=2.0) == 150.0
+    assert validate_length_mm(13_400, LABEL, "mm") == 13_400.0  # no truth given: no check
