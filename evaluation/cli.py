@@ -1,19 +1,24 @@
 """Command line: ``python -m evaluation [--input DIR] [--output DIR] [--ground-truth DIR] [--config FILE] [--plots]``.
 
 Exit status 0 with ``<output>/metrics.json`` (and, when asked for, the plots) written; 1 with one
-line on stderr and nothing written when the submission or the setup is wrong.
+line on stderr and nothing written when the submission or the setup is wrong: the files this
+command owns in the output folder (metrics.json and the plots' names) are removed, so a previous
+run's results cannot pass for this one's. Other files in the folder are never touched. 2 (argparse)
+for command-line values refused as they are parsed, such as an ``--output`` that is a file.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from evaluation import __version__
-from evaluation.config import load_config
+from evaluation.config import METRIC_NAMES, load_config
 from evaluation.errors import EvaluationError
 from evaluation.evaluate import run_evaluation
 from evaluation.plots import plot_files, remove_files, render_plots, require_matplotlib, write_plots
@@ -41,7 +46,9 @@ detection_froc.png, detection_precision_recall.png, segmentation_dice.png
 Any problem (a failed job, a missing or extra case, coordinates in pixels,
 a probability outside [0, 1], NaN, a wrong JSON type, an unknown output
 socket, bad ground truth) stops the evaluation: one line on stderr, exit
-status 1, no metrics.json.
+status 1, no metrics.json nor plots (a previous run's are removed from
+OUTPUT; other files there are left alone). An OUTPUT that is a file, or a
+folder that cannot be made, is refused at once (exit status 2).
 """
 
 EPILOG = """\
@@ -65,6 +72,33 @@ def _default_ground_truth() -> Path:
     return GROUND_TRUTH_DIRS[0]
 
 
+def output_folder(text: str) -> Path:
+    """argparse type: a folder to write into, made if absent; refused before any work when it cannot be: a file
+    at the path or above it, or a folder this process may not write in."""
+    path = Path(text)
+    if path.exists():
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{text}: no permission to write in this folder")
+        return path
+    above = next(parent for parent in path.absolute().parents if parent.exists())
+    if not above.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} cannot be made: {above} is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} cannot be made: no permission to write in {above}")
+    return path
+
+
+def owned_files(output_dir: Path) -> list[Path]:
+    """The files an evaluation writes in its output folder: metrics.json and every plot it can draw.
+
+    A failed run removes all of them and a successful one the plots it did not draw, so that what is there
+    is always one run's outputs; anything else in the folder is left alone.
+    """
+    return [output_dir / METRICS_FILE, *(output_dir / name for name in plot_files(METRIC_NAMES))]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser; its help is the container's documentation (``--help``)."""
     parser = argparse.ArgumentParser(
@@ -82,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--output",
-        type=Path,
+        type=output_folder,
         default=DEFAULT_OUTPUT,
         metavar="DIR",
         help=f"folder to write {METRICS_FILE} into (default: %(default)s)",
@@ -115,34 +149,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], str, list[Path], Path]:
+    """Score and write: the metrics, where the config came from, the plots written and metrics.json's path."""
+    ground_truth = args.ground_truth or _default_ground_truth()
+    config, origin = load_config(args.config, ground_truth)
+    plots = config.plots if args.plots is None else args.plots
+    if plots:
+        require_matplotlib()  # before the scoring: a missing library is an instant, one-line failure
+    evaluation = run_evaluation(args.input, ground_truth, config)
+    plot_paths = write_plots(args.output, render_plots(evaluation)) if plots else []
+    undrawn = [args.output / name for name in plot_files(METRIC_NAMES) if args.output / name not in plot_paths]
+    stale = remove_files(undrawn)
+    if stale:
+        raise EvaluationError(f"cannot remove a previous run's plot from {args.output}: {', '.join(stale)}")
+    return evaluation.metrics, origin, plot_paths, write_metrics(args.output, evaluation.metrics)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation; 0 when metrics.json was written, 1 with one line on stderr when not.
 
-    Every EvaluationError ends here, so a failed evaluation never leaves a partial metrics.json.
-    The plots are drawn in memory, then written before metrics.json and removed again if it cannot
-    be written: metrics.json exists only when every output does.
+    Every EvaluationError ends here, so a failed evaluation never leaves a partial metrics.json, nor a
+    previous run's: on any failure the files this command owns in the output folder (:func:`owned_files`)
+    are removed. The plots are drawn in memory, then written before metrics.json: metrics.json exists only
+    when every output does.
     """
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
-    plot_paths: list[Path] = []
     try:
-        ground_truth = args.ground_truth or _default_ground_truth()
-        config, origin = load_config(args.config, ground_truth)
-        plots = config.plots if args.plots is None else args.plots
-        if plots:
-            require_matplotlib()  # before the scoring: a missing library is an instant, one-line failure
-        evaluation = run_evaluation(args.input, ground_truth, config)
-        metrics = evaluation.metrics
-        plot_paths = write_plots(args.output, render_plots(evaluation)) if plots else []
-        try:
-            path = write_metrics(args.output, metrics)
-        except EvaluationError:
-            remove_files(plot_paths)
-            raise
-    except EvaluationError as exc:
+        metrics, origin, plot_paths, path = _evaluate(args)
+    except BaseException as exc:
+        left = remove_files(owned_files(args.output))
+        if not isinstance(exc, EvaluationError):
+            raise  # a bug: its traceback, with no outputs left behind
         if args.debug:
             traceback.print_exc()
-        print(f"evaluation failed: {exc}", file=sys.stderr)
+        also = f"; a previous run's outputs could not be removed from {args.output}: {', '.join(left)}" if left else ""
+        print(f"evaluation failed: {exc}{also}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(f"config: {origin}")

@@ -300,10 +300,20 @@ def render_plots(evaluation: Evaluation) -> dict[str, bytes]:
         }
 
 
-def remove_files(paths: Iterable[Path]) -> None:
-    """Delete files this run wrote (when a later output fails, so a failed evaluation leaves no outputs)."""
+def remove_files(paths: Iterable[Path]) -> list[str]:
+    """Delete these files where they exist (so a failed evaluation leaves no outputs); those that cannot be, and why.
+
+    Best effort: it runs while another failure is being reported, so it reports rather than raises.
+    """
+    failed = []
     for path in paths:
-        path.unlink(missing_ok=True)
+        if path.is_dir() and not path.is_symlink():
+            continue  # not a file this evaluation wrote
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            failed.append(f"{path.name} ({exc.strerror or exc})")
+    return failed
 
 
 def write_plots(output_dir: Path, pngs: dict[str, bytes]) -> list[Path]:

@@ -153,12 +153,57 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(submission, capsys, na
     assert not submission.output_dir.exists() or os.listdir(submission.output_dir) == []
 
 
-def test_unwritable_output_is_one_line(submission, capsys):
-    midog_submission(submission)
-    submission.output_dir.write_text("a file where the output folder should be")
+@pytest.mark.parametrize("name", ["missing case", "bad config", "no predictions.json"])
+def test_a_failed_run_removes_the_previous_runs_metrics_and_nothing_else(submission, capsys, name):
+    """A failure leaves no metrics.json, not even an earlier run's that would pass for this one's."""
+    prepare, message = BAD_INPUTS[name]
+    submission.output_dir.mkdir()
+    (submission.output_dir / "metrics.json").write_text('{"results": [], "aggregates": {}}')
+    (submission.output_dir / "notes.txt").write_text("not the evaluation's")
+    (submission.output_dir / "sub").mkdir()
+    prepare(submission)
     assert submission.run() == 1
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and "cannot write" in err[0] and "metrics.json" in err[0]
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert sorted(os.listdir(submission.output_dir)) == ["notes.txt", "sub"]
+
+
+def _parse_error(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(list(argv))
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return captured.err.splitlines()[-1]
+
+
+def test_an_output_that_is_a_file_is_refused_as_it_is_parsed(submission, capsys, tmp_path):
+    """Refused before any work: the submission here has no predictions.json, which would otherwise fail (exit 1)."""
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the output folder should be")
+    base = ["--input", str(submission.input_dir), "--ground-truth", str(submission.gt_dir)]
+    line = _parse_error(capsys, *base, "--output", str(taken))
+    assert line.endswith(f"error: argument --output: {taken} is a file, not a folder"), line
+    line = _parse_error(capsys, *base, "--output", str(taken / "below"))
+    assert line.endswith(f"argument --output: {taken / 'below'} cannot be made: {taken} is a file, not a folder")
+    assert taken.read_text() == "a file where the output folder should be"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
+def test_an_output_without_permission_is_refused_as_it_is_parsed(submission, capsys, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    base = ["--input", str(submission.input_dir), "--ground-truth", str(submission.gt_dir)]
+    line = _parse_error(capsys, *base, "--output", str(locked))
+    assert line.endswith(f"argument --output: {locked}: no permission to write in this folder"), line
+    line = _parse_error(capsys, *base, "--output", str(locked / "new"))
+    assert line.endswith(f"argument --output: {locked / 'new'} cannot be made: no permission to write in {locked}")
+
+
+def test_a_missing_output_folder_is_made(submission):
+    midog_submission(submission)
+    submission.output_dir = submission.root / "made" / "for" / "it"
+    assert submission.run() == 0 and submission.metrics()["aggregates"]["n_cases"] == 3
 
 
 def test_debug_shows_the_traceback(submission, capsys):

@@ -96,8 +96,6 @@ def test_the_config_asks_for_plots_and_the_command_line_overrides_it(submission)
     assert submission.run() == 0  # no argument: grand-challenge's way
     assert set(_pngs(submission.output_dir)) == ALL_PLOTS
     assert "plots" not in submission.metrics()["aggregates"]["config"]  # it changes no number
-    for path in submission.output_dir.glob("*.png"):
-        path.unlink()
     assert submission.run("--no-plots") == 0
     assert _pngs(submission.output_dir) == {}
 
@@ -190,6 +188,29 @@ def test_a_failed_metrics_write_removes_the_plots(submission, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "cannot write" in err[0] and "metrics.json" in err[0]
     assert os.listdir(submission.output_dir) == ["metrics.json"]  # only the folder: no plot left behind
+
+
+def test_a_failed_run_removes_the_previous_runs_plots_and_metrics_and_nothing_else(submission, capsys):
+    """The README's promise, with an earlier good run in the folder: no metrics.json nor plots after a failure."""
+    _write_task(submission, good=True)
+    assert submission.run("--plots") == 0
+    (submission.output_dir / "notes.txt").write_text("not the evaluation's")
+    (submission.output_dir / "other.png").write_bytes(b"not the evaluation's either")
+    job = submission.jobs[0]
+    (submission.input_dir / job["pk"] / "output" / "mitotic-figures.json").unlink()
+    assert submission.run("--plots") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "mitotic-figures.json): file not found" in err[0], err
+    assert sorted(os.listdir(submission.output_dir)) == ["notes.txt", "other.png"]
+
+
+def test_a_run_keeps_no_plot_of_an_earlier_run_beside_its_metrics(submission):
+    """metrics.json and the plots beside it are always one run's: a run without plots removes older plots."""
+    _write_task(submission, good=True)
+    assert submission.run("--plots") == 0
+    assert set(_pngs(submission.output_dir)) == ALL_PLOTS
+    assert submission.run() == 0
+    assert os.listdir(submission.output_dir) == ["metrics.json"]
 
 
 def test_render_is_deterministic_in_process(submission):
