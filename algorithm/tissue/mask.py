@@ -5,9 +5,11 @@ brightest pixels; scanners tint glass), thresholded by Otsu's method clipped to
 a fixed band. The clip matters both ways: Otsu always splits, even pure glass
 (so a floor keeps an empty slide empty), and on tissue rich in nuclei it
 splits nuclei from pale stroma instead of tissue from glass (so a cap keeps the
-stroma). ``saturation`` (HSV) is the classic alternative. Then morphology in
-physical units: specks smaller than ``min_object_um2`` are dropped and enclosed
-holes smaller than ``max_hole_um2`` filled.
+stroma). ``saturation`` (HSV) is the classic alternative. Marker pen (green
+and blue ink, :mod:`algorithm.tissue.pen`) is taken out by default, blood on
+request. Then morphology in physical units: specks smaller than
+``min_object_um2`` are dropped and enclosed holes smaller than ``max_hole_um2``
+filled.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from skimage import color, filters, morphology
 from algorithm.errors import ConfigError
 from algorithm.slide.base import SlideReader
 from algorithm.tissue.blood import blood_mask
+from algorithm.tissue.pen import pen_mask
 
 Method = Literal["saturation", "optical-density"]
 
@@ -87,13 +90,15 @@ def tissue_mask_from_rgb(
     min_object_um2: float = 5_000.0,
     max_hole_um2: float = 5_000.0,
     remove_blood: bool = False,
+    remove_pen: bool = True,
 ) -> TissueMask:
     """Tissue mask of a low-resolution RGB view whose pixels are ``downsample`` level-0 pixels."""
+    glass = glass_colour(rgb)
     if method == "saturation":
         signal = color.rgb2hsv(rgb)[..., 1]
         band = SATURATION_BAND
     elif method == "optical-density":
-        signal = optical_density_above_glass(rgb)
+        signal = optical_density_above_glass(rgb, glass)
         band = OPTICAL_DENSITY_BAND
     else:
         raise ConfigError(f"unknown tissue method {method!r}; use 'saturation' or 'optical-density'")
@@ -101,6 +106,8 @@ def tissue_mask_from_rgb(
     if remove_blood:
         mask &= ~blood_mask(rgb)
     pixel_um2 = _pixel_area_um2(downsample, mpp)
+    if remove_pen:
+        mask &= ~pen_mask(rgb, pixel_um2**0.5, glass)
     # A patch or crop (under four specks' area, e.g. a 32 um crop round one cell) would be one speck itself
     # and the job would analyse nothing: there a speck is at most a quarter of the image.
     min_object_um2 = min(min_object_um2, mask.size * pixel_um2 / 4)
@@ -118,6 +125,7 @@ class MaskOptions(TypedDict, total=False):
     min_object_um2: float
     max_hole_um2: float
     remove_blood: bool
+    remove_pen: bool
 
 
 def tissue_mask(
@@ -150,9 +158,13 @@ def glass_colour(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
     return glass if glass.min() >= 200 else np.full(3, 255.0)  # no glass in view: assume white
 
 
-def optical_density_above_glass(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
-    """Summed RGB optical density relative to the glass (0 on glass, positive on stain)."""
-    glass = glass_colour(rgb)
+def optical_density_above_glass(
+    rgb: NDArray[np.uint8], glass: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """Summed RGB optical density relative to the glass (0 on glass, positive on stain); ``glass``: the
+    view's :func:`glass_colour`, found here when not given."""
+    if glass is None:
+        glass = glass_colour(rgb)
     od = np.log(glass / np.maximum(rgb.astype(np.float64), 1.0))
     return np.clip(od, 0.0, None).sum(axis=-1)
 
