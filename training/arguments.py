@@ -3,9 +3,104 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from pathlib import Path
 
-from algorithm.options import microns_per_pixel
+from algorithm.device import resolve_device
+from algorithm.errors import ConfigError
+from algorithm.options import microns_per_pixel, output_folder, positive_int, probability
+
+DETECTOR_TILE_STEP = 32  # torchvision's RetinaNet pads its input to multiples of 32 (its coarsest stride's)
+DETECTOR_MIN_TILE = 64  # two of those: the largest anchors (128 px) still overlap the tile
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (a learning rate, a radius)."""
+    value = _finite(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a number above 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number, 0 or more (a density, an augmentation strength)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"0 or more, got {text}")
+    return value
+
+
+def at_least(lowest: int, why: str) -> Callable[[str], int]:
+    """argparse type: a whole number >= ``lowest``; ``why`` ends the message (e.g. k-fold's need of two folds)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"a whole number, got {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"at least {lowest} ({why}), got {text}")
+        return value
+
+    return parse
+
+
+fold_count = at_least(2, "cross-validation holds out one fold and trains on the others")
+
+
+def detector_tile_size(text: str) -> int:
+    """argparse type: the detector's tile side in pixels, a multiple of 32 and at least 64 (the network's
+    strides and anchors)."""
+    value = positive_int(text)
+    if value % DETECTOR_TILE_STEP or value < DETECTOR_MIN_TILE:
+        raise argparse.ArgumentTypeError(
+            f"a multiple of {DETECTOR_TILE_STEP} pixels of at least {DETECTOR_MIN_TILE} (the detector's strides "
+            f"and anchors), got {text}"
+        )
+    return value
+
+
+def compute_device(text: str) -> str:
+    """argparse type: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, usable on this machine (algorithm.device's
+    rule); the device's name, ``auto`` resolved."""
+    try:
+        return str(resolve_device(text))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def output_file(text: str) -> Path:
+    """argparse type: a file to write (a report, a model), refused before any work when it cannot be: a folder at
+    the path, or a folder above it that cannot be made or written in."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the name of a file to write")
+    try:
+        output_folder(str(path.parent))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{text} cannot be written: {exc}") from None
+    return path
+
+
+def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "") -> None:
+    """``--device``: where the networks run, checked as it is typed (an unknown name, CUDA absent)."""
+    parser.add_argument(
+        "--device",
+        type=compute_device,
+        default="cpu",
+        help=f"cpu, cuda, cuda:N or auto (CUDA when usable){what} (default cpu)",
+    )
 
 
 def parse_range(text: str) -> tuple[float, float] | None:
@@ -19,10 +114,20 @@ def parse_range(text: str) -> tuple[float, float] | None:
         return None
 
 
-def add_input_arguments(model: argparse._ArgumentGroup, tile_size: int, mpp: float) -> None:
-    """What the model sees: tile size, resolution, and the stain normalisation and augmentation."""
+def add_input_arguments(
+    model: argparse._ArgumentGroup,
+    tile_size: int,
+    mpp: float,
+    tile_type: Callable[[str], int] = positive_int,
+    tile_help: str = "",
+) -> None:
+    """What the model sees: tile size (``tile_type`` checks it), resolution, and the stain normalisation and
+    augmentation."""
     model.add_argument(
-        "--tile-size", type=int, default=tile_size, help=f"tile size the model sees (default {tile_size})"
+        "--tile-size",
+        type=tile_type,
+        default=tile_size,
+        help=f"tile size the model sees{tile_help} (default {tile_size})",
     )
     model.add_argument(
         "--mpp", type=microns_per_pixel, default=mpp, help=f"microns per pixel the model sees (default {mpp:g})"
@@ -34,14 +139,16 @@ def add_input_arguments(model: argparse._ArgumentGroup, tile_size: int, mpp: flo
         help="stain normalisation (default macenko)",
     )
     model.add_argument("--stain-target", type=Path, help="target image (default: the first training slide's tissue)")
-    model.add_argument("--stain-augment", type=float, default=0.2, help="stain augmentation sigma, 0 to disable")
+    model.add_argument(
+        "--stain-augment", type=non_negative_float, default=0.2, help="stain augmentation sigma, 0 to disable"
+    )
 
 
 def add_scanner_augment_argument(model: argparse._ArgumentGroup) -> None:
     """``--scanner-augment P``: other scanners' optics and compression (training.scanner_augment)."""
     model.add_argument(
         "--scanner-augment",
-        type=float,
+        type=probability,
         default=0.0,
         metavar="P",
         help="probability of each of blur, JPEG and noise per patch (other scanners' optics), 0 to disable (default 0)",
@@ -50,15 +157,17 @@ def add_scanner_augment_argument(model: argparse._ArgumentGroup) -> None:
 
 def add_loop_arguments(train: argparse._ArgumentGroup) -> None:
     """The training loop's length and optimiser step."""
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--iterations", type=int, default=100, help="iterations per epoch")
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--iterations", type=positive_int, default=100, help="iterations per epoch")
+    train.add_argument("--batch-size", type=positive_int, default=8)
+    train.add_argument(
+        "--lr", type=non_negative_float, default=1e-3, help="learning rate (0: the weights stay, batch norm adapts)"
+    )
 
 
 def add_run_arguments(train: argparse._ArgumentGroup) -> None:
     """Seed, device, output folder and the smoke switch."""
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    train.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and history")
+    add_device_argument(train)
+    train.add_argument("--out", type=output_folder, required=True, help="run folder for checkpoints and history")
     train.add_argument("--smoke", action="store_true", help="a few iterations on the first slides (tests)")

@@ -2,9 +2,12 @@
 
 Each command module defines ``NAME``, ``HELP``, ``DESCRIPTION``,
 ``add_arguments(parser)`` and ``run(args) -> int``; add new ones (detector,
-segmenter, classifier) to ``COMMANDS``. A :class:`KitError` becomes one
-``error: ...`` line on stderr and exit code 1 (``--debug`` shows the
-traceback); argparse's own errors exit with 2.
+segmenter, classifier) to ``COMMANDS``. A module may define
+``check_arguments(args)``: what its options allow together, checked after
+parsing and before ``run``; a :class:`ConfigError` it raises is a usage error
+(argparse's: the command's usage, exit code 2), as a value refused by its type
+is. Any other :class:`KitError` becomes one ``error: ...`` line on stderr and
+exit code 1 (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Sequence
+from types import ModuleType
 
 from algorithm.console import configure_logging, run_main
+from algorithm.errors import ConfigError
 
 COMMANDS: tuple[str, ...] = (
     "training.synth.command",
@@ -31,6 +36,12 @@ COMMANDS: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m training``: one sub-command per module in ``COMMANDS``."""
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, dict[str, tuple[argparse.ArgumentParser, ModuleType]]]:
+    """The parser, and each command's sub-parser and module by name."""
+    commands: dict[str, tuple[argparse.ArgumentParser, ModuleType]] = {}
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Training tools of the challenge kit: synthetic slides and reference models.",
@@ -48,11 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
         )
         module.add_arguments(p)
         p.set_defaults(run=module.run)
-    return parser
+        commands[module.NAME] = (p, module)
+    return parser, commands
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, commands = _build()
+    args = parser.parse_args(argv)
+    sub, module = commands[args.command]
+    check = getattr(module, "check_arguments", None)
+    if check is not None:
+        try:
+            check(args)
+        except ConfigError as exc:
+            sub.error(str(exc))  # exits 2 with the command's usage
     configure_logging(quiet=args.quiet, debug=args.debug)
     return int(args.run(args) or 0)
 

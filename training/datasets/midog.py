@@ -67,15 +67,21 @@ def read_midog_database(path: str | Path, image_folder: str | Path | None = None
 
 
 def read_midog_split(path: str | Path) -> dict[str, tuple[str, str]]:
-    """``file name -> (scanner folder, split)`` from MIDOG's indented split tree."""
+    """``file name -> (scanner folder, split)`` from MIDOG's indented split tree; ConfigError, briefly, for a file
+    that is not one (the database's JSON given by mistake, a binary file)."""
     path = Path(path)
+    what = f"{path}: not a MIDOG split file (an indented tree MIDOG/<scanner>/<train|valid>/<file>)"
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: split file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what}: not text") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the split file ({exc.strerror or exc})") from exc
     stack: list[tuple[int, str]] = []
     result: dict[str, tuple[str, str]] = {}
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         depth = len(line) - len(line.lstrip(" "))
@@ -87,8 +93,11 @@ def read_midog_split(path: str | Path) -> dict[str, tuple[str, str]]:
             continue
         folders = [n for _, n in stack]
         if len(folders) < 2:
-            raise ConfigError(f"{path}: {name} is not under <scanner>/<split>/")
+            shown = name if len(name) <= 40 else name[:40] + "..."
+            raise ConfigError(f"{what}: line {number}, {shown!r}, is not under <scanner>/<split>/")
         result[name] = (folders[-2], folders[-1])
+    if not result:
+        raise ConfigError(f"{what}: it lists no image")
     return result
 
 

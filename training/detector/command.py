@@ -17,6 +17,8 @@ from training.arguments import (
     add_loop_arguments,
     add_run_arguments,
     add_scanner_augment_argument,
+    detector_tile_size,
+    non_negative_float,
     parse_range,
 )
 from training.datasets import SlideAnnotations, read_midog_database, read_midog_split, read_synthetic_folder
@@ -39,8 +41,8 @@ best validation F1 at 7.5 um (matched as MIDOG's evaluation matches).
 
 Data: folders of synthetic slides (--train/--valid, from `python -m training
 synth`), or MIDOG's database (--midog-db MIDOG.json --images DIR [--split
-train_val_split.txt]; without a split file, --valid-domains picks the held-out
-scanners).
+train_val_split.txt]; the split file's valid images validate, the rest train;
+without a split file every image trains and none validates).
 
 Patches: half centred (with jitter) on a mitotic figure, some on imposters
 (hard negatives), the rest anywhere in tissue; domain-balanced; flips and
@@ -117,7 +119,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "recorded in the detector's config: validation, the threshold, hard-negative mining and the container "
         "all run them (default: --init's, else 1)",
     )
-    add_input_arguments(model, tile_size=256, mpp=0.5)
+    add_input_arguments(
+        model, tile_size=256, mpp=0.5, tile_type=detector_tile_size, tile_help=": a multiple of 32, at least 64"
+    )
     add_scanner_augment_argument(model)
     train = parser.add_argument_group("training")
     add_loop_arguments(train)
@@ -285,7 +289,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     hard.add_argument(
         "--valid-density",
-        type=float,
+        type=non_negative_float,
         default=4.0,
         metavar="PER_MM2",
         help="mitotic figures per mm^2 of tissue the validation scores and threshold are taken at; "
@@ -299,12 +303,12 @@ def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideA
         slides = [s for s in slides if len(s.points)]
         if args.split:
             apply_midog_split(slides, read_midog_split(args.split))
+        folder = args.images or args.midog_db.parent
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: images folder not found (--images: the folder of the database's images)")
         missing = [s.file_name for s in slides if s.path is None or not s.path.is_file()]
         if missing:
-            raise ConfigError(
-                f"{args.images or args.midog_db.parent}: {len(missing)} images of the database are "
-                f"missing (e.g. {missing[0]})"
-            )
+            raise ConfigError(f"{folder}: {len(missing)} images of the database are missing (e.g. {missing[0]})")
         return [s for s in slides if s.split != "valid"], [s for s in slides if s.split == "valid"]
     if not args.train:
         raise ConfigError("give --train folders or --midog-db")
@@ -315,8 +319,6 @@ def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideA
 
 def run(args: argparse.Namespace) -> int:
     """Train a detector on the slides given and save the checkpoint; the exit status."""
-    if args.valid_density < 0:
-        raise ConfigError(f"--valid-density must be 0 or more figures per mm^2, got {args.valid_density:g}")
     mining = MiningConfig(
         share=args.hard_negatives,
         every=args.mine_every,

@@ -18,6 +18,7 @@ from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_bytes_atomic, write_json_atomic
 from algorithm.models import load_detector
 from algorithm.options import add_views_argument, microns_per_pixel, probability
+from training.arguments import add_device_argument, non_negative_float, output_file, positive_float
 from training.datasets import read_synthetic_folder
 from training.detector.crops import (
     CROPS_MPP,
@@ -93,15 +94,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="detector checkpoint (.pt)")
     parser.add_argument("--slides", type=Path, nargs="+", default=[], help="folders of synthetic slides")
     parser.add_argument("--threshold", type=probability, help="decision threshold (default: the checkpoint's)")
-    parser.add_argument("--radius-um", type=float, default=7.5, help="matching radius (default 7.5, MIDOG's)")
+    parser.add_argument(
+        "--radius-um", type=positive_float, default=7.5, help="matching radius, above 0 (default 7.5, MIDOG's)"
+    )
     parser.add_argument(
         "--density",
-        type=float,
+        type=non_negative_float,
         metavar="PER_MM2",
         help="mitotic figures per mm^2 of tissue to score at (default: the checkpoint's validation density; "
         "0: the slides' own)",
     )
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     add_views_argument(parser, "instead of the checkpoint's (default: its own)")
     real = parser.add_argument_group("real tissue (instead of --slides)")
     real.add_argument(
@@ -115,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     real.add_argument(
         "--crops-mpp",
-        type=float,
+        type=microns_per_pixel,
         default=CROPS_MPP,
         metavar="UM",
         help=f"microns per pixel of the crops (default {CROPS_MPP:g}, MIDOG 2025's)",
@@ -142,10 +145,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="UM",
         help="microns per pixel of PNG/JPEG real images (default 0.25, MoNuSeg's 40x)",
     )
-    parser.add_argument("--out", type=Path, metavar="JSON", help="also write the report to this JSON file")
+    parser.add_argument("--out", type=output_file, metavar="JSON", help="also write the report to this JSON file")
     parser.add_argument(
         "--gallery",
-        type=Path,
+        type=output_file,
         metavar="PNG",
         help="a picture: with --slides, of the highest-scoring false calls and the missed figures; with --crops, "
         "of every crop and its best candidate",
@@ -163,9 +166,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --slides, or --crops and/or --real-images, not both")
     if not args.slides and not real:
         raise ConfigError("give --slides folders, or --crops and/or --real-images")
-    for name, mpp in (("--crops-mpp", args.crops_mpp), ("--real-mpp", args.real_mpp)):
-        if mpp <= 0:
-            raise ConfigError(f"{name} must be positive microns per pixel, got {mpp:g}")
     if args.pages and args.crops is None:
         raise ConfigError("--pages needs --crops")
     if args.in_field is not None and args.crops is None:

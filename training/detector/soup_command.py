@@ -11,6 +11,7 @@ import torch
 from algorithm.errors import ConfigError
 from algorithm.models import build_detector, save_checkpoint
 from algorithm.options import add_views_argument
+from training.arguments import add_device_argument, output_file
 from training.datasets import read_synthetic_folder
 from training.detector.soup import average_state, read_ingredients
 from training.detector.validate import slides_tissue_mm2, validate_detector, validation_record
@@ -56,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_views_argument(
         parser, "the soup's, recorded in its config, its threshold chosen with them (default: the ingredients')"
     )
-    parser.add_argument("--device", default="cpu", help="where the validation detection runs (default cpu)")
-    parser.add_argument("--out", type=Path, required=True, metavar="PT", help="the soup's checkpoint")
+    add_device_argument(parser, ": where the validation detection runs")
+    parser.add_argument("--out", type=output_file, required=True, metavar="PT", help="the soup's checkpoint")
 
 
 def run(args: argparse.Namespace) -> int:

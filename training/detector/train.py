@@ -157,6 +157,8 @@ def train_detector(
         if "hard_negative_pool" in state:
             miner.restore(state["hard_negative_pool"], state["hard_negatives"]["rounds"])
         log(f"resumed from {out_dir / 'last.pt'} after epoch {start_epoch}")
+    elif resume:
+        logger.warning(f"--resume: no {out_dir / 'last.pt'} to resume from; training from scratch")
     extra = {**(extra or {}), "stain": stain}
     total_steps = options.epochs * options.iterations
     for epoch in range(start_epoch, options.epochs):

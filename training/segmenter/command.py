@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from algorithm.models.segmenter import ARCHITECTURES, SegmenterConfig
-from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments
+from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments, fold_count
 from training.datasets.tumour import read_tumour_folder
 from training.folds import fold_split
 from training.segmenter.train import SegmenterTrainOptions, train_segmenter
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--masks", type=Path, help="folder of the training slides' masks (default: beside them)")
     data.add_argument("--valid", type=Path, nargs="*", default=[], help="folders of validation slides")
     data.add_argument("--valid-masks", type=Path, help="folder of the validation slides' masks")
-    data.add_argument("--folds", type=int, help="split the training slides into this many folds ...")
+    data.add_argument("--folds", type=fold_count, help="split the training slides into this many folds (2 or more) ...")
     data.add_argument("--fold", type=int, default=0, help="... and validate on this one (default 0)")
     model = parser.add_argument_group("model")
     model.add_argument("--arch", choices=ARCHITECTURES, default="resnet18", help="encoder (HeLP used resnet34)")

@@ -8,7 +8,9 @@ from pathlib import Path
 from algorithm.device import resolve_device
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import load_segmenter
+from algorithm.options import output_folder
 from algorithm.segmentation.files import write_heatmap_tiff
+from training.arguments import add_device_argument
 from training.datasets.tumour import read_tumour_folder, write_labels_csv
 from training.segmenter.validate import IoUScore, heatmaps_of, score_heatmap
 
@@ -37,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="segmenter checkpoint")
     parser.add_argument("--slides", type=Path, nargs="+", required=True, help="folders of slides with tumour masks")
     parser.add_argument("--masks", type=Path, help="folder of the slides' masks (default: beside them)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--out", type=output_folder, required=True, help="output folder")
+    add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

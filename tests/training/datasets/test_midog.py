@@ -34,6 +34,23 @@ def test_split_tree_gives_scanner_and_split(shared_data: Path) -> None:
     assert slides[60].domain == "B"
 
 
+def test_a_file_that_is_not_a_split_is_refused_briefly(shared_data: Path, tmp_path: Path) -> None:
+    database = shared_data / "midog" / "MIDOG.json"  # the database given as the split file by mistake
+    with pytest.raises(ConfigError) as error:
+        read_midog_split(database)
+    message = str(error.value)
+    assert message.startswith(f"{database}: not a MIDOG split file (an indented tree MIDOG/<scanner>/")
+    assert 'line 1, \'{"info": {"description": "MItosis Domain...\'' in message and len(message) < 300
+    binary = tmp_path / "split.bin"
+    binary.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match="not a MIDOG split file .*: not text$"):
+        read_midog_split(binary)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("MIDOG/\n    A/\n")
+    with pytest.raises(ConfigError, match="it lists no image$"):
+        read_midog_split(empty)
+
+
 def test_coco_style_boxes_are_refused(tmp_path: Path) -> None:
     db = {
         "images": [{"id": 1, "file_name": "a.tiff", "width": 100, "height": 100}],

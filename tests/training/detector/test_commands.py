@@ -193,8 +193,11 @@ def test_scanner_augment_option_reaches_the_checkpoint(
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "0.5"]) == 0
     assert json.loads(read_checkpoint(out / "best.pt", "detector")["command"])["scanner_augment"] == 0.5
     capsys.readouterr()
-    assert main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "2"]) == 1
-    assert capsys.readouterr().err.strip() == "error: --scanner-augment: a probability in [0, 1], got 2"
+    with pytest.raises(SystemExit) as exc:  # refused as it is typed: a usage error
+        main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == "python -m training detector: error: argument --scanner-augment: a probability in [0, 1], got 2"
 
 
 def test_island_options_reach_the_checkpoint(
@@ -230,3 +233,101 @@ def test_detector_score_runs_the_checkpoints_views_or_those_asked_for(
     assert one["overall"]["tp"] + one["overall"]["fn"] == four["overall"]["tp"] + four["overall"]["fn"]
     truth = json.loads(synthetic_slide.files.truth.read_text())
     assert four["overall"]["tp"] + four["overall"]["fn"] == len(truth["mitoses"])
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--epochs", "0", "argument --epochs: at least 1, got 0"),
+        ("--iterations", "0", "argument --iterations: at least 1, got 0"),
+        ("--batch-size", "0", "argument --batch-size: at least 1, got 0"),
+        ("--batch-size", "-3", "argument --batch-size: at least 1, got -3"),
+        ("--lr", "-1", "argument --lr: 0 or more, got -1"),
+        ("--lr", "nan", "argument --lr: a finite number, got nan"),
+        ("--device", "banana", "argument --device: unknown device 'banana'"),
+        ("--tile-size", "7", "argument --tile-size: a multiple of 32 pixels of at least 64"),
+        ("--valid-density", "-1", "argument --valid-density: 0 or more, got -1"),
+    ],
+)
+def test_bad_training_values_are_usage_errors_before_any_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:  # the --train folder does not exist: nothing was read
+        main(["detector", "--train", str(tmp_path / "nope"), "--out", str(out), option, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"python -m training detector: error: {message}")
+    assert "Traceback" not in "\n".join(err) and not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is usable here")
+def test_cuda_without_a_gpu_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["detector", "--train", str(tmp_path), "--out", str(tmp_path / "run"), "--device", "cuda"])
+    assert exc.value.code == 2
+    assert "argument --device: device 'cuda' asked for, but CUDA is not available" in capsys.readouterr().err
+
+
+def test_help_names_only_real_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["detector", "--help"])
+    assert exc.value.code == 0
+    assert "--valid-domains" not in capsys.readouterr().out
+
+
+def test_a_missing_images_folder_is_named(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = shared_data / "midog" / "MIDOG.json"
+    out = tmp_path / "run"
+    assert (
+        main(["detector", "--smoke", "--midog-db", str(db), "--images", str(tmp_path / "nope"), "--out", str(out)]) == 1
+    )
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'nope'}: images folder not found (--images: the folder of the database's images)"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--radius-um", "-1", "argument --radius-um: a number above 0, got -1"),
+        ("--radius-um", "0", "argument --radius-um: a number above 0, got 0"),
+        ("--density", "-3", "argument --density: 0 or more, got -3"),
+        ("--crops-mpp", "0", "argument --crops-mpp: microns per pixel between"),
+        ("--device", "banana", "argument --device: unknown device 'banana'"),
+    ],
+)
+def test_bad_scoring_values_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:  # refused before the (missing) model is read
+        main(["detector-score", "--model", str(tmp_path / "none.pt"), "--slides", str(tmp_path), option, value])
+    assert exc.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith(f"python -m training detector-score: error: {message}")
+    )
+
+
+def test_score_outputs_that_are_folders_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for option in ("--out", "--gallery"):
+        with pytest.raises(SystemExit) as exc:  # refused before any scoring, not after it
+            main(
+                [
+                    "detector-score",
+                    "--model",
+                    str(tmp_path / "none.pt"),
+                    "--slides",
+                    str(tmp_path),
+                    option,
+                    str(tmp_path),
+                ]
+            )
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        folder = f"{tmp_path} is a folder; give the name of a file to write"
+        assert err == f"python -m training detector-score: error: argument {option}: {folder}"

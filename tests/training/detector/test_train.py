@@ -22,12 +22,14 @@ def _slide(tmp_path: Path) -> SlideAnnotations:
     return SlideAnnotations("s.tiff", 600, 400, np.array([[240.0, 200.0]]), np.array([1]), 25.0, "A", "train", path)
 
 
-def test_smoke_training_writes_checkpoints_and_resumes(tmp_path: Path) -> None:
+def test_smoke_training_writes_checkpoints_and_resumes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     ann = _slide(tmp_path)
     config = DetectorConfig(tile_size=64, mpp=0.5)
     options = TrainOptions(epochs=1, iterations=2, batch_size=2, warmup=1, seed=0)
     out = tmp_path / "run"
-    best = train_detector([ann], [ann], config, options, out, log=lambda _: None)
+    # resume asked for with nothing to resume from: said so, then trained from scratch
+    best = train_detector([ann], [ann], config, options, out, resume=True, log=lambda _: None)
+    assert f"--resume: no {out / 'last.pt'} to resume from; training from scratch" in caplog.messages
     assert {"f1", "precision", "recall", "threshold", "loss"} <= set(best)
     assert (out / "best.pt").exists() and (out / "last.pt").exists()
     model, loaded, _ = load_detector(out / "best.pt")

@@ -89,3 +89,27 @@ def test_folds_partition_the_slides_by_label(tmp_path: Path) -> None:
     assert fold_split(slides, 3, 1, seed=0) == fold_split(slides, 3, 1, seed=0)
     with pytest.raises(ConfigError, match="--folds 1"):
         fold_split(slides, 1, 0, seed=0)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--epochs", "0"], "argument --epochs: at least 1, got 0"),
+        (["--iterations", "0"], "argument --iterations: at least 1, got 0"),
+        (["--batch-size", "0"], "argument --batch-size: at least 1, got 0"),
+        (["--lr", "nan"], "argument --lr: a finite number, got nan"),
+        (["--folds", "1"], "argument --folds: at least 2 (cross-validation holds out one fold"),
+        (["--stain-augment", "-1"], "argument --stain-augment: 0 or more, got -1"),
+    ],
+)
+def test_bad_values_are_usage_errors_before_any_slide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:  # the --train folder does not exist: nothing was read
+        main(["segmenter", "--train", str(tmp_path / "none"), "--out", str(out), *options])
+    assert exc.value.code == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1].startswith(f"python -m training segmenter: error: {message}")
+    )
+    assert not out.exists()
