@@ -12,7 +12,8 @@ import numpy as np
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import UNetConfig
-from algorithm.options import microns_per_pixel
+from algorithm.options import microns_per_pixel, output_folder, positive_int
+from training.arguments import add_device_argument, fold_count, non_negative_float
 from training.datasets.pictures import as_tiff
 from training.nuclei.data import NucleiPair, find_pairs, load_image
 from training.nuclei.score import NucleiScore, pooled, score_model
@@ -83,28 +84,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--image-mpp", type=microns_per_pixel, default=0.25, help="um/px of images without tags (default 0.25)"
     )
-    data.add_argument("--folds", type=int, default=5, help="cross-validation folds by image (default 5)")
+    data.add_argument(
+        "--folds", type=fold_count, default=5, help="cross-validation folds by image, 2 or more (default 5)"
+    )
     data.add_argument(
         "--fold",
         default="all",
         help="the fold to hold out, 'all' (each in turn; default) or 'none' (one model on every image, not scored)",
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--widths", default="16,32,64,128", help="U-Net channels per level (default 16,32,64,128)")
-    model.add_argument("--tile-size", type=int, default=256, help="tile size the job runs (default 256)")
+    model.add_argument(
+        "--widths",
+        type=_widths,
+        default="16,32,64,128",
+        help="U-Net channels per level, two levels or more (default 16,32,64,128)",
+    )
+    model.add_argument(
+        "--tile-size",
+        type=positive_int,
+        default=256,
+        help="tile size the job runs, a multiple of 2^(levels - 1) (default 256)",
+    )
     model.add_argument(
         "--mpp", type=microns_per_pixel, default=0.5, help="microns per pixel the model sees (default 0.5)"
     )
     model.add_argument("--stain", choices=("macenko", "vahadane", "reinhard", "none"), default="macenko")
-    model.add_argument("--stain-augment", type=float, default=0.2, help="stain augmentation sigma, 0 to disable")
+    model.add_argument(
+        "--stain-augment", type=non_negative_float, default=0.2, help="stain augmentation sigma, 0 to disable"
+    )
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=1200, help="optimiser steps per fold (default 1200)")
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--crop", type=int, default=192, help="training crop size in model pixels (default 192)")
-    train.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle learning rate (default 3e-3)")
+    train.add_argument("--steps", type=positive_int, default=1200, help="optimiser steps per fold (default 1200)")
+    train.add_argument("--batch-size", type=positive_int, default=8)
+    train.add_argument(
+        "--crop",
+        type=positive_int,
+        default=192,
+        help="training crop size in model pixels, a multiple of 2^(levels - 1) of at least twice that (default 192)",
+    )
+    train.add_argument(
+        "--lr", type=non_negative_float, default=3e-3, help="peak of the one-cycle learning rate (default 3e-3)"
+    )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    train.add_argument("--out", type=Path, required=True, help="run folder")
+    add_device_argument(train)
+    train.add_argument("--out", type=output_folder, required=True, help="run folder")
     train.add_argument("--smoke", action="store_true", help="a few steps on small crops (tests)")
     parser.add_argument(
         "--score",
@@ -115,10 +137,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    """``--widths``: the U-Net's channels per level, finest first, e.g. 16,32,64,128."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"channels per level as whole numbers, e.g. 16,32,64,128, got {text!r}"
+        ) from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"two levels or more, each of 1 channel or more, got {text!r}")
+    return widths
+
+
+SMOKE_CROP = 64  # --smoke's training crops
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What the options allow together, before any image is read (``training/cli.py`` makes a ConfigError a usage
+    error): the U-Net's tile size and training crop against its levels, --fold against --folds."""
+    levels = len(args.widths)
+    stride = 2 ** (levels - 1)  # the U-Net halves its input levels - 1 times and doubles it back
+    if args.tile_size % stride:
+        raise ConfigError(
+            f"--tile-size {args.tile_size}: a U-Net of {levels} levels (--widths) needs a multiple of {stride} pixels"
+        )
+    crop = SMOKE_CROP if args.smoke else args.crop
+    if crop % stride or crop < 2 * stride:  # at least 2 x 2 pixels at the coarsest level, for its BatchNorm
+        which = f"--smoke's crop {SMOKE_CROP}" if args.smoke else f"--crop {crop}"
+        raise ConfigError(
+            f"{which}: a U-Net of {levels} levels (--widths) needs a multiple of {stride} pixels of at least "
+            f"{2 * stride}"
+        )
+    if args.score is None:
+        _folds(args.fold, args.folds)
+
+
 def fold_of(pairs: list[NucleiPair], folds: int, seed: int) -> list[int]:
     """Each image's fold: a seeded shuffle dealt out round-robin (fold sizes differ by at most one)."""
-    if not 2 <= folds <= len(pairs):
-        raise ConfigError(f"--folds {folds}: need 2 <= folds <= {len(pairs)} images")
+    if folds < 2:
+        raise ConfigError(f"--folds {folds}: cross-validation needs 2 folds or more")
+    if folds > len(pairs):
+        raise ConfigError(
+            f"--folds {folds}: more folds than the {len(pairs)} images with a mask (each fold holds one image or more)"
+        )
     order = np.random.default_rng(seed).permutation(len(pairs))
     assigned = [0] * len(pairs)
     for position, i in enumerate(order):
@@ -166,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         return score_checkpoint(args.score, pairs, args)
     added = [pair for folder in args.add for pair in find_pairs(folder, folder)]
     assigned = fold_of(pairs, args.folds, args.seed)
-    config = UNetConfig(widths=tuple(int(w) for w in args.widths.split(",")), tile_size=args.tile_size, mpp=args.mpp)
+    config = UNetConfig(widths=args.widths, tile_size=args.tile_size, mpp=args.mpp)
     options = NucleiTrainOptions(
         steps=2 if args.smoke else args.steps,
         batch_size=2 if args.smoke else args.batch_size,

@@ -18,6 +18,7 @@ training target (fractions at nucleus borders).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from algorithm.slide.base import SlideReader
 from training.datasets.pictures import open_image
 from training.stain_target import TransformFactory
 from training.synth.nuclei_mask import NUCLEI_MASK_SUFFIX
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (*PICTURE_SUFFIXES, ".tif", ".tiff")  # the pictures Pillow opens, and TIFF images
 
@@ -63,7 +66,9 @@ def find_pairs(images: Path, masks: Path) -> list[NucleiPair]:
     The mask of ``<stem>.<ext>`` is ``<stem>.nuclei-mask.<any ext>`` (the synthetic slide
     generator's naming) or, when ``masks`` is another folder, ``<stem>.<any ext>``. Files
     named ``*.nuclei-mask.*`` are never images, so ``masks`` may be ``images`` (an identical
-    stem there is another image, not a mask). Two masks for one image: ConfigError.
+    stem there is another image, not a mask). Two masks for one image: ConfigError. Images without a mask are
+    left out, named in a warning (files named ``*-mask`` are some other mask, such as the generator's tumour and
+    tissue masks, and left out silently).
     """
     for folder in (images, masks):
         if not folder.is_dir():
@@ -78,13 +83,22 @@ def find_pairs(images: Path, masks: Path) -> list[NucleiPair]:
         elif not beside:
             masks_of.setdefault(p.stem, []).append(p)
     pairs = []
+    unmasked = []
     for p in sorted(images.iterdir()):
-        if p.suffix.lower() not in IMAGE_SUFFIXES or p.stem.endswith(NUCLEI_MASK_SUFFIX) or p.stem not in masks_of:
+        if p.suffix.lower() not in IMAGE_SUFFIXES or p.stem.endswith(NUCLEI_MASK_SUFFIX):
+            continue
+        if p.stem not in masks_of:
+            if not p.stem.endswith("-mask"):
+                unmasked.append(p.name)
             continue
         found = masks_of[p.stem]
         if len(found) > 1:
             raise ConfigError(f"{p}: more than one mask for it in {masks}: {', '.join(m.name for m in found)}")
         pairs.append(NucleiPair(p.stem, p, found[0]))
+    if unmasked and pairs:
+        shown = ", ".join(unmasked[:5]) + (f" and {len(unmasked) - 5} more" if len(unmasked) > 5 else "")
+        count = "1 image has" if len(unmasked) == 1 else f"{len(unmasked)} images have"
+        logger.warning(f"{images}: {count} no mask in {masks}, left out: {shown}")
     if not pairs:
         raise ConfigError(
             f"{images}: no image with a mask in {masks} (<stem>{NUCLEI_MASK_SUFFIX}.<ext>"

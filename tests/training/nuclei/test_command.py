@@ -139,8 +139,68 @@ def test_fold_none_trains_one_model_on_every_image_and_scores_none(
     assert len(err) == 1 and "nothing left to score" in err[0] and "model.pt" in err[0]
 
 
-def test_a_fold_that_is_not_a_number_all_or_none_is_refused(monuseg_crops: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_fold_that_is_not_a_number_all_or_none_is_refused(
+    monuseg_crops: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     images, masks = monuseg_crops
     argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--fold", "some"]
-    assert main([*argv, "--out", str(tmp_path / "run"), "--smoke"]) == 1
+    with pytest.raises(SystemExit) as exc:  # a command-line value: a usage error, as it is typed
+        main([*argv, "--out", str(tmp_path / "run"), "--smoke"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == "python -m training nuclei: error: --fold 'some': a number below --folds, 'all' or 'none'"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--steps", "0"], "argument --steps: at least 1, got 0"),
+        (["--batch-size", "0"], "argument --batch-size: at least 1, got 0"),
+        (["--lr", "-1"], "argument --lr: 0 or more, got -1"),
+        (["--lr", "nan"], "argument --lr: a finite number, got nan"),
+        (["--folds", "1"], "argument --folds: at least 2"),
+        (["--widths", "3,x"], "argument --widths: channels per level as whole numbers, e.g. 16,32,64,128, got '3,x'"),
+        (["--widths", "16"], "argument --widths: two levels or more"),
+        (["--device", "banana"], "argument --device: unknown device 'banana'"),
+        (["--crop", "7"], "--crop 7: a U-Net of 4 levels (--widths) needs a multiple of 8 pixels of at least 16"),
+        (["--crop", "8"], "--crop 8: a U-Net of 4 levels (--widths) needs a multiple of 8 pixels of at least 16"),
+        (
+            ["--crop", "41", "--widths", "8,16"],
+            "--crop 41: a U-Net of 2 levels (--widths) needs a multiple of 2 pixels",
+        ),
+        (["--widths", "4,4,4,4,4,4,4,4", "--smoke"], "--smoke's crop 64: a U-Net of 8 levels (--widths) needs a"),
+        (["--tile-size", "250"], "--tile-size 250: a U-Net of 4 levels (--widths) needs a multiple of 8 pixels"),
+        (["--folds", "3", "--fold", "3"], "--fold 3: must be below --folds 3"),
+    ],
+)
+def test_bad_values_are_usage_errors_before_any_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    out = tmp_path / "run"
+    argv = ["nuclei", "--images", str(tmp_path / "none"), "--masks", str(tmp_path / "none"), "--out", str(out)]
+    with pytest.raises(SystemExit) as exc:  # the folders do not exist: nothing was read
+        main([*argv, *options])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"python -m training nuclei: error: {message}")
+    assert "Traceback" not in "\n".join(err) and not out.exists()
+
+
+def test_an_image_without_its_mask_is_named(
+    monuseg_crops: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, masks = monuseg_crops
+    some = tmp_path / "masks"
+    some.mkdir()
+    first = sorted(masks.iterdir())[0]
+    (some / first.name).write_bytes(first.read_bytes())  # one mask of three
+    out = tmp_path / "run"
+    assert main(["nuclei", "--images", str(images), "--masks", str(some), "--folds", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    unmasked = ", ".join(p.name for p in sorted(images.iterdir())[1:])
+    assert err == [
+        f"warning: {images}: 2 images have no mask in {some}, left out: {unmasked}",
+        "error: --folds 2: more folds than the 1 images with a mask (each fold holds one image or more)",
+    ]
+    assert not out.exists()

@@ -28,7 +28,7 @@ def _tiff(path: Path, value: int = 0) -> Path:
     return path
 
 
-def test_identical_stems_in_a_masks_folder(tmp_path: Path) -> None:
+def test_identical_stems_in_a_masks_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     images, masks = tmp_path / "images", tmp_path / "masks"
     for name in ("b.png", "a.tif", "unmasked.png"):
         _png(images / name)
@@ -37,6 +37,9 @@ def test_identical_stems_in_a_masks_folder(tmp_path: Path) -> None:
     _png(masks / "b.jpg", 255)
     pairs = find_pairs(images, masks)
     assert [(p.name, p.image.name, p.mask.name) for p in pairs] == [("a", "a.tif", "a.png"), ("b", "b.png", "b.jpg")]
+    assert caplog.messages == [
+        f"{images}: 1 image has no mask in {masks}, left out: unmasked.png"
+    ]  # not dropped silently
 
 
 def test_generator_naming_beside_the_slides(tmp_path: Path) -> None:
