@@ -14,6 +14,7 @@ from algorithm.classify import SlideModel
 from algorithm.errors import ConfigError
 from algorithm.features import FeatureConfig
 from algorithm.io.atomic import write_json_atomic
+from training.arguments import fold_count, output_file
 from training.classifier.features import FeatureTable, feature_table
 from training.classifier.selection import (
     axis_within,
@@ -53,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     parser.add_argument("--heatmaps", type=Path, required=True, help="folder of <slide>.heatmap.tiff files")
     parser.add_argument("--labels", type=Path, required=True, help="CSV: slide,label[,major_axis_um]")
-    parser.add_argument("--out", type=Path, required=True, help="the slide model file to write (.joblib)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument("--out", type=output_file, required=True, help="the slide model file to write (.joblib)")
+    parser.add_argument("--folds", type=fold_count, default=5, help="cross-validation folds, 2 or more (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scales", default="4,16,64,256", help="feature scales: 1/k of the heatmap's pixels")
     parser.add_argument("--thresholds", default="0.2,0.5,0.9", help="probability thresholds of the tumour features")

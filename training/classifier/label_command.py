@@ -16,9 +16,11 @@ from algorithm.errors import ConfigError
 from algorithm.features import PatchFeatureConfig, patch_features
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import PatchClassifier, PatchClassifierConfig, load_patch_classifier
+from algorithm.options import positive_int
 from algorithm.slide import open_slide
 from algorithm.slide_label import assess_label
 from algorithm.tissue import tissue_mask
+from training.arguments import add_device_argument, fold_count, output_file
 from training.classifier.selection import CANDIDATE_NAMES, f1_threshold, select_classifier
 from training.datasets.labelled import read_labelled_folder
 
@@ -57,10 +59,12 @@ example:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this command's options to its sub-parser (``training/cli.py`` calls it for every command)."""
     parser.add_argument("--probabilities", type=Path, required=True, help="oof-probabilities.json of patch-classifier")
-    parser.add_argument("--out", type=Path, required=True, help="the label model file to write (.joblib)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds to choose the model (default 5)")
+    parser.add_argument("--out", type=output_file, required=True, help="the label model file to write (.joblib)")
+    parser.add_argument(
+        "--folds", type=fold_count, default=5, help="cross-validation folds to choose the model, 2 or more (default 5)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ranks", type=int, default=16, help="length of the ranked patch-probability vector")
+    parser.add_argument("--ranks", type=positive_int, default=16, help="length of the ranked patch-probability vector")
     parser.add_argument(
         "--classifiers",
         type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
@@ -86,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-slides", type=Path, help="held-out slides to score the saved models on")
     parser.add_argument("--test-labels", type=Path, help="their labels CSV (slide,label)")
     parser.add_argument("--patch-classifier", type=Path, help="the patch classifier checkpoint (best.pt)")
-    parser.add_argument("--device", default="cpu", help="device for the held-out scoring (default cpu)")
+    add_device_argument(parser, ": where the validation and held-out slides are scored")
 
 
 def _summary(scores: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ out-of-fold accuracy within 5 % (HeLP's score), then by mean relative error.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ from sklearn.svm import SVC
 from algorithm.classify.estimators import FeatureValue
 from algorithm.errors import ConfigError
 from algorithm.features import parse_axis_feature
+
+logger = logging.getLogger(__name__)
 
 AXIS_TOLERANCE = 0.05
 SVM_CALIBRATION_FOLDS = 3  # the SVM's probabilities are calibrated by an inner cross-validation
@@ -105,6 +108,11 @@ def select_classifier(
     splitter = StratifiedKFold(n_splits=int(min(folds, counts.min())), shuffle=True, random_state=seed)
     smallest = int(counts.min() - -(-counts.min() // splitter.n_splits))  # per class in a training fold
     candidates = {k: v for k, v in classifier_candidates(seed, smallest).items() if not only or k in only}
+    if smallest < SVM_CALIBRATION_FOLDS and (not only or "svm" in only):
+        logger.warning(
+            f"svm left out: a cross-validation training fold holds {smallest} slides of the smaller class and the "
+            f"SVM's probability calibration needs {SVM_CALIBRATION_FOLDS} (it takes more slides of each class)"
+        )
     if not candidates:
         raise ConfigError(f"none of the classifiers {', '.join(only or ())} can be fitted on {len(y)} slides")
     report: dict[str, Any] = {"folds": splitter.n_splits, "candidates": {}}

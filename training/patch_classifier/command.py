@@ -14,12 +14,13 @@ from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import PatchClassifierConfig, save_checkpoint
 from algorithm.models.patch_classifier import ARCHITECTURES
-from algorithm.patches import PatchOptions
+from algorithm.patches import REASONS, PatchOptions
 from training.arguments import (
     add_input_arguments,
     add_loop_arguments,
     add_run_arguments,
     add_scanner_augment_argument,
+    fold_count,
 )
 from training.datasets.labelled import LabelledSlide, read_labelled_folder
 from training.folds import fold_of
@@ -70,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--folds",
         type=_folds,
         default=3,
-        help="folds by slide for out-of-fold probabilities, or 'domain': one fold per scanner (default 3)",
+        help="folds by slide for out-of-fold probabilities, 2 or more (label-classifier is fitted on them), or "
+        "'domain': one fold per scanner (default 3)",
     )
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -85,13 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _folds(text: str) -> int | str:
-    """``--folds``: a number of folds, or ``domain``."""
+    """``--folds``: a number of folds (2 or more: out-of-fold probabilities need one held out), or ``domain``."""
     if text == "domain":
         return text
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--folds must be a number of folds or 'domain', got {text!r}") from None
+        return fold_count(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"a number of folds or 'domain': {exc}") from None
 
 
 def slide_folds(slides: list[LabelledSlide], folds: int | str, seed: int) -> NDArray[np.int64]:
@@ -104,6 +106,21 @@ def slide_folds(slides: list[LabelledSlide], folds: int | str, seed: int) -> NDA
     return np.array([domains.index(str(s.domain)) for s in slides], dtype=np.int64)
 
 
+def _no_patches(bank: PatchBank, patches: PatchOptions) -> str:
+    """Why no slide gave a patch: the candidates and what the filters dropped, over all slides."""
+    selections = [s.selection for s in bank.slides]
+    candidates = sum(s.candidates for s in selections)
+    dropped = {reason: sum(s.dropped.get(reason, 0) for s in selections) for reason in REASONS}
+    why = ", ".join(f"{reason} {n}" for reason, n in dropped.items() if n)
+    side_mm = patches.size * patches.mpp / 1000
+    return (
+        f"no patch of the {len(selections)} slides passed the filters ({patches.size} px at {patches.mpp:g} um/px: "
+        f"patches {side_mm:.3g} mm a side; {candidates} candidates"
+        + (f", dropped for {why}" if why else ": the slides are smaller than one patch")
+        + "): check --mpp and --tile-size"
+    )
+
+
 def _accuracy(probabilities: list[np.ndarray], labels: list[int]) -> float:
     """The share of patches whose call (>= 0.5) is their slide's label."""
     calls = [(p >= 0.5) == bool(label) for p, label in zip(probabilities, labels, strict=True)]
@@ -114,6 +131,13 @@ def _accuracy(probabilities: list[np.ndarray], labels: list[int]) -> float:
 def run(args: argparse.Namespace) -> int:
     """Train the fold models and the final model, write the out-of-fold probabilities; the exit status."""
     slides = read_labelled_folder(args.slides, args.labels)
+    classes = {s.label for s in slides}
+    if len(classes) < 2:
+        kind = "positive" if classes == {1} else "negative"
+        raise ConfigError(
+            f"{args.labels}: all {len(slides)} slides are {kind}; the patch classifier learns to tell positive "
+            "from negative slides and needs both"
+        )
     if args.smoke:
         slides = [s for s in slides if s.label == 1][:2] + [s for s in slides if s.label == 0][:2]
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
@@ -133,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     )
     bank = PatchBank(slides, patches, spec)
     counts = bank.counts()
+    if not counts.sum():
+        raise ConfigError(_no_patches(bank, patches))
     positive = sum(s.label for s in slides)
     print(
         f"{len(slides)} slides ({positive} positive; domains "

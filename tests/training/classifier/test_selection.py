@@ -69,13 +69,21 @@ def test_too_few_slides_of_a_class(labels: list[int]) -> None:
         select_classifier(np.zeros((len(y), 2)), y, folds=5, seed=0)
 
 
-def test_two_slides_per_class_are_enough() -> None:
-    """The SVM calibrates on an inner 3-fold split: with too few slides it is left out, not crashed."""
+def test_two_slides_per_class_are_enough(caplog: pytest.LogCaptureFixture) -> None:
+    """The SVM calibrates on an inner 3-fold split: with too few slides it is left out, not crashed, and says why."""
     X, y = _separable(2)
     selection = select_classifier(X, y, folds=5, seed=0)
     assert selection.report["folds"] == 2 and "svm" not in selection.report["candidates"]
+    assert caplog.messages == [
+        "svm left out: a cross-validation training fold holds 1 slides of the smaller class and the SVM's "
+        "probability calibration needs 3 (it takes more slides of each class)"
+    ]
+    caplog.clear()
+    select_classifier(X, y, folds=5, seed=0, only=["logistic_regression"])
+    assert not caplog.messages  # not asked for: nothing to say
     X, y = _separable(6)
     assert "svm" in select_classifier(X, y, folds=3, seed=0).report["candidates"]
+    assert not caplog.messages
 
 
 def _axis_table(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

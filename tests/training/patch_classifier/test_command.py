@@ -115,3 +115,40 @@ def test_domain_folds_hold_out_one_scanner_each() -> None:
     assert sorted(slide_folds(slides, 3, seed=0).tolist()) == [0, 0, 1, 1, 2, 2]
     with pytest.raises(ConfigError, match="two domains"):
         slide_folds(slides[:3], "domain", seed=0)
+
+
+@pytest.mark.parametrize("folds", ["-2", "0", "1", "two"])
+def test_folds_below_two_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], folds: str) -> None:
+    """label-classifier is fitted on the out-of-fold probabilities: no folds, no oof-probabilities.json."""
+    out = tmp_path / "run"
+    argv = ["patch-classifier", "--slides", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), "--out", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--folds", folds])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("python -m training patch-classifier: error: argument --folds: a number of folds or 'domain'")
+    assert not out.exists()
+
+
+def test_slides_of_one_class_are_refused(slides: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    labels = tmp_path / "all-positive.csv"
+    labels.write_text("slide,label\n" + "".join(f"{p.stem},1\n" for p in sorted(slides.glob("*.tiff"))))
+    out = tmp_path / "run"
+    assert main(["patch-classifier", "--slides", str(slides), "--labels", str(labels), "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {labels}: all 4 slides are positive; the patch classifier learns to tell positive from negative "
+        "slides and needs both"
+    )
+    assert not out.exists()
+
+
+def test_no_patch_passing_the_filters_says_why(
+    slides: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = ["patch-classifier", "--slides", str(slides), "--labels", str(slides / "slide-labels.csv"), "--smoke"]
+    assert main(["--quiet", *args, "--out", str(out), "--mpp", "50", "--stain", "none"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no patch of the 4 slides passed the filters (296 px at 50 um/px: patches 14.8 mm")
+    assert err.endswith("): check --mpp and --tile-size") and "\n" not in err
+    assert not out.exists()
