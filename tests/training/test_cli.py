@@ -52,6 +52,8 @@ def test_module_help_explains_synth():
         (["--mpp", "abc"], "--mpp must be a number"),
         (["--count", "0"], "--count must be in"),
         (["--tile", "300"], "invalid choice"),
+        (["--prefix", "a/b"], "--prefix must be letters"),
+        (["--prefix", "../evil"], "--prefix must be letters"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_message(tmp_path, capsys, args, needle):
@@ -76,8 +78,15 @@ def test_kit_errors_exit_1_with_one_line_and_write_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot place 50 mitoses")
     assert not out.exists() or not any(out.iterdir())
-    code = main(["synth", "--out", str(out), "--prefix", "../evil", "--quiet"])
-    assert code == 1 and "--prefix" in capsys.readouterr().err
+    # a density names --mitoses-per-mm2, the option given (not --mitoses)
+    code = main(["synth", "--out", str(out), "--size", "512x512", "--mitoses-per-mm2", "1000", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        code == 1
+        and len(err) == 1
+        and err[0].endswith("use a larger --size or a lower --mitoses-per-mm2 (this slide's 1000)")
+    )
+    assert not out.exists() or not any(out.iterdir())
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     code = main(["synth", "--out", str(a_file), "--size", "512x512", "--quiet"])

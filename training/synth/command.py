@@ -84,6 +84,15 @@ def _density(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _prefix(text: str) -> str:
+    """``--prefix``: a file name prefix, nothing that reaches outside --out (no '/', no leading '.')."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
+        raise argparse.ArgumentTypeError(
+            f"--prefix must be letters, digits, '_', '-' or '.', a letter or digit first, got {text!r}"
+        )
+    return text
+
+
 def _bounded(kind: type[int] | type[float], lo: float, hi: float, what: str) -> Callable[[str], float]:
     """An argparse type: ``kind(text)`` within [lo, hi], with a message naming ``what``."""
 
@@ -214,14 +223,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "which blood filters see; 0: eosin only, magenta, the slides of earlier versions (default 0); recorded "
         "in the truth file when above 0",
     )
-    p.add_argument("--prefix", default="synth", help="file name prefix (default synth)")
+    p.add_argument(
+        "--prefix",
+        type=_prefix,
+        default="synth",
+        help="file name prefix: letters, digits, '_', '-' or '.', a letter or digit first (default synth)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def configs(args: argparse.Namespace) -> list[tuple[SynthConfig, TiffOptions, str]]:
     """The slides the arguments ask for (validated before anything is written)."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.prefix):
-        raise ConfigError(f"--prefix must be letters, digits, '_', '-' or '.', got {args.prefix!r}")
     out = []
     for i in range(args.count):
         seed = args.seed + i

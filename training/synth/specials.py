@@ -183,9 +183,12 @@ def _specials(content_key: tuple) -> Specials:
             got_n += place(count - got_t - got_n, "tumour") if layout.tumour is not None else 0
         if got_t + got_n < count:
             name = "mitoses" if category == MITOSIS else "imposters"
+            fewer = "fewer --imposters" if category != MITOSIS else "fewer --mitoses"
+            if category == MITOSIS and cfg.mitoses_per_mm2 is not None:
+                fewer = f"a lower --mitoses-per-mm2 (this slide's {cfg.mitoses_per_mm2:g})"
             raise ConfigError(
                 f"cannot place {count} {name} on a {cfg.width}x{cfg.height} slide "
-                f"(room for {got_t + got_n}); use a larger --size or fewer --{name}"
+                f"(room for {got_t + got_n}); use a larger --size or {fewer}"
             )
         for i in range(start, len(placed_x)):
             in_t = (i - start) < got_t
