@@ -99,6 +99,9 @@ ENV ALGORITHM_TASK=${TASK} \
 # THP: on 4 KiB pages the CPU detector took ~26,000 page faults a batch, ~10 % of its time
 # (benchmarks/bench_malloc.py). Outputs are unchanged: only where memory comes from.
 ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+# torch's CPU threads sleep at each operator's barrier: beside any other process libgomp's long spin held
+# the core its partner needed, 7x slower (algorithm/threads.py, benchmarks/bench_wait_policy.py)
+ENV OMP_WAIT_POLICY=PASSIVE
 WORKDIR /opt/app
 USER algorithm
 ENTRYPOINT ["/opt/venv/bin/python", "-m", "algorithm"]

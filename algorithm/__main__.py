@@ -2,7 +2,11 @@
 
 import sys
 
-from algorithm.cli import main
-from algorithm.console import run_main
+from algorithm.threads import sleeping_waits
+
+sleeping_waits()  # before torch loads (algorithm/threads.py)
+
+from algorithm.cli import main  # noqa: E402
+from algorithm.console import run_main  # noqa: E402
 
 sys.exit(run_main(main))

@@ -26,6 +26,7 @@ from algorithm.cohort.slides import CohortSlide
 from algorithm.cohort.worker import SlideWorker, WorkerSettings
 from algorithm.device import available_cpus
 from algorithm.errors import ConfigError, KitError
+from algorithm.threads import wait_environment
 
 RAY_PIN = "ray==2.60.0"  # requirements-dev.txt's
 DEFAULT_WORKERS = 2  # without GPUs, unless --workers says
@@ -116,7 +117,8 @@ class RayPool:
             "include_dashboard": False,
             "log_to_driver": False,
             "logging_level": logging.ERROR,  # not its notes on token authentication and the like
-            "runtime_env": {"env_vars": {"PYTHONPATH": _pythonpath()}},
+            # the workers' torch threads wait as the single job's do (algorithm/threads.py)
+            "runtime_env": {"env_vars": {"PYTHONPATH": _pythonpath(), **wait_environment()}},
         }
         try:
             if o.address is None:
