@@ -35,7 +35,7 @@ def add_views_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 
 def microns_per_pixel(text: str) -> float:
     """argparse type: a resolution in microns per pixel, within what microscopy gives (``PLAUSIBLE_MPP``)."""
-    value = _number(text)
+    value = finite_number(text)
     if not plausible_mpp(value):
         lo, hi = PLAUSIBLE_MPP
         raise argparse.ArgumentTypeError(f"microns per pixel between {lo:g} and {hi:g} (40x: about 0.25), got {text}")
@@ -44,7 +44,7 @@ def microns_per_pixel(text: str) -> float:
 
 def probability(text: str) -> float:
     """argparse type: a number in [0, 1] (a decision threshold)."""
-    value = _number(text)
+    value = finite_number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"a probability in [0, 1], got {text}")
     return value
@@ -79,7 +79,8 @@ def output_folder(text: str) -> Path:
     return path
 
 
-def _number(text: str) -> float:
+def finite_number(text: str) -> float:
+    """argparse type: any finite number."""
     try:
         value = float(text)
     except ValueError:

@@ -74,7 +74,8 @@ def _default_ground_truth() -> Path:
 
 def output_folder(text: str) -> Path:
     """argparse type: a folder to write into, made if absent; refused before any work when it cannot be: a file
-    at the path or above it, or a folder this process may not write in."""
+    at the path or above it, or a folder this process may not write in. (The algorithm's command has the same
+    check, ``algorithm.options.output_folder``; the evaluation container ships without that package.)"""
     path = Path(text)
     if path.exists():
         if not path.is_dir():

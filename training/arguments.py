@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from pathlib import Path
 
 from algorithm.device import resolve_device
 from algorithm.errors import ConfigError
-from algorithm.options import microns_per_pixel, output_folder, positive_int, probability
+from algorithm.options import finite_number, microns_per_pixel, output_folder, positive_int, probability
 
 DETECTOR_TILE_STEP = 32  # torchvision's RetinaNet pads its input to multiples of 32 (its coarsest stride's)
 DETECTOR_MIN_TILE = 64  # two of those: the largest anchors (128 px) still overlap the tile
 
 
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"a finite number, got {text}")
-    return value
-
-
 def positive_float(text: str) -> float:
     """argparse type: a finite number above 0 (a learning rate, a radius)."""
-    value = _finite(text)
+    value = finite_number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"a number above 0, got {text}")
     return value
@@ -35,7 +24,7 @@ def positive_float(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     """argparse type: a finite number, 0 or more (a density, an augmentation strength)."""
-    value = _finite(text)
+    value = finite_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"0 or more, got {text}")
     return value
