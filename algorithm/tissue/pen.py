@@ -20,7 +20,7 @@ from skimage import morphology
 
 GREEN_EXCESS = 12  # green over red, grey levels: H&E has green below red
 BLUE_EXCESS = 60  # blue over red, with green at least red: blue ink
-MAX_BRIGHTNESS = 235  # a channel's maximum above this is glass, however tinted
+MAX_BRIGHTNESS = 235  # a pixel whose weakest channel is above this (glass-balanced) is glass
 
 
 def pen_candidates(rgb: NDArray[np.uint8], glass: NDArray[np.float64] | None = None) -> NDArray[np.bool_]:
