@@ -1,0 +1,60 @@
+"""The README's "Your own model" example, run as written: a torchvision detector saved whole and a TorchScript
+segmenter, neither the kit's own, on a slide, through the kit's engine, NMS and heatmap stitching."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from tests.conftest import REPO, blob_image, write_pyramid_tiff
+
+
+def _readme_example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    examples = [block for block in blocks if "my_detector.pt" in block]
+    assert len(examples) == 1, "the README's own-model example is gone or doubled"
+    return examples[0]
+
+
+class TinySegmenter(torch.nn.Module):
+    """A participant's network: one logit map per tile, at a quarter of the tile's side."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, kernel_size=4, stride=4)
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return self.conv(tiles)
+
+
+@pytest.fixture()
+def in_tmp(tmp_path: Path) -> Iterator[Path]:
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(before)
+
+
+def test_the_readme_own_model_example_runs_as_written(in_tmp: Path) -> None:
+    torch.manual_seed(0)
+    detector = torchvision.models.detection.retinanet_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=2, min_size=512, max_size=512
+    )
+    torch.save(detector, in_tmp / "my_detector.pt")  # the whole module, as the example loads it
+    torch.jit.save(torch.jit.script(TinySegmenter().eval()), str(in_tmp / "my_segmenter.ts"))
+    # a 512 x 512 px slide at 0.25 um/px: one detector tile, one segmenter tile (a TIFF, as every .svs is)
+    slide = write_pyramid_tiff(in_tmp / "slide.tiff", blob_image(512, 512), mpp=0.25, tile=128, levels=2)
+    slide.rename(in_tmp / "slide.svs")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(_readme_example(), "README.md", "exec"), {})  # noqa: S102 - the README's own text
+    line = printed.getvalue()
+    assert "1 of 1 tiles with tissue" in line and "mitotic figures" in line, line
