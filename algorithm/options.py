@@ -50,12 +50,17 @@ def probability(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (a batch size, a count of threads or workers, a size in pixels)."""
+def whole_number(text: str) -> int:
+    """argparse type: any whole number."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a batch size, a count of threads or workers, a size in pixels)."""
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"at least 1, got {text}")
     return value

@@ -28,7 +28,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,28 +48,23 @@ def busy() -> None:
 
 
 def child(kind: str, batches: int) -> None:
-    """Time ``kind``'s model over ``batches`` prepared batches; print ms a batch as JSON."""
+    """Time ``kind``'s model over ``batches`` prepared batches (``bench_engine.model_only``, warmed up on the
+    first of them); print ms a batch as JSON."""
     import torch
 
     from algorithm.engine import EngineOptions
     from algorithm.slide import open_slide
     from algorithm.tissue import tissue_mask
-    from benchmarks.bench_engine import prepared, slide_job
+    from benchmarks.bench_engine import model_only, prepared, slide_job
     from benchmarks.common import synthetic
 
     device = torch.device("cpu")
     with open_slide(synthetic(ROOT / "build" / "bench", 16384, 505)) as slide:
         mask = tissue_mask(slide)
         job = slide_job(kind, slide, mask, ROOT / "models", device, EngineOptions())
-        tiles = prepared(slide, job.grid, job.fitted(slide, mask), EngineOptions(), device)[: batches + 1]
-    model: Any = job.tile_model
-    with torch.inference_mode():
-        model.to_host(model.postprocess(model.forward(tiles[0])))  # warm-up
-        start = time.perf_counter()
-        for x in tiles[1:]:
-            model.to_host(model.postprocess(model.forward(x)))
-        seconds = time.perf_counter() - start
-    print(json.dumps({"ms": seconds / (len(tiles) - 1) * 1e3}))
+        tiles = prepared(slide, job.grid, job.fitted(slide, mask), EngineOptions(), device)[1 : batches + 1]
+    seconds = model_only(job.tile_model, tiles, device, amp=False)
+    print(json.dumps({"ms": seconds / len(tiles) * 1e3}))
 
 
 def batch_ms(kind: str, variant: dict[str, str], batches: int) -> float:

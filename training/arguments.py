@@ -8,7 +8,14 @@ from pathlib import Path
 
 from algorithm.device import resolve_device
 from algorithm.errors import ConfigError
-from algorithm.options import finite_number, microns_per_pixel, output_folder, positive_int, probability
+from algorithm.options import (
+    finite_number,
+    microns_per_pixel,
+    output_folder,
+    positive_int,
+    probability,
+    whole_number,
+)
 
 DETECTOR_TILE_STEP = 32  # torchvision's RetinaNet pads its input to multiples of 32 (its coarsest stride's)
 DETECTOR_MIN_TILE = 64  # two of those: the largest anchors (128 px) still overlap the tile
@@ -34,10 +41,7 @@ def at_least(lowest: int, why: str) -> Callable[[str], int]:
     """argparse type: a whole number >= ``lowest``; ``why`` ends the message (e.g. k-fold's need of two folds)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"a whole number, got {text!r}") from None
+        value = whole_number(text)
         if value < lowest:
             raise argparse.ArgumentTypeError(f"at least {lowest} ({why}), got {text}")
         return value
