@@ -99,13 +99,22 @@ def held_out_scores(model: SlideModel, table: FeatureTable) -> dict[str, Any]:
     return scores
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the feature table, choose both slide models by cross-validation and save them; the exit status."""
+def check_arguments(args: argparse.Namespace) -> None:
+    """What the options allow together, checked before any work (a usage error: exit 2); ConfigError."""
     if (args.test_heatmaps is None) != (args.test_labels is None):
         raise ConfigError("give both --test-heatmaps and --test-labels, or neither")
-    config = FeatureConfig(
+    _features(args)
+
+
+def _features(args: argparse.Namespace) -> FeatureConfig:
+    return FeatureConfig(
         scales=_numbers(args.scales, int, "scales"), thresholds=_numbers(args.thresholds, float, "thresholds")
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the feature table, choose both slide models by cross-validation and save them; the exit status."""
+    config = _features(args)
     table = feature_table(args.heatmaps, args.labels, config)
     print(f"{len(table.slides)} slides ({int(table.labels.sum())} tumour), {len(table.names)} features")
     classifier = select_classifier(table.X, table.labels, args.folds, args.seed)

@@ -310,16 +310,31 @@ def _load(args: argparse.Namespace) -> tuple[list[SlideAnnotations], list[SlideA
         if missing:
             raise ConfigError(f"{folder}: {len(missing)} images of the database are missing (e.g. {missing[0]})")
         return [s for s in slides if s.split != "valid"], [s for s in slides if s.split == "valid"]
-    if not args.train:
-        raise ConfigError("give --train folders or --midog-db")
     train = [s for folder in args.train for s in read_synthetic_folder(folder)]
     valid = [s for folder in args.valid for s in read_synthetic_folder(folder)]
     return train, valid
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train a detector on the slides given and save the checkpoint; the exit status."""
-    mining = MiningConfig(
+def check_arguments(args: argparse.Namespace) -> None:
+    """What the options allow together, checked before any work (a usage error: exit 2); ConfigError."""
+    if not args.midog_db and not args.train:
+        raise ConfigError("give --train folders or --midog-db")
+    if args.pasted_share > 0 and not args.real_negatives:
+        raise ConfigError("--pasted-share needs --real-negatives: the real images the figures are pasted into")
+    if args.real_figures and not args.real_negatives:
+        raise ConfigError("--real-figures needs --real-negatives: the real images the figures are blended into")
+    for option in ("real_figure_raw", "real_figure_warp", "real_figure_pages"):
+        if getattr(args, option) and not args.real_figures:
+            raise ConfigError(f"--{option.replace('_', '-')} needs --real-figures")
+    if args.init is not None and args.resume:
+        raise ConfigError("give --init (a fresh run from a checkpoint's weights) or --resume, not both")
+    if args.real_figure_pages:
+        parse_pages(args.real_figure_pages)
+    _sampling(args, _mining(args))  # the shares' sums, the island range
+
+
+def _mining(args: argparse.Namespace) -> MiningConfig:
+    return MiningConfig(
         share=args.hard_negatives,
         every=args.mine_every,
         floor=args.mine_floor,
@@ -327,7 +342,10 @@ def run(args: argparse.Namespace) -> int:
         tiles=args.mine_tiles,
         scanner=args.mine_scanner,
     )
-    sampling = SamplingConfig(
+
+
+def _sampling(args: argparse.Namespace, mining: MiningConfig) -> SamplingConfig:
+    return SamplingConfig(
         tile_size=args.tile_size,
         mpp=args.mpp,
         hard_negative_fraction=mining.share,
@@ -340,16 +358,12 @@ def run(args: argparse.Namespace) -> int:
         island_fraction=args.island_share,
         island_um=_island_um(args.island_um),
     )
-    if args.pasted_share > 0 and not args.real_negatives:
-        raise ConfigError("--pasted-share needs --real-negatives: the real images the figures are pasted into")
-    if args.real_figures and not args.real_negatives:
-        raise ConfigError("--real-figures needs --real-negatives: the real images the figures are blended into")
-    if args.real_figure_raw and not args.real_figures:
-        raise ConfigError("--real-figure-raw needs --real-figures")
-    if args.real_figure_warp and not args.real_figures:
-        raise ConfigError("--real-figure-warp needs --real-figures")
-    if args.real_figure_pages and not args.real_figures:
-        raise ConfigError("--real-figure-pages needs --real-figures")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train a detector on the slides given and save the checkpoint; the exit status."""
+    mining = _mining(args)
+    sampling = _sampling(args, mining)
     pages = parse_pages(args.real_figure_pages) if args.real_figure_pages else None
     figures = (
         read_real_figures(args.real_figures, pages, args.real_figure_mpp, args.out / "real-figures")
@@ -367,8 +381,6 @@ def run(args: argparse.Namespace) -> int:
         args.epochs, args.iterations, args.batch_size = 1, 2, 2
     init = None
     if args.init is not None:
-        if args.resume:
-            raise ConfigError("give --init (a fresh run from a checkpoint's weights) or --resume, not both")
         start, config, checkpoint = load_detector(args.init)
         init, spec = start.state_dict(), checkpoint.get("stain")
         print(f"fine-tuning {args.init} ({config.arch}, {config.tile_size} px at {config.mpp:g} um/px)")

@@ -110,58 +110,26 @@ def test_bad_label_names_the_csv_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert err.startswith(f"error: {labels}, line 3") and "'maybe'" in err
 
 
-def test_test_heatmaps_need_test_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            [
-                "classifier",
-                "--heatmaps",
-                str(tmp_path),
-                "--labels",
-                str(tmp_path / "l.csv"),
-                "--out",
-                str(tmp_path / "m.joblib"),
-                "--test-heatmaps",
-                str(tmp_path),
-            ]
-        )
-        == 1
-    )
-    assert "--test-labels" in capsys.readouterr().err
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The message of a command line refused before any work: exit 2 with the command's usage."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    prefix = "python -m training classifier: error: "
+    assert err.startswith(prefix), err
+    return err[len(prefix) :]
 
 
-def test_bad_scales_are_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            [
-                "classifier",
-                "--heatmaps",
-                str(tmp_path),
-                "--labels",
-                str(tmp_path / "l.csv"),
-                "--out",
-                str(tmp_path / "m.joblib"),
-                "--scales",
-                "4,x",
-            ]
-        )
-        == 1
+def test_option_combinations_and_lists_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    command = ["classifier", "--heatmaps", str(tmp_path), "--labels", str(tmp_path / "l.csv")]
+    command += ["--out", str(tmp_path / "m.joblib")]
+    assert usage_error([*command, "--test-heatmaps", str(tmp_path)], capsys) == (
+        "give both --test-heatmaps and --test-labels, or neither"
     )
-    assert "--scales" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "classifier",
-                "--heatmaps",
-                str(tmp_path),
-                "--labels",
-                str(tmp_path / "l.csv"),
-                "--out",
-                str(tmp_path / "m.joblib"),
-                "--scales",
-                "3",
-            ]
-        )
-        == 1
+    assert usage_error([*command, "--scales", "4,x"], capsys) == (
+        "--scales must be a comma-separated list of numbers, got '4,x'"
     )
-    assert "feature scale 3" in capsys.readouterr().err
+    assert "feature scale 3" in usage_error([*command, "--scales", "3"], capsys)
+    assert not (tmp_path / "m.joblib").exists()

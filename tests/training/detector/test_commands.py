@@ -17,6 +17,18 @@ from tests.conftest import blob_image
 from training.cli import main
 
 
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The message of a command line refused before any work: exit 2 with the command's usage."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    prefix = "python -m training detector: error: "
+    assert err.startswith(prefix), err
+    return err[len(prefix) :]
+
+
 def test_smoke_training_then_scoring(synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = synthetic_slide.files.slide.parent
     out = tmp_path / "run"
@@ -76,8 +88,10 @@ def test_init_fine_tunes_from_a_checkpoint_with_its_config_and_stain_target(
     assert end["config"] == start["config"] and end["stain"].target[0].tolist() == start["stain"].target[0].tolist()
     weights = [k for k in start["state_dict"] if "running_" not in k and "num_batches" not in k]  # not BN's stats
     assert weights and all(torch.equal(end["state_dict"][k], start["state_dict"][k]) for k in weights)
-    assert main(["detector", "--train", folder, "--out", str(tuned), "--init", str(first / "best.pt"), "--resume"]) == 1
-    assert "give --init (a fresh run from a checkpoint's weights) or --resume, not both" in capsys.readouterr().err
+    both = ["--init", str(first / "best.pt"), "--resume"]
+    assert usage_error(["detector", "--train", folder, "--out", str(tuned), *both], capsys) == (
+        "give --init (a fresh run from a checkpoint's weights) or --resume, not both"
+    )
     assert main(["detector", "--train", folder, "--out", str(tuned), "--init", str(tmp_path / "none.pt")]) == 1
     assert "none.pt" in capsys.readouterr().err
 
@@ -85,7 +99,7 @@ def test_init_fine_tunes_from_a_checkpoint_with_its_config_and_stain_target(
 def test_missing_data_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["detector", "--train", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nope'}: slide folder not found"
-    assert main(["detector", "--out", str(tmp_path / "run")]) == 1
+    assert usage_error(["detector", "--out", str(tmp_path / "run")], capsys) == "give --train folders or --midog-db"
 
 
 def test_hard_negative_and_density_options_reach_the_checkpoint(
@@ -102,8 +116,10 @@ def test_hard_negative_and_density_options_reach_the_checkpoint(
     assert [(r["step"], r["tiles"]) for r in hard["rounds"]] == [(1, 2)]  # smoke: 2 steps, none after the last
     assert checkpoint["validation"]["density_per_mm2"] == 3.0
     capsys.readouterr()
-    assert main(["detector", "--train", folder, "--out", str(out), "--hard-negatives", "2"]) == 1
-    assert "hard-negative share must be in [0, 1], got 2.0" in capsys.readouterr().err
+    hard_share = ["--hard-negatives", "2"]
+    assert "hard-negative share must be in [0, 1], got 2.0" in usage_error(
+        ["detector", "--train", folder, "--out", str(out), *hard_share], capsys
+    )
 
 
 @pytest.fixture()
@@ -132,8 +148,9 @@ def test_confounder_and_real_negative_options_reach_the_checkpoint(
     assert checkpoint["real_negatives"] == ["he.png"]
     assert len(list((out / "real-negatives").glob("he.*.tiff"))) == 1
     too_much = ["--confounder-share", "0.8"]  # with the default 0.3 hard negatives and 0.1 real
-    assert main(["detector", "--train", folder, "--out", str(out), *too_much, *shares[2:4]]) == 1
-    assert "shares of the negative patches add up to 1.2, more than 1" in capsys.readouterr().err
+    assert "shares of the negative patches add up to 1.2, more than 1" in usage_error(
+        ["detector", "--train", folder, "--out", str(out), *too_much, *shares[2:4]], capsys
+    )
 
 
 def test_pasted_figures_option_reaches_the_checkpoint_and_needs_real_images(
@@ -145,9 +162,8 @@ def test_pasted_figures_option_reaches_the_checkpoint_and_needs_real_images(
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), *real, "--pasted-share", "0.4"]) == 0
     assert "positives: 0.4 pasted into real images (10 figures)" in capsys.readouterr().out
     assert read_checkpoint(out / "best.pt", "detector")["sampling"]["pasted_fraction"] == 0.4
-    assert main(["detector", "--train", folder, "--out", str(out), "--pasted-share", "0.4"]) == 1
-    assert capsys.readouterr().err.strip() == (
-        "error: --pasted-share needs --real-negatives: the real images the figures are pasted into"
+    assert usage_error(["detector", "--train", folder, "--out", str(out), "--pasted-share", "0.4"], capsys) == (
+        "--pasted-share needs --real-negatives: the real images the figures are pasted into"
     )
 
 
@@ -171,18 +187,16 @@ def test_real_figures_options_reach_the_checkpoint_and_need_real_images(
     sampling = read_checkpoint(raw / "best.pt", "detector")["sampling"]
     assert sampling["real_figure_raw"] is True and sampling["real_figure_warp"] == 0.2
     assert checkpoint["sampling"]["real_figure_warp"] == 0.0
-    assert main(["detector", "--train", folder, "--out", str(out), *real, "--real-figure-raw"]) == 1
-    assert capsys.readouterr().err.strip() == "error: --real-figure-raw needs --real-figures"
-    assert main(["detector", "--train", folder, "--out", str(out), *real, "--real-figure-warp", "0.2"]) == 1
-    assert capsys.readouterr().err.strip() == "error: --real-figure-warp needs --real-figures"
+    command = ["detector", "--train", folder, "--out", str(out)]
+    assert usage_error([*command, *real, "--real-figure-raw"], capsys) == "--real-figure-raw needs --real-figures"
+    warp = [*command, *real, "--real-figure-warp", "0.2"]
+    assert usage_error(warp, capsys) == "--real-figure-warp needs --real-figures"
     assert checkpoint["real_figures"] == ["crops.tiff page 1", "crops.tiff page 3"]
-    assert main(["detector", "--train", folder, "--out", str(out), *figures]) == 1
-    assert capsys.readouterr().err.strip() == (
-        "error: --real-figures needs --real-negatives: the real images the figures are blended into"
+    assert usage_error([*command, *figures], capsys) == (
+        "--real-figures needs --real-negatives: the real images the figures are blended into"
     )
     bad_pages = [*real, *figures[:2], "--real-figure-pages", "x"]
-    assert main(["detector", "--train", folder, "--out", str(out), *bad_pages]) == 1
-    assert "expected 1-based page numbers" in capsys.readouterr().err
+    assert "expected 1-based page numbers" in usage_error([*command, *bad_pages], capsys)
 
 
 def test_scanner_augment_option_reaches_the_checkpoint(
@@ -192,12 +206,10 @@ def test_scanner_augment_option_reaches_the_checkpoint(
     out = tmp_path / "run"
     assert main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "0.5"]) == 0
     assert json.loads(read_checkpoint(out / "best.pt", "detector")["command"])["scanner_augment"] == 0.5
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:  # refused as it is typed: a usage error
-        main(["detector", "--smoke", "--train", folder, "--out", str(out), "--scanner-augment", "2"])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == "python -m training detector: error: argument --scanner-augment: a probability in [0, 1], got 2"
+    augment = ["--scanner-augment", "2"]  # refused as it is typed: a usage error
+    assert usage_error(["detector", "--smoke", "--train", folder, "--out", str(out), *augment], capsys) == (
+        "argument --scanner-augment: a probability in [0, 1], got 2"
+    )
 
 
 def test_island_options_reach_the_checkpoint(
@@ -210,9 +222,8 @@ def test_island_options_reach_the_checkpoint(
     assert "islands: 0.25 of the patches cut to 30-60 um of tissue in glass" in capsys.readouterr().out
     sampling = read_checkpoint(out / "best.pt", "detector")["sampling"]
     assert sampling["island_fraction"] == 0.25 and tuple(sampling["island_um"]) == (30.0, 60.0)
-    assert main(["detector", "--train", folder, "--out", str(out), "--island-um", "60:30"]) == 1
-    assert capsys.readouterr().err.strip() == (
-        "error: --island-um must be microns LO:HI with 0 < LO <= HI, or one side, got '60:30'"
+    assert usage_error(["detector", "--train", folder, "--out", str(out), "--island-um", "60:30"], capsys) == (
+        "--island-um must be microns LO:HI with 0 < LO <= HI, or one side, got '60:30'"
     )
 
 
