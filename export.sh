@@ -11,9 +11,12 @@
 #
 # Writes
 #   export/algorithm.tar.gz  `docker save IMAGE | gzip` (upload it as the algorithm's container image)
-#   export/model.tar.gz      the files of the model folder (default models/; *.md, scripts
-#                            and dot files left out; must hold detector.pt, segmenter.pt,
-#                            slide_model.joblib and nuclei.pt) at the top level of
+#   export/model.tar.gz      the files of the model folder (default models/; *.md, *.png,
+#                            scripts and dot files left out; must hold the files the
+#                            image's task loads, as the image itself says: midog
+#                            detector.pt; help segmenter.pt and slide_model.joblib;
+#                            nuclei nuclei.pt; label patch_classifier.pt and
+#                            label_model.joblib) at the top level of
 #                            the archive: upload it as the algorithm's model, which
 #                            grand-challenge extracts to /opt/ml/model, where the container
 #                            prefers it to the models bundled in the image.
@@ -58,19 +61,30 @@ command -v "$docker" >/dev/null || die "$docker not found"
 model_files=()
 if ((model)); then
     [[ -d "$model_dir" ]] || die "model folder not found: $model_dir (give --model-dir DIR, or --no-model)"
-    for m in detector.pt segmenter.pt slide_model.joblib nuclei.pt; do
-        [[ -f "$model_dir/$m" ]] || die "no $m in $model_dir (give --model-dir DIR, or --no-model)"
-    done
     while IFS= read -r -d '' f; do
         model_files+=("${f#./}")
-    done < <(cd "$model_dir" && find . -mindepth 1 \( -name '.*' -o -name '*.md' -o -name '__pycache__' -o -name '*.sh' -o -name '*.py' \) -prune \
-                 -o -type f -print0 | sort -z)
+    done < <(cd "$model_dir" && find . -mindepth 1 \( -name '.*' -o -name '*.md' -o -name '*.png' -o -name '__pycache__' \
+                 -o -name '*.sh' -o -name '*.py' \) -prune -o -type f -print0 | sort -z)
 fi
 
 if ((build)); then
     "$here/build.sh" --tag "$tag" "${build_args[@]}"
 fi
 "$docker" image inspect "$tag" >/dev/null 2>&1 || die "no image $tag (run ./build.sh first)"
+
+if ((model)); then
+    # The image's own code says which files its task ($ALGORITHM_TASK, built in) loads.
+    task="$("$docker" image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$tag" \
+        | sed -n 's/^ALGORITHM_TASK=//p')"
+    needed="$("$docker" run --rm --network none --entrypoint python "$tag" -c \
+        'import os; from algorithm.interface.tasks import load_tasks; from algorithm.job import model_files
+print(*model_files(load_tasks(os.environ["ALGORITHM_TASK"])))')" \
+        || die "could not ask $tag which model files its task loads"
+    for m in $needed; do
+        [[ -f "$model_dir/$m" ]] || die "no $m in $model_dir: $tag runs task '${task:-?}', which loads $needed" \
+            "(give --model-dir DIR, or --no-model)"
+    done
+fi
 
 parts=()
 trap 'rm -f "${parts[@]}"' EXIT

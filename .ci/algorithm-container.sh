@@ -69,6 +69,9 @@ check_archives() {
             || { echo "FAIL: export/model.tar.gz has no top-level $m (it holds: ${listing//$'\n'/ })" >&2; return 1; }
     done
     echo "PASS: export/model.tar.gz holds detector.pt, segmenter.pt, slide_model.joblib and nuclei.pt at the top level"
+    ! grep -Eq '\.(png|md|sh)$' <<<"$listing" \
+        || { echo "FAIL: export/model.tar.gz holds pictures, documents or scripts: ${listing//$'\n'/ }" >&2; return 1; }
+    echo "PASS: export/model.tar.gz holds no pictures, documents or scripts"
 }
 
 total=$SECONDS

@@ -97,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"several with different input sockets, comma-separated (midog,help: each job's "
         f"inputs.json decides) (default: $ALGORITHM_TASK, else midog; now {default_task})",
     )
-    parser.add_argument("--task-file", type=Path, help="a JSON task definition instead of --task (see README)")
+    parser.add_argument(
+        "--task-file",
+        type=Path,
+        help="a JSON file naming your challenge's input and output sockets, instead of --task "
+        "(README: Your challenge's sockets)",
+    )
     parser.add_argument(
         "--api-method",
         choices=("exec", "invoke"),

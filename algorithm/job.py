@@ -140,6 +140,22 @@ def _needs(outputs: frozenset[str]) -> Needs:
     )
 
 
+# the files each of Needs' models is loaded from
+_NEEDED_FILES = {
+    "detector": (DETECTOR_FILE,),
+    "segmenter": (SEGMENTER_FILE,),
+    "slide_model": (SLIDE_MODEL_FILE,),
+    "nuclei": (NUCLEI_FILE,),
+    "label": (PATCH_CLASSIFIER_FILE, LABEL_MODEL_FILE),
+}
+
+
+def model_files(tasks: Iterable[Task]) -> tuple[str, ...]:
+    """The model files a container running ``tasks`` loads (what ``./export.sh`` checks a model folder for)."""
+    need = _needs(frozenset(result for task in tasks for result in task.outputs))
+    return tuple(name for field, names in _NEEDED_FILES.items() if getattr(need, field) for name in names)
+
+
 class Models:
     """The models that some outputs need, loaded (and checked) before any slide is read."""
 

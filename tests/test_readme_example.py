@@ -58,3 +58,17 @@ def test_the_readme_own_model_example_runs_as_written(in_tmp: Path) -> None:
         exec(compile(_readme_example(), "README.md", "exec"), {})  # noqa: S102 - the README's own text
     line = printed.getvalue()
     assert "1 of 1 tiles with tissue" in line and "mitotic figures" in line, line
+
+
+def test_the_readme_task_file_example_writes_its_socket(tmp_path: Path) -> None:
+    from algorithm.cli import main
+
+    blocks = re.findall(r"```json\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    assert len(blocks) == 1, "the README's task-file example is gone or doubled"
+    task = tmp_path / "task.json"
+    task.write_text(blocks[0])
+    out = tmp_path / "out"
+    argv = ["--task-file", str(task), "--input", str(REPO / "test" / "input"), "--output", str(out), "--views", "1"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["my-points.json"]
+    assert (out / "my-points.json").read_text().count('"point"') > 0

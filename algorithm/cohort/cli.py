@@ -55,9 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--task",
         default=default_task,
-        help=f"midog, help or all (default: $ALGORITHM_TASK, else midog; now {default_task})",
+        help=f"midog, help, nuclei, label or all; one task per cohort (default: $ALGORITHM_TASK, else midog; "
+        f"now {default_task})",
     )
-    parser.add_argument("--task-file", type=Path, help="a JSON task definition instead of --task")
+    parser.add_argument(
+        "--task-file",
+        type=Path,
+        help="a JSON file naming your challenge's input and output sockets, instead of --task "
+        "(README: Your challenge's sockets)",
+    )
     parser.add_argument(
         "--address", help="join this Ray cluster (as `ray start --head` prints it) instead of a local one"
     )
@@ -84,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-dir", type=Path, help="the task's models (default: /opt/ml/model, else the bundled ones)"
     )
     parser.add_argument(
-        "--device", default="auto", help="auto (CUDA if the worker has a GPU), cpu, cuda (default: auto)"
+        "--device",
+        default="auto",
+        help="auto (CUDA if the worker has a GPU), cpu or cuda (default: auto; Ray gives each worker its own GPU, "
+        "so there is no cuda:N here)",
     )
     parser.add_argument(
         "--mpp",

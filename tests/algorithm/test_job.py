@@ -17,8 +17,8 @@ from algorithm.engine import ClassifierModel, DetectionModel, ProbabilityModel
 from algorithm.engine.warmup import warm_up
 from algorithm.errors import ConfigError, SlideError
 from algorithm.features import FeatureConfig
-from algorithm.interface.tasks import ALL, HELP, LABEL, MIDOG
-from algorithm.job import JobOptions, Models, run_job
+from algorithm.interface.tasks import ALL, HELP, LABEL, MIDOG, load_tasks
+from algorithm.job import BUNDLED_MODELS, JobOptions, Models, model_files, run_job
 from algorithm.models import (
     DetectorConfig,
     SegmenterConfig,
@@ -295,3 +295,18 @@ def test_the_decoder_warms_up_before_the_models_load(
     run_job(options, log=lambda _: None)
     assert events == [("warm-up", "0", "True"), ("load", "detector.pt"), ("warm-up", "1", "False")]
     assert (tmp_path / "out" / "mitotic-figures.json").is_file()
+
+
+@pytest.mark.parametrize("task", ["midog", "help", "nuclei", "label", "all"])
+def test_model_files_are_exactly_what_a_task_loads(task: str, tmp_path: Path) -> None:
+    tasks = load_tasks(task)
+    names = model_files(tasks)
+    for name in names:
+        (tmp_path / name).symlink_to(BUNDLED_MODELS / name)
+    outputs = {result for t in tasks for result in t.outputs}
+    Models(outputs, tmp_path, torch.device("cpu"))  # loads from these files alone
+    for name in names:  # and needs each of them
+        (tmp_path / name).rename(tmp_path / "aside")
+        with pytest.raises(ConfigError, match=name):
+            Models(outputs, tmp_path, torch.device("cpu"))
+        (tmp_path / "aside").rename(tmp_path / name)
