@@ -73,11 +73,16 @@ def identical(a: Path, b: Path) -> bool:
 def main() -> None:
     """Measure both ways and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--slides", type=int, default=24)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--size", type=int, default=1024, help="slide side in pixels (0.25 um/px)")
-    parser.add_argument("--task", default="midog")
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--slides", type=int, default=24, help="synthetic slides in the cohort (default 24)")
+    parser.add_argument("--workers", type=int, default=2, help="Ray workers of the cohort run (default 2)")
+    parser.add_argument("--size", type=int, default=1024, help="slide side in pixels, 0.25 um/px (default 1024)")
+    parser.add_argument("--task", default="midog", help="the job's --task, both ways (default midog)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     args = parser.parse_args()
     folder = slides(args.cache, args.slides, args.size)
     with tempfile.TemporaryDirectory() as scratch:

@@ -29,10 +29,27 @@ from benchmarks.common import run_job, synthetic  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "detector.pt")
-    parser.add_argument("--small", type=int, default=4096)
-    parser.add_argument("--large", type=int, default=40000)
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=ROOT / "models" / "detector.pt",
+        help="a detector.pt: the jobs run with its folder as --model-dir (default models/detector.pt)",
+    )
+    parser.add_argument(
+        "--small", type=int, default=4096, help="side in pixels of the small and the glass-only slide (default 4096)"
+    )
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=40000,
+        help="side in pixels of the large slide (default 40000: generating it takes several minutes)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)

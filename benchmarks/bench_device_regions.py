@@ -62,10 +62,17 @@ def counted(reader: RegionReader, batches: Sequence[Sequence[Tile]], device: tor
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--size", type=int, default=4096, help="the synthetic slide's side in pixels")
-    parser.add_argument("--batch", type=int, nargs="+", default=[76, 256], help="batch sizes to cut")
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--device", default="cpu", help="torch device to cut on: cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--size", type=int, default=4096, help="the synthetic slide's side in pixels (default 4096)")
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[76, 256], help="batch sizes to cut, in tiles (default 76 256)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     path = synthetic(args.cache, args.size, seed=505)

@@ -312,9 +312,13 @@ def restrict(cpus: int | None) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device the models run on: cpu, cuda or cuda:N (default cpu)"
+    )
     parser.add_argument("--cpus", type=int, help="restrict the process to this many cores")
-    parser.add_argument("--size", type=int, default=16384, help="synthetic slide side in pixels (0.25 um/px)")
+    parser.add_argument(
+        "--size", type=int, default=16384, help="synthetic slide side in pixels, 0.25 um/px (default 16384)"
+    )
     parser.add_argument("--batch-size", type=int, help="default: the engine's choice for the device")
     parser.add_argument("--workers", type=int, help="reader threads (default: the usable cores)")
     parser.add_argument(
@@ -327,7 +331,7 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         help="shrink stored JPEG tiles while decoding them on the host (default: as the job, for detection only)",
     )
-    parser.add_argument("--only", choices=("detection", "segmentation"))
+    parser.add_argument("--only", choices=("detection", "segmentation"), help="measure one model only (default: both)")
     add_views_argument(parser, "instead of the checkpoint's (the bundled detector's: 4)")
     parser.add_argument(
         "--repeat",
@@ -336,8 +340,15 @@ def main() -> None:
         help="end-to-end and model-only runs, alternated, and paired runs on the CPU; medians reported (default "
         "5: whole runs on a shared 2-core VM drift by 5-10 %%, more than the engine's whole overhead)",
     )
-    parser.add_argument("--models", type=Path, default=ROOT / "models")
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--models", type=Path, default=ROOT / "models", help="folder of detector.pt and segmenter.pt (default models)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     cores = restrict(args.cpus)

@@ -108,7 +108,9 @@ def run(n_cases: int, n_points: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=1000)
-    parser.add_argument("--points", type=int, default=100)
+    parser.add_argument("--cases", type=int, default=1000, help="cases (job outputs) in the submission (default 1000)")
+    parser.add_argument(
+        "--points", type=int, default=100, help="truth points and candidate points per case (default 100)"
+    )
     args = parser.parse_args()
     run(args.cases, args.points)

@@ -78,11 +78,29 @@ def breakdown(slide_path: Path, models: Path, batch_size: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=Path, default=ROOT / "models")
-    parser.add_argument("--small", type=int, default=4096)
-    parser.add_argument("--large", type=int, default=40000)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=ROOT / "models",
+        help="the model folder, as the job's --model-dir (default models)",
+    )
+    parser.add_argument("--small", type=int, default=4096, help="side in pixels of the small slide (default 4096)")
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=40000,
+        help="side in pixels of the large slide, also the breakdown's (default 40000: generating it takes several "
+        "minutes)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="tiles per batch of the breakdown's segmenter (default 8)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)

@@ -76,8 +76,10 @@ def run(tunables: str | None, batches: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=16, help="batches of 8 tiles timed per process")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds, each a fresh process with either page size (default 5)"
+    )
+    parser.add_argument("--batches", type=int, default=16, help="batches of 8 tiles timed per process (default 16)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -97,13 +97,24 @@ def profile(model: Any, tiles: torch.Tensor, batch: int, device: torch.device) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--size", type=int, default=16384, help="synthetic slide side in pixels (0.25 um/px)")
-    parser.add_argument("--batches", default="32,64,128,256", help="batch sizes to time, comma-separated")
+    parser.add_argument("--device", default="cuda", help="torch device the models run on (default cuda)")
+    parser.add_argument(
+        "--size", type=int, default=16384, help="synthetic slide side in pixels, 0.25 um/px (default 16384)"
+    )
+    parser.add_argument(
+        "--batches", default="32,64,128,256", help="batch sizes to time, comma-separated (default 32,64,128,256)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="passes per figure; medians reported (default 3)")
     parser.add_argument("--profile", action="store_true", help="also print torch's profiler table at batch 64")
-    parser.add_argument("--models", type=Path, default=ROOT / "models")
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--models", type=Path, default=ROOT / "models", help="folder of detector.pt and segmenter.pt (default models)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     device = torch.device(args.device)

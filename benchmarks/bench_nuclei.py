@@ -43,8 +43,18 @@ AIM_SECONDS = 5.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "nuclei.pt")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "nuclei" / "monuseg")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=ROOT / "models" / "nuclei.pt",
+        help="the nuclei checkpoint (default models/nuclei.pt)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "nuclei" / "monuseg",
+        help="MoNuSeg folder with images/ and masks/ (default ../shared/data/nuclei/monuseg beside the repository)",
+    )
     parser.add_argument("--images", type=int, default=5, help="how many MoNuSeg images (default 5)")
     args = parser.parse_args()
     pairs = find_pairs(args.data / "images", args.data / "masks")[: args.images]

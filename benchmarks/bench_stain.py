@@ -84,12 +84,18 @@ def staintools_rate(method: str, target: np.ndarray, tiles: np.ndarray) -> float
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tiles", type=int, default=256, help="tiles per throughput pass")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--staintools-tiles", type=int, default=3, help="tiles StainTools transforms per method")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--methods", default="macenko,vahadane,reinhard")
+    ap.add_argument("--tiles", type=int, default=256, help="tiles per throughput pass (default 256)")
+    ap.add_argument("--batch", type=int, default=64, help="tiles per transform call (default 64)")
+    ap.add_argument("--rounds", type=int, default=3, help="throughput passes, the median reported (default 3)")
+    ap.add_argument(
+        "--staintools-tiles", type=int, default=3, help="tiles StainTools transforms per method (default 3)"
+    )
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument(
+        "--methods",
+        default="macenko,vahadane,reinhard",
+        help="stain methods to time, comma-separated (default macenko,vahadane,reinhard)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not HE_DIR.is_dir():

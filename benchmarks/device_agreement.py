@@ -69,15 +69,26 @@ def nuclei(roi: Path, models: Path, device: torch.device, options: SegmentationO
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--device", default="cuda", help="the device compared with the CPU (default cuda)")
     parser.add_argument("--slide", type=Path, help="default: the 16384^2 benchmark slide (generated into --cache)")
     parser.add_argument(
         "--roi",
         type=Path,
         default=ROOT / "test/nuclei/input/images/histopathology-roi-cropout/synthetic-roi-7100.tif",
+        help="the nuclei task's image (default: the nuclei test case's, test/nuclei/input/...)",
     )
-    parser.add_argument("--models", type=Path, default=ROOT / "models")
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=ROOT / "models",
+        help="folder of segmenter.pt, slide_model.joblib and nuclei.pt (default models)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument(
         "--no-amp", action="store_true", help="no mixed precision on the device (to find a difference's cause)"

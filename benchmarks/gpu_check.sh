@@ -2,6 +2,7 @@
 # The kit's GPU figures and GPU/CPU agreement, in one run on a machine with CUDA.
 #
 #     benchmarks/gpu_check.sh OUT_DIR
+#     benchmarks/gpu_check.sh --help      this text, and nothing run
 #
 # Wheels in .whl/ (packages the machine lacks: openslide-python, openslide-bin, imagecodecs,
 # pydicom, scikit-learn) are installed first into /tmp/site: benchmarks/gpu_wheels.sh fetches them
@@ -34,8 +35,17 @@
 #   5. benchmarks/bench_engine.py --device cpu on all cores -> OUT_DIR/engine-cpu.json.
 # At the end the log and the JSON files are packed into OUT_DIR/gpu-check.tar.gz (the device tool brings
 # back at most 8 files), OUT_DIR/summary.txt beside it.
+#
+# Environment: PYTHON (default python3); GPU_CHECK_DEVICE (default cuda; cpu: a dry run of the wiring on a
+# machine without CUDA); GPU_CHECK_SKIP (above); STEP_TIMEOUT (seconds a step may take, default 150).
+# Exit status 2 for a usage error, else 0: a failing step shows only in the log and summary.txt.
 set -u
-out="${1:?usage: benchmarks/gpu_check.sh OUT_DIR}"
+case "${1:-}" in
+    -h|--help) sed -n '2,/^set -u$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "gpu_check.sh: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
+esac
+[[ $# -eq 1 ]] || { echo "usage: benchmarks/gpu_check.sh OUT_DIR (see --help)" >&2; exit 2; }
+out="$1"
 mkdir -p "$out"
 cd "$(dirname "$0")/.." || exit 1
 py="${PYTHON:-python3}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The wheels benchmarks/gpu_check.sh installs on a GPU machine that lacks them, into .whl/ (git-excluded).
 #
-#     benchmarks/gpu_wheels.sh
+#     benchmarks/gpu_wheels.sh            (no arguments; downloads at once)
+#     benchmarks/gpu_wheels.sh --help     this text, and nothing downloaded
 #
 # openslide-python, openslide-bin, imagecodecs, pydicom and scikit-learn for CPython 3.12 on x86-64
 # (the device machine's), 19 MB: imagecodecs (26 MB) is rezipped with only the codecs slides use
@@ -9,6 +10,11 @@
 # checkout and the wheels stay under the device's 64 MiB. Then run, through the device tool, with
 # carry [".whl"]:  benchmarks/gpu_check.sh $OUT
 set -euo pipefail
+case "${1:-}" in
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    '') ;;
+    *) echo "gpu_wheels.sh: error: unknown argument '$1': it takes none (see --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >>.git/info/exclude
 rm -rf .whl && mkdir -p .whl

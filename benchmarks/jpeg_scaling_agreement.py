@@ -99,8 +99,18 @@ def twins(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--slide", type=Path, help="default: the 16384^2 benchmark slide (generated into --cache)")
-    parser.add_argument("--models", type=Path, default=ROOT / "models")
-    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=ROOT / "models",
+        help="folder of detector.pt, segmenter.pt and slide_model.joblib (default models)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     slide = args.slide or synthetic(args.cache, 16384, 505)

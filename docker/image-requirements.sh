@@ -5,6 +5,7 @@
 # Usage:
 #   docker/image-requirements.sh 12|13 [DIR]     (DIR: where the requirement files are;
 #                                                 default: this script's repository root)
+#   docker/image-requirements.sh --help          this text
 #
 #   docker/image-requirements.sh 12 > build/requirements-cuda12.txt
 #   docker/wheelhouse.sh build/requirements-cuda12.txt --dest build/wheelhouse/algorithm-cuda12
@@ -12,8 +13,13 @@
 # Why: the development environment keeps requirements.txt's torch (whatever CUDA it is
 # built for), while each image pins the torch its CUDA choice needs; one list of the other
 # packages serves both. POSIX sh: the Dockerfile runs it too, in the base image.
-# Exit status 1 (and a message) for a CUDA choice without its requirements-cuda<N>.txt.
+# Exit status 1 (and a message) for a CUDA choice without its requirements-cuda<N>.txt,
+# 2 for an unknown option.
 set -eu
+case "${1:-}" in
+    -h|--help) sed -n '2,/^set -eu$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "image-requirements.sh: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
+esac
 cuda="${1:-}"
 dir="${2:-$(cd "$(dirname "$0")/.." && pwd)}"
 case "$cuda" in

@@ -3,6 +3,7 @@
 #
 # Usage:
 #   docker/slim-venv.sh VENV         (the Dockerfile runs it on /opt/venv after pip install)
+#   docker/slim-venv.sh --help       this text
 #
 # What goes, and why the job never needs it (measured on torch 2.10.0+cu128 and
 # 2.14.1+cu130; sizes in the README):
@@ -24,13 +25,17 @@
 # (ldd) as well as before: a library that is still needed at load time and was removed
 # fails the build here, not a job on the platform. (libcuda.so.1 and libnvidia-ml.so.1
 # come from the host's driver at run time and never resolve at build time.)
-# Prints each removal with its size, and the total.
+# Prints each removal with its size, and the total. Exit status: 1 for an error, 2 for a usage error.
 set -euo pipefail
+case "${1:-}" in
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "slim-venv.sh: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
+esac
 
 die() { echo "slim-venv.sh: error: $*" >&2; exit 1; }
 say() { echo "slim-venv.sh: $*" >&2; }
 
-[[ $# -eq 1 ]] || die "usage: slim-venv.sh VENV"
+[[ $# -eq 1 ]] || { echo "usage: docker/slim-venv.sh VENV (see --help)" >&2; exit 2; }
 venv="$1"
 [[ -x "$venv/bin/python" ]] || die "$venv is not a virtual environment (no bin/python)"
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

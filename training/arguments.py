@@ -132,8 +132,18 @@ def add_input_arguments(
         help="stain normalisation (default macenko)",
     )
     model.add_argument("--stain-target", type=Path, help="target image (default: the first training slide's tissue)")
+    add_stain_augment_argument(model)
+
+
+def add_stain_augment_argument(model: argparse._ArgumentGroup) -> None:
+    """``--stain-augment SIGMA``: random changes of each stain's amount per patch, in the normalised stains
+    (training.stain_target.target_augmentor: macenko and vahadane only)."""
     model.add_argument(
-        "--stain-augment", type=non_negative_float, default=0.2, help="stain augmentation sigma, 0 to disable"
+        "--stain-augment",
+        type=non_negative_float,
+        default=0.2,
+        metavar="SIGMA",
+        help="stain augmentation sigma (with --stain macenko or vahadane), 0 to disable (default 0.2)",
     )
 
 
@@ -148,19 +158,41 @@ def add_scanner_augment_argument(model: argparse._ArgumentGroup) -> None:
     )
 
 
-def add_loop_arguments(train: argparse._ArgumentGroup) -> None:
-    """The training loop's length and optimiser step."""
-    train.add_argument("--epochs", type=positive_int, default=10)
-    train.add_argument("--iterations", type=positive_int, default=100, help="iterations per epoch")
-    train.add_argument("--batch-size", type=positive_int, default=8)
+def add_loop_arguments(
+    train: argparse._ArgumentGroup, epochs: int = 10, iterations: int = 100, batch_size: int = 8
+) -> None:
+    """The training loop's length and optimiser step; the defaults are the command's own."""
     train.add_argument(
-        "--lr", type=non_negative_float, default=1e-3, help="learning rate (0: the weights stay, batch norm adapts)"
+        "--epochs",
+        type=positive_int,
+        default=epochs,
+        help=f"epochs of --iterations batches each (default {epochs})",
+    )
+    train.add_argument(
+        "--iterations", type=positive_int, default=iterations, help=f"batches per epoch (default {iterations})"
+    )
+    train.add_argument(
+        "--batch-size", type=positive_int, default=batch_size, help=f"patches per batch (default {batch_size})"
+    )
+    train.add_argument(
+        "--lr",
+        type=non_negative_float,
+        default=1e-3,
+        help="learning rate; 0: the weights stay, batch norm adapts (default 1e-3)",
     )
 
 
-def add_run_arguments(train: argparse._ArgumentGroup) -> None:
-    """Seed, device, output folder and the smoke switch."""
-    train.add_argument("--seed", type=int, default=0)
+SEEDED = "the initial weights, the patches drawn and their augmentation"  # what every training loop's seed draws
+
+
+def add_run_arguments(train: argparse._ArgumentGroup, seeded: str = SEEDED) -> None:
+    """Seed (``seeded``: what it draws), device, output folder and the smoke switch."""
+    add_seed_argument(train, seeded)
     add_device_argument(train)
     train.add_argument("--out", type=output_folder, required=True, help="run folder for checkpoints and history")
     train.add_argument("--smoke", action="store_true", help="a few iterations on the first slides (tests)")
+
+
+def add_seed_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
+    """``--seed``: the one seed of a command's random choices, ``what`` naming them."""
+    parser.add_argument("--seed", type=int, default=0, help=f"random seed of {what} (default 0)")

@@ -33,6 +33,16 @@ COMMANDS: tuple[str, ...] = (
     "training.nuclei.command",
 )
 
+EPILOG = """\
+Run `python -m training COMMAND --help` for a command's options, their defaults, what it
+writes and examples. --debug and --quiet go before COMMAND.
+
+examples:
+  python -m training synth --out data/synth/train --count 8 --seed 100
+  python -m training detector --train data/synth/train --valid data/synth/valid --out runs/detector
+  python -m training detector --smoke --train data/synth/train --out /tmp/smoke
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m training``: one sub-command per module in ``COMMANDS``."""
@@ -45,6 +55,8 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, tuple[argparse.Argument
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Training tools of the challenge kit: synthetic slides and reference models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors (no per-epoch lines)")

@@ -14,7 +14,7 @@ from algorithm.classify import SlideModel
 from algorithm.errors import ConfigError
 from algorithm.features import FeatureConfig
 from algorithm.io.atomic import write_json_atomic
-from training.arguments import fold_count, output_file
+from training.arguments import add_seed_argument, fold_count, output_file
 from training.classifier.features import FeatureTable, feature_table
 from training.classifier.selection import (
     axis_within,
@@ -56,9 +56,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, required=True, help="CSV: slide,label[,major_axis_um]")
     parser.add_argument("--out", type=output_file, required=True, help="the slide model file to write (.joblib)")
     parser.add_argument("--folds", type=fold_count, default=5, help="cross-validation folds, 2 or more (default 5)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--scales", default="4,16,64,256", help="feature scales: 1/k of the heatmap's pixels")
-    parser.add_argument("--thresholds", default="0.2,0.5,0.9", help="probability thresholds of the tumour features")
+    add_seed_argument(parser, "the cross-validation folds and the candidate models")
+    parser.add_argument(
+        "--scales",
+        default="4,16,64,256",
+        help="feature scales, comma-separated: k, a square, block-averages the heatmap to 1/k of its pixels "
+        "(default 4,16,64,256)",
+    )
+    parser.add_argument(
+        "--thresholds",
+        default="0.2,0.5,0.9",
+        help="tumour probability thresholds of the major-axis and tumour-ratio features, comma-separated, each in "
+        "(0, 1) (default 0.2,0.5,0.9)",
+    )
     parser.add_argument("--test-heatmaps", type=Path, help="held-out heatmaps to score the chosen models on")
     parser.add_argument("--test-labels", type=Path, help="held-out labels CSV")
 

@@ -20,7 +20,7 @@ from algorithm.options import positive_int
 from algorithm.slide import open_slide
 from algorithm.slide_label import assess_label
 from algorithm.tissue import tissue_mask
-from training.arguments import add_device_argument, fold_count, output_file
+from training.arguments import add_device_argument, add_seed_argument, fold_count, output_file
 from training.classifier.selection import CANDIDATE_NAMES, f1_threshold, select_classifier
 from training.datasets.labelled import read_labelled_folder
 
@@ -63,8 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--folds", type=fold_count, default=5, help="cross-validation folds to choose the model, 2 or more (default 5)"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ranks", type=positive_int, default=16, help="length of the ranked patch-probability vector")
+    add_seed_argument(parser, "the cross-validation folds and the candidate models")
+    parser.add_argument(
+        "--ranks",
+        type=positive_int,
+        default=16,
+        help="length of the ranked patch-probability vector: a slide's patch probabilities, highest first, read at "
+        "this many evenly spaced ranks (default 16)",
+    )
     parser.add_argument(
         "--classifiers",
         type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
@@ -76,9 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=_threshold,
         default="cv",
-        help="the decision threshold: 'cv' (default), the one with the best F1 over the validation slides' "
-        "likelihoods, or without them over the chosen model's cross-validated likelihoods (the middle of the "
-        "widest gap among ties); or a likelihood in (0, 1)",
+        help="the decision threshold: 'cv' chooses it, the one with the best F1 (the middle of the widest gap among "
+        "ties) over the likelihoods of --valid-slides when they are given (no cross-validation then, despite the "
+        "name), else over the chosen model's cross-validated likelihoods; or a fixed likelihood in (0, 1) "
+        "(default cv)",
     )
     parser.add_argument(
         "--valid-slides",

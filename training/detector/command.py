@@ -13,6 +13,7 @@ from algorithm.models import load_detector
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
 from algorithm.options import add_views_argument, microns_per_pixel
 from training.arguments import (
+    SEEDED,
     add_input_arguments,
     add_loop_arguments,
     add_run_arguments,
@@ -112,8 +113,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--images", type=Path, help="the folder holding the database's images")
     data.add_argument("--split", type=Path, help="MIDOG's train_val_split.txt")
     model = parser.add_argument_group("model")
-    model.add_argument("--arch", choices=ARCHITECTURES, default="resnet18")
-    model.add_argument("--fpn-channels", type=int, default=64)
+    model.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        default="resnet18",
+        help="backbone, trained from random weights: resnet18 or resnet34 (stages 2-3 into a feature pyramid), or "
+        "resnet50_v2 (torchvision's RetinaNet v2 as it is; ignores --fpn-channels) (default resnet18)",
+    )
+    model.add_argument(
+        "--fpn-channels",
+        type=int,
+        default=64,
+        help="channels of the feature pyramid and the detection heads (default 64)",
+    )
     add_views_argument(
         model,
         "recorded in the detector's config: validation, the threshold, hard-negative mining and the container "
@@ -125,8 +137,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scanner_augment_argument(model)
     train = parser.add_argument_group("training")
     add_loop_arguments(train)
-    train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
-    add_run_arguments(train)
+    train.add_argument(
+        "--optimizer",
+        choices=("adamw", "sgd"),
+        default="adamw",
+        help="adamw, or sgd (Nesterov momentum 0.9); both with weight decay 1e-4, a linear warm-up of up to 50 "
+        "iterations, then a cosine decay of --lr (default adamw)",
+    )
+    add_run_arguments(train, SEEDED + ", and the tiles mined for hard negatives")
     train.add_argument("--resume", action="store_true", help="continue from --out/last.pt")
     train.add_argument(
         "--init",

@@ -81,7 +81,7 @@ round its centre (green: found), a cross on its best candidate and its score.
 
 examples:
   python -m training detector-score --model models/detector.pt --slides data/synth/test
-  python -m training detector-score --model models/detector.pt --slides data/synth/test-real-density \
+  python -m training detector-score --model models/detector.pt --slides data/synth/test-real-density \\
       --gallery mistakes.png
   python -m training detector-score --model models/detector.pt \\
       --crops ../shared/data/mitosis/midog25-mitotic-figure-crops.tiff \\

@@ -13,7 +13,13 @@ from algorithm.errors import ConfigError
 from algorithm.io.atomic import write_json_atomic
 from algorithm.models import UNetConfig
 from algorithm.options import microns_per_pixel, output_folder, positive_int
-from training.arguments import add_device_argument, fold_count, non_negative_float
+from training.arguments import (
+    add_device_argument,
+    add_seed_argument,
+    add_stain_augment_argument,
+    fold_count,
+    non_negative_float,
+)
 from training.datasets.pictures import as_tiff
 from training.nuclei.data import NucleiPair, find_pairs, load_image
 from training.nuclei.score import NucleiScore, pooled, score_model
@@ -108,13 +114,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--mpp", type=microns_per_pixel, default=0.5, help="microns per pixel the model sees (default 0.5)"
     )
-    model.add_argument("--stain", choices=("macenko", "vahadane", "reinhard", "none"), default="macenko")
     model.add_argument(
-        "--stain-augment", type=non_negative_float, default=0.2, help="stain augmentation sigma, 0 to disable"
+        "--stain",
+        choices=("macenko", "vahadane", "reinhard", "none"),
+        default="macenko",
+        help="stain normalisation, to a target fitted on the first training image (default macenko)",
     )
+    add_stain_augment_argument(model)
     train = parser.add_argument_group("training")
     train.add_argument("--steps", type=positive_int, default=1200, help="optimiser steps per fold (default 1200)")
-    train.add_argument("--batch-size", type=positive_int, default=8)
+    train.add_argument("--batch-size", type=positive_int, default=8, help="crops per optimiser step (default 8)")
     train.add_argument(
         "--crop",
         type=positive_int,
@@ -124,7 +133,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--lr", type=non_negative_float, default=3e-3, help="peak of the one-cycle learning rate (default 3e-3)"
     )
-    train.add_argument("--seed", type=int, default=0)
+    add_seed_argument(train, "the folds, the initial weights, the crops drawn and their augmentation")
     add_device_argument(train)
     train.add_argument("--out", type=output_folder, required=True, help="run folder")
     train.add_argument("--smoke", action="store_true", help="a few steps on small crops (tests)")

@@ -16,6 +16,7 @@ from algorithm.models import PatchClassifierConfig, save_checkpoint
 from algorithm.models.patch_classifier import ARCHITECTURES
 from algorithm.patches import REASONS, PatchOptions
 from training.arguments import (
+    SEEDED,
     add_input_arguments,
     add_loop_arguments,
     add_run_arguments,
@@ -81,9 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(model, tile_size=296, mpp=1.0)
     add_scanner_augment_argument(model)
     train = parser.add_argument_group("training")
-    add_loop_arguments(train)
-    parser.set_defaults(epochs=6, iterations=40, batch_size=16)
-    add_run_arguments(train)
+    add_loop_arguments(train, epochs=6, iterations=40, batch_size=16)
+    add_run_arguments(train, SEEDED + ", and the folds")
 
 
 def _folds(text: str) -> int | str:

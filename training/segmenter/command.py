@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from algorithm.models.segmenter import ARCHITECTURES, SegmenterConfig
-from training.arguments import add_input_arguments, add_loop_arguments, add_run_arguments, fold_count
+from training.arguments import SEEDED, add_input_arguments, add_loop_arguments, add_run_arguments, fold_count
 from training.datasets.tumour import read_tumour_folder
 from training.folds import fold_split
 from training.segmenter.train import SegmenterTrainOptions, train_segmenter
@@ -54,9 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--folds", type=fold_count, help="split the training slides into this many folds (2 or more) ...")
     data.add_argument("--fold", type=int, default=0, help="... and validate on this one (default 0)")
     model = parser.add_argument_group("model")
-    model.add_argument("--arch", choices=ARCHITECTURES, default="resnet18", help="encoder (HeLP used resnet34)")
+    model.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        default="resnet18",
+        help="encoder, trained from random weights (HeLP used resnet34) (default resnet18)",
+    )
     model.add_argument("--stages", default="1,2,3", help="ResNet stages feeding the FPN (default 1,2,3)")
-    model.add_argument("--fpn-channels", type=int, default=64)
+    model.add_argument("--fpn-channels", type=int, default=64, help="channels of the feature pyramid (default 64)")
     add_input_arguments(model, tile_size=256, mpp=2.0)
     train = parser.add_argument_group("training")
     add_loop_arguments(train)
@@ -66,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="epochs without a better validation IoU before the learning rate halves (default 2)",
     )
-    add_run_arguments(train)
+    add_run_arguments(train, SEEDED + ", and the folds (--folds)")
 
 
 def run(args: argparse.Namespace) -> int:
