@@ -22,8 +22,8 @@ at the same paths). Slides whose outputs are complete are skipped, so a rerun
 finishes an interrupted or partly failed run; a failing slide is recorded with its
 error and the others go on; Ctrl-C stops cleanly, leaving no slide half-written.
 
-Writes OUT/cohort.csv (one row per slide: status, seconds, tiles, each output's
-figures, error), OUT/predictions.json, with --qc OUT/<job>/qc.png and OUT/index.html,
+Writes OUT/cohort.csv (one row per slide: its image name, status, seconds, tiles, each
+output's figures, error), OUT/predictions.json, with --qc OUT/<job>/qc.png and OUT/index.html,
 and prints a summary. Exit status 1 when any slide failed.
 """
 

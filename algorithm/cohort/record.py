@@ -1,4 +1,4 @@
-"""One slide's row of the cohort table: status, time, tiles, the figures of each output, the error.
+"""One slide's row of the cohort table: its name, status, time, tiles, the figures of each output, the error.
 
 The figures and the tiles are :mod:`algorithm.qc.figures`' (read back from the outputs as
 written, what the evaluation will score), the same as the slide's QC picture's caption.
@@ -17,7 +17,9 @@ from algorithm.qc.figures import Value
 
 DONE, SKIPPED, FAILED, NOT_RUN = "done", "skipped", "failed", "not run"
 SUCCEEDED = (DONE, SKIPPED)
-BASE_COLUMNS = ("slide", "job", "status", "seconds", "tiles")
+# "name": the image's name on the platform (inputs.json's, else the file's), which the evaluation joins on;
+# a grand-challenge input folder's slide and job ("input", "input-2") do not say which case it is
+BASE_COLUMNS = ("slide", "name", "job", "status", "seconds", "tiles")
 # each result's columns in the table
 RESULT_COLUMNS = {
     "mitotic_figures": ("mitotic_figures", "candidates"),
@@ -44,7 +46,8 @@ def table_columns(task: Task) -> list[str]:
 
 @dataclass
 class SlideRow:
-    """A slide's row: ``values`` by output column (see :data:`RESULT_COLUMNS`); ``name`` is its image name."""
+    """A slide's row: ``values`` by output column (see :data:`RESULT_COLUMNS`); ``name`` is its image name
+    ("" when unknown: a slide not run, or an input folder whose image could not be found)."""
 
     slide: str
     job: str
@@ -61,7 +64,7 @@ class SlideRow:
         seconds = "" if self.seconds is None else f"{self.seconds:.2f}"
         tiles = "" if self.tiles is None else str(self.tiles)
         values = [_text(self.values.get(column)) for column in value_columns(task)]
-        return [self.slide, self.job, self.status, seconds, tiles, *values, self.worker, self.error]
+        return [self.slide, self.name, self.job, self.status, seconds, tiles, *values, self.worker, self.error]
 
     def save(self, path: Path) -> None:
         """Write the row as JSON (atomically)."""

@@ -25,6 +25,7 @@ from algorithm.cohort.record import DONE, FAILED, SlideRow
 from algorithm.cohort.slides import CohortSlide
 from algorithm.console import error_line
 from algorithm.errors import KitError
+from algorithm.interface.inputs import find_input
 from algorithm.interface.tasks import Task
 from algorithm.io.atomic import write_bytes_atomic
 from algorithm.qc.figures import output_values, tiles_analysed
@@ -52,6 +53,14 @@ class WorkerSettings:
     threads: int | None = None  # torch intra-op threads; None: torch's default in the worker
     qc: bool = False
     qc_side: int = 1024
+
+
+def input_name(path: Path, task: Task) -> str:
+    """The image name a job on ``path`` would have (its ``name`` column), or "" when its input cannot be found."""
+    try:
+        return find_input(path, task).name
+    except (KitError, OSError):
+        return ""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -94,7 +103,7 @@ class SlideWorker:
         s = self.settings
         row = SlideRow(slide=str(slide.path), job=slide.job, status=FAILED, worker=self.name)
         if self.runtime is None:
-            row.error = self.problem
+            row.error, row.name = self.problem, input_name(slide.path, s.task)
             return row
         staging = self.layout.staging(slide.job)
         try:
@@ -123,5 +132,6 @@ class SlideWorker:
         except Exception as exc:  # noqa: BLE001 - one slide's failure, whatever it is, must not stop the cohort
             shutil.rmtree(staging, ignore_errors=True)
             row.status, row.error = FAILED, _one_line(exc)
+            row.name = row.name or input_name(slide.path, s.task)  # a failed case still says which it is
             row.values, row.tiles = {}, None
         return row

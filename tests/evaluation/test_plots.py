@@ -13,10 +13,19 @@ import pytest
 from PIL import Image
 
 from evaluation import cli
-from evaluation.config import parse_config
+from evaluation.config import load_config, parse_config
 from evaluation.evaluate import run_evaluation
 from evaluation.metrics import classification, detection
-from evaluation.plots import FIGURE_SIZE_PX, plot_files, render_plots
+from evaluation.plots import (
+    CASE_LABEL_CHARS,
+    FIGURE_SIZE_PX,
+    PLOTS,
+    dice_height_px,
+    drawn_figure,
+    plot_files,
+    render_plots,
+    short_case_labels,
+)
 from tests.evaluation.builders import Submission, point, points_value
 
 REPO = Path(__file__).resolve().parents[2]
@@ -219,3 +228,128 @@ def test_render_is_deterministic_in_process(submission):
     evaluation = run_evaluation(submission.input_dir, submission.gt_dir, config)
     first, second = render_plots(evaluation), render_plots(evaluation)
     assert first == second and list(first) == plot_files(config.metrics)
+
+
+# The pictures read by people: long case names, no false positives, one class, colour-blind readers.
+
+LONG_NAMES = [f"TCGA-A2-A0T2-01Z-00-DX1.{k:03d}C3E9F0D8-6E47-4B3C-9D1E-{k:012d}.svs" for k in range(1, 13)]
+
+
+def _drawn(evaluation, name: str):
+    """The figure ``name`` is drawn on, laid out as it is saved, and its renderer."""
+    import matplotlib.style
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    family = next(f for f, plots in PLOTS.items() if name in plots)
+    with matplotlib.style.context("default"):
+        fig = drawn_figure(PLOTS[family][name], evaluation)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+    return fig, canvas.get_renderer()
+
+
+def _inside(box, figure_box, slack: float = 0.5) -> bool:
+    return (
+        box.x0 >= figure_box.x0 - slack
+        and box.y0 >= figure_box.y0 - slack
+        and box.x1 <= figure_box.x1 + slack
+        and box.y1 <= figure_box.y1 + slack
+    )
+
+
+def _segmentation_task(submission, names: list[str]) -> None:
+    submission.config({"metrics": ["segmentation"]})
+    for i, name in enumerate(names):
+        truth = np.zeros((16, 16), np.uint8)
+        truth[2:10, 3:10] = 1
+        predicted = truth.copy()
+        predicted[2 : 2 + i % 8, 3:10] = 0  # a Dice that falls case by case
+        submission.truth_mask(f"{Path(name).stem}.mha", truth, (0.01, 0.01))
+        submission.job(name, masks={"nuclei-segmentation": (predicted, (0.01, 0.01))})
+    submission.write_predictions()
+
+
+def test_long_case_names_are_shortened_keeping_what_tells_them_apart():
+    labels = short_case_labels(LONG_NAMES)
+    assert all(len(label) <= CASE_LABEL_CHARS for label in labels)
+    assert len(set(labels)) == len(labels)
+    for k, label in enumerate(labels, start=1):
+        assert f".{k:03d}" in label and label.startswith("TCGA-") and label.endswith(".svs") and "…" in label
+    assert short_case_labels(["001", "002"]) == ["001", "002"]  # short names as they are
+    assert len(short_case_labels(["x" * 90])[0]) == CASE_LABEL_CHARS  # one long name: its middle goes
+    alike = short_case_labels(["a" * 30 + "1" + "b" * 30 + "1", "a" * 30 + "2" + "b" * 30 + "2", "c" * 70])
+    assert len(set(alike)) == 3
+
+
+def test_the_dice_plot_of_long_names_keeps_its_labels_inside_and_grows_with_the_cases(submission):
+    _segmentation_task(submission, LONG_NAMES)
+    evaluation = run_evaluation(submission.input_dir, submission.gt_dir, parse_config({"metrics": ["segmentation"]}))
+    fig, renderer = _drawn(evaluation, "segmentation_dice.png")
+    (ax,) = fig.axes
+    assert _inside(ax.yaxis.label.get_window_extent(renderer), fig.bbox), ax.get_ylabel()
+    assert _inside(ax.xaxis.label.get_window_extent(renderer), fig.bbox)
+    assert _inside(ax.title.get_window_extent(renderer), fig.bbox)
+    ticks = ax.get_yticklabels()
+    assert [t.get_text() for t in ticks] == short_case_labels([Path(n).stem for n in LONG_NAMES])
+    assert all(_inside(t.get_window_extent(renderer), fig.bbox) for t in ticks)
+    assert ax.get_window_extent(renderer).height > 0.5 * fig.bbox.height  # the bars are not squashed
+    assert "metrics.json" in ax.get_ylabel()  # where the full names are
+    assert [r["case"] for r in evaluation.metrics["results"]] == [Path(n).stem for n in LONG_NAMES]
+
+    many = Submission(submission.root / "many")
+    _segmentation_task(many, [f"case-{k:03d}.tiff" for k in range(60)])
+    assert many.run("--plots") == 0
+    with Image.open(many.output_dir / "segmentation_dice.png") as image:
+        assert image.size == (FIGURE_SIZE_PX[0], dice_height_px(60)) and dice_height_px(60) > FIGURE_SIZE_PX[1]
+
+
+def test_a_submission_without_false_positives_is_drawn_whole_at_a_tick_saying_0(submission):
+    submission.config({"metrics": ["detection"]})
+    truth = {"001.tiff": [[0.1, 0.1], [0.3, 0.3]], "002.tiff": [[0.5, 0.5]]}
+    submission.points_truth({name: {"points": pts, "size_mm": [1.0, 1.0]} for name, pts in truth.items()})
+    submission.job("001.tiff", {"mitotic-figures": points_value(point(0.1, 0.1, 0.9))})
+    submission.job("002.tiff", {"mitotic-figures": points_value(point(0.5, 0.5, 0.8))})
+    submission.write_predictions()
+    evaluation = run_evaluation(submission.input_dir, submission.gt_dir, parse_config({"metrics": ["detection"]}))
+    assert evaluation.metrics["aggregates"]["detection"]["false_positives"] == 0
+    fig, renderer = _drawn(evaluation, "detection_froc.png")
+    (ax,) = fig.axes
+    (dot,) = [line for line in ax.get_lines() if line.get_label().startswith("submission's points")]
+    assert dot.get_xdata()[0] == 0.0
+    assert _inside(dot.get_window_extent(renderer), ax.get_window_extent(renderer))  # the whole marker
+    assert 0.0 in list(ax.get_xticks()) and "0" in [t.get_text() for t in ax.get_xticklabels()]
+    left, _ = ax.get_xlim()
+    assert left < 0.0
+
+
+def test_domain_curves_differ_in_more_than_hue_and_the_operating_point_has_an_edge():
+    import matplotlib.colors
+
+    config, _ = load_config(None, TEST_CASE / "ground_truth")
+    evaluation = run_evaluation(TEST_CASE / "input", TEST_CASE / "ground_truth", config)
+    assert len(evaluation.metrics["aggregates"]["detection"]["per_domain"]) == 2
+    fig, _ = _drawn(evaluation, "detection_precision_recall.png")
+    (ax,) = fig.axes
+    lines = {line.get_label().split(":")[0]: line for line in ax.get_lines()}
+    domains = [lines["canine lymphoma"], lines["human breast carcinoma"], lines["all cases"]]
+    looks = {(line.get_linestyle(), line.get_marker(), line.get_color()) for line in domains}
+    assert len(looks) == 3 and len({look[:2] for look in looks}) == 3  # told apart without colour
+    (dot,) = [line for line in ax.get_lines() if line.get_label().startswith("submission's points")]
+    assert matplotlib.colors.to_rgb(dot.get_markeredgecolor()) == (0.0, 0.0, 0.0) and dot.get_markeredgewidth() >= 1
+
+
+def test_with_one_class_the_roc_has_its_note_and_no_diagonal_through_it(submission):
+    submission.config({"metrics": ["classification"]})
+    submission.slides_csv("case,label\n001.tiff,1\n002.tiff,1\n")
+    for name in ("001.tiff", "002.tiff"):
+        submission.job(name, {"tumour-likelihood": 0.7})
+    submission.write_predictions()
+    evaluation = run_evaluation(submission.input_dir, submission.gt_dir, parse_config({"metrics": ["classification"]}))
+    fig, renderer = _drawn(evaluation, "classification_roc.png")
+    (ax,) = fig.axes
+    assert not [line for line in ax.get_lines() if line.get_label().startswith("chance")]
+    (note,) = [t for t in ax.texts if "one class only" in t.get_text()]
+    box = note.get_window_extent(renderer)
+    for line in ax.get_lines():
+        xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
+        assert not any(box.contains(x, y) for x, y in xy), line.get_label()

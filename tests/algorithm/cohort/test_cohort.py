@@ -59,6 +59,8 @@ def test_every_slide_runs_and_the_corrupt_one_is_reported(runs: tuple[Path, Run,
     rows = first.table()
     assert [r["job"] for r in rows] == ["synth-000031", "synth-000032", "unreadable", "synth-000033"]
     assert [r["status"] for r in rows] == ["done", "done", "failed", "done"]
+    names = ["synth-000031.tiff", "synth-000032.tiff", "unreadable.svs", "synth-000033.tiff"]
+    assert [r["name"] for r in rows] == names  # the files' names (a failed one's too)
     bad = rows[2]
     assert "unreadable.svs" in bad["error"] and "corrupt" in bad["error"] and bad["seconds"] == ""
     for row in (rows[0], rows[1], rows[3]):
@@ -118,3 +120,4 @@ def test_index_html_shows_every_slide_in_a_real_browser(
     assert jobs == ["unreadable", "synth-000033", "synth-000032", "synth-000031"]
     for n in (31, 32, 33):
         assert f'src="synth-0000{n}/qc.png"' in dom
+        assert f'<td class="name">synth-0000{n}.tiff</td>' in dom  # the case, beside its picture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -11,8 +13,9 @@ from PIL import Image
 
 from algorithm.classify import LabelPrediction
 from algorithm.cohort.layout import QC_FILE, ROW_FILE
-from algorithm.cohort.record import DONE, SlideRow, table_columns, value_columns
+from algorithm.cohort.record import DONE, NOT_RUN, SlideRow, table_columns, value_columns
 from algorithm.cohort.slides import CohortSlide
+from algorithm.cohort.table import table_text
 from algorithm.cohort.worker import SlideWorker, WorkerSettings
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import LABEL, MIDOG, NUCLEI, Task
@@ -54,7 +57,29 @@ def test_the_label_columns_are_read_back_from_the_written_outputs(tmp_path: Path
     row = SlideRow("s.tiff", "s", DONE, seconds=1.0, tiles=3, values=values)
     assert value_columns(LABEL) == ["slide_likelihood", "slide_label"]
     assert table_columns(LABEL)[-4:-2] == ["slide_likelihood", "slide_label"]
-    assert row.cells(LABEL)[5:7] == [f"{likelihood:.6g}", str(flag)]
+    assert row.cells(LABEL)[6:8] == [f"{likelihood:.6g}", str(flag)]
+
+
+def test_the_table_names_each_case_beside_its_slide_and_job() -> None:
+    """A grand-challenge input folder's slide and job ("input", "input-2") do not say which case it is: its name."""
+    assert table_columns(MIDOG)[:6] == ["slide", "name", "job", "status", "seconds", "tiles"]
+    assert table_columns(MIDOG)[-2:] == ["worker", "error"]
+    row = SlideRow("/data/test/input", "input-2", DONE, name="case-007100.tif", seconds=2.5, tiles=4)
+    row.values = {"mitotic_figures": 12, "candidates": 94}
+    assert row.cells(MIDOG) == [
+        "/data/test/input",
+        "case-007100.tif",
+        "input-2",
+        "done",
+        "2.50",
+        "4",
+        "12",
+        "94",
+        "",
+        "",
+    ]
+    table = list(csv.DictReader(io.StringIO(table_text([row, SlideRow("/x/b.svs", "b", NOT_RUN)], MIDOG))))
+    assert [(r["name"], r["job"]) for r in table] == [("case-007100.tif", "input-2"), ("", "b")]
 
 
 def test_a_written_value_not_of_its_kind_is_left_empty(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from PIL import Image
 from tests.training.detector.conftest import crop_image, crop_stack
 from training.cli import main
 from training.detector.crops import CropResult
-from training.detector.crops_picture import CANDIDATE, FOUND, render_crops
-from training.detector.gallery import CELL_PX, COLUMNS, MISSED
+from training.detector.crops_picture import CANDIDATE, FOUND, crops_key, render_crops
+from training.detector.gallery import CAPTION_PX, CELL_PX, COLUMNS, MISSED
 
 
 def _has(picture: Image.Image, colour: tuple[int, int, int]) -> bool:
@@ -28,7 +28,8 @@ def test_found_and_missed_crops_are_drawn_in_their_colours() -> None:
     assert picture.width == COLUMNS * CELL_PX
     assert _has(picture, FOUND) and _has(picture, MISSED) and _has(picture, CANDIDATE)
     nothing_near = render_crops([crop_image(None)], results[1:], mpp=0.25, radius_um=7.5, threshold=0.5)
-    assert not _has(nothing_near, FOUND) and not _has(nothing_near, CANDIDATE)  # no cross without a candidate
+    crops_only = nothing_near.crop((0, 0, nothing_near.width, CAPTION_PX + CELL_PX + CAPTION_PX))  # not the key
+    assert not _has(crops_only, FOUND) and not _has(crops_only, CANDIDATE)  # no cross without a candidate
     with pytest.raises(ValueError, match="2 crops for 1 results"):
         render_crops([crop_image(None), crop_image(None)], results[1:], mpp=0.25, radius_um=7.5, threshold=0.5)
 
@@ -38,6 +39,25 @@ def test_a_line_holds_eight_crops() -> None:
     two_lines = render_crops([crop_image(None)] * 9, results, mpp=0.25, radius_um=7.5, threshold=0.5)
     one_line = render_crops([crop_image(None)] * 8, results[:8], mpp=0.25, radius_um=7.5, threshold=0.5)
     assert two_lines.height > one_line.height and one_line.width == two_lines.width
+
+
+def test_the_key_says_what_the_circles_colours_cross_and_captions_are() -> None:
+    key = crops_key({128}, 0.25, 7.5, 0.65, (CELL_PX - 4) / 32, "p1 0.90")
+    symbols = [symbol[:2] for symbol, _ in key]
+    assert symbols == [("bar", symbols[0][1]), ("circle", FOUND), ("circle", MISSED), ("cross", CANDIDATE)] + [
+        ("none", symbols[-1][1])
+    ]
+    text = " ".join(line for _, line in key)
+    for said in ("10 um.", "32 um wide at 0.25 um/px", "7.5 um matching radius", ">= 0.65", "best", "as in p1 0.90"):
+        assert said in text, said
+    results = [CropResult(page=k, found=False, best_score=0.1, calls=0) for k in (1, 2)]
+    same = render_crops([crop_image(None)] * 2, results, mpp=0.25, radius_um=7.5, threshold=0.5)
+    half = crop_image(None)[32:96, 32:96]
+    mixed = render_crops([crop_image(None), half], results, mpp=0.25, radius_um=7.5, threshold=0.5)
+    first_cell = (slice(CAPTION_PX, CAPTION_PX + CELL_PX), slice(0, CELL_PX))
+    assert not _has(Image.fromarray(np.asarray(same)[first_cell]), (0, 0, 0))  # one scale: the key's bar only
+    assert _has(Image.fromarray(np.asarray(mixed)[first_cell]), (0, 0, 0))  # scales differ: a bar in each crop
+    assert "the bar in each crop's corner" in " ".join(t for _, t in crops_key({128, 64}, 0.25, 7.5, 0.5, None, ""))
 
 
 def test_the_command_draws_the_crops_it_scored(

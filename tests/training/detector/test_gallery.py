@@ -12,7 +12,19 @@ from tests.conftest import blob_image, write_pyramid_tiff
 from tests.training.detector.conftest import detections_at
 from training.cli import main
 from training.datasets.annotations import SlideAnnotations
-from training.detector.gallery import CELL_PX, COLUMNS, FALSE_CALL, MISSED, mistakes, render_gallery
+from training.detector.gallery import (
+    CAPTION_PX,
+    CELL_PX,
+    COLUMNS,
+    CROP_UM,
+    FALSE_CALL,
+    KEY_TEXT,
+    MISSED,
+    NONE_PX,
+    mistakes,
+    mistakes_key,
+    render_gallery,
+)
 
 MPP = 0.25  # um per level-0 pixel: the 7.5 um radius is 30 px
 
@@ -54,6 +66,27 @@ def test_the_gallery_draws_each_mistake_from_its_slide(tmp_path: Path) -> None:
     assert (pixels == FALSE_CALL).all(axis=-1).any() and (pixels == MISSED).all(axis=-1).any()
     # the first crop is the slide's own pixels round (500, 300): not blank
     assert pixels[40:100, 10:100].std() > 5
+
+
+def test_the_gallery_has_a_key_and_no_empty_row_under_none(tmp_path: Path) -> None:
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(800, 600, seed=3), mpp=MPP, tile=128)
+    found = detections_at([(500, 300)], [0.8], [1])
+    false_calls, missed = mistakes([found], [_truth(slide, [(200, 200)], domain="D")], 0.5, 7.5)
+    assert false_calls[0].threshold == 0.5 and false_calls[0].radius_um == 7.5  # judged at these
+    both = render_gallery([("false calls", false_calls), ("missed", missed)], mpp=0.5)
+    no_false_call = render_gallery([("false calls", []), ("missed", missed)], mpp=0.5)
+    assert both.height - no_false_call.height == CELL_PX + CAPTION_PX - NONE_PX  # "none" takes one line
+    texts = [text for _, text in mistakes_key(0.5, 0.5, 7.5, (CELL_PX - 4) / CROP_UM, "0.80 D s")]
+    key = " ".join(texts)
+    for said in ("10 um", "40 um square", "0.5 um/px", ">= 0.5", "within 7.5 um", "circle: 10 um across"):
+        assert said in key, said
+    assert "caption: score  scanner  slide" in key and "as in 0.80 D s" in key
+    # the key is drawn under the crops: a scale bar of 10 um, at the crops' scale, then its text
+    pixels = np.asarray(both)
+    top = 2 * CAPTION_PX + 2 * (CELL_PX + CAPTION_PX)
+    bar = [(pixels[y, 6 : 6 + 40] == KEY_TEXT).all(axis=-1).sum() for y in range(top, top + 40)]
+    assert max(bar) == round(10 * (CELL_PX - 4) / CROP_UM) + 1
+    assert (pixels[top:] == KEY_TEXT).all(axis=-1).sum() > 1000  # text, not only the bar
 
 
 def test_detector_score_writes_the_gallery(synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
