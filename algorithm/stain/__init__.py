@@ -9,6 +9,12 @@ Typical per-slide use::
 Images are uint8 RGB with channels last (``(H, W, 3)``, ``(N, H, W, 3)`` or
 ``(P, 3)``), numpy or torch on any device; results come back in the same form
 and inputs are never modified. Maths follow StainTools 2.1.2 (see the modules).
+
+Misuse raises :class:`~algorithm.errors.ConfigError` s (see
+:mod:`algorithm.stain.errors`): :class:`InputTypeError` and
+:class:`InputShapeError` for images that are not uint8 RGB, channels last,
+:class:`NotFittedError` for a normaliser used before ``fit``; a fit that the
+pixels do not allow raises :class:`StainFitError`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from algorithm.errors import ConfigError
 from algorithm.stain.augment import StainAugmentor
 from algorithm.stain.base import Normaliser
 from algorithm.stain.concentrations import ConcentrationSolver, get_concentrations
-from algorithm.stain.errors import StainFitError
+from algorithm.stain.errors import InputShapeError, InputTypeError, NotFittedError, StainFitError
 from algorithm.stain.extractor import StainExtractor
 from algorithm.stain.luminosity import LuminosityStandardiser, standardise_luminosity
 from algorithm.stain.macenko import MacenkoExtractor
@@ -38,9 +44,12 @@ _NORMALISER_KEYS = ("solver", "lam", "percentile", "statistics", "use_lut")
 __all__ = [
     "METHODS",
     "ConcentrationSolver",
+    "InputShapeError",
+    "InputTypeError",
     "LuminosityStandardiser",
     "MacenkoExtractor",
     "Normaliser",
+    "NotFittedError",
     "ReinhardNormaliser",
     "StainAugmentor",
     "StainExtractor",

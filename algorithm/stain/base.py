@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from algorithm.errors import ConfigError
-from algorithm.stain.errors import StainFitError
+from algorithm.stain.errors import NotFittedError, StainFitError
 from algorithm.stain.images import ImageBatch, ImageLike, as_image_batch
 from algorithm.stain.pixel_map import LookupTable, MemoTable, PixelMap
 
@@ -145,10 +145,12 @@ class Normaliser(ABC):
         """Normalise uint8 RGB ``(H, W, 3)``, ``(N, H, W, 3)`` or ``(P, 3)``, numpy or torch.
 
         Returns a new array/tensor of the same type, shape and device; the
-        input is never modified.
+        input is never modified. Before ``fit``: NotFittedError; anything but
+        uint8 RGB, channels last: InputTypeError or InputShapeError (all
+        ConfigErrors; see :mod:`algorithm.stain.errors`).
         """
         if self.target is None:
-            raise RuntimeError(f"{self.method} normaliser has no target: call fit(target) first")
+            raise NotFittedError(f"{self.method} normaliser has no target: call fit(target) first")
         batch = as_image_batch(images)
         if batch.pixels.shape[0] == 0:
             return batch.wrap(batch.pixels.clone())
@@ -167,7 +169,7 @@ class Normaliser(ABC):
     def fixed_map(self, device: torch.device | str = "cpu") -> PixelMap:
         """The per-pixel map with the fixed (slide) source, computed directly on ``device`` (no table)."""
         if self.target is None or self.source is None:
-            raise RuntimeError(f"{self.method} normaliser: a fixed map needs fit() and fit_source() first")
+            raise NotFittedError(f"{self.method} normaliser: a fixed map needs fit() and fit_source() first")
         device = torch.device(device)
         key = str(device)
         if key not in self._maps:
@@ -178,7 +180,7 @@ class Normaliser(ABC):
     def lookup_table(self, device: torch.device | str = "cpu") -> LookupTable:
         """The fixed map's 256^3 table on ``device`` (built on first use: 1-4 s on 2 CPU cores)."""
         if self.target is None or self.source is None:
-            raise RuntimeError(f"{self.method} normaliser: a lookup table needs fit() and fit_source() first")
+            raise NotFittedError(f"{self.method} normaliser: a lookup table needs fit() and fit_source() first")
         device = torch.device(device)
         key = str(device)
         if key not in self._luts:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from algorithm.errors import ConfigError
+from algorithm.stain.errors import InputShapeError
 
 SOLVERS = ("lasso", "pinv")
 CHUNK = 8192  # pixels per step on the CPU
@@ -45,7 +46,7 @@ class ConcentrationSolver:
         self.lam = float(lam)
         m = np.asarray(torch.as_tensor(stain_matrix).detach().cpu().double().numpy())
         if m.shape != (2, 3):
-            raise ValueError(f"stain matrix must be 2 x 3 (H, E rows), got {m.shape}")
+            raise InputShapeError(f"stain matrix must be 2 x 3 (H, E rows), got {m.shape}")
         g = m @ m.T
         self.g11, self.g12, self.g22 = float(g[0, 0]), float(g[0, 1]), float(g[1, 1])
         self.det = self.g11 * self.g22 - self.g12 * self.g12
@@ -141,7 +142,7 @@ def get_concentrations(
     od_t = od if isinstance(od, torch.Tensor) else torch.as_tensor(np.asarray(od, dtype=np.float64))
     m = torch.as_tensor(stain_matrix, dtype=od_t.dtype, device=od_t.device)
     if m.shape != (2, 3):
-        raise ValueError(f"stain matrix must be 2 x 3 (H, E rows), got {tuple(m.shape)}")
+        raise InputShapeError(f"stain matrix must be 2 x 3 (H, E rows), got {tuple(m.shape)}")
     solver_ = ConcentrationSolver(m, solver, lam)
     od_t = od_t.reshape(-1, 3)
     out = torch.empty((od_t.shape[0], 2), dtype=od_t.dtype, device=od_t.device)

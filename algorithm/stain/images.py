@@ -7,6 +7,11 @@ Convention (numpy and torch alike): uint8 RGB, channels last.
   a channels-first batch into this; a non-contiguous view is fine);
 - ``(P, 3)``: loose pixels, treated as one image.
 
+Anything else is refused by :func:`check_rgb`, the one check of the stain
+functions (and of :mod:`algorithm.tissue`'s), as a ConfigError that says what
+was expected and what came, with a hint for the usual mix-ups (a float image,
+grey, RGBA, channels first). Nothing is converted on a guess.
+
 Results come back with the input's type, shape and (torch) device. Inputs are
 only ever read: numpy arrays are wrapped with ``torch.from_numpy`` (no copy)
 and never written; a read-only array is copied first (torch would warn about
@@ -17,13 +22,16 @@ not make safe).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from algorithm.stain.errors import InputShapeError, InputTypeError
+
 ImageLike = np.ndarray | torch.Tensor
+FORMS = "(H, W, 3), (N, H, W, 3) or (P, 3)"  # what the stain functions accept (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -57,16 +65,61 @@ class ImageBatch:
         return out.cpu().numpy() if self.is_numpy else out
 
 
-def as_image_batch(images: ImageLike) -> ImageBatch:
-    """Validate ``images`` (see module docstring) and view it as pixels."""
-    is_numpy = isinstance(images, np.ndarray)
-    if not is_numpy and not isinstance(images, torch.Tensor):
-        raise TypeError(f"expected a numpy array or torch tensor of uint8 RGB, got {type(images).__name__}")
+def check_rgb(
+    images: object,
+    ndims: Collection[int] = (2, 3, 4),
+    forms: str = FORMS,
+    allow_empty: bool = True,
+    numpy_only: bool = False,
+) -> None:
+    """Raise unless ``images`` is uint8 RGB, channels last: a numpy array (or, unless ``numpy_only``,
+    a torch tensor) of ``ndim`` in ``ndims`` (``forms``, for the message, names those shapes); with
+    ``allow_empty`` False, of at least one pixel.
+
+    :class:`~algorithm.stain.errors.InputTypeError` (a ConfigError and a TypeError) for the wrong
+    type or dtype, :class:`~algorithm.stain.errors.InputShapeError` (a ConfigError and a ValueError)
+    for the wrong shape. Nothing is converted: a float image may be in [0, 1] or in [0, 255], and an
+    alpha channel may be meant to be dropped or composited, so the caller says which.
+    """
+    if numpy_only and isinstance(images, torch.Tensor):
+        raise InputTypeError("expected a numpy array of uint8 RGB, got a torch tensor (tensor.cpu().numpy() is one)")
+    if not isinstance(images, np.ndarray | torch.Tensor):
+        kinds = "a numpy array" if numpy_only else "a numpy array or torch tensor"
+        raise InputTypeError(f"expected {kinds} of uint8 RGB, got {type(images).__name__}")
     if images.dtype not in (np.uint8, torch.uint8):
-        raise TypeError(f"expected uint8 RGB, got dtype {images.dtype}")
+        raise InputTypeError(f"expected uint8 RGB (levels 0-255), got dtype {images.dtype}{_dtype_hint(images)}")
     shape = tuple(images.shape)
-    if len(shape) not in (2, 3, 4) or shape[-1] != 3:
-        raise ValueError(f"expected uint8 RGB shaped (H, W, 3), (N, H, W, 3) or (P, 3) with channels last, got {shape}")
+    if len(shape) not in ndims or not shape or shape[-1] != 3:
+        raise InputShapeError(f"expected uint8 RGB shaped {forms} with channels last, got {shape}{_shape_hint(shape)}")
+    if not allow_empty and 0 in shape:
+        raise InputShapeError(f"expected uint8 RGB shaped {forms} with at least one pixel, got an empty image {shape}")
+
+
+def _dtype_hint(images: np.ndarray | torch.Tensor) -> str:
+    floating = images.is_floating_point() if isinstance(images, torch.Tensor) else images.dtype.kind == "f"
+    if floating:
+        return (
+            "; convert it first: (image * 255).round().astype(np.uint8) if it holds 0-1, "
+            "image.round().astype(np.uint8) if 0-255"
+        )
+    return ""
+
+
+def _shape_hint(shape: tuple[int, ...]) -> str:
+    if len(shape) >= 2 and shape[-1] == 4:
+        return "; RGBA? drop the alpha channel (image[..., :3]) or composite the image on white first"
+    if len(shape) >= 3 and shape[-3] == 3:
+        return "; channels first? move them last (numpy: np.moveaxis(image, -3, -1); torch: image.movedim(-3, -1))"
+    if (len(shape) == 2 and shape[-1] != 3) or (len(shape) >= 3 and shape[-1] == 1):
+        return "; grey? repeat it into three channels (one image: np.dstack([grey] * 3))"
+    return ""
+
+
+def as_image_batch(images: ImageLike) -> ImageBatch:
+    """Validate ``images`` (see module docstring and :func:`check_rgb`) and view it as pixels."""
+    check_rgb(images)
+    is_numpy = isinstance(images, np.ndarray)
+    shape = tuple(images.shape)
     t: torch.Tensor
     if isinstance(images, np.ndarray):
         array = np.ascontiguousarray(images)

@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from algorithm.stain.images import check_rgb
+
 I0 = 255.0
 OD_FLOOR = 1e-6
 
@@ -122,11 +124,10 @@ def luminosity_tissue_mask(rgb: ArrayT, luminosity_threshold: float = 0.8) -> Ar
 
 
 def as_pixels(rgb: np.ndarray) -> np.ndarray:
-    """View uint8 RGB of any shape ``(..., 3)`` as ``(N, 3)``, validating it."""
-    rgb = np.asarray(rgb)
-    if rgb.dtype != np.uint8 or rgb.ndim < 2 or rgb.shape[-1] != 3:
-        raise ValueError(f"expected uint8 RGB of shape (..., 3), got {rgb.dtype} {rgb.shape}")
-    return rgb.reshape(-1, 3)
+    """View uint8 RGB ``(H, W, 3)``, ``(N, H, W, 3)`` or ``(P, 3)`` as ``(P, 3)``, validating it
+    (:func:`~algorithm.stain.images.check_rgb`)."""
+    check_rgb(rgb)
+    return np.asarray(rgb).reshape(-1, 3)
 
 
 def tissue_pixels(rgb: np.ndarray, luminosity_threshold: float = 0.8) -> np.ndarray:

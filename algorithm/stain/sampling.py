@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from algorithm.stain.base import Normaliser
+from algorithm.stain.errors import InputShapeError
 from algorithm.stain.images import ImageLike, to_numpy_pixels
 from algorithm.stain.optical_density import luminosity_tissue_mask
 
@@ -68,7 +69,7 @@ def sample_tissue_pixels(
     elif mask.size == px.shape[0]:
         keep = mask.reshape(-1)
     else:
-        raise ValueError(f"tissue mask of shape {mask.shape} does not fit pixels of shape {shape}")
+        raise InputShapeError(f"tissue mask of shape {mask.shape} does not fit pixels of shape {shape}")
     idx = np.flatnonzero(keep)
     rng = np.random.default_rng(seed)
     if len(idx) > n:

@@ -19,6 +19,7 @@ import numpy as np
 
 from algorithm.errors import ConfigError
 from algorithm.stain.base import Normaliser, Params
+from algorithm.stain.errors import NotFittedError
 
 SPEC_VERSION = 1
 _KEYS = ("version", "method", "statistics", "target", "slide_target")
@@ -50,7 +51,7 @@ class StainSpec:
     def of(cls, normaliser: Normaliser) -> StainSpec:
         """The spec of a normaliser fitted to its target (its slide source, if any, is not part of it)."""
         if normaliser.target is None:
-            raise ValueError(f"the {normaliser.method} normaliser has no target: fit it first")
+            raise NotFittedError(f"the {normaliser.method} normaliser has no target: fit it first")
         slide = normaliser.slide_target if normaliser.slide_target is not None else normaliser.target
         return cls(normaliser.method, normaliser.target, slide, normaliser.statistics)
 

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from algorithm.stain.base import Normaliser, Params
 from algorithm.stain.concentrations import DEFAULT_LAMBDA, ConcentrationSolver, check_solver, get_concentrations
-from algorithm.stain.errors import StainFitError
+from algorithm.stain.errors import InputShapeError, StainFitError
 from algorithm.stain.extractor import StainExtractor, order_and_normalise
 from algorithm.stain.images import ImageLike, to_numpy_pixels
 from algorithm.stain.optical_density import I0, luminosity_tissue_mask, od_table, rgb_to_od
@@ -260,8 +260,13 @@ class StainNormaliser(Normaliser):
 
 
 def _checked(stain_matrix: np.ndarray, max_concentrations: np.ndarray) -> Params:
-    m = np.asarray(stain_matrix, dtype=np.float64).reshape(2, 3)
-    c = np.asarray(max_concentrations, dtype=np.float64).reshape(2)
+    m = np.asarray(stain_matrix, dtype=np.float64)
+    c = np.asarray(max_concentrations, dtype=np.float64)
+    if m.size != 6 or c.size != 2:
+        raise InputShapeError(
+            f"expected a 2 x 3 stain matrix (H, E rows) and 2 max concentrations, got shapes {m.shape} and {c.shape}"
+        )
+    m, c = m.reshape(2, 3), c.reshape(2)
     if m[0, 0] < m[1, 0]:  # H first; keep each percentile with its stain
         m, c = m[[1, 0]], c[[1, 0]]
     m = order_and_normalise(m)

@@ -24,6 +24,7 @@ from skimage import color, filters, morphology
 
 from algorithm.errors import ConfigError
 from algorithm.slide.base import SlideReader
+from algorithm.stain.images import check_rgb
 from algorithm.tissue.blood import blood_mask
 from algorithm.tissue.pen import pen_mask
 
@@ -92,7 +93,16 @@ def tissue_mask_from_rgb(
     remove_blood: bool = False,
     remove_pen: bool = True,
 ) -> TissueMask:
-    """Tissue mask of a low-resolution RGB view whose pixels are ``downsample`` level-0 pixels."""
+    """Tissue mask of a low-resolution RGB view whose pixels are ``downsample`` level-0 pixels.
+
+    ``rgb`` is a numpy uint8 RGB image ``(H, W, 3)`` of at least one pixel. Anything else raises a
+    ConfigError: :class:`~algorithm.stain.errors.InputTypeError` (also a TypeError) for another
+    type or dtype, :class:`~algorithm.stain.errors.InputShapeError` (also a ValueError) for another
+    shape. Nothing is converted, as no conversion is safe to guess: a float image may hold 0-1 or
+    0-255, an alpha channel may be meant to be dropped or composited on white (the slide readers
+    composite on white), and a grey image has lost the colours the pen and blood filters need.
+    """
+    check_rgb(rgb, ndims=(3,), forms="(H, W, 3)", allow_empty=False, numpy_only=True)
     glass = glass_colour(rgb)
     if method == "saturation":
         signal = color.rgb2hsv(rgb)[..., 1]

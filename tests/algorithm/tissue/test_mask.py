@@ -111,3 +111,54 @@ def test_a_real_crop_is_tissue_to_the_job(shared_data: Path, tmp_path: Path) -> 
         assert max(mask.mask.shape) >= 16 and mask.box_fractions(np.array([[0.0, 0.0, 128.0, 128.0]]))[0] > 0.9
         grid = detection_grid(slide, DetectorConfig(tile_size=256, mpp=0.5), DetectionOptions(), mask)
     assert len(grid) == 1 and grid.tiles[0].tissue > 0.9
+
+
+def test_a_float_image_is_refused_not_taken_for_glass() -> None:
+    # a float image in [0, 1] gave an empty mask (fraction 0.0; 0.99 as uint8) without a word
+    image = blob_image(300, 200)
+    assert tissue_mask_from_rgb(image, (1.0, 1.0), (2.0, 2.0)).fraction > 0.2
+    for floats in (image / 255.0, image.astype(np.float32)):
+        with pytest.raises(ConfigError, match=r"expected uint8 RGB \(levels 0-255\), got dtype float.*\* 255"):
+            tissue_mask_from_rgb(floats, (1.0, 1.0), (2.0, 2.0))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):  # also the builtin it is
+        tissue_mask_from_rgb(image / 255.0, (1.0, 1.0))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("shape_of", "words"),
+    [
+        # grey and RGBA were numpy's "cannot reshape array of size ... into shape (3)"
+        (lambda im: im[..., 0], r"shaped \(H, W, 3\) with channels last, got \(20, 30\); grey\?"),
+        (lambda im: np.dstack([im, im[..., :1]]), r"got \(20, 30, 4\); RGBA\? drop the alpha"),
+        (lambda im: np.moveaxis(im, -1, 0), r"got \(3, 20, 30\); channels first\?"),
+        (lambda im: im[None], r"got \(1, 20, 30, 3\)$"),  # a batch: one view at a time
+        (lambda im: im.reshape(-1, 3), r"got \(600, 3\)$"),
+        (lambda im: im[:0, :0], r"at least one pixel, got an empty image \(0, 0, 3\)"),  # was an IndexError
+        (lambda im: im[:, :0], r"empty image \(20, 0, 3\)"),
+    ],
+)
+def test_other_shapes_are_refused_clearly(shape_of, words) -> None:
+    with pytest.raises(ConfigError, match=words) as caught:
+        tissue_mask_from_rgb(shape_of(blob_image(30, 20)), (1.0, 1.0))
+    assert isinstance(caught.value, ValueError)  # also the builtin it is
+
+
+def test_other_types_are_refused_clearly() -> None:
+    import torch
+
+    with pytest.raises(ConfigError, match=r"numpy array of uint8 RGB, got a torch tensor"):
+        tissue_mask_from_rgb(torch.from_numpy(blob_image(30, 20)), (1.0, 1.0))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="numpy array of uint8 RGB, got list"):
+        tissue_mask_from_rgb(blob_image(30, 20).tolist(), (1.0, 1.0))
+
+
+def test_views_of_a_uint8_image_are_accepted_as_they_are() -> None:
+    image = blob_image(300, 200)
+    expected = tissue_mask_from_rgb(image.copy(), (1.0, 1.0), (2.0, 2.0)).mask
+    read_only = image.copy()
+    read_only.flags.writeable = False
+    assert np.array_equal(tissue_mask_from_rgb(read_only, (1.0, 1.0), (2.0, 2.0)).mask, expected)
+    strided = np.zeros((200, 300, 6), np.uint8)
+    strided[..., ::2] = image
+    assert np.array_equal(tissue_mask_from_rgb(strided[..., ::2], (1.0, 1.0), (2.0, 2.0)).mask, expected)
+    assert tissue_mask_from_rgb(image[:1, :1], (1.0, 1.0)).mask.shape == (1, 1)  # one pixel is an image
