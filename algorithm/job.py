@@ -91,6 +91,7 @@ class JobResult:
     mask: TissueMask | None = None  # the tissue mask the models ran over
     nuclei: NucleiSegmentation | None = None  # the nuclei task's mask, when it ran
     label: LabelAssessment | None = None  # the label task's patches and call, when it ran
+    threshold: float | None = None  # the mitotic-figure threshold the points were called at, when detection ran
 
 
 def locate_model(model_dir: Path | None, name: str) -> Path:
@@ -347,6 +348,7 @@ def _run(
     """The job's slide through its models, and its outputs written (``run_job`` after the models are loaded)."""
     results: dict[str, Any] = {}
     detections = tumour = None
+    threshold: float | None = None
     nuclei: NucleiSegmentation | None = None
     label: LabelAssessment | None = None
     with open_slide(job_input.slide, default_mpp=options.mpp) as slide:
@@ -395,4 +397,5 @@ def _run(
         mask,
         nuclei=nuclei,
         label=label,
+        threshold=threshold,
     )

@@ -1,13 +1,17 @@
 """A slide's QC picture: its thumbnail with the job's results drawn on it, and a legend below.
 
-Layers, bottom to top: the tumour heatmap (red-orange, more opaque where more probable),
-the nuclei mask (blue) where the job produced one, the label task's patches where it ran
-(each analysed patch a square filled and outlined in its probability's colour, viridis'
-dark purple 0 -> teal -> yellow 1; the tissue candidates that the blood, nuclei and context
-filters dropped a faint grey), the tissue mask's outline (black), the major axis line (magenta), and a
-circle round each detected mitotic figure coloured by its score (sky blue 0 -> green ->
-yellow 1). The slide fills the top-left of the picture at the thumbnail's scale; the
-legend and the caption lines sit below it, the label task's call first where it ran.
+Layers, bottom to top: the tumour heatmap (amber, more opaque where more probable), the nuclei
+mask (blue) where the job produced one, the label task's patches where it ran (each picture pixel
+washed once, in the colour of the most probable patch over it, viridis' dark purple 0 -> teal ->
+yellow 1, and each patch framed in its exact colour; the tissue candidates that the blood, nuclei
+and context filters dropped a faint grey), the tissue mask's outline (black), the heatmap's 0.5
+contour (orange), the major axis (a white line cased in black, with end ticks), and a ring round
+each detected mitotic figure, outside the evaluation's hit radius, coloured by its score from the
+threshold (sky blue) to 1 (yellow). Colours: :mod:`algorithm.qc.colours`. The slide fills the
+top-left of the picture at the thumbnail's scale (a strip cut into rows or columns:
+:mod:`algorithm.qc.layout`), with a scale bar in its bottom-left corner; the legend
+(:mod:`algorithm.qc.legend`) and the caption lines sit below it, the label task's call first
+where it ran.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ from scipy import ndimage
 
 from algorithm.qc import colours
 from algorithm.qc.colours import Colour
+from algorithm.qc.layout import Layout, wrapped
+from algorithm.qc.legend import SWATCH_GAP, draw_swatch, legend_entries, place_entries
+from algorithm.qc.marks import draw_axis, draw_notice, draw_ring
+from algorithm.qc.patches import frame_patches, wash_patches
+from algorithm.qc.scale_bar import draw_scale_bar
 
-FIGURE_RADIUS_PX = 7  # circle radius in picture pixels (a figure is a few um: smaller than a pixel at this scale)
-PATCH_OUTLINE_MIN_PX = 6  # patches smaller than this on the picture are only filled (outlines would hide them)
+FIGURE_RADIUS_PX = 7  # the rings' smallest inner radius in picture pixels (a slide shrunk a lot)
+FIGURE_RADIUS_UM = 7.5  # their inner radius on the slide: the evaluation's hit radius (detection.radius_mm)
+OUTLINE_PX = 2  # the tissue outline's and the 0.5 contour's width
 LEGEND_MIN_WIDTH = 640
 FONT_SIZE = 14
+NOTICE_FONT_SIZE = 20  # "no tissue found", on the slide
 PAD = 8
+FILE, ASSUMED, GIVEN = "file", "assumed", "given"  # where a picture's resolution came from (QcInput.mpp_source)
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -81,12 +93,36 @@ class QcInput:
     # the task's outputs (``Task.outputs``' names): the legend lists the layers they make, "(none)" where one is
     # empty, and leaves out the others (a nuclei job's picture does not list a heatmap); None: every layer
     outputs: frozenset[str] | None = None
+    mpp: tuple[float, float] | None = None  # microns per level-0 pixel (x, y): the scale bar, the rings' size
+    mpp_source: str = FILE  # or ASSUMED (a --mpp fallback: the file states none; the scale bar says so), GIVEN
+    threshold: float | None = None  # the figures' decision threshold (the scores drawn: threshold..1)
+
+    def tissue_found(self) -> bool | None:
+        """Whether the tissue mask has any tissue; None where there is no mask."""
+        return None if self.tissue is None else bool(np.any(self.tissue.mask))
+
+    def score_floor(self) -> float:
+        """The lowest score a drawn figure can have: the threshold, else (unrecorded) the lowest drawn, else 0."""
+        if self.threshold is not None:
+            return float(self.threshold)
+        scores = np.asarray(self.scores, dtype=np.float64)
+        return float(np.floor(scores.min() * 100) / 100) if scores.size else 0.0
 
 
 def picture_scale(qc: QcInput) -> tuple[float, float]:
     """Picture pixels per level-0 pixel, (x, y): the thumbnail's size over the slide's."""
     th, tw = qc.thumbnail.shape[:2]
     return tw / qc.dimensions[0], th / qc.dimensions[1]
+
+
+def ring_radii(qc: QcInput) -> tuple[float, float]:
+    """The figures' rings' inner radii (x, y) in picture pixels: :data:`FIGURE_RADIUS_UM` at the picture's
+    scale, never under :data:`FIGURE_RADIUS_PX` (nor where the resolution is unknown)."""
+    if qc.mpp is None:
+        return float(FIGURE_RADIUS_PX), float(FIGURE_RADIUS_PX)
+    scale = picture_scale(qc)
+    rx, ry = (FIGURE_RADIUS_UM / m * s for m, s in zip(qc.mpp, scale, strict=True))
+    return max(float(FIGURE_RADIUS_PX), rx), max(float(FIGURE_RADIUS_PX), ry)
 
 
 def _centres(n: int, scale: float, downsample: float) -> NDArray[np.float64]:
@@ -112,48 +148,14 @@ def _heatmap_on_picture(qc: QcInput, size: tuple[int, int], scale: tuple[float, 
     return np.clip(values, 0.0, 1.0)
 
 
+def _outline(region: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The inner :data:`OUTLINE_PX` pixels of ``region``'s edge (none along the picture's border)."""
+    return region & ~ndimage.binary_erosion(region, iterations=OUTLINE_PX, border_value=1)
+
+
 def _blend(rgb: NDArray[np.float64], colour: Colour, alpha: NDArray[np.float64]) -> NDArray[np.float64]:
     a = alpha[..., None]
     return rgb * (1.0 - a) + np.asarray(colour, dtype=np.float64) * a
-
-
-def _boxes_on_picture(boxes: NDArray[np.float64], scale: tuple[float, float]) -> NDArray[np.int64]:
-    """Level-0 ``(x, y, w, h)`` boxes as picture pixel ranges ``(x0, y0, x1, y1)``, ends exclusive, at least
-    one pixel: edges rounded, so boxes that share an edge share it on the picture too (no gap, no overlap)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x0, y0 = np.round(b[:, 0] * scale[0]), np.round(b[:, 1] * scale[1])
-    x1 = np.maximum(np.round((b[:, 0] + b[:, 2]) * scale[0]), x0 + 1)
-    y1 = np.maximum(np.round((b[:, 1] + b[:, 3]) * scale[1]), y0 + 1)
-    return np.stack([x0, y0, x1, y1], axis=1).astype(np.int64)
-
-
-def _fill_boxes(
-    rgb: NDArray[np.float64], boxes: NDArray[np.int64], colours_: NDArray[np.uint8], alpha: float
-) -> NDArray[np.float64]:
-    """``rgb`` with each picture box blended with its colour at ``alpha`` (boxes clipped to the picture)."""
-    h, w = rgb.shape[:2]
-    for (x0, y0, x1, y1), colour in zip(boxes, colours_, strict=True):
-        region = rgb[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
-        region *= 1.0 - alpha
-        region += alpha * colour.astype(np.float64)
-    return rgb
-
-
-def _outline_boxes(draw: ImageDraw.ImageDraw, boxes: NDArray[np.int64], colours_: NDArray[np.uint8]) -> None:
-    """A 1-pixel outline round each picture box big enough to show one (:data:`PATCH_OUTLINE_MIN_PX`)."""
-    for (x0, y0, x1, y1), colour in zip(boxes, colours_, strict=True):
-        if min(x1 - x0, y1 - y0) >= PATCH_OUTLINE_MIN_PX:
-            draw.rectangle([int(x0), int(y0), int(x1) - 1, int(y1) - 1], outline=tuple(int(c) for c in colour))
-
-
-def _patch_boxes(
-    layer: PatchLayer, scale: tuple[float, float]
-) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8]]:
-    """The layer's analysed and dropped patches on the picture, and their colours."""
-    kept = _boxes_on_picture(layer.boxes, scale)
-    dropped = _boxes_on_picture(layer.dropped, scale)
-    grey = np.tile(np.asarray(colours.DROPPED_PATCH, dtype=np.uint8), (len(dropped), 1))
-    return kept, colours.patch_colours(layer.probabilities), dropped, grey
 
 
 def label_font(size: int = FONT_SIZE) -> Font:
@@ -165,102 +167,82 @@ def label_font(size: int = FONT_SIZE) -> Font:
 
 
 def draw_slide(qc: QcInput) -> Image.Image:
-    """The thumbnail with every layer drawn, at the thumbnail's size (no legend)."""
+    """The thumbnail with every layer drawn, at the thumbnail's size (no legend, no scale bar)."""
     th, tw = qc.thumbnail.shape[:2]
     size, scale = (tw, th), picture_scale(qc)
     rgb = qc.thumbnail[..., :3].astype(np.float64)
+    tumour = None
     if qc.heatmap is not None and qc.heatmap.size:
-        rgb = _blend(rgb, colours.HEATMAP, colours.HEATMAP_MAX_ALPHA * _heatmap_on_picture(qc, size, scale))
+        heat = _heatmap_on_picture(qc, size, scale)
+        rgb = _blend(rgb, colours.HEATMAP, colours.HEATMAP_MAX_ALPHA * heat)
+        tumour = heat >= 0.5
     if qc.nuclei is not None:
         nuclei = _mask_on_picture(qc.nuclei, size, scale).astype(np.float64)
         rgb = _blend(rgb, colours.NUCLEI, colours.NUCLEI_ALPHA * nuclei)
-    patches = None if qc.patches is None else _patch_boxes(qc.patches, scale)
-    if patches is not None:
-        kept, kept_colours, dropped, grey = patches
-        rgb = _fill_boxes(rgb, dropped, grey, colours.DROPPED_ALPHA)
-        rgb = _fill_boxes(rgb, kept, kept_colours, colours.PATCH_ALPHA)
+    if qc.patches is not None:
+        wash_patches(rgb, qc.patches, scale)
     if qc.tissue is not None:
         tissue = _mask_on_picture(qc.tissue, size, scale)
-        outline = tissue & ~ndimage.binary_erosion(tissue, iterations=2, border_value=1)
-        rgb[outline] = colours.TISSUE_OUTLINE
+        rgb[_outline(tissue)] = colours.TISSUE_OUTLINE
+    if tumour is not None:
+        rgb[_outline(tumour)] = colours.HEATMAP_CONTOUR
     image = Image.fromarray(np.round(rgb).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)
-    if patches is not None:
-        kept, kept_colours, dropped, grey = patches
-        _outline_boxes(draw, dropped, grey)
-        _outline_boxes(draw, kept, kept_colours)
+    if qc.patches is not None:
+        frame_patches(draw, qc.patches, scale)
     if qc.axis_line_px is not None:
-        (x0, y0), (x1, y1) = np.asarray(qc.axis_line_px, dtype=np.float64) * np.asarray(scale)
-        draw.line([(x0, y0), (x1, y1)], fill=colours.AXIS_LINE, width=3)
-    r = FIGURE_RADIUS_PX
-    for (x, y), colour in zip(
-        np.asarray(qc.figures_px, dtype=np.float64).reshape(-1, 2) * np.asarray(scale),
-        colours.score_colours(qc.scores),
-        strict=True,
-    ):
-        draw.ellipse([x - r, y - r, x + r, y + r], outline=tuple(int(c) for c in colour), width=2)
+        draw_axis(draw, np.asarray(qc.axis_line_px, dtype=np.float64).reshape(2, 2) * np.asarray(scale))
+    radii = ring_radii(qc)
+    points = np.asarray(qc.figures_px, dtype=np.float64).reshape(-1, 2) * np.asarray(scale)
+    tints = colours.score_colours(qc.scores, qc.score_floor())
+    for i in np.argsort(np.asarray(qc.scores, dtype=np.float64), kind="stable"):  # the highest on top
+        r, g, b = (int(c) for c in tints[i])
+        draw_ring(draw, float(points[i, 0]), float(points[i, 1]), radii, (r, g, b))
     return image
 
 
-LAYER_OUTPUTS = {  # a legend entry's layer -> the task output that makes it
-    "heatmap": "tumour_heatmap",
-    "figures": "mitotic_figures",
-    "axis": "tumour_major_axis_line",
-    "nuclei": "nuclei_mask",
-}
+def _notes(qc: QcInput, layout: Layout) -> list[str]:
+    """The caption's lines on how the slide is drawn: enlarged, cut into rows or columns."""
+    notes = []
+    scale = min(picture_scale(qc))
+    if scale >= 1.5:
+        notes.append(f"drawn enlarged {scale:.3g}x (each slide pixel a square)")
+    cut = layout.note()
+    return [*notes, *([] if cut is None else [cut])]
 
 
-def _legend_entries(qc: QcInput) -> list[tuple[str, str]]:
-    """(key, label) per legend entry, in drawing order; the task's empty layers say so, others are left out."""
-
-    def label(text: str, present: bool) -> str:
-        return text if present else f"{text} (none)"
-
-    entries = [
-        ("tissue", label("tissue outline", qc.tissue is not None)),
-        ("heatmap", label("tumour heatmap 0-1", qc.heatmap is not None)),
-        ("figures", f"mitotic figures ({len(qc.scores)}), score 0-1"),
-        ("axis", label("major axis", qc.axis_line_px is not None)),
-        ("nuclei", label("nuclei mask", qc.nuclei is not None)),
-    ]
-    if qc.outputs is not None:
-        entries = [(key, text) for key, text in entries if key not in LAYER_OUTPUTS or LAYER_OUTPUTS[key] in qc.outputs]
-    if qc.patches is not None:  # the label task's entries only where it ran
-        entries.append(("patches", f"patch probability 0-1 ({len(qc.patches.probabilities)} patches)"))
-        entries.append(("dropped", f"tissue patches dropped by the filters ({len(qc.patches.dropped)})"))
-    return entries
-
-
-def _swatch(draw: ImageDraw.ImageDraw, key: str, x: int, y: int, h: int) -> int:
-    """Draw the key's swatch at (x, y), ``h`` tall; its width."""
-    if key == "tissue":
-        draw.rectangle([x, y + 2, x + 24, y + h - 2], outline=colours.TISSUE_OUTLINE, width=2)
-        return 26
-    if key == "heatmap":
-        for i in range(40):
-            a = colours.HEATMAP_MAX_ALPHA * i / 39
-            c = tuple(int(round(255 * (1 - a) + v * a)) for v in colours.HEATMAP)
-            draw.line([(x + i, y + 1), (x + i, y + h - 1)], fill=c)
-        return 40
-    if key == "figures":
-        for i, score in enumerate((0.0, 0.5, 1.0)):
-            cx, cy, r = x + 8 + 18 * i, y + h // 2, 7
-            draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=colours.score_colour(score), width=2)
-        return 52
-    if key == "axis":
-        draw.line([(x, y + h - 3), (x + 26, y + 3)], fill=colours.AXIS_LINE, width=3)
-        return 26
-    if key == "patches":  # the scale: 0, 0.25, 0.5, 0.75, 1
-        for i in range(5):
-            draw.rectangle([x + 10 * i, y + 2, x + 10 * i + 9, y + h - 2], fill=colours.patch_colour(i / 4))
-        return 50
-    if key == "dropped":
-        a = colours.DROPPED_ALPHA
-        wash = tuple(int(round(255 * (1 - a) + v * a)) for v in colours.DROPPED_PATCH)
-        draw.rectangle([x, y + 2, x + 24, y + h - 2], fill=wash, outline=colours.DROPPED_PATCH)
-        return 26
-    draw.rectangle([x, y + 2, x + 24, y + h - 2], fill=colours.NUCLEI)
-    return 26
+def render_qc(qc: QcInput) -> Image.Image:
+    """The QC picture: the slide with its layers (top-left, at the thumbnail's scale; a strip cut into rows or
+    columns) and a scale bar, the legend and the caption below."""
+    layout = wrapped(draw_slide(qc))
+    slide = layout.image
+    font = label_font()
+    if qc.mpp is not None:
+        um_per_px = qc.mpp[0] / picture_scale(qc)[0]
+        draw_scale_bar(slide, um_per_px, layout.panels[0], font, "(assumed)" if qc.mpp_source == ASSUMED else "")
+    if qc.tissue_found() is False:
+        draw_notice(slide, "no tissue found", layout.panels[0], label_font(NOTICE_FONT_SIZE))
+    line_h = FONT_SIZE + 6
+    width = max(slide.width, LEGEND_MIN_WIDTH)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    ring_um = None if qc.mpp is None else ring_radii(qc)[0] / picture_scale(qc)[0] * qc.mpp[0]
+    placed, rows = place_entries(legend_entries(qc, ring_um), width, PAD, measure, font)
+    lines = [qc.name, *([] if qc.patches is None else [qc.patches.title()]), *qc.caption, *_notes(qc, layout)]
+    title = [part for line in lines for part in _wrapped(line, width - 2 * PAD, measure, font)]
+    height = slide.height + PAD + rows * line_h + len(title) * line_h + PAD
+    picture = Image.new("RGB", (width, height), (255, 255, 255))
+    picture.paste(slide, (0, 0))
+    draw = ImageDraw.Draw(picture)
+    top = slide.height + PAD
+    floor = qc.score_floor()
+    for key, text, x, r in placed:
+        y = top + r * line_h
+        used = draw_swatch(draw, key, x, y, line_h - 4, floor)
+        draw.text((x + used + SWATCH_GAP, y), text, fill=(0, 0, 0), font=font)
+    y = top + rows * line_h
+    for i, text in enumerate(title):
+        draw.text((PAD, y + i * line_h), text, fill=(0, 0, 0), font=font)
+    return picture
 
 
 def _wrapped(text: str, width: float, measure: ImageDraw.ImageDraw, font: Font) -> list[str]:
@@ -274,37 +256,3 @@ def _wrapped(text: str, width: float, measure: ImageDraw.ImageDraw, font: Font) 
         lines.append(text[: breaks[-1]].rstrip())
         text = text[breaks[-1] :]
     return [*lines, text]
-
-
-def render_qc(qc: QcInput) -> Image.Image:
-    """The QC picture: the slide with its layers (top-left, at the thumbnail's scale), legend and caption below."""
-    slide = draw_slide(qc)
-    font = label_font()
-    line_h = FONT_SIZE + 6
-    width = max(slide.width, LEGEND_MIN_WIDTH)
-    # lay the legend's entries out in rows that fit the width
-    entries = _legend_entries(qc)
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    placed: list[tuple[str, str, int, int]] = []
-    x, row = PAD, 0
-    for key, text in entries:
-        item = 56 + int(measure.textlength(text, font=font)) + 2 * PAD
-        if x > PAD and x + item > width - PAD:
-            x, row = PAD, row + 1
-        placed.append((key, text, x, row))
-        x += item
-    lines = [qc.name, *([] if qc.patches is None else [qc.patches.title()]), *qc.caption]
-    title = [part for line in lines for part in _wrapped(line, width - 2 * PAD, measure, font)]
-    height = slide.height + PAD + (row + 1) * line_h + len(title) * line_h + PAD
-    picture = Image.new("RGB", (width, height), (255, 255, 255))
-    picture.paste(slide, (0, 0))
-    draw = ImageDraw.Draw(picture)
-    top = slide.height + PAD
-    for key, text, x, r in placed:
-        y = top + r * line_h
-        used = _swatch(draw, key, x, y, line_h - 4)
-        draw.text((x + used + 6, y), text, fill=(0, 0, 0), font=font)
-    y = top + (row + 1) * line_h
-    for i, text in enumerate(title):
-        draw.text((PAD, y + i * line_h), text, fill=(0, 0, 0), font=font)
-    return picture

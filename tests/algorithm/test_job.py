@@ -79,10 +79,9 @@ def _points(path: Path) -> dict:
 
 def test_job_writes_a_valid_points_file(tmp_path: Path, model_dir: Path) -> None:
     slide = write_pyramid_tiff(tmp_path / "slide.tiff", blob_image(1200, 800), mpp=0.5, tile=128)
-    found = run_job(
-        JobOptions(input=slide, output=tmp_path / "out", task=MIDOG, model_dir=model_dir), log=lambda _: None
-    ).detections
-    assert found is not None
+    job = run_job(JobOptions(input=slide, output=tmp_path / "out", task=MIDOG, model_dir=model_dir), log=lambda _: None)
+    found = job.detections
+    assert found is not None and job.threshold == 0.3  # the checkpoint's, recorded for the QC picture
     result = _points(tmp_path / "out")
     assert result["type"] == "Multiple points" and result["version"] == {"major": 1, "minor": 0}
     assert len(result["points"]) == int((found.candidates.labels == 1).sum())

@@ -14,9 +14,11 @@ from PIL import Image
 from algorithm.interface.tasks import LABEL
 from algorithm.job import JobOptions, JobResult, run_job
 from algorithm.qc import PatchLayer, QcInput, render_qc
-from algorithm.qc.colours import DROPPED_PATCH, PATCH_ALPHA, patch_colour
+from algorithm.qc.colours import DROPPED_ALPHA, DROPPED_PATCH, PATCH_ALPHA, patch_colour
 from algorithm.qc.job_view import job_view
-from algorithm.qc.picture import _legend_entries, draw_slide, picture_scale
+from algorithm.qc.legend import legend_entries
+from algorithm.qc.patches import patch_owners
+from algorithm.qc.picture import draw_slide, picture_scale
 from tests.algorithm.label_models import positive_label_slide
 
 GLASS = 240
@@ -47,7 +49,8 @@ def test_patches_are_coloured_by_their_probability_and_the_dropped_ones_grey() -
     np.testing.assert_allclose(high, blended(patch_colour(0.95)), atol=1)
     assert high[1] > low[1] + 60 and high.sum() > low.sum() + 100  # high: bright yellow-green; low: dark purple
     assert low[2] > low[1] and low[0] > low[1]  # low: purple (blue and red above green)
-    assert tuple(slide[20, 60]) == patch_colour(0.95) and tuple(slide[49, 89]) == patch_colour(0.95)  # its outline
+    assert tuple(slide[20, 60]) == patch_colour(0.95) and tuple(slide[49, 89]) == patch_colour(0.95)  # its frame
+    assert tuple(slide[21, 61]) == patch_colour(0.95) and tuple(slide[22, 62]) != patch_colour(0.95)  # 2 px wide
     assert tuple(slide[20, 20]) == patch_colour(0.05)
     assert grey[0] == grey[1] == grey[2] < GLASS - 10  # a faint grey wash
     assert tuple(slide[20, 100]) == DROPPED_PATCH  # and a grey outline
@@ -58,10 +61,10 @@ def test_patches_are_coloured_by_their_probability_and_the_dropped_ones_grey() -
 
 def test_the_legend_and_the_caption_say_what_the_layer_shows() -> None:
     qc = two_patches()
-    entries = dict(_legend_entries(qc))
+    entries = dict(legend_entries(qc))
     assert entries["patches"] == "patch probability 0-1 (2 patches)"
     assert entries["dropped"] == "tissue patches dropped by the filters (1)"
-    without = dict(_legend_entries(replace(qc, patches=None)))
+    without = dict(legend_entries(replace(qc, patches=None)))
     assert "patches" not in without and "dropped" not in without
     assert qc.patches is not None
     title = qc.patches.title()
@@ -72,12 +75,34 @@ def test_the_legend_and_the_caption_say_what_the_layer_shows() -> None:
     assert with_layer.width == bare.width and with_layer.height > bare.height  # the call's line under the name
 
 
-def test_small_patches_are_filled_without_outlines() -> None:
+def test_small_patches_are_filled_opaque_without_frames() -> None:
     layer = PatchLayer(boxes=np.array([[200.0, 200.0, 40.0, 40.0]]), probabilities=np.array([1.0]))
     qc = QcInput("s", (2000, 1000), np.full((100, 200, 3), GLASS, np.uint8), patches=layer)
     slide = np.asarray(draw_slide(qc)).astype(int)
-    np.testing.assert_allclose(slide[20:24, 20:24].reshape(-1, 3), [blended(patch_colour(1.0))] * 16, atol=1)
+    assert (slide[20:24, 20:24] == patch_colour(1.0)).all()  # no frame to carry its colour: the fill does
     assert (slide[:20] == GLASS).all() and (slide[24:] == GLASS).all()
+
+
+def test_overlapping_patches_never_blend_into_a_colour_off_the_scale() -> None:
+    # three patches: x 200-500 (p 0.2), x 350-650 (p 0.9) overlapping it by half, and x 355-655 (p 0.5)
+    # almost on top of the second (the grid's last column flush with the edge); a dropped one under them all
+    layer = PatchLayer(
+        boxes=np.array([[200.0, 200.0, 300.0, 300.0], [350.0, 200.0, 300.0, 300.0], [355.0, 200.0, 300.0, 300.0]]),
+        probabilities=np.array([0.2, 0.9, 0.5]),
+        dropped=np.array([[100.0, 200.0, 700.0, 300.0]]),
+    )
+    qc = QcInput("s", (2000, 1000), np.full((100, 200, 3), GLASS, np.uint8), patches=layer)
+    owners = patch_owners(layer, (200, 100), picture_scale(qc))
+    assert owners[35, 30] == 0 and owners[35, 45] == 1 and owners[35, 62] == 1  # the most probable over each
+    assert owners[35, 15] == 3 and owners[35, 75] == 3 and owners[35, 85] == -1  # the dropped one, then glass
+    slide = np.asarray(draw_slide(qc)).astype(int)
+    on_scale = [blended(patch_colour(p)) for p in layer.probabilities] + [blended(DROPPED_PATCH, DROPPED_ALPHA)]
+    inside = slide[24:46, 12:78].reshape(-1, 3)  # within the frames' rows, across every patch
+    frames = {patch_colour(p) for p in layer.probabilities} | {DROPPED_PATCH}
+    for pixel in inside:  # every pixel is one patch's wash, or one patch's frame: never two washes stacked
+        assert any(np.abs(pixel - c).max() <= 1 for c in on_scale) or tuple(pixel) in frames, pixel
+    np.testing.assert_allclose(slide[35, 45], blended(patch_colour(0.9)), atol=1)  # the overlap: the higher one
+    assert tuple(slide[20, 50]) == patch_colour(0.9)  # its frame on top of the others'
 
 
 @pytest.fixture(scope="module")
