@@ -103,6 +103,9 @@ def detect_slide(
 
     ``model``: the kit's RetinaNet, any torch detector returning torchvision's
     dicts (both run with ``config.views``), or a :class:`~algorithm.engine.TileModel`.
+    A torch module is wrapped in :class:`~algorithm.engine.DetectionModel`: put in eval
+    mode, moved to ``device``, and its output checked batch by batch (one dict of boxes
+    ``(K, 4)``, scores ``(K,)`` and labels ``(K,)`` tensors per tile, else a ConfigError).
     """
     start = time.perf_counter()
     grid = detection_grid(slide, config, options) if grid is None else grid

@@ -11,17 +11,28 @@ and overlap them on a GPU:
   device, for the whole batch at once;
 - ``to_host(output)``: the results as numpy arrays (the one synchronisation).
 
-``DetectionModel(module)`` and ``ProbabilityModel(module)`` wrap a plain
-module, a TorchScript file (:func:`load_torchscript`) or a torchvision
-detector, so a participant's own model runs with the kit's reading,
-normalisation, stitching, NMS and outputs.
+``DetectionModel(module)``, ``ProbabilityModel(module)`` and
+``ClassifierModel(module)`` wrap a plain module, a TorchScript file
+(:func:`load_torchscript`) or a torchvision model, so a participant's own model
+runs with the kit's reading, normalisation, stitching, NMS and outputs. Each
+adapter puts its module in eval mode when it wraps it (``module.eval()``: a
+BatchNorm in training mode would make the maps depend on the batch and update
+the module's running statistics; a torchvision detector in training mode wants
+targets), and :class:`~algorithm.engine.TileRun` moves the module to its
+device (``module.to(device)``, where any of its parameters or buffers is
+elsewhere) -- both change the module given, as torch's own calls do. What the
+module returns is checked per batch (type and shape only: no device
+synchronisation) and a mismatch is a :class:`~algorithm.errors.ConfigError`
+that names what it returned against what was expected.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -32,9 +43,16 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torchvision.models.detection import RetinaNet
 
-from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections, detections_from_dicts
+from algorithm.device import resolve_device
+from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections, described, detections_from_dicts
 from algorithm.engine.views import MIRRORS, check_views, fuse_detections, stack_views
 from algorithm.errors import ConfigError
+
+WRAP_HINT = (
+    "wrap a torch module in ProbabilityModel (a map per tile), DetectionModel (boxes per tile) or "
+    "ClassifierModel (one probability per tile) from algorithm.engine, or give your own object the three "
+    "methods forward, postprocess and to_host (algorithm.engine.TileModel)"
+)
 
 
 @runtime_checkable
@@ -74,8 +92,15 @@ class DetectionModel:
     """A detector as a tile model.
 
     ``module(tiles)`` may return :class:`~algorithm.engine.retinanet.TileDetections`
-    or torchvision's list of ``{"boxes", "scores", "labels"}`` dicts, one per
-    tile. A torchvision ``RetinaNet`` is run through
+    or torchvision's list of ``{"boxes": (K, 4), "scores": (K,), "labels": (K,)}``
+    tensor dicts, one per tile in the batch's order (a scripted torchvision
+    detector, whose ``forward`` takes a list of images, is given the batch as
+    one, and its ``(losses, detections)`` pair is taken as its detections);
+    anything else -- another count, a missing key, another shape, numpy arrays --
+    is a :class:`~algorithm.errors.ConfigError` naming it. The module is put in
+    eval mode here, and moved to the run's device by
+    :class:`~algorithm.engine.TileRun` (see the module docstring). A torchvision
+    ``RetinaNet`` is run through
     :class:`~algorithm.engine.retinanet.BatchedRetinaNet` (post-processing for
     the whole batch at once; same detections). ``views``: 1, or 2 / 4 to detect
     each tile and its mirror images in one batch and fuse the views' calls
@@ -95,9 +120,11 @@ class DetectionModel:
         radius_px: float = 10.0,
         one_batch: bool | None = None,
     ) -> None:
+        module = _evaluating(module, "DetectionModel")
         if batched and isinstance(module, RetinaNet):
             module = BatchedRetinaNet(module)
         self.module = module
+        self._listed = _takes_a_list(module)
         self.min_score = float(min_score)
         self.views, self.radius_px, self.one_batch = check_views(views), float(radius_px), one_batch
 
@@ -126,17 +153,36 @@ class DetectionModel:
         keep = found.scores >= self.min_score
         return TileDetections(found.boxes[keep], found.scores[keep], found.labels[keep], found.tile[keep])
 
+    def to(self, device: torch.device | str) -> DetectionModel:
+        """The module moved to ``device`` where any of its parameters or buffers is elsewhere (this adapter)."""
+        _move(self.module, device)
+        return self
+
     def _raw(self, tiles: torch.Tensor) -> Any:
-        return self.module.head_outputs(tiles) if isinstance(self.module, BatchedRetinaNet) else self.module(tiles)
+        """The module's output for ``tiles``: the kit's RetinaNet's heads, or the module's own detections checked
+        against the batch (one dict per tile, each of the expected keys and shapes)."""
+        if isinstance(self.module, BatchedRetinaNet):
+            return self.module.head_outputs(tiles)
+        raw = self.module(list(tiles)) if self._listed else self.module(tiles)
+        if _scripted_pair(raw):  # a scripted torchvision detector returns (losses, detections)
+            raw = raw[1]
+        if isinstance(raw, TileDetections):
+            return _checked_detections(raw, tiles)
+        if isinstance(raw, (list, tuple)):
+            return detections_from_dicts(raw, tiles=len(tiles))
+        raise ConfigError(
+            f"the detector returned {described(raw)} for a batch of {tuple(tiles.shape)} tiles; expected a list of "
+            f"{len(tiles)} dicts, one per tile, of boxes (K, 4), scores (K,) and labels (K,) tensors, or TileDetections"
+        )
 
     def _decoded(self, raw: Any) -> TileDetections:
         if isinstance(self.module, BatchedRetinaNet):
             return self.module.postprocess(raw)
         if isinstance(raw, TileDetections):
             return raw
-        if isinstance(raw, (list, tuple)):
+        if isinstance(raw, (list, tuple)):  # a module's output given straight to postprocess: checked, uncounted
             return detections_from_dicts(raw)
-        raise ConfigError(f"a detection model must return TileDetections or a list of dicts, got {type(raw).__name__}")
+        raise ConfigError(f"a detection model must return TileDetections or a list of dicts, got {described(raw)}")
 
     def to_host(self, output: TileDetections) -> HostDetections:
         """The batch's detections as numpy, with the tile each belongs to."""
@@ -161,8 +207,18 @@ class _Views:
 class ProbabilityModel:
     """A per-pixel model as a tile model: ``module(tiles)`` -> ``(N, C, h, w)``.
 
-    ``activation``: "sigmoid" or "softmax" for logits, None for probabilities;
-    ``channel``: which map to keep; ``size``: ``(w, h)`` to area-average the
+    The module's maps, one per tile of the ``(N, 3, H, W)`` batch: a tensor ``(N, C, h, w)``
+    (or ``(N, h, w)``, one channel) with the tile's aspect ratio (``h / w == H / W``; any
+    resolution, area-averaged to ``size``), or a dict holding it under ``"out"`` as
+    torchvision's segmentation models (FCN, DeepLabV3, LRASPP) return it. Anything else --
+    channels last ``(N, h, w, C)``, another count of maps than tiles, a list, numpy, too few
+    channels for ``channel`` -- is a :class:`~algorithm.errors.ConfigError` that names the
+    shape returned against the one expected; a map with NaN in it is one too, when it
+    reaches the host. The module is put in eval mode here, and moved to the run's device
+    by :class:`~algorithm.engine.TileRun` (see the module docstring).
+
+    ``activation``: "sigmoid" or "softmax" (over two or more channels) for logits, None for
+    probabilities; ``channel``: which map to keep; ``size``: ``(w, h)`` to area-average the
     maps to on the device (e.g. a heatmap's resolution), None to keep them;
     ``views``: 1, or 2 / 4 to average the module's maps over the tile and its
     mirror images (left-right; and top-bottom, both), each mapped back (test-time
@@ -179,23 +235,61 @@ class ProbabilityModel:
     ) -> None:
         if activation not in ("sigmoid", "softmax", None):
             raise ConfigError(f"activation must be sigmoid, softmax or None, got {activation!r}")
+        if not isinstance(channel, (int, np.integer)) or isinstance(channel, bool) or channel < 0:
+            raise ConfigError(f"channel must be a whole number from 0, got {channel!r}")
+        module = _evaluating(module, type(self).__name__)
         self.module, self.size, self.activation, self.channel = module, size, activation, channel
         self.views = check_views(views)
+
+    def to(self, device: torch.device | str) -> ProbabilityModel:
+        """The module moved to ``device`` where any of its parameters or buffers is elsewhere (this adapter)."""
+        _move(self.module, device)
+        return self
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         """The module's maps (logits or probabilities, per its ``activation``), averaged over the views."""
         total: torch.Tensor | None = None
         for dims in MIRRORS[self.views]:
-            maps = self.module(tiles.flip(dims)).flip(dims) if dims else self.module(tiles)
+            maps = self._maps(self.module(tiles.flip(dims) if dims else tiles), tiles)
+            if dims:
+                maps = maps.flip(dims)
             total = maps if total is None else total + maps
         assert total is not None
         return total if self.views == 1 else total / self.views
+
+    def _maps(self, out: Any, tiles: torch.Tensor) -> torch.Tensor:
+        """The module's output for ``tiles`` checked: ``(N, C, h, w)`` or ``(N, h, w)`` maps with the tiles'
+        aspect ratio (shapes only: nothing waits for the device)."""
+        if isinstance(out, Mapping) and "out" in out:  # torchvision's segmentation models: {"out": maps, "aux": ...}
+            out = out["out"]
+        n, _, height, width = tiles.shape
+        expected = f"expected ({n}, C, h, w) maps (or ({n}, h, w)) with the tiles' aspect ratio, {height}:{width}"
+        got = f"the model returned {described(out)} for a batch of {tuple(tiles.shape)} tiles"
+        if not isinstance(out, torch.Tensor):
+            raise ConfigError(f"{got}; {expected}: return one torch tensor (a dict only with the maps under 'out')")
+        shape = tuple(out.shape)
+        if out.ndim not in (3, 4) or shape[0] != n or shape[-1] * height != shape[-2] * width or 0 in shape:
+            raise ConfigError(f"{got}; {expected}{_channels_last(shape, height, width)}")
+        if self.activation is not None and not out.is_floating_point():
+            raise ConfigError(f"{got}, of {out.dtype}; {self.activation} expects floating-point logits")
+        return out
 
     def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
         """Probabilities of ``channel``, area-pooled to ``size`` on the device: ``(N, h, w)`` float32."""
         x = raw.float()
         if x.ndim == 3:
             x = x[:, None]
+        channels = x.shape[1]
+        if self.channel >= channels:
+            raise ConfigError(
+                f"channel {self.channel} asked for, but the model returned {channels} channel(s) "
+                f"(output {tuple(raw.shape)}); channels count from 0"
+            )
+        if self.activation == "softmax" and channels == 1:
+            raise ConfigError(
+                f"softmax over the model's one channel (output {tuple(raw.shape)}) is 1 everywhere: use sigmoid for "
+                "a single logit"
+            )
         if self.activation == "sigmoid":
             x = torch.sigmoid(x)
         elif self.activation == "softmax":
@@ -206,8 +300,15 @@ class ProbabilityModel:
         return x[:, 0]
 
     def to_host(self, output: torch.Tensor) -> NDArray[np.float32]:
-        """The pooled maps as float32 numpy."""
-        return output.cpu().numpy().astype(np.float32, copy=False)
+        """The pooled maps as float32 numpy; NaN in them is a :class:`~algorithm.errors.ConfigError`."""
+        maps = output.cpu().numpy().astype(np.float32, copy=False)
+        if maps.size and np.isnan(maps.max()):  # max propagates NaN: one pass over the host copy
+            bad = np.flatnonzero(np.isnan(maps.reshape(len(maps), -1)).any(axis=1))
+            raise ConfigError(
+                f"the model's output holds NaN for {len(bad)} of the batch's {len(maps)} tiles (the first: the "
+                f"batch's tile {bad[0]}); maps and probabilities must be numbers everywhere"
+            )
+        return maps
 
 
 class ClassifierModel:
@@ -216,24 +317,43 @@ class ClassifierModel:
     ``activation`` and ``channel`` as :class:`ProbabilityModel`'s (``(N,)`` logits are one
     channel); ``views``: 1, 2 or 4 mirror images of each tile, their logits averaged
     (test-time augmentation). Host output: ``(N,)`` float32 probabilities, one per tile.
+    Another output (a count other than the tiles', a map, a list) is a
+    :class:`~algorithm.errors.ConfigError`, NaN too; the module is put in eval mode here,
+    and moved to the run's device by :class:`~algorithm.engine.TileRun`.
     """
 
     def __init__(
         self, module: torch.nn.Module, activation: str | None = "sigmoid", channel: int = 0, views: int = 1
     ) -> None:
+        module = _evaluating(module, type(self).__name__)
         # the activation and channel selection of a probability map, on (N, C, 1, 1) "maps"
         self.maps = ProbabilityModel(module, None, activation, channel, views)
-        self.module, self.views = module, views
+        self.module, self.views = self.maps.module, views
+
+    def to(self, device: torch.device | str) -> ClassifierModel:
+        """The module moved to ``device`` where any of its parameters or buffers is elsewhere (this adapter)."""
+        _move(self.module, device)
+        return self
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         """The module's logits, averaged over the views, as ``(N, C, 1, 1)``."""
         total: torch.Tensor | None = None
         for dims in MIRRORS[self.views]:
-            logits = self.module(tiles.flip(dims) if dims else tiles)
+            logits = self._logits(self.module(tiles.flip(dims) if dims else tiles), tiles)
             total = logits if total is None else total + logits
         assert total is not None
         mean = total if self.views == 1 else total / self.views
         return (mean[:, None] if mean.ndim == 1 else mean)[:, :, None, None]
+
+    def _logits(self, out: Any, tiles: torch.Tensor) -> torch.Tensor:
+        """The module's output for ``tiles`` checked: ``(N,)`` or ``(N, C)`` logits (shapes only)."""
+        n = len(tiles)
+        got = f"the classifier returned {described(out)} for a batch of {tuple(tiles.shape)} tiles"
+        if not isinstance(out, torch.Tensor) or out.ndim not in (1, 2) or out.shape[0] != n or 0 in out.shape:
+            raise ConfigError(f"{got}; expected logits ({n},) or ({n}, C): one row per tile")
+        if self.maps.activation is not None and not out.is_floating_point():
+            raise ConfigError(f"{got}, of {out.dtype}; {self.maps.activation} expects floating-point logits")
+        return out
 
     def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
         """One probability of ``channel`` per tile: ``(N,)`` float32."""
@@ -244,15 +364,106 @@ class ClassifierModel:
         return self.maps.to_host(output)
 
 
+def engine_device(device: torch.device | str) -> torch.device:
+    """``device`` ("cpu", "cuda", "cuda:N", "auto" or a torch.device) as torch's, checked: an unknown name, CUDA
+    where torch cannot use it or a GPU index past the last is a :class:`~algorithm.errors.ConfigError`."""
+    resolved = resolve_device(str(device))
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {str(device)!r} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
+    return resolved
+
+
 def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> torch.nn.Module:
-    """A TorchScript module saved with ``torch.jit.save``, on ``device``, in eval mode."""
+    """A TorchScript module saved with ``torch.jit.save``, on ``device``, in eval mode.
+
+    A device that cannot be used (an unknown name, CUDA on a machine without it) is a
+    :class:`~algorithm.errors.ConfigError` saying so, before the file is read; a file that is
+    not TorchScript is one naming the file."""
+    where = engine_device(device)
     try:
         with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
             warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=torch.device(device))
+            module = torch.jit.load(str(path), map_location=where)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ConfigError(f"{path}: not a TorchScript model file ({_not_torchscript(Path(path), exc)})") from exc
     return module.eval()
+
+
+def not_a_tile_model(model: object) -> str | None:
+    """Why ``model`` cannot run in the engine as it is (None: it follows :class:`TileModel`)."""
+    if isinstance(model, TileModel):
+        return None
+    name = type(model).__name__
+    if isinstance(model, torch.nn.Module):
+        return f"the model is a torch module ({name}), not a tile model: {WRAP_HINT}"
+    missing = [step for step in ("forward", "postprocess", "to_host") if not callable(getattr(model, step, None))]
+    return f"the model ({name}) is not a tile model: it lacks {', '.join(missing)}; {WRAP_HINT}"
+
+
+def _evaluating(module: Any, adapter: str) -> Any:
+    """``module`` in eval mode (a torch module; another callable as it is), or a ConfigError when it cannot be
+    called on a batch of tiles."""
+    if isinstance(module, torch.nn.Module):
+        return module.eval()
+    if not callable(module):
+        missing = [step for step in ("forward", "postprocess", "to_host") if not callable(getattr(module, step, None))]
+        lacks = f" (a tile model would need {', '.join(missing)})" if missing else ""
+        raise ConfigError(
+            f"{adapter} wraps a torch module (or a function of a batch of tiles), got {type(module).__name__}, "
+            f"which cannot be called{lacks}; {WRAP_HINT}"
+        )
+    return module
+
+
+def _move(module: Any, device: torch.device | str) -> None:
+    """A torch module moved to ``device`` when any of its parameters or buffers lies elsewhere; a module already
+    there is left alone (``module.to`` would reassign every parameter)."""
+    if not isinstance(module, torch.nn.Module):
+        return
+    want = torch.device(device)
+    index = torch.cuda.current_device() if want.type == "cuda" and want.index is None else want.index
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        have = tensor.device
+        if have.type != want.type or (want.type == "cuda" and have.index != index):
+            module.to(want)
+            return
+
+
+def _checked_detections(found: TileDetections, tiles: torch.Tensor) -> TileDetections:
+    """A module's own TileDetections, their shapes checked (boxes (K, 4); scores, labels and tile (K,))."""
+    k = found.scores.shape[0] if found.scores.ndim == 1 else -1
+    shapes = {name: tuple(getattr(found, name).shape) for name in ("boxes", "scores", "labels", "tile")}
+    if k < 0 or shapes["boxes"] != (k, 4) or shapes["labels"] != (k,) or shapes["tile"] != (k,):
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ConfigError(
+            f"the detector returned TileDetections of {listed} for a batch of {tuple(tiles.shape)} tiles; "
+            "expected boxes (K, 4) and scores, labels and tile (K,)"
+        )
+    return found
+
+
+def _takes_a_list(module: Any) -> bool:
+    """Whether ``module`` is TorchScript whose ``forward`` takes a list of images (a scripted torchvision
+    detector): a batch tensor is no list to it."""
+    if not isinstance(module, torch.jit.ScriptModule):
+        return False
+    try:
+        arguments = module.forward.schema.arguments  # type: ignore[attr-defined]  # a ScriptMethod's
+    except (AttributeError, RuntimeError):
+        return False
+    return len(arguments) > 1 and str(arguments[1].type) == "List[Tensor]"
+
+
+def _scripted_pair(raw: Any) -> bool:
+    """Whether ``raw`` is a scripted torchvision detector's ``(losses, detections)``: a dict, then a list."""
+    return isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[0], Mapping) and isinstance(raw[1], list)
+
+
+def _channels_last(shape: tuple[int, ...], height: int, width: int) -> str:
+    """A hint when ``shape`` reads as channels-last maps of the tiles' aspect ratio."""
+    if len(shape) == 4 and shape[-1] <= 4 and shape[2] * height == shape[1] * width:
+        return f": {shape} looks channels-last (N, h, w, C); return maps.permute(0, 3, 1, 2)"
+    return ""
 
 
 def _not_torchscript(path: Path, exc: Exception) -> str:

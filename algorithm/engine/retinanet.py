@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import boxes as box_ops
 
 from algorithm.engine.grouped_nms import grouped_nms
+from algorithm.errors import ConfigError
 
 __all__ = ["TileDetections", "HeadOutputs", "BatchedRetinaNet", "detections_from_dicts", "torchvision_detections"]
 
@@ -277,10 +278,25 @@ class BatchedRetinaNet(nn.Module):
         return self.postprocess(self.head_outputs(images))
 
 
-def detections_from_dicts(outputs: Sequence[dict[str, torch.Tensor]]) -> TileDetections:
-    """torchvision's list of ``{"boxes", "scores", "labels"}`` dicts, one per tile, as one :class:`TileDetections`."""
+DICT_NEEDS = "each tile's dict needs boxes (K, 4), scores (K,) and labels (K,) torch tensors"
+
+
+def detections_from_dicts(outputs: Sequence[dict[str, torch.Tensor]], tiles: int | None = None) -> TileDetections:
+    """torchvision's list of ``{"boxes", "scores", "labels"}`` dicts, one per tile, as one :class:`TileDetections`.
+
+    ``tiles``: the batch's tile count, which the dicts' must equal. Another count, a result that is
+    not such a dict, a missing key, an array that is not a torch tensor (numpy) or another shape is a
+    :class:`~algorithm.errors.ConfigError` naming the tile and what it holds (shapes and types only:
+    nothing waits for the device)."""
+    if tiles is not None and len(outputs) != tiles:
+        results = "result" if len(outputs) == 1 else "results"
+        raise ConfigError(
+            f"the detector returned {len(outputs)} {results} for a batch of {tiles} tiles; expected one dict per "
+            f"tile, in the batch's order ({DICT_NEEDS})"
+        )
     if not outputs:
         return TileDetections.empty()
+    _check_dicts(outputs)
     device = outputs[0]["scores"].device
     counts = torch.tensor([int(o["scores"].shape[0]) for o in outputs], device=device)
     return TileDetections(
@@ -289,6 +305,48 @@ def detections_from_dicts(outputs: Sequence[dict[str, torch.Tensor]]) -> TileDet
         labels=torch.cat([o["labels"] for o in outputs]).long(),
         tile=torch.repeat_interleave(torch.arange(len(outputs), device=device), counts),
     )
+
+
+def _check_dicts(outputs: Sequence[Any]) -> None:
+    """Each tile's result a dict of boxes (K, 4), scores (K,) and labels (K,) tensors on the first one's device."""
+    device = None
+    for i, found in enumerate(outputs):
+        if not isinstance(found, Mapping):
+            raise ConfigError(f"the detector's result for tile {i} is {described(found)}, not a dict ({DICT_NEEDS})")
+        missing = [key for key in ("boxes", "scores", "labels") if key not in found]
+        if missing:
+            keys = ", ".join(map(repr, found))
+            lacks = " and ".join(map(repr, missing))
+            raise ConfigError(f"tile {i}'s dict lacks {lacks} (it has {keys or 'no keys'}; {DICT_NEEDS})")
+        values = {key: found[key] for key in ("boxes", "scores", "labels")}
+        for key, value in values.items():
+            if not isinstance(value, torch.Tensor):
+                raise ConfigError(f"tile {i}'s {key} is {described(value)}, not a torch tensor ({DICT_NEEDS})")
+        boxes, scores, labels = values["boxes"], values["scores"], values["labels"]
+        k = scores.shape[0] if scores.ndim == 1 else -1
+        empty = k == 0 and boxes.numel() == 0  # no detections: boxes of shape (0,) are taken too
+        if k < 0 or tuple(labels.shape) != (k,) or not (tuple(boxes.shape) == (k, 4) or empty):
+            raise ConfigError(
+                f"tile {i}'s dict holds boxes {tuple(boxes.shape)}, scores {tuple(scores.shape)}, labels "
+                f"{tuple(labels.shape)}; {DICT_NEEDS}"
+            )
+        device = boxes.device if device is None else device
+        if any(value.device != device for value in values.values()):
+            places = ", ".join(f"{key} on {value.device}" for key, value in values.items())
+            raise ConfigError(f"tile {i}'s dict holds {places}; every tile's tensors must be on {device}")
+
+
+def described(value: Any) -> str:
+    """What a model returned, for a message: a tensor's or array's shape, a container's length or keys."""
+    if isinstance(value, torch.Tensor):
+        return str(tuple(value.shape))
+    if isinstance(value, np.ndarray):
+        return f"a numpy array {value.shape}"
+    if isinstance(value, Mapping):
+        return f"a {type(value).__name__} of keys {', '.join(map(repr, value)) or '(none)'}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__name__}"
 
 
 def torchvision_detections(
@@ -300,7 +358,4 @@ def torchvision_detections(
     The reference for :class:`BatchedRetinaNet`, and the adapter for detectors it cannot batch.
     """
     images = list(images)
-    outputs = model(images)
-    if len(outputs) != len(images):
-        raise ValueError(f"the model returned {len(outputs)} results for {len(images)} images")
-    return detections_from_dicts(outputs)
+    return detections_from_dicts(model(images), tiles=len(images))

@@ -41,11 +41,19 @@ from numpy.typing import NDArray
 from algorithm.console import progress
 from algorithm.device import as_float, autocast, available_cpus
 from algorithm.engine.device_decode import Compressed, DeviceJpegTiles
-from algorithm.engine.models import ClassifierModel, DetectionModel, ProbabilityModel, TileModel
+from algorithm.engine.models import (
+    ClassifierModel,
+    DetectionModel,
+    ProbabilityModel,
+    TileModel,
+    engine_device,
+    not_a_tile_model,
+)
 from algorithm.engine.pool import ordered_map
 from algorithm.engine.reading import RegionReader
 from algorithm.engine.retinanet import TileDetections
 from algorithm.engine.stats import EngineStats
+from algorithm.errors import ConfigError
 from algorithm.slide.base import SlideReader
 from algorithm.slide.resample import reduce_box_tensor, region_size
 from algorithm.stain.base import Normaliser
@@ -110,7 +118,17 @@ class _Batch:
 
 
 class TileRun:
-    """Iterate over it for :class:`BatchResult` s in grid order; ``stats`` says where the time went."""
+    """Iterate over it for :class:`BatchResult` s in grid order; ``stats`` says where the time went.
+
+    ``model``: a :class:`~algorithm.engine.models.TileModel` -- the kit's adapters
+    (``ProbabilityModel``, ``DetectionModel``, ``ClassifierModel``) round a torch module, or an
+    object of your own with ``forward``, ``postprocess`` and ``to_host``; anything else (a bare
+    torch module) is a :class:`~algorithm.errors.ConfigError` saying how to wrap it.
+    ``device``: "cpu", "cuda", "cuda:N", "auto" or a ``torch.device``; one that cannot be used
+    here is a ConfigError. An adapter's module is moved to ``device`` here where any of its
+    parameters or buffers is elsewhere (a CPU module runs on "cuda" as it is); a tile model of
+    your own is run as it is, so it must be on ``device`` itself.
+    """
 
     def __init__(
         self,
@@ -122,8 +140,13 @@ class TileRun:
         options: EngineOptions = EngineOptions(),
         desc: str | None = None,
     ) -> None:
+        problem = not_a_tile_model(model)
+        if problem is not None:
+            raise ConfigError(problem)
         self.slide, self.grid, self.model = slide, grid, model
-        self.device = torch.device(device)
+        self.device = engine_device(device)
+        if isinstance(model, (DetectionModel, ProbabilityModel, ClassifierModel)):
+            model.to(self.device)  # nothing to do for a module already there (the kit's: loaded onto it)
         self.options = options
         self.batch_size = options.batch_for(self.device)
         self.on_device = options.on_device if options.on_device is not None else self.device.type == "cuda"

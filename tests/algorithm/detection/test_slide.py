@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from numpy.typing import NDArray
 
@@ -17,7 +18,9 @@ from algorithm.detection.slide import (
     detection_model,
     inside,
 )
+from algorithm.engine import EngineOptions
 from algorithm.engine.models import DetectionModel, HostDetections
+from algorithm.errors import ConfigError
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide
 from algorithm.tissue import tissue_mask
@@ -103,3 +106,40 @@ def test_the_summary_counts_the_candidates_the_outputs_list() -> None:
     candidates = Candidates(np.zeros((4, 2)), np.array([0.9, 0.3, 0.8, 0.1]), np.array([1, 1, 2, 2]))
     found = SlideDetections(candidates, (0.25, 0.25), tiles=3, tiles_total=5, raw_candidates=9, seconds=1.0)
     assert "3 of 5 tiles with tissue, 1 mitotic figures (2 candidates)" in found.summary(threshold=0.5)
+
+
+def test_the_package_exports_what_a_user_calls() -> None:
+    import algorithm.detection as package
+    from algorithm.detection import DetectionOptions as Exported
+    from algorithm.detection import detect_slide as exported
+
+    assert exported is detect_slide and Exported is DetectionOptions
+    assert set(package.__all__) == {
+        "Candidates",
+        "DetectionOptions",
+        "SlideDetections",
+        "detect_slide",
+        "detection_grid",
+        "detection_model",
+        "slide_detections",
+    }
+    assert all(hasattr(package, name) for name in package.__all__)
+
+
+class OneDictPerBatch(torch.nn.Module):
+    """A detector that returns one dict for the whole batch: its detections would all land on the first tile."""
+
+    def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        box = torch.tensor([[10.0, 10.0, 20.0, 20.0]])
+        return [{"boxes": box, "scores": torch.tensor([0.9]), "labels": torch.tensor([1])}]
+
+
+def test_a_detector_returning_another_count_of_results_than_tiles_stops_with_a_config_error(tmp_path: Path) -> None:
+    path = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(600, 400, seed=3), mpp=0.5, levels=1)
+    config = DetectorConfig(tile_size=64, mpp=0.5)
+    options = DetectionOptions(engine=EngineOptions(batch_size=4))
+    with (
+        open_slide(path) as slide,
+        pytest.raises(ConfigError, match=r"^the detector returned 1 result for a batch of 4 tiles"),
+    ):
+        detect_slide(slide, OneDictPerBatch(), config, options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from algorithm.engine.retinanet import (
     detections_from_dicts,
     torchvision_detections,
 )
+from algorithm.errors import ConfigError
 from algorithm.models import DetectorConfig, build_detector, load_detector
 
 REPO = Path(__file__).resolve().parents[3]
@@ -270,3 +272,44 @@ def test_chunked_nms_in_the_batch_gives_torchvision_detections(
     model = _random_detector(seed=1)
     ours = _compare(model, he_tiles, score_thresh=0.005)
     assert len(ours) > 1000
+
+
+def _found(k: int = 1) -> dict[str, Any]:
+    return {"boxes": torch.zeros(k, 4), "scores": torch.ones(k), "labels": torch.ones(k, dtype=torch.int64)}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ([_found()], r"^the detector returned 1 result for a batch of 3 tiles; expected one dict per tile"),
+        ([_found()] * 4, r"^the detector returned 4 results for a batch of 3 tiles"),
+        ([_found(), {"boxes": torch.zeros(1, 4), "scores": torch.ones(1)}, _found()], r"^tile 1's dict lacks 'labels'"),
+        ([_found(), _found(), {}], r"^tile 2's dict lacks 'boxes' and 'scores' and 'labels' \(it has no keys;"),
+        (
+            [{"boxes": torch.zeros(4), "scores": torch.tensor(0.9), "labels": torch.tensor(1)}] * 3,
+            r"^tile 0's dict holds boxes \(4,\), scores \(\), labels \(\); each tile's dict needs boxes \(K, 4\)",
+        ),
+        ([{**_found(2), "scores": torch.ones(2, 1)}] * 3, r"^tile 0's dict holds boxes \(2, 4\), scores \(2, 1\)"),
+        ([{**_found(2), "labels": torch.ones(3)}] * 3, r"labels \(3,\); each tile's dict needs"),
+        ([{**_found(), "boxes": np.zeros((1, 4), np.float32)}] * 3, r"^tile 0's boxes is a numpy array \(1, 4\), not"),
+        ([_found(), [torch.zeros(1, 4)], _found()], r"^the detector's result for tile 1 is a list of 1, not a dict"),
+        (
+            [{**_found(), "labels": torch.ones(1, device="meta")}] * 3,
+            r"^tile 0's dict holds boxes on cpu, .*labels on meta",
+        ),
+    ],
+)
+def test_detections_from_dicts_refuses_what_does_not_match_the_batch(outputs: list[Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        detections_from_dicts(outputs, tiles=3)
+
+
+def test_detections_from_dicts_takes_empty_tiles_and_any_real_dtype() -> None:
+    outputs = [
+        {"boxes": torch.zeros(0), "scores": torch.zeros(0), "labels": torch.zeros(0)},  # nothing: boxes (0,) taken
+        {"boxes": torch.ones(2, 4, dtype=torch.float16), "scores": torch.ones(2), "labels": torch.ones(2)},
+    ]
+    found = detections_from_dicts(outputs, tiles=2)
+    assert found.tile.tolist() == [1, 1] and found.boxes.shape == (2, 4) and found.labels.dtype == torch.int64
+    with pytest.raises(ConfigError, match=r"^the detector returned 2 results for a batch of 3 tiles"):
+        torchvision_detections(lambda images: outputs, torch.zeros(3, 3, 8, 8))

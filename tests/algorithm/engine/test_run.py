@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import re
 import threading
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 
@@ -243,7 +245,7 @@ def test_a_torchscript_probability_model_plugs_into_the_heatmap(tmp_path: Path, 
 def test_probability_model_pools_and_picks_a_channel() -> None:
     model = ProbabilityModel(MeanColour(), activation=None)
     x = torch.rand(2, 3, 8, 8)
-    out = model.to_host(model.postprocess(model.forward(x)[:, :, None, None].expand(2, 3, 4, 4)))
+    out = model.to_host(model.postprocess(MeanColour()(x)[:, :, None, None].expand(2, 3, 4, 4)))
     np.testing.assert_allclose(out[:, 0, 0], x.mean(dim=(2, 3))[:, 0].numpy(), rtol=1e-6)
     two = ProbabilityModel(torch.nn.Identity(), size=(2, 2), activation="softmax", channel=1)
     pooled = two.to_host(two.postprocess(torch.zeros(1, 2, 8, 8)))
@@ -327,3 +329,72 @@ def test_jpeg_scaling_defaults_to_detection_models_only() -> None:
     assert not EngineOptions().scales_jpeg(MeanColour())  # a participant's own model: the exact bytes
     assert EngineOptions(jpeg_scaling=True).scales_jpeg(heatmap)
     assert not EngineOptions(jpeg_scaling=False).scales_jpeg(detector)
+
+
+class NoHost:
+    """forward and postprocess but no to_host: not a tile model."""
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        return tiles
+
+    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw
+
+
+def test_what_is_not_a_tile_model_is_refused_before_any_work(blob_slide: Path) -> None:
+    config = SegmenterConfig(tile_size=64, mpp=1.0)
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 0, mpp=0.5)
+        with pytest.raises(ConfigError, match=r"^the model is a torch module \(Conv2d\), not a tile model: wrap"):
+            TileRun(slide, grid, torch.nn.Conv2d(3, 1, 1), "cpu")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"^the model \(NoHost\) is not a tile model: it lacks to_host; wrap"):
+            TileRun(slide, grid, NoHost(), "cpu")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"^ProbabilityModel wraps a torch module .* got NoHost"):
+            segment_slide(slide, NoHost(), config)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"^DetectionModel wraps a torch module .* got NoHost"):
+            detect_slide(slide, NoHost(), config)  # type: ignore[arg-type]
+
+
+def test_a_device_that_cannot_be_used_is_a_config_error_about_the_device(tmp_path: Path, blob_slide: Path) -> None:
+    path = tmp_path / "identity.pt"
+    with warnings.catch_warnings():  # torch marks TorchScript deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path))
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 0, mpp=0.5)
+        with pytest.raises(ConfigError, match=r"^unknown device 'gpu'; use auto, cpu, cuda or cuda:N"):
+            TileRun(slide, grid, ProbabilityModel(torch.nn.Identity()), "gpu")
+        with pytest.raises(ConfigError, match=r"^unknown device 'gpu'"):
+            load_torchscript(path, device="gpu")
+        if not torch.cuda.is_available():  # the file is fine: the device is the problem
+            with pytest.raises(ConfigError, match=r"^device 'cuda' asked for, but CUDA is not available"):
+                load_torchscript(path, device="cuda")
+            with pytest.raises(ConfigError, match=r"^device 'cuda' asked for, but CUDA is not available"):
+                TileRun(slide, grid, ProbabilityModel(torch.nn.Identity()), "cuda")
+        assert TileRun(slide, grid, ProbabilityModel(torch.nn.Identity()), "auto").device.type in ("cpu", "cuda")
+
+
+def test_a_map_of_another_shape_stops_the_heatmap_with_a_config_error(blob_slide: Path) -> None:
+    class ChannelsLast(torch.nn.Module):
+        def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+            return tiles[:, :1].permute(0, 2, 3, 1)  # (N, h, w, 1)
+
+    with open_slide(blob_slide) as slide, pytest.raises(ConfigError, match=r"looks channels-last") as caught:
+        segment_slide(slide, ChannelsLast(), SegmenterConfig(tile_size=64, mpp=1.0))
+    assert re.match(r"the model returned \(\d+, 64, 64, 1\) for a batch of \(\d+, 3, 64, 64\) tiles", str(caught.value))
+
+
+def test_a_module_on_another_device_is_moved_to_the_runs(blob_slide: Path) -> None:
+    """An adapter's module is moved to the run's device ("meta" stands in for a GPU the module is not on); a tile
+    model of one's own is left as it is."""
+    net, own = torch.nn.Conv2d(3, 1, 1), torch.nn.Conv2d(3, 1, 1)
+
+    class Own(Echo):
+        module = own
+
+    with open_slide(blob_slide) as slide:
+        grid = tile_grid(slide, 64, 0, mpp=0.5)
+        TileRun(slide, grid, ProbabilityModel(net), "meta")
+        TileRun(slide, grid, Own(), "meta")
+    assert {p.device.type for p in net.parameters()} == {"meta"}
+    assert {p.device.type for p in own.parameters()} == {"cpu"}
