@@ -1,5 +1,6 @@
 """The README's "Your own model" example, run as written: a torchvision detector saved whole and a TorchScript
-segmenter, neither the kit's own, on a slide, through the kit's engine, NMS and heatmap stitching."""
+segmenter, neither the kit's own, on a slide normalised to the participant's stain target, through the kit's
+engine, NMS and heatmap stitching; and its task-file example."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from PIL import Image
 
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
@@ -50,6 +52,7 @@ def test_the_readme_own_model_example_runs_as_written(in_tmp: Path) -> None:
     )
     torch.save(detector, in_tmp / "my_detector.pt")  # the whole module, as the example loads it
     torch.jit.save(torch.jit.script(TinySegmenter().eval()), str(in_tmp / "my_segmenter.ts"))
+    Image.fromarray(blob_image(256, 256, seed=3)).save(in_tmp / "my_target.png")  # the participant's stain target
     # a 512 x 512 px slide at 0.25 um/px: one detector tile, one segmenter tile (a TIFF, as every .svs is)
     slide = write_pyramid_tiff(in_tmp / "slide.tiff", blob_image(512, 512), mpp=0.25, tile=128, levels=2)
     slide.rename(in_tmp / "slide.svs")
