@@ -3,7 +3,13 @@
 ``open_slide(path)`` picks the backend: ITK formats by suffix, plain pictures
 (PNG, JPEG, BMP) with Pillow, DICOM (a ``.dcm`` file, a file with DICOM's marker,
 or a folder of them: one slide's series) with pydicom, everything else OpenSlide
-first (pyramids, vendor formats) and tifffile when OpenSlide refuses.
+first (pyramids, vendor formats) and tifffile when OpenSlide refuses. A TIFF
+that is a stack of images (pages of one size that are not a pyramid's levels)
+is refused: either reader would show only its first image.
+
+Errors: a file that cannot be used raises :class:`SlideError`, a bad argument
+(``mpp``, a region's size or level, a thumbnail's size) :class:`ConfigError`;
+both are :class:`KitError`.
 """
 
 from __future__ import annotations
@@ -13,18 +19,27 @@ import math
 import os
 from pathlib import Path
 
-from algorithm.errors import KitError, SlideError
-from algorithm.slide.base import PLAUSIBLE_MPP, SlideReader, plausible_mpp
+from algorithm.errors import ConfigError, KitError, SlideError
+from algorithm.slide.base import PLAUSIBLE_MPP, SlideReader, is_number, is_pair, plausible_mpp
 from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_folder
 from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
 from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
 from algorithm.slide.openslide_reader import OpenSlideReader
-from algorithm.slide.tiff_check import TIFF_SUFFIXES, is_tiff, truncation
+from algorithm.slide.tiff_check import TIFF_SUFFIXES, is_tiff, stack, truncation
 from algorithm.slide.tiff_reader import TiffReader
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["SlideReader", "SlideError", "open_slide", "slide_files", "SLIDE_SUFFIXES", "IMAGE_SUFFIXES"]
+__all__ = [
+    "SlideReader",
+    "KitError",
+    "SlideError",
+    "ConfigError",
+    "open_slide",
+    "slide_files",
+    "SLIDE_SUFFIXES",
+    "IMAGE_SUFFIXES",
+]
 
 SLIDE_SUFFIXES = (
     ".tif",
@@ -70,9 +85,10 @@ def open_slide(
 ) -> SlideReader:
     """Open a slide for reading. ``mpp`` overrides its microns per pixel; ``default_mpp`` (the commands'
     ``--mpp``) supplies them only where the file states no plausible resolution of its own, and a file's own
-    that disagrees with it is kept, with a warning naming both."""
+    that disagrees with it is kept, with a warning naming both. Each is a number (numpy's too) or an
+    ``(x, y)`` pair of them, within :data:`PLAUSIBLE_MPP`; anything else raises ConfigError."""
     path = Path(path)
-    override, default = _checked_mpp(path, mpp), _checked_mpp(path, default_mpp)
+    override, default = _checked_mpp(path, "mpp", mpp), _checked_mpp(path, "default_mpp", default_mpp)
     reader = _opened(path, override)
     if default is not None and override is None:
         if not reader.has_mpp:
@@ -87,13 +103,22 @@ def open_slide(
     return reader
 
 
-def _checked_mpp(path: Path, mpp: tuple[float, float] | float | None) -> tuple[float, float] | None:
-    if isinstance(mpp, (int, float)):
-        mpp = (float(mpp), float(mpp))
-    if mpp is not None and not all(plausible_mpp(m) for m in mpp):
+def _checked_mpp(path: Path, name: str, mpp: object) -> tuple[float, float] | None:
+    """``mpp`` as ``(x, y)`` floats (None stays None); ConfigError naming ``name`` and the value otherwise."""
+    if mpp is None:
+        return None
+    if is_number(mpp):
+        pair = (float(mpp), float(mpp))
+    elif is_pair(mpp) and all(is_number(m) for m in mpp):
+        pair = (float(mpp[0]), float(mpp[1]))
+    else:
+        raise ConfigError(
+            f"{path}: {name} must be a number of microns per pixel or an (x, y) pair of them, got {mpp!r}"
+        )
+    if not all(plausible_mpp(m) for m in pair):
         lo, hi = PLAUSIBLE_MPP
-        raise SlideError(f"{path}: microns per pixel must be between {lo:g} and {hi:g}, got {mpp[0]:g} x {mpp[1]:g}")
-    return mpp
+        raise ConfigError(f"{path}: {name} must be between {lo:g} and {hi:g} microns per pixel, got {mpp!r}")
+    return pair
 
 
 def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
@@ -103,6 +128,12 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
     if path.is_dir():
         if not is_dicom_folder(path):
             raise SlideError(f"{path}: is a folder, not a slide file (nor a DICOM series: no .dcm file in it)")
+        others = _other_slides(path)
+        if others:
+            raise SlideError(
+                f"{path}: a DICOM series and other slide files ({', '.join(others)}) in one folder; a folder "
+                "is read as one DICOM slide: open the other files by name, or move them out"
+            )
         return _probed(DicomReader(path, mpp))
     if path.stat().st_size == 0:
         raise SlideError(f"{path}: the file is empty (0 bytes)")
@@ -116,6 +147,9 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
     damage = truncation(path)  # a slide cut short: say so, not what each reader makes of it
     if damage is not None:
         raise SlideError(f"{path}: {damage}")
+    several = stack(path) if is_tiff(path) else None  # OpenSlide and tifffile would show its first image
+    if several is not None:
+        raise SlideError(f"{path}: {several}")
     try:
         reader: SlideReader = OpenSlideReader(path, mpp)
     except SlideError as openslide_error:
@@ -131,6 +165,16 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
             why = str(openslide_error).removeprefix(f"{path}: ")
             raise SlideError(f"{tiff_error}; {why}") from tiff_error
     return _probed(reader)
+
+
+def _other_slides(folder: Path) -> list[str]:
+    """Names of the slide files in a DICOM series folder that are not DICOM (the job's input rule:
+    ``algorithm.interface.inputs``); pictures and other files beside a series are not slides."""
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES) and not is_dicom_file(p)
+    )
 
 
 def _probed(reader: SlideReader) -> SlideReader:

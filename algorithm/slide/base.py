@@ -3,20 +3,31 @@
 Coordinates are level-0 pixels ``(x, y)``, sizes ``(width, height)``; images are
 RGB ``uint8`` arrays ``(H, W, 3)``. Regions that reach past the slide's edge are
 padded with white, so callers never special-case borders. Subclasses implement
-``_read_level`` for an in-bounds rectangle in a level's own pixels.
+``_read_level`` for an in-bounds rectangle in a level's own pixels (the level's
+stored pixels, never interpolated) and release their file handles in
+``_release``.
+
+The public methods check their arguments here, once for every reader: a bad
+``size``, ``level``, ``mpp`` or ``max_size`` is one ConfigError naming the
+argument and the value (numpy's numbers count as numbers), and any read after
+:meth:`SlideReader.close` (which may be called again) is one SlideError, "the
+slide is closed".
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from algorithm.errors import SlideError
+from algorithm.errors import ConfigError, SlideError
 from algorithm.slide import units
 from algorithm.slide.resample import region_size, resample
 from algorithm.slide.stored_tiles import WHITE, StoredTiles
@@ -26,6 +37,8 @@ from algorithm.slide.thumbnail import thumbnail_size, thumbnail_strips
 # low-resolution masks up to ~100). Outside it the tag is a screen default
 # (72 dpi = 352.8 um/px) or garbage, which we treat as "no resolution".
 PLAUSIBLE_MPP = (0.01, 100.0)
+# how a user gives a resolution the file does not: the commands' option, or the library's argument
+GIVE_MPP = "give it explicitly (--mpp on the command line, open_slide(path, mpp=...) in Python)"
 
 
 def plausible_mpp(value: float) -> bool:
@@ -33,15 +46,45 @@ def plausible_mpp(value: float) -> bool:
     return math.isfinite(value) and PLAUSIBLE_MPP[0] <= value <= PLAUSIBLE_MPP[1]
 
 
+def is_number(value: object) -> TypeGuard[float]:
+    """A real number as an argument: Python's or numpy's (``np.float32(0.5)``), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_whole(value: object) -> TypeGuard[int]:
+    """A whole number as an argument (Python's or numpy's ``int``), not a bool, a float or a string."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_pair(value: object) -> TypeGuard[Sequence[Any]]:
+    """Two of something, as a ``(x, y)`` argument: a tuple, list or array of length 2 (not a string)."""
+    return isinstance(value, (tuple, list, np.ndarray)) and np.ndim(value) == 1 and len(value) == 2
+
+
+def checked_pixels(name: str, value: object) -> tuple[int, int]:
+    """``value`` as a ``(width, height)`` of positive whole numbers of pixels; ConfigError naming ``name``."""
+    if not (is_pair(value) and all(is_whole(v) and v > 0 for v in value)):
+        raise ConfigError(f"{name} must be a (width, height) pair of positive whole numbers of pixels, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _check_location(location: object) -> None:
+    if not (is_pair(location) and all(is_number(v) and math.isfinite(v) for v in location)):
+        raise ConfigError(f"location must be an (x, y) pair of level-0 pixel coordinates, got {location!r}")
+
+
 class SlideReader(ABC):
     """A whole-slide image opened for region reads."""
 
     backend: str = "?"
     concurrent_reads: bool = False  # whether read_region may be called from several threads at once
+    # the coarsest resolution the file's own metadata is believed at (a picture's dots per inch: less)
+    stated_mpp_max: float = PLAUSIBLE_MPP[1]
 
     def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
         self.path = Path(path)
         self._mpp_override = mpp_override
+        self._closed = False
         self._native: StoredTiles | None = None
         self._native_opened = False
         self._native_lock = threading.Lock()
@@ -101,13 +144,11 @@ class SlideReader(ABC):
             return self._mpp_override
         mpp = self._native_mpp()
         if mpp is None:
-            raise SlideError(
-                f"{self.path}: the file has no resolution information (microns per pixel); give it explicitly (--mpp)"
-            )
-        if not all(plausible_mpp(v) for v in mpp):
+            raise SlideError(f"{self.path}: the file has no resolution information (microns per pixel); {GIVE_MPP}")
+        if not all(plausible_mpp(v) and v <= self.stated_mpp_max for v in mpp):
             raise SlideError(
                 f"{self.path}: its resolution tag says {mpp[0]:.4g} x {mpp[1]:.4g} um per pixel, "
-                "which is not a microscope's (likely a default); give it explicitly (--mpp)"
+                f"which is not a microscope's (likely a default); {GIVE_MPP}"
             )
         return mpp
 
@@ -137,12 +178,12 @@ class SlideReader(ABC):
         """Read an in-bounds rectangle in ``level``'s pixels as RGB uint8."""
 
     def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> NDArray[np.uint8]:
-        """Read ``size`` pixels of ``level`` whose top-left is ``location`` in level-0 pixels."""
-        if not 0 <= level < self.level_count:
-            raise SlideError(f"{self.path}: level {level} does not exist ({self.level_count} levels)")
-        width, height = int(size[0]), int(size[1])
-        if width <= 0 or height <= 0:
-            raise SlideError(f"{self.path}: region size must be positive, got {width} x {height}")
+        """Read ``size`` pixels of ``level`` whose top-left is ``location`` in level-0 pixels: the level's
+        pixel that holds ``location`` and the ones after it, as stored (not interpolated)."""
+        self._check_open()
+        self._check_level(level)
+        width, height = checked_pixels("size", size)
+        _check_location(location)
         ds = self.level_downsamples[level]
         lx = int(math.floor(location[0] / ds))
         ly = int(math.floor(location[1] / ds))
@@ -157,8 +198,12 @@ class SlideReader(ABC):
     def read_rect(self, location: tuple[int, int], size: tuple[int, int], mpp: float) -> NDArray[np.uint8]:
         """``size`` pixels ``(w, h)`` at ``mpp`` microns per pixel, from level-0 ``location`` (TIAToolbox's
         ``read_rect(..., resolution=mpp, units="mpp")``): the best level read, then resampled."""
-        ds = self.downsample_for(mpp)
-        extent = (int(round(size[0] * ds)), int(round(size[1] * ds)))
+        self._check_open()
+        size = checked_pixels("size", size)
+        if not (is_number(mpp) and math.isfinite(mpp) and mpp > 0):
+            raise ConfigError(f"mpp must be a positive number of microns per pixel, got {mpp!r}")
+        ds = self.downsample_for(float(mpp))
+        extent = (max(1, int(round(size[0] * ds))), max(1, int(round(size[1] * ds))))
         return self.read_extent(location, extent, size)
 
     def read_extent(
@@ -166,16 +211,30 @@ class SlideReader(ABC):
     ) -> NDArray[np.uint8]:
         """``extent`` level-0 pixels from ``location``, delivered as ``size`` pixels: read at ``level`` (default
         the coarsest still as fine as needed), then area-averaged down or interpolated up to ``size``."""
+        self._check_open()
+        extent, size = checked_pixels("extent", extent), checked_pixels("size", size)
         if level is None:
             level = self.best_level_for_downsample(extent[0] / size[0])
+        self._check_level(level)
         ds = self.level_downsamples[level]
         pixels = self.read_region(location, level, region_size(extent, ds))
         return resample(pixels, extent, ds, size)
 
     def get_thumbnail(self, max_size: int | tuple[int, int]) -> NDArray[np.uint8]:
-        """The whole slide shrunk to fit ``max_size``, read from the best level in strips."""
+        """The whole slide shrunk to fit ``max_size`` (pixels a side, or a ``(width, height)`` box), never
+        enlarged, read from the best level in strips."""
+        self._check_open()
+        if is_whole(max_size) and max_size > 0:
+            box = (int(max_size), int(max_size))
+        elif is_pair(max_size) and all(is_whole(v) and v > 0 for v in max_size):
+            box = (int(max_size[0]), int(max_size[1]))
+        else:
+            raise ConfigError(
+                f"max_size must be a positive whole number of pixels or a (width, height) pair of them, "
+                f"got {max_size!r}"
+            )
         w0, h0 = self.dimensions
-        size = thumbnail_size((w0, h0), max_size)
+        size = thumbnail_size((w0, h0), box)
         level = self.best_level_for_downsample(min(w0 / size[0], h0 / size[1]))
         width, height = self.level_dimensions[level]
         return thumbnail_strips(lambda y, rows: self._read_level(level, 0, y, width, rows), (width, height), size)
@@ -208,8 +267,34 @@ class SlideReader(ABC):
 
     # --- lifetime ---------------------------------------------------------
     def close(self) -> None:
-        """Release file handles; readers that override call ``super().close()``."""
-        self._close_native()
+        """Release file handles; again is harmless, and reading afterwards raises SlideError ("the slide is
+        closed"). Readers release their own handles in :meth:`_release`."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._close_native()
+        finally:
+            self._release()
+
+    def _release(self) -> None:  # noqa: B027 - a hook: readers holding no handle have nothing to release
+        """Release the reader's own file handles (once, from :meth:`close`); readers with handles override."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SlideError(f"{self.path}: the slide is closed")
+
+    def _check_level(self, level: object) -> None:
+        if not (is_whole(level) and 0 <= level < self.level_count):
+            raise ConfigError(
+                f"{self.path}: level must be a whole number from 0 to {self.level_count - 1} "
+                f"({self.level_count} level{'s' if self.level_count > 1 else ''}), got {level!r}"
+            )
 
     def __enter__(self) -> SlideReader:
         return self

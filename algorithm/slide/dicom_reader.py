@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import bisect
 import functools
-import logging
 import math
 import os
 import struct
 import threading
-import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
 from algorithm.slide.base import WHITE, SlideReader
+from algorithm.slide.quiet import quiet
 from algorithm.slide.stored_tiles import StoredTiles
 
 if TYPE_CHECKING:
@@ -81,15 +81,19 @@ def is_dicom_folder(path: Path) -> bool:
 
 @functools.cache
 def _pydicom() -> Any:
-    """pydicom, imported on first use and kept quiet: its warnings about non-conformant values
-    (over-long strings, a JFIF marker under Photometric Interpretation RGB) are not the user's to act on."""
+    """pydicom, imported on first use. Its warnings about non-conformant values (over-long strings, a JFIF
+    marker under Photometric Interpretation RGB) are not the user's to act on: the reader's calls into it
+    are made inside :func:`_quiet`, and a program's own use of pydicom is left as it is."""
     import pydicom
     import pydicom.encaps
     import pydicom.pixels
 
-    logging.getLogger("pydicom").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
     return pydicom
+
+
+def _quiet() -> AbstractContextManager[None]:
+    """pydicom's log records (below ERROR) and UserWarnings hidden while the reader calls it (see ``quiet``)."""
+    return quiet("pydicom", hide_warnings=True)
 
 
 class DicomReader(SlideReader):
@@ -104,18 +108,19 @@ class DicomReader(SlideReader):
         files = _series_files(self.path) if folder else [self.path]
         instances: list[_Instance] = []
         try:
-            for file in files:
-                instance = _read_instance(file, in_folder=folder)
-                if instance is not None:
-                    instances.append(instance)
-            levels = _pyramid(self.path, instances)
+            with _quiet():  # pydicom converts header values when they are first read, warning about odd ones
+                for file in files:
+                    instance = _read_instance(file, in_folder=folder)
+                    if instance is not None:
+                        instances.append(instance)
+                levels = _pyramid(self.path, instances)
+                self._spacing = _pixel_spacing(levels[0].dataset)
         except BaseException:
             for instance in instances:
                 instance.frames.close()
             raise
         self._tiles: DicomTiles | None = DicomTiles(self.path, levels, [i.frames for i in instances])
         self._levels = tuple((lv.width, lv.height) for lv in levels)
-        self._spacing = _pixel_spacing(levels[0].dataset)
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
@@ -137,9 +142,7 @@ class DicomReader(SlideReader):
             raise SlideError(f"{self.path}: the slide is closed")
         return self._tiles
 
-    def close(self) -> None:
-        """Release the stored tiles and every instance's file."""
-        super().close()
+    def _release(self) -> None:
         tiles, self._tiles = self._tiles, None
         if tiles is not None:
             tiles.close()
@@ -269,9 +272,10 @@ class _Frames:
         """Frame ``index`` as RGB ``(tile_height, tile_width, 3)``; SlideError names the file and frame."""
         data = self.read(index)
         try:
-            array, _ = self._decoder.as_array(
-                self._encapsulate([data]) if self._encapsulated else data, index=0, **self._options
-            )
+            with _quiet():
+                array, _ = self._decoder.as_array(
+                    self._encapsulate([data]) if self._encapsulated else data, index=0, **self._options
+                )
         except Exception as exc:  # pydicom and its plugins (Pillow, numpy) raise many kinds
             why = " ".join(line.strip() for line in str(exc).splitlines())  # pydicom lists each plugin's failure
             raise SlideError(f"{self.path}: cannot decode frame {index + 1}: {why} (the file is corrupt)") from exc
@@ -369,7 +373,7 @@ def _read_instance(path: Path, in_folder: bool) -> _Instance | None:
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
-            dataset = pydicom.dcmread(fh, stop_before_pixels=True)
+            dataset = pydicom.dcmread(fh, stop_before_pixels=True)  # inside the caller's _quiet()
             start = fh.tell()
     except pydicom.errors.InvalidDicomError as exc:
         raise SlideError(f"{path}: not a DICOM file (no 'DICM' marker after the 128-byte preamble)") from exc

@@ -33,6 +33,7 @@ import tifffile
 from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
+from algorithm.slide.quiet import quiet
 from algorithm.slide.stored_tiles import WHITE, StoredTiles
 
 _log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ class NativeTiles(StoredTiles):
         where = f"tile ({column}, {row}) of level {level}"
         data = self._read(offset, count, where)
         try:
-            segment, _, _ = lv.decode(data, index, jpegtables=lv.jpegtables)
+            with quiet("tifffile"):
+                segment, _, _ = lv.decode(data, index, jpegtables=lv.jpegtables)
         except Exception as exc:  # tifffile and imagecodecs raise many kinds
             raise SlideError(f"{self.path}: cannot decode {where}: {exc} (the file is corrupt)") from exc
         tile = segment[0]  # (depth=1, th, tw, samples) -> (th, tw, samples)
@@ -192,7 +194,7 @@ def _levels(path: Path, level_dimensions: tuple[tuple[int, int], ...]) -> list[_
     """Each reader level's page, checked and described; raises _Refused (or tifffile's errors)."""
     if not level_dimensions:
         raise _Refused("no levels")
-    with tifffile.TiffFile(str(path)) as tif:
+    with quiet("tifffile"), tifffile.TiffFile(str(path)) as tif:
         candidates = _candidate_pages(tif)
         used: set[int] = set()
         levels: list[_Level] = []

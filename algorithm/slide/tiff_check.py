@@ -11,19 +11,21 @@ read, never pixels.
 
 from __future__ import annotations
 
-import logging
+import math
 import struct
 from pathlib import Path
 from typing import BinaryIO
 
 import tifffile
 
-# tifffile logs what it finds wrong in a file; the kit raises one SlideError about it instead
-logging.getLogger("tifffile").setLevel(logging.CRITICAL)
+from algorithm.slide.quiet import quiet  # tifffile logs what it finds wrong; the kit raises one SlideError instead
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".svs")  # names of formats that are always TIFF files
 TIFF_MAGIC = {b"II*\x00": ("<", False), b"MM\x00*": (">", False), b"II+\x00": ("<", True), b"MM\x00+": (">", True)}
 MAX_DIRECTORIES = 10_000  # a chain longer than any slide's pyramid: a loop or garbage
+# tifffile's names for scanner formats OpenSlide reads with a driver of their own, which knows how their pages
+# make one slide (focal planes included): never taken for a stack
+VENDOR_SERIES = ("svs", "ndpi", "philips", "scn", "bif")
 
 
 def is_tiff(path: Path) -> bool:
@@ -80,7 +82,7 @@ def _next_directory(f: BinaryIO, offset: int, order: str, big: bool, size: int) 
 def _data_end(path: Path) -> int | None:
     """The last byte any directory's image data (tiles or strips) reaches, or None when tifffile cannot tell."""
     try:
-        with tifffile.TiffFile(str(path)) as tif:
+        with quiet("tifffile"), tifffile.TiffFile(str(path)) as tif:
             ends = (
                 int(o) + int(c)
                 for page in tif.pages
@@ -90,3 +92,32 @@ def _data_end(path: Path) -> int | None:
             return max(ends, default=0)
     except Exception:  # noqa: BLE001 - a structure tifffile cannot parse: the readers' own messages stand
         return None
+
+
+def stack(path: Path) -> str | None:
+    """Why the TIFF at ``path`` is not one slide but a stack of images (pages of one size, as tifffile
+    groups them into its first series: crops, focal planes, channels), in a user's words; None for one
+    image, with or without its pyramid of reduced-resolution levels, or when tifffile cannot tell (the
+    readers' own messages stand). OpenSlide opens a tiled stack, and tifffile's first page, as if the first
+    image were the whole file."""
+    try:
+        with quiet("tifffile"), tifffile.TiffFile(str(path)) as tif:
+            return stacked(tif)
+    except Exception:  # noqa: BLE001 - a structure tifffile cannot parse: the readers' own messages stand
+        return None
+
+
+def stacked(tif: tifffile.TiffFile) -> str | None:
+    """:func:`stack` for a TIFF tifffile has opened."""
+    series = tif.series[0]
+    if str(series.kind).lower() in VENDOR_SERIES:
+        return None
+    level = series.levels[0] if series.levels else series
+    page = level.keyframe
+    images = math.prod(level.shape) // max(1, math.prod(page.shape))
+    if images <= 1:
+        return None
+    return (
+        f"a stack of {images} images of {page.imagewidth} x {page.imagelength} pixels, not one slide: "
+        "the readers would see only the first; give each image as a file of its own"
+    )

@@ -6,7 +6,6 @@ a large file is never loaded whole. Pyramid levels come from tifffile's series.
 
 from __future__ import annotations
 
-import logging
 import math
 import struct
 import threading
@@ -18,11 +17,10 @@ from numpy.typing import NDArray
 
 from algorithm.errors import SlideError
 from algorithm.slide.base import SlideReader
+from algorithm.slide.quiet import quiet  # tifffile logs what it finds wrong; the kit raises one SlideError instead
+from algorithm.slide.tiff_check import stacked
 
 _UNIT_TO_MICRONS = {2: 25_400.0, 3: 10_000.0}  # ResolutionUnit inch, centimetre
-
-# tifffile logs what it finds wrong in a file; we raise one SlideError about it instead
-logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 class TiffReader(SlideReader):
@@ -33,17 +31,28 @@ class TiffReader(SlideReader):
 
     def __init__(self, path: Path, mpp_override: tuple[float, float] | None = None) -> None:
         super().__init__(path, mpp_override)
-        try:
-            self._tif = tifffile.TiffFile(str(path))
-            series = self._tif.series[0]
-            self._pages = [level.keyframe for level in series.levels]
-        except (tifffile.TiffFileError, ValueError, IndexError, OSError, struct.error) as exc:
-            raise SlideError(f"{path}: not a readable TIFF: {exc}") from exc
         self._lock = threading.Lock()
-        self._levels = tuple(_page_size(path, page) for page in self._pages)
-        for page in self._pages:
-            _check_page(path, page)
-        self._decode_segment(self._pages[-1], 0)  # fail now, not mid-slide, on undecodable data
+        with quiet("tifffile"):
+            try:
+                self._tif = tifffile.TiffFile(str(path))
+            except (tifffile.TiffFileError, ValueError, IndexError, OSError, struct.error) as exc:
+                raise SlideError(f"{path}: not a readable TIFF: {exc}") from exc
+            try:
+                try:
+                    series = self._tif.series[0]
+                    self._pages = [level.keyframe for level in series.levels]
+                    several = stacked(self._tif)
+                except (tifffile.TiffFileError, ValueError, IndexError, OSError, struct.error) as exc:
+                    raise SlideError(f"{path}: not a readable TIFF: {exc}") from exc
+                if several is not None:
+                    raise SlideError(f"{path}: {several}")
+                self._levels = tuple(_page_size(path, page) for page in self._pages)
+                for page in self._pages:
+                    _check_page(path, page)
+                self._decode_segment(self._pages[-1], 0)  # fail now, not mid-slide, on undecodable data
+            except BaseException:
+                self._tif.close()
+                raise
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
@@ -70,7 +79,8 @@ class TiffReader(SlideReader):
                 fh = self._tif.filehandle
                 fh.seek(page.dataoffsets[index])
                 data = fh.read(page.databytecounts[index])
-            segment, origin, _ = page.decode(data, index, jpegtables=page.jpegtables)
+            with quiet("tifffile"):
+                segment, origin, _ = page.decode(data, index, jpegtables=page.jpegtables)
         except Exception as exc:  # tifffile and imagecodecs raise many kinds
             raise SlideError(f"{self.path}: cannot decode TIFF data: {exc}") from exc
         if segment is None:  # an empty tile (offset 0): nothing stored, show glass
@@ -99,9 +109,7 @@ class TiffReader(SlideReader):
     def _is_native_tiff(self) -> bool:
         return True
 
-    def close(self) -> None:
-        """Release the stored tiles and the TIFF file."""
-        super().close()
+    def _release(self) -> None:
         self._tif.close()
 
 

@@ -68,8 +68,47 @@ def test_the_job_runs_on_a_picture_given_its_resolution(
     assert (
         capsys.readouterr()
         .err.strip()
-        .endswith("patch.png: the file has no resolution information (microns per pixel); give it explicitly (--mpp)")
+        .endswith(
+            "patch.png: the file has no resolution information (microns per pixel); "
+            "give it explicitly (--mpp on the command line, open_slide(path, mpp=...) in Python)"
+        )
     )
     assert not out.exists()
     assert run_main(main, [*args, "--mpp", "0.25"]) == 0
     assert (out / "images" / "nuclei-segmentation" / "nuclei.mha").is_file()
+
+
+@pytest.mark.parametrize("dpi", [300, 600, 1200, 2400])
+def test_print_and_export_dpi_are_not_a_resolution(tmp_path: Path, dpi: int, caplog: pytest.LogCaptureFixture) -> None:
+    """300 dpi is 84.7 um per pixel: an export default, not a microscope's. It counts as no resolution, so a
+    default resolution applies without a word (the file "does not say")."""
+    path = tmp_path / f"export-{dpi}.jpg"
+    Image.fromarray(blob_image(64, 48)).save(path, dpi=(dpi, dpi))
+    with open_slide(path) as slide:
+        assert not slide.has_mpp
+        with pytest.raises(SlideError, match=rf"export-{dpi}\.jpg: its resolution tag says .* not a microscope's"):
+            _ = slide.mpp
+    with caplog.at_level("WARNING"), open_slide(path, default_mpp=0.25) as slide:
+        assert slide.mpp == (0.25, 0.25)
+    assert not caplog.records
+
+
+def test_a_microscopes_dpi_up_to_ten_microns_is_kept(tmp_path: Path) -> None:
+    pixels = blob_image(64, 48)
+    Image.fromarray(pixels).save(tmp_path / "ten.png", dpi=(2540, 2540))  # 10 um per pixel: a 1x objective
+    Image.fromarray(pixels).save(tmp_path / "micron.jpg", dpi=(25_400, 25_400))  # 1 um per pixel
+    with open_slide(tmp_path / "ten.png", default_mpp=0.25) as slide:
+        assert slide.mpp == pytest.approx((10.0, 10.0))
+    with open_slide(tmp_path / "micron.jpg") as slide:
+        assert slide.mpp == pytest.approx((1.0, 1.0))
+
+
+def test_sixteen_bit_grey_is_scaled_to_eight_bits(tmp_path: Path) -> None:
+    """Pillow's own conversion of 16-bit grey to RGB clips it: the picture would be white."""
+    grey = blob_image(80, 60)[..., 0]
+    wide = grey.astype(np.uint16) * 256 + np.arange(60 * 80, dtype=np.uint16).reshape(60, 80) % 256  # + low byte
+    Image.fromarray(wide).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode == "I;16"
+    with open_slide(tmp_path / "grey16.png", mpp=0.5) as slide:
+        pixels = slide.read_region((0, 0), 0, (80, 60))
+    np.testing.assert_array_equal(pixels, np.repeat(grey[..., None], 3, axis=2))

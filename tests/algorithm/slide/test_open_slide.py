@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 
-from algorithm.errors import KitError, SlideError
+from algorithm.errors import ConfigError, KitError, SlideError
 from algorithm.slide import open_slide
 from tests.conftest import REPO, blob_image, shrink, write_pyramid_tiff
 
@@ -48,7 +48,9 @@ def test_mpp_override(shared_data: Path) -> None:
         assert slide.mpp == (0.25, 0.25)
         assert slide.pixels_to_mm([[400, 800]]) == pytest.approx(np.array([[0.1, 0.2]]))
     for bad in (-1.0, 0.0, float("nan"), 250.0, (0.25, 0.0)):
-        with pytest.raises(SlideError, match=r"boxes\.tiff: microns per pixel must be between 0\.01 and 100, got "):
+        with pytest.raises(
+            ConfigError, match=r"boxes\.tiff: mpp must be between 0\.01 and 100 microns per pixel, got "
+        ):
             open_slide(shared_data / "openslide" / "boxes.tiff", mpp=bad)
 
 
@@ -71,7 +73,7 @@ def test_a_default_mpp_is_for_files_that_do_not_say(tmp_path: Path, caplog: pyte
         assert slide.mpp == (0.25, 0.25)
     with open_slide(untagged) as slide, pytest.raises(SlideError, match="no resolution information"):
         _ = slide.mpp
-    with pytest.raises(SlideError, match="microns per pixel must be between"):
+    with pytest.raises(ConfigError, match="default_mpp must be between 0.01 and 100 microns per pixel, got 0.0"):
         open_slide(untagged, default_mpp=0.0)
 
 
@@ -296,3 +298,84 @@ def test_real_svs_levels_resolution_and_pixels(shared_data: Path, name: str, mpp
         for level, pixels in enumerate(levels):
             np.testing.assert_array_equal(slide.read_region((0, 0), level, (400, 300)), pixels[:300, :400])
         np.testing.assert_array_equal(slide.read_region((1234, 567), 0, (333, 222)), levels[0][567:789, 1234:1567])
+
+
+# --- a multi-page TIFF stack is not one slide ----------------------------------------------------------
+
+
+def test_a_real_stack_of_crops_is_refused(shared_data: Path) -> None:
+    """MIDOG 2025's 16 crops in one TIFF: opened, the readers would show the first crop as the whole file."""
+    path = shared_data / "mitosis" / "midog25-mitotic-figure-crops.tiff"
+    with pytest.raises(SlideError) as info:
+        open_slide(path)
+    assert str(info.value).startswith(f"{path}: a stack of 16 images of 128 x 128 pixels, not one slide: ")
+    assert "\n" not in str(info.value)
+
+
+def test_stacks_are_refused_by_either_reader(tmp_path: Path) -> None:
+    from algorithm.slide.openslide_reader import OpenSlideReader
+    from algorithm.slide.tiff_reader import TiffReader
+
+    pages = np.stack([blob_image(128, 96, seed=k) for k in range(3)])
+    tiled = tmp_path / "tiled.tiff"  # OpenSlide opens it, as its first page
+    tifffile.imwrite(tiled, pages, tile=(64, 64), photometric="rgb")
+    plain = tmp_path / "plain.tif"  # stripped: tifffile's reader
+    with tifffile.TiffWriter(plain) as tif:
+        for page in pages:
+            tif.write(page, photometric="rgb", metadata=None)  # no shape stored: pages of one size
+    with OpenSlideReader(tiled) as slide:
+        assert slide.dimensions == (128, 96)  # what open_slide no longer lets through
+    for path in (tiled, plain):
+        with pytest.raises(SlideError, match=rf"{path.name}: a stack of 3 images of 128 x 96 pixels, not one slide"):
+            open_slide(path)
+    with pytest.raises(SlideError, match=r"plain\.tif: a stack of 3 images"):
+        TiffReader(plain)
+
+
+def test_a_pyramid_of_reduced_pages_is_not_a_stack(tmp_path: Path) -> None:
+    from algorithm.slide.tiff_reader import TiffReader
+
+    image = blob_image(256, 192)
+    path = write_pyramid_tiff(tmp_path / "pyramid.tiff", image, levels=3)
+    with open_slide(path) as slide, TiffReader(path) as plain:
+        assert slide.level_count == plain.level_count == 3
+
+
+# --- a level above 0 reads as stored, whichever reader --------------------------------------------------
+
+
+def test_real_svs_level_of_a_fractional_downsample_reads_its_stored_pixels(shared_data: Path) -> None:
+    """The TCGA slide's level 1 is 2221 x 1783 under 4443 x 3567 (downsample 2.0005). OpenSlide would paint it
+    from a level-0 position divided by that, between the level's pixels: shifted, interpolated pixels."""
+    from algorithm.slide.tiff_reader import TiffReader
+
+    path = shared_data / "wsi" / "tcga-cr-7395-01a-01-ts1.svs"
+    with tifffile.TiffFile(path) as tif:
+        stored = tif.series[0].levels[1].asarray()
+    with open_slide(path, mpp=0.25) as slide, TiffReader(path, (0.25, 0.25)) as plain:
+        assert slide.backend == "openslide"
+        ds = slide.level_downsamples[1]
+        assert ds == pytest.approx(2.0005, abs=1e-4)
+        for location in [(2000, 2000), (1000, 776), (1001, 777), (3001, 1501), (4300, 3400)]:
+            x, y = (int(c // ds) for c in location)
+            expected = np.full((200, 200, 3), 255, np.uint8)
+            inside = stored[y : y + 200, x : x + 200]
+            expected[: inside.shape[0], : inside.shape[1]] = inside
+            np.testing.assert_array_equal(slide.read_region(location, 1, (200, 200)), expected, str(location))
+            np.testing.assert_array_equal(plain.read_region(location, 1, (200, 200)), expected, str(location))
+        # a thumbnail read from level 1 too
+        np.testing.assert_array_equal(slide.get_thumbnail(2000), plain.get_thumbnail(2000))
+
+
+def test_real_svs_tiles_of_level_one_are_the_engines(shared_data: Path) -> None:
+    """``algorithm.tiling.read_tile`` (through the reader) and the tile engine (from the stored tiles) see the
+    same pixels on a level whose downsample is not whole."""
+    from algorithm.engine.reading import RegionReader
+    from algorithm.tiling import read_tile, tile_grid
+
+    with open_slide(shared_data / "wsi" / "tcga-cr-7395-01a-01-ts1.svs", mpp=0.25) as slide:
+        grid = tile_grid(slide, 256, 0, mpp=1.0)
+        assert grid.level == 1
+        engine = RegionReader(slide, grid, jpeg_scaling=False)
+        for tile in grid.tiles[:12]:
+            np.testing.assert_array_equal(read_tile(slide, grid, tile), engine.read_tile(tile))
