@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from algorithm.errors import ConfigError  # noqa: E402
+from benchmarks.common import add_cache_argument  # noqa: E402
 from training.synth import SynthConfig, generate_slide  # noqa: E402
 
 
@@ -77,12 +78,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Ray workers of the cohort run (default 2)")
     parser.add_argument("--size", type=int, default=1024, help="slide side in pixels, 0.25 um/px (default 1024)")
     parser.add_argument("--task", default="midog", help="the job's --task, both ways (default midog)")
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     args = parser.parse_args()
     folder = slides(args.cache, args.slides, args.size)
     with tempfile.TemporaryDirectory() as scratch:

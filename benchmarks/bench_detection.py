@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from algorithm.slide import open_slide  # noqa: E402
-from benchmarks.common import run_job, synthetic  # noqa: E402
+from benchmarks.common import add_cache_argument, run_job, synthetic  # noqa: E402
 
 
 def main() -> None:
@@ -44,12 +44,7 @@ def main() -> None:
         default=40000,
         help="side in pixels of the large slide (default 40000: generating it takes several minutes)",
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from algorithm.engine.device_decode import DeviceJpegTiles  # noqa: E402
 from algorithm.engine.reading import RegionReader  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
 from algorithm.tiling import Tile, tile_grid  # noqa: E402
-from benchmarks.common import synthetic  # noqa: E402
+from benchmarks.common import add_cache_argument, synthetic  # noqa: E402
 
 COPIES = ("aten::copy_", "aten::fill_", "aten::cat", "aten::index", "aten::masked_fill_")
 
@@ -67,12 +67,7 @@ def main() -> int:
     parser.add_argument(
         "--batch", type=int, nargs="+", default=[76, 256], help="batch sizes to cut, in tiles (default 76 256)"
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     args = parser.parse_args()
     device = torch.device(args.device)
     path = synthetic(args.cache, args.size, seed=505)

@@ -64,7 +64,7 @@ from algorithm.slide.base import SlideReader  # noqa: E402
 from algorithm.stain.slide_fit import slide_normaliser  # noqa: E402
 from algorithm.tiling.grid import TileGrid  # noqa: E402
 from algorithm.tissue import TissueMask, tissue_mask  # noqa: E402
-from benchmarks.common import synthetic  # noqa: E402
+from benchmarks.common import add_cache_argument, synthetic  # noqa: E402
 
 
 class Nothing(torch.nn.Module):
@@ -343,12 +343,7 @@ def main() -> None:
     parser.add_argument(
         "--models", type=Path, default=ROOT / "models", help="folder of detector.pt and segmenter.pt (default models)"
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     cores = restrict(args.cpus)

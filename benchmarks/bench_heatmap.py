@@ -34,7 +34,7 @@ from algorithm.segmentation import SegmentationOptions, segment_slide, segmentat
 from algorithm.slide import open_slide  # noqa: E402
 from algorithm.stain.slide_fit import slide_normaliser  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
-from benchmarks.common import run_job, synthetic  # noqa: E402
+from benchmarks.common import add_cache_argument, run_job, synthetic  # noqa: E402
 
 
 def timed(function, *args, **kwargs):
@@ -95,12 +95,7 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=8, help="tiles per batch of the breakdown's segmenter (default 8)"
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from algorithm.engine import EngineOptions  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
 from benchmarks.bench_engine import prepared, slide_job, sync  # noqa: E402
-from benchmarks.common import synthetic  # noqa: E402
+from benchmarks.common import add_cache_argument, synthetic  # noqa: E402
 
 
 def tiles_and_model(kind: str, slide_path: Path, models: Path, device: torch.device) -> tuple[torch.Tensor, Any]:
@@ -109,12 +109,7 @@ def main() -> None:
     parser.add_argument(
         "--models", type=Path, default=ROOT / "models", help="folder of detector.pt and segmenter.pt (default models)"
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,16 @@ import numpy as np
 from training.synth import SynthConfig, generate_slide
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_cache_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cache``: where the benchmarks' synthetic slides are generated once and reused from."""
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / "build" / "bench",
+        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
+    )
 
 
 def synthetic(cache: Path, size: int, seed: int, glass: bool = False) -> Path:

@@ -36,7 +36,7 @@ from algorithm.segmentation import SegmentationOptions  # noqa: E402
 from algorithm.slide import open_slide  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
 from algorithm.tumour import assess_tumour  # noqa: E402
-from benchmarks.common import synthetic  # noqa: E402
+from benchmarks.common import add_cache_argument, synthetic  # noqa: E402
 
 HEATMAP_ATOL = 0.05  # compare_outputs.GPU.probability_atol
 VALUE_ATOL, VALUE_RTOL = 0.02, 0.02
@@ -83,12 +83,7 @@ def main() -> None:
         default=ROOT / "models",
         help="folder of segmenter.pt, slide_model.joblib and nuclei.pt (default models)",
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument(
         "--no-amp", action="store_true", help="no mixed precision on the device (to find a difference's cause)"

@@ -39,7 +39,7 @@ from algorithm.slide import open_slide  # noqa: E402
 from algorithm.stain.slide_fit import slide_normaliser  # noqa: E402
 from algorithm.tissue import tissue_mask  # noqa: E402
 from algorithm.tumour import assess_tumour  # noqa: E402
-from benchmarks.common import synthetic  # noqa: E402
+from benchmarks.common import add_cache_argument, synthetic  # noqa: E402
 
 DISTANCE_UM, SCORE_ATOL, HEATMAP_ATOL = 0.5, 0.02, 0.02
 
@@ -105,12 +105,7 @@ def main() -> None:
         default=ROOT / "models",
         help="folder of detector.pt, segmenter.pt and slide_model.joblib (default models)",
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=ROOT / "build" / "bench",
-        help="folder the synthetic slides are generated into once and reused from (default build/bench)",
-    )
+    add_cache_argument(parser)
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     slide = args.slide or synthetic(args.cache, 16384, 505)

@@ -12,6 +12,7 @@ from skimage.draw import ellipse
 from algorithm.classify import load_slide_model
 from algorithm.segmentation.files import write_heatmap_tiff
 from algorithm.segmentation.heatmap import Heatmap
+from tests.training.usage import usage_error
 from training.cli import main
 from training.datasets.tumour import write_labels_csv
 
@@ -108,18 +109,6 @@ def test_bad_label_names_the_csv_line(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {labels}, line 3") and "'maybe'" in err
-
-
-def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """The message of a command line refused before any work: exit 2 with the command's usage."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    prefix = "python -m training classifier: error: "
-    assert err.startswith(prefix), err
-    return err[len(prefix) :]
 
 
 def test_option_combinations_and_lists_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,19 +14,8 @@ from PIL import Image
 from algorithm.models import load_detector
 from algorithm.models.checkpoint import read_checkpoint
 from tests.conftest import blob_image
+from tests.training.usage import usage_error
 from training.cli import main
-
-
-def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """The message of a command line refused before any work: exit 2 with the command's usage."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    prefix = "python -m training detector: error: "
-    assert err.startswith(prefix), err
-    return err[len(prefix) :]
 
 
 def test_smoke_training_then_scoring(synthetic_slide, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
