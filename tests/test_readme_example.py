@@ -1,6 +1,6 @@
-"""The README's "Your own model" example, run as written: a torchvision detector saved whole and a TorchScript
-segmenter, neither the kit's own, on a slide normalised to the participant's stain target, through the kit's
-engine, NMS and heatmap stitching; and its task-file example."""
+"""The README's "Your own model" example, run as written: a torchvision detector saved whole and an exported
+(torch.export) segmenter, neither the kit's own, on a slide normalised to the participant's stain target,
+through the kit's engine, NMS and heatmap stitching; and its task-file example."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def test_the_readme_own_model_example_runs_as_written(in_tmp: Path) -> None:
         weights=None, weights_backbone=None, num_classes=2, min_size=512, max_size=512
     )
     torch.save(detector, in_tmp / "my_detector.pt")  # the whole module, as the example loads it
-    torch.jit.save(torch.jit.script(TinySegmenter().eval()), str(in_tmp / "my_segmenter.ts"))
+    batch = {"tiles": {0: torch.export.Dim("batch")}}  # a slide's last batch is shorter
+    program = torch.export.export(TinySegmenter().eval(), (torch.rand(2, 3, 256, 256),), dynamic_shapes=batch)
+    torch.export.save(program, str(in_tmp / "my_segmenter.pt2"))
     Image.fromarray(blob_image(256, 256, seed=3)).save(in_tmp / "my_target.png")  # the participant's stain target
     # a 512 x 512 px slide at 0.25 um/px: one detector tile, one segmenter tile (a TIFF, as every .svs is)
     slide = write_pyramid_tiff(in_tmp / "slide.tiff", blob_image(512, 512), mpp=0.25, tile=128, levels=2)

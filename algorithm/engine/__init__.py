@@ -8,13 +8,13 @@ segmentation (``algorithm.segmentation``) and a participant's own model all
 run through it.
 """
 
+from algorithm.engine.model_files import load_exported, load_torchscript
 from algorithm.engine.models import (
     ClassifierModel,
     DetectionModel,
     HostDetections,
     ProbabilityModel,
     TileModel,
-    load_torchscript,
 )
 from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections
 from algorithm.engine.run import BatchResult, EngineOptions, TileRun, TileTransform
@@ -34,4 +34,5 @@ __all__ = [
     "TileDetections",
     "BatchedRetinaNet",
     "load_torchscript",
+    "load_exported",
 ]

@@ -13,7 +13,8 @@ and overlap them on a GPU:
 
 ``DetectionModel(module)``, ``ProbabilityModel(module)`` and
 ``ClassifierModel(module)`` wrap a plain module, a TorchScript file
-(:func:`load_torchscript`) or a torchvision model, so a participant's own model
+(:func:`~algorithm.engine.model_files.load_torchscript`,
+:func:`~algorithm.engine.model_files.load_exported`) or a torchvision model, so a participant's own model
 runs with the kit's reading, normalisation, stitching, NMS and outputs. Each
 adapter puts its module in eval mode when it wraps it (``module.eval()``: a
 BatchNorm in training mode would make the maps depend on the batch and update
@@ -29,12 +30,8 @@ that names what it returned against what was expected.
 from __future__ import annotations
 
 import itertools
-import os
-import warnings
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -373,22 +370,6 @@ def engine_device(device: torch.device | str) -> torch.device:
     return resolved
 
 
-def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> torch.nn.Module:
-    """A TorchScript module saved with ``torch.jit.save``, on ``device``, in eval mode.
-
-    A device that cannot be used (an unknown name, CUDA on a machine without it) is a
-    :class:`~algorithm.errors.ConfigError` saying so, before the file is read; a file that is
-    not TorchScript is one naming the file."""
-    where = engine_device(device)
-    try:
-        with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=where)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ConfigError(f"{path}: not a TorchScript model file ({_not_torchscript(Path(path), exc)})") from exc
-    return module.eval()
-
-
 def not_a_tile_model(model: object) -> str | None:
     """Why ``model`` cannot run in the engine as it is (None: it follows :class:`TileModel`)."""
     if isinstance(model, TileModel):
@@ -404,7 +385,10 @@ def _evaluating(module: Any, adapter: str) -> Any:
     """``module`` in eval mode (a torch module; another callable as it is), or a ConfigError when it cannot be
     called on a batch of tiles."""
     if isinstance(module, torch.nn.Module):
-        return module.eval()
+        try:
+            return module.eval()
+        except NotImplementedError:  # a torch.export program's module: its mode was fixed when it was exported
+            return module
     if not callable(module):
         missing = [step for step in ("forward", "postprocess", "to_host") if not callable(getattr(module, step, None))]
         lacks = f" (a tile model would need {', '.join(missing)})" if missing else ""
@@ -464,16 +448,3 @@ def _channels_last(shape: tuple[int, ...], height: int, width: int) -> str:
     if len(shape) == 4 and shape[-1] <= 4 and shape[2] * height == shape[1] * width:
         return f": {shape} looks channels-last (N, h, w, C); return maps.permute(0, 3, 1, 2)"
     return ""
-
-
-def _not_torchscript(path: Path, exc: Exception) -> str:
-    """Why ``torch.jit.load(path)`` failed, in the user's terms rather than torch's archive reader's."""
-    if not path.is_file():
-        return "file not found"
-    if not zipfile.is_zipfile(path):
-        return "not a file torch.jit.save wrote"
-    with zipfile.ZipFile(path) as archive:
-        if not any(name.endswith("constants.pkl") for name in archive.namelist()):
-            return "a file torch.save wrote, not TorchScript: save a scripted or traced module with torch.jit.save"
-    text = str(exc)
-    return text.splitlines()[0].split(". ")[0] if text else repr(exc)  # torch's first sentence

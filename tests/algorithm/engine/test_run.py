@@ -24,7 +24,7 @@ from algorithm.engine.pool import THREAD_PREFIX
 from algorithm.engine.run import _store, first_tiles, resample_on_device, torch_threads
 from algorithm.errors import ConfigError, SlideError
 from algorithm.models import SegmenterConfig, load_detector
-from algorithm.segmentation import SegmentationOptions, segment_slide
+from algorithm.segmentation import segment_slide
 from algorithm.slide import open_slide
 from algorithm.slide.resample import reduce_box_tensor, resample
 from algorithm.tiling import read_tile, tile_grid
@@ -217,29 +217,6 @@ def test_a_participants_own_detector_plugs_in(blob_slide: Path) -> None:
         grid = detection_grid(slide, config, DetectionOptions(), tissue_mask(slide))
     assert 0 < len(found.candidates) <= len(grid)
     assert found.raw_candidates == len(grid)  # one per tile, merged across overlaps by the slide NMS
-
-
-def test_a_torchscript_probability_model_plugs_into_the_heatmap(tmp_path: Path, blob_slide: Path) -> None:
-    class Redness(torch.nn.Module):
-        def forward(self, tiles: torch.Tensor) -> torch.Tensor:
-            return tiles[:, :1] - tiles[:, 2:3]  # red minus blue: one logit map per tile
-
-    path = tmp_path / "redness.pt"
-    torch.jit.save(torch.jit.script(Redness()), str(path))
-    module = load_torchscript(path)
-    config = SegmenterConfig(tile_size=64, mpp=1.0)
-    with open_slide(blob_slide) as slide:
-        heatmap = segment_slide(slide, module, config, SegmentationOptions()).heatmap
-    tissue = heatmap.probability[heatmap.tissue]
-    assert heatmap.tissue.any() and 0.45 < tissue.mean() < 0.75
-    with pytest.raises(ConfigError, match=r"not a TorchScript model file \(not a file torch\.jit\.save wrote\)$"):
-        load_torchscript(blob_slide)
-    weights = tmp_path / "weights.pt"
-    torch.save(Redness().state_dict(), weights)
-    with pytest.raises(ConfigError, match=r"weights\.pt: not a TorchScript model file \(a file torch\.save wrote, not"):
-        load_torchscript(weights)
-    with pytest.raises(ConfigError, match=r"absent\.pt: not a TorchScript model file \(file not found\)$"):
-        load_torchscript(tmp_path / "absent.pt")
 
 
 def test_probability_model_pools_and_picks_a_channel() -> None:
