@@ -26,8 +26,9 @@ from algorithm.errors import KitError
 from algorithm.interface.annotations import ABOVE
 from algorithm.interface.tasks import Task
 from algorithm.qc.figures import Value, output_values, tiles_analysed
+from algorithm.qc.layers import ASSUMED, FILE, GIVEN, MaskLayer, PatchLayer, QcInput
 from algorithm.qc.layout import enlarged, enlargement, thumbnail_side
-from algorithm.qc.picture import ASSUMED, FILE, GIVEN, MaskLayer, PatchLayer, QcInput, render_qc
+from algorithm.qc.picture import render_qc
 from algorithm.slide import SlideReader, open_slide, units
 
 if TYPE_CHECKING:

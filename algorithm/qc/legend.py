@@ -17,7 +17,7 @@ from algorithm.qc import colours
 from algorithm.qc.marks import draw_axis, draw_ring
 
 if TYPE_CHECKING:
-    from algorithm.qc.picture import QcInput
+    from algorithm.qc.layers import QcInput
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 Entry = tuple[str, str]  # (key, label)

@@ -17,7 +17,7 @@ from PIL import ImageDraw
 from algorithm.qc import colours
 
 if TYPE_CHECKING:
-    from algorithm.qc.picture import PatchLayer
+    from algorithm.qc.layers import PatchLayer
 
 PATCH_OUTLINE_MIN_PX = 6  # patches smaller than this on the picture are filled opaque, without a frame
 PATCH_FRAME_PX = 2

@@ -10,8 +10,9 @@ from PIL import Image
 
 from algorithm.qc import QcInput, render_qc
 from algorithm.qc.job_view import picture_thumbnail, resolution_text
+from algorithm.qc.layers import ASSUMED, FILE, GIVEN
 from algorithm.qc.layout import GAP, enlarged, enlargement, pieces, thumbnail_side, wrapped
-from algorithm.qc.picture import ASSUMED, FILE, GIVEN, label_font
+from algorithm.qc.picture import label_font
 from algorithm.qc.scale_bar import draw_scale_bar, length_text, round_length_um
 from algorithm.slide import open_slide
 from tests.conftest import write_pyramid_tiff
