@@ -141,6 +141,11 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
     if name.endswith(ITK_SUFFIXES):
         return ITKReader(path, mpp)
     if name.endswith(IMAGE_SUFFIXES):
+        if is_tiff(path):  # Pillow would read its first image flat, without its pyramid or resolution
+            raise SlideError(
+                f"{path}: a TIFF (a slide's format) named {path.suffix}: give it its own suffix (.tif, .svs ...) "
+                "so that it is read as the slide it is"
+            )
         return ImageReader(path, mpp)
     if is_dicom_file(path):
         return _probed(DicomReader(path, mpp))

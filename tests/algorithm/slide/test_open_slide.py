@@ -379,3 +379,10 @@ def test_real_svs_tiles_of_level_one_are_the_engines(shared_data: Path) -> None:
         engine = RegionReader(slide, grid, jpeg_scaling=False)
         for tile in grid.tiles[:12]:
             np.testing.assert_array_equal(read_tile(slide, grid, tile), engine.read_tile(tile))
+
+
+def test_a_slide_named_as_a_picture_is_refused_not_read_flat(shared_data: Path, tmp_path: Path) -> None:
+    misnamed = tmp_path / "cmu-1.png"
+    misnamed.symlink_to(shared_data / "wsi" / "cmu-1-small-region.svs")  # Pillow would read its first image
+    with pytest.raises(SlideError, match=r"cmu-1\.png: a TIFF \(a slide's format\) named \.png: give it its own"):
+        open_slide(misnamed)
