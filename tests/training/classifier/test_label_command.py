@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import main
+from tests.training.usage import usage_error
 
 
 @pytest.mark.parametrize(
@@ -30,19 +30,10 @@ def test_bad_values_are_usage_errors(
 ) -> None:
     out = tmp_path / "label_model.joblib"
     argv = ["label-classifier", "--probabilities", str(tmp_path / "oof.json"), "--out", str(out)]
-    with pytest.raises(SystemExit) as exc:  # the probabilities file does not exist: nothing was read
-        main([*argv, *options])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith(f"python -m training label-classifier: error: {message}")
+    assert usage_error([*argv, *options], capsys).startswith(message)  # the probabilities file does not exist
     assert not out.exists()
 
 
 def test_an_out_that_is_a_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["label-classifier", "--probabilities", str(tmp_path / "oof.json"), "--out", str(tmp_path)])
-    assert exc.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"python -m training label-classifier: error: argument --out: {tmp_path} is a folder; give the name of a "
-        "file to write"
-    )
+    argv = ["label-classifier", "--probabilities", str(tmp_path / "oof.json"), "--out", str(tmp_path)]
+    assert usage_error(argv, capsys) == (f"argument --out: {tmp_path} is a folder; give the name of a file to write")

@@ -253,12 +253,9 @@ def test_bad_training_values_are_usage_errors_before_any_data(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
 ) -> None:
     out = tmp_path / "run"
-    with pytest.raises(SystemExit) as exc:  # the --train folder does not exist: nothing was read
-        main(["detector", "--train", str(tmp_path / "nope"), "--out", str(out), option, value])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"python -m training detector: error: {message}")
-    assert "Traceback" not in "\n".join(err) and not out.exists()
+    argv = ["detector", "--train", str(tmp_path / "nope"), "--out", str(out), option, value]
+    assert usage_error(argv, capsys).startswith(message)  # the --train folder does not exist: nothing was read
+    assert not out.exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is usable here")
@@ -302,32 +299,13 @@ def test_a_missing_images_folder_is_named(
 def test_bad_scoring_values_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
 ) -> None:
-    with pytest.raises(SystemExit) as exc:  # refused before the (missing) model is read
-        main(["detector-score", "--model", str(tmp_path / "none.pt"), "--slides", str(tmp_path), option, value])
-    assert exc.value.code == 2
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .splitlines()[-1]
-        .startswith(f"python -m training detector-score: error: {message}")
-    )
+    argv = ["detector-score", "--model", str(tmp_path / "none.pt"), "--slides", str(tmp_path), option, value]
+    assert usage_error(argv, capsys).startswith(message)  # refused before the (missing) model is read
 
 
 def test_score_outputs_that_are_folders_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for option in ("--out", "--gallery"):
-        with pytest.raises(SystemExit) as exc:  # refused before any scoring, not after it
-            main(
-                [
-                    "detector-score",
-                    "--model",
-                    str(tmp_path / "none.pt"),
-                    "--slides",
-                    str(tmp_path),
-                    option,
-                    str(tmp_path),
-                ]
-            )
-        assert exc.value.code == 2
-        err = capsys.readouterr().err.strip().splitlines()[-1]
+        argv = ["detector-score", "--model", str(tmp_path / "none.pt"), "--slides", str(tmp_path)]
+        argv += [option, str(tmp_path)]
         folder = f"{tmp_path} is a folder; give the name of a file to write"
-        assert err == f"python -m training detector-score: error: argument {option}: {folder}"
+        assert usage_error(argv, capsys) == f"argument {option}: {folder}"  # refused before any scoring

@@ -11,6 +11,7 @@ from PIL import Image
 
 from algorithm.errors import ConfigError
 from algorithm.models import load_nuclei_segmenter
+from tests.training.usage import usage_error
 from training.cli import main
 from training.nuclei.command import fold_of
 from training.nuclei.data import NucleiPair, read_mask
@@ -144,11 +145,9 @@ def test_a_fold_that_is_not_a_number_all_or_none_is_refused(
 ) -> None:
     images, masks = monuseg_crops
     argv = ["nuclei", "--images", str(images), "--masks", str(masks), "--fold", "some"]
-    with pytest.raises(SystemExit) as exc:  # a command-line value: a usage error, as it is typed
-        main([*argv, "--out", str(tmp_path / "run"), "--smoke"])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == "python -m training nuclei: error: --fold 'some': a number below --folds, 'all' or 'none'"
+    assert usage_error([*argv, "--out", str(tmp_path / "run"), "--smoke"], capsys) == (  # as it is typed
+        "--fold 'some': a number below --folds, 'all' or 'none'"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -179,12 +178,8 @@ def test_bad_values_are_usage_errors_before_any_image(
 ) -> None:
     out = tmp_path / "run"
     argv = ["nuclei", "--images", str(tmp_path / "none"), "--masks", str(tmp_path / "none"), "--out", str(out)]
-    with pytest.raises(SystemExit) as exc:  # the folders do not exist: nothing was read
-        main([*argv, *options])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"python -m training nuclei: error: {message}")
-    assert "Traceback" not in "\n".join(err) and not out.exists()
+    assert usage_error([*argv, *options], capsys).startswith(message)  # the folders do not exist: nothing was read
+    assert not out.exists()
 
 
 def test_an_image_without_its_mask_is_named(

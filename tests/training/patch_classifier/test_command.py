@@ -9,6 +9,7 @@ import pytest
 
 from algorithm.classify import load_label_model
 from algorithm.models import load_patch_classifier
+from tests.training.usage import usage_error
 from training.cli import main
 
 
@@ -122,11 +123,7 @@ def test_folds_below_two_are_usage_errors(tmp_path: Path, capsys: pytest.Capture
     """label-classifier is fitted on the out-of-fold probabilities: no folds, no oof-probabilities.json."""
     out = tmp_path / "run"
     argv = ["patch-classifier", "--slides", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), "--out", str(out)]
-    with pytest.raises(SystemExit) as exc:
-        main([*argv, "--folds", folds])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("python -m training patch-classifier: error: argument --folds: a number of folds or 'domain'")
+    assert usage_error([*argv, "--folds", folds], capsys).startswith("argument --folds: a number of folds or 'domain'")
     assert not out.exists()
 
 
