@@ -25,7 +25,7 @@ from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_fo
 from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
 from algorithm.slide.itk_reader import ITK_SUFFIXES, ITKReader
 from algorithm.slide.openslide_reader import OpenSlideReader
-from algorithm.slide.tiff_check import TIFF_SUFFIXES, is_tiff, stack, truncation
+from algorithm.slide.tiff_check import TIFF_SUFFIXES, is_tiff, problem
 from algorithm.slide.tiff_reader import TiffReader
 
 _log = logging.getLogger(__name__)
@@ -149,12 +149,11 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
         return ImageReader(path, mpp)
     if is_dicom_file(path):
         return _probed(DicomReader(path, mpp))
-    damage = truncation(path)  # a slide cut short: say so, not what each reader makes of it
-    if damage is not None:
-        raise SlideError(f"{path}: {damage}")
-    several = stack(path) if is_tiff(path) else None  # OpenSlide and tifffile would show its first image
-    if several is not None:
-        raise SlideError(f"{path}: {several}")
+    # a slide cut short, or a stack whose first image OpenSlide and tifffile would show: say so, not what each
+    # reader makes of it
+    trouble = problem(path)
+    if trouble is not None:
+        raise SlideError(f"{path}: {trouble}")
     try:
         reader: SlideReader = OpenSlideReader(path, mpp)
     except SlideError as openslide_error:

@@ -1,18 +1,21 @@
-"""Whether a TIFF-family file (TIFF, SVS, BigTIFF) is whole: what to say when a reader refuses it.
+"""Whether a TIFF-family file (TIFF, SVS, BigTIFF) is whole and one slide: what to say before a reader sees it.
 
 A slide cut short by an interrupted copy or download is the commonest damaged
 file, and the readers say little about it: OpenSlide calls it an unsupported
 format, tifffile an "empty input file" at the first tile past the end. This
 walks the file's chain of image directories (the header, then each directory's
 link to the next) and the image data each directory points at, and says where
-the file ends and what lies beyond it. Only headers and offset tables are
-read, never pixels.
+the file ends and what lies beyond it. A stack of images (crops, focal planes)
+is named too: either reader would show its first image as the whole file.
+Only headers and offset tables are read, never pixels.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,10 +37,21 @@ def is_tiff(path: Path) -> bool:
         return f.read(4) in TIFF_MAGIC
 
 
-def truncation(path: Path) -> str | None:
-    """Why the TIFF at ``path`` is cut short or its structure broken, in a user's words; None when it is whole
-    (or not a TIFF). Checks the chain of directories, then every directory's image data against the file's
-    size."""
+def problem(path: Path) -> str | None:
+    """Why the file at ``path`` cannot be read as one slide, in a user's words: cut short or its structure
+    broken (the chain of image directories, then every directory's image data against the file's size), or a
+    stack of images (:func:`stacked`: OpenSlide opens a tiled stack, and tifffile its first page, as if the
+    first image were the whole file); None when it is whole and one slide, or not a TIFF. Only headers and
+    offset tables are read; tifffile opens the file once for both checks."""
+    broken = _broken_chain(path)
+    if broken is not None or not is_tiff(path):
+        return broken
+    with _parsed(path) as tif:
+        return None if tif is None else (_past_end(tif, path) or _stacked_or_none(tif))
+
+
+def _broken_chain(path: Path) -> str | None:
+    """Why the chain of image directories is cut short or loops; None when it is whole (or not a TIFF)."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(16)
@@ -57,9 +71,6 @@ def truncation(path: Path) -> str | None:
             offset = _next_directory(f, offset, order, big, size)
             if offset < 0:
                 return f"truncated: the file ends at byte {size:,}, inside an image directory"
-    end = _data_end(path)
-    if end is not None and end > size:
-        return f"truncated: the file ends at byte {size:,} but its image data runs to byte {end:,}"
     return None
 
 
@@ -79,30 +90,43 @@ def _next_directory(f: BinaryIO, offset: int, order: str, big: bool, size: int) 
     return int(struct.unpack(order + link_format, f.read(link_size))[0])
 
 
-def _data_end(path: Path) -> int | None:
-    """The last byte any directory's image data (tiles or strips) reaches, or None when tifffile cannot tell."""
+@contextmanager
+def _parsed(path: Path) -> Iterator[tifffile.TiffFile | None]:
+    """The file opened by tifffile (quietly), or None when tifffile cannot open it (the readers' own messages
+    stand)."""
+    with quiet("tifffile"):
+        try:
+            tif = tifffile.TiffFile(str(path))
+        except Exception:  # noqa: BLE001 - a structure tifffile cannot parse
+            yield None
+            return
+        with tif:
+            yield tif
+
+
+def _past_end(tif: tifffile.TiffFile, path: Path) -> str | None:
+    """Why the image data (tiles or strips) runs past the file's end; None when it does not or tifffile cannot
+    tell."""
     try:
-        with quiet("tifffile"), tifffile.TiffFile(str(path)) as tif:
-            ends = (
+        end = max(
+            (
                 int(o) + int(c)
                 for page in tif.pages
                 for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)
                 if o  # offset 0: a tile not stored
-            )
-            return max(ends, default=0)
+            ),
+            default=0,
+        )
     except Exception:  # noqa: BLE001 - a structure tifffile cannot parse: the readers' own messages stand
         return None
+    size = path.stat().st_size
+    return f"truncated: the file ends at byte {size:,} but its image data runs to byte {end:,}" if end > size else None
 
 
-def stack(path: Path) -> str | None:
-    """Why the TIFF at ``path`` is not one slide but a stack of images (pages of one size, as tifffile
-    groups them into its first series: crops, focal planes, channels), in a user's words; None for one
-    image, with or without its pyramid of reduced-resolution levels, or when tifffile cannot tell (the
-    readers' own messages stand). OpenSlide opens a tiled stack, and tifffile's first page, as if the first
-    image were the whole file."""
+def _stacked_or_none(tif: tifffile.TiffFile) -> str | None:
+    """:func:`stacked`, None where tifffile cannot group the pages."""
     try:
-        with quiet("tifffile"), tifffile.TiffFile(str(path)) as tif:
-            return stacked(tif)
+        return stacked(tif)
     except Exception:  # noqa: BLE001 - a structure tifffile cannot parse: the readers' own messages stand
         return None
 

@@ -8,7 +8,7 @@ import pytest
 
 from algorithm.errors import SlideError
 from algorithm.slide import open_slide
-from algorithm.slide.tiff_check import is_tiff, truncation
+from algorithm.slide.tiff_check import is_tiff, problem
 from tests.conftest import blob_image, write_pyramid_tiff
 
 
@@ -24,9 +24,9 @@ def test_whole_slides_pass(shared_data: Path, tmp_path: Path) -> None:
         shared_data / "openslide" / "boxes.tiff",
         write_pyramid_tiff(tmp_path / "s.tiff", blob_image(600, 400), tile=128),
     ):
-        assert is_tiff(path) and truncation(path) is None, path
+        assert is_tiff(path) and problem(path) is None, path
     dicom = shared_data / "wsi" / "small_dicom.dcm"
-    assert not is_tiff(dicom) and truncation(dicom) is None
+    assert not is_tiff(dicom) and problem(dicom) is None
 
 
 def test_a_cut_slide_is_called_truncated_by_open_slide(shared_data: Path, tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_image_data_past_the_end_is_truncation_too(tmp_path: Path) -> None:
     size = whole.stat().st_size
     cut = _cut(whole, tmp_path / "cut.tiff", size * 9 // 10)
     why = f"truncated: the file ends at byte {size * 9 // 10:,} but its image data runs to byte {size:,}"
-    assert truncation(cut) == why
+    assert problem(cut) == why
     with pytest.raises(SlideError, match=f"cut.tiff: {why}$"):
         open_slide(cut)
     header = _cut(whole, tmp_path / "header.tif", 6)
@@ -63,7 +63,7 @@ def test_a_looping_directory_chain_is_damage(tmp_path: Path) -> None:
     link = first + 2 + 12 * count
     data[link : link + 4] = first.to_bytes(4, "little")  # the directory names itself as the next
     (tmp_path / "loop.tiff").write_bytes(bytes(data))
-    assert truncation(tmp_path / "loop.tiff") == "damaged: its chain of image directories loops"
+    assert problem(tmp_path / "loop.tiff") == "damaged: its chain of image directories loops"
 
 
 def test_a_file_named_as_a_tiff_that_is_not_one(tmp_path: Path) -> None:
