@@ -89,14 +89,9 @@ fi
 parts=()
 trap 'rm -f "${parts[@]}"' EXIT
 mkdir -p "$(dirname "$output")"
-# Refuse up front rather than die half-way through minutes of `docker save`: the
-# archive is about 60 % of the unpacked image at any gzip level (torch's libraries
-# hardly compress), so ask for 70 % free.
+# Refuse up front rather than die half-way through minutes of `docker save`.
+DOCKER="$docker" "$here/docker/export-space.sh" "$tag" "$output"
 image_bytes="$("$docker" image inspect --format '{{.Size}}' "$tag")"
-free_bytes="$(( $(df -Pk "$(dirname "$output")" | awk 'NR == 2 {print $4}') * 1024 ))"
-need_bytes="$(( image_bytes * 7 / 10 ))"
-((free_bytes >= need_bytes)) || die "$(dirname "$output") has $(awk -v b="$free_bytes" 'BEGIN {printf "%.1f GB", b / 1e9}') free;" \
-    "the archive of $tag needs about $(awk -v b="$need_bytes" 'BEGIN {printf "%.1f GB", b / 1e9}') (free space, or give --output FILE elsewhere)"
 parts+=("$output.part")
 start=$SECONDS
 # pigz (parallel gzip, same format) when installed. pipefail: a failing docker

@@ -17,7 +17,8 @@
 #      ./export.sh                                    export/algorithm.tar.gz, export/model.tar.gz;
 #                                                     both exist, are gzip, the model's holds the four
 #                                                     models at the top level
-#      (the checked archive and the wheelhouse are then deleted: the disk is not large)
+#      (the wheelhouse is deleted once the image is built, the checked archive once checked,
+#      and the image the new build untagged: the disk is not large)
 #   4. the other image, --cuda 13 (torch 2.14.1, CUDA 13.0), tag kit-algorithm:ci-cuda13: built
 #      the same way, ./test.sh --quick (start-up line, non-root, the CPU test case): it shares
 #      everything but torch with the first
@@ -76,18 +77,23 @@ check_archives() {
 
 total=$SECONDS
 step engine .ci/docker-engine.sh
+step tidy .ci/docker-tidy.sh
 step base docker/base-image.sh kit-base:bookworm
 step build-cuda12 ./build.sh --cuda 12 "${base[@]}" --make-wheelhouse --tag "$tag"
+rm -rf build/wheelhouse/algorithm-cuda12
+step tidy .ci/docker-tidy.sh
 step test-cuda12 ./test.sh --tag "$tag" "${model_args[@]}"
 # GZIP_LEVEL=1: CI only checks the export; about a third faster than the default 6.
 step export env GZIP_LEVEL="${GZIP_LEVEL:-1}" ./export.sh --tag "$tag" "${model_args[@]}"
 step archives check_archives
-# The CI machine's disk is shared by two wheelhouses (4 and 3 GB), two images and the
-# 4 GB archive: drop what has been checked before the next build needs the room.
-rm -rf export/algorithm.tar.gz build/wheelhouse/algorithm-cuda12
+# The CI machine's disk is shared by two wheelhouses (4 and 3 GB), two images, the
+# 4 GB archive and docker save's 7 GB unpacked copy: drop what has been checked before
+# the next build needs the room.
+rm -rf export/algorithm.tar.gz
 if [[ "${KIT_CI_CUDA13:-1}" != 0 ]]; then
     step build-cuda13 ./build.sh --cuda 13 "${base[@]}" --make-wheelhouse --tag "$tag13"
     rm -rf build/wheelhouse/algorithm-cuda13
+    step tidy .ci/docker-tidy.sh
     step test-cuda13 ./test.sh --tag "$tag13" --quick "${model_args[@]}"
 fi
 timings+=("$(printf '%-12s %5ds' total $((SECONDS - total)))")

@@ -35,6 +35,7 @@ fi
 "$docker" image inspect "$tag" >/dev/null 2>&1 || die "no image $tag (run evaluation/build.sh first)"
 
 mkdir -p "$(dirname "$output")"
+DOCKER="$docker" "$here/../docker/export-space.sh" "$tag" "$output"
 tmp="$output.part"
 trap 'rm -f "$tmp"' EXIT
 # pipefail: a failing docker save fails the script, not only gzip.
