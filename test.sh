@@ -4,7 +4,8 @@
 # Usage:
 #   ./test.sh [--tag NAME] [--model-dir DIR] [--gpus auto|all|none] [--memory SIZE]
 #             [--time-limit SECONDS] [--distance-mm D] [--probability-atol P]
-#             [--min-probability P] [--mask-fraction F] [--quick] [--build [BUILD_ARGS...]]
+#             [--min-probability P] [--mask-fraction F] [--own-python PY] [--quick]
+#             [--build [BUILD_ARGS...]]
 #
 #   ./build.sh && ./test.sh                       # the image's bundled model (models/)
 #   ./build.sh --cuda 13 --tag kit-algorithm:cuda13 && ./test.sh --tag kit-algorithm:cuda13
@@ -52,7 +53,17 @@
 #                   (within --probability-atol) and the call (equal) match
 #                   test/slide-label/expected_output (test/slide-label/make_expected.sh; rerun
 #                   when models/patch_classifier.pt or models/label_model.joblib change)
-#  10. invoke       grand-challenge's invoke API, in one container started with
+#  10. own networks the bundled networks re-saved as a participant saves a network of their
+#                   own (test/own_model.py, run in a container of the image: its torch): the
+#                   detector as TorchScript, the segmenter, nuclei U-Net and patch classifier as
+#                   torch.export programs, each in a program checkpoint
+#                   (algorithm.models.save_program), mounted at /opt/ml/model -> the test case,
+#                   slide level, nuclei and slide label match their expected outputs as in 2, 7,
+#                   8 and 9 (the same networks in another file format). --own-python PY: the
+#                   three exported on this host as well, with PY's torch (a participant's
+#                   training environment: PY must import torch and, with PYTHONPATH set to this
+#                   folder, the kit), and their cases checked the same way
+#  11. invoke       grand-challenge's invoke API, in one container started with
 #                   GRAND_CHALLENGE_COMPONENT_API_METHOD=invoke (and --task midog,help), run
 #                   like the others (--network none): test/invoke_client.py, run inside it
 #                   with `docker exec`, polls GET /health on its loopback until 200, then
@@ -88,6 +99,7 @@ probability_atol=""
 min_probability=""
 mask_fraction=0.001
 quick=0
+own_python=""
 build=0
 build_args=()
 while (($#)); do
@@ -101,6 +113,7 @@ while (($#)); do
         --probability-atol) [[ $# -ge 2 ]] || die "--probability-atol needs a value"; probability_atol="$2"; shift 2 ;;
         --min-probability) [[ $# -ge 2 ]] || die "--min-probability needs a value"; min_probability="$2"; shift 2 ;;
         --mask-fraction) [[ $# -ge 2 ]] || die "--mask-fraction needs a value"; mask_fraction="$2"; shift 2 ;;
+        --own-python) [[ $# -ge 2 ]] || die "--own-python needs a python"; own_python="$2"; shift 2 ;;
         --quick) quick=1; shift ;;
         --build) build=1; shift; build_args=("$@"); break ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -294,7 +307,7 @@ else
 fi
 
 if ((quick)); then
-    say "--quick: the other checks (edge cases, slide level, nuclei, slide label, invoke mode) are not run"
+    say "--quick: the other checks (edge cases, slide level, nuclei, slide label, own networks, invoke mode) are not run"
     if ((failures)); then echo "FAIL: algorithm container test: $failures of $checks checks failed ($tag)"; exit 1; fi
     echo "PASS: algorithm container test (quick): $checks checks ($tag${cuda_label:+, CUDA $cuda_label})"
     exit 0
@@ -400,7 +413,68 @@ else
     stderr_tail slide-label 10
 fi
 
-# --- 10. invoke mode ---------------------------------------------------------------
+# --- 10. own networks ------------------------------------------------------------
+own_case() {  # own_case LABEL NAME INPUT EXPECTED FORMAT ARGS...: one case with the programs in $own at /opt/ml/model
+    local label="$1" name="$2" input="$3" expected="$4" format="$5" status=0
+    shift 5
+    local what="own networks ($label): $name"
+    run "own-$label-$name" "$input" "$@" || status=$?
+    if ((status != 0)); then
+        fail "$what: the container exited with status $status"
+        stderr_tail "own-$label-$name" 10
+    elif "$python" "$here/test/compare_outputs.py" "$expected" "$work/own-$label-$name/output" \
+            "${compare_args[@]}" >"$work/own-$label-$name/compare" 2>&1; then
+        pass "$what: exit 0 in $(cat "$work/own-$label-$name/seconds")s, /output matches" \
+             "${expected#"$here/"} ($format$(grep -o ', [0-9]* matched' "$work/own-$label-$name/compare" | head -n 1))"
+    else
+        fail "$what: /output differs from ${expected#"$here/"}"
+        sed 's/^/    /' "$work/own-$label-$name/compare"
+        stderr_tail "own-$label-$name" 3
+    fi
+}
+own_networks() {  # own_networks LABEL FOLDER: the test case (with a detector.pt there), slide level, nuclei, label
+    local label="$1" folder="$2" bundled=("${mounts_model[@]}")
+    chmod -R a+rX "$folder"
+    mounts_model=(--volume "$folder:/opt/ml/model:ro")
+    if [[ -f "$folder/detector.pt" ]]; then
+        compare_args=("${point_args[@]}")
+        own_case "$label" "test case" "$work/input" "$here/test/expected_output" "detector.pt: TorchScript"
+    fi
+    compare_args=("${value_args[@]}")
+    own_case "$label" "slide level" "$work/slide-level/input" "$here/test/slide-level/expected_output" \
+        "segmenter.pt: torch.export" --task help
+    compare_args=(--mask-fraction "$mask_fraction")
+    own_case "$label" "nuclei" "$work/nuclei-input" "$here/test/nuclei/expected_output" \
+        "nuclei.pt: torch.export" --task nuclei
+    compare_args=("${value_args[@]}")
+    own_case "$label" "slide label" "$work/slide-label-input" "$here/test/slide-label/expected_output" \
+        "patch_classifier.pt: torch.export" --task label
+    mounts_model=("${bundled[@]}")
+}
+own="$work/own-image"
+mkdir -p "$own"
+chmod 0777 "$own"  # the image's user writes the programs here
+if "$docker" run --rm -i "${platform_args[@]}" --volume "$own:/own" "${mounts_model[@]}" \
+        --entrypoint /opt/venv/bin/python "$tag" - /own <"$here/test/own_model.py" >"$work/own-image.log" 2>&1; then
+    own_networks image "$own"
+else
+    fail "own networks (image): test/own_model.py could not re-save the models in the image:"
+    tail -n 5 "$work/own-image.log" | sed 's/^/    | /'
+fi
+if [[ -n "$own_python" ]]; then
+    own="$work/own-host"
+    host_torch="$("$own_python" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?')"
+    if [[ -n "$model_dir" ]]; then
+        say "--own-python: re-saving the models of --model-dir is not done on the host; skipped"
+    elif PYTHONPATH="$here" "$own_python" "$here/test/own_model.py" --export-only "$own" >"$work/own-host.log" 2>&1; then
+        own_networks "host's torch $host_torch" "$own"
+    else
+        fail "own networks (host): $own_python test/own_model.py --export-only failed:"
+        tail -n 5 "$work/own-host.log" | sed 's/^/    | /'
+    fi
+fi
+
+# --- 11. invoke mode ---------------------------------------------------------------
 invoke_checks() {
     local dir="$work/invoke" cname="algorithm-test-$$-invoke" status=0 start answer code seconds
     mkdir -p "$dir/input" "$dir/output" "$dir/jobs"

@@ -12,8 +12,9 @@
 #      ./build.sh --cuda 12 --make-wheelhouse ...     its wheels downloaded on the host
 #                                                     (build/wheelhouse/algorithm-cuda12), then
 #                                                     built from them (kit-base:bookworm, --offline 1)
-#      ./test.sh                                      every check: as grand-challenge runs it (exec),
-#                                                     the failure cases, the slide level, invoke mode
+#      ./test.sh --own-python .venv/bin/python        every check: as grand-challenge runs it (exec),
+#                                                     the failure cases, the slide level, own networks
+#                                                     (also exported with the host's torch), invoke mode
 #      ./export.sh                                    export/algorithm.tar.gz, export/model.tar.gz;
 #                                                     both exist, are gzip, the model's holds the four
 #                                                     models at the top level
@@ -82,7 +83,11 @@ step base docker/base-image.sh kit-base:bookworm
 step build-cuda12 ./build.sh --cuda 12 "${base[@]}" --make-wheelhouse --tag "$tag"
 rm -rf build/wheelhouse/algorithm-cuda12
 step tidy .ci/docker-tidy.sh
-step test-cuda12 ./test.sh --tag "$tag" "${model_args[@]}"
+# --own-python: the segmenter exported with the development environment's torch (2.14) runs in
+# this image's torch (2.10), as a participant's own network from their training environment would
+own_python=()
+[[ -n "${KIT_MODEL_DIR:-}" || ! -x .venv/bin/python ]] || own_python=(--own-python .venv/bin/python)
+step test-cuda12 ./test.sh --tag "$tag" "${model_args[@]}" "${own_python[@]}"
 # GZIP_LEVEL=1: CI only checks the export; about a third faster than the default 6.
 step export env GZIP_LEVEL="${GZIP_LEVEL:-1}" ./export.sh --tag "$tag" "${model_args[@]}"
 step archives check_archives

@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-dir",
         type=Path,
         help="folder with the task's models: detector.pt, segmenter.pt, slide_model.joblib, nuclei.pt, "
-        "patch_classifier.pt, label_model.joblib "
-        "(default: /opt/ml/model if present, else the bundled models)",
+        "patch_classifier.pt, label_model.joblib; a .pt file is the kit's checkpoint or a network of your own "
+        "saved with algorithm.models.save_program (default: /opt/ml/model if present, else the bundled models)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if usable), cpu, cuda or cuda:N (default: auto)")
     default_task = os.environ.get("ALGORITHM_TASK", "midog")

@@ -16,6 +16,7 @@ import torch
 import torchvision
 from PIL import Image
 
+from tests.algorithm.models.own_networks import DarkSpots
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
 
 
@@ -77,3 +78,31 @@ def test_the_readme_task_file_example_writes_its_socket(tmp_path: Path) -> None:
     assert main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == ["my-points.json"]
     assert (out / "my-points.json").read_text().count('"point"') > 0
+
+
+class MySegmenter(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, kernel_size=4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def test_the_readme_save_program_example_makes_a_model_folder_the_job_runs(in_tmp: Path) -> None:
+    from algorithm.interface.tasks import HELP, MIDOG
+    from algorithm.job import JobOptions, run_job
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    examples = [block for block in blocks if "save_program(" in block]
+    assert len(examples) == 1, "the README's save_program example is gone or doubled"
+    (in_tmp / "my-model").mkdir()
+    names = {"MyDetector": DarkSpots, "my_segmenter": MySegmenter(), "target_rgb": blob_image(256, 256, seed=3)}
+    exec(compile(examples[0], "README.md", "exec"), names)  # noqa: S102 - the README's own text
+    (in_tmp / "my-model" / "slide_model.joblib").symlink_to(REPO / "models" / "slide_model.joblib")
+    slide = REPO / "test" / "input" / "images" / "histopathology-roi-cropout" / "case-007100.tif"
+    for task in (MIDOG, HELP):
+        options = JobOptions(input=slide, output=in_tmp / task.name, task=task, model_dir=in_tmp / "my-model")
+        job = run_job(options, log=lambda _: None)
+        assert job.written, task.name
+    assert job.tumour is not None and job.tumour.heatmap.tiles > 0

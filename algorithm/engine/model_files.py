@@ -26,6 +26,7 @@ import os
 import warnings
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import torch
 
@@ -43,12 +44,17 @@ def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = 
     not TorchScript is one naming the file."""
     where = engine_device(device)
     try:
-        with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=where)
+        module = jit_load(str(path), where)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ConfigError(f"{path}: not a TorchScript model file ({_not_torchscript(Path(path), exc)})") from exc
     return module.eval()
+
+
+def jit_load(source: str | IO[bytes], where: torch.device) -> torch.nn.Module:
+    """``torch.jit.load`` of a file or buffer onto ``where``, without torch 2.14's deprecation warning."""
+    with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(source, map_location=where)
 
 
 def load_exported(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> torch.nn.Module:
@@ -66,7 +72,13 @@ def load_exported(path: str | os.PathLike[str], device: torch.device | str = "cp
         program = torch.export.load(str(file))
     except Exception as exc:  # torch's archive and graph readers raise many kinds
         raise ConfigError(f"{path}: not a torch.export program file ({_not_exported(file, exc)})") from exc
-    _check_dynamic_batch(program, file)
+    return program_module(program, where, file)
+
+
+def program_module(program: torch.export.ExportedProgram, where: torch.device, source: Path) -> torch.nn.Module:
+    """An exported program's module on ``where``, once its batch dimension is checked to be dynamic
+    (``source`` names the file in the error)."""
+    check_dynamic_batch(program, source)
     if where.type != "cpu":
         from torch.export.passes import move_to_device_pass  # weights and the graph's device constants alike
 
@@ -74,7 +86,7 @@ def load_exported(path: str | os.PathLike[str], device: torch.device | str = "cp
     return program.module()
 
 
-def _check_dynamic_batch(program: torch.export.ExportedProgram, path: Path) -> None:
+def check_dynamic_batch(program: torch.export.ExportedProgram, path: Path) -> None:
     """ConfigError unless the program's first user input has a dynamic leading (batch) dimension."""
     inputs = program.graph_signature.user_inputs
     placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}

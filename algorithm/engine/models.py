@@ -30,6 +30,7 @@ that names what it returned against what was expected.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -160,7 +161,12 @@ class DetectionModel:
         against the batch (one dict per tile, each of the expected keys and shapes)."""
         if isinstance(self.module, BatchedRetinaNet):
             return self.module.head_outputs(tiles)
-        raw = self.module(list(tiles)) if self._listed else self.module(tiles)
+        if self._listed:
+            with warnings.catch_warnings():  # a scripted torchvision detector says so on every call
+                warnings.filterwarnings("ignore", r".* always returns a \(Losses, Detections\) tuple", UserWarning)
+                raw = self.module(list(tiles))
+        else:
+            raw = self.module(tiles)
         if _scripted_pair(raw):  # a scripted torchvision detector returns (losses, detections)
             raw = raw[1]
         if isinstance(raw, TileDetections):

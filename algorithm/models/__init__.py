@@ -1,4 +1,8 @@
-"""Models: builders, checkpoints and loaders."""
+"""Models: builders, checkpoints and loaders.
+
+Each loader reads a checkpoint of the kit's architecture or a participant's own network saved with
+:func:`save_program` (:mod:`algorithm.models.program`); the first item it returns is then that network.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from torchvision.models.detection import RetinaNet
 from algorithm.models.checkpoint import load_state, read_checkpoint, save_checkpoint
 from algorithm.models.detector import CLASS_NAMES, DetectorConfig, build_detector
 from algorithm.models.patch_classifier import PatchClassifier, PatchClassifierConfig, build_patch_classifier
+from algorithm.models.program import load_program, refuse_program, save_program
 from algorithm.models.segmenter import SegmenterConfig, TumourSegmenter, build_segmenter
 from algorithm.models.unet import UNet, UNetConfig, build_unet
 
@@ -32,6 +37,8 @@ __all__ = [
     "PatchClassifierConfig",
     "build_patch_classifier",
     "load_patch_classifier",
+    "save_program",
+    "refuse_program",
 ]
 
 
@@ -41,6 +48,8 @@ def _load(
     """Model, config and the rest of the checkpoint; the public loaders give the first two their types."""
     payload = read_checkpoint(path, kind)
     config = config_type.from_dict(payload["config"], source=f"{path}: config")
+    if "program" in payload:  # a participant's own network
+        return load_program(path, payload, device), config, payload
     model = build(config)
     load_state(path, model, payload.pop("state_dict"))
     return model.to(device).eval(), config, payload

@@ -1,5 +1,6 @@
 """Model checkpoints: one file holding weights, the config to rebuild the model,
-and what it scored. Loaded with ``weights_only=True`` (no pickled code runs).
+and what it scored (or a participant's own network as a program: :mod:`algorithm.models.program`).
+Loaded with ``weights_only=True`` (no pickled code runs).
 
 Any problem — missing file, not a checkpoint, wrong kind, weights that do not fit
 the architecture — is a ConfigError naming the file.
@@ -41,11 +42,24 @@ def save_checkpoint(
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
         for k, v in model.state_dict().items()
     }
+    save_payload(path, kind, config, {"state_dict": state}, metrics, extra)
+
+
+def save_payload(
+    path: str | os.PathLike[str],
+    kind: str,
+    config: dict[str, Any],
+    network: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint atomically: ``network`` is its weights (``state_dict``) or its program (``program``,
+    :mod:`algorithm.models.program`); ``extra`` as :func:`save_checkpoint`'s."""
     payload = {
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "config": config,
-        "state_dict": state,
+        **network,
         "metrics": metrics or {},
         "versions": {"kit": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__)},
         **{k: (v.to_dict() if isinstance(v, StainSpec) else v) for k, v in (extra or {}).items()},
@@ -63,8 +77,8 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors alike
         raise ConfigError(f"{path}: not a readable model checkpoint ({_unreadable(path, exc)})") from exc
-    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
-        raise ConfigError(f"{path}: not a checkpoint of this kit (no config and weights inside)")
+    if not isinstance(payload, dict) or not ({"state_dict", "program"} & set(payload)) or "config" not in payload:
+        raise ConfigError(f"{path}: not a checkpoint of this kit (no config and weights or program inside)")
     if payload.get("kind") != kind:
         raise ConfigError(f"{path}: holds a {payload.get('kind')!r} model, expected a {kind!r}")
     if payload.get("format_version", 0) > FORMAT_VERSION:

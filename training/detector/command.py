@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from algorithm.errors import ConfigError
-from algorithm.models import load_detector
+from algorithm.models import load_detector, refuse_program
 from algorithm.models.detector import ARCHITECTURES, DetectorConfig
 from algorithm.options import add_views_argument, microns_per_pixel
 from training.arguments import (
@@ -400,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
     init = None
     if args.init is not None:
         start, config, checkpoint = load_detector(args.init)
+        refuse_program(args.init, checkpoint, "fine-tuning (--init)")
         init, spec = start.state_dict(), checkpoint.get("stain")
         print(f"fine-tuning {args.init} ({config.arch}, {config.tile_size} px at {config.mpp:g} um/px)")
     else:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from algorithm.errors import ConfigError
-from algorithm.models import load_detector
+from algorithm.models import load_detector, refuse_program
 from algorithm.models.detector import DetectorConfig
 
 
@@ -59,6 +59,7 @@ def read_ingredients(paths: Sequence[Path]) -> list[Ingredient]:
     ingredients = []
     for path in paths:
         model, config, checkpoint = load_detector(path)
+        refuse_program(path, checkpoint, "a soup (averaged weights)")
         state = model.state_dict()  # detached tensors; the model itself is not kept
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         ingredients.append(Ingredient(Path(path), state, config, checkpoint, digest))
