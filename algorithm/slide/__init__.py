@@ -79,7 +79,7 @@ def slide_files(folder: Path, exclude: Path | None = None) -> list[Path]:
 
 
 def open_slide(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | bytes,
     mpp: tuple[float, float] | float | None = None,
     default_mpp: tuple[float, float] | float | None = None,
 ) -> SlideReader:
@@ -87,6 +87,10 @@ def open_slide(
     ``--mpp``) supplies them only where the file states no plausible resolution of its own, and a file's own
     that disagrees with it is kept, with a warning naming both. Each is a number (numpy's too) or an
     ``(x, y)`` pair of them, within :data:`PLAUSIBLE_MPP`; anything else raises ConfigError."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"open_slide takes a file or folder path (str or pathlib.Path), got {type(path).__name__}")
     path = Path(path)
     override, default = _checked_mpp(path, "mpp", mpp), _checked_mpp(path, "default_mpp", default_mpp)
     reader = _opened(path, override)

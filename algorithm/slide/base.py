@@ -37,6 +37,8 @@ from algorithm.slide.thumbnail import thumbnail_size, thumbnail_strips
 # low-resolution masks up to ~100). Outside it the tag is a screen default
 # (72 dpi = 352.8 um/px) or garbage, which we treat as "no resolution".
 PLAUSIBLE_MPP = (0.01, 100.0)
+# the largest region one read returns (RGB bytes): 4 GiB, a 37,837 px square; larger is a mistake or a tiling job
+MAX_REGION_BYTES = 4 << 30
 # how a user gives a resolution the file does not: the commands' option, or the library's argument
 GIVE_MPP = "give it explicitly (--mpp on the command line, open_slide(path, mpp=...) in Python)"
 
@@ -66,6 +68,18 @@ def checked_pixels(name: str, value: object) -> tuple[int, int]:
     if not (is_pair(value) and all(is_whole(v) and v > 0 for v in value)):
         raise ConfigError(f"{name} must be a (width, height) pair of positive whole numbers of pixels, got {value!r}")
     return int(value[0]), int(value[1])
+
+
+def _check_bytes(size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` as it is, or a ConfigError when its RGB pixels exceed :data:`MAX_REGION_BYTES` (before numpy
+    tries to allocate them)."""
+    needed = size[0] * size[1] * 3
+    if needed > MAX_REGION_BYTES:
+        raise ConfigError(
+            f"size {size} asks for {needed / 2**30:.1f} GiB in one read (at most {MAX_REGION_BYTES >> 30} GiB): "
+            "read it in tiles (algorithm.tiling) or at a coarser resolution, or shrink it with get_thumbnail"
+        )
+    return size
 
 
 def _check_location(location: object) -> None:
@@ -182,7 +196,7 @@ class SlideReader(ABC):
         pixel that holds ``location`` and the ones after it, as stored (not interpolated)."""
         self._check_open()
         self._check_level(level)
-        width, height = checked_pixels("size", size)
+        width, height = _check_bytes(checked_pixels("size", size))
         _check_location(location)
         ds = self.level_downsamples[level]
         lx = int(math.floor(location[0] / ds))
@@ -212,7 +226,7 @@ class SlideReader(ABC):
         """``extent`` level-0 pixels from ``location``, delivered as ``size`` pixels: read at ``level`` (default
         the coarsest still as fine as needed), then area-averaged down or interpolated up to ``size``."""
         self._check_open()
-        extent, size = checked_pixels("extent", extent), checked_pixels("size", size)
+        extent, size = checked_pixels("extent", extent), _check_bytes(checked_pixels("size", size))
         if level is None:
             level = self.best_level_for_downsample(extent[0] / size[0])
         self._check_level(level)

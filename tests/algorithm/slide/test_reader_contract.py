@@ -4,6 +4,7 @@ logging and warnings as they were."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -190,6 +191,24 @@ def test_region_sizes_must_be_positive_whole_pixels(opened: SlideReader, size: o
         assert str(info.value) == message
     with pytest.raises(ConfigError, match=r"^extent must be a \(width, height\) pair"):
         opened.read_extent((0, 0), size, (10, 10))  # type: ignore[arg-type]
+
+
+def test_a_region_too_large_for_one_read_is_refused_before_it_is_allocated(opened: SlideReader) -> None:
+    for read in (
+        lambda: opened.read_region((0, 0), 0, (100_000, 100_000)),
+        lambda: opened.read_rect((0, 0), (100_000, 100_000), 1.0),
+    ):
+        with pytest.raises(ConfigError) as info:
+            read()
+        assert str(info.value).startswith("size (100000, 100000) asks for 27.9 GiB in one read (at most 4 GiB)")
+    assert opened.read_region((0, 0), 0, (37_000, 1)).shape == (1, 37_000, 3)  # long and thin is fine
+
+
+def test_a_path_of_another_type_is_one_config_error(svs: Path) -> None:
+    with open_slide(os.fsencode(svs)) as slide:  # bytes, as os.listdir(b".") gives
+        assert slide.path == svs
+    with pytest.raises(ConfigError, match=r"^open_slide takes a file or folder path \(str or pathlib.Path\), got int$"):
+        open_slide(42)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("location", [(0,), (0, 0, 0), ("0", 0), (float("nan"), 0), None, 0])
