@@ -61,6 +61,7 @@ examples:
   python -m algorithm --inspect /input          the same for every slide in a folder
   python -m algorithm --api-method invoke --port 4743   serve grand-challenge's invoke API
   python -m algorithm cohort --input slides/ --output out/   many slides on Ray (see: cohort --help)
+  python -m algorithm program NET.pt2 --kind detector ...    a network of yours as a model file (program --help)
 """
 
 
@@ -178,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         from algorithm.cohort.cli import main as cohort_main
 
         return cohort_main(arguments[1:])
+    if arguments[:1] == ["program"]:  # python -m algorithm program ...: a network of yours as a model file
+        from algorithm.models.program_cli import main as program_main
+
+        return program_main(arguments[1:])
     args = build_parser().parse_args(argv)
     configure_logging(quiet=args.quiet, debug=args.debug)
     if args.inspect is not None:

@@ -48,6 +48,7 @@ from algorithm.models.patch_classifier import PatchClassifierConfig
 from algorithm.models.segmenter import SegmenterConfig
 from algorithm.models.unet import UNetConfig
 from algorithm.patches.options import PatchOptions
+from algorithm.stain.base import Normaliser
 from algorithm.stain.spec import StainSpec
 
 # the settings a program of each kind may carry besides tile_size and mpp (its config's fields)
@@ -69,7 +70,7 @@ def save_program(
     tile_size: int,
     mpp: float,
     *,
-    stain: StainSpec | None = None,
+    stain: StainSpec | Normaliser | None = None,
     threshold: float | None = None,
     patches: PatchOptions | None = None,
     metrics: dict[str, Any] | None = None,
@@ -78,7 +79,8 @@ def save_program(
     """Write ``program`` as a model file of ``kind`` the container loads (atomically; see the module docstring).
 
     ``threshold``: the detector's or nuclei model's decision threshold (default 0.5);
-    ``stain``: the target its tiles are normalised to (None: as the slide is); ``settings``:
+    ``stain``: the target its tiles are normalised to, a fitted normaliser
+    (``get_normaliser("macenko").fit(target_rgb)``) or its :class:`StainSpec` (None: as the slide is); ``settings``:
     ``views`` for a detector (test-time mirror images, 1, 2 or 4); ``patches``: a patch
     classifier's patch filters (:class:`~algorithm.patches.PatchOptions`; None: the
     defaults; its size and mpp are the program's). Anything wrong -- an
@@ -99,6 +101,12 @@ def save_program(
         raise ConfigError(f"mpp must be a positive number of microns per pixel, got {mpp!r}")
     if threshold is not None and (not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1):
         raise ConfigError(f"threshold must lie in [0, 1], got {threshold!r}")
+    if isinstance(stain, Normaliser):
+        stain = StainSpec.of(stain)
+    elif stain is not None and not isinstance(stain, StainSpec):
+        raise ConfigError(
+            f"stain must be a fitted normaliser (get_normaliser(...).fit(image)), got {type(stain).__name__}"
+        )
     config = {"tile_size": tile_size, "mpp": float(mpp), **settings}
     CONFIGS[kind].from_dict(config, source=f"a {kind} program's settings")  # as it will be read when it loads
     form, data, module = _serialised(program)

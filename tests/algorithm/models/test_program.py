@@ -119,6 +119,7 @@ def test_what_is_saved_is_what_loads(tmp_path: Path) -> None:
         ("tumour", None, {}, "kind must be one of detector, segmenter, nuclei, patch-classifier"),
         ("segmenter", None, {"views": 4}, "a segmenter program takes no setting views"),
         ("detector", None, {"views": 3}, "views"),
+        ("segmenter", None, {"stain": {"method": "macenko"}}, "stain must be a fitted normaliser"),
         ("segmenter", nn.Conv2d(3, 1, 1), {}, "the network is a plain torch module (Conv2d)"),
         ("segmenter", "net.pt", {}, "must be TorchScript or a torch.export program, got str"),
         ("detector", "darkness", {}, "a detector program's output on 2 blank tiles of 64 px"),

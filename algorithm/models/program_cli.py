@@ -1,0 +1,140 @@
+"""``python -m algorithm program``: a TorchScript or torch.export file made a model file the container loads."""
+
+from __future__ import annotations
+
+import argparse
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from algorithm.console import configure_logging
+from algorithm.errors import ConfigError
+from algorithm.options import microns_per_pixel, positive_int, probability
+
+if TYPE_CHECKING:  # torch and numpy load only when the command runs (a fast --help)
+    from algorithm.stain.base import Normaliser
+
+KIND_FILES = {
+    "detector": "detector.pt",
+    "segmenter": "segmenter.pt",
+    "nuclei": "nuclei.pt",
+    "patch-classifier": "patch_classifier.pt",
+}
+
+DESCRIPTION = """\
+Wrap a network of your own, saved as TorchScript (torch.jit.save) or as a torch.export
+program (torch.export.save, a .pt2 file), into the model file the container loads for
+KIND (algorithm.models.save_program does the same from Python): the file name stays
+the kit's (detector.pt, segmenter.pt, nuclei.pt, patch_classifier.pt), so the image,
+./export.sh and ./test.sh --model-dir need nothing else.
+
+The network takes a batch (N, 3, H, W) float in [0, 1] of --tile-size px tiles at --mpp
+um/px (normalised to the stain target, when given) and returns what the kit's own
+network of KIND returns: a detector torchvision's list of {"boxes", "scores", "labels"}
+dicts (label 1: mitotic figure); a segmenter or nuclei model (N, 1, h, w) logits; a patch
+classifier (N,) logits. It is run on two blank tiles and its output checked before
+anything is written. Save it with the torch of the image that will run it.
+"""
+
+EPILOG = """\
+examples:
+  python -m algorithm program my_detector.pt2 --kind detector --tile-size 512 --mpp 0.25 \\
+      --threshold 0.6 --stain-target target.png --out my-model/
+  python -m algorithm program scripted_unet.pt --kind nuclei --tile-size 256 --mpp 0.5 --out my-model/nuclei.pt
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The program command's options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m algorithm program",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("network", type=Path, help="TorchScript file (torch.jit.save) or torch.export program (.pt2)")
+    parser.add_argument(
+        "--kind", required=True, choices=list(KIND_FILES), help="which of the kit's networks it replaces"
+    )
+    parser.add_argument("--tile-size", type=positive_int, required=True, help="tile side in pixels the network takes")
+    parser.add_argument("--mpp", type=microns_per_pixel, required=True, help="microns per pixel of those tiles")
+    parser.add_argument("--threshold", type=probability, help="decision threshold (detector, nuclei; default 0.5)")
+    parser.add_argument("--views", type=int, choices=(1, 2, 4), help="detector: test-time mirror views (default 1)")
+    parser.add_argument(
+        "--stain-target",
+        type=Path,
+        help="an RGB image of the colours the network was trained on: each slide is normalised to it "
+        "(default: none, tiles as the slide is)",
+    )
+    parser.add_argument(
+        "--stain",
+        default="macenko",
+        choices=("macenko", "vahadane", "reinhard"),
+        help="the normalisation fitted to --stain-target (default: macenko)",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="the file to write, or a folder (then KIND's file name in it)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the model file; 0 when written."""
+    args = build_parser().parse_args(argv)
+    configure_logging(quiet=args.quiet, debug=args.debug)
+    import torch
+
+    from algorithm.engine.model_files import load_torchscript
+    from algorithm.models.program import save_program
+
+    out = args.out / KIND_FILES[args.kind] if args.out.is_dir() else args.out
+    if not args.out.is_dir() and not out.parent.is_dir():
+        raise ConfigError(f"{out.parent}: folder not found (--out)")
+    settings = {} if args.views is None else {"views": args.views}
+    if args.views is not None and args.kind != "detector":
+        raise ConfigError(f"--views is a detector's; a {args.kind} takes none")
+    stain = _stain(args.stain_target, args.stain) if args.stain_target is not None else None
+    network = args.network
+    if not network.is_file():
+        raise ConfigError(f"{network}: file not found")
+    program: torch.jit.ScriptModule | torch.export.ExportedProgram
+    if _is_exported(network):
+        try:
+            program = torch.export.load(str(network))
+        except Exception as exc:  # torch's archive and graph readers raise many kinds
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(
+                f"{network}: a torch.export archive this torch ({torch.__version__}) cannot read: {first}"
+            ) from exc
+    else:  # a ConfigError naming what the file is, when it is not TorchScript
+        program = cast(torch.jit.ScriptModule, load_torchscript(network))
+    save_program(out, args.kind, program, args.tile_size, args.mpp, stain=stain, threshold=args.threshold, **settings)
+    if not args.quiet:
+        print(f"wrote {out}: {args.kind}, {args.tile_size} px tiles at {args.mpp:g} um/px from {network}")
+    return 0
+
+
+def _is_exported(path: Path) -> bool:
+    """Whether ``path`` is a torch.export archive (a zip with an ``archive_format`` entry; TorchScript's has
+    ``constants.pkl``)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/archive_format") for name in archive.namelist())
+
+
+def _stain(image: Path, method: str) -> Normaliser:
+    """The stain target fitted to ``image`` with ``method``."""
+    import numpy as np
+    from PIL import Image
+
+    from algorithm.stain import get_normaliser
+
+    try:
+        with Image.open(image) as opened:
+            pixels = np.asarray(opened.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{image}: cannot read the stain target image ({exc})") from exc
+    return get_normaliser(method).fit(pixels)

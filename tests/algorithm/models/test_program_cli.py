@@ -1,0 +1,93 @@
+"""``python -m algorithm program``: a TorchScript or torch.export file wrapped as the model file the container loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from algorithm.console import run_main
+from algorithm.models import load_detector, load_segmenter
+from algorithm.models.program_cli import main
+from tests.algorithm.models.own_networks import Darkness, DarkSpots
+from tests.conftest import REPO, blob_image
+
+
+def _torchscript(module: torch.nn.Module, path: Path) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 marks TorchScript deprecated
+        torch.jit.save(torch.jit.script(module), str(path))
+    return path
+
+
+def _pt2(path: Path) -> Path:
+    batch = {"x": {0: torch.export.Dim("batch")}}
+    torch.export.save(torch.export.export(Darkness().eval(), (torch.rand(2, 3, 64, 64),), dynamic_shapes=batch), path)
+    return path
+
+
+def test_an_exported_segmenter_with_a_stain_target_into_a_model_folder(tmp_path: Path) -> None:
+    Image.fromarray(blob_image(200, 200, seed=2)).save(tmp_path / "target.png")
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    argv = [str(_pt2(tmp_path / "net.pt2")), "--kind", "segmenter", "--tile-size", "64", "--mpp", "2"]
+    assert main([*argv, "--stain-target", str(tmp_path / "target.png"), "--out", str(folder)]) == 0
+    network, config, checkpoint = load_segmenter(folder / "segmenter.pt")
+    assert (config.tile_size, config.mpp) == (64, 2.0) and checkpoint["program_format"] == "export"
+    assert checkpoint["stain"] is not None and checkpoint["stain"].method == "macenko"
+    tiles = torch.rand(3, 3, 64, 64)
+    torch.testing.assert_close(network(tiles), Darkness()(tiles))
+
+
+def test_a_torchscript_detector_keeps_its_threshold_and_views(tmp_path: Path) -> None:
+    network = _torchscript(DarkSpots(), tmp_path / "net.pt")
+    out = tmp_path / "detector.pt"
+    argv = [str(network), "--kind", "detector", "--tile-size", "64", "--mpp", "0.5", "--threshold", "0.4"]
+    assert main([*argv, "--views", "2", "--out", str(out)]) == 0
+    _, config, checkpoint = load_detector(out)
+    assert (config.views, checkpoint["threshold"], checkpoint["stain"]) == (2, 0.4, None)
+
+
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("missing", "missing.pt2: file not found"),
+        ("checkpoint", "not a TorchScript model file (a file torch.save wrote, not TorchScript"),
+        ("views", "--views is a detector's; a segmenter takes none"),
+        ("output", "a detector program's output on 2 blank tiles of 64 px"),
+        ("folder", "nowhere: folder not found (--out)"),
+    ],
+)
+def test_what_cannot_be_wrapped_is_one_error_line_and_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
+) -> None:
+    network = _pt2(tmp_path / "net.pt2")
+    kind, extra, out = "segmenter", [], tmp_path / "out.pt"
+    if case == "missing":
+        network = tmp_path / "missing.pt2"
+    elif case == "checkpoint":
+        network = REPO / "models" / "segmenter.pt"
+    elif case == "views":
+        extra = ["--views", "4"]
+    elif case == "output":
+        kind = "detector"
+    elif case == "folder":
+        out = tmp_path / "nowhere" / "out.pt"
+    argv = [str(network), "--kind", kind, "--tile-size", "64", "--mpp", "1", "--out", str(out), *extra]
+    assert run_main(main, argv) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and message in line, line
+    assert not out.exists()
+
+
+def test_the_command_is_reached_from_python_m_algorithm() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "algorithm", "program", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0 and "usage: python -m algorithm program" in run.stdout
+    assert "--stain-target" in run.stdout and "examples:" in run.stdout
