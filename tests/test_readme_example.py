@@ -89,6 +89,9 @@ class MySegmenter(torch.nn.Module):
         return self.conv(x)
 
 
+@pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:FutureWarning"
+)  # the README scripts, as torch 2.14 warns
 def test_the_readme_save_program_example_makes_a_model_folder_the_job_runs(in_tmp: Path) -> None:
     from algorithm.interface.tasks import HELP, MIDOG
     from algorithm.job import JobOptions, run_job

@@ -14,6 +14,7 @@ from algorithm.options import microns_per_pixel, positive_int, probability
 if TYPE_CHECKING:  # torch and numpy load only when the command runs (a fast --help)
     from algorithm.stain.base import Normaliser
 
+# the file each kind is loaded from (algorithm.job: not imported here, it loads torch; tied by a test)
 KIND_FILES = {
     "detector": "detector.pt",
     "segmenter": "segmenter.pt",

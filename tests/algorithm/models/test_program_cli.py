@@ -91,3 +91,15 @@ def test_the_command_is_reached_from_python_m_algorithm() -> None:
     )
     assert run.returncode == 0 and "usage: python -m algorithm program" in run.stdout
     assert "--stain-target" in run.stdout and "examples:" in run.stdout
+
+
+def test_the_kinds_files_are_the_ones_the_job_loads() -> None:
+    from algorithm import job
+    from algorithm.models.program_cli import KIND_FILES
+
+    assert KIND_FILES == {
+        "detector": job.DETECTOR_FILE,
+        "segmenter": job.SEGMENTER_FILE,
+        "nuclei": job.NUCLEI_FILE,
+        "patch-classifier": job.PATCH_CLASSIFIER_FILE,
+    }
