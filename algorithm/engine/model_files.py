@@ -86,20 +86,22 @@ def program_module(program: torch.export.ExportedProgram, where: torch.device, s
     return program.module()
 
 
-def check_dynamic_batch(program: torch.export.ExportedProgram, path: Path) -> None:
-    """ConfigError unless the program's first user input has a dynamic leading (batch) dimension."""
+def check_dynamic_batch(program: torch.export.ExportedProgram, path: Path | None) -> None:
+    """ConfigError unless the program's first user input has a dynamic leading (batch) dimension; ``path`` names
+    the program's file in it (None: a program not yet saved)."""
+    where = "" if path is None else f"{path}: "
     inputs = program.graph_signature.user_inputs
     placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
     value = placeholders[inputs[0]].meta.get("val") if inputs and inputs[0] in placeholders else None
     shape = getattr(value, "shape", None)
     if shape is None or len(shape) != 4:
         raise ConfigError(
-            f"{path}: the program's first input is {tuple(shape) if shape is not None else 'not a tensor'}; "
+            f"{where}the program's first input is {tuple(shape) if shape is not None else 'not a tensor'}; "
             "expected a batch of tiles (N, 3, H, W)"
         )
     if isinstance(shape[0], int):
         raise ConfigError(
-            f"{path}: the program was exported for batches of exactly {shape[0]} tiles (N, 3, H, W) = "
+            f"{where}the program was exported for batches of exactly {shape[0]} tiles (N, 3, H, W) = "
             f"{tuple(shape)}; a slide's last batch is shorter: {EXPORT_HINT}"
         )
 

@@ -164,9 +164,9 @@ class DetectionModel:
         if self._listed:
             with warnings.catch_warnings():  # a scripted torchvision detector says so on every call
                 warnings.filterwarnings("ignore", r".* always returns a \(Losses, Detections\) tuple", UserWarning)
-                raw = self.module(list(tiles))
+                raw = run_module(self.module, tiles, listed=True)
         else:
-            raw = self.module(tiles)
+            raw = run_module(self.module, tiles)
         if _scripted_pair(raw):  # a scripted torchvision detector returns (losses, detections)
             raw = raw[1]
         if isinstance(raw, TileDetections):
@@ -253,7 +253,7 @@ class ProbabilityModel:
         """The module's maps (logits or probabilities, per its ``activation``), averaged over the views."""
         total: torch.Tensor | None = None
         for dims in MIRRORS[self.views]:
-            maps = self._maps(self.module(tiles.flip(dims) if dims else tiles), tiles)
+            maps = self._maps(run_module(self.module, tiles.flip(dims) if dims else tiles), tiles)
             if dims:
                 maps = maps.flip(dims)
             total = maps if total is None else total + maps
@@ -342,7 +342,7 @@ class ClassifierModel:
         """The module's logits, averaged over the views, as ``(N, C, 1, 1)``."""
         total: torch.Tensor | None = None
         for dims in MIRRORS[self.views]:
-            logits = self._logits(self.module(tiles.flip(dims) if dims else tiles), tiles)
+            logits = self._logits(run_module(self.module, tiles.flip(dims) if dims else tiles), tiles)
             total = logits if total is None else total + logits
         assert total is not None
         mean = total if self.views == 1 else total / self.views
@@ -365,6 +365,31 @@ class ClassifierModel:
     def to_host(self, output: torch.Tensor) -> NDArray[np.float32]:
         """The probabilities as float32 numpy."""
         return self.maps.to_host(output)
+
+
+def run_module(module: Any, tiles: torch.Tensor, listed: bool = False) -> Any:
+    """``module(tiles)`` (``module(list(tiles))`` when ``listed``). A RuntimeError of the module's own -- a
+    participant's network on tiles it cannot take, a TorchScript or exported program fixed to other shapes -- is a
+    :class:`~algorithm.errors.ConfigError` naming the batch and the reason; running out of memory is not."""
+    try:
+        return module(list(tiles)) if listed else module(tiles)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"the network failed on a batch of {tuple(tiles.shape)} tiles on {tiles.device}: {error_reason(exc)}"
+        ) from exc
+
+
+def error_reason(exc: BaseException) -> str:
+    """The line of a torch error that says why: its first, or for TorchScript's interpreter (whose first line
+    only says that an operation failed) its last."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if "TorchScript interpreter" in lines[0] and len(lines) > 1:
+        return f"{type(exc).__name__}: {lines[-1]}"
+    return f"{type(exc).__name__}: {lines[0]}"
 
 
 def engine_device(device: torch.device | str) -> torch.device:

@@ -22,8 +22,12 @@ float in [0, 1] of tiles ``tile_size`` pixels square at ``mpp`` um/px (stain-nor
 - ``segmenter`` (the tumour heatmap) and ``nuclei``: logits ``(N, 1, h, w)``, any ``h = w``;
 - ``patch-classifier``: logits ``(N,)`` or ``(N, 1)``.
 
-:func:`save_program` runs the network on two blank tiles and checks its output as the
-engine checks every batch, before it writes anything. TorchScript and torch.export
+:func:`save_program` runs the network on a batch of three random tiles and on the first
+alone (a slide's last batch is shorter), checks its output as the engine checks every
+batch, with one channel (the foreground's logits) and the same for a tile whatever its
+batch (a BatchNorm left in training mode would not be), before it writes anything. A
+network that fails in a job (tiles it cannot take) is one ConfigError naming the batch
+and torch's reason. TorchScript and torch.export
 files follow torch's versions: save with the torch of the image that will run it
 (``./build.sh --cuda 12``: torch 2.10; ``--cuda 13``: 2.14).
 """
@@ -34,13 +38,15 @@ import io
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from algorithm.engine.model_files import check_dynamic_batch, jit_load, program_module
-from algorithm.engine.models import ClassifierModel, DetectionModel, ProbabilityModel, engine_device
+from algorithm.engine.models import ClassifierModel, DetectionModel, ProbabilityModel, engine_device, error_reason
 from algorithm.errors import ConfigError, KitError
 from algorithm.models.checkpoint import save_payload
 from algorithm.models.detector import DetectorConfig
@@ -60,6 +66,12 @@ CONFIGS: dict[str, Any] = {
     "nuclei": UNetConfig,
     "patch-classifier": PatchClassifierConfig,
 }
+# the kit's architecture fields a program's config sets so that their checks pass: a U-Net of two levels
+# asks for no more than the even tile side the nuclei pipeline needs anyway
+NEUTRAL: dict[str, dict[str, Any]] = {"nuclei": {"widths": [1, 1]}}
+THRESHOLDED = ("detector", "nuclei")  # the kinds whose decision threshold the job reads from the checkpoint
+MIN_TILE, MAX_TILE = 16, 2048
+TRIAL_TILES = 3  # the trial's first batch; then its first tile alone (a slide's last batch is shorter)
 FORMATS = ("torchscript", "export")
 
 
@@ -87,6 +99,38 @@ def save_program(
     unknown kind or setting, a plain module, an export with a fixed batch, an output the
     engine would refuse -- is a :class:`~algorithm.errors.ConfigError` and writes nothing.
     """
+    config = _checked_settings(kind, tile_size, mpp, threshold, patches, settings)
+    if isinstance(stain, Normaliser):
+        stain = StainSpec.of(stain)
+    elif stain is not None and not isinstance(stain, StainSpec):
+        raise ConfigError(
+            f"stain must be a fitted normaliser (get_normaliser(...).fit(image)), got {type(stain).__name__}"
+        )
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{target}: is a folder; give the model file's path in it (e.g. {target / 'detector.pt'})")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{target.parent}: folder not found")
+    form, data, module = _serialised(program)
+    _trial(module, kind, tile_size, settings)
+    extra: dict[str, Any] = {"program_format": form, "stain": stain}
+    if threshold is not None:
+        extra["threshold"] = float(threshold)
+    if patches is not None:
+        extra["patches"] = patches.to_dict()
+    program_bytes = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    save_payload(target, kind, config, {"program": program_bytes}, metrics, extra)
+
+
+def _checked_settings(
+    kind: str,
+    tile_size: object,
+    mpp: object,
+    threshold: object,
+    patches: PatchOptions | None,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The program's config (what its kind's config is read from when it loads), or a ConfigError."""
     if kind not in CONFIGS:
         raise ConfigError(f"kind must be one of {', '.join(CONFIGS)}, got {kind!r}")
     unknown = sorted(set(settings) - set(OPTIONAL_SETTINGS[kind]))
@@ -95,31 +139,26 @@ def save_program(
         raise ConfigError(
             f"a {kind} program takes no setting {', '.join(unknown)} (besides tile_size and mpp: {allowed})"
         )
-    if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 16:
-        raise ConfigError(f"tile_size must be a whole number of pixels, 16 or more, got {tile_size!r}")
+    if isinstance(tile_size, bool) or not isinstance(tile_size, int) or not MIN_TILE <= tile_size <= MAX_TILE:
+        raise ConfigError(
+            f"tile_size must be a whole number of pixels from {MIN_TILE} to {MAX_TILE}, got {tile_size!r}"
+        )
+    if kind in ("segmenter", "nuclei") and tile_size % 2:
+        raise ConfigError(
+            f"a {kind}'s tile_size must be even (its maps are stitched at half resolution), got {tile_size}"
+        )
     if isinstance(mpp, bool) or not isinstance(mpp, (int, float)) or not math.isfinite(mpp) or mpp <= 0:
         raise ConfigError(f"mpp must be a positive number of microns per pixel, got {mpp!r}")
-    if threshold is not None and (not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1):
-        raise ConfigError(f"threshold must lie in [0, 1], got {threshold!r}")
-    if isinstance(stain, Normaliser):
-        stain = StainSpec.of(stain)
-    elif stain is not None and not isinstance(stain, StainSpec):
-        raise ConfigError(
-            f"stain must be a fitted normaliser (get_normaliser(...).fit(image)), got {type(stain).__name__}"
-        )
-    config = {"tile_size": tile_size, "mpp": float(mpp), **settings}
-    CONFIGS[kind].from_dict(config, source=f"a {kind} program's settings")  # as it will be read when it loads
-    form, data, module = _serialised(program)
-    _trial(module, kind, tile_size, settings)
-    extra: dict[str, Any] = {"program_format": form, "stain": stain}
     if threshold is not None:
-        extra["threshold"] = float(threshold)
-    if patches is not None:
-        if kind != "patch-classifier":
-            raise ConfigError(f"patches are a patch classifier's filters, not a {kind}'s")
-        extra["patches"] = patches.to_dict()
-    program_bytes = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-    save_payload(path, kind, config, {"program": program_bytes}, metrics, extra)
+        if kind not in THRESHOLDED:
+            raise ConfigError(f"a {kind} has no threshold (only a {' or a '.join(THRESHOLDED)} has one)")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise ConfigError(f"threshold must lie in [0, 1], got {threshold!r}")
+    if patches is not None and kind != "patch-classifier":
+        raise ConfigError(f"patches are a patch classifier's filters, not a {kind}'s")
+    config = {"tile_size": tile_size, "mpp": float(mpp), **NEUTRAL.get(kind, {}), **settings}
+    CONFIGS[kind].from_dict(config, source=f"a {kind} program's settings")  # as it will be read when it loads
+    return config
 
 
 def load_program(path: str | os.PathLike[str], payload: dict[str, Any], device: str | torch.device) -> torch.nn.Module:
@@ -138,10 +177,9 @@ def load_program(path: str | os.PathLike[str], payload: dict[str, Any], device: 
     except KitError:
         raise
     except Exception as exc:  # torch's archive and graph readers raise many kinds
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(
             f"{path}: its {form} program does not load with torch {torch.__version__} (it was saved with torch "
-            f"{saved}; save it with the torch of the image that runs it): {first}"
+            f"{saved}; save it with the torch of the image that runs it): {error_reason(exc)}"
         ) from exc
 
 
@@ -159,7 +197,7 @@ def _serialised(program: Any) -> tuple[str, bytes, torch.nn.Module]:
     """The program's format, its file's bytes, and the module to try it with."""
     buffer = io.BytesIO()
     if isinstance(program, torch.export.ExportedProgram):
-        check_dynamic_batch(program, Path("the program"))
+        check_dynamic_batch(program, None)
         torch.export.save(program, buffer)
         return "export", buffer.getvalue(), program.module()
     if isinstance(program, torch.jit.ScriptModule):  # scripted or traced
@@ -173,26 +211,61 @@ def _serialised(program: Any) -> tuple[str, bytes, torch.nn.Module]:
             "of yours, so give it as TorchScript (torch.jit.script(net) or torch.jit.trace(net, tiles)) or as a "
             "torch.export program (torch.export.export(net, (tiles,), dynamic_shapes=...))"
         )
+    if isinstance(program, torch.jit.ScriptFunction):
+        raise ConfigError(
+            "the network is a scripted function; the engine calls modules: script a torch.nn.Module whose "
+            "forward calls it"
+        )
     raise ConfigError(f"the network must be TorchScript or a torch.export program, got {type(program).__name__}")
 
 
 def _trial(module: torch.nn.Module, kind: str, tile_size: int, settings: dict[str, Any]) -> None:
-    """Run the network on two blank tiles as the engine would, refusing what the engine would refuse."""
+    """Run the network as the engine would, on a batch of random tiles and on its first tile alone, refusing what
+    the engine would refuse, a map of more than one channel, and outputs that depend on the batch."""
     if kind == "detector":
         adapter: Any = DetectionModel(module, views=settings.get("views", 1))
     elif kind == "patch-classifier":
         adapter = ClassifierModel(module)
     else:
         adapter = ProbabilityModel(module)
-    tiles = torch.zeros(2, 3, tile_size, tile_size)
+    tiles = torch.rand(TRIAL_TILES, 3, tile_size, tile_size, generator=torch.Generator().manual_seed(0))
+    found = [_tried(adapter, batch, kind) for batch in (tiles, tiles[:1])]
+    if kind == "detector":
+        return  # box sets of a random network on noise may differ by ties; the batch sizes ran
+    _one_channel(module, tiles[:1], kind)
+    first, alone = np.asarray(found[0])[:1], np.asarray(found[1])
+    if not np.allclose(first, alone, atol=1e-3):
+        difference = float(np.abs(first - alone).max())
+        raise ConfigError(
+            f"the {kind} program gives a tile another output in a batch of {TRIAL_TILES} than alone (by up to "
+            f"{difference:.3g}): a BatchNorm in training mode? script or export the network after net.eval()"
+        )
+
+
+def _tried(adapter: Any, tiles: torch.Tensor, kind: str) -> Any:
+    """The adapter's host output for ``tiles``, or a ConfigError saying what went wrong on them."""
+    batch = f"a batch of {tuple(tiles.shape)} random tiles"
     try:
         with torch.no_grad():
-            adapter.to_host(adapter.postprocess(adapter.forward(tiles)))
+            return adapter.to_host(adapter.postprocess(adapter.forward(tiles)))
     except ConfigError as exc:
-        raise ConfigError(f"a {kind} program's output on 2 blank tiles of {tile_size} px: {exc}") from exc
+        if isinstance(exc.__cause__, RuntimeError):  # the network itself failed (engine.models.run_module)
+            raise ConfigError(f"the {kind} program failed on {batch}: {error_reason(exc.__cause__)}") from exc
+        raise ConfigError(f"a {kind} program on {batch}: {exc}") from exc
     except Exception as exc:  # the participant's own code: any error it raises
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"the {kind} program failed on {batch}: {error_reason(exc)}") from exc
+
+
+def _one_channel(module: torch.nn.Module, tiles: torch.Tensor, kind: str) -> None:
+    """A ConfigError unless the network gives one map (one logit) per tile: the engine reads channel 0."""
+    with torch.no_grad():
+        out = module(tiles)
+    if isinstance(out, Mapping) and "out" in out:
+        out = out["out"]
+    channels = out.shape[1] if out.ndim == (2 if kind == "patch-classifier" else 4) else 1
+    if channels != 1:
+        shape = "(N, 1, h, w) logits" if kind != "patch-classifier" else "(N,) or (N, 1) logits"
         raise ConfigError(
-            f"the {kind} program failed on 2 blank tiles (2, 3, {tile_size}, {tile_size}): "
-            f"{type(exc).__name__}: {first}"
-        ) from exc
+            f"the {kind} program returns {channels} channels; the kit reads one, the foreground's logits {shape}: "
+            "for two classes return logits[:, 1:] - logits[:, :1] (softmax's foreground probability, as a logit)"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -33,8 +34,9 @@ The network takes a batch (N, 3, H, W) float in [0, 1] of --tile-size px tiles a
 um/px (normalised to the stain target, when given) and returns what the kit's own
 network of KIND returns: a detector torchvision's list of {"boxes", "scores", "labels"}
 dicts (label 1: mitotic figure); a segmenter or nuclei model (N, 1, h, w) logits; a patch
-classifier (N,) logits. It is run on two blank tiles and its output checked before
-anything is written. Save it with the torch of the image that will run it.
+classifier (N,) logits, one channel. It is run on three random tiles and on the first
+alone, and its output checked, before anything is written. Save it with the torch of the
+image that will run it.
 """
 
 EPILOG = """\
@@ -74,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the normalisation fitted to --stain-target (default: macenko)",
     )
     parser.add_argument(
-        "--out", type=Path, required=True, help="the file to write, or a folder (then KIND's file name in it)"
+        "--out",
+        required=True,
+        help="the file to write, or a folder (an existing one, or a name ending in /: made) to write KIND's file in",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -88,11 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from algorithm.engine.model_files import load_torchscript
+    from algorithm.engine.models import error_reason
     from algorithm.models.program import save_program
 
-    out = args.out / KIND_FILES[args.kind] if args.out.is_dir() else args.out
-    if not args.out.is_dir() and not out.parent.is_dir():
-        raise ConfigError(f"{out.parent}: folder not found (--out)")
+    out, new_folder = _output(args.out, args.kind)
     settings = {} if args.views is None else {"views": args.views}
     if args.views is not None and args.kind != "detector":
         raise ConfigError(f"--views is a detector's; a {args.kind} takes none")
@@ -100,21 +103,67 @@ def main(argv: list[str] | None = None) -> int:
     network = args.network
     if not network.is_file():
         raise ConfigError(f"{network}: file not found")
+    if out.resolve() == network.resolve():
+        raise ConfigError(f"{out}: --out is the network's own file, which it would overwrite; write elsewhere")
     program: torch.jit.ScriptModule | torch.export.ExportedProgram
     if _is_exported(network):
         try:
             program = torch.export.load(str(network))
         except Exception as exc:  # torch's archive and graph readers raise many kinds
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(
-                f"{network}: a torch.export archive this torch ({torch.__version__}) cannot read: {first}"
+                f"{network}: a torch.export archive this torch ({torch.__version__}) cannot read: {error_reason(exc)}"
             ) from exc
-    else:  # a ConfigError naming what the file is, when it is not TorchScript
-        program = cast(torch.jit.ScriptModule, load_torchscript(network))
-    save_program(out, args.kind, program, args.tile_size, args.mpp, stain=stain, threshold=args.threshold, **settings)
+    else:
+        _not_a_model_file(network)
+        program = cast(torch.jit.ScriptModule, load_torchscript(network))  # a ConfigError saying what else it is
+    if new_folder is not None:
+        new_folder.mkdir()
+    try:
+        save_program(
+            out, args.kind, program, args.tile_size, args.mpp, stain=stain, threshold=args.threshold, **settings
+        )
+    except BaseException:
+        if new_folder is not None and not any(new_folder.iterdir()):
+            new_folder.rmdir()  # made for this file: nothing is left behind
+        raise
     if not args.quiet:
         print(f"wrote {out}: {args.kind}, {args.tile_size} px tiles at {args.mpp:g} um/px from {network}")
     return 0
+
+
+def _output(text: str, kind: str) -> tuple[Path, Path | None]:
+    """The file ``--out`` names, and the folder to make for it (None: it exists)."""
+    path = Path(text)
+    if not (text.endswith(("/", os.sep)) or path.is_dir()):
+        if not path.parent.is_dir():
+            raise ConfigError(f"{path.parent}: folder not found (--out)")
+        return path, None
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: --out names a folder, but this is a file")
+    if not path.exists() and not path.parent.is_dir():
+        raise ConfigError(f"{path.parent}: folder not found (--out)")
+    return path / KIND_FILES[kind], None if path.is_dir() else path
+
+
+def _not_a_model_file(path: Path) -> None:
+    """A ConfigError when ``path`` is already one of the kit's model files (a checkpoint or a wrapped program)."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        if any(name.endswith("constants.pkl") for name in archive.namelist()):
+            return  # TorchScript
+    import torch
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a weights-only torch.save file: load_torchscript says what it is
+        return
+    if isinstance(payload, dict) and "kind" in payload:
+        what = "a network of your own, wrapped" if "program" in payload else "a checkpoint of the kit's architecture"
+        raise ConfigError(
+            f"{path}: already a model file of the kit ({what}, kind {payload['kind']}): put it in the model folder "
+            "as it is"
+        )
 
 
 def _is_exported(path: Path) -> bool:

@@ -369,3 +369,27 @@ def test_a_gpu_index_past_the_last_is_a_config_error(monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError, match=r"device 'cuda:1' asked for, but torch sees 1 GPU"):
         engine_device("cuda:1")
     assert engine_device("cpu") == torch.device("cpu") and engine_device(torch.device("cpu")) == torch.device("cpu")
+
+
+class Fails(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("shape '[2, 1, 64, 64]' is invalid for input of size 32768")
+
+
+@pytest.mark.parametrize("adapter", [ProbabilityModel, ClassifierModel, DetectionModel])
+def test_a_network_failing_on_a_batch_is_a_config_error_naming_it(adapter: type) -> None:
+    with pytest.raises(ConfigError) as error:
+        adapter(Fails()).forward(torch.rand(3, 3, 64, 64))
+    assert str(error.value) == (
+        "the network failed on a batch of (3, 3, 64, 64) tiles on cpu: "
+        "RuntimeError: shape '[2, 1, 64, 64]' is invalid for input of size 32768"
+    )
+
+
+def test_running_out_of_memory_stays_what_it_is() -> None:
+    class Hungry(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        ProbabilityModel(Hungry()).forward(torch.rand(1, 3, 8, 8))

@@ -57,9 +57,9 @@ def test_a_torchscript_detector_keeps_its_threshold_and_views(tmp_path: Path) ->
     "case,message",
     [
         ("missing", "missing.pt2: file not found"),
-        ("checkpoint", "not a TorchScript model file (a file torch.save wrote, not TorchScript"),
+        ("checkpoint", "already a model file of the kit (a checkpoint of the kit's architecture, kind segmenter)"),
         ("views", "--views is a detector's; a segmenter takes none"),
-        ("output", "a detector program's output on 2 blank tiles of 64 px"),
+        ("output", "a detector program on a batch of (3, 3, 64, 64) random tiles: "),
         ("folder", "nowhere: folder not found (--out)"),
     ],
 )
@@ -103,3 +103,30 @@ def test_the_kinds_files_are_the_ones_the_job_loads() -> None:
         "nuclei": job.NUCLEI_FILE,
         "patch-classifier": job.PATCH_CLASSIFIER_FILE,
     }
+
+
+def test_an_out_ending_in_a_slash_is_a_folder_made_for_the_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    network = str(_pt2(tmp_path / "net.pt2"))
+    assert main([network, "--kind", "segmenter", "--tile-size", "64", "--mpp", "2", "--out", "my-model/"]) == 0
+    assert (tmp_path / "my-model" / "segmenter.pt").is_file()
+    # a failure leaves no folder behind
+    argv = [network, "--kind", "detector", "--tile-size", "64", "--mpp", "2", "--out", "other/"]
+    assert run_main(main, argv) == 1
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_network_file_itself_and_a_model_file_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = _torchscript(Darkness(), tmp_path / "net.pt")
+    argv = [str(network), "--kind", "segmenter", "--tile-size", "64", "--mpp", "2", "--out", str(network)]
+    assert run_main(main, argv) == 1
+    assert "--out is the network's own file, which it would overwrite" in capsys.readouterr().err
+    wrapped = tmp_path / "segmenter.pt"
+    assert main([*argv[:-1], str(wrapped)]) == 0
+    for already, what in ((wrapped, "a network of your own, wrapped"), (REPO / "models" / "detector.pt", "kit's")):
+        argv = [str(already), "--kind", "segmenter", "--tile-size", "64", "--mpp", "2", "--out", str(tmp_path / "x")]
+        assert run_main(main, argv) == 1
+        err = capsys.readouterr().err
+        assert f"{already}: already a model file of the kit" in err and what in err
