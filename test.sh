@@ -20,7 +20,7 @@
 # host (--gpus auto; all: always; none: never), each run killed after
 # --time-limit seconds (default 900). --model-dir DIR is mounted read-only at
 # /opt/ml/model, where grand-challenge extracts a model upload; the image
-# prefers it to its bundled models.
+# prefers each file there to its bundled one (DIR may hold only some of them).
 #
 # First it prints the image's start-up line (python -m algorithm.startup in a container
 # run like the jobs): torch and its CUDA build, the GPU and the host's driver when one is
@@ -157,9 +157,13 @@ cp -r "$here/test/nuclei/input" "$work/nuclei-input"
 cp -r "$here/test/slide-label/input" "$work/slide-label-input"
 mounts_model=()
 if [[ -n "$model_dir" ]]; then
-    for m in detector.pt segmenter.pt slide_model.joblib; do
-        [[ -f "$model_dir/$m" ]] || die "no $m in --model-dir $model_dir"
-    done
+    [[ -d "$model_dir" ]] || die "--model-dir $model_dir: folder not found"
+    # the container loads each file from /opt/ml/model where it is there, else the one bundled in the image
+    model_names=(detector.pt segmenter.pt slide_model.joblib nuclei.pt patch_classifier.pt label_model.joblib)
+    given=()
+    for m in "${model_names[@]}"; do [[ ! -f "$model_dir/$m" ]] || given+=("$m"); done
+    ((${#given[@]})) || die "--model-dir $model_dir holds none of the model files: ${model_names[*]}"
+    say "--model-dir: ${given[*]} from $model_dir; the image's own for the others"
     cp -r "$model_dir" "$work/model"
     mounts_model=(--volume "$work/model:/opt/ml/model:ro")
 fi
@@ -244,13 +248,11 @@ user="$("$docker" image inspect --format '{{.Config.User}}' "$tag")"
 # Also says which model the image would use, for the hash check below.
 probe='import hashlib, os, pathlib
 print(os.getuid(), os.getgid())
-for d in ("/opt/ml/model", "/opt/app/models"):
-    if pathlib.Path(d, "detector.pt").is_file():
-        print(d, ",".join(hashlib.sha256(pathlib.Path(d, m).read_bytes()).hexdigest() if pathlib.Path(d, m).is_file()
-                          else "-" for m in ("detector.pt", "segmenter.pt", "slide_model.joblib")))
-        break
-else:
-    print("none", "-")
+# each file as the job finds it: /opt/ml/model first, then the bundled one
+used = [next((p for p in (pathlib.Path(d, m) for d in ("/opt/ml/model", "/opt/app/models")) if p.is_file()), None)
+        for m in ("detector.pt", "segmenter.pt", "slide_model.joblib")]
+where = ",".join(sorted({str(p.parent) for p in used if p is not None})) if used[0] is not None else "none"
+print(where, ",".join(hashlib.sha256(p.read_bytes()).hexdigest() if p else "-" for p in used))
 nuclei = [pathlib.Path(d, "nuclei.pt") for d in ("/opt/ml/model", "/opt/app/models")]
 print(next((hashlib.sha256(p.read_bytes()).hexdigest() for p in nuclei if p.is_file()), "-"))'
 if probe_out="$("$docker" run --rm --network none --cap-drop ALL --security-opt no-new-privileges --read-only \
