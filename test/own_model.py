@@ -4,8 +4,8 @@
 
 Writes program checkpoints (``algorithm.models.save_program``) into FOLDER:
 
-- ``detector.pt``: the detector as TorchScript (``torch.jit.script``; torchvision's own
-  per-image post-processing then runs, not the kit's batched one), unless ``--export-only``;
+- ``detector.pt``: the detector as TorchScript (``torch.jit.script``; the engine still decodes
+  a scripted torchvision RetinaNet's heads for the whole batch at once), unless ``--export-only``;
 - ``segmenter.pt``, ``nuclei.pt`` and ``patch_classifier.pt``: the tumour segmenter, the
   nuclei U-Net and the patch classifier as ``torch.export`` programs (dynamic batch);
 - ``slide_model.joblib`` and ``label_model.joblib``: copied (scikit-learn models, not networks).

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from torchvision.models.detection import RetinaNet
 
 from algorithm.device import resolve_device
-from algorithm.engine.retinanet import BatchedRetinaNet, TileDetections, described, detections_from_dicts
+from algorithm.engine.retinanet import BATCHED_PARTS, BatchedRetinaNet, TileDetections, described, detections_from_dicts
 from algorithm.engine.views import MIRRORS, check_views, fuse_detections, stack_views
 from algorithm.errors import ConfigError
 
@@ -98,7 +98,7 @@ class DetectionModel:
     is a :class:`~algorithm.errors.ConfigError` naming it. The module is put in
     eval mode here, and moved to the run's device by
     :class:`~algorithm.engine.TileRun` (see the module docstring). A torchvision
-    ``RetinaNet`` is run through
+    ``RetinaNet``, eager or scripted, is run through
     :class:`~algorithm.engine.retinanet.BatchedRetinaNet` (post-processing for
     the whole batch at once; same detections). ``views``: 1, or 2 / 4 to detect
     each tile and its mirror images in one batch and fuse the views' calls
@@ -119,7 +119,7 @@ class DetectionModel:
         one_batch: bool | None = None,
     ) -> None:
         module = _evaluating(module, "DetectionModel")
-        if batched and isinstance(module, RetinaNet):
+        if batched and (isinstance(module, RetinaNet) or _scripted_retinanet(module)):
             module = BatchedRetinaNet(module)
         self.module = module
         self._listed = _takes_a_list(module)
@@ -455,6 +455,17 @@ def _checked_detections(found: TileDetections, tiles: torch.Tensor) -> TileDetec
             "expected boxes (K, 4) and scores, labels and tile (K,)"
         )
     return found
+
+
+def _scripted_retinanet(module: Any) -> bool:
+    """Whether ``module`` is torchvision's RetinaNet scripted (a participant's program): its parts are there, so it
+    runs through :class:`BatchedRetinaNet` too (the same detections; torchvision's own post-processing goes
+    tile by tile)."""
+    return (
+        isinstance(module, torch.jit.RecursiveScriptModule)
+        and module.original_name == "RetinaNet"
+        and all(hasattr(module, part) for part in BATCHED_PARTS)
+    )
 
 
 def _takes_a_list(module: Any) -> bool:

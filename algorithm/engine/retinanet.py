@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import RetinaNet
+from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import boxes as box_ops
 
@@ -124,6 +125,20 @@ def _check_images(images: torch.Tensor) -> None:
         raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
 
 
+# what BatchedRetinaNet uses of a RetinaNet (a scripted one has them too; its box coder, fixed by torchvision,
+# cannot be read back from a saved TorchScript file, so a loaded one gets torchvision's own again)
+BATCHED_PARTS = (
+    "transform",
+    "backbone",
+    "head",
+    "anchor_generator",
+    "score_thresh",
+    "nms_thresh",
+    "detections_per_img",
+    "topk_candidates",
+)
+
+
 class BatchedRetinaNet(nn.Module):
     """A torchvision RetinaNet run on a batch of same-size tiles, post-processed for the whole batch at once.
 
@@ -135,10 +150,14 @@ class BatchedRetinaNet(nn.Module):
 
     def __init__(self, model: RetinaNet, score_thresh: float | None = None) -> None:
         super().__init__()
-        for name in ("transform", "backbone", "head", "anchor_generator", "box_coder"):
+        for name in BATCHED_PARTS:
             if not hasattr(model, name):
                 raise TypeError(f"expected a torchvision RetinaNet, {type(model).__name__} has no {name!r}")
         self.model = model
+        try:
+            self.box_coder = model.box_coder
+        except (AttributeError, RuntimeError):  # a RetinaNet loaded from TorchScript: its class is not Python's
+            self.box_coder = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0))  # what torchvision's RetinaNet builds
         self.score_thresh = float(model.score_thresh if score_thresh is None else score_thresh)
         self._anchors: dict[tuple[Any, ...], torch.Tensor] = {}
 
@@ -249,7 +268,7 @@ class BatchedRetinaNet(nn.Module):
         flat = flat[tile, position]
         anchor_index = torch.div(flat, num_classes, rounding_mode="floor")
         labels = flat % num_classes
-        boxes = model.box_coder.decode_single(regression[tile, anchor_index], anchors[anchor_index])
+        boxes = self.box_coder.decode_single(regression[tile, anchor_index], anchors[anchor_index])
         boxes = box_ops.clip_boxes_to_image(boxes, raw.image_size)
 
         # class-wise NMS per tile in one call; keep is sorted by decreasing score

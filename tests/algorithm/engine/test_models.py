@@ -393,3 +393,26 @@ def test_running_out_of_memory_stays_what_it_is() -> None:
 
     with pytest.raises(torch.OutOfMemoryError):
         ProbabilityModel(Hungry()).forward(torch.rand(1, 3, 8, 8))
+
+
+def test_a_scripted_retinanet_saved_and_loaded_is_decoded_in_batches_with_the_same_detections(tmp_path) -> None:
+    from algorithm.engine import load_torchscript
+    from algorithm.engine.retinanet import BatchedRetinaNet
+    from algorithm.models import DetectorConfig, build_detector
+
+    torch.manual_seed(0)
+    eager = build_detector(DetectorConfig(tile_size=64, mpp=1.0)).eval()
+    eager.score_thresh = 0.0  # a random network: keep its candidates
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation, torchvision's scripting note
+        torch.jit.save(torch.jit.script(eager), str(tmp_path / "retinanet.pt"))
+    loaded = DetectionModel(load_torchscript(tmp_path / "retinanet.pt"), min_score=0.0)
+    assert isinstance(loaded.module, BatchedRetinaNet)  # not torchvision's tile-by-tile post-processing
+    tiles = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        found = loaded.to_host(loaded.postprocess(loaded.forward(tiles)))
+        expected = [{k: v.numpy() for k, v in d.items()} for d in eager(list(tiles))]
+    assert len(found.scores) == sum(len(d["scores"]) for d in expected) > 0
+    for tile, wanted in enumerate(expected):
+        mine = found.tile == tile
+        np.testing.assert_allclose(np.sort(found.scores[mine]), np.sort(wanted["scores"]), rtol=1e-5, atol=1e-6)
