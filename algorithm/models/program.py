@@ -11,14 +11,15 @@ like every checkpoint (the program is bytes in it)::
 
     from algorithm.models import save_program
     save_program("my-model/detector.pt", "detector", torch.jit.script(net), tile_size=512, mpp=0.25,
-                 threshold=0.6, stain=target)
+                 threshold=0.6, stain=get_normaliser("macenko").fit(target_rgb))
 
 The network takes what the kit's own network of its kind takes, a batch ``(N, 3, H, W)``
 float in [0, 1] of tiles ``tile_size`` pixels square at ``mpp`` um/px (stain-normalised to
 ``stain`` when one is given), and returns what it returns:
 
 - ``detector``: boxes per tile, torchvision's list of ``{"boxes", "scores", "labels"}``
-  dicts (label 1: mitotic figure; a scripted torchvision detector as it is);
+  dicts (label 1: mitotic figure; a scripted torchvision detector as it is, a RetinaNet
+  decoded for the whole batch at once);
 - ``segmenter`` (the tumour heatmap) and ``nuclei``: logits ``(N, 1, h, w)``, any ``h = w``;
 - ``patch-classifier``: logits ``(N,)`` or ``(N, 1)``.
 
@@ -27,9 +28,10 @@ alone (a slide's last batch is shorter), checks its output as the engine checks 
 batch, with one channel (the foreground's logits) and the same for a tile whatever its
 batch (a BatchNorm left in training mode would not be), before it writes anything. A
 network that fails in a job (tiles it cannot take) is one ConfigError naming the batch
-and torch's reason. TorchScript and torch.export
-files follow torch's versions: save with the torch of the image that will run it
-(``./build.sh --cuda 12``: torch 2.10; ``--cuda 13``: 2.14).
+and torch's reason. TorchScript and torch.export files follow torch's versions: save
+with the torch of the image that will run it (``./build.sh --cuda 12``: torch 2.10;
+``--cuda 13``: 2.14; torch.export programs of 2.14 did run in 2.10, TorchScript of
+torchvision's RetinaNet did not).
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def _checked_settings(
         raise ConfigError(f"mpp must be a positive number of microns per pixel, got {mpp!r}")
     if threshold is not None:
         if kind not in THRESHOLDED:
-            raise ConfigError(f"a {kind} has no threshold (only a {' or a '.join(THRESHOLDED)} has one)")
+            raise ConfigError(f"a {kind} program has no threshold (only {' and '.join(THRESHOLDED)} programs have one)")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
             raise ConfigError(f"threshold must lie in [0, 1], got {threshold!r}")
     if patches is not None and kind != "patch-classifier":

@@ -160,7 +160,9 @@ def test_settings_are_checked(tmp_path: Path, arguments: tuple[object, object], 
         save_program(tmp_path / "m.pt", "nuclei", _scripted(Darkness()), *arguments)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"threshold must lie in \[0, 1\], got 2"):
         save_program(tmp_path / "m.pt", "nuclei", _scripted(Darkness()), 64, 1.0, threshold=2)
-    with pytest.raises(ConfigError, match=r"a segmenter has no threshold \(only a detector or a nuclei has one\)"):
+    with pytest.raises(
+        ConfigError, match=r"a segmenter program has no threshold \(only detector and nuclei programs have one\)"
+    ):
         save_program(tmp_path / "m.pt", "segmenter", _scripted(Darkness()), 64, 1.0, threshold=0.5)
 
 
