@@ -31,6 +31,7 @@ import torch
 
 from algorithm.job import locate_model
 from algorithm.models import load_detector, load_nuclei_segmenter, load_patch_classifier, load_segmenter, save_program
+from algorithm.models.program import THRESHOLDED
 from algorithm.patches.options import PatchOptions
 
 
@@ -58,7 +59,7 @@ def _exported(folder: Path, name: str, kind: str, loader: Any, extra: tuple[str,
     tiles = torch.rand(2, 3, config.tile_size, config.tile_size)
     arg = next(iter(inspect.signature(model.forward).parameters))  # forward's first argument
     program = torch.export.export(model.eval(), (tiles,), dynamic_shapes={arg: {0: torch.export.Dim("batch")}})
-    settings = {key: checkpoint[key] for key in ("threshold",) if key in checkpoint}
+    settings = {"threshold": checkpoint["threshold"]} if kind in THRESHOLDED and "threshold" in checkpoint else {}
     if "patches" in checkpoint:  # a patch classifier's filters
         settings["patches"] = PatchOptions.from_dict(checkpoint["patches"])
     save_program(folder / name, kind, program, config.tile_size, config.mpp, stain=checkpoint.get("stain"), **settings)
