@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from algorithm.classify import load_label_model, load_slide_model
@@ -33,7 +34,7 @@ from algorithm.interface.annotations import multiple_points
 from algorithm.interface.inputs import JobInput, find_input
 from algorithm.interface.outputs import write_outputs
 from algorithm.interface.tasks import Task
-from algorithm.models import load_detector, load_nuclei_segmenter, load_patch_classifier, load_segmenter
+from algorithm.models import CLASS_NAMES, load_detector, load_nuclei_segmenter, load_patch_classifier, load_segmenter
 from algorithm.nuclei import DEFAULT_THRESHOLD, NucleiSegmentation, segment_nuclei
 from algorithm.segmentation import SegmentationOptions
 from algorithm.slide import open_slide
@@ -280,6 +281,15 @@ def _detect(
     threshold = options.threshold if options.threshold is not None else float(checkpoint.get("threshold", 0.5))
     detection = DetectionOptions(nms_radius_um=options.nms_radius_um, engine=_engine(options))
     found = slide_detections(slide, mask, model, config, checkpoint.get("stain"), device, detection)
+    others = sorted(set(found.candidates.labels.tolist()) - set(CLASS_NAMES))
+    if others:  # a participant's network with another label convention: say so rather than write nothing
+        count = int(np.isin(found.candidates.labels, others).sum())
+        logger.warning(
+            "%s: %d calls of labels %s dropped: label 1 is a mitotic figure, 2 an imposter",
+            slide.path.name,
+            count,
+            others,
+        )
     mitoses = found.candidates.labels == 1
     points = multiple_points(found.points_mm()[mitoses], found.candidates.scores[mitoses], threshold)
     return found, {"mitotic_figures": points}, threshold

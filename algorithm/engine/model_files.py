@@ -32,6 +32,7 @@ import torch
 
 from algorithm.engine.models import engine_device
 from algorithm.errors import ConfigError
+from algorithm.slide.quiet import quiet
 
 EXPORT_HINT = 'export with dynamic_shapes={"x": {0: torch.export.Dim("batch")}} (x: forward\'s first argument)'
 
@@ -69,10 +70,17 @@ def load_exported(path: str | os.PathLike[str], device: torch.device | str = "cp
     if not file.is_file():
         raise ConfigError(f"{path}: not a torch.export program file (file not found)")
     try:
-        program = torch.export.load(str(file))
+        program = export_load(str(file))
     except Exception as exc:  # torch's archive and graph readers raise many kinds
         raise ConfigError(f"{path}: not a torch.export program file ({_not_exported(file, exc)})") from exc
     return program_module(program, where, file)
+
+
+def export_load(source: str | IO[bytes]) -> torch.export.ExportedProgram:
+    """``torch.export.load`` of a file or buffer, without torch's warning for a file not named ``.pt2`` (it
+    loads whatever the name)."""
+    with quiet("torch.export.pt2_archive._package"):  # the logger it warns on (made on import: named here)
+        return torch.export.load(source)
 
 
 def program_module(program: torch.export.ExportedProgram, where: torch.device, source: Path) -> torch.nn.Module:

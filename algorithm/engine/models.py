@@ -29,7 +29,9 @@ that names what it returned against what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -387,9 +389,10 @@ def error_reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
-    if "TorchScript interpreter" in lines[0] and len(lines) > 1:
-        return f"{type(exc).__name__}: {lines[-1]}"
-    return f"{type(exc).__name__}: {lines[0]}"
+    line = lines[-1] if "TorchScript interpreter" in lines[0] and len(lines) > 1 else lines[0]
+    if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", line):  # TorchScript's line names its type already
+        return line
+    return f"{type(exc).__name__}: {line}"
 
 
 def engine_device(device: torch.device | str) -> torch.device:
@@ -412,14 +415,19 @@ def not_a_tile_model(model: object) -> str | None:
     return f"the model ({name}) is not a tile model: it lacks {', '.join(missing)}; {WRAP_HINT}"
 
 
+def set_training(module: torch.nn.Module, mode: bool) -> None:
+    """``module.train(mode)``, where the module allows it: a torch.export program's module (a participant's
+    network) refuses, its mode fixed when it was exported."""
+    with contextlib.suppress(NotImplementedError):
+        module.train(mode)
+
+
 def _evaluating(module: Any, adapter: str) -> Any:
     """``module`` in eval mode (a torch module; another callable as it is), or a ConfigError when it cannot be
     called on a batch of tiles."""
     if isinstance(module, torch.nn.Module):
-        try:
-            return module.eval()
-        except NotImplementedError:  # a torch.export program's module: its mode was fixed when it was exported
-            return module
+        set_training(module, False)
+        return module
     if not callable(module):
         missing = [step for step in ("forward", "postprocess", "to_host") if not callable(getattr(module, step, None))]
         lacks = f" (a tile model would need {', '.join(missing)})" if missing else ""

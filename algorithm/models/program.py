@@ -47,11 +47,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from algorithm.engine.model_files import check_dynamic_batch, jit_load, program_module
+from algorithm.engine.model_files import check_dynamic_batch, export_load, jit_load, program_module
 from algorithm.engine.models import ClassifierModel, DetectionModel, ProbabilityModel, engine_device, error_reason
 from algorithm.errors import ConfigError, KitError
 from algorithm.models.checkpoint import save_payload
-from algorithm.models.detector import DetectorConfig
+from algorithm.models.detector import CLASS_NAMES, DetectorConfig
 from algorithm.models.patch_classifier import PatchClassifierConfig
 from algorithm.models.segmenter import SegmenterConfig
 from algorithm.models.unet import UNetConfig
@@ -71,6 +71,7 @@ CONFIGS: dict[str, Any] = {
 # the kit's architecture fields a program's config sets so that their checks pass: a U-Net of two levels
 # asks for no more than the even tile side the nuclei pipeline needs anyway
 NEUTRAL: dict[str, dict[str, Any]] = {"nuclei": {"widths": [1, 1]}}
+DETECTOR_LABELS = tuple(CLASS_NAMES)  # 1: mitotic figure, 2: imposter
 THRESHOLDED = ("detector", "nuclei")  # the kinds whose decision threshold the job reads from the checkpoint
 MIN_TILE, MAX_TILE = 16, 2048
 TRIAL_TILES = 3  # the trial's first batch; then its first tile alone (a slide's last batch is shorter)
@@ -81,11 +82,11 @@ def save_program(
     path: str | os.PathLike[str],
     kind: str,
     program: torch.jit.ScriptModule | torch.export.ExportedProgram,
-    tile_size: int,
-    mpp: float,
+    tile_size: int | np.integer,
+    mpp: float | np.floating,
     *,
     stain: StainSpec | Normaliser | None = None,
-    threshold: float | None = None,
+    threshold: float | np.floating | None = None,
     patches: PatchOptions | None = None,
     metrics: dict[str, Any] | None = None,
     **settings: Any,
@@ -101,6 +102,8 @@ def save_program(
     unknown kind or setting, a plain module, an export with a fixed batch, an output the
     engine would refuse -- is a :class:`~algorithm.errors.ConfigError` and writes nothing.
     """
+    # numpy's numbers as Python's: a checkpoint loads with weights_only, which refuses numpy objects
+    tile_size, mpp, threshold, metrics, settings = _plain((tile_size, mpp, threshold, metrics, settings))
     config = _checked_settings(kind, tile_size, mpp, threshold, patches, settings)
     if isinstance(stain, Normaliser):
         stain = StainSpec.of(stain)
@@ -114,7 +117,7 @@ def save_program(
     if not target.parent.is_dir():
         raise ConfigError(f"{target.parent}: folder not found")
     form, data, module = _serialised(program)
-    _trial(module, kind, tile_size, settings)
+    _trial(module, kind, int(tile_size), settings)
     extra: dict[str, Any] = {"program_format": form, "stain": stain}
     if threshold is not None:
         extra["threshold"] = float(threshold)
@@ -122,6 +125,17 @@ def save_program(
         extra["patches"] = patches.to_dict()
     program_bytes = torch.frombuffer(bytearray(data), dtype=torch.uint8)
     save_payload(target, kind, config, {"program": program_bytes}, metrics, extra)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars made Python numbers, through tuples, lists and dicts."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
 
 
 def _checked_settings(
@@ -175,7 +189,7 @@ def load_program(path: str | os.PathLike[str], payload: dict[str, Any], device: 
     try:
         if form == "torchscript":
             return jit_load(buffer, where).eval()
-        return program_module(torch.export.load(buffer), where, Path(path))
+        return program_module(export_load(buffer), where, Path(path))
     except KitError:
         raise
     except Exception as exc:  # torch's archive and graph readers raise many kinds
@@ -232,8 +246,14 @@ def _trial(module: torch.nn.Module, kind: str, tile_size: int, settings: dict[st
         adapter = ProbabilityModel(module)
     tiles = torch.rand(TRIAL_TILES, 3, tile_size, tile_size, generator=torch.Generator().manual_seed(0))
     found = [_tried(adapter, batch, kind) for batch in (tiles, tiles[:1])]
-    if kind == "detector":
-        return  # box sets of a random network on noise may differ by ties; the batch sizes ran
+    if kind == "detector":  # box sets of a random network on noise may differ by ties: the batch sizes ran
+        labels = sorted(set(found[0].labels.tolist()) - set(DETECTOR_LABELS))
+        if labels:
+            raise ConfigError(
+                f"the detector program returns labels {labels}; the kit reads label 1 as a mitotic figure and 2 "
+                "as an imposter (torchvision counts from 1: 0 is its background), and drops the rest"
+            )
+        return
     _one_channel(module, tiles[:1], kind)
     first, alone = np.asarray(found[0])[:1], np.asarray(found[1])
     if not np.allclose(first, alone, atol=1e-3):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from algorithm.console import configure_logging
-from algorithm.errors import ConfigError
+from algorithm.errors import ConfigError, KitError
 from algorithm.options import microns_per_pixel, positive_int, probability
 
 if TYPE_CHECKING:  # torch and numpy load only when the command runs (a fast --help)
@@ -91,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(quiet=args.quiet, debug=args.debug)
     import torch
 
-    from algorithm.engine.model_files import load_torchscript
+    from algorithm.engine.model_files import export_load, load_torchscript
     from algorithm.engine.models import error_reason
     from algorithm.models.program import save_program
 
     out, new_folder = _output(args.out, args.kind)
+    _check_name(out, args.kind)
     settings = {} if args.views is None else {"views": args.views}
     if args.views is not None and args.kind != "detector":
         raise ConfigError(f"--views is a detector's; a {args.kind} takes none")
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     program: torch.jit.ScriptModule | torch.export.ExportedProgram
     if _is_exported(network):
         try:
-            program = torch.export.load(str(network))
+            program = export_load(str(network))
         except Exception as exc:  # torch's archive and graph readers raise many kinds
             raise ConfigError(
                 f"{network}: a torch.export archive this torch ({torch.__version__}) cannot read: {error_reason(exc)}"
@@ -128,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         raise
     if not args.quiet:
         print(f"wrote {out}: {args.kind}, {args.tile_size} px tiles at {args.mpp:g} um/px from {network}")
+    if out.name != KIND_FILES[args.kind]:
+        logging.getLogger(__name__).warning(
+            "%s: the container loads a %s from %s in its model folder: name it so there",
+            out,
+            args.kind,
+            KIND_FILES[args.kind],
+        )
     return 0
 
 
@@ -143,6 +152,15 @@ def _output(text: str, kind: str) -> tuple[Path, Path | None]:
     if not path.exists() and not path.parent.is_dir():
         raise ConfigError(f"{path.parent}: folder not found (--out)")
     return path / KIND_FILES[kind], None if path.is_dir() else path
+
+
+def _check_name(out: Path, kind: str) -> None:
+    """A ConfigError for another kind's file name (a name the container does not load is only warned about)."""
+    other = next((k for k, name in KIND_FILES.items() if name == out.name and k != kind), None)
+    if other is not None:
+        raise ConfigError(
+            f"{out}: the container loads its {other} from {out.name}; a {kind} goes in {KIND_FILES[kind]}"
+        )
 
 
 def _not_a_model_file(path: Path) -> None:
@@ -184,7 +202,16 @@ def _stain(image: Path, method: str) -> Normaliser:
 
     try:
         with Image.open(image) as opened:
-            pixels = np.asarray(opened.convert("RGB"))
+            rgba = np.asarray(opened.convert("RGBA"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{image}: cannot read the stain target image ({exc})") from exc
-    return get_normaliser(method).fit(pixels)
+    clear = float(np.mean(rgba[..., 3] < 255))
+    if clear:  # converted to RGB they would be black "tissue" and skew the fit
+        raise ConfigError(
+            f"{image}: {clear:.0%} of its pixels are transparent; save the stain target without transparency"
+        )
+    pixels = np.ascontiguousarray(rgba[..., :3])
+    try:
+        return get_normaliser(method).fit(pixels)
+    except KitError as exc:  # no stains to fit (a grey or blank image): the file named
+        raise ConfigError(f"{image}: {exc}") from exc

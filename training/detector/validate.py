@@ -25,6 +25,7 @@ import torch
 from grand_challenge_metrics.scorers import score_detection
 
 from algorithm.detection.slide import DetectionOptions, SlideDetections, slide_detections
+from algorithm.engine.models import set_training
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide, units
 from algorithm.slide.base import SlideReader
@@ -116,14 +117,14 @@ def detect_validation_slides(
 ) -> list[SlideDetections]:
     """Each slide detected by the container's own code (``slide_detections``) with the stain spec ``stain``."""
     was_training = model.training
-    model.eval()
+    set_training(model, False)  # a participant's exported network keeps its own mode
     results = []
     try:
         for ann in slides:
             with open_slide(ann.slide_path) as slide:
                 results.append(slide_detections(slide, tissue_mask(slide), model, config, stain, device, options))
     finally:
-        model.train(was_training)
+        set_training(model, was_training)
     return results
 
 

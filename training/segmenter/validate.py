@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from algorithm.engine.models import set_training
 from algorithm.models.segmenter import SegmenterConfig
 from algorithm.segmentation import Heatmap, SegmentationOptions
 from algorithm.segmentation.heatmap import mask_on_grid
@@ -75,13 +76,13 @@ def heatmaps_of(
     """Yield ``(slide, heatmap)`` for each slide, made by the container's own code
     (``algorithm.tumour.tumour_heatmap``) with the stain spec ``stain``."""
     was_training = model.training
-    model.eval()
+    set_training(model, False)  # a participant's exported network keeps its own mode
     try:
         for item in slides:
             with open_slide(item.path) as reader:
                 yield item, tumour_heatmap(reader, tissue_mask(reader), model, config, stain, device, options).heatmap
     finally:
-        model.train(was_training)
+        set_training(model, was_training)
 
 
 def validate(

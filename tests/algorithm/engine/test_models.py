@@ -416,3 +416,14 @@ def test_a_scripted_retinanet_saved_and_loaded_is_decoded_in_batches_with_the_sa
     for tile, wanted in enumerate(expected):
         mine = found.tile == tile
         np.testing.assert_allclose(np.sort(found.scores[mine]), np.sort(wanted["scores"]), rtol=1e-5, atol=1e-6)
+
+
+def test_error_reason_names_the_type_once() -> None:
+    from algorithm.engine.models import error_reason
+
+    scripted = RuntimeError(
+        "The following operation failed in the TorchScript interpreter.\nTraceback of TorchScript...\n"
+        "RuntimeError: Input type (float) and bias type (c10::Half) should be the same"
+    )
+    assert error_reason(scripted) == "RuntimeError: Input type (float) and bias type (c10::Half) should be the same"
+    assert error_reason(ValueError("bad\nmore")) == "ValueError: bad"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -314,3 +316,63 @@ def test_where_it_is_written_is_checked(tmp_path: Path) -> None:
         function = torch.jit.script(_grey)
     with pytest.raises(ConfigError, match="the network is a scripted function"):
         save_program(tmp_path / "m.pt", "segmenter", function, 64, 2.0)  # type: ignore[arg-type]
+
+
+class LabelZero(torch.nn.Module):
+    """A detector counting its one class from 0, unlike torchvision (0: background)."""
+
+    def forward(self, tiles: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        found: list[dict[str, torch.Tensor]] = []
+        for _ in range(tiles.shape[0]):
+            box = torch.tensor([[4.0, 4.0, 12.0, 12.0]])
+            found.append({"boxes": box, "scores": torch.ones(1), "labels": torch.zeros(1, dtype=torch.int64)})
+        return found
+
+
+def test_numpy_numbers_are_taken_as_python_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "detector.pt"
+    save_program(
+        path,
+        "detector",
+        _scripted(DarkSpots()),
+        np.int64(64),
+        np.float32(0.5),
+        threshold=np.float32(0.6),
+        metrics={"f1": np.float64(0.7), "per_scanner": [np.float32(0.5)]},
+        views=np.int64(2),
+    )
+    _, config, checkpoint = load_detector(path)  # weights_only: numpy objects would not load
+    assert (config.tile_size, config.mpp, config.views) == (64, 0.5, 2)
+    assert checkpoint["threshold"] == pytest.approx(0.6) and checkpoint["metrics"]["f1"] == 0.7
+
+
+def test_a_detector_with_other_labels_is_refused_and_a_job_says_what_it_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ConfigError, match=r"returns labels \[0\]; the kit reads label 1 as a mitotic figure"):
+        save_program(tmp_path / "detector.pt", "detector", _scripted(LabelZero()), 64, 1.0)
+    # a file written without the trial (another kit's, or by hand): the job warns instead of writing nothing quietly
+    from algorithm.models.checkpoint import save_payload
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(_scripted(LabelZero()), buffer)
+    program = torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    config = {"tile_size": 64, "mpp": 1.0}
+    save_payload(
+        folder / "detector.pt", "detector", config, {"program": program}, extra={"program_format": "torchscript"}
+    )
+    with caplog.at_level("WARNING"):
+        run_job(JobOptions(input=SLIDE, output=tmp_path / "out", task=MIDOG, model_dir=folder), log=lambda _: None)
+    assert re.search(r"case-007100.tif: \d+ calls of labels \[0\] dropped: label 1 is a mitotic figure", caplog.text)
+
+
+def test_an_exported_network_keeps_its_mode_where_training_code_sets_one() -> None:
+    from algorithm.engine.models import set_training
+
+    module = _exported(Darkness(), 64).module()
+    set_training(module, False)  # torch refuses module.eval() on an exported program's module
+    set_training(module, True)

@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -130,3 +131,29 @@ def test_the_network_file_itself_and_a_model_file_are_refused(
         assert run_main(main, argv) == 1
         err = capsys.readouterr().err
         assert f"{already}: already a model file of the kit" in err and what in err
+
+
+def test_a_transparent_stain_target_and_another_kinds_file_name_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network = str(_pt2(tmp_path / "net.pt2"))
+    rgba = np.zeros((100, 100, 4), np.uint8)
+    rgba[25:75, 25:75] = (*blob_image(50, 50, seed=1)[0, 0], 255)
+    Image.fromarray(rgba).save(tmp_path / "target.png")
+    argv = [network, "--kind", "segmenter", "--tile-size", "64", "--mpp", "2"]
+    assert run_main(main, [*argv, "--stain-target", str(tmp_path / "target.png"), "--out", str(tmp_path / "a")]) == 1
+    assert "target.png: 75% of its pixels are transparent; save the stain target without" in capsys.readouterr().err
+    assert run_main(main, [*argv, "--out", str(tmp_path / "nuclei.pt")]) == 1
+    assert "loads its nuclei from nuclei.pt; a segmenter goes in segmenter.pt" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "mine.pt")]) == 0  # written, with a word about its name
+    err = capsys.readouterr().err
+    assert "mine.pt: the container loads a segmenter from segmenter.pt in its model folder: name it so there" in err
+
+
+def test_a_pt2_named_pt_loads_without_torchs_warning(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    network = _pt2(tmp_path / "net.pt2").rename(tmp_path / "net.pt")
+    argv = [str(network), "--kind", "segmenter", "--tile-size", "64", "--mpp", "2", "--out", str(tmp_path / "o/")]
+    run = subprocess.run(
+        [sys.executable, "-m", "algorithm", "program", *argv], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0 and "Unable to load package" not in run.stderr, run.stderr
