@@ -17,15 +17,14 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from algorithm.engine.run import TileTransform as BatchTransform
-from algorithm.errors import ConfigError
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from algorithm.stain import StainAugmentor, get_normaliser, sample_slide_pixels
 from algorithm.stain.slide_fit import slide_normaliser
 from algorithm.stain.spec import StainSpec
+from algorithm.stain.target_image import read_target_image
 from algorithm.tissue import TissueMask, tissue_mask
 
 TransformFactory = Callable[[SlideReader], BatchTransform]
@@ -41,10 +40,7 @@ def fit_target(method: str, target: Path | None, first_slide: Path, mpp: float) 
         return None
     normaliser = get_normaliser(method)
     if target is not None:
-        try:
-            pixels = np.asarray(Image.open(target).convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{target}: cannot read the stain target image ({exc})") from exc
+        pixels = read_target_image(target)
     else:
         with open_slide(first_slide) as slide:
             pixels = sample_slide_pixels(slide, tissue_mask(slide), level=slide.level_for(mpp))

@@ -195,22 +195,10 @@ def _is_exported(path: Path) -> bool:
 
 def _stain(image: Path, method: str) -> Normaliser:
     """The stain target fitted to ``image`` with ``method``."""
-    import numpy as np
-    from PIL import Image
-
     from algorithm.stain import get_normaliser
+    from algorithm.stain.target_image import read_target_image
 
-    try:
-        with Image.open(image) as opened:
-            rgba = np.asarray(opened.convert("RGBA"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{image}: cannot read the stain target image ({exc})") from exc
-    clear = float(np.mean(rgba[..., 3] < 255))
-    if clear:  # converted to RGB they would be black "tissue" and skew the fit
-        raise ConfigError(
-            f"{image}: {clear:.0%} of its pixels are transparent; save the stain target without transparency"
-        )
-    pixels = np.ascontiguousarray(rgba[..., :3])
+    pixels = read_target_image(image)
     try:
         return get_normaliser(method).fit(pixels)
     except KitError as exc:  # no stains to fit (a grey or blank image): the file named
