@@ -114,28 +114,48 @@ def check_dynamic_batch(program: torch.export.ExportedProgram, path: Path | None
         )
 
 
-def _not_exported(path: Path, exc: Exception) -> str:
-    """Why ``torch.export.load(path)`` failed, in the user's terms."""
+def archive_kind(path: Path) -> str | None:
+    """What wrote the file at ``path``, from its zip's entries: "torchscript" (``torch.jit.save``: constants.pkl),
+    "export" (``torch.export.save``: archive_format), "torch.save" (data.pkl alone), "zip" (none of them), or
+    None when it is no zip at all."""
     if not zipfile.is_zipfile(path):
-        return "not a file torch.export.save wrote"
+        return None
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
     if any(name.endswith("constants.pkl") for name in names):
-        return "a TorchScript file: load it with load_torchscript"
+        return "torchscript"
+    if any(name.endswith("/archive_format") for name in names):
+        return "export"
     if any(name.endswith("data.pkl") for name in names):
+        return "torch.save"
+    return "zip"
+
+
+def _not_exported(path: Path, exc: Exception) -> str:
+    """Why ``torch.export.load(path)`` failed, in the user's terms."""
+    kind = archive_kind(path)
+    if kind is None:
+        return "not a file torch.export.save wrote"
+    if kind == "torchscript":
+        return "a TorchScript file: load it with load_torchscript"
+    if kind == "torch.save":
         return "a file torch.save wrote, not a program: export the module with torch.export.export and save that"
-    text = str(exc)
-    return text.splitlines()[0].split(". ")[0] if text else repr(exc)  # torch's first sentence
+    return _first_sentence(exc)
 
 
 def _not_torchscript(path: Path, exc: Exception) -> str:
     """Why ``torch.jit.load(path)`` failed, in the user's terms rather than torch's archive reader's."""
     if not path.is_file():
         return "file not found"
-    if not zipfile.is_zipfile(path):
+    kind = archive_kind(path)
+    if kind is None:
         return "not a file torch.jit.save wrote"
-    with zipfile.ZipFile(path) as archive:
-        if not any(name.endswith("constants.pkl") for name in archive.namelist()):
-            return "a file torch.save wrote, not TorchScript: save a scripted or traced module with torch.jit.save"
+    if kind != "torchscript":
+        return "a file torch.save wrote, not TorchScript: save a scripted or traced module with torch.jit.save"
+    return _first_sentence(exc)
+
+
+def _first_sentence(exc: Exception) -> str:
+    """torch's first sentence of ``exc``."""
     text = str(exc)
-    return text.splitlines()[0].split(". ")[0] if text else repr(exc)  # torch's first sentence
+    return text.splitlines()[0].split(". ")[0] if text else repr(exc)

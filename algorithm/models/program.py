@@ -56,6 +56,7 @@ from algorithm.models.patch_classifier import PatchClassifierConfig
 from algorithm.models.segmenter import SegmenterConfig
 from algorithm.models.unet import UNetConfig
 from algorithm.patches.options import PatchOptions
+from algorithm.slide.base import is_number, is_whole
 from algorithm.stain.base import Normaliser
 from algorithm.stain.spec import StainSpec
 
@@ -155,7 +156,7 @@ def _checked_settings(
         raise ConfigError(
             f"a {kind} program takes no setting {', '.join(unknown)} (besides tile_size and mpp: {allowed})"
         )
-    if isinstance(tile_size, bool) or not isinstance(tile_size, int) or not MIN_TILE <= tile_size <= MAX_TILE:
+    if not is_whole(tile_size) or not MIN_TILE <= tile_size <= MAX_TILE:
         raise ConfigError(
             f"tile_size must be a whole number of pixels from {MIN_TILE} to {MAX_TILE}, got {tile_size!r}"
         )
@@ -163,12 +164,12 @@ def _checked_settings(
         raise ConfigError(
             f"a {kind}'s tile_size must be even (its maps are stitched at half resolution), got {tile_size}"
         )
-    if isinstance(mpp, bool) or not isinstance(mpp, (int, float)) or not math.isfinite(mpp) or mpp <= 0:
+    if not is_number(mpp) or not math.isfinite(mpp) or mpp <= 0:
         raise ConfigError(f"mpp must be a positive number of microns per pixel, got {mpp!r}")
     if threshold is not None:
         if kind not in THRESHOLDED:
             raise ConfigError(f"a {kind} program has no threshold (only {' and '.join(THRESHOLDED)} programs have one)")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        if not is_number(threshold) or not 0 <= threshold <= 1:
             raise ConfigError(f"threshold must lie in [0, 1], got {threshold!r}")
     if patches is not None and kind != "patch-classifier":
         raise ConfigError(f"patches are a patch classifier's filters, not a {kind}'s")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(quiet=args.quiet, debug=args.debug)
     import torch
 
-    from algorithm.engine.model_files import export_load, load_torchscript
+    from algorithm.engine.model_files import archive_kind, export_load, load_torchscript
     from algorithm.engine.models import error_reason
     from algorithm.models.program import save_program
 
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if out.resolve() == network.resolve():
         raise ConfigError(f"{out}: --out is the network's own file, which it would overwrite; write elsewhere")
     program: torch.jit.ScriptModule | torch.export.ExportedProgram
-    if _is_exported(network):
+    if archive_kind(network) == "export":
         try:
             program = export_load(str(network))
         except Exception as exc:  # torch's archive and graph readers raise many kinds
@@ -165,11 +164,10 @@ def _check_name(out: Path, kind: str) -> None:
 
 def _not_a_model_file(path: Path) -> None:
     """A ConfigError when ``path`` is already one of the kit's model files (a checkpoint or a wrapped program)."""
-    if not zipfile.is_zipfile(path):
+    from algorithm.engine.model_files import archive_kind
+
+    if archive_kind(path) in (None, "torchscript"):  # no zip, or TorchScript: load_torchscript says what it is
         return
-    with zipfile.ZipFile(path) as archive:
-        if any(name.endswith("constants.pkl") for name in archive.namelist()):
-            return  # TorchScript
     import torch
 
     try:
@@ -182,15 +180,6 @@ def _not_a_model_file(path: Path) -> None:
             f"{path}: already a model file of the kit ({what}, kind {payload['kind']}): put it in the model folder "
             "as it is"
         )
-
-
-def _is_exported(path: Path) -> bool:
-    """Whether ``path`` is a torch.export archive (a zip with an ``archive_format`` entry; TorchScript's has
-    ``constants.pkl``)."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/archive_format") for name in archive.namelist())
 
 
 def _stain(image: Path, method: str) -> Normaliser:
