@@ -156,11 +156,7 @@ if ((status)); then
 fi
 size="$("$docker" image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1 / 1e9}')"
 say "built $tag in $((SECONDS - start))s ($size)"
-# The install stage under a tag of its own (from the cache just made: seconds), so that
-# `docker image prune` (.ci/docker-tidy.sh), which removes untagged images, keeps the
+# The install stage under a tag of its own, so that `docker image prune` (.ci/docker-tidy.sh) keeps the
 # multi-GB install step cached for the next build.
-if [[ "$tag" == *:* && "${tag##*:}" != */* ]]; then venv_tag="$tag-venv"; else venv_tag="$tag:venv"; fi
-venv_args=("${args[@]}")
-for i in "${!venv_args[@]}"; do [[ "${venv_args[$i]}" != "$tag" ]] || venv_args[$i]="$venv_tag"; done
-"$docker" "${venv_args[@]}" --target venv "${extra[@]}" "$here" >"$work/venv-tag.log" 2>&1 \
-    || say "warning: could not tag the install stage as $venv_tag (its cache may be pruned): $(tail -n 1 "$work/venv-tag.log")"
+DOCKER="$docker" "$here/docker/tag-stage.sh" venv "$tag" "${args[@]}" "${extra[@]}" "$here" >/dev/null \
+    || say "warning: could not tag the install stage of $tag (its cache may be pruned)"

@@ -67,10 +67,7 @@ args=(build --platform linux/amd64 --tag "$tag" --build-arg "OFFLINE=$offline")
 echo "build.sh: building $tag" >&2
 "$docker" "${args[@]}" "${extra[@]}" "$ctx"
 echo "build.sh: built $tag" >&2
-# The install stage under a tag of its own (from the cache just made), so that `docker image prune`
-# (.ci/docker-tidy.sh) keeps the install step cached, as ../build.sh does for the algorithm image.
-if [[ "$tag" == *:* && "${tag##*:}" != */* ]]; then stage_tag="$tag-build"; else stage_tag="$tag:build"; fi
-stage_args=("${args[@]}")
-for i in "${!stage_args[@]}"; do [[ "${stage_args[$i]}" != "$tag" ]] || stage_args[$i]="$stage_tag"; done
-"$docker" "${stage_args[@]}" --target build "${extra[@]}" "$ctx" >/dev/null 2>&1 \
-    || echo "build.sh: warning: could not tag the install stage as $stage_tag (its cache may be pruned)" >&2
+# The install stage under a tag of its own, so that `docker image prune` (.ci/docker-tidy.sh) keeps the
+# install step cached, as ../build.sh does for the algorithm image.
+DOCKER="$docker" "$here/../docker/tag-stage.sh" build "$tag" "${args[@]}" "${extra[@]}" "$ctx" >/dev/null \
+    || echo "build.sh: warning: could not tag the install stage of $tag (its cache may be pruned)" >&2
