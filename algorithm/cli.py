@@ -224,7 +224,13 @@ def _check_qc_path(path: Path, invoke: bool, output: Path) -> None:
         raise ConfigError("--qc draws one job's picture: not with --api-method invoke")
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--qc {path}: the picture is a PNG; name it <something>.png")
-    if path.parent.resolve() == output.resolve() or path.parent.is_dir():
+    if path.is_dir():
+        raise ConfigError(f"--qc {path}: is a folder; name the picture's file")
+    if path.parent.is_dir():
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"--qc {path}: no permission to write in {path.parent}")
+        return
+    if path.parent.resolve() == output.resolve():
         return
     if path.parent.exists():
         raise ConfigError(f"--qc {path}: {path.parent} is a file, not a folder")

@@ -12,6 +12,7 @@ that imports it decides what to show. The command lines call
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -38,7 +39,19 @@ def error_line(exc: BaseException) -> tuple[str, int]:
         return "error: interrupted", 130
     if isinstance(exc, MemoryError):
         return "error: out of memory (try a smaller batch or tile size)", 1
+    if isinstance(exc, OSError) and (exc.filename is not None or exc.errno == errno.ENOSPC):
+        return f"error: {os_problem(exc)}", 1
     return (f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", 1)
+
+
+def os_problem(exc: OSError) -> str:
+    """The file and what the system said of it (``/in/slide.svs: permission denied``): a file the process may
+    not read, a full disk, a folder where a file was expected are the user's to mend, not the kit's bugs."""
+    reason = (exc.strerror or str(exc)).lower()
+    name = exc.filename
+    if name is None:
+        return reason
+    return f"{os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else name}: {reason}"
 
 
 LOGGERS = ("algorithm", "training")

@@ -166,6 +166,12 @@ def _evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], str, list[Path]
     return evaluation.metrics, origin, plot_paths, write_metrics(args.output, evaluation.metrics)
 
 
+def _system_refusal(exc: BaseException) -> bool:
+    """A file the system would not read or write (permissions, a full disk): the organiser's to mend, shown as
+    one line like the evaluation's own errors."""
+    return isinstance(exc, OSError) and exc.filename is not None and exc.strerror is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation; 0 when metrics.json was written, 1 with one line on stderr when not.
 
@@ -180,12 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         metrics, origin, plot_paths, path = _evaluate(args)
     except BaseException as exc:
         left = remove_files(owned_files(args.output))
-        if not isinstance(exc, EvaluationError):
+        if not isinstance(exc, EvaluationError) and not _system_refusal(exc):
             raise  # a bug: its traceback, with no outputs left behind
         if args.debug:
             traceback.print_exc()
         also = f"; a previous run's outputs could not be removed from {args.output}: {', '.join(left)}" if left else ""
-        print(f"evaluation failed: {exc}{also}", file=sys.stderr)
+        problem = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+        print(f"evaluation failed: {problem}{also}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(f"config: {origin}")

@@ -122,6 +122,8 @@ def _metaimage_problem(path: Path) -> str | None:
         path, offset = path.parent / data_file, 0
         if not path.is_file():
             return f"the image's pixel data file {data_file} (named in its header) is missing"
+        if not os.access(path, os.R_OK):
+            return f"the image's pixel data file {data_file} cannot be read (Permission denied)"
     compressed = fields.get("CompressedData", "False").lower() == "true"
     try:
         sizes = [int(v) for v in fields["DimSize"].split()]
@@ -188,6 +190,8 @@ def read_mask(path: Path, label: str) -> Mask:
     """A single-channel 2-D mask (a 3-D one with a single slice is accepted)."""
     if not path.is_file():
         raise EvaluationError(f"{label}: file not found" if not path.exists() else f"{label}: not a file")
+    if not os.access(path, os.R_OK):  # else ITK's "damaged or not an image", and a MetaImage check's traceback
+        raise EvaluationError(f"{label}: cannot read (Permission denied)")
     if path.suffix.lower() in (".mha", ".mhd"):
         problem = _metaimage_problem(path)
         if problem is not None:

@@ -47,6 +47,8 @@ def load_payload(path: str | os.PathLike[str], fmt: str, keys: tuple[str, ...], 
         raise ConfigError(f"{path}: {what} not found")
     try:
         payload = joblib.load(path)
+    except PermissionError:
+        raise  # the system's refusal, not the file's content: one line from the command (console.error_line)
     except Exception as exc:  # unpickling raises anything
         text = str(exc).strip()
         detail = text.splitlines()[0] if text else type(exc).__name__

@@ -92,6 +92,8 @@ def _unreadable(path: Path, exc: Exception) -> str:
     """Why ``torch.load(path, weights_only=True)`` failed, in the user's terms (torch's own message for a file
     it did not write, or for a pickled object, advises loading with ``weights_only=False``: running the file's
     code, which the kit never does)."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
     if path.stat().st_size == 0:
         return "the file is empty"
     if not zipfile.is_zipfile(path):

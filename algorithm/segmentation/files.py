@@ -56,6 +56,8 @@ def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
             tissue = tif.pages[1].asarray() > 0
     except FileNotFoundError as exc:
         raise KitError(f"{path}: heatmap file not found") from exc
+    except PermissionError:
+        raise  # the system's refusal, not the file's content: one line from the command (console.error_line)
     except (OSError, ValueError, IndexError, tifffile.TiffFileError) as exc:
         raise KitError(f"{path}: not a heatmap TIFF of this kit ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

@@ -129,6 +129,8 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
     """The reader for ``path``'s format, probed (a corrupt file fails here, not mid-slide)."""
     if not path.exists():
         raise SlideError(f"{path}: no such file")
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise SlideError(f"{path}: cannot be read: permission denied")
     if path.is_dir():
         if not is_dicom_folder(path):
             raise SlideError(f"{path}: is a folder, not a slide file (nor a DICOM series: no .dcm file in it)")

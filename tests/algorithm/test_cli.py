@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
+from tests.unprivileged import locked_folder, run_python, unreadable
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -157,3 +159,39 @@ def test_a_resolution_or_threshold_out_of_range_and_a_file_as_output_are_refused
             f"argument --output: {under} cannot be made: {taken} is a file, not a folder"
         )
     assert taken.read_text() == "not a folder"
+
+
+def test_files_the_system_will_not_let_it_read_or_write_are_one_line_naming_them(tmp_path: Path) -> None:
+    """Permissions as a user meets them (root's override dropped where the tests run as root): each refusal one
+    line naming the file, exit 1, nothing written; the job is never started for a picture it could not save."""
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(600, 400), mpp=0.25, tile=128, compression="jpeg")
+    hidden = unreadable(write_pyramid_tiff(tmp_path / "hidden.tiff", blob_image(600, 400), mpp=0.25, tile=128))
+    gc_input = tmp_path / "input"
+    gc_input.mkdir()
+    (gc_input / "inputs.json").write_text("[]")
+    unreadable(gc_input / "inputs.json")
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(REPO / "models" / "detector.pt", models / "detector.pt")
+    unreadable(models / "detector.pt")
+    locked = locked_folder(tmp_path / "locked")
+    out = tmp_path / "out"
+    for args, line in (
+        (["--input", str(hidden)], f"error: {hidden}: cannot be read: permission denied"),
+        (["--input", str(gc_input)], f"error: {gc_input / 'inputs.json'}: permission denied"),
+        (
+            ["--input", str(slide), "--model-dir", str(models)],
+            f"error: {models / 'detector.pt'}: not a readable model checkpoint (permission denied)",
+        ),
+        (
+            ["--input", str(slide), "--qc", str(locked / "qc.png")],
+            f"error: --qc {locked / 'qc.png'}: no permission to write in {locked}",
+        ),
+    ):
+        result = run_python("-m", "algorithm", *args, "--output", str(out), "--device", "cpu")
+        assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == line, result.stderr
+        assert not out.exists()
+    inspected = run_python("-m", "algorithm", "--inspect", str(hidden))
+    assert (
+        inspected.returncode == 1 and inspected.stderr.strip() == f"error: {hidden}: cannot be read: permission denied"
+    )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from algorithm.cli import main
-from algorithm.console import configure_logging, run_main
+from algorithm.console import configure_logging, error_line, run_main
 from algorithm.errors import SlideError
 from tests.conftest import write_pyramid_tiff
 
@@ -27,6 +28,21 @@ def test_unexpected_error_points_to_debug(capsys: pytest.CaptureFixture[str]) ->
     assert run_main(main, []) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--debug" in err and "Traceback" not in err
+
+
+def test_what_the_system_refuses_is_the_file_and_its_reason() -> None:
+    """A file the process may not read, a folder where a file was expected, a full disk: the user's to mend."""
+    assert error_line(PermissionError(errno.EACCES, "Permission denied", "/in/slide.svs")) == (
+        "error: /in/slide.svs: permission denied",
+        1,
+    )
+    assert error_line(IsADirectoryError(errno.EISDIR, "Is a directory", b"/in/x")) == (
+        "error: /in/x: is a directory",
+        1,
+    )
+    assert error_line(OSError(errno.ENOSPC, "No space left on device")) == ("error: no space left on device", 1)
+    line, status = error_line(OSError(errno.EIO, "Input/output error"))  # no file named: not the user's to find
+    assert line.startswith("error: internal error (OSError") and status == 1
 
 
 def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,12 +4,12 @@ where they are typed."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pytest
 
 from algorithm.options import microns_per_pixel, output_folder, positive_int, probability
+from tests.unprivileged import locked_folder, raised_by
 
 
 def test_microns_per_pixel_takes_a_microscopes_range() -> None:
@@ -43,14 +43,13 @@ def test_an_output_folder_may_be_absent_but_not_a_file(tmp_path: Path) -> None:
         output_folder(str(tmp_path / "taken" / "deeper" / "new"))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
 def test_an_output_folder_must_be_writable(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o555)
-    with pytest.raises(argparse.ArgumentTypeError, match="no permission to write in this folder"):
-        output_folder(str(locked))
-    with pytest.raises(argparse.ArgumentTypeError, match=f"cannot be made: no permission to write in {locked}"):
-        output_folder(str(locked / "new"))
+    locked, reader = locked_folder(tmp_path / "locked"), "from algorithm.options import output_folder"
+    refused = f"ArgumentTypeError: {locked}: no permission to write in this folder"
+    assert raised_by(reader, f"output_folder({str(locked)!r})") == refused
+    new = locked / "new"
+    refused = f"ArgumentTypeError: {new} cannot be made: no permission to write in {locked}"
+    assert raised_by(reader, f"output_folder({str(new)!r})") == refused
 
 
 def test_positive_int_is_a_whole_number_of_at_least_one() -> None:

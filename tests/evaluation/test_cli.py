@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 from grand_challenge_metrics.scorers import score_detection
 
 from evaluation import cli
+from tests.conftest import REPO
 from tests.evaluation.builders import Raw, point, points_value
+from tests.unprivileged import locked_folder, run_python
 
 TRUTH: dict[str, dict[str, Any]] = {
     "001.tiff": {
@@ -189,15 +192,40 @@ def test_an_output_that_is_a_file_is_refused_as_it_is_parsed(submission, capsys,
     assert taken.read_text() == "a file where the output folder should be"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
-def test_an_output_without_permission_is_refused_as_it_is_parsed(submission, capsys, tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o555)
-    base = ["--input", str(submission.input_dir), "--ground-truth", str(submission.gt_dir)]
-    line = _parse_error(capsys, *base, "--output", str(locked))
-    assert line.endswith(f"argument --output: {locked}: no permission to write in this folder"), line
-    line = _parse_error(capsys, *base, "--output", str(locked / "new"))
-    assert line.endswith(f"argument --output: {locked / 'new'} cannot be made: no permission to write in {locked}")
+def test_an_output_without_permission_is_refused_as_it_is_parsed(submission):
+    locked = locked_folder(submission.root / "locked")
+    base = ["-m", "evaluation", "--input", str(submission.input_dir), "--ground-truth", str(submission.gt_dir)]
+    result = run_python(*base, "--output", str(locked))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"argument --output: {locked}: no permission to write in this folder")
+    result = run_python(*base, "--output", str(locked / "new"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"{locked / 'new'} cannot be made: no permission to write in {locked}")
+
+
+def test_files_it_may_not_read_are_one_line_naming_them_and_no_metrics(tmp_path):
+    """The container's own test case with a folder or file locked in turn (root's override dropped where the
+    tests run as root): one line, exit 1, no metrics.json; a traceback before for the folders."""
+    inputs = shutil.copytree(REPO / "evaluation" / "test" / "input", tmp_path / "input")
+    truth = shutil.copytree(REPO / "evaluation" / "test" / "ground_truth", tmp_path / "ground_truth")
+    case = sorted(p for p in inputs.iterdir() if p.is_dir())[0]
+    mask = sorted((truth / "masks").iterdir())[0]
+    out = tmp_path / "output"
+    for locked, line in (
+        (truth / "masks", f"{truth / 'masks'}: Permission denied"),
+        (case, f"{case / 'output' / 'mitotic-figures.json'}: Permission denied"),
+        (mask, f"ground truth mask {mask}: cannot read (Permission denied)"),
+    ):
+        mode = locked.stat().st_mode
+        locked.chmod(0)
+        try:
+            result = run_python(
+                "-m", "evaluation", "--input", str(inputs), "--ground-truth", str(truth), "--output", str(out)
+            )
+        finally:
+            locked.chmod(mode)
+        assert result.returncode == 1 and result.stderr.strip() == f"evaluation failed: {line}", result.stderr
+        assert not (out / "metrics.json").exists()
 
 
 def test_a_missing_output_folder_is_made(submission):

@@ -10,6 +10,7 @@ import tifffile
 from evaluation.errors import EvaluationError
 from evaluation.masks import Mask, check_same_extent, foreground, read_mask, resample_to
 from tests.evaluation.builders import write_mask
+from tests.unprivileged import raised_by, unreadable
 
 
 def test_spacing_from_mha_and_tiff_resolution(tmp_path):
@@ -189,3 +190,19 @@ def test_extents_must_agree_when_both_spacings_are_known():
         check_same_extent(_mask((48, 64), (2e-6, 2e-6)), "p", truth, "t")
     with pytest.raises(EvaluationError, match=r"p: covers 0.128 x 0.048 mm .* spacing 0.001 x 0.001 mm\)$"):
         check_same_extent(_mask((48, 128), (0.001, 0.001)), "p", truth, "t")  # half the height: no hint
+
+
+def test_a_mask_or_its_pixel_data_it_may_not_read_is_named_as_such(tmp_path):
+    """Not ITK's "damaged or not an image": the system refused (root's override dropped where tests run as root)."""
+    mha = write_mask(tmp_path / "m.mha", np.zeros((4, 4), np.uint8), (0.001, 0.001))
+    mhd = write_mask(tmp_path / "m.mhd", np.zeros((4, 4), np.uint8), (0.001, 0.001))
+    unreadable(mha)
+    unreadable(tmp_path / "m.raw")
+    reader = "from evaluation.masks import read_mask"
+    assert (
+        raised_by(reader, f"read_mask(Path({str(mha)!r}), 'truth')")
+        == "EvaluationError: truth: cannot read (Permission denied)"
+    )
+    assert raised_by(reader, f"read_mask(Path({str(mhd)!r}), 'truth')") == (
+        "EvaluationError: truth: the image's pixel data file m.raw cannot be read (Permission denied)"
+    )

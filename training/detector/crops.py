@@ -106,6 +106,8 @@ def read_crop_stack(path: Path) -> list[NDArray[np.uint8]]:
     try:
         with tifffile.TiffFile(path) as tif:
             pages = [np.asarray(page.asarray()) for page in tif.pages]
+    except PermissionError:
+        raise  # the system's refusal, not the file's content: one line from the command (console.error_line)
     except (tifffile.TiffFileError, OSError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path}: not a TIFF stack of RGB crops ({exc})") from exc
     if not pages:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from algorithm.classify.estimators import FeatureValue
 from algorithm.errors import ConfigError
 from algorithm.features import FeatureConfig
 from tests.conftest import REPO
+from tests.unprivileged import error_line_of, unreadable
 
 NAMES = FeatureConfig().names()
 AXIS = "s4_t0.5_major_axis_um"
@@ -164,3 +166,12 @@ def test_other_joblib_content_is_not_a_model(tmp_path: Path) -> None:
 def test_missing_model_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="slide model not found"):
         load_slide_model(tmp_path / "nope.joblib")
+
+
+def test_a_slide_model_it_may_not_read_is_named_as_such(tmp_path: Path) -> None:
+    """Not "damaged, or not written by joblib.dump": the system refused, whatever the file holds."""
+    path = tmp_path / "slide_model.joblib"
+    shutil.copy(REPO / "models" / "slide_model.joblib", path)
+    unreadable(path)
+    line = error_line_of("from algorithm.classify import load_slide_model", f"load_slide_model({str(path)!r})")
+    assert line == f"error: {path}: permission denied"

@@ -9,6 +9,7 @@ import SimpleITK as sitk
 from algorithm.errors import KitError
 from algorithm.segmentation.files import heatmap_mha_bytes, read_heatmap_tiff, write_heatmap_tiff
 from algorithm.segmentation.heatmap import Heatmap
+from tests.unprivileged import error_line_of, unreadable
 
 
 @pytest.fixture()
@@ -41,3 +42,14 @@ def test_mha_has_spacing_in_millimetres(tmp_path: Path, heatmap: Heatmap) -> Non
     assert np.allclose(image.GetSpacing(), (0.004, 0.004))
     assert np.allclose(image.GetOrigin(), (7.5 * 0.25e-3, 7.5 * 0.25e-3))
     assert np.array_equal(sitk.GetArrayFromImage(image), heatmap.probability)
+
+
+def test_a_heatmap_it_may_not_read_is_named_as_such(tmp_path: Path, heatmap: Heatmap) -> None:
+    """Not "not a heatmap TIFF of this kit": the system refused, whatever the file holds."""
+    path = tmp_path / "h.tiff"
+    write_heatmap_tiff(path, heatmap)
+    unreadable(path)
+    line = error_line_of(
+        "from algorithm.segmentation.files import read_heatmap_tiff", f"read_heatmap_tiff({str(path)!r})"
+    )
+    assert line == f"error: {path}: permission denied"

@@ -15,6 +15,7 @@ from algorithm.errors import ConfigError
 from algorithm.models import DetectorConfig
 from tests.conftest import blob_image
 from tests.training.detector.conftest import DarkestSpot, crop_image, crop_stack
+from tests.unprivileged import error_line_of, unreadable
 from training.cli import main
 from training.detector.crops import (
     Detector,
@@ -128,3 +129,12 @@ def test_a_crop_records_where_its_best_candidate_is(tmp_path: Path) -> None:
     assert spot.best_point is not None and np.hypot(spot.best_point[0] - 70, spot.best_point[1] - 60) <= 6 + 2
     assert blank.best_point is None and blank.as_dict()["best_point"] is None
     assert spot.as_dict()["best_point"] == [round(v, 1) for v in spot.best_point]
+
+
+def test_a_crop_stack_it_may_not_read_is_named_as_such(tmp_path: Path) -> None:
+    """Not "not a TIFF stack of RGB crops": the system refused, whatever the file holds."""
+    path = tmp_path / "crops.tiff"
+    tifffile.imwrite(path, np.zeros((2, 8, 8, 3), np.uint8), photometric="rgb")
+    unreadable(path)
+    line = error_line_of("from training.detector.crops import read_crop_stack", f"read_crop_stack(Path({str(path)!r}))")
+    assert line == f"error: {path}: permission denied"
