@@ -6,7 +6,15 @@ from algorithm.threads import sleeping_waits
 
 sleeping_waits()  # before torch loads (algorithm/threads.py)
 
-from algorithm.cli import main  # noqa: E402
 from algorithm.console import run_main  # noqa: E402
+
+
+def main(argv: list[str] | None) -> int:
+    """The command line, imported inside ``run_main`` so that a Ctrl-C or SIGTERM while torch loads (a second
+    or two) is one line too."""
+    from algorithm.cli import main as command_line
+
+    return command_line(argv)
+
 
 sys.exit(run_main(main))

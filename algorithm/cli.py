@@ -13,6 +13,7 @@ from algorithm import __version__
 from algorithm.console import configure_logging, debugging
 from algorithm.errors import ConfigError, KitError
 from algorithm.interface.inputs import choose_task
+from algorithm.interface.outputs import missing_folders, output_paths, remove_outputs
 from algorithm.interface.tasks import TASKS, Task, load_tasks
 from algorithm.io.atomic import write_bytes_atomic
 from algorithm.options import add_views_argument, microns_per_pixel, output_folder, positive_int, probability
@@ -208,11 +209,20 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--port must be 0-65535, got {port}")
         return serve(_options(args, tasks[0]), tasks, host=args.host, port=port, debug=debugging(argv))
     task = choose_task(args.input, tasks)
-    result = run_job(_options(args, task))
-    if args.qc is not None:
-        from algorithm.qc.job_view import job_picture
+    paths = output_paths(args.output, task)
+    made = missing_folders(args.output, paths)
+    try:
+        result = run_job(_options(args, task))
+        if args.qc is not None:
+            from algorithm.qc.job_view import job_picture
 
-        write_bytes_atomic(args.qc, job_picture(result, task, args.output))
+            write_bytes_atomic(args.qc, job_picture(result, task, args.output))
+    except BaseException:
+        # failed, interrupted or stopped, the picture included: none of the task's outputs is left, neither
+        # this job's nor a previous run's at the same paths (they would pass for this input's)
+        remove_outputs([path for path in paths if path.is_file()], made)
+        raise
+    if args.qc is not None:
         logger.info("QC picture: %s", args.qc)
     return 0
 
@@ -226,6 +236,8 @@ def _check_qc_path(path: Path, invoke: bool, output: Path) -> None:
         raise ConfigError(f"--qc {path}: the picture is a PNG; name it <something>.png")
     if path.is_dir():
         raise ConfigError(f"--qc {path}: is a folder; name the picture's file")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"--qc {path}: is not a regular file (a device, a pipe or a socket); name a file")
     if path.parent.is_dir():
         if not os.access(path.parent, os.W_OK | os.X_OK):
             raise ConfigError(f"--qc {path}: no permission to write in {path.parent}")

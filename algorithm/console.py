@@ -2,6 +2,10 @@
 
 A user sees ``error: <file>: <problem>`` and exit status 1 for a KitError, never
 a third-party traceback; ``--debug`` (or KIT_DEBUG=1) shows the traceback too.
+SIGTERM (``docker stop``, a scheduler's stop, ``kill``) unwinds like Ctrl-C: without
+a handler Python dies at once and skips every clean-up (half-written ``.part``
+files and a job's partial outputs stayed), and as a container's PID 1 it is not
+delivered at all (the kernel drops a signal PID 1 has no handler for).
 
 The library logs (``logging.getLogger(__name__)`` in its modules: summaries at
 INFO, problems it works around at WARNING) and sets up no handler: a program
@@ -15,9 +19,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -25,6 +33,28 @@ from tqdm import tqdm
 from algorithm.errors import KitError
 
 T = TypeVar("T")
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; raised in the main thread and unwound like KeyboardInterrupt (so every ``finally``
+    and ``except BaseException`` clean-up runs), exit status 143."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextmanager
+def stopping_on_sigterm() -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`Terminated` in the main thread (elsewhere: nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def error_line(exc: BaseException) -> tuple[str, int]:
@@ -37,6 +67,8 @@ def error_line(exc: BaseException) -> tuple[str, int]:
         return f"error: {exc}", 1
     if isinstance(exc, KeyboardInterrupt):
         return "error: interrupted", 130
+    if isinstance(exc, Terminated):
+        return "error: terminated (SIGTERM)", 143
     if isinstance(exc, MemoryError):
         return "error: out of memory (try a smaller batch or tile size)", 1
     if isinstance(exc, OSError) and (exc.filename is not None or exc.errno == errno.ENOSPC):
@@ -92,11 +124,12 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     """Run ``main`` and turn failures into one line on stderr and an exit status."""
     debug = debugging(argv)
     try:
-        return main(argv)
-    except (Exception, KeyboardInterrupt) as exc:
+        with stopping_on_sigterm():
+            return main(argv)
+    except (Exception, KeyboardInterrupt, Terminated) as exc:
         line, status = error_line(exc)
-        # a bug or a KitError: the traceback with --debug (never for ^C or memory)
-        if debug and not isinstance(exc, (KeyboardInterrupt, MemoryError)):
+        # a bug or a KitError: the traceback with --debug (never for ^C, SIGTERM or memory)
+        if debug and not isinstance(exc, (KeyboardInterrupt, Terminated, MemoryError)):
             traceback.print_exc()
         print(line, file=sys.stderr)
         return status

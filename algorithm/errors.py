@@ -20,3 +20,8 @@ class SlideError(KitError):
 
 class ConfigError(KitError):
     """An argument, configuration or model file is invalid."""
+
+
+class OutputError(KitError):
+    """An output cannot be written where it was asked for: permissions, a full disk, or something other than
+    a file already in its place."""

@@ -32,7 +32,7 @@ from algorithm.engine.warmup import WarmUp, warm_up
 from algorithm.errors import ConfigError, KitError
 from algorithm.interface.annotations import multiple_points
 from algorithm.interface.inputs import JobInput, find_input
-from algorithm.interface.outputs import write_outputs
+from algorithm.interface.outputs import check_writable, write_outputs
 from algorithm.interface.tasks import Task
 from algorithm.models import CLASS_NAMES, load_detector, load_nuclei_segmenter, load_patch_classifier, load_segmenter
 from algorithm.nuclei import DEFAULT_THRESHOLD, NucleiSegmentation, segment_nuclei
@@ -334,6 +334,7 @@ def run_job(
         else:
             device = runtime.device
         job_input = find_input(options.input, options.task)
+        check_writable(options.output, options.task)  # in a second, not after the slide
         if runtime is None:
             with clock.phase("models"):
                 models = Models(options.task.outputs, options.model_dir, device)

@@ -23,7 +23,10 @@ once instead of once per job.
   ``/output`` between jobs); a job overwrites its own output files atomically.
 
 Standard library only (``http.server``); it listens on 127.0.0.1 unless told
-otherwise (``--host``). SIGTERM or SIGINT stop it (exit 0).
+otherwise (``--host``). SIGTERM or SIGINT stop it (exit 0): from then on ``/invoke``
+answers 503 ("stopping"); a job already running finishes, writes its outputs and
+gets its answer first (a process leaving while the job's thread ran torch was
+killed by the C++ runtime, exit 134, its outputs half-written and no answer sent).
 """
 
 from __future__ import annotations
@@ -99,6 +102,9 @@ class InvokeServer(ThreadingHTTPServer):
         self.runtime: Runtime | None = None
         self.jobs = 0
         self.busy = threading.Lock()
+        self.stopping = False  # set on SIGTERM/SIGINT: no new job starts
+        self.answering = threading.Condition()  # guards ``invokes``: /invoke requests not answered yet
+        self.invokes = 0
         try:
             super().__init__(address, InvokeHandler)
         except OSError as exc:
@@ -129,6 +135,8 @@ class InvokeServer(ThreadingHTTPServer):
         """Run one job from ``options.input`` to ``options.output``; the answer's status and body."""
         if self.runtime is None:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "loading", "error": "the models are still loading"}
+        if self.stopping:
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "stopping", "error": "the server is stopping"}
         if not self.busy.acquire(blocking=False):
             return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "busy", "error": "a job is running; one job at a time"}
         try:
@@ -185,7 +193,14 @@ class InvokeHandler(BaseHTTPRequestHandler):
         """POST /invoke; POST /health is 405, anything else 404."""
         self._drain_body()
         if self.path.split("?")[0] == "/invoke":
-            self._answer(*self.server.invoke())
+            with self.server.answering:
+                self.server.invokes += 1
+            try:
+                self._answer(*self.server.invoke())
+            finally:
+                with self.server.answering:
+                    self.server.invokes -= 1
+                    self.server.answering.notify_all()
         elif self.path.split("?")[0] == "/health":
             self._answer(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "GET /health"}, allow="GET")
         else:
@@ -254,6 +269,11 @@ def serve(
         )
         while not stop.wait(0.5):
             pass
+        server.stopping = True
+        if server.busy.locked():
+            log(f"invoke: stopping once job {server.jobs} is done and answered")
+        with server.answering:  # the running job finishes, writes its outputs and is answered
+            server.answering.wait_for(lambda: server.invokes == 0)
         log(f"invoke: stopping after {server.jobs} job{'' if server.jobs == 1 else 's'}")
         return 0
     finally:

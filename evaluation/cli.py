@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from evaluation import __version__
@@ -166,6 +171,35 @@ def _evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], str, list[Path]
     return evaluation.metrics, origin, plot_paths, write_metrics(args.output, evaluation.metrics)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (``docker stop``): unwound like Ctrl-C, so the outputs are removed as for any failure."""
+
+
+# how a stopped evaluation ends: its line and exit status
+STOPPED: dict[type[BaseException], tuple[str, int]] = {
+    KeyboardInterrupt: ("interrupted", 130),
+    Terminated: ("terminated (SIGTERM)", 143),
+}
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _stopping_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises Terminated in the main thread inside the block (Python's default dies at once, skipping
+    the clean-up; as a container's PID 1 it would not be delivered at all)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def _system_refusal(exc: BaseException) -> bool:
     """A file the system would not read or write (permissions, a full disk): the organiser's to mend, shown as
     one line like the evaluation's own errors."""
@@ -183,17 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:
-        metrics, origin, plot_paths, path = _evaluate(args)
+        with _stopping_on_sigterm():
+            metrics, origin, plot_paths, path = _evaluate(args)
     except BaseException as exc:
         left = remove_files(owned_files(args.output))
-        if not isinstance(exc, EvaluationError) and not _system_refusal(exc):
+        stopped = STOPPED.get(type(exc))
+        if not isinstance(exc, EvaluationError) and not _system_refusal(exc) and stopped is None:
             raise  # a bug: its traceback, with no outputs left behind
-        if args.debug:
+        if args.debug and stopped is None:
             traceback.print_exc()
         also = f"; a previous run's outputs could not be removed from {args.output}: {', '.join(left)}" if left else ""
         problem = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
-        print(f"evaluation failed: {problem}{also}", file=sys.stderr)
-        return 1
+        print(f"evaluation failed: {stopped[0] if stopped else problem}{also}", file=sys.stderr)
+        return stopped[1] if stopped else 1
     if not args.quiet:
         print(f"config: {origin}")
         for line in summary_lines(metrics):

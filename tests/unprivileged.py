@@ -10,7 +10,9 @@ reaching root's own files (the venv's Python). Without root nothing is dropped.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,27 +54,43 @@ def unreadable(path: Path) -> Path:
 
 def error_line_of(imports: str, call: str) -> str:
     """The line a command would show (``algorithm.console.error_line``) for what ``call`` raises, run with
-    ``imports`` first and permissions binding; "" when it raises nothing."""
-    return _outcome(imports, call, "error_line(exc)[0]")
+    ``imports`` first and permissions binding (in a child process); "" when it raises nothing."""
+    return _outcome(imports, [call], "error_line(exc)[0]")[0]
 
 
 def raised_by(imports: str, call: str) -> str:
     """``ExceptionType: message`` of what ``call`` raises, as :func:`error_line_of` runs it; "" for nothing."""
-    return _outcome(imports, call, "f'{type(exc).__name__}: {exc}'")
+    return raised_by_each(imports, [call])[0]
 
 
-def _outcome(imports: str, call: str, shown: str) -> str:
-    code = "\n".join(
-        (
-            "from pathlib import Path",
-            "from algorithm.console import error_line",
-            imports,
-            "try:",
-            f"    {call}",
-            "except BaseException as exc:",
-            f"    print({shown})",
-        )
-    )
-    result = run_python("-c", code)
+def raised_by_each(imports: str, calls: list[str]) -> list[str]:
+    """:func:`raised_by` of each of ``calls``, in one child process."""
+    return _outcome(imports, calls, "f'{type(exc).__name__}: {exc}'")
+
+
+def _outcome(imports: str, calls: list[str], shown: str) -> list[str]:
+    lines = ["from pathlib import Path", "from algorithm.console import error_line", imports]
+    for call in calls:
+        lines += ["try:", f"    {call}", "    print()", "except BaseException as exc:", f"    print({shown})"]
+    result = run_python("-c", "\n".join(lines))
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return [line.strip() for line in result.stdout.split("\n")[: len(calls)]]
+
+
+def run_limited(max_bytes: int, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` where no file may grow past ``max_bytes`` (``RLIMIT_FSIZE``: the system refuses the
+    write with EFBIG, as a full disk refuses one with ENOSPC; the signal that would kill the process ignored)."""
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        preexec_fn=limit,
+    )

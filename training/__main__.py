@@ -4,6 +4,14 @@ from algorithm.threads import sleeping_waits
 
 sleeping_waits()  # before torch loads (algorithm/threads.py)
 
-from training.cli import main  # noqa: E402
+from algorithm.console import run_main  # noqa: E402
 
-raise SystemExit(main())
+
+def main(argv: list[str] | None) -> int:
+    """The commands, imported inside ``run_main`` so that a Ctrl-C or SIGTERM while they load is one line too."""
+    from training.cli import main as command_line
+
+    return command_line(argv)
+
+
+raise SystemExit(run_main(main))

@@ -17,6 +17,7 @@ import numpy as np
 from algorithm import __version__
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import atomic_path
+from algorithm.io.readable import readable_file
 
 
 def library_versions() -> dict[str, str]:
@@ -45,10 +46,9 @@ def load_payload(path: str | os.PathLike[str], fmt: str, keys: tuple[str, ...], 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: {what} not found")
+    readable_file(path)
     try:
         payload = joblib.load(path)
-    except PermissionError:
-        raise  # the system's refusal, not the file's content: one line from the command (console.error_line)
     except Exception as exc:  # unpickling raises anything
         text = str(exc).strip()
         detail = text.splitlines()[0] if text else type(exc).__name__

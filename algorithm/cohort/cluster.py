@@ -13,6 +13,8 @@ import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -120,6 +122,7 @@ class RayPool:
             # the workers' torch threads wait as the single job's do (algorithm/threads.py)
             "runtime_env": {"env_vars": {"PYTHONPATH": _pythonpath(), **wait_environment()}},
         }
+        ours = signal.getsignal(signal.SIGTERM)  # the command's (algorithm.console): Ray's core replaces it
         try:
             if o.address is None:
                 # --workers: exactly their CPUs (so a test's cluster stays small); else this machine's, or enough
@@ -131,6 +134,10 @@ class RayPool:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {o.address}" if o.address else "a local Ray cluster"
             raise KitError(f"cannot start or join {where}: {exc}") from exc
+        finally:
+            if callable(ours) and threading.current_thread() is threading.main_thread():
+                # Ray's own handler prints native stack dumps and exits, skipping the run's tables
+                signal.signal(signal.SIGTERM, ours)
 
     def where(self) -> str:
         """The cluster in words, for the summary."""

@@ -1,9 +1,9 @@
 """A cohort run: list the slides, skip the complete ones, run the rest on Ray, write the tables.
 
-Whatever happens (slides failing, Ctrl-C), the run ends by writing ``cohort.csv`` (every
+Whatever happens (slides failing, Ctrl-C, SIGTERM), the run ends by writing ``cohort.csv`` (every
 slide: done, skipped, failed or not run), ``predictions.json`` (the finished ones),
 ``index.html`` with ``--qc``, and printing the summary; an interrupted run then raises
-KeyboardInterrupt again (exit status 130) with nothing half-written left behind.
+its KeyboardInterrupt or Terminated again (exit status 130 or 143) with nothing half-written left behind.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from algorithm.cohort.record import DONE, FAILED, NOT_RUN, SKIPPED, SlideRow, ta
 from algorithm.cohort.slides import CohortSlide
 from algorithm.cohort.table import failure, summary_lines, write_table
 from algorithm.cohort.worker import WorkerSettings
+from algorithm.console import Terminated
 from algorithm.errors import KitError
 from algorithm.qc.index import write_index
 
@@ -55,7 +56,8 @@ def run_cohort(
     layout.clear_partial()
     rows = completed_rows(slides, layout, settings)
     todo = [slide for slide in slides if slide.job not in rows]
-    where, interrupted = "no workers (nothing to run)", False
+    where = "no workers (nothing to run)" if not todo else "no workers (interrupted while they started)"
+    interrupted: KeyboardInterrupt | Terminated | None = None
     progress = CohortProgress(len(slides), len(rows))
 
     def finished(row: SlideRow) -> None:
@@ -72,8 +74,8 @@ def run_cohort(
                 for line in pool.lines:
                     logger.info(line)
                 pool.run(todo, finished, progress.tick)
-    except KeyboardInterrupt:
-        interrupted = True
+    except (KeyboardInterrupt, Terminated) as stop:
+        interrupted = stop
     finally:
         progress.close()
         layout.clear_partial()
@@ -85,8 +87,8 @@ def run_cohort(
     written = _write_files(ordered, settings, layout, summary)
     for line in [*summary, "written: " + ", ".join(written)]:
         show(line)
-    if interrupted:
-        raise KeyboardInterrupt
+    if interrupted is not None:
+        raise interrupted
     return ordered
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError
+from algorithm.io.readable import readable_file
 from algorithm.slide import IMAGE_SUFFIXES, SLIDE_SUFFIXES, slide_files
 
 SLIDE_COLUMN = "slide"
@@ -57,6 +58,8 @@ def slides_in_folder(folder: Path, exclude: Path | None = None) -> list[CohortSl
 
 def slides_in_csv(path: Path) -> list[CohortSlide]:
     """The slides of a CSV's ``slide`` column, in its order; relative paths are relative to the CSV's folder."""
+    if path.is_file():
+        readable_file(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file)

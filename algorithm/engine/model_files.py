@@ -32,6 +32,7 @@ import torch
 
 from algorithm.engine.models import engine_device
 from algorithm.errors import ConfigError
+from algorithm.io.readable import readable_file
 from algorithm.slide.quiet import quiet
 
 EXPORT_HINT = 'export with dynamic_shapes={"x": {0: torch.export.Dim("batch")}} (x: forward\'s first argument)'
@@ -44,6 +45,8 @@ def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = 
     :class:`~algorithm.errors.ConfigError` saying so, before the file is read; a file that is
     not TorchScript is one naming the file."""
     where = engine_device(device)
+    if Path(path).is_file():
+        readable_file(Path(path))
     try:
         module = jit_load(str(path), where)
     except (RuntimeError, ValueError, OSError) as exc:
@@ -69,6 +72,7 @@ def load_exported(path: str | os.PathLike[str], device: torch.device | str = "cp
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{path}: not a torch.export program file (file not found)")
+    readable_file(file)
     try:
         program = export_load(str(file))
     except Exception as exc:  # torch's archive and graph readers raise many kinds

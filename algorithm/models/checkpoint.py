@@ -20,6 +20,7 @@ import torchvision
 from algorithm import __version__
 from algorithm.errors import ConfigError
 from algorithm.io.atomic import atomic_path
+from algorithm.io.readable import readable_file
 from algorithm.stain.spec import StainSpec
 
 FORMAT_VERSION = 1
@@ -73,6 +74,7 @@ def read_checkpoint(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: model checkpoint not found")
+    readable_file(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors alike
@@ -92,8 +94,6 @@ def _unreadable(path: Path, exc: Exception) -> str:
     """Why ``torch.load(path, weights_only=True)`` failed, in the user's terms (torch's own message for a file
     it did not write, or for a pickled object, advises loading with ``weights_only=False``: running the file's
     code, which the kit never does)."""
-    if isinstance(exc, PermissionError):
-        return "permission denied"
     if path.stat().st_size == 0:
         return "the file is empty"
     if not zipfile.is_zipfile(path):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 from algorithm.console import configure_logging
 from algorithm.errors import ConfigError, KitError
+from algorithm.io.readable import readable_file
 from algorithm.options import microns_per_pixel, positive_int, probability
 
 if TYPE_CHECKING:  # torch and numpy load only when the command runs (a fast --help)
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     network = args.network
     if not network.is_file():
         raise ConfigError(f"{network}: file not found")
+    readable_file(network)
     if out.resolve() == network.resolve():
         raise ConfigError(f"{out}: --out is the network's own file, which it would overwrite; write elsewhere")
     program: torch.jit.ScriptModule | torch.export.ExportedProgram

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from algorithm.errors import KitError
 from algorithm.io.atomic import atomic_path
+from algorithm.io.readable import readable_file
 from algorithm.segmentation.heatmap import Heatmap
 
 FORMAT = "kit.heatmap/1"
@@ -49,6 +50,8 @@ def write_heatmap_tiff(path: str | os.PathLike[str], heatmap: Heatmap) -> None:
 def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
     """A heatmap written by :func:`write_heatmap_tiff`; KitError for a missing file or any other TIFF."""
     path = Path(path)
+    if path.is_file():
+        readable_file(path)
     try:
         with tifffile.TiffFile(path) as tif:
             meta = json.loads(tif.pages.first.description)
@@ -56,8 +59,6 @@ def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
             tissue = tif.pages[1].asarray() > 0
     except FileNotFoundError as exc:
         raise KitError(f"{path}: heatmap file not found") from exc
-    except PermissionError:
-        raise  # the system's refusal, not the file's content: one line from the command (console.error_line)
     except (OSError, ValueError, IndexError, tifffile.TiffFileError) as exc:
         raise KitError(f"{path}: not a heatmap TIFF of this kit ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError, SlideError
+from algorithm.io.readable import files_under
 from algorithm.slide.base import PLAUSIBLE_MPP, SlideReader, is_number, is_pair, plausible_mpp
 from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_folder
 from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
@@ -59,15 +60,14 @@ SLIDE_SUFFIXES = (
 def slide_files(folder: Path, exclude: Path | None = None) -> list[Path]:
     """Every slide file under ``folder`` (recursively; not under ``exclude``), sorted. Pictures (PNG, JPEG,
     BMP) are not slides here: a folder of figures or thumbnails beside slides must not become jobs."""
+    files = list(files_under(folder))  # an unreadable folder on the way is an error, not empty
     found = sorted(
         p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.name.lower().endswith(SLIDE_SUFFIXES)
-        and (exclude is None or not p.is_relative_to(exclude))
+        for p in files
+        if p.name.lower().endswith(SLIDE_SUFFIXES) and (exclude is None or not p.is_relative_to(exclude))
     )
     if not found:
-        pictures = sum(1 for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+        pictures = sum(1 for p in files if p.name.lower().endswith(IMAGE_SUFFIXES))
         hint = (
             f"; its {pictures} picture(s) (PNG, JPEG, BMP) are not searched for in folders: give each by name "
             "(a cohort: in a CSV's 'slide' column)"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import ConfigError
+from algorithm.io.readable import readable_file
 
 
 def read_target_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
@@ -15,6 +17,9 @@ def read_target_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     when any pixel is transparent (converted to RGB, a cut-out's background is black and would be fitted as
     tissue)."""
     from PIL import Image  # with the command that reads a target, not with every import of the stain package
+
+    if Path(path).is_file():
+        readable_file(Path(path))
 
     try:
         with Image.open(path) as opened:

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PIL import Image
 
 from tests.conftest import REPO, blob_image, write_pyramid_tiff
-from tests.unprivileged import locked_folder, run_python, unreadable
+from tests.unprivileged import locked_folder, run_limited, run_python, unreadable
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -181,7 +185,7 @@ def test_files_the_system_will_not_let_it_read_or_write_are_one_line_naming_them
         (["--input", str(gc_input)], f"error: {gc_input / 'inputs.json'}: permission denied"),
         (
             ["--input", str(slide), "--model-dir", str(models)],
-            f"error: {models / 'detector.pt'}: not a readable model checkpoint (permission denied)",
+            f"error: {models / 'detector.pt'}: cannot be read: permission denied",
         ),
         (
             ["--input", str(slide), "--qc", str(locked / "qc.png")],
@@ -195,3 +199,88 @@ def test_files_the_system_will_not_let_it_read_or_write_are_one_line_naming_them
     assert (
         inspected.returncode == 1 and inspected.stderr.strip() == f"error: {hidden}: cannot be read: permission denied"
     )
+
+
+def test_an_output_place_it_may_not_write_is_refused_before_the_job(tmp_path: Path) -> None:
+    """A read-only folder the heatmap goes into, inside a writable output folder: refused in a second, not after
+    the slide (and named, not the hidden temporary file the write would have made)."""
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(600, 400), mpp=0.25, tile=128, compression="jpeg")
+    out = tmp_path / "out"
+    (out / "images").mkdir(parents=True)
+    locked = locked_folder(out / "images" / "tumour-heatmap")
+    result = run_python("-m", "algorithm", "--input", str(slide), "--output", str(out), "--task", "help")
+    line = f"error: {locked / 'heatmap.mha'}: cannot be written: no permission to write in {locked}"
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == line, result.stderr
+    assert "tissue mask" not in result.stderr  # the job never started
+    assert sorted(p.name for p in out.rglob("*")) == ["images", "tumour-heatmap"]
+
+
+def test_a_picture_the_system_refuses_takes_the_jobs_outputs_with_it(tmp_path: Path) -> None:
+    """--qc is written last; when the system refuses it (here a file-size limit, as a full disk would), the
+    command fails and leaves nothing: not the outputs, not the folder it made for them."""
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(1200, 800), mpp=0.25, tile=128, compression="jpeg")
+    out, picture = tmp_path / "out", tmp_path / "qc.png"
+    result = run_limited(
+        200_000, "-m", "algorithm", "--input", str(slide), "--output", str(out), "--device", "cpu", "--qc", str(picture)
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"error: {picture}: cannot be written: file too large"
+    assert "1 output written" in result.stderr  # the outputs were written, then taken back
+    assert not out.exists() and not picture.exists()
+
+
+def test_a_failed_job_leaves_no_outputs_not_even_a_previous_runs(tmp_path: Path) -> None:
+    """A job that fails on a second slide removes the first run's outputs at its paths: left, they would pass
+    for the second slide's."""
+    good = write_pyramid_tiff(tmp_path / "good.tiff", blob_image(600, 400), mpp=0.25, tile=128, compression="jpeg")
+    bad = tmp_path / "bad.tiff"
+    bad.write_bytes(good.read_bytes()[:3000])  # truncated
+    out = tmp_path / "out"
+    assert _run("--input", str(good), "--output", str(out), "--device", "cpu").returncode == 0
+    (out / "notes.txt").write_text("the user's own file")
+    assert (out / "mitotic-figures.json").is_file()
+    failed = _run("--input", str(bad), "--output", str(out), "--device", "cpu")
+    assert failed.returncode == 1 and str(bad) in failed.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_sigterm_stops_a_job_with_one_line_also_as_a_containers_pid_1(tmp_path: Path) -> None:
+    """docker stop's SIGTERM: one line, exit 143. As PID 1 (the container's python, where running as root lets
+    ``unshare`` make it so) a signal without a handler is not even delivered: the job ran on to SIGKILL."""
+    slide = write_pyramid_tiff(tmp_path / "s.tiff", blob_image(600, 400), mpp=0.25, tile=128)
+    task_file = tmp_path / "task.json"
+    os.mkfifo(task_file)  # the job blocks reading it: a fixed point to stop it at
+    command = [sys.executable, "-m", "algorithm", "--input", str(slide), "--output", str(tmp_path / "out")]
+    command += ["--task-file", str(task_file)]
+    as_pid_1 = os.geteuid() == 0 and shutil.which("unshare") is not None
+    if as_pid_1:
+        command = ["unshare", "--pid", "--fork", "--mount-proc", *command]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while True:  # a writer may open the pipe once the job has it open for reading
+        try:
+            writer = os.open(task_file, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            assert exc.errno == errno.ENXIO and process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+    try:
+        job = (
+            int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
+            if as_pid_1
+            else process.pid
+        )
+        if as_pid_1:
+            ids = next(
+                line for line in Path(f"/proc/{job}/status").read_text().splitlines() if line.startswith("NSpid:")
+            )
+            assert ids.split()[-1] == "1"  # PID 1 in its namespace
+        os.kill(job, signal.SIGTERM)
+        status = process.wait(timeout=30)
+    finally:
+        os.close(writer)
+        if process.poll() is None:
+            process.kill()
+    assert process.stderr is not None
+    assert status == 143 and process.stderr.read().strip().splitlines()[-1] == "error: terminated (SIGTERM)"
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +48,25 @@ def test_what_the_system_refuses_is_the_file_and_its_reason() -> None:
     assert line.startswith("error: internal error (OSError") and status == 1
 
 
+def test_sigterm_unwinds_like_ctrl_c_and_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """``docker stop``'s SIGTERM: the clean-ups run (Python's default would die at once, skipping them) and the
+    command ends with one line and 143; the handler before is back afterwards."""
+    cleaned: list[str] = []
+
+    def main(argv: list[str] | None) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)  # the handler raises here
+        finally:
+            cleaned.append("outputs removed")
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_main(main, []) == 143
+    assert capsys.readouterr().err == "error: terminated (SIGTERM)\n" and cleaned == ["outputs removed"]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_debug_shows_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     def main(argv: list[str] | None) -> int:
         raise SlideError("b.svs: corrupt")
@@ -67,7 +89,9 @@ def test_the_command_lines_logging_levels(capsys: pytest.CaptureFixture[str], ki
     configure_logging(debug=True)
     log.debug("detail")
     assert capsys.readouterr().err == "detail\n"
-    assert len(logging.getLogger("algorithm").handlers) == 1  # configuring again replaces, never stacks
+    # configuring again replaces, never stacks (other tests' pytest capture handlers may sit beside it)
+    ours = [h for h in logging.getLogger("algorithm").handlers if type(h).__name__ == "_StderrHandler"]
+    assert len(ours) == 1
 
 
 def test_quiet_job_prints_only_what_is_wrong(

@@ -160,13 +160,24 @@ def test_invoke_mode_serves_jobs_as_exec_mode_runs_them(tmp_path: Path, exec_out
         status, body = answers["corrupt"]
         assert status == 422 and body["status"] == "failed"
         assert re.fullmatch(r"error: .*case-007100\.tif.*", body["error"]) and "\n" not in body["error"]
+        # SIGTERM while a job runs (docker stop): the job finishes, writes its outputs whole and is answered
+        _load("test-case", input_dir, output_dir)
+        last: list[tuple[int, dict]] = []
+        client = threading.Thread(target=lambda: last.append(_request(port, "POST", "/invoke", body=b"{}")))
+        client.start()
+        while not any("invoke 5: job from" in line for line in list(log)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.send_signal(signal.SIGTERM)
+        client.join(timeout=120)
+        assert last and last[0][0] == 201, last
+        assert _files(output_dir) == exec_outputs["test-case"]
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
         reader.join(timeout=10)
     text = "".join(log)
     assert [line for line in text.splitlines() if line.startswith("error: ")] == [body["error"]]
-    assert "Traceback" not in text and "invoke: stopping after 4 jobs" in text
+    assert "Traceback" not in text and "invoke: stopping after 5 jobs" in text
 
 
 @pytest.fixture()
@@ -210,6 +221,15 @@ def test_a_failed_job_is_answered_and_the_server_stays_up(server: InvokeServer, 
     status, body = _request(server.port, "POST", "/invoke")  # /input does not exist
     assert status == 422 and body["error"] == f"error: {tmp_path / 'input'}: input not found"
     assert not (tmp_path / "output").exists()
+    assert _request(server.port, "GET", "/health")[0] == 200
+
+
+def test_a_stopping_server_starts_no_job(server: InvokeServer) -> None:
+    """After SIGTERM/SIGINT (``serve`` sets ``stopping``) /invoke is refused, /health still answers."""
+    server.load()
+    server.stopping = True
+    status, body = _request(server.port, "POST", "/invoke")
+    assert status == 503 and body["status"] == "stopping" and server.jobs == 0
     assert _request(server.port, "GET", "/health")[0] == 200
 
 

@@ -386,3 +386,26 @@ def test_unknown_length_unit_is_refused(submission, capsys):
     submission.write_predictions()
     assert submission.run() == 1
     assert "major_axis.unit: expected one of ['mm', 'um'], got 'inch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("signum", "status", "line"), [(2, 130, "interrupted"), (15, 143, "terminated (SIGTERM)")])
+def test_a_stopped_evaluation_is_one_line_and_leaves_no_metrics(tmp_path, signum, status, line):
+    """Ctrl-C (SIGINT) or docker stop (SIGTERM) 50 ms into the container's own test case: one line, 130 or 143,
+    nothing written (Ctrl-C showed a traceback; SIGTERM skipped the clean-up)."""
+    out = tmp_path / "output"
+    argv = [
+        "--input",
+        str(REPO / "evaluation/test/input"),
+        "--ground-truth",
+        str(REPO / "evaluation/test/ground_truth"),
+    ]
+    code = (
+        "import os, signal, sys\n"
+        "from evaluation import cli\n"
+        f"signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), {signum}))\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.05)\n"
+        f"sys.exit(cli.main({[*argv, '--output', str(out), '--plots']!r}))\n"
+    )
+    result = run_python("-c", code)
+    assert result.returncode == status and result.stderr == f"evaluation failed: {line}\n", result.stderr
+    assert not (out / "metrics.json").exists()

@@ -15,6 +15,7 @@ from algorithm.console import progress
 from algorithm.errors import ConfigError
 from algorithm.features import PatchFeatureConfig, patch_features
 from algorithm.io.atomic import write_json_atomic
+from algorithm.io.readable import readable_file
 from algorithm.models import PatchClassifier, PatchClassifierConfig, load_patch_classifier
 from algorithm.options import positive_int
 from algorithm.slide import open_slide
@@ -119,6 +120,8 @@ def _threshold(text: str) -> str | float:
 
 def _training_rows(path: Path, config: PatchFeatureConfig) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Slide names, feature rows and labels from an ``oof-probabilities.json``."""
+    if path.is_file():
+        readable_file(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:

@@ -15,6 +15,7 @@ from algorithm.errors import ConfigError
 from algorithm.slide import SLIDE_SUFFIXES
 from training.datasets.synthetic import synthetic_domain
 from training.datasets.tumour import read_labels_csv
+from training.synth.nuclei_mask import NUCLEI_MASK_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,11 @@ def read_labelled_folder(folder: str | Path, labels_csv: str | Path) -> list[Lab
     if not folder.is_dir():
         raise ConfigError(f"{folder}: slide folder not found")
     labels = read_labels_csv(labels_csv)
-    files = {p.stem: p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES)}
+    files = {
+        p.stem: p
+        for p in folder.iterdir()
+        if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES) and not p.stem.endswith(NUCLEI_MASK_SUFFIX)
+    }  # a synthetic slide's nuclei mask (synth --nuclei-masks) is a TIFF beside it, not a slide
     missing = [name for name in labels if name not in files]
     if missing:
         raise ConfigError(

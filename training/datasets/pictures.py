@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from algorithm.errors import ConfigError
+from algorithm.io.readable import readable_file
 from algorithm.slide import open_slide
 from algorithm.slide.base import SlideReader
 from training.synth.pyramid import write_image
@@ -25,6 +26,8 @@ def as_tiff(image: Path, mpp: float, work: Path) -> Path:
     tiled copy at ``mpp`` in ``work`` (named by the source's content, so a changed image is converted again)."""
     if image.suffix.lower() in (".tif", ".tiff"):
         return image
+    if image.is_file():
+        readable_file(image)
     try:
         with Image.open(image) as opened:
             pixels = np.asarray(opened.convert("RGB"))

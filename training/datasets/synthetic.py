@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from algorithm.errors import ConfigError
+from algorithm.io.readable import readable_folder
 from training.datasets.annotations import SlideAnnotations
 from training.datasets.midog import read_midog_database
 
@@ -36,7 +37,7 @@ def read_synthetic_folder(folder: str | Path) -> list[SlideAnnotations]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: slide folder not found")
-    databases = sorted(folder.glob("*.midog.json"))
+    databases = sorted(readable_folder(folder).glob("*.midog.json"))
     if not databases:
         raise ConfigError(f"{folder}: no *.midog.json annotation files (make slides with: python -m training synth)")
     slides = []

@@ -23,8 +23,10 @@ from PIL import Image
 from algorithm.errors import ConfigError
 from algorithm.features import major_axis
 from algorithm.io.atomic import write_bytes_atomic
+from algorithm.io.readable import readable_file
 from algorithm.slide import SLIDE_SUFFIXES, open_slide
 from training.datasets.synthetic import synthetic_domain
+from training.synth.nuclei_mask import NUCLEI_MASK_SUFFIX
 
 MASK_NAMES = ("{stem}.tumour-mask.png", "{stem}.mask.png", "{stem}.png")
 LABELS_HEADER = ("slide", "label", "major_axis_um")
@@ -49,6 +51,8 @@ class TumourSlide:
     @cached_property
     def mask(self) -> NDArray[np.bool_]:
         """The tumour mask as booleans, read once (masks cover the whole slide at a lower resolution)."""
+        if self.mask_path.is_file():
+            readable_file(self.mask_path)
         try:
             with Image.open(self.mask_path) as image:
                 return np.asarray(image.convert("L")) > 0
@@ -88,7 +92,11 @@ def read_tumour_folder(folder: str | Path, masks: str | Path | None = None) -> l
     masks = Path(masks) if masks else None
     if not folder.is_dir():
         raise ConfigError(f"{folder}: slide folder not found")
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES))
+    paths = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES) and not p.stem.endswith(NUCLEI_MASK_SUFFIX)
+    )  # a synthetic slide's nuclei mask (synth --nuclei-masks) is a TIFF beside it, not a slide
     if not paths:
         raise ConfigError(f"{folder}: no slides (looked for {', '.join(SLIDE_SUFFIXES)})")
     slides = []

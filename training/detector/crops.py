@@ -36,6 +36,7 @@ from scipy.stats import binomtest
 from algorithm.detection.predict import Candidates
 from algorithm.detection.slide import slide_detections
 from algorithm.errors import ConfigError
+from algorithm.io.readable import readable_file
 from algorithm.models.detector import DetectorConfig
 from algorithm.slide import open_slide, units
 from algorithm.stain.spec import StainSpec
@@ -103,11 +104,10 @@ def read_crop_stack(path: Path) -> list[NDArray[np.uint8]]:
     """The pages of a TIFF stack of RGB crops, uint8 ``(h, w, 3)`` each; ConfigError naming the file otherwise."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
+    readable_file(path)
     try:
         with tifffile.TiffFile(path) as tif:
             pages = [np.asarray(page.asarray()) for page in tif.pages]
-    except PermissionError:
-        raise  # the system's refusal, not the file's content: one line from the command (console.error_line)
     except (tifffile.TiffFileError, OSError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path}: not a TIFF stack of RGB crops ({exc})") from exc
     if not pages:

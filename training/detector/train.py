@@ -207,7 +207,7 @@ def train_detector(
             "real_negatives": [r.file_name for r in real or []],
             "real_figures": [f.file_name for f in figures or []],
         }
-        if record.get("f1", -1.0) > best["f1"] or not valid:
+        if record.get("f1", -1.0) > best.get("f1", -1.0) or not valid:  # without --valid: every epoch, the last kept
             best = record
             save_checkpoint(
                 out_dir / "best.pt",

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from algorithm.errors import ConfigError
+from algorithm.io.readable import readable_file
 from algorithm.slide import IMAGE_SUFFIXES as PICTURE_SUFFIXES
 from algorithm.slide.base import SlideReader
 from training.datasets.pictures import open_image
@@ -114,6 +115,8 @@ def read_mask(path: Path) -> NDArray[np.bool_]:
     generator's deflated tiled masks of any size read as they are written (Pillow would stop at its
     decompression-bomb limit, ~179 Mpx). Other formats through Pillow, colour converted to grey.
     """
+    if path.is_file():
+        readable_file(path)
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             array = _tiff_mask(path)

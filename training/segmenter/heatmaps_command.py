@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from algorithm.device import resolve_device
-from algorithm.io.atomic import write_json_atomic
+from algorithm.io.atomic import all_or_nothing, write_json_atomic
 from algorithm.models import load_segmenter
 from algorithm.options import output_folder
 from algorithm.segmentation.files import write_heatmap_tiff
@@ -27,7 +27,8 @@ averaged), and write into --out:
                          (the input of `python -m training classifier --labels`)
   heatmaps.json          IoU of each heatmap (threshold 0.5) against its mask
 
-Slides need tumour masks as for `python -m training segmenter`.
+Slides need tumour masks as for `python -m training segmenter`. A run that fails
+or is interrupted removes the heatmaps it wrote: no set without its labels.csv.
 
 example:
   python -m training heatmaps --model runs/segmenter/best.pt --slides data/synth/slides-train --out data/heatmaps/train
@@ -49,12 +50,16 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, config, checkpoint = load_segmenter(args.model, device)
     score = IoUScore()
-    for item, heatmap in heatmaps_of(slides, model, config, device, checkpoint.get("stain")):
-        write_heatmap_tiff(args.out / f"{item.name}.heatmap.tiff", heatmap)
-        score_heatmap(score, item, heatmap)
-        print(f"{item.name}: {'tumour' if item.label else 'normal'}, IoU {score.per_slide[-1]['iou']:.3f}")
-    write_labels_csv(args.out / "labels.csv", [(s.name, s.label, s.major_axis_um) for s in slides])
-    write_json_atomic(args.out / "heatmaps.json", {"model": str(args.model), **score.as_dict()})
+    with all_or_nothing() as written:  # a set the classifier reads with its labels.csv, or none of it
+        for item, heatmap in heatmaps_of(slides, model, config, device, checkpoint.get("stain")):
+            path = args.out / f"{item.name}.heatmap.tiff"
+            written.append(path)
+            write_heatmap_tiff(path, heatmap)
+            score_heatmap(score, item, heatmap)
+            print(f"{item.name}: {'tumour' if item.label else 'normal'}, IoU {score.per_slide[-1]['iou']:.3f}")
+        written.append(args.out / "labels.csv")
+        write_labels_csv(written[-1], [(s.name, s.label, s.major_axis_um) for s in slides])
+        write_json_atomic(args.out / "heatmaps.json", {"model": str(args.model), **score.as_dict()})
     mean = score.mean_tumour_iou
     print(
         f"{len(slides)} heatmaps -> {args.out}: pooled IoU {score.iou:.3f}"

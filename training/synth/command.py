@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fcntl
+import glob
 import io
 import logging
 import math
@@ -287,6 +288,12 @@ def _output_folder(text: str) -> Path:
     return out
 
 
+def remove_slide(out: Path, name: str) -> None:
+    """Every file of slide ``name`` in ``out`` (``NAME.tiff``, ``NAME.midog.json``, its masks...)."""
+    for path in out.glob(f"{glob.escape(name)}.*"):
+        path.unlink(missing_ok=True)
+
+
 def read_slide_labels(path: Path) -> dict[str, int]:
     """``slide`` -> label (1 positive, 0 negative) of a ``slide-labels.csv``; {} when there is none."""
     if not path.exists():
@@ -350,8 +357,11 @@ def run(args: argparse.Namespace) -> int:
         with tqdm(total=total, unit="tile", desc=name, disable=args.quiet, leave=False, dynamic_ncols=True) as bar:
             try:
                 result = generate_slide(cfg, out, name, options, on_tile=bar.update, nuclei_mask=args.nuclei_masks)
-            except OSError as error:
-                raise KitError(f"cannot write {name} into {out}: {error.strerror or error}") from error
+            except BaseException as error:
+                remove_slide(out, name)  # a slide is all of its files or none (a full disk, an interruption)
+                if isinstance(error, OSError):
+                    raise KitError(f"cannot write {name} into {out}: {error.strerror or error}") from error
+                raise
         if args.positive != "no":
             try:
                 add_slide_label(labels_path, name, int(cfg.positive))

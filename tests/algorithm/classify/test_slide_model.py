@@ -174,4 +174,4 @@ def test_a_slide_model_it_may_not_read_is_named_as_such(tmp_path: Path) -> None:
     shutil.copy(REPO / "models" / "slide_model.joblib", path)
     unreadable(path)
     line = error_line_of("from algorithm.classify import load_slide_model", f"load_slide_model({str(path)!r})")
-    assert line == f"error: {path}: permission denied"
+    assert line == f"error: {path}: cannot be read: permission denied"

@@ -52,4 +52,4 @@ def test_a_heatmap_it_may_not_read_is_named_as_such(tmp_path: Path, heatmap: Hea
     line = error_line_of(
         "from algorithm.segmentation.files import read_heatmap_tiff", f"read_heatmap_tiff({str(path)!r})"
     )
-    assert line == f"error: {path}: permission denied"
+    assert line == f"error: {path}: cannot be read: permission denied"

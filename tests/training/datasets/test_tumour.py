@@ -158,3 +158,12 @@ def test_labels_round_trip(tmp_path: Path) -> None:
     write_labels_csv(path, [("a", 1, 1234.5), ("b", 0, 0.0), ("c", 1, 98.7654)])
     assert path.read_text().splitlines()[0] == "slide,label,major_axis_um"
     assert read_labels_csv(path) == {"a": (1, 1234.5), "b": (0, 0.0), "c": (1, 98.765)}  # three decimals
+
+
+def test_a_synthetic_slides_nuclei_mask_beside_it_is_not_a_slide(tmp_path: Path) -> None:
+    """synth --nuclei-masks writes <name>.nuclei-mask.tiff beside <name>.tiff: it was listed as a slide (and
+    then failed for want of a tumour mask of its own)."""
+    _slide(tmp_path)
+    _mask(tmp_path / "a.tumour-mask.png")
+    write_pyramid_tiff(tmp_path / "a.nuclei-mask.tiff", np.zeros((400, 600, 3), np.uint8), mpp=0.5, tile=64)
+    assert [s.name for s in read_tumour_folder(tmp_path)] == ["a"]

@@ -137,4 +137,4 @@ def test_a_crop_stack_it_may_not_read_is_named_as_such(tmp_path: Path) -> None:
     tifffile.imwrite(path, np.zeros((2, 8, 8, 3), np.uint8), photometric="rgb")
     unreadable(path)
     line = error_line_of("from training.detector.crops import read_crop_stack", f"read_crop_stack(Path({str(path)!r}))")
-    assert line == f"error: {path}: permission denied"
+    assert line == f"error: {path}: cannot be read: permission denied"

@@ -53,6 +53,17 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
     assert a["loss"] == b["loss"]
 
 
+def test_without_validation_every_epoch_is_kept_and_the_last_is_best(tmp_path: Path) -> None:
+    """No --valid: best.pt is each epoch in turn (the second used to fail on the first's missing F1)."""
+    ann = _slide(tmp_path)
+    options = TrainOptions(epochs=2, iterations=2, batch_size=2, warmup=1, seed=0)
+    best = train_detector(
+        [ann], [], DetectorConfig(tile_size=64, mpp=0.5), options, tmp_path / "run", log=lambda _: None
+    )
+    assert best["epoch"] == 2 and "f1" not in best
+    assert read_checkpoint(tmp_path / "run" / "best.pt", "detector")["metrics"]["epoch"] == 2
+
+
 def test_checkpoints_record_hard_negatives_and_validation_density(tmp_path: Path) -> None:
     ann = _slide(tmp_path)
     config = DetectorConfig(tile_size=64, mpp=0.5)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from algorithm.console import configure_logging, run_main
+from tests.unprivileged import run_limited
 from training.synth.command import DESCRIPTION, SLIDE_LABELS, add_arguments, configs, run
 from training.synth.scanners import get_scanner
 
@@ -105,3 +106,17 @@ def test_runs_writing_one_folder_at_once_keep_each_others_labels(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: add_slide_label(path, f"slide-{i:03d}", i % 2), range(64)))
     assert read_slide_labels(path) == {f"slide-{i:03d}": i % 2 for i in range(64)}
+
+
+def test_a_slide_the_disk_refuses_leaves_none_of_its_files(tmp_path):
+    """The slide's TIFF refused (a file-size limit, as a full disk would): its annotations and masks, written
+    before it, go too, so no folder holds a .midog.json whose slide is missing."""
+    out = tmp_path / "out"
+    args = ("--out", str(out), "--count", "1", "--size", "1536x1536", "--mitoses", "3", "--quiet")
+    result = run_limited(100_000, "-m", "training", "synth", *args)
+    assert result.returncode == 1, result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"error: {out / 'synth-000000.tiff'}: cannot be written: file too large"
+    )
+    assert list(out.iterdir()) == []

@@ -1,0 +1,46 @@
+"""What the system lets the process read: a file or folder it may not is one KitError naming it.
+
+Without these checks the readers' own wrappers blamed the file (a model "not a
+file torch.save wrote", crops "not a TIFF stack") for the system's refusal, and
+``Path.glob`` / ``Path.rglob`` pass over a folder the process may not read as if
+it were empty: a cohort silently lost the slides of such a subfolder, and an
+unreadable slide folder was reported as holding no slides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from algorithm.errors import KitError
+
+
+def readable_file(path: Path) -> Path:
+    """``path``, or KitError when the process may not read it (call once it is known to be a file)."""
+    if not os.access(path, os.R_OK):
+        raise KitError(f"{path}: cannot be read: permission denied")
+    return path
+
+
+def readable_folder(folder: Path) -> Path:
+    """``folder``, or KitError when the process may not list it."""
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise KitError(f"{folder}: cannot be read: permission denied")
+    return folder
+
+
+def files_under(folder: Path) -> Iterator[Path]:
+    """Every file under ``folder``, recursively (symbolic links to folders followed, as ``rglob`` does);
+    KitError naming the first folder on the way that cannot be listed."""
+
+    def refuse(error: OSError) -> None:
+        reason = (error.strerror or str(error)).lower()
+        raise KitError(f"{error.filename or folder}: cannot be read: {reason}") from error
+
+    readable_folder(folder)
+    for root, _, names in os.walk(folder, onerror=refuse, followlinks=True):
+        for name in names:
+            path = Path(root) / name
+            if path.is_file():
+                yield path
