@@ -101,10 +101,10 @@ class RayPool:
         self._actor_class: Any = None
 
     def __enter__(self) -> RayPool:
-        self.connect()
         try:
+            self.connect()
             self.start()
-        except BaseException:
+        except BaseException:  # Ctrl-C inside ray.init too: its half-started node's processes are stopped
             self.stop()
             raise
         return self
@@ -213,12 +213,13 @@ class RayPool:
 
     def stop(self) -> None:
         """Kill the workers and leave the cluster (a local one stops with it)."""
-        if not self.ray.is_initialized():
-            return
-        for actor in self.actors:
-            with contextlib.suppress(Exception):  # already gone: nothing to stop
-                self.ray.kill(actor, no_restart=True)
+        if self.ray.is_initialized():
+            for actor in self.actors:
+                with contextlib.suppress(Exception):  # already gone: nothing to stop
+                    self.ray.kill(actor, no_restart=True)
         self.actors = []
+        # also when ray.init was interrupted before it connected: the processes of the node it had started
+        # (raylet, agents) otherwise outlived the run by a minute
         self.ray.shutdown()
 
 

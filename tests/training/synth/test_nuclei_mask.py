@@ -11,6 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+from algorithm.errors import OutputError
 from training.cli import main
 from training.synth import generate, nuclei_mask
 from training.synth.config import SynthConfig
@@ -256,7 +257,7 @@ def test_a_writer_failure_reaches_the_generator(tmp_path, monkeypatch):
 
     monkeypatch.setattr(nuclei_mask.tifffile, "TiffWriter", broken)
     with (
-        pytest.raises(OSError, match="No space left"),
+        pytest.raises(OutputError, match=r"m\.tiff: cannot be written: no space left on device"),
         nuclei_mask_writer(tmp_path / "m.tiff", 600, 600, 0.25, 256) as t,
     ):
         _write_tiles(t, np.ones((600, 600), bool), 256)
