@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         # failed, interrupted or stopped, the picture included: none of the task's outputs is left, neither
         # this job's nor a previous run's at the same paths (they would pass for this input's)
-        remove_outputs([path for path in paths if path.is_file()], made)
+        remove_outputs(paths, made)
         raise
     if args.qc is not None:
         logger.info("QC picture: %s", args.qc)

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from evaluation import __version__
@@ -28,6 +23,7 @@ from evaluation.errors import EvaluationError
 from evaluation.evaluate import run_evaluation
 from evaluation.plots import plot_files, remove_files, render_plots, require_matplotlib, write_plots
 from evaluation.report import METRICS_FILE, summary_lines, write_metrics
+from evaluation.stopping import STOPPED, stopping_on_sigterm
 
 DEFAULT_INPUT = Path("/input")
 DEFAULT_OUTPUT = Path("/output")
@@ -171,35 +167,6 @@ def _evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], str, list[Path]
     return evaluation.metrics, origin, plot_paths, write_metrics(args.output, evaluation.metrics)
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived (``docker stop``): unwound like Ctrl-C, so the outputs are removed as for any failure."""
-
-
-# how a stopped evaluation ends: its line and exit status
-STOPPED: dict[type[BaseException], tuple[str, int]] = {
-    KeyboardInterrupt: ("interrupted", 130),
-    Terminated: ("terminated (SIGTERM)", 143),
-}
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
-
-
-@contextmanager
-def _stopping_on_sigterm() -> Iterator[None]:
-    """SIGTERM raises Terminated in the main thread inside the block (Python's default dies at once, skipping
-    the clean-up; as a container's PID 1 it would not be delivered at all)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
-
-
 def _system_refusal(exc: BaseException) -> bool:
     """A file the system would not read or write (permissions, a full disk): the organiser's to mend, shown as
     one line like the evaluation's own errors."""
@@ -217,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:
-        with _stopping_on_sigterm():
+        with stopping_on_sigterm():
             metrics, origin, plot_paths, path = _evaluate(args)
     except BaseException as exc:
         left = remove_files(owned_files(args.output))

@@ -80,10 +80,12 @@ def missing_folders(root: Path, paths: Iterable[Path]) -> list[Path]:
 
 
 def remove_outputs(files: Iterable[Path], folders: Iterable[Path]) -> None:
-    """Undo a job's writing: its ``files``, then the ``folders`` it made (deepest first), where empty."""
+    """Undo a job's writing: those of ``files`` that are files, then the ``folders`` it made (deepest first),
+    where empty."""
     for path in files:
         with contextlib.suppress(OSError):  # the failure being reported matters more than this one
-            path.unlink(missing_ok=True)
+            if path.is_file():
+                path.unlink()
     for folder in folders:
         with contextlib.suppress(OSError):  # not empty (something else was written there meanwhile) or gone
             folder.rmdir()
