@@ -402,6 +402,7 @@ def test_a_stopped_evaluation_is_one_line_and_leaves_no_metrics(tmp_path, signum
     code = (
         "import os, signal, sys\n"
         "from evaluation import cli\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"  # as from a terminal (CI's runner ignores it)
         f"signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), {signum}))\n"
         "signal.setitimer(signal.ITIMER_REAL, 0.05)\n"
         f"sys.exit(cli.main({[*argv, '--output', str(out), '--plots']!r}))\n"
