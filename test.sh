@@ -75,6 +75,10 @@
 #                   after it; SIGTERM stops the server with status 0. Prints the time from
 #                   the second test-case /invoke's request to its answer beside the
 #                   exec-mode run of the same case (docker run to exit).
+#  12. stopped      `docker stop` (SIGTERM to the container's python, its PID 1) once the
+#                   test case's job has started -> exit 143 well within the grace period,
+#                   one "error: terminated (SIGTERM)" line, no output (as PID 1 without a
+#                   handler the signal was not even delivered: the job ran on until SIGKILL)
 # A warning (not a failure) when the models tested are not the ones test/model.sha256
 # (test/nuclei/model.sha256 for nuclei.pt) says the expected outputs were made with.
 # The nuclei task is not among the invoke checks: it takes the same input socket as
@@ -476,6 +480,39 @@ if [[ -n "$own_python" ]]; then
     fi
 fi
 
+# --- 12. stopped ----------------------------------------------------------------------
+stop_check() {  # docker stop (SIGTERM to the container's PID 1, python) while a job runs
+    local cname="algorithm-test-$$-stop" out="$work/stopped" start status seconds
+    mkdir -p "$out/output"
+    chmod 0777 "$out/output"
+    containers+=("$cname")
+    "$docker" run -d --name "$cname" "${platform_args[@]}" --volume "$work/input:/input:ro" \
+        --volume "$out/output:/output" "${mounts_model[@]}" "${gpu_args[@]}" "$tag" >/dev/null
+    start="$(now)"
+    # the start-up line comes once python runs the kit (its SIGTERM handler set), before the models load
+    until "$docker" logs "$cname" 2>&1 | grep -q '^algorithm [0-9]'; do
+        if [[ "$("$docker" inspect --format '{{.State.Running}}' "$cname" 2>/dev/null)" != true ]] \
+                || (($(awk -v s="$(elapsed "$start")" 'BEGIN {print (s > 120)}'))); then
+            break
+        fi
+        sleep 0.1
+    done
+    start="$(now)"
+    timeout 60 "$docker" stop --time 30 "$cname" >/dev/null 2>&1 || true
+    seconds="$(elapsed "$start")"
+    status="$("$docker" inspect --format '{{.State.ExitCode}}' "$cname" 2>/dev/null || echo '?')"
+    "$docker" logs "$cname" >"$out/stderr" 2>&1 || true
+    if [[ "$status" == 143 ]] && [[ -z "$(output_files stopped)" ]] \
+            && [[ "$(tail -n 1 "$out/stderr")" == "error: terminated (SIGTERM)" ]] \
+            && (($(awk -v s="$seconds" 'BEGIN {print (s < 20)}'))); then
+        pass "stopped: docker stop during the job: exit 143 in $seconds s, one error line, no output"
+    else
+        fail "stopped: docker stop during the job: exit status $status after $seconds s (30 s: SIGKILL)," \
+             "output: $(output_files stopped)"
+        stderr_tail stopped 5
+    fi
+}
+
 # --- 11. invoke mode ---------------------------------------------------------------
 invoke_checks() {
     local dir="$work/invoke" cname="algorithm-test-$$-invoke" status=0 start answer code seconds
@@ -602,4 +639,5 @@ finish() {
 }
 
 invoke_checks
+stop_check
 finish
