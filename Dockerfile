@@ -94,7 +94,13 @@ ENV ALGORITHM_TASK=${TASK} \
     HOME=/tmp \
     XDG_CACHE_HOME=/tmp/.cache \
     TORCH_HOME=/tmp/.cache/torch \
-    MPLCONFIGDIR=/tmp/.cache/matplotlib
+    MPLCONFIGDIR=/tmp/.cache/matplotlib \
+    TORCHINDUCTOR_CACHE_DIR=/tmp/.cache/torchinductor \
+    USER=algorithm \
+    LOGNAME=algorithm
+# USER, LOGNAME and torch's inductor cache: a platform may run the image as any uid (docker run --user 4321),
+# absent from /etc/passwd; torch computes its cache folder when torchvision is imported, through
+# getpass.getuser(), which reads these variables before it looks the uid up (and failed: KeyError).
 # glibc's large blocks (a model's activations, freed after every batch) on 2 MiB pages where the kernel allows
 # THP: on 4 KiB pages the CPU detector took ~26,000 page faults a batch, ~10 % of its time
 # (benchmarks/bench_malloc.py). Outputs are unchanged: only where memory comes from.

@@ -79,6 +79,10 @@
 #                   test case's job has started -> exit 143 well within the grace period,
 #                   one "error: terminated (SIGTERM)" line, no output (as PID 1 without a
 #                   handler the signal was not even delivered: the job ran on until SIGKILL)
+#  13. any user     the test case run as uid 4321 (`--user 4321:4321`, absent from the image's
+#                   /etc/passwd, as a platform may run it) -> exit 0, /output as in 2; and run with
+#                   no tmpfs at /tmp (nothing writable but /output) -> one "error: no writable
+#                   temporary folder ..." line, no output
 # A warning (not a failure) when the models tested are not the ones test/model.sha256
 # (test/nuclei/model.sha256 for nuclei.pt) says the expected outputs were made with.
 # The nuclei task is not among the invoke checks: it takes the same input socket as
@@ -207,6 +211,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }  # elapsed START: seconds since START
 
 n_run=0
+extra_args=()  # more docker run arguments for the next runs (check 13)
 run() {  # run NAME INPUT_DIR [ALGORITHM_ARGS...]: the container as grand-challenge starts it.
     # Leaves $work/NAME/output, $work/NAME/stderr, $work/NAME/seconds (docker run to exit);
     # returns the container's exit status (124: timed out).
@@ -220,7 +225,7 @@ run() {  # run NAME INPUT_DIR [ALGORITHM_ARGS...]: the container as grand-challe
     containers+=("$cname")
     local status=0 start
     start="$(now)"
-    timeout "$time_limit" "$docker" run --rm --name "$cname" "${platform_args[@]}" \
+    timeout "$time_limit" "$docker" run --rm --name "$cname" "${platform_args[@]}" "${extra_args[@]}" \
         --volume "$input:/input:ro" \
         --volume "$out/output:/output" \
         "${mounts_model[@]}" "${gpu_args[@]}" \
@@ -638,6 +643,33 @@ finish() {
     exit 0
 }
 
+# --- 13. any user, no /tmp ------------------------------------------------------------
+user_checks() {
+    local status=0
+    extra_args=(--user 4321:4321)  # a uid the image's /etc/passwd does not know
+    run any-user "$work/input" || status=$?
+    extra_args=()
+    if ((status == 0)) && "$python" "$here/test/compare_outputs.py" "$here/test/expected_output" \
+            "$work/any-user/output" "${point_args[@]}" >"$work/any-user/compare" 2>&1; then
+        pass "any user: the test case as uid 4321 (not in the image's /etc/passwd): exit 0, /output matches"
+    else
+        fail "any user: the test case as uid 4321 exited with status $status or its /output differs"
+        stderr_tail any-user 5
+    fi
+    local saved=("${platform_args[@]}") kept=() arg skip=0
+    for arg in "${platform_args[@]}"; do  # the same run with nothing writable but /output
+        if ((skip)); then skip=0; continue; fi
+        if [[ "$arg" == --tmpfs ]]; then skip=1; continue; fi
+        kept+=("$arg")
+    done
+    platform_args=("${kept[@]}")
+    status=0
+    run no-tmp "$work/input" || status=$?
+    platform_args=("${saved[@]}")
+    expect_failure no-tmp "no /tmp (a read-only root without a tmpfs)" "no writable temporary folder" "$status"
+}
+
 invoke_checks
 stop_check
+user_checks
 finish

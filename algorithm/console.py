@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -55,6 +56,19 @@ def stopping_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def require_temporary_folder() -> None:
+    """KitError unless a temporary folder can be written: torch's import makes one, and without it failed with
+    "internal error (FileNotFoundError: No usable temporary directory ...)" (a read-only root file system
+    with no tmpfs at /tmp)."""
+    try:
+        tempfile.gettempdir()
+    except FileNotFoundError as exc:
+        raise KitError(
+            "no writable temporary folder (/tmp, or the one TMPDIR names): on a read-only root file system give "
+            "the container a tmpfs there (docker run --tmpfs /tmp), as grand-challenge does"
+        ) from exc
 
 
 def error_line(exc: BaseException) -> tuple[str, int]:

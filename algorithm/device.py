@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import math
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,11 +22,39 @@ from algorithm.errors import ConfigError
 
 
 def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask; a container's ``--cpuset-cpus``)."""
+    """CPUs this process may use: its affinity mask (a container's ``--cpuset-cpus``), and no more than its
+    cgroup's CPU quota allows, rounded up (``--cpus 1``: more threads than that only take turns)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    quota = cpu_quota()
+    return max(1, min(cpus, math.ceil(quota)) if quota is not None else cpus)
+
+
+def cpu_quota(root: Path = Path("/sys/fs/cgroup"), cgroup: str | None = None) -> float | None:
+    """CPUs' worth of time this process's cgroup may use (cgroup v2 ``cpu.max`` of the process's own cgroup,
+    v1 ``cpu.cfs_quota_us``); None when unlimited or unknown."""
+    try:
+        quota, period = (root / (_own_cgroup() if cgroup is None else cgroup) / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def _own_cgroup() -> str:
+    """This process's cgroup v2 path relative to the hierarchy's root ("" at the root, as in a container)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return line[3:].strip().lstrip("/")
+    return ""
 
 
 def gpu_visible() -> bool:

@@ -1,14 +1,18 @@
 """A cohort's slide list: every slide file under a folder, or the ``slide`` column of a CSV.
 
 Each slide gets a job id: its file name without the slide suffix, made safe for a folder
-name and for grand-challenge's ``pk`` (letters, digits, ``.``, ``_``, ``-``), with ``-2``,
-``-3``... after repeats. The id names the slide's folder under the output and its job in
-``predictions.json``; it depends only on the list, so a rerun finds the same folders.
+name and for grand-challenge's ``pk`` (letters, digits, ``.``, ``_``, ``-``), at most
+:data:`MAX_JOB_ID` characters (a longer name is cut and ends in a digest of the whole), with
+``-2``, ``-3``... after repeats, never an id another slide already has. The id names the
+slide's folder under the output and its job in ``predictions.json``; it depends only on the
+list, so a rerun finds the same folders.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +21,12 @@ from algorithm.errors import ConfigError, KitError
 from algorithm.io.readable import readable_file
 from algorithm.slide import IMAGE_SUFFIXES, SLIDE_SUFFIXES, slide_files
 
+logger = logging.getLogger(__name__)
+
 SLIDE_COLUMN = "slide"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# a job's folder name, its staging folder's suffix and its files' names must fit a file system's 255 bytes
+MAX_JOB_ID = 120
 
 
 @dataclass(frozen=True)
@@ -37,18 +45,42 @@ def job_id(path: Path) -> str:
             name = name[: -len(suffix)]
             break
     safe = _UNSAFE.sub("_", name).strip("._-")
-    return safe if safe and safe[0].isalnum() else f"slide_{safe}".rstrip("_")
+    safe = safe if safe and safe[0].isalnum() else f"slide_{safe}".rstrip("_")
+    if len(safe) > MAX_JOB_ID:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        safe = f"{safe[: MAX_JOB_ID - 11].rstrip('._-')}-{digest}"
+    return safe
 
 
 def _with_ids(paths: list[Path]) -> list[CohortSlide]:
-    seen: dict[str, int] = {}
+    taken: set[str] = set()  # case-folded: folders on a case-insensitive file system must differ too
     slides = []
     for path in paths:
-        base = job_id(path)
-        count = seen.get(base.lower(), 0) + 1
-        seen[base.lower()] = count
-        slides.append(CohortSlide(path, base if count == 1 else f"{base}-{count}"))
+        base = job = job_id(path)
+        count = 1
+        while job.lower() in taken:  # "a.tiff" after "a.svs" is "a-2", unless a slide is named "a-2" itself
+            count += 1
+            job = f"{base}-{count}"
+        taken.add(job.lower())
+        slides.append(CohortSlide(path, job))
+    _warn_same_names(slides)
     return slides
+
+
+def _warn_same_names(slides: list[CohortSlide]) -> None:
+    """Slide files whose names differ only in suffix or folder: the evaluation tells cases apart by image name
+    without its suffix, so their predictions could not be scored together."""
+    by_name: dict[str, list[Path]] = {}
+    for slide in slides:
+        if not slide.path.is_dir():  # a grand-challenge input folder's image is named in its inputs.json
+            by_name.setdefault(job_id(slide.path).lower(), []).append(slide.path)
+    for paths in by_name.values():
+        if len(paths) > 1:
+            logger.warning(
+                "%s have one name: they run as separate jobs, but the evaluation matches cases by image name "
+                "and could not tell their predictions apart; rename them to score the cohort",
+                " and ".join(str(p) for p in paths),
+            )
 
 
 def slides_in_folder(folder: Path, exclude: Path | None = None) -> list[CohortSlide]:
@@ -83,6 +115,8 @@ def list_slides(source: Path, output: Path | None = None) -> list[CohortSlide]:
     """The cohort given on the command line: a folder of slides (less any under ``output``, the cohort's
     own outputs) or a ``.csv`` with a ``slide`` column."""
     if source.is_dir():
+        if output is not None and output.resolve() == source.resolve():
+            raise ConfigError(f"--output {output} is the input folder; write the cohort's outputs elsewhere")
         return slides_in_folder(source, output)
     if not source.exists():
         raise KitError(f"{source}: input not found (a folder of slides or a .csv with a {SLIDE_COLUMN!r} column)")

@@ -30,17 +30,39 @@ def readable_folder(folder: Path) -> Path:
     return folder
 
 
-def files_under(folder: Path) -> Iterator[Path]:
-    """Every file under ``folder``, recursively (symbolic links to folders followed, as ``rglob`` does);
-    KitError naming the first folder on the way that cannot be listed."""
+def files_under(folder: Path, wanted: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Every file under ``folder``, recursively (symbolic links to folders followed, as ``rglob`` does, each
+    folder once: a link back up would list the same files again and again); KitError naming the first folder
+    on the way that cannot be listed, or a link named with one of the ``wanted`` suffixes (lower case) that
+    leads nowhere (skipped, it would be a slide silently missing)."""
 
     def refuse(error: OSError) -> None:
         reason = (error.strerror or str(error)).lower()
         raise KitError(f"{error.filename or folder}: cannot be read: {reason}") from error
 
     readable_folder(folder)
-    for root, _, names in os.walk(folder, onerror=refuse, followlinks=True):
+    seen = {_identity(folder)}
+    for root, folders, names in os.walk(folder, onerror=refuse, followlinks=True):
+        kept = []
+        for name in folders:
+            identity = _identity(Path(root) / name)
+            if identity is None or identity not in seen:
+                seen.add(identity)
+                kept.append(name)
+        folders[:] = kept  # os.walk descends into these only
         for name in names:
             path = Path(root) / name
             if path.is_file():
                 yield path
+            elif name.lower().endswith(wanted) and wanted and path.is_symlink() and not path.exists():
+                raise KitError(f"{path}: a link to {os.readlink(path)}, which does not exist")
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder a path leads to, links followed (device and inode); None when it cannot be looked at (the
+    walk's own listing then reports it)."""
+    try:
+        status = folder.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino

@@ -60,7 +60,7 @@ SLIDE_SUFFIXES = (
 def slide_files(folder: Path, exclude: Path | None = None) -> list[Path]:
     """Every slide file under ``folder`` (recursively; not under ``exclude``), sorted. Pictures (PNG, JPEG,
     BMP) are not slides here: a folder of figures or thumbnails beside slides must not become jobs."""
-    files = list(files_under(folder))  # an unreadable folder on the way is an error, not empty
+    files = list(files_under(folder, SLIDE_SUFFIXES))  # an unreadable folder or broken link: an error, not absent
     found = sorted(
         p
         for p in files

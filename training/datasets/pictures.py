@@ -34,7 +34,7 @@ def as_tiff(image: Path, mpp: float, work: Path) -> Path:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{image}: cannot read the image ({exc})") from exc
     digest = hashlib.sha256(image.read_bytes()).hexdigest()[:12]
-    path = work / f"{image.stem}.{digest}.{mpp:g}um.tiff"
+    path = work / f"{image.stem[:100]}.{digest}.{mpp:g}um.tiff"  # a long name cut: the digest tells them apart
     if not path.exists():
         work.mkdir(parents=True, exist_ok=True)
         write_image(path, pixels, mpp)

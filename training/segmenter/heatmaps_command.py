@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from algorithm.device import resolve_device
+from algorithm.errors import ConfigError
 from algorithm.io.atomic import all_or_nothing, write_json_atomic
 from algorithm.models import load_segmenter
 from algorithm.options import output_folder
@@ -47,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write each slide's heatmap as the job makes it (the slide models' input) and report the IoU."""
     slides = [s for folder in args.slides for s in read_tumour_folder(folder, args.masks)]
+    names: dict[str, Path] = {}
+    for slide in slides:  # each heatmap, and its labels.csv row, is named by its slide's name
+        if slide.name in names:
+            raise ConfigError(
+                f"{slide.path} and {names[slide.name]} have one name, {slide.name!r}: one heatmap would replace the "
+                "other; rename one of them"
+            )
+        names[slide.name] = slide.path
     device = resolve_device(args.device)
     model, config, checkpoint = load_segmenter(args.model, device)
     score = IoUScore()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from algorithm.cohort.slides import job_id, list_slides
+from algorithm.cohort.slides import MAX_JOB_ID, job_id, list_slides
 from algorithm.errors import ConfigError, KitError
 from tests.algorithm.cohort.conftest import cohort
 
@@ -20,6 +20,33 @@ def test_a_folder_lists_its_slides_sorted_with_safe_unique_job_ids(tmp_path: Pat
         ("sub/a.tiff", "a-2"),
         ("x y+z.ome.tiff", "x_y_z.ome"),
     ]
+
+
+def test_a_slide_named_like_anothers_repeat_still_gets_its_own_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "a-2.tif" and the second of "a.svs"/"a.tiff" both wanted "a-2": one slide was dropped, one run twice."""
+    for name in ("a.svs", "a.tiff", "a-2.tif"):
+        (tmp_path / name).write_bytes(b"")
+    jobs = {s.path.name: s.job for s in list_slides(tmp_path)}
+    assert jobs == {"a-2.tif": "a-2", "a.svs": "a", "a.tiff": "a-3"}
+    # the evaluation matches cases by name without the suffix: said before the run, not after it
+    assert any("a.svs" in m and "a.tiff" in m and "have one name" in m for m in caplog.messages)
+
+
+def test_a_long_name_is_cut_to_a_job_id_its_folders_can_bear(tmp_path: Path) -> None:
+    long = "L" * 240  # with ".tif": near the 255 a file name may have; its folders add their own suffixes
+    for name in (f"{long}.tif", f"{long}x.tif"):
+        (tmp_path / name).write_bytes(b"")
+    jobs = [s.job for s in list_slides(tmp_path)]
+    assert all(len(job) <= MAX_JOB_ID for job in jobs) and len(set(jobs)) == 2
+    assert all(job.startswith("L" * 100) for job in jobs)
+
+
+def test_the_input_folder_as_the_output_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.tiff").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is the input folder; write the cohort's outputs elsewhere"):
+        list_slides(tmp_path, tmp_path)
 
 
 def test_the_output_folder_inside_the_input_is_not_listed(tmp_path: Path) -> None:

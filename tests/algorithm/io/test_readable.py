@@ -11,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from algorithm.errors import KitError
+from algorithm.slide import slide_files
 from tests.conftest import REPO, write_pyramid_tiff
 from tests.unprivileged import raised_by_each, unreadable
 
@@ -90,3 +92,19 @@ def test_a_folder_it_may_not_list_is_an_error_not_an_empty_folder(tmp_path: Path
     ]
     hidden.chmod(0o755)
     synthetic.chmod(0o755)
+
+
+def test_links_are_followed_once_and_a_broken_link_to_a_slide_is_named(tmp_path: Path) -> None:
+    """A link back up listed one slide 41 times (until the path grew too long); a link to a slide that is gone
+    was skipped without a word."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "s.tif").write_bytes(b"")
+    (tmp_path / "loop").symlink_to(".")
+    (tmp_path / "sub" / "up").symlink_to("..")
+    (tmp_path / "again").symlink_to("sub")
+    assert slide_files(tmp_path) == [tmp_path / "s.tif"]
+    (tmp_path / "notes.txt").symlink_to("/nonexistent/notes.txt")  # not a slide: no matter
+    assert slide_files(tmp_path) == [tmp_path / "s.tif"]
+    (tmp_path / "gone.svs").symlink_to("/nonexistent/gone.svs")
+    with pytest.raises(KitError, match=r"gone\.svs: a link to /nonexistent/gone\.svs, which does not exist"):
+        slide_files(tmp_path)

@@ -52,3 +52,12 @@ def test_a_file_that_is_no_picture_is_named_in_the_error(tmp_path: Path) -> None
     path.write_bytes(b"not a png")
     with pytest.raises(ConfigError, match=r"broken\.png: cannot read the image"):
         as_tiff(path, 0.25, tmp_path / "work")
+
+
+def test_a_long_picture_name_makes_a_copy_the_file_system_takes(tmp_path: Path) -> None:
+    """The copy's name is the picture's, its digest and resolution: a 240-character name made it too long
+    (after a whole training fold)."""
+    long = tmp_path / f"{'L' * 240}.png"
+    _picture(long)
+    copy = as_tiff(long, 0.25, tmp_path / "work")
+    assert copy.is_file() and len(copy.name) < 255

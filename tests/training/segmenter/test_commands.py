@@ -12,6 +12,7 @@ from PIL import Image
 from algorithm.errors import ConfigError
 from algorithm.models.checkpoint import read_checkpoint
 from algorithm.segmentation.files import read_heatmap_tiff
+from tests.conftest import REPO
 from tests.training.usage import usage_error
 from training.cli import main
 from training.datasets.tumour import read_labels_csv
@@ -69,6 +70,26 @@ def test_slides_without_masks_are_one_clear_error(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {tmp_path / 'lonely.tiff'}: no tumour mask in {tmp_path}")
     assert not (tmp_path / "run").exists()
+
+
+def test_two_slides_of_one_name_are_refused_before_any_heatmap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each heatmap is named by its slide: x/a.tiff's was overwritten by y/a.tiff's, its row listed twice."""
+    from tests.conftest import blob_image, write_pyramid_tiff
+
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        write_pyramid_tiff(tmp_path / folder / "a.tiff", blob_image(200, 100), mpp=0.5)
+        Image.fromarray(np.zeros((25, 50), np.uint8)).save(tmp_path / folder / "a.tumour-mask.png")
+    args = ["heatmaps", "--model", str(REPO / "models" / "segmenter.pt"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--slides", str(tmp_path / "x"), str(tmp_path / "y")]) == 1
+    line = capsys.readouterr().err.strip()
+    assert line == (
+        f"error: {tmp_path / 'y' / 'a.tiff'} and {tmp_path / 'x' / 'a.tiff'} have one name, 'a': one heatmap "
+        "would replace the other; rename one of them"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_folds_partition_the_slides_by_label(tmp_path: Path) -> None:
