@@ -34,7 +34,7 @@ def files_under(folder: Path, wanted: tuple[str, ...] = ()) -> Iterator[Path]:
     """Every file under ``folder``, recursively (symbolic links to folders followed, as ``rglob`` does, each
     folder once: a link back up would list the same files again and again); KitError naming the first folder
     on the way that cannot be listed, or a link named with one of the ``wanted`` suffixes (lower case) that
-    leads nowhere (skipped, it would be a slide silently missing)."""
+    leads nowhere (skipping it would lose a slide without a word)."""
 
     def refuse(error: OSError) -> None:
         reason = (error.strerror or str(error)).lower()
