@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -353,3 +354,16 @@ def test_with_one_class_the_roc_has_its_note_and_no_diagonal_through_it(submissi
     for line in ax.get_lines():
         xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
         assert not any(box.contains(x, y) for x, y in xy), line.get_label()
+
+
+def test_case_names_in_a_script_the_font_lacks_are_drawn_without_warnings(submission):
+    """中文 or an emoji in a case name: boxes for those letters, the metrics untouched, and none of matplotlib's
+    missing-glyph warnings (each printed with its source line) on the evaluation's stderr."""
+    _segmentation_task(submission, ["病例 中文 🙂.tiff", "case-002.tiff"])
+    evaluation = run_evaluation(submission.input_dir, submission.gt_dir, parse_config({"metrics": ["segmentation"]}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pngs = render_plots(evaluation)
+    assert set(pngs) == {"segmentation_dice.png"} and pngs["segmentation_dice.png"].startswith(b"\x89PNG")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert sorted(r["case"] for r in evaluation.metrics["results"]) == ["case-002", "病例 中文 🙂"]
