@@ -54,6 +54,7 @@ def job_id(path: Path) -> str:
 
 def _with_ids(paths: list[Path]) -> list[CohortSlide]:
     taken: set[str] = set()  # case-folded: folders on a case-insensitive file system must differ too
+    by_name: dict[str, list[Path]] = {}
     slides = []
     for path in paths:
         base = job = job_id(path)
@@ -63,17 +64,16 @@ def _with_ids(paths: list[Path]) -> list[CohortSlide]:
             job = f"{base}-{count}"
         taken.add(job.lower())
         slides.append(CohortSlide(path, job))
-    _warn_same_names(slides)
+        if not path.is_dir():  # a grand-challenge input folder's image is named in its inputs.json
+            by_name.setdefault(base.lower(), []).append(path)
+    _warn_same_names(by_name)
     return slides
 
 
-def _warn_same_names(slides: list[CohortSlide]) -> None:
-    """Slide files whose names differ only in suffix or folder: the evaluation tells cases apart by image name
-    without its suffix, so their predictions could not be scored together."""
-    by_name: dict[str, list[Path]] = {}
-    for slide in slides:
-        if not slide.path.is_dir():  # a grand-challenge input folder's image is named in its inputs.json
-            by_name.setdefault(job_id(slide.path).lower(), []).append(slide.path)
+def _warn_same_names(by_name: dict[str, list[Path]]) -> None:
+    """Slide files whose names differ only in suffix or folder (``by_name``: the files of each base job id):
+    the evaluation tells cases apart by image name without its suffix, so their predictions could not be
+    scored together."""
     for paths in by_name.values():
         if len(paths) > 1:
             logger.warning(
@@ -90,8 +90,7 @@ def slides_in_folder(folder: Path, exclude: Path | None = None) -> list[CohortSl
 
 def slides_in_csv(path: Path) -> list[CohortSlide]:
     """The slides of a CSV's ``slide`` column, in its order; relative paths are relative to the CSV's folder."""
-    if path.is_file():
-        readable_file(path)
+    readable_file(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file)

@@ -45,8 +45,7 @@ def load_torchscript(path: str | os.PathLike[str], device: torch.device | str = 
     :class:`~algorithm.errors.ConfigError` saying so, before the file is read; a file that is
     not TorchScript is one naming the file."""
     where = engine_device(device)
-    if Path(path).is_file():
-        readable_file(Path(path))
+    readable_file(path)
     try:
         module = jit_load(str(path), where)
     except (RuntimeError, ValueError, OSError) as exc:

@@ -16,17 +16,19 @@ from pathlib import Path
 from algorithm.errors import KitError
 
 
-def readable_file(path: Path) -> Path:
-    """``path``, or KitError when the process may not read it (call once it is known to be a file)."""
-    if not os.access(path, os.R_OK):
-        raise KitError(f"{path}: cannot be read: permission denied")
+def readable_file(path: str | os.PathLike[str], error: type[KitError] = KitError) -> Path:
+    """``path``, or ``error`` when it is a file the process may not read; a path that is no file is left to the
+    caller's own words ("not found", "is a folder")."""
+    path = Path(path)
+    if path.is_file() and not os.access(path, os.R_OK):
+        raise error(f"{path}: cannot be read: permission denied")
     return path
 
 
-def readable_folder(folder: Path) -> Path:
-    """``folder``, or KitError when the process may not list it."""
+def readable_folder(folder: Path, error: type[KitError] = KitError) -> Path:
+    """``folder``, or ``error`` when the process may not list it."""
     if not os.access(folder, os.R_OK | os.X_OK):
-        raise KitError(f"{folder}: cannot be read: permission denied")
+        raise error(f"{folder}: cannot be read: permission denied")
     return folder
 
 

@@ -49,9 +49,7 @@ def write_heatmap_tiff(path: str | os.PathLike[str], heatmap: Heatmap) -> None:
 
 def read_heatmap_tiff(path: str | os.PathLike[str]) -> Heatmap:
     """A heatmap written by :func:`write_heatmap_tiff`; KitError for a missing file or any other TIFF."""
-    path = Path(path)
-    if path.is_file():
-        readable_file(path)
+    path = readable_file(path)
     try:
         with tifffile.TiffFile(path) as tif:
             meta = json.loads(tif.pages.first.description)

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from algorithm.errors import ConfigError, KitError, SlideError
-from algorithm.io.readable import files_under
+from algorithm.io.readable import files_under, readable_file, readable_folder
 from algorithm.slide.base import PLAUSIBLE_MPP, SlideReader, is_number, is_pair, plausible_mpp
 from algorithm.slide.dicom_reader import DicomReader, is_dicom_file, is_dicom_folder
 from algorithm.slide.image_reader import IMAGE_SUFFIXES, ImageReader
@@ -129,9 +129,8 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
     """The reader for ``path``'s format, probed (a corrupt file fails here, not mid-slide)."""
     if not path.exists():
         raise SlideError(f"{path}: no such file")
-    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
-        raise SlideError(f"{path}: cannot be read: permission denied")
     if path.is_dir():
+        readable_folder(path, SlideError)
         if not is_dicom_folder(path):
             raise SlideError(f"{path}: is a folder, not a slide file (nor a DICOM series: no .dcm file in it)")
         others = _other_slides(path)
@@ -141,6 +140,7 @@ def _opened(path: Path, mpp: tuple[float, float] | None) -> SlideReader:
                 "is read as one DICOM slide: open the other files by name, or move them out"
             )
         return _probed(DicomReader(path, mpp))
+    readable_file(path, SlideError)
     if path.stat().st_size == 0:
         raise SlideError(f"{path}: the file is empty (0 bytes)")
     name = path.name.lower()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,8 +17,7 @@ def read_target_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     tissue)."""
     from PIL import Image  # with the command that reads a target, not with every import of the stain package
 
-    if Path(path).is_file():
-        readable_file(Path(path))
+    readable_file(path)
 
     try:
         with Image.open(path) as opened:

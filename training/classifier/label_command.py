@@ -120,8 +120,7 @@ def _threshold(text: str) -> str | float:
 
 def _training_rows(path: Path, config: PatchFeatureConfig) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Slide names, feature rows and labels from an ``oof-probabilities.json``."""
-    if path.is_file():
-        readable_file(path)
+    readable_file(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:

@@ -14,8 +14,7 @@ from pathlib import Path
 from algorithm.errors import ConfigError
 from algorithm.slide import SLIDE_SUFFIXES
 from training.datasets.synthetic import synthetic_domain
-from training.datasets.tumour import read_labels_csv
-from training.synth.nuclei_mask import NUCLEI_MASK_SUFFIX
+from training.datasets.tumour import read_labels_csv, slide_paths
 
 
 @dataclass(frozen=True)
@@ -35,14 +34,9 @@ class LabelledSlide:
 def read_labelled_folder(folder: str | Path, labels_csv: str | Path) -> list[LabelledSlide]:
     """The slides of ``folder`` named in ``labels_csv``, in the CSV's order; a named slide missing is an error."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: slide folder not found")
+    slides = slide_paths(folder)
     labels = read_labels_csv(labels_csv)
-    files = {
-        p.stem: p
-        for p in folder.iterdir()
-        if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES) and not p.stem.endswith(NUCLEI_MASK_SUFFIX)
-    }  # a synthetic slide's nuclei mask (synth --nuclei-masks) is a TIFF beside it, not a slide
+    files = {p.stem: p for p in slides}
     missing = [name for name in labels if name not in files]
     if missing:
         raise ConfigError(

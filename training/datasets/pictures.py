@@ -26,8 +26,7 @@ def as_tiff(image: Path, mpp: float, work: Path) -> Path:
     tiled copy at ``mpp`` in ``work`` (named by the source's content, so a changed image is converted again)."""
     if image.suffix.lower() in (".tif", ".tiff"):
         return image
-    if image.is_file():
-        readable_file(image)
+    readable_file(image)
     try:
         with Image.open(image) as opened:
             pixels = np.asarray(opened.convert("RGB"))

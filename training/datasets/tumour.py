@@ -51,8 +51,7 @@ class TumourSlide:
     @cached_property
     def mask(self) -> NDArray[np.bool_]:
         """The tumour mask as booleans, read once (masks cover the whole slide at a lower resolution)."""
-        if self.mask_path.is_file():
-            readable_file(self.mask_path)
+        readable_file(self.mask_path)
         try:
             with Image.open(self.mask_path) as image:
                 return np.asarray(image.convert("L")) > 0
@@ -86,17 +85,23 @@ def _find_mask(slide: Path, masks: Path | None) -> Path | None:
     return None
 
 
+def slide_paths(folder: Path) -> list[Path]:
+    """The slide files of a training folder, sorted (not its subfolders'); not the nuclei mask that a
+    synthetic slide has beside it as a TIFF (``synth --nuclei-masks``)."""
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: slide folder not found")
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES) and not p.stem.endswith(NUCLEI_MASK_SUFFIX)
+    )
+
+
 def read_tumour_folder(folder: str | Path, masks: str | Path | None = None) -> list[TumourSlide]:
     """Every slide in ``folder`` with its tumour mask; a slide without one is an error."""
     folder = Path(folder)
     masks = Path(masks) if masks else None
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: slide folder not found")
-    paths = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.name.lower().endswith(SLIDE_SUFFIXES) and not p.stem.endswith(NUCLEI_MASK_SUFFIX)
-    )  # a synthetic slide's nuclei mask (synth --nuclei-masks) is a TIFF beside it, not a slide
+    paths = slide_paths(folder)
     if not paths:
         raise ConfigError(f"{folder}: no slides (looked for {', '.join(SLIDE_SUFFIXES)})")
     slides = []

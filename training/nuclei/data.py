@@ -115,8 +115,7 @@ def read_mask(path: Path) -> NDArray[np.bool_]:
     generator's deflated tiled masks of any size read as they are written (Pillow would stop at its
     decompression-bomb limit, ~179 Mpx). Other formats through Pillow, colour converted to grey.
     """
-    if path.is_file():
-        readable_file(path)
+    readable_file(path)
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             array = _tiff_mask(path)
